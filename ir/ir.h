@@ -224,6 +224,8 @@ int ir_concat(ir_graph *g, const int *xs, int n, int axis, const char *name, ebm
 /* Checks operand order, arities, attribute sanity and that every stored shape
  * equals what its rule computes now.  The message names the node. */
 ebm_status ir_verify(const ir_graph *g, ebm_error *err);
+/* The same checks for one node (operands, arity, attributes, shape). */
+ebm_status ir_verify_node(const ir_graph *g, int id, ebm_error *err);
 
 /* Text form: one line per node, `%7 = add(%5, %6) : [N,16]  # "/fc1/Add (Add)"`. */
 void ir_print_text(FILE *f, const ir_graph *g);

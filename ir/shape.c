@@ -28,9 +28,16 @@ static const char *opname(ir_op op)
 /* Output size of a windowed op along one axis (convolution and pooling).
  * With ceil_mode the last window must still start inside the input or the
  * leading padding (PyTorch's and ONNX's rule), otherwise it is dropped. */
+/* Bound on any size, pad, stride or dilation a windowed op accepts: keeps the
+ * arithmetic below far from int64 overflow on hostile attributes. */
+#define WINDOW_MAX ((int64_t)1 << 30)
+
 static int64_t window_out(int64_t size, int64_t pad_lo, int64_t pad_hi, int64_t k, int64_t stride,
                           int64_t dil, int ceil_mode)
 {
+    if (size < 0 || size > WINDOW_MAX || pad_lo > WINDOW_MAX || pad_hi > WINDOW_MAX || k < 1 ||
+        k > WINDOW_MAX || dil > WINDOW_MAX || stride > WINDOW_MAX)
+        return 0;
     int64_t span = size + pad_lo + pad_hi - dil * (k - 1) - 1;
     if (span < 0 || stride <= 0)
         return 0;
@@ -184,6 +191,8 @@ SHAPE_RULE(ir_shape_conv2d_bwd_data)
     x.d[1] = w->rank == 4 ? w->d[1] * a->conv.group : 0;
     x.d[2] = a->conv.in_hw[0];
     x.d[3] = a->conv.in_hw[1];
+    if (x.d[2] < 1 || x.d[3] < 1)
+        return ebm_fail(err, EBM_ERR_SHAPE, "%s: result size must be >= 1", opname(op));
     int64_t ho, wo;
     if (conv_geometry(&x, w, &a->conv, op, &ho, &wo, err))
         return err ? err->code : EBM_ERR_SHAPE;
@@ -202,6 +211,8 @@ SHAPE_RULE(ir_shape_conv2d_bwd_filter)
         return ebm_fail(err, EBM_ERR_SHAPE, "%s: x and dy must have rank 4", opname(op));
     if (a->conv.group < 1 || x->d[1] % a->conv.group != 0)
         return ebm_fail(err, EBM_ERR_SHAPE, "%s: bad group %lld", opname(op), (long long)a->conv.group);
+    if (a->conv.kernel[0] < 1 || a->conv.kernel[1] < 1)
+        return ebm_fail(err, EBM_ERR_SHAPE, "%s: kernel size must be >= 1", opname(op));
     ir_shape w = ir_shape_make(4, 0, 0, 0, 0);
     w.d[0] = dy->d[1];
     w.d[1] = x->d[1] / a->conv.group;
@@ -260,6 +271,8 @@ SHAPE_RULE(ir_shape_pool2d_bwd)
         x = *dy;
         x.d[2] = a->pool.in_hw[0];
         x.d[3] = a->pool.in_hw[1];
+        if (x.d[2] < 1 || x.d[3] < 1)
+            return ebm_fail(err, EBM_ERR_SHAPE, "%s: result size must be >= 1", opname(op));
     }
     if (pool_geometry(&x, &a->pool, op, &y, err))
         return err ? err->code : EBM_ERR_SHAPE;
@@ -379,8 +392,9 @@ SHAPE_RULE(ir_shape_pad)
     const ir_shape *x = opnd(g, in, 0);
     *out = *x;
     for (int i = 0; i < x->rank; i++) {
-        if (a->pad.begin[i] < 0 || a->pad.end[i] < 0)
-            return ebm_fail(err, EBM_ERR_SHAPE, "pad: negative padding on axis %d", i);
+        if (a->pad.begin[i] < 0 || a->pad.end[i] < 0 || a->pad.begin[i] > WINDOW_MAX ||
+            a->pad.end[i] > WINDOW_MAX)
+            return ebm_fail(err, EBM_ERR_SHAPE, "pad: padding on axis %d must be in [0, 2^30]", i);
         if (x->d[i] == IR_DIM_N) {
             if (a->pad.begin[i] || a->pad.end[i])
                 return ebm_fail(err, EBM_ERR_SHAPE, "pad: the batch dimension N (axis %d) cannot be padded", i);

@@ -3,8 +3,10 @@
 
 #include "ir.h"
 
-static ebm_status check_node(const ir_graph *g, int id, ebm_error *err)
+ebm_status ir_verify_node(const ir_graph *g, int id, ebm_error *err)
 {
+    if (id < 0 || id >= g->n_nodes)
+        return ebm_fail(err, EBM_ERR_INTERNAL, "verify: no node %%%d", id);
     const ir_node *n = &g->nodes[id];
     char lb[256], b1[64], b2[64];
     if (n->op < 0 || n->op >= IR_OP_COUNT)
@@ -43,7 +45,7 @@ static ebm_status check_node(const ir_graph *g, int id, ebm_error *err)
 ebm_status ir_verify(const ir_graph *g, ebm_error *err)
 {
     for (int i = 0; i < g->n_nodes; i++) {
-        ebm_status st = check_node(g, i, err);
+        ebm_status st = ir_verify_node(g, i, err);
         if (st != EBM_OK)
             return st;
     }
