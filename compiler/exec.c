@@ -24,13 +24,13 @@
 typedef double (*ew_fn)(double x, double y, double z, double P);
 
 /* Rows without a formula have expr 0; their functions exist but are never called. */
-#define IR_OP(NAME, text, arity, cls, rule, expr) \
+#define IR_OP(NAME, text, arity, cls, rule, vjp, expr) \
     static double ew_##NAME(double x, double y, double z, double P) { return (expr); }
 #include "ops.def"
 #undef IR_OP
 
 static const ew_fn ew_table[IR_OP_COUNT] = {
-#define IR_OP(NAME, text, arity, cls, rule, expr) ew_##NAME,
+#define IR_OP(NAME, text, arity, cls, rule, vjp, expr) ew_##NAME,
 #include "ops.def"
 #undef IR_OP
 };
@@ -458,7 +458,10 @@ static ebm_status run_node(const node_run *r, ebmc_dtype dt, const void *const *
 
 static void load_const(const ir_node *nd, ebmc_dtype dt, void *out)
 {
-    if (dt == EBMC_F64)
+    /* a scalar made by ir_add_scalar keeps its exact value for f64 runs */
+    if (dt == EBMC_F64 && (nd->flags & IR_NODE_EXACT) && nd->shape.rank == 0)
+        *(double *)out = nd->attr.f;
+    else if (dt == EBMC_F64)
         load_const_f64(nd, out);
     else
         load_const_f32(nd, out);

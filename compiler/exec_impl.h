@@ -211,12 +211,13 @@ static double FN(pool_avg_cells)(const pool_geom *gm, const pool_window *pw, REA
 }
 
 /* MAXPOOL2D (x), AVGPOOL2D (x), MAXPOOL2D_BWD (x, dy: dy goes to the arg-max
- * cell), AVGPOOL2D_BWD (dy: spread evenly over the cells that were averaged).
+ * cell), AVGPOOL2D_BWD (dy: spread evenly over the cells that were averaged),
+ * MAXPOOL2D_GATHER (x, t: t read at the arg-max cell; the adjoint of _BWD).
  * A window without input cells gives -inf (max) or 0 (average). */
 static ebm_status FN(pool)(const node_run *r, const REAL *const *in, REAL *out, ebm_error *err)
 {
     ir_op op = r->node->op;
-    int fwd = op == IR_OP_MAXPOOL2D || op == IR_OP_AVGPOOL2D;
+    int fwd = op == IR_OP_MAXPOOL2D || op == IR_OP_AVGPOOL2D || op == IR_OP_MAXPOOL2D_GATHER;
     const dims *xd = op == IR_OP_AVGPOOL2D_BWD ? &r->out : &r->in[0];
     const dims *yd = fwd ? &r->out : &r->in[r->node->n_in - 1];
     REAL *x = op == IR_OP_AVGPOOL2D_BWD ? out : (REAL *)in[0];
@@ -238,6 +239,10 @@ static ebm_status FN(pool)(const node_run *r, const REAL *const *in, REAL *out, 
                 case IR_OP_MAXPOOL2D:
                     best = FN(pool_argmax)(&gm, &pw, xp);
                     out[yi] = best < 0 ? (REAL)-INFINITY : xp[best];
+                    break;
+                case IR_OP_MAXPOOL2D_GATHER:
+                    best = FN(pool_argmax)(&gm, &pw, xp);
+                    out[yi] = best < 0 ? (REAL)0 : in[1][p * gm.h * gm.w + best];
                     break;
                 case IR_OP_MAXPOOL2D_BWD:
                     best = FN(pool_argmax)(&gm, &pw, xp);
@@ -283,6 +288,12 @@ static void FN(movement)(const node_run *r, const REAL *const *in, REAL *out)
         src = slice_view(&r->in[0], in0_shape, &a->slice);
         FN(copy_view)(out, &dst, in[0], &src, &r->out);
         break;
+    case IR_OP_SLICE_BWD:
+        FN(fill)(out, dims_numel(&r->out), 0);
+        dst = slice_view(&r->out, &a->shape, &a->slice);
+        src = contiguous_view(&r->in[0]);
+        FN(copy_view)(out, &dst, in[0], &src, &r->in[0]);
+        break;
     case IR_OP_PAD:
         FN(fill)(out, dims_numel(&r->out), (REAL)a->pad.value);
         src = contiguous_view(&r->in[0]);
@@ -324,11 +335,13 @@ static ebm_status FN(run_node)(const node_run *r, const void *const *in_v, void 
     case IR_OP_AVGPOOL2D:
     case IR_OP_MAXPOOL2D_BWD:
     case IR_OP_AVGPOOL2D_BWD:
+    case IR_OP_MAXPOOL2D_GATHER:
         return FN(pool)(r, in, out, err);
     case IR_OP_RESHAPE:
     case IR_OP_TRANSPOSE:
     case IR_OP_BROADCAST:
     case IR_OP_SLICE:
+    case IR_OP_SLICE_BWD:
     case IR_OP_PAD:
     case IR_OP_CONCAT:
         FN(movement)(r, in, out);

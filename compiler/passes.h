@@ -31,6 +31,9 @@ typedef struct ebmc_options {
 ebm_status ebmc_pass_energy_head(ir_graph *g, const ebmc_options *o, ebm_error *err);
 /* Evaluates nodes whose operands are all non-parameter constants. */
 ebm_status ebmc_pass_fold_constants(ir_graph *g, const ebmc_options *o, ebm_error *err);
+/* Algebraic identities (x*1, x+0, x-0, x/1, -(-x), no-op reshapes), common
+ * subexpressions merged, then DCE. */
+ebm_status ebmc_pass_simplify(ir_graph *g, const ebmc_options *o, ebm_error *err);
 /* Removes nodes that no output depends on (graph inputs are kept). */
 ebm_status ebmc_pass_dce(ir_graph *g, const ebmc_options *o, ebm_error *err);
 

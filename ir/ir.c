@@ -7,14 +7,14 @@
 
 /* ---- op table --------------------------------------------------------- */
 
-#define IR_OP(NAME, text, arity, cls, rule, expr) \
+#define IR_OP(NAME, text, arity, cls, rule, vjp, expr) \
     ebm_status rule(const ir_graph *, ir_op, const int *, int, const ir_attr *, ir_shape *, ebm_error *);
 #include "ops.def"
 #undef IR_OP
 
 /* `#expr` is "0" exactly for the non-elementwise rows. */
 static const ir_op_info op_table[IR_OP_COUNT] = {
-#define IR_OP(NAME, text, arity, cls, rule, expr) \
+#define IR_OP(NAME, text, arity, cls, rule, vjp, expr) \
     {text, arity, IR_FUSE_##cls, rule, !(sizeof(#expr) == 2 && #expr[0] == '0')},
 #include "ops.def"
 #undef IR_OP
@@ -444,7 +444,10 @@ int ir_add_scalar(ir_graph *g, double value, ebm_error *err)
     float v = (float)value;
     ir_shape s;
     memset(&s, 0, sizeof s);
-    return ir_add_const(g, NULL, s, &v, 0, err);
+    int id = ir_add_const(g, NULL, s, &v, IR_NODE_EXACT, err);
+    if (id >= 0)
+        g->nodes[id].attr.f = value;
+    return id;
 }
 
 ebm_status ir_add_output(ir_graph *g, int value, const char *name, ebm_error *err)

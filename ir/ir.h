@@ -41,7 +41,7 @@
 /* ---- ops ---------------------------------------------------------------- */
 
 typedef enum ir_op {
-#define IR_OP(NAME, text, arity, cls, shape_rule, expr) IR_OP_##NAME,
+#define IR_OP(NAME, text, arity, cls, shape_rule, vjp, expr) IR_OP_##NAME,
 #include "ops.def"
 #undef IR_OP
     IR_OP_COUNT
@@ -125,6 +125,8 @@ typedef struct ir_attr {
 enum {
     IR_NODE_PARAM = 1u << 0,     /* CONST from a model initializer, written back by training */
     IR_NODE_TRAINABLE = 1u << 1, /* PARAM that gets gradients (not e.g. BatchNorm statistics) */
+    IR_NODE_EXACT = 1u << 2,     /* rank-0 CONST whose exact value is attr.f (data holds it
+                                    rounded to float); float64 execution uses attr.f */
 };
 
 typedef struct ir_node {
@@ -204,7 +206,7 @@ int ir_add_input(ir_graph *g, const char *name, ir_shape shape, ebm_error *err);
 /* Copies numel floats from data (shape must be static). */
 int ir_add_const(ir_graph *g, const char *name, ir_shape shape, const float *data,
                  unsigned flags, ebm_error *err);
-/* A rank-0 constant. */
+/* A rank-0 constant (keeps the exact double for float64 execution). */
 int ir_add_scalar(ir_graph *g, double value, ebm_error *err);
 ebm_status ir_add_output(ir_graph *g, int value, const char *name, ebm_error *err);
 

@@ -427,3 +427,41 @@ SHAPE_RULE(ir_shape_concat)
     }
     return EBM_OK;
 }
+
+SHAPE_RULE(ir_shape_pool2d_gather)
+{
+    /* MAXPOOL2D_GATHER(x, t): t has x's shape, the result the pooled shape. */
+    const ir_shape *x = opnd(g, in, 0), *t = opnd(g, in, 1);
+    char b1[64], b2[64];
+    if (!ir_shape_eq(x, t))
+        return ebm_fail(err, EBM_ERR_SHAPE, "%s: t %s must have the shape of x %s", opname(op),
+                        ir_shape_str(t, b1, sizeof b1), ir_shape_str(x, b2, sizeof b2));
+    return pool_geometry(x, &a->pool, op, out, err);
+}
+
+SHAPE_RULE(ir_shape_slice_bwd)
+{
+    /* SLICE_BWD(dy): the result has attr.shape, and slicing it gives dy's shape. */
+    const ir_shape *dy = opnd(g, in, 0), *x = &a->shape;
+    char b1[64], b2[64];
+    if (x->rank != dy->rank)
+        return ebm_fail(err, EBM_ERR_SHAPE, "%s: rank of dy %d differs from the result's %d", opname(op),
+                        dy->rank, x->rank);
+    ir_graph tmp;
+    ir_node node;
+    memset(&tmp, 0, sizeof tmp);
+    memset(&node, 0, sizeof node);
+    node.shape = *x;
+    tmp.nodes = &node;
+    tmp.n_nodes = 1;
+    int zero = 0;
+    ir_shape s;
+    memset(&s, 0, sizeof s);
+    if (ir_shape_slice(&tmp, IR_OP_SLICE, &zero, 1, a, &s, err))
+        return err ? err->code : EBM_ERR_SHAPE;
+    if (!ir_shape_eq(&s, dy))
+        return ebm_fail(err, EBM_ERR_SHAPE, "%s: dy %s does not match the slice of %s", opname(op),
+                        ir_shape_str(dy, b1, sizeof b1), ir_shape_str(x, b2, sizeof b2));
+    *out = *x;
+    return EBM_OK;
+}
