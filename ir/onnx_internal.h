@@ -60,6 +60,9 @@ const ir_tensor *imp_static(imp_ctx *c, const imp_node *n, int k);
  * naming the input and `what` (e.g. "the shape of Reshape"). */
 ebm_status imp_require_static(imp_ctx *c, const imp_node *n, int k, const char *what,
                               const ir_tensor **out);
+/* Input k is (a static view of) a model initializer, i.e. a parameter that
+ * must stay in the graph rather than be folded into a new constant. */
+int imp_static_is_param(imp_ctx *c, const imp_node *n, int k);
 /* Shape of input k, dynamic or static (IR_DIM_N for the batch dim); NULL if absent. */
 const ir_shape *imp_input_shape(imp_ctx *c, const imp_node *n, int k);
 /* Static int64 vector input k (rank 0 or 1) copied into out[max]; returns count or -1. */
@@ -96,6 +99,21 @@ ebm_status imp_tensor_alloc(ir_tensor *t, ir_dtype dt, const ir_shape *s, ebm_er
 /* Element k of a static tensor as double / int64 (any dtype). */
 double imp_tensor_get_f(const ir_tensor *t, int64_t k);
 int64_t imp_tensor_get_i(const ir_tensor *t, int64_t k);
+
+/* ---- builder shorthands (ir/onnx_lower_math.c) ---------------------------- */
+/* New IR nodes are named after the ONNX node (n->label), so messages and
+ * printed graphs point back at the model; a -1 operand gives -1. */
+int imp_bin(imp_ctx *c, const imp_node *n, ir_op op, int a, int b);
+/* op(x, v) with v a scalar constant. */
+int imp_bin_k(imp_ctx *c, const imp_node *n, ir_op op, int x, double v);
+/* Mean over axes (kept); `what` names the operation in the error when the
+ * axes include the batch N, whose size is unknown at compile time. */
+int imp_mean(imp_ctx *c, const imp_node *n, int x, uint32_t axes, const char *what);
+int imp_reshape(imp_ctx *c, const imp_node *n, int x, ir_shape s);
+/* The shape of a value (a copy: the node array moves as nodes are added). */
+ir_shape imp_value_shape(imp_ctx *c, int id);
+/* Checks that value has shape *x (an op that must keep its input's shape). */
+int imp_keep_shape(imp_ctx *c, const imp_node *n, int value, const ir_shape *x, const char *what);
 
 /* Normalises an axis for a given rank (negative counts from the end);
  * returns -1 if out of range. */
