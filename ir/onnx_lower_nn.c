@@ -1,0 +1,486 @@
+/* onnx_lower_nn.c — convolution, pooling and normalisation, lowered to core ops.
+ *
+ * Conv, MaxPool and AveragePool map onto the windowed core ops (CONV2D,
+ * MAXPOOL2D, AVGPOOL2D) once ONNX's attribute forms (auto_pad, optional
+ * lists, defaults) are resolved into explicit ir_conv_attr / ir_pool_attr
+ * values.  The normalisations are compositions:
+ *     y = (x - mean) * (var + eps)^-1/2 * scale + bias
+ * with var = mean((x - mean)^2) computed in two passes, as PyTorch does (the
+ * one-pass E[x^2] - E[x]^2 cancels catastrophically for large means).
+ *
+ * Output size of a window op along one spatial axis (ir/shape.c computes it,
+ * the executor and code generator rely on it; keep the three in agreement):
+ *
+ *     span = H + pad_begin + pad_end - dilation*(kernel-1) - 1
+ *     out  = floor(span / stride) + 1                  (ceil_mode = 0)
+ *     out  = ceil(span / stride) + 1,  then out -= 1 if (out-1)*stride >= H + pad_begin
+ *                                                      (ceil_mode = 1)
+ *
+ * i.e. with ceil_mode a last, partial window is kept only if it starts inside
+ * the input or its leading padding; one starting in the trailing padding is
+ * dropped (PyTorch's rule, and what ONNX's test
+ * averagepool_2d_ceil_last_window_starts_on_pad expects).  Window o covers
+ * input rows o*stride - pad_begin + k*dilation, k = 0..kernel-1.  MAXPOOL2D
+ * ignores cells outside the input; AVGPOOL2D divides by the cells inside the
+ * input, or with count_include_pad by those inside input + padding (cells a
+ * ceil_mode window has beyond the trailing padding never count).
+ */
+#include <string.h>
+
+#include "onnx_internal.h"
+
+
+static ir_attr attr_zero(void)
+{
+    ir_attr a;
+    memset(&a, 0, sizeof a);
+    return a;
+}
+
+static int add_node(imp_ctx *c, const imp_node *n, ir_op op, const int *in, int n_in, const ir_attr *a)
+{
+    return ir_add_node(imp_graph(c), op, in, n_in, a, n->label, imp_err(c));
+}
+
+/* Bits first..rank-1: the axes after the batch and channel ones, etc. */
+static uint32_t axes_from(int first, int rank)
+{
+    return first >= rank ? 0 : ((1u << rank) - 1) & ~((1u << first) - 1);
+}
+
+/* ---- window attributes ---------------------------------------------------- */
+
+typedef struct window {
+    int64_t kernel[2], stride[2], dilation[2], pad[4];
+} window;
+
+/* Window sizes beyond this are certainly not a real model, and keeping them
+ * small keeps every size computation far from int64 overflow. */
+#define WINDOW_ATTR_MAX (INT64_C(1) << 30)
+
+/* Attribute `name` as exactly `count` ints in [min, WINDOW_ATTR_MAX], or
+ * dflt for each if absent. */
+static ebm_status ints_attr(imp_ctx *c, const imp_node *n, const char *name, int count, int64_t dflt,
+                            int64_t min, int64_t *out)
+{
+    int64_t v[8];
+    int k = imp_attr_ints(n, name, v, 8);
+    for (int i = 0; k == -1 && i < count; i++)
+        out[i] = dflt;
+    if (k == -1)
+        return EBM_OK;
+    if (k != count)
+        return imp_fail(c, n, EBM_ERR_INVALID, "attribute %s has %s%d values, expected %d for a 2-D window",
+                        name, k < 0 ? "more than " : "", k < 0 ? 8 : k, count);
+    for (int i = 0; i < count; i++) {
+        if (v[i] < min || v[i] > WINDOW_ATTR_MAX)
+            return imp_fail(c, n, EBM_ERR_INVALID, "attribute %s[%d] = %lld, expected %lld..%lld", name, i,
+                            (long long)v[i], (long long)min, (long long)WINDOW_ATTR_MAX);
+        out[i] = v[i];
+    }
+    return EBM_OK;
+}
+
+/* SAME_UPPER / SAME_LOWER: pad so that out = ceil(H / stride); an odd total
+ * puts the extra cell at the end (UPPER) or the beginning (LOWER). */
+static void same_pads(const int64_t *hw, window *w, int lower)
+{
+    for (int i = 0; i < 2; i++) {
+        int64_t out = (hw[i] + w->stride[i] - 1) / w->stride[i];
+        int64_t total = (out - 1) * w->stride[i] + (w->kernel[i] - 1) * w->dilation[i] + 1 - hw[i];
+        if (total < 0)
+            total = 0;
+        int64_t small = total / 2, big = total - small;
+        w->pad[i] = lower ? big : small;
+        w->pad[i + 2] = lower ? small : big;
+    }
+}
+
+/* Strides, dilations and pads (explicit or from auto_pad) for a window whose
+ * kernel is already in w->kernel, over spatial size hw. */
+static ebm_status read_window(imp_ctx *c, const imp_node *n, const int64_t *hw, window *w)
+{
+    char buf[32];
+    ebm_status st = ints_attr(c, n, "strides", 2, 1, 1, w->stride);
+    if (st == EBM_OK)
+        st = ints_attr(c, n, "dilations", 2, 1, 1, w->dilation);
+    if (st == EBM_OK)
+        st = ints_attr(c, n, "pads", 4, 0, 0, w->pad);
+    if (st != EBM_OK)
+        return st;
+    const char *ap = imp_attr_string(n, "auto_pad", buf, sizeof buf, "NOTSET");
+    if (strcmp(ap, "NOTSET") == 0 || ap[0] == 0)
+        return EBM_OK;
+    for (int i = 0; i < 4; i++)
+        if (w->pad[i] != 0)
+            return imp_fail(c, n, EBM_ERR_INVALID, "attribute pads cannot be combined with auto_pad = %s", ap);
+    if (strcmp(ap, "VALID") == 0)
+        return EBM_OK;
+    if (strcmp(ap, "SAME_UPPER") != 0 && strcmp(ap, "SAME_LOWER") != 0)
+        return imp_fail(c, n, EBM_ERR_UNSUPPORTED, "attribute auto_pad = '%s' is not supported "
+                        "(expected NOTSET, VALID, SAME_UPPER or SAME_LOWER)", ap);
+    same_pads(hw, w, strcmp(ap, "SAME_LOWER") == 0);
+    return EBM_OK;
+}
+
+/* Input 0, which must be [N,C,H,W]; `what` names the op family for the message. */
+static int spatial_input(imp_ctx *c, const imp_node *n, const char *what, ir_shape *s)
+{
+    int x = imp_input(c, n, 0);
+    *s = imp_value_shape(c, x);
+    if (x >= 0 && s->rank != 4) {
+        imp_fail(c, n, EBM_ERR_UNSUPPORTED, "only 2-D %s is supported (input rank %d)", what, s->rank);
+        return -1;
+    }
+    return x;
+}
+
+/* A per-channel parameter [C] (or, for BatchNormalization with spatial = 0,
+ * shaped like x without N) reshaped to broadcast against x: [1,C,1,...]. */
+static int channel_param(imp_ctx *c, const imp_node *n, int v, const ir_shape *x, const char *what)
+{
+    ir_shape s = imp_value_shape(c, v), t = ir_shape_make(0);
+    char b1[64], b2[64];
+    if (v < 0)
+        return -1;
+    t.rank = x->rank;
+    t.d[0] = 1;
+    if (s.rank == 1 && s.d[0] == x->d[1]) {
+        for (int i = 1; i < t.rank; i++)
+            t.d[i] = i == 1 ? s.d[0] : 1;
+        return imp_reshape(c, n, v, t);
+    }
+    if (s.rank == x->rank - 1) {
+        for (int i = 1; i < t.rank; i++)
+            t.d[i] = s.d[i - 1];
+        return imp_reshape(c, n, v, t);
+    }
+    imp_fail(c, n, EBM_ERR_SHAPE, "%s has shape %s; expected [%lld], one value per channel of the input %s",
+             what, ir_shape_str(&s, b1, sizeof b1), (long long)x->d[1], ir_shape_str(x, b2, sizeof b2));
+    return -1;
+}
+
+/* ---- Conv ---------------------------------------------------------------------- */
+
+/* Kernel size from the weight; kernel_shape, when given, must agree. */
+static ebm_status conv_kernel(imp_ctx *c, const imp_node *n, const ir_shape *w, window *win)
+{
+    char b1[64];
+    if (w->rank != 4 || w->d[2] < 1 || w->d[3] < 1)
+        return imp_fail(c, n, EBM_ERR_INVALID,
+                        "the weight W must be [O, C/group, kh, kw] with kh, kw >= 1, its shape is %s",
+                        ir_shape_str(w, b1, sizeof b1));
+    win->kernel[0] = w->d[2];
+    win->kernel[1] = w->d[3];
+    int64_t ks[2];
+    if (!imp_attr(n, "kernel_shape"))
+        return EBM_OK;
+    ebm_status st = ints_attr(c, n, "kernel_shape", 2, 1, 1, ks);
+    if (st == EBM_OK && (ks[0] != w->d[2] || ks[1] != w->d[3]))
+        return imp_fail(c, n, EBM_ERR_INVALID, "kernel_shape [%lld,%lld] does not match the weight %s",
+                        (long long)ks[0], (long long)ks[1], ir_shape_str(w, b1, sizeof b1));
+    return st;
+}
+
+static ebm_status conv_attr(imp_ctx *c, const imp_node *n, const ir_shape *sx, const ir_shape *sw, ir_attr *a)
+{
+    window win;
+    ebm_status st = conv_kernel(c, n, sw, &win);
+    if (st == EBM_OK)
+        st = read_window(c, n, sx->d + 2, &win);
+    if (st != EBM_OK)
+        return st;
+    *a = attr_zero();
+    memcpy(a->conv.stride, win.stride, sizeof win.stride);
+    memcpy(a->conv.dilation, win.dilation, sizeof win.dilation);
+    memcpy(a->conv.pad, win.pad, sizeof win.pad);
+    a->conv.group = imp_attr_int(n, "group", 1);
+    if (a->conv.group < 1 || a->conv.group > WINDOW_ATTR_MAX)
+        return imp_fail(c, n, EBM_ERR_INVALID, "attribute group = %lld, expected 1..%lld", (long long)a->conv.group,
+                        (long long)WINDOW_ATTR_MAX);
+    return EBM_OK;
+}
+
+ebm_status imp_lower_conv(imp_ctx *c, const imp_node *n)
+{
+    static const char *const known[] = {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides",
+                                        NULL};
+    ebm_status st = imp_check_attrs(c, n, known);
+    ir_shape sx;
+    int x = st == EBM_OK ? spatial_input(c, n, "convolution", &sx) : -1;
+    int w = x < 0 ? -1 : imp_input(c, n, 1);
+    if (w < 0)
+        return imp_err(c)->code;
+    ir_shape sw = imp_value_shape(c, w);
+    ir_attr a;
+    if ((st = conv_attr(c, n, &sx, &sw, &a)) != EBM_OK)
+        return st;
+    int in[2] = {x, w};
+    int y = add_node(c, n, IR_OP_CONV2D, in, 2, &a);
+    if (y >= 0 && imp_has_input(n, 2)) {
+        ir_shape sy = imp_value_shape(c, y);
+        y = imp_bin(c, n, IR_OP_ADD, y, channel_param(c, n, imp_input(c, n, 2), &sy, "the bias B"));
+    }
+    return imp_set_output(c, n, 0, y);
+}
+
+/* ---- pooling ---------------------------------------------------------------------- */
+
+static ebm_status pool_attr(imp_ctx *c, const imp_node *n, const ir_shape *sx, int is_avg, ir_attr *a)
+{
+    window win;
+    if (!imp_attr(n, "kernel_shape"))
+        return imp_fail(c, n, EBM_ERR_INVALID, "attribute kernel_shape is required");
+    ebm_status st = ints_attr(c, n, "kernel_shape", 2, 1, 1, win.kernel);
+    if (st == EBM_OK)
+        st = read_window(c, n, sx->d + 2, &win);
+    if (st != EBM_OK)
+        return st;
+    *a = attr_zero();
+    memcpy(a->pool.kernel, win.kernel, sizeof win.kernel);
+    memcpy(a->pool.stride, win.stride, sizeof win.stride);
+    memcpy(a->pool.dilation, win.dilation, sizeof win.dilation);
+    memcpy(a->pool.pad, win.pad, sizeof win.pad);
+    a->pool.ceil_mode = imp_attr_int(n, "ceil_mode", 0) != 0;
+    a->pool.count_include_pad = is_avg && imp_attr_int(n, "count_include_pad", 0) != 0;
+    return EBM_OK;
+}
+
+/* MaxPool's optional Indices output is not bound: a node that reads it fails
+ * with the value named.  storage_order only concerns those indices. */
+static ebm_status lower_pool(imp_ctx *c, const imp_node *n, ir_op op)
+{
+    static const char *const max_known[] = {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
+                                            "storage_order", "strides", NULL};
+    static const char *const avg_known[] = {"auto_pad", "ceil_mode", "count_include_pad", "dilations",
+                                            "kernel_shape", "pads", "strides", NULL};
+    int is_avg = op == IR_OP_AVGPOOL2D;
+    ebm_status st = imp_check_attrs(c, n, is_avg ? avg_known : max_known);
+    ir_shape sx;
+    int x = st == EBM_OK ? spatial_input(c, n, "pooling", &sx) : -1;
+    ir_attr a;
+    if (x < 0)
+        return imp_err(c)->code;
+    if ((st = pool_attr(c, n, &sx, is_avg, &a)) != EBM_OK)
+        return st;
+    return imp_set_output(c, n, 0, add_node(c, n, op, &x, 1, &a));
+}
+
+ebm_status imp_lower_max_pool(imp_ctx *c, const imp_node *n) { return lower_pool(c, n, IR_OP_MAXPOOL2D); }
+ebm_status imp_lower_average_pool(imp_ctx *c, const imp_node *n) { return lower_pool(c, n, IR_OP_AVGPOOL2D); }
+
+ebm_status imp_lower_global_average_pool(imp_ctx *c, const imp_node *n)
+{
+    ebm_status st = imp_check_attrs(c, n, NULL);
+    int x = st == EBM_OK ? imp_input(c, n, 0) : -1;
+    ir_shape s = imp_value_shape(c, x);
+    if (x >= 0 && s.rank < 3)
+        return imp_fail(c, n, EBM_ERR_INVALID, "the input must be [N,C,spatial...], its rank is %d", s.rank);
+    return imp_set_output(c, n, 0, imp_mean(c, n, x, axes_from(2, s.rank), "GlobalAveragePool"));
+}
+
+/* ---- normalisation ------------------------------------------------------------------ */
+
+/* (var + eps)^-1/2 */
+static int inv_sqrt(imp_ctx *c, const imp_node *n, int var, double eps)
+{
+    return ir_pows(imp_graph(c), imp_bin_k(c, n, IR_OP_ADD, var, eps), -0.5, n->label, imp_err(c));
+}
+
+/* (x - mean) / sqrt(var + eps) over axes; *mean and *inv_std (dims kept) are
+ * the statistics, which LayerNormalization can also output. */
+static int normalize(imp_ctx *c, const imp_node *n, int x, uint32_t axes, double eps, const char *what,
+                     int *mean, int *inv_std)
+{
+    *mean = imp_mean(c, n, x, axes, what);
+    int d = imp_bin(c, n, IR_OP_SUB, x, *mean);
+    int var = imp_mean(c, n, imp_bin(c, n, IR_OP_MUL, d, d), axes, what);
+    *inv_std = inv_sqrt(c, n, var, eps);
+    return imp_bin(c, n, IR_OP_MUL, d, *inv_std);
+}
+
+/* x * scale + bias, per channel. */
+static int channel_affine(imp_ctx *c, const imp_node *n, int x, int scale, int bias)
+{
+    ir_shape s = imp_value_shape(c, x);
+    int y = imp_bin(c, n, IR_OP_MUL, x, channel_param(c, n, scale, &s, "the scale"));
+    return imp_bin(c, n, IR_OP_ADD, y, channel_param(c, n, bias, &s, "the bias"));
+}
+
+/* stash_type is the precision of the statistics; ebmc computes in float32 only. */
+static ebm_status check_stash_type(imp_ctx *c, const imp_node *n)
+{
+    int64_t t = imp_attr_int(n, "stash_type", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT);
+    if (t != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
+        return imp_fail(c, n, EBM_ERR_UNSUPPORTED,
+                        "attribute stash_type = %lld is not supported (only 1, float32)", (long long)t);
+    return EBM_OK;
+}
+
+static int has_output(const imp_node *n, int k)
+{
+    return (size_t)k < n->p->n_output && n->p->output[k][0] != 0;
+}
+
+/* Running statistics are model constants but not trained: their CONST nodes
+ * lose IR_NODE_TRAINABLE (they stay PARAM, so they are still saved). */
+static int statistic_input(imp_ctx *c, const imp_node *n, int k)
+{
+    int v = imp_input(c, n, k);
+    ir_graph *g = imp_graph(c);
+    if (v >= 0 && g->nodes[v].op == IR_OP_CONST)
+        g->nodes[v].flags &= ~(unsigned)IR_NODE_TRAINABLE;
+    return v;
+}
+
+/* Only inference is supported: training mode normalises with the batch's own
+ * statistics and updates the running ones (outputs 1..4). */
+static ebm_status batch_norm_mode(imp_ctx *c, const imp_node *n)
+{
+    if (imp_attr_int(n, "training_mode", 0) != 0)
+        return imp_fail(c, n, EBM_ERR_UNSUPPORTED,
+                        "training_mode = 1 is not supported; export the model in eval mode (model.eval())");
+    if (n->opset < 7 && imp_attr_int(n, "is_test", 0) == 0)
+        return imp_fail(c, n, EBM_ERR_UNSUPPORTED,
+                        "is_test = 0 (training mode) is not supported; export the model in eval mode");
+    for (int k = 1; k < 5; k++)
+        if (has_output(n, k))
+            return imp_fail(c, n, EBM_ERR_UNSUPPORTED,
+                            "output %d (a training-mode statistic) is not supported; export the model in "
+                            "eval mode", k);
+    return EBM_OK;
+}
+
+ebm_status imp_lower_batch_norm(imp_ctx *c, const imp_node *n)
+{
+    static const char *const known[] = {"epsilon", "momentum", "training_mode", "is_test", "spatial",
+                                        "consumed_inputs", NULL};
+    ebm_status st = imp_check_attrs(c, n, known);
+    if (st == EBM_OK)
+        st = batch_norm_mode(c, n);
+    int x = st == EBM_OK ? imp_input(c, n, 0) : -1;
+    ir_shape s = imp_value_shape(c, x);
+    if (x >= 0 && s.rank < 2)
+        return imp_fail(c, n, EBM_ERR_INVALID, "the input must be [N,C,...], its rank is %d", s.rank);
+    double eps = imp_attr_float(n, "epsilon", 1e-5);
+    int scale = x < 0 ? -1 : imp_input(c, n, 1), bias = x < 0 ? -1 : imp_input(c, n, 2);
+    int mean = x < 0 ? -1 : statistic_input(c, n, 3), var = x < 0 ? -1 : statistic_input(c, n, 4);
+    /* scale / sqrt(var + eps) is per channel: compute it before broadcasting */
+    int k = imp_bin(c, n, IR_OP_MUL, scale, inv_sqrt(c, n, var, eps));
+    int d = imp_bin(c, n, IR_OP_SUB, x, channel_param(c, n, mean, &s, "the mean"));
+    return imp_set_output(c, n, 0, channel_affine(c, n, d, k, bias));
+}
+
+ebm_status imp_lower_instance_norm(imp_ctx *c, const imp_node *n)
+{
+    static const char *const known[] = {"epsilon", NULL};
+    ebm_status st = imp_check_attrs(c, n, known);
+    int x = st == EBM_OK ? imp_input(c, n, 0) : -1;
+    ir_shape s = imp_value_shape(c, x);
+    if (x >= 0 && s.rank < 3)
+        return imp_fail(c, n, EBM_ERR_INVALID, "the input must be [N,C,spatial...], its rank is %d", s.rank);
+    int mean, inv_std;
+    int y = normalize(c, n, x, axes_from(2, s.rank), imp_attr_float(n, "epsilon", 1e-5),
+                      "InstanceNormalization", &mean, &inv_std);
+    int scale = y < 0 ? -1 : imp_input(c, n, 1), bias = y < 0 ? -1 : imp_input(c, n, 2);
+    return imp_set_output(c, n, 0, channel_affine(c, n, y, scale, bias));
+}
+
+/* y op input k, where input k may broadcast against y but not grow it. */
+static int layer_affine(imp_ctx *c, const imp_node *n, ir_op op, int y, int k, const ir_shape *s)
+{
+    const char *what = k == 1 ? "the shape of Scale" : "the shape of B";
+    return imp_keep_shape(c, n, imp_bin(c, n, op, y, imp_input(c, n, k)), s, what);
+}
+
+/* Normalises over the axes from `axis` on; outputs 1 and 2 (Mean, InvStdDev,
+ * dims kept) are the statistics, bound when the model asks for them. */
+ebm_status imp_lower_layer_norm(imp_ctx *c, const imp_node *n)
+{
+    static const char *const known[] = {"axis", "epsilon", "stash_type", NULL};
+    ebm_status st = imp_check_attrs(c, n, known);
+    if (st == EBM_OK)
+        st = check_stash_type(c, n);
+    int x = st == EBM_OK ? imp_input(c, n, 0) : -1;
+    if (x < 0)
+        return imp_err(c)->code;
+    ir_shape s = imp_value_shape(c, x);
+    int64_t axis = imp_attr_int(n, "axis", -1);
+    int a = imp_norm_axis(axis, s.rank);
+    if (a < 0)
+        return imp_fail(c, n, EBM_ERR_INVALID, "axis %lld is out of range for rank %d", (long long)axis, s.rank);
+    int mean, inv_std;
+    int y = normalize(c, n, x, axes_from(a, s.rank), imp_attr_float(n, "epsilon", 1e-5), "LayerNormalization",
+                      &mean, &inv_std);
+    y = layer_affine(c, n, IR_OP_MUL, y, 1, &s);
+    if (imp_has_input(n, 2))
+        y = layer_affine(c, n, IR_OP_ADD, y, 2, &s);
+    st = imp_set_output(c, n, 0, y);
+    if (st == EBM_OK)
+        st = imp_set_output(c, n, 1, mean);
+    if (st == EBM_OK)
+        st = imp_set_output(c, n, 2, inv_std);
+    return st;
+}
+
+/* Checks that input k holds `count` values; returns its id. */
+static int sized_input(imp_ctx *c, const imp_node *n, int k, int64_t count, const char *what)
+{
+    int v = imp_input(c, n, k);
+    ir_shape s = imp_value_shape(c, v);
+    char b1[64];
+    if (v >= 0 && (s.rank != 1 || s.d[0] != count)) {
+        imp_fail(c, n, EBM_ERR_SHAPE, "input %d has shape %s; at opset %lld it must be [%lld] (%s)", k,
+                 ir_shape_str(&s, b1, sizeof b1), (long long)n->opset, (long long)count, what);
+        return -1;
+    }
+    return v;
+}
+
+/* [N,C,...] seen as [N, groups, C/groups * spatial] (or back). */
+static ir_shape grouped_shape(const ir_shape *s, int64_t groups)
+{
+    ir_shape t = ir_shape_make(0);
+    t.rank = 3;
+    t.d[0] = s->d[0];
+    t.d[1] = groups;
+    t.d[2] = s->d[1] / groups;
+    for (int i = 2; i < s->rank; i++)
+        t.d[2] *= s->d[i];
+    return t;
+}
+
+/* Statistics per sample and group of channels.  scale and bias are per group
+ * before opset 21 (applied in the grouped view) and per channel from 21 on. */
+ebm_status imp_lower_group_norm(imp_ctx *c, const imp_node *n)
+{
+    static const char *const known[] = {"num_groups", "epsilon", "stash_type", NULL};
+    ebm_status st = imp_check_attrs(c, n, known);
+    if (st == EBM_OK)
+        st = check_stash_type(c, n);
+    int x = st == EBM_OK ? imp_input(c, n, 0) : -1;
+    if (x < 0)
+        return imp_err(c)->code;
+    ir_shape s = imp_value_shape(c, x);
+    int64_t groups = imp_attr_int(n, "num_groups", 0);
+    if (s.rank < 2 || s.d[1] < 1)
+        return imp_fail(c, n, EBM_ERR_INVALID, "the input must be [N,C,...] with C >= 1, its rank is %d", s.rank);
+    if (groups < 1 || s.d[1] % groups != 0)
+        return imp_fail(c, n, EBM_ERR_INVALID, "num_groups = %lld must be >= 1 and divide the %lld channels",
+                        (long long)groups, (long long)s.d[1]);
+    int per_channel = n->opset >= 21;
+    int64_t count = per_channel ? s.d[1] : groups;
+    const char *what = per_channel ? "one value per channel" : "one value per group";
+    int scale = sized_input(c, n, 1, count, what);
+    int bias = scale < 0 ? -1 : sized_input(c, n, 2, count, what);
+    int mean, inv_std;
+    int y = imp_reshape(c, n, x, grouped_shape(&s, groups));
+    y = normalize(c, n, bias < 0 ? -1 : y, 1u << 2, imp_attr_float(n, "epsilon", 1e-5), "GroupNormalization",
+                  &mean, &inv_std);
+    if (!per_channel)
+        y = channel_affine(c, n, y, scale, bias);
+    y = imp_reshape(c, n, y, s);
+    if (per_channel)
+        y = channel_affine(c, n, y, scale, bias);
+    return imp_set_output(c, n, 0, y);
+}
