@@ -5,7 +5,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+
+#include "onnx.h"
+#include "passes.h"
 
 const char *tu_source_dir(void)
 {
@@ -89,4 +94,79 @@ void tu_fill_uniform_f32(float *x, size_t n, uint64_t seed, double lo, double hi
     uint64_t s = seed;
     for (size_t i = 0; i < n; i++)
         x[i] = (float)(lo + (hi - lo) * (double)(splitmix64(&s) >> 11) * 0x1.0p-53);
+}
+
+/* The "head" string of meta.json.  The file is written by our own generator
+ * (json.dump), so a key search is enough; no JSON parser needed. */
+ebm_status tu_fixture_head(const char *path, char *head, size_t size, ebm_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ebm_fail(err, EBM_ERR_IO, "%s: cannot open", path);
+    char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *p = strstr(text, "\"head\"");
+    if (p) {
+        p += strlen("\"head\"");
+        p += strspn(p, " \t\r\n");
+        p = *p == ':' ? p + 1 + strspn(p + 1, " \t\r\n") : NULL;
+    }
+    if (!p || *p != '"')
+        return ebm_fail(err, EBM_ERR_FORMAT, "%s: no \"head\": \"...\" entry", path);
+    size_t len = strcspn(p + 1, "\"");
+    if (p[1 + len] != '"' || len >= size)
+        return ebm_fail(err, EBM_ERR_FORMAT, "%s: malformed \"head\" value", path);
+    memcpy(head, p + 1, len);
+    head[len] = '\0';
+    return EBM_OK;
+}
+
+ebm_status tu_fixture_graph(const char *dir, ir_graph **out, ebm_error *err)
+{
+    char head_name[64];
+    ebm_status st = tu_fixture_head(tu_path("%s/meta.json", dir), head_name, sizeof head_name, err);
+    if (st)
+        return st;
+    ebmc_options o = {.verify = 1};
+    if (ebm_head_parse(head_name, &o.head) != 0)
+        return ebm_fail(err, EBM_ERR_FORMAT, "%s/meta.json: unknown head '%s'", dir, head_name);
+    ir_import_options io = {.batch_symbolic = 1};
+    st = ir_onnx_import_file(tu_path("%s/model.onnx", dir), &io, out, err);
+    if (st)
+        return st;
+    st = ebmc_pass_energy_head(*out, &o, err);
+    if (!st)
+        st = ebmc_pass_fold_constants(*out, &o, err);
+    if (!st)
+        st = ebmc_pass_dce(*out, &o, err);
+    if (!st)
+        st = ir_verify(*out, err);
+    return st;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+int tu_fixture_names(const char *root, char (*names)[TU_NAME_MAX], int max)
+{
+    DIR *d = opendir(root);
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *ent; (ent = readdir(d)) != NULL && n < max;) {
+        char path[4096];
+        if (ent->d_name[0] == '.' || strlen(ent->d_name) >= TU_NAME_MAX)
+            continue;
+        snprintf(path, sizeof path, "%s/%s/model.onnx", root, ent->d_name);
+        if (!tu_file_exists(path))
+            continue;
+        memcpy(names[n++], ent->d_name, strlen(ent->d_name) + 1);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof names[0], cmp_str);
+    return n;
 }

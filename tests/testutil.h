@@ -23,4 +23,18 @@ double tu_rel_err_f32(const float *a, const double *b, size_t n);
 void tu_fill_uniform_f64(double *x, size_t n, uint64_t seed, double lo, double hi);
 void tu_fill_uniform_f32(float *x, size_t n, uint64_t seed, double lo, double hi);
 
+#include "ebm_status.h"
+#include "ir.h"
+
+/* The "head" value of a fixture's meta.json (written by our own generator). */
+ebm_status tu_fixture_head(const char *meta_path, char *head, size_t size, ebm_error *err);
+/* A fixture's model imported (batch symbolic), with the head of its meta.json,
+ * constants folded, DCE'd and verified: the energy graph. */
+ebm_status tu_fixture_graph(const char *dir, ir_graph **out, ebm_error *err);
+
+#define TU_NAME_MAX 128
+/* The fixture directories (holding model.onnx) under root, sorted; -1 if root
+ * cannot be opened. */
+int tu_fixture_names(const char *root, char (*names)[TU_NAME_MAX], int max);
+
 #endif

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# bad_input.sh — ebmc and ebm on bad input: every case must exit non-zero with
+# exactly one line on stderr that names the culprit (file, node, tensor or
+# flag), and no sanitizer report.  A few good inputs run too, so a tool that
+# fails on everything cannot pass.  Models and arrays come from data/gen.py
+# (committed; no python needed here).
+set -u
+
+BIN="${EBMC_BIN_DIR:?EBMC_BIN_DIR must point at the bin folder of the build}"
+EBM="$BIN/ebm"
+EBMC="$BIN/ebmc"
+DATA="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/data"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+
+passed=0
+failed=0
+
+pass() { echo "PASS $1"; passed=$((passed + 1)); }
+fail() {
+    echo "FAIL $1: $2"
+    sed 's/^/    stderr: /' "$TMP/err"
+    failed=$((failed + 1))
+}
+
+sanitizer_report() { grep -qE 'Sanitizer|runtime error' "$TMP/out" "$TMP/err"; }
+
+# expect_fail NAME CODE 'pattern1;pattern2' CMD ARGS...
+# CODE is the exit status required (1 input error, 2 usage); every pattern
+# must appear (as a fixed string) in the single stderr line.
+expect_fail() {
+    local name=$1 want=$2 patterns=$3
+    shift 3
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    local code=$? lines
+    lines=$(wc -l <"$TMP/err")
+    if sanitizer_report; then
+        fail "$name" "sanitizer report"
+    elif [ "$code" -eq 0 ]; then
+        fail "$name" "exit status 0, expected $want"
+    elif [ "$code" -ne "$want" ]; then
+        fail "$name" "exit status $code, expected $want"
+    elif [ "$lines" -ne 1 ]; then
+        fail "$name" "$lines lines on stderr, expected exactly 1"
+    else
+        local pat missing=""
+        IFS=';' read -r -a pats <<<"$patterns"
+        for pat in "${pats[@]}"; do
+            grep -qF -- "$pat" "$TMP/err" || missing="$missing '$pat'"
+        done
+        if [ -n "$missing" ]; then
+            fail "$name" "stderr does not mention$missing"
+        else
+            pass "$name"
+        fi
+    fi
+}
+
+# expect_ok NAME CMD ARGS...: exit 0 and no sanitizer report.
+expect_ok() {
+    local name=$1
+    shift
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    local code=$?
+    if sanitizer_report; then
+        fail "$name" "sanitizer report"
+    elif [ "$code" -ne 0 ]; then
+        fail "$name" "exit status $code, expected 0"
+    else
+        pass "$name"
+    fi
+}
+
+# check NAME CONDITION...: a plain assertion on files the tools wrote.
+check() {
+    local name=$1
+    shift
+    : >"$TMP/err"
+    if "$@"; then pass "$name"; else fail "$name" "check failed: $*"; fi
+}
+
+GOOD="$DATA/good.onnx"
+
+# ---- broken model files (both tools) ------------------------------------------------
+: >"$TMP/empty.onnx"
+size=$(wc -c <"$GOOD")
+head -c $((size / 2)) "$GOOD" >"$TMP/truncated.onnx"
+
+for tool in ebmc info; do
+    if [ "$tool" = ebmc ]; then run=("$EBMC"); post=(--emit=ir); else run=("$EBM" info); post=(); fi
+    expect_fail "$tool: empty file" 1 "$TMP/empty.onnx" "${run[@]}" "$TMP/empty.onnx" "${post[@]}"
+    expect_fail "$tool: truncated model" 1 "$TMP/truncated.onnx" \
+        "${run[@]}" "$TMP/truncated.onnx" "${post[@]}"
+    expect_fail "$tool: random bytes" 1 "random.bin" "${run[@]}" "$DATA/random.bin" "${post[@]}"
+    expect_fail "$tool: unsupported op" 1 "unsupported_op.onnx;weird_hardmax;Hardmax" \
+        "${run[@]}" "$DATA/unsupported_op.onnx" "${post[@]}"
+    expect_fail "$tool: dangling input" 1 "dangling_input.onnx;ghost_tensor" \
+        "${run[@]}" "$DATA/dangling_input.onnx" "${post[@]}"
+    expect_fail "$tool: missing initializer" 1 "missing_initializer.onnx;fc.missing_weight" \
+        "${run[@]}" "$DATA/missing_initializer.onnx" "${post[@]}"
+    expect_fail "$tool: missing file" 1 "$TMP/nope.onnx" "${run[@]}" "$TMP/nope.onnx" "${post[@]}"
+    expect_fail "$tool: .npy given as model" 1 "x.npy;.npy array" \
+        "${run[@]}" "$DATA/x.npy" "${post[@]}"
+    expect_fail "$tool: directory given as model" 1 "$TMP" "${run[@]}" "$TMP" "${post[@]}"
+done
+
+# ---- ebmc flags -------------------------------------------------------------------------
+expect_fail "ebmc: unknown flag" 2 "--bogus" "$EBMC" "$GOOD" --bogus
+expect_fail "ebmc: unknown short flag" 2 "-q" "$EBMC" "$GOOD" -q
+expect_fail "ebmc: missing MODEL" 2 "MODEL" "$EBMC" --emit=ir
+expect_fail "ebmc: two models" 2 "extra.onnx" "$EBMC" "$GOOD" extra.onnx --emit=ir
+expect_fail "ebmc: bad --emit" 2 "--emit;asm" "$EBMC" "$GOOD" --emit=asm
+expect_fail "ebmc: bad --energy-head" 2 "--energy-head;median" "$EBMC" "$GOOD" --energy-head median
+expect_fail "ebmc: -o needs a value" 2 "-o" "$EBMC" "$GOOD" --emit=ir -o
+expect_fail "ebmc: switch with a value" 2 "--verify" "$EBMC" "$GOOD" --verify=yes
+expect_fail "ebmc: bad ebm.energy_head metadata" 1 "bad_head_meta.onnx;ebm.energy_head;bogus_head" \
+    "$EBMC" "$DATA/bad_head_meta.onnx" --emit=ir
+expect_fail "ebmc: head output on [N,3] logits" 1 "logits.onnx;output" \
+    "$EBMC" "$DATA/logits.onnx" --emit=ir
+expect_ok "control: ebmc logits with --energy-head=neg-logsumexp" \
+    "$EBMC" "$DATA/logits.onnx" --emit=ir --energy-head=neg-logsumexp
+expect_fail "ebmc: code generation not implemented" 2 "not implemented;model.so" \
+    "$EBMC" "$GOOD" -o "$TMP/model.so"
+check "ebmc: no model.so written" test ! -e "$TMP/model.so"
+expect_fail "ebmc: unwritable -o" 1 "$TMP/no/such/dir/out.txt" \
+    "$EBMC" "$GOOD" --emit=ir -o "$TMP/no/such/dir/out.txt"
+
+# ---- ebm dispatch -------------------------------------------------------------------------
+expect_fail "ebm: no command" 2 "ebm --help" "$EBM"
+expect_fail "ebm: unknown command" 2 "frobnicate" "$EBM" frobnicate "$GOOD"
+expect_fail "ebm: unknown global flag" 2 "--bogus" "$EBM" --bogus
+expect_fail "ebm: help for unknown command" 2 "frobnicate" "$EBM" help frobnicate
+expect_fail "ebm info: unknown flag" 2 "--bogus" "$EBM" info "$GOOD" --bogus=3
+expect_fail "ebm info: missing MODEL" 2 "MODEL" "$EBM" info
+
+# ---- ebm eval ---------------------------------------------------------------------------------
+E="$TMP/e.npy"
+expect_fail "eval: unknown flag" 2 "--bogus" "$EBM" eval "$GOOD" --input "$DATA/x.npy" --energy "$E" --bogus
+expect_fail "eval: missing --input" 2 "--input" "$EBM" eval "$GOOD" --energy "$E"
+expect_fail "eval: missing --energy" 2 "--energy" "$EBM" eval "$GOOD" --input "$DATA/x.npy"
+expect_fail "eval: --input without value" 2 "--input" "$EBM" eval "$GOOD" --energy "$E" --input
+expect_fail "eval: empty --input=" 2 "--input" "$EBM" eval "$GOOD" --energy "$E" --input=
+expect_fail "eval: bad --energy-head" 2 "--energy-head;nope" \
+    "$EBM" eval "$GOOD" --input "$DATA/x.npy" --energy "$E" --energy-head=nope
+expect_fail "eval: wrong input shape" 1 "x_wrong_shape.npy;[N,3,8,8];[2,3,8,4]" \
+    "$EBM" eval "$GOOD" --input "$DATA/x_wrong_shape.npy" --energy "$E"
+expect_fail "eval: int64 input" 1 "x_int64.npy;float32" \
+    "$EBM" eval "$GOOD" --input "$DATA/x_int64.npy" --energy "$E"
+expect_fail "eval: int64 input with --f64" 1 "x_int64.npy;float32" \
+    "$EBM" eval "$GOOD" --input "$DATA/x_int64.npy" --energy "$E" --f64
+expect_fail "eval: float64 input without --f64" 1 "x_f64.npy;--f64" \
+    "$EBM" eval "$GOOD" --input "$DATA/x_f64.npy" --energy "$E"
+expect_fail "eval: model file as input" 1 "good.onnx" \
+    "$EBM" eval "$GOOD" --input "$GOOD" --energy "$E"
+expect_fail "eval: missing input file" 1 "$TMP/none.npy" \
+    "$EBM" eval "$GOOD" --input "$TMP/none.npy" --energy "$E"
+expect_fail "eval: bad model" 1 "ghost_tensor" \
+    "$EBM" eval "$DATA/dangling_input.onnx" --input "$DATA/x.npy" --energy "$E"
+expect_fail "eval: NaN/Inf energies" 1 "not finite;2 of 3;1 NaN;1 Inf" \
+    "$EBM" eval "$DATA/nan.onnx" --input "$DATA/nan_input.npy" --energy "$E"
+check "eval: nothing written after errors" test ! -e "$E"
+expect_fail "eval: unwritable --energy" 1 "$TMP/no/dir/e.npy" \
+    "$EBM" eval "$GOOD" --input "$DATA/x.npy" --energy "$TMP/no/dir/e.npy"
+
+# ---- good input still works (controls) ------------------------------------------------
+expect_ok "control: ebmc --emit=ir" "$EBMC" "$GOOD" --emit=ir
+expect_ok "control: ebmc --emit dot -o" "$EBMC" "$GOOD" --emit dot -o "$TMP/g.dot" --verify
+check "control: dot file written" grep -q "digraph" "$TMP/g.dot"
+expect_ok "control: ebm info" "$EBM" info "$GOOD"
+check "control: info names the parameters" grep -q "fc.weight" "$TMP/out"
+expect_ok "control: eval f32" "$EBM" eval "$GOOD" --input "$DATA/x.npy" --energy "$E"
+check "control: energies are float32 [2]" grep -aqF "'descr': '<f4', 'fortran_order': False, 'shape': (2,)" "$E"
+expect_ok "control: eval --f64 with float64 input" \
+    "$EBM" eval "$GOOD" --input "$DATA/x_f64.npy" --energy="$E" --f64
+check "control: energies are float64 [2]" grep -aqF "'descr': '<f8', 'fortran_order': False, 'shape': (2,)" "$E"
+expect_ok "control: eval N=0" "$EBM" eval "$GOOD" --input "$DATA/x_n0.npy" --energy "$TMP/e0.npy"
+check "control: N=0 writes an empty [0] array" grep -aqF "'shape': (0,)" "$TMP/e0.npy"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,271 @@
+/* cli_common.c — option parsing, error reporting and model loading shared by
+ * ebmc and ebm (see cli_common.h). */
+#include "cli_common.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "onnx.h"
+
+/* ---- options ------------------------------------------------------------------ */
+
+static int opt_count(const cli_cmd *cmd)
+{
+    int n = 0;
+    while (cmd->opts && cmd->opts[n].name)
+        n++;
+    return n;
+}
+
+static int opt_find_long(const cli_cmd *cmd, const char *name, size_t len)
+{
+    for (int i = 0; i < opt_count(cmd); i++)
+        if (strlen(cmd->opts[i].name) == len && strncmp(cmd->opts[i].name, name, len) == 0)
+            return i;
+    return -1;
+}
+
+static int opt_find_short(const cli_cmd *cmd, char c)
+{
+    for (int i = 0; i < opt_count(cmd); i++)
+        if (cmd->opts[i].short_name == c)
+            return i;
+    return -1;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static ebm_status parse_fail(const cli_cmd *cmd, ebm_error *err, const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return ebm_fail(err, EBM_ERR_INVALID, "%s (see '%s --help')", what, cmd->prog);
+}
+
+/* Stores option k's value, taking it from `attached` (after '=' or the short
+ * flag) or from the next argument. */
+static ebm_status take_value(const cli_cmd *cmd, int k, const char *flag, const char *attached,
+                             int argc, char **argv, int *i, cli_args *out, ebm_error *err)
+{
+    const cli_opt *o = &cmd->opts[k];
+    out->informational |= o->informational;
+    if (!o->metavar) {
+        if (attached)
+            return parse_fail(cmd, err, "flag '%s' takes no value", flag);
+        out->value[k] = "";
+        return EBM_OK;
+    }
+    if (!attached) {
+        if (*i + 1 >= argc)
+            return parse_fail(cmd, err, "flag '%s' needs a value %s", flag, o->metavar);
+        attached = argv[++*i];
+    }
+    if (attached[0] == '\0')   /* "--input=" is a slip, not a file named "" */
+        return parse_fail(cmd, err, "flag '%s' needs a value %s, got an empty one", flag,
+                          o->metavar);
+    out->value[k] = attached;
+    return EBM_OK;
+}
+
+static ebm_status parse_long(const cli_cmd *cmd, int argc, char **argv, int *i, cli_args *out,
+                             ebm_error *err)
+{
+    const char *arg = argv[*i];
+    const char *name = arg + 2;
+    const char *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    if (len == 4 && strncmp(name, "help", 4) == 0 && !eq) {
+        out->help = 1;
+        return EBM_OK;
+    }
+    int k = opt_find_long(cmd, name, len);
+    char flag[128];
+    snprintf(flag, sizeof flag, "--%.*s", (int)(len < 100 ? len : 100), name);
+    if (k < 0)
+        return parse_fail(cmd, err, "unknown flag '%s'", flag);
+    return take_value(cmd, k, flag, eq ? eq + 1 : NULL, argc, argv, i, out, err);
+}
+
+static ebm_status parse_short(const cli_cmd *cmd, int argc, char **argv, int *i, cli_args *out,
+                              ebm_error *err)
+{
+    const char *arg = argv[*i];
+    if (arg[1] == 'h' && arg[2] == '\0') {
+        out->help = 1;
+        return EBM_OK;
+    }
+    int k = opt_find_short(cmd, arg[1]);
+    char flag[3] = {'-', arg[1], '\0'};
+    if (k < 0)
+        return parse_fail(cmd, err, "unknown flag '%s'", arg);
+    const char *attached = arg[2] ? arg + 2 : NULL;
+    if (attached && !cmd->opts[k].metavar)
+        return parse_fail(cmd, err, "unknown flag '%s'", arg);
+    return take_value(cmd, k, flag, attached, argc, argv, i, out, err);
+}
+
+static ebm_status add_positional(const cli_cmd *cmd, const char *arg, cli_args *out,
+                                 ebm_error *err)
+{
+    if (out->n_positional >= cmd->max_positional || out->n_positional >= CLI_MAX_POSITIONAL)
+        return parse_fail(cmd, err, "unexpected argument '%s'", arg);
+    out->positional[out->n_positional++] = arg;
+    return EBM_OK;
+}
+
+ebm_status cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_args *out, ebm_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (opt_count(cmd) > CLI_MAX_OPTS)
+        return ebm_fail(err, EBM_ERR_INTERNAL, "%s: too many options in the table", cmd->prog);
+    int only_positional = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        ebm_status st;
+        if (only_positional || arg[0] != '-' || arg[1] == '\0')
+            st = add_positional(cmd, arg, out, err);
+        else if (strcmp(arg, "--") == 0) {
+            only_positional = 1;
+            st = EBM_OK;
+        } else if (arg[1] == '-')
+            st = parse_long(cmd, argc, argv, &i, out, err);
+        else
+            st = parse_short(cmd, argc, argv, &i, out, err);
+        if (st)
+            return st;
+    }
+    if (!out->help && !out->informational && out->n_positional < cmd->min_positional)
+        return parse_fail(cmd, err, "missing %s", cmd->positional_names);
+    return EBM_OK;
+}
+
+const char *cli_get(const cli_cmd *cmd, const cli_args *a, const char *name)
+{
+    int k = opt_find_long(cmd, name, strlen(name));
+    return k < 0 ? NULL : a->value[k];
+}
+
+void cli_print_help(FILE *f, const cli_cmd *cmd)
+{
+    fprintf(f, "usage: %s %s\n\n%s\n\noptions:\n", cmd->prog, cmd->usage, cmd->summary);
+    for (int i = 0; i < opt_count(cmd); i++) {
+        const cli_opt *o = &cmd->opts[i];
+        char left[64];
+        int n = o->short_name ? snprintf(left, sizeof left, "-%c, ", o->short_name)
+                              : snprintf(left, sizeof left, "    ");
+        snprintf(left + n, sizeof left - (size_t)n, "--%s%s%s", o->name, o->metavar ? " " : "",
+                 o->metavar ? o->metavar : "");
+        fprintf(f, "  %-28s %s\n", left, o->help);
+    }
+    fprintf(f, "  %-28s %s\n", "-h, --help", "show this help and exit");
+}
+
+int cli_fail(const char *tool, const ebm_error *err, int exit_code)
+{
+    char line[EBM_ERROR_MSG_MAX];
+    snprintf(line, sizeof line, "%s", err->msg[0] ? err->msg : ebm_status_name(err->code));
+    for (char *p = line; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    fprintf(stderr, "%s: %s\n", tool, line);
+    return exit_code;
+}
+
+/* ---- models ------------------------------------------------------------------- */
+
+/* Names formats we can tell from the first bytes, so a wrong file gets a
+ * message saying what it is rather than a protobuf decoding error. */
+static ebm_status sniff_model(const char *path, ebm_error *err)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return ebm_fail(err, EBM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode))
+        return ebm_fail(err, EBM_ERR_IO, "%s: is a directory, expected an ONNX model file", path);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ebm_fail(err, EBM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char head[8] = {0};
+    size_t n = fread(head, 1, sizeof head, f);
+    int read_error = ferror(f);
+    fclose(f);
+    if (read_error)
+        return ebm_fail(err, EBM_ERR_IO, "%s: read error", path);
+    if (n == 0)
+        return ebm_fail(err, EBM_ERR_FORMAT, "%s: empty file, expected an ONNX model", path);
+    if (n >= 4 && memcmp(head, "\x7f" "ELF", 4) == 0)
+        return ebm_fail(err, EBM_ERR_UNSUPPORTED, "%s: is a compiled model (ELF shared library); "
+                        "this command needs the ONNX model", path);
+    if (n >= 6 && memcmp(head, "\x93NUMPY", 6) == 0)
+        return ebm_fail(err, EBM_ERR_FORMAT, "%s: is a NumPy .npy array, expected an ONNX model",
+                        path);
+    if (n >= 2 && head[0] == 0x1f && head[1] == 0x8b)
+        return ebm_fail(err, EBM_ERR_FORMAT, "%s: is gzip-compressed, expected an ONNX model "
+                        "(decompress it first)", path);
+    return EBM_OK;
+}
+
+ebm_status cli_load_model(const char *path, ir_graph **out, ebm_error *err)
+{
+    *out = NULL;
+    ebm_status st = sniff_model(path, err);
+    if (st)
+        return st;
+    ir_import_options opt = {.batch_symbolic = 1};
+    return ir_onnx_import_file(path, &opt, out, err);
+}
+
+static const char *const head_choices = "output, sum, neg-logsumexp or logsumexp";
+
+ebm_status cli_head_from_flag(const char *value, ebm_head *out, ebm_error *err)
+{
+    if (ebm_head_parse(value, out) != 0)
+        return ebm_fail(err, EBM_ERR_INVALID, "--energy-head: unknown head '%s' (expected %s)",
+                        value, head_choices);
+    return EBM_OK;
+}
+
+ebm_status cli_resolve_head(const ir_graph *g, const char *flag_value, ebm_head *out,
+                            ebm_error *err)
+{
+    if (flag_value)
+        return cli_head_from_flag(flag_value, out, err);
+    const char *meta = ir_graph_get_meta(g, "ebm.energy_head");
+    *out = EBM_HEAD_OUTPUT;
+    if (meta && ebm_head_parse(meta, out) != 0)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: metadata ebm.energy_head = '%s' is not a "
+                        "known head (expected %s); override it with --energy-head",
+                        g->source ? g->source : "model", meta, head_choices);
+    return EBM_OK;
+}
+
+/* Pass messages name nodes but not the file (a graph need not come from one);
+ * on the command line the file is the first thing the user needs. */
+static ebm_status name_source(const ir_graph *g, ebm_status st, ebm_error *err)
+{
+    if (!st || !err || !g->source || strstr(err->msg, g->source))
+        return st;
+    char msg[EBM_ERROR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    return ebm_fail(err, st, "%s: %s", g->source, msg);
+}
+
+ebm_status cli_run_pipeline(ir_graph *g, const cli_pipeline *p, ebm_error *err)
+{
+    ebmc_options o = {.head = p->head, .verify = p->verify_each};
+    ebm_status st = ebmc_pass_energy_head(g, &o, err);
+    if (!st && p->fold)
+        st = ebmc_pass_fold_constants(g, &o, err);
+    if (!st)
+        st = ebmc_pass_dce(g, &o, err);
+    if (!st)
+        st = ir_verify(g, err);
+    return name_source(g, st, err);
+}

@@ -1,0 +1,90 @@
+/* cli_common.h — what the two command-line tools (ebmc, ebm) share: option
+ * parsing from a table (which also writes --help, so help and parser cannot
+ * disagree), one-line error reporting, model loading by content and the
+ * front-end pipeline import -> energy head -> fold -> DCE -> verify.
+ *
+ * Exit codes: 0 success, 1 an error in the input (message from ebm_error),
+ * 2 a usage error or a feature that is not implemented yet.
+ */
+#ifndef EBMC_CLI_COMMON_H
+#define EBMC_CLI_COMMON_H
+
+#include <stdio.h>
+
+#include "ebm_status.h"
+#include "ir.h"
+#include "passes.h"
+
+#ifndef EBMC_VERSION_STRING
+#define EBMC_VERSION_STRING "0.1.0"
+#endif
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_ERROR = 1, CLI_EXIT_USAGE = 2 };
+
+#define CLI_MAX_OPTS 16
+#define CLI_MAX_POSITIONAL 4
+
+typedef struct cli_opt {
+    const char *name;      /* long name without "--" */
+    char short_name;       /* 0 = none */
+    const char *metavar;   /* NULL: a switch without value */
+    const char *help;
+    int informational;     /* like --help (e.g. --version): positionals need not be given */
+} cli_opt;
+
+/* A command: its options, its usage line and how many positionals it takes. */
+typedef struct cli_cmd {
+    const char *prog;      /* "ebmc" or "ebm info": used in messages and help */
+    const char *usage;     /* "MODEL [options]" */
+    const char *summary;   /* one sentence */
+    const cli_opt *opts;   /* terminated by a zero row */
+    int min_positional, max_positional;
+    const char *positional_names;  /* "MODEL", for the missing-argument message */
+} cli_cmd;
+
+typedef struct cli_args {
+    const char *value[CLI_MAX_OPTS];   /* per option row: its value, "" for a given switch, NULL if absent */
+    const char *positional[CLI_MAX_POSITIONAL];
+    int n_positional;
+    int help;                          /* --help / -h seen */
+    int informational;                 /* an informational option was given */
+} cli_args;
+
+/* Parses argv[0..argc) (argv[0] is the first argument, not the program)
+ * against cmd.  Accepts --flag=value, --flag value, -o value, and "--" to end
+ * options.  On error returns EBM_ERR_INVALID with a message naming the flag
+ * and pointing at `PROG --help`. */
+ebm_status cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_args *out, ebm_error *err);
+/* The value of option `name` (NULL if absent); a switch given yields "". */
+const char *cli_get(const cli_cmd *cmd, const cli_args *a, const char *name);
+
+void cli_print_help(FILE *f, const cli_cmd *cmd);
+
+/* Prints "TOOL: message" as exactly one line on stderr (newlines in the
+ * message are flattened) and returns exit_code, for `return cli_fail(...)`. */
+int cli_fail(const char *tool, const ebm_error *err, int exit_code);
+
+/* ---- models ------------------------------------------------------------------ */
+
+/* Recognises the file by content (DESIGN.md) and imports an ONNX model with a
+ * symbolic batch dimension.  Other known formats (compiled model, .npy, empty
+ * file, ...) fail with a message saying what the file is. */
+ebm_status cli_load_model(const char *path, ir_graph **out, ebm_error *err);
+
+/* Parses an --energy-head value; the error names the flag and the choices. */
+ebm_status cli_head_from_flag(const char *value, ebm_head *out, ebm_error *err);
+/* The energy head: the flag value if given, else the model's `ebm.energy_head`
+ * metadata, else "output".  Errors name the flag or the metadata key. */
+ebm_status cli_resolve_head(const ir_graph *g, const char *flag_value, ebm_head *out,
+                            ebm_error *err);
+
+typedef struct cli_pipeline {
+    ebm_head head;
+    int fold;          /* run constant folding */
+    int verify_each;   /* verify after every pass, not only at the end */
+} cli_pipeline;
+
+/* Energy head, constant folding (optional), DCE, then ir_verify. */
+ebm_status cli_run_pipeline(ir_graph *g, const cli_pipeline *p, ebm_error *err);
+
+#endif /* EBMC_CLI_COMMON_H */
