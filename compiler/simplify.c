@@ -6,7 +6,8 @@
  * are first renamed to their representatives, then the node is either
  * replaced by an operand (x*1, x+0, x-0, x/1, -(-x), a reshape to the same
  * shape), merged with an identical earlier node (same op, operands and
- * attributes; for constants, same shape and data), or copied.
+ * attributes; for constants, same shape and data), or copied.  Two
+ * transposes in a row become one (or none).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -148,6 +149,18 @@ static int rebuild(ir_graph *c, const ir_graph *g, int i, const int *map, cse_ta
         probe.in[k] = map[n->in[k]];
     if (n->op == IR_OP_INPUT)
         return -1;   /* inputs are added first, in order */
+    if (n->op == IR_OP_TRANSPOSE && c->nodes[probe.in[0]].op == IR_OP_TRANSPOSE) {
+        /* transpose(transpose(x, p), q) = transpose(x, p o q) */
+        const ir_node *inner = &c->nodes[probe.in[0]];
+        int identity = 1;
+        for (int i = 0; i < n->shape.rank; i++) {
+            probe.attr.perm[i] = inner->attr.perm[n->attr.perm[i]];
+            identity &= probe.attr.perm[i] == i;
+        }
+        probe.in[0] = inner->in[0];
+        if (identity)
+            return probe.in[0];
+    }
     if (n->op != IR_OP_CONST) {
         int same = identity_of(c, n, probe.in, &n->shape);
         if (same >= 0)
@@ -159,7 +172,7 @@ static int rebuild(ir_graph *c, const ir_graph *g, int i, const int *map, cse_ta
     if (cse && found >= 0)
         return found;
     int id = n->op == IR_OP_CONST ? ir_add_const(c, n->name, n->shape, n->data, n->flags, err)
-                                  : ir_add_node(c, n->op, probe.in, n->n_in, &n->attr, n->name, err);
+                                  : ir_add_node(c, n->op, probe.in, n->n_in, &probe.attr, n->name, err);
     if (id >= 0 && n->op == IR_OP_CONST)
         c->nodes[id].attr = n->attr;   /* e.g. the exact value of an IR_NODE_EXACT scalar */
     if (id >= 0 && cse)

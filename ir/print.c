@@ -122,9 +122,9 @@ void ir_print_text(FILE *f, const ir_graph *g)
             continue;
         }
         if (n->op == IR_OP_CONST) {
-            fprintf(f, "%%%d = const%s \"%s\" : %s", i,
+            fprintf(f, "%%%d = const%s%s%s%s : %s", i,
                     (n->flags & IR_NODE_TRAINABLE) ? " param" : (n->flags & IR_NODE_PARAM) ? " buffer" : "",
-                    name, sb);
+                    n->name ? " \"" : "", name, n->name ? "\"" : "", sb);
             if (ir_shape_numel(&n->shape, 0) == 1)
                 fprintf(f, " = %.9g", n->data[0]);
             fputc('\n', f);

@@ -1,0 +1,96 @@
+/* test_simplify.c — CSE, algebraic identities and transpose folding, checked
+ * by node counts and by running the graph before and after. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec.h"
+#include "passes.h"
+#include "testutil.h"
+
+static int count_op(const ir_graph *g, ir_op op)
+{
+    int k = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        k += g->nodes[i].op == op;
+    return k;
+}
+
+static void run(const ir_graph *g, const float *x, float *out)
+{
+    ebm_error err = {0};
+    const void *in[1] = {x};
+    void *o[1] = {out};
+    ck_assert_msg(ebmc_exec(g, 2, EBMC_F32, in, o, &err) == EBM_OK, "%s", err.msg);
+}
+
+START_TEST(test_cse_identities_transposes)
+{
+    ebm_error err = {0};
+    ir_graph *g = ir_graph_new();
+    int x = ir_add_input(g, "x", ir_shape_make(2, IR_DIM_N, 3), &err);
+    float wd[12];
+    tu_fill_uniform_f32(wd, 12, 5, -1, 1);
+    int w = ir_add_const(g, "w", ir_shape_make(2, 3, 4), wd, IR_NODE_PARAM | IR_NODE_TRAINABLE, &err);
+    float zero = 0;
+    int bias0 = ir_add_const(g, "b", ir_shape_make(1, 1), &zero, IR_NODE_PARAM | IR_NODE_TRAINABLE, &err);
+    int s1 = ir_unary(g, IR_OP_SIGMOID, x, NULL, &err), s2 = ir_unary(g, IR_OP_SIGMOID, x, NULL, &err);
+    int t = ir_binary(g, IR_OP_ADD, s1, s2, NULL, &err);                              /* CSE: one sigmoid */
+    t = ir_binary(g, IR_OP_MUL, t, ir_add_scalar(g, 1, &err), NULL, &err);            /* x*1 */
+    t = ir_binary(g, IR_OP_ADD, ir_add_scalar(g, 0, &err), t, NULL, &err);            /* 0+x */
+    t = ir_unary(g, IR_OP_NEG, ir_unary(g, IR_OP_NEG, t, NULL, &err), NULL, &err);    /* -(-x) */
+    int wt = ir_transpose(g, ir_transpose(g, w, (int[]){1, 0}, NULL, &err), (int[]){1, 0}, NULL, &err);
+    int y = ir_matmul(g, t, wt, NULL, &err);
+    y = ir_binary(g, IR_OP_ADD, y, bias0, NULL, &err);   /* a zero parameter is NOT an identity */
+    ck_assert_int_eq(ir_add_output(g, y, "y", &err), EBM_OK);
+    float xin[6] = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f}, before[8], after[8];
+    run(g, xin, before);
+    ebmc_options o = {.verify = 1};
+    ck_assert_int_eq(ebmc_pass_simplify(g, &o, &err), EBM_OK);
+    run(g, xin, after);
+    for (int i = 0; i < 8; i++)
+        ck_assert_float_eq(before[i], after[i]);
+    ck_assert_int_eq(count_op(g, IR_OP_SIGMOID), 1);
+    ck_assert_int_eq(count_op(g, IR_OP_NEG), 0);
+    ck_assert_int_eq(count_op(g, IR_OP_TRANSPOSE), 0);
+    /* x (input), w, b, sigmoid, add (s+s), matmul, add (bias): nothing else */
+    ck_assert_int_eq(g->n_nodes, 7);
+    ck_assert_int_eq(count_op(g, IR_OP_ADD), 2);
+    ir_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_cse_merges_constants_not_params)
+{
+    ebm_error err = {0};
+    ir_graph *g = ir_graph_new();
+    int x = ir_add_input(g, "x", ir_shape_make(2, IR_DIM_N, 3), &err);
+    float v[3] = {1, 2, 3};
+    int c1 = ir_add_const(g, NULL, ir_shape_make(1, 3), v, 0, &err);
+    int c2 = ir_add_const(g, NULL, ir_shape_make(1, 3), v, 0, &err);
+    int p1 = ir_add_const(g, "p1", ir_shape_make(1, 3), v, IR_NODE_PARAM, &err);
+    int p2 = ir_add_const(g, "p2", ir_shape_make(1, 3), v, IR_NODE_PARAM, &err);
+    int y = ir_binary(g, IR_OP_ADD, ir_binary(g, IR_OP_MUL, x, c1, NULL, &err), ir_binary(g, IR_OP_MUL, x, c2, NULL, &err), NULL, &err);
+    y = ir_binary(g, IR_OP_ADD, y, ir_binary(g, IR_OP_ADD, p1, p2, NULL, &err), NULL, &err);
+    ck_assert_int_eq(ir_add_output(g, y, "y", &err), EBM_OK);
+    ebmc_options o = {.verify = 1};
+    ck_assert_int_eq(ebmc_pass_simplify(g, &o, &err), EBM_OK);
+    ck_assert_int_eq(count_op(g, IR_OP_CONST), 3);   /* c1 = c2 merged; p1, p2 kept */
+    ck_assert_int_eq(count_op(g, IR_OP_MUL), 1);
+    ir_graph_free(g);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("simplify");
+    TCase *tc = tcase_create("simplify");
+    tcase_add_test(tc, test_cse_identities_transposes);
+    tcase_add_test(tc, test_cse_merges_constants_not_params);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
