@@ -1,0 +1,91 @@
+/* ebm.h — libebm, the runtime for models compiled by ebmc.
+ *
+ * Tutorial:
+ *
+ *     ebm_error err;
+ *     ebm_model *m;
+ *     if (ebm_model_open("model.so", &m, &err)) { fprintf(stderr, "%s\n", err.msg); ... }
+ *     ebm_ctx *ctx;
+ *     ebm_ctx_new(m, 64, &ctx, &err);                  // room for batches of up to 64
+ *     float *x = ...;                                   // [n, ebm_model_sample_numel(m)]
+ *     ebm_langevin_params p = ebm_langevin_defaults(); // DESIGN.md defaults
+ *     p.steps = 200;
+ *     ebm_langevin(ctx, x, n, &p, energy, NULL, &err);  // x now holds the samples
+ *     ebm_ctx_free(ctx);
+ *     ebm_model_close(m);
+ *
+ * Threads: a model is shared by any number of threads; a context belongs to
+ * one thread at a time.  Parameters (ebm_model_weights) are shared by all
+ * contexts of a model: write them only while no context runs (training does
+ * this between steps).
+ *
+ * Memory: ebm_ctx_new allocates everything a context needs up front; the
+ * compute calls never allocate (the Langevin loop in particular).
+ *
+ * Every function returns EBM_OK or an error code and fills err's message.
+ */
+#ifndef EBM_H
+#define EBM_H
+
+#include <stdint.h>
+
+#include "ebm_abi.h"
+#include "ebm_status.h"
+
+typedef struct ebm_model ebm_model;
+typedef struct ebm_ctx ebm_ctx;
+
+/* ---- models ------------------------------------------------------------------ */
+
+/* Loads a compiled model (a shared object made by ebmc).  Fails clearly for a
+ * file that does not exist, is not a shared object, is not an ebmc model
+ * (no descriptor), or was built for another ABI version. */
+ebm_status ebm_model_open(const char *path, ebm_model **out, ebm_error *err);
+void ebm_model_close(ebm_model *m);
+
+/* The descriptor as compiled (shapes, parameter table, metadata, programs). */
+const ebm_abi_model *ebm_model_desc(const ebm_model *m);
+int64_t ebm_model_sample_numel(const ebm_model *m);
+/* A metadata value (e.g. "ebm.sampler.steps"), or NULL. */
+const char *ebm_model_meta(const ebm_model *m, const char *key);
+
+/* The model's parameters (weights_numel floats, laid out per the descriptor's
+ * parameter table).  Mutable: training writes here. */
+float *ebm_model_weights(ebm_model *m);
+/* Index of the parameter named `name`, or -1. */
+int ebm_model_param_index(const ebm_model *m, const char *name);
+
+/* ---- contexts ------------------------------------------------------------------ */
+
+/* A context for batches of up to `capacity` samples (any n <= capacity per
+ * call; capacity >= 1). */
+ebm_status ebm_ctx_new(ebm_model *m, int64_t capacity, ebm_ctx **out, ebm_error *err);
+void ebm_ctx_free(ebm_ctx *ctx);
+
+/* ---- compute ----------------------------------------------------------------- */
+
+/* energy[n] = E(x). */
+ebm_status ebm_energy(ebm_ctx *ctx, const float *x, int64_t n, float *energy, ebm_error *err);
+/* energy[n] and score[n, ...] = -dE/dx (score may not alias x). */
+ebm_status ebm_score(ebm_ctx *ctx, const float *x, int64_t n, float *energy, float *score,
+                     ebm_error *err);
+/* grad[weights_numel] = sum_i w[i] dE(x_i)/dtheta (overwritten, not accumulated);
+ * energy[n] may be NULL. */
+ebm_status ebm_param_grad(ebm_ctx *ctx, const float *x, const float *w, int64_t n, float *energy,
+                          float *grad, ebm_error *err);
+
+typedef ebm_abi_langevin ebm_langevin_params;
+
+/* DESIGN.md's defaults: 60 steps, step 0.01, noise 0.005, clip 0.03, T = 1,
+ * clamp [-1, 1], seed 0, no trajectory. */
+ebm_langevin_params ebm_langevin_defaults(void);
+
+/* Runs p->steps Langevin steps on x[n, ...] in place; energy[n] (may be NULL)
+ * receives the final energies; with p->trajectory_every = M > 0, trajectory
+ * receives [1 + steps/M][n][...]: the initial state, then every M-th state.
+ * NaN/Inf is an EBM_ERR_NUMERIC error that says at which step and how many
+ * samples. */
+ebm_status ebm_langevin(ebm_ctx *ctx, float *x, int64_t n, const ebm_langevin_params *p, float *energy,
+                        float *trajectory, ebm_error *err);
+
+#endif /* EBM_H */
