@@ -1,0 +1,39 @@
+/* codegen.h — from an energy graph to a compiled model (model.so).
+ *
+ * ebmc_compile_model builds the programs (energy, score, param_grad and the
+ * fused Langevin program), schedules and memory-plans each, emits one C file
+ * (readable: one function per kernel, named and commented after the nodes it
+ * covers) plus the weights as a binary blob pulled in with an assembler
+ * .incbin, and runs the system C compiler to produce a self-contained,
+ * position-independent shared object exporting the descriptor of
+ * runtime/ebm_abi.h.  The output is written to a temporary file in the
+ * destination folder and renamed into place.
+ */
+#ifndef EBMC_CODEGEN_H
+#define EBMC_CODEGEN_H
+
+#include <stdint.h>
+
+#include "ir.h"
+
+typedef struct ebmc_compile_options {
+    int opt_level;            /* 0..3 -> -O0..-O3 (default 2) */
+    const char *target_cpu;   /* "native" (default), "generic", or a -march value */
+    const char *cc;           /* C compiler (default: $CC, else "cc") */
+    int keep_temps;           /* keep the generated C/asm/blob; their folder is reported */
+    int64_t tile;             /* samples per program call (0 = choose) */
+    const char *energy_head;  /* recorded in the descriptor */
+    const char *source_hash;  /* recorded in the descriptor (may be NULL) */
+    int verbose;              /* print the compiler command and timings on stderr */
+} ebmc_compile_options;
+
+/* Emits the C source of the whole model (what `ebmc --emit=c` prints). The
+ * caller frees *c_source. */
+ebm_status ebmc_emit_c(const ir_graph *energy, const ebmc_compile_options *o, char **c_source,
+                       ebm_error *err);
+
+/* Compiles `energy` (one input x [N,...], one output energy [N]) to out_path. */
+ebm_status ebmc_compile_model(const ir_graph *energy, const ebmc_compile_options *o, const char *out_path,
+                              ebm_error *err);
+
+#endif /* EBMC_CODEGEN_H */
