@@ -348,6 +348,32 @@ ebm_status imp_lower_sub(imp_ctx *c, const imp_node *n) { return lower_arith(c, 
 ebm_status imp_lower_mul(imp_ctx *c, const imp_node *n) { return lower_arith(c, n, IR_OP_MUL); }
 ebm_status imp_lower_div(imp_ctx *c, const imp_node *n) { return lower_arith(c, n, IR_OP_DIV); }
 
+/* Max, Min, Sum, Mean: any number of inputs, broadcast together; folded
+ * left to right into binary core ops (ties in Max/Min split the gradient). */
+static ebm_status lower_variadic(imp_ctx *c, const imp_node *n, ir_op op, int mean)
+{
+    static const char *const known[] = {LEGACY_ATTRS, NULL};
+    ebm_status st = imp_check_attrs(c, n, known);
+    int count = imp_n_inputs(n);
+    if (st != EBM_OK)
+        return st;
+    if (count < 1)
+        return imp_fail(c, n, EBM_ERR_INVALID, "needs at least one input");
+    int acc = imp_input(c, n, 0);
+    for (int k = 1; k < count; k++)
+        acc = imp_bin(c, n, op, acc, imp_input(c, n, k));
+    if (mean && count > 1)
+        acc = imp_bin_k(c, n, IR_OP_DIV, acc, count);
+    if (count == 1 && acc >= 0)   /* a copy, so the output is a value of its own */
+        acc = imp_bin_k(c, n, IR_OP_ADD, acc, 0.0);
+    return out0(c, n, acc);
+}
+
+ebm_status imp_lower_max(imp_ctx *c, const imp_node *n) { return lower_variadic(c, n, IR_OP_MAX, 0); }
+ebm_status imp_lower_min(imp_ctx *c, const imp_node *n) { return lower_variadic(c, n, IR_OP_MIN, 0); }
+ebm_status imp_lower_sum(imp_ctx *c, const imp_node *n) { return lower_variadic(c, n, IR_OP_ADD, 0); }
+ebm_status imp_lower_mean(imp_ctx *c, const imp_node *n) { return lower_variadic(c, n, IR_OP_ADD, 1); }
+
 /* ---- one-input activations ----------------------------------------------------- */
 
 /* Reads input 0 after checking the attributes; -1 on error. */
@@ -360,8 +386,31 @@ static int unary_input(imp_ctx *c, const imp_node *n, const char *const *known)
 
 static const char *const legacy_only[] = {LEGACY_ATTRS, NULL};
 
+/* Neg/Abs of a static integer tensor (shape plumbing such as ONNX's own
+ * LayerNormalization function body) are computed at import time. */
+static ebm_status static_int_unary(imp_ctx *c, const imp_node *n, ir_op op, const ir_tensor *t)
+{
+    ir_tensor r;
+    ebm_status st = imp_tensor_alloc(&r, IR_DT_I64, &t->shape, imp_err(c));
+    int64_t count = ir_shape_numel(&t->shape, 0);
+    for (int64_t i = 0; st == EBM_OK && i < count; i++) {
+        int64_t v = ((const int64_t *)t->data)[i];
+        if (v == IMP_SYM_N || v == INT64_MIN) {
+            ir_tensor_free(&r);
+            return imp_fail(c, n, EBM_ERR_NOT_STATIC, "uses the batch size N in arithmetic (%s N)",
+                            ir_op_get(op)->name);
+        }
+        ((int64_t *)r.data)[i] = op == IR_OP_NEG ? -v : (v < 0 ? -v : v);
+    }
+    return st == EBM_OK ? imp_set_static_output(c, n, 0, &r) : st;
+}
+
 static ebm_status lower_core_unary(imp_ctx *c, const imp_node *n, ir_op op)
 {
+    const ir_tensor *t = imp_static(c, n, 0);
+    if (t && t->dtype == IR_DT_I64 && (op == IR_OP_NEG || op == IR_OP_ABS) &&
+        imp_check_attrs(c, n, legacy_only) == EBM_OK)
+        return static_int_unary(c, n, op, t);
     return out0(c, n, imp_un(c, n, op, unary_input(c, n, legacy_only)));
 }
 

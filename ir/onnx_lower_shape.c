@@ -388,6 +388,28 @@ ebm_status imp_lower_shape(imp_ctx *c, const imp_node *n)
     return st == EBM_OK ? imp_set_static_output(c, n, 0, &t) : st;
 }
 
+/* Size: the element count, static unless it involves the batch size N. */
+ebm_status imp_lower_size(imp_ctx *c, const imp_node *n)
+{
+    static const char *const known[] = {NULL};
+    ir_shape s;
+    ebm_status st = imp_check_attrs(c, n, known);
+    if (st == EBM_OK)
+        st = input_shape(c, n, 0, &s);
+    if (st != EBM_OK)
+        return st;
+    if (ir_shape_has_batch(&s))
+        return imp_fail(c, n, EBM_ERR_NOT_STATIC,
+                        "Size of a tensor with the batch dimension N is only known at run time");
+    ir_shape scalar = ir_shape_make(0);
+    ir_tensor t;
+    st = imp_tensor_alloc(&t, IR_DT_I64, &scalar, imp_err(c));
+    if (st != EBM_OK)
+        return st;
+    *(int64_t *)t.data = shape_numel(&s);
+    return imp_set_static_output(c, n, 0, &t);
+}
+
 typedef enum cast_kind { CAST_FLOAT, CAST_DOUBLE, CAST_INT, CAST_BAD } cast_kind;
 
 static cast_kind cast_kind_of(int64_t to)
