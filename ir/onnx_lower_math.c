@@ -374,6 +374,53 @@ ebm_status imp_lower_min(imp_ctx *c, const imp_node *n) { return lower_variadic(
 ebm_status imp_lower_sum(imp_ctx *c, const imp_node *n) { return lower_variadic(c, n, IR_OP_ADD, 0); }
 ebm_status imp_lower_mean(imp_ctx *c, const imp_node *n) { return lower_variadic(c, n, IR_OP_ADD, 1); }
 
+/* Comparisons yield 1.0 / 0.0 floats (ebmc's booleans); `swap` compares b
+ * with a, so Less(a, b) is GT(b, a). */
+static ebm_status lower_compare(imp_ctx *c, const imp_node *n, ir_op op, int swap)
+{
+    static const char *const known[] = {NULL};
+    ebm_status st = imp_check_attrs(c, n, known);
+    if (st != EBM_OK)
+        return st;
+    int a = imp_input(c, n, 0), b = imp_input(c, n, 1);
+    return out0(c, n, swap ? imp_bin(c, n, op, b, a) : imp_bin(c, n, op, a, b));
+}
+
+ebm_status imp_lower_less(imp_ctx *c, const imp_node *n) { return lower_compare(c, n, IR_OP_GT, 1); }
+ebm_status imp_lower_greater(imp_ctx *c, const imp_node *n) { return lower_compare(c, n, IR_OP_GT, 0); }
+ebm_status imp_lower_less_or_equal(imp_ctx *c, const imp_node *n) { return lower_compare(c, n, IR_OP_GE, 1); }
+ebm_status imp_lower_greater_or_equal(imp_ctx *c, const imp_node *n) { return lower_compare(c, n, IR_OP_GE, 0); }
+ebm_status imp_lower_equal(imp_ctx *c, const imp_node *n) { return lower_compare(c, n, IR_OP_EQ, 0); }
+
+/* A condition given as a static boolean/integer tensor becomes a 0/1 float constant. */
+static int condition_input(imp_ctx *c, const imp_node *n, int k)
+{
+    const ir_tensor *t = imp_static(c, n, k);
+    if (!t || t->dtype != IR_DT_I64)
+        return imp_input(c, n, k);
+    int64_t count = ir_shape_numel(&t->shape, 0);
+    float *v = malloc((size_t)(count > 0 ? count : 1) * sizeof *v);
+    if (!v) {
+        imp_fail(c, n, EBM_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    for (int64_t i = 0; i < count; i++)
+        v[i] = ((const int64_t *)t->data)[i] != 0;
+    int id = ir_add_const(imp_graph(c), n->label, t->shape, v, 0, imp_err(c));
+    free(v);
+    return id;
+}
+
+ebm_status imp_lower_where(imp_ctx *c, const imp_node *n)
+{
+    static const char *const known[] = {NULL};
+    ebm_status st = imp_check_attrs(c, n, known);
+    if (st != EBM_OK)
+        return st;
+    int cond = condition_input(c, n, 0), a = imp_input(c, n, 1), b = imp_input(c, n, 2);
+    return out0(c, n, ir_select(imp_graph(c), cond, a, b, n->label, imp_err(c)));
+}
+
 /* ---- one-input activations ----------------------------------------------------- */
 
 /* Reads input 0 after checking the attributes; -1 on error. */
@@ -538,6 +585,25 @@ ebm_status imp_lower_hard_swish(imp_ctx *c, const imp_node *n)
     int x = unary_input(c, n, NULL);
     int lin = imp_bin_k(c, n, IR_OP_ADD, imp_bin_k(c, n, IR_OP_DIV, x, 6.0), 0.5);
     return out0(c, n, imp_bin(c, n, IR_OP_MUL, x, clamp01(c, n, lin)));
+}
+
+/* x > alpha ? x : 0 */
+ebm_status imp_lower_thresholded_relu(imp_ctx *c, const imp_node *n)
+{
+    static const char *const known[] = {"alpha", NULL};
+    int x = unary_input(c, n, known);
+    int keep = imp_bin_k(c, n, IR_OP_GT, x, imp_attr_float(n, "alpha", 1.0));
+    return out0(c, n, imp_bin(c, n, IR_OP_MUL, x, keep));
+}
+
+/* x * sigmoid(alpha x) (opset 24; SiLU for alpha = 1) */
+ebm_status imp_lower_swish(imp_ctx *c, const imp_node *n)
+{
+    static const char *const known[] = {"alpha", NULL};
+    int x = unary_input(c, n, known);
+    double alpha = imp_attr_float(n, "alpha", 1.0);
+    int ax = alpha == 1.0 ? x : imp_bin_k(c, n, IR_OP_MUL, x, alpha);
+    return out0(c, n, imp_bin(c, n, IR_OP_MUL, x, imp_un(c, n, IR_OP_SIGMOID, ax)));
 }
 
 ebm_status imp_lower_softsign(imp_ctx *c, const imp_node *n)

@@ -81,6 +81,28 @@ static ebm_status ints_attr(imp_ctx *c, const imp_node *n, const char *name, int
     return EBM_OK;
 }
 
+/* A per-axis window attribute for `nsp` (1 or 2) spatial axes, as 2-D values:
+ * a 1-D window is a 2-D one of height 1 (kernel, stride, dilation 1, no pad).
+ * `per_axis` is 1 for kernel/strides/dilations, 2 for pads (begins, ends). */
+static ebm_status window_attr(imp_ctx *c, const imp_node *n, const char *name, int nsp, int per_axis,
+                              int64_t dflt, int64_t min, int64_t *out)
+{
+    int64_t v[4];
+    ebm_status st = ints_attr(c, n, name, nsp * per_axis, dflt, min, v);
+    if (st != EBM_OK || nsp == 2) {
+        memcpy(out, v, sizeof v[0] * (size_t)(2 * per_axis));
+        return st;
+    }
+    int64_t h = per_axis == 2 ? 0 : 1;   /* the added height axis */
+    out[0] = h;
+    out[1] = v[0];
+    if (per_axis == 2) {
+        out[2] = 0;
+        out[3] = v[1];
+    }
+    return EBM_OK;
+}
+
 /* SAME_UPPER / SAME_LOWER: pad so that out = ceil(H / stride); an odd total
  * puts the extra cell at the end (UPPER) or the beginning (LOWER). */
 static void same_pads(const int64_t *hw, window *w, int lower)
@@ -98,14 +120,14 @@ static void same_pads(const int64_t *hw, window *w, int lower)
 
 /* Strides, dilations and pads (explicit or from auto_pad) for a window whose
  * kernel is already in w->kernel, over spatial size hw. */
-static ebm_status read_window(imp_ctx *c, const imp_node *n, const int64_t *hw, window *w)
+static ebm_status read_window(imp_ctx *c, const imp_node *n, const int64_t *hw, int nsp, window *w)
 {
     char buf[32];
-    ebm_status st = ints_attr(c, n, "strides", 2, 1, 1, w->stride);
+    ebm_status st = window_attr(c, n, "strides", nsp, 1, 1, 1, w->stride);
     if (st == EBM_OK)
-        st = ints_attr(c, n, "dilations", 2, 1, 1, w->dilation);
+        st = window_attr(c, n, "dilations", nsp, 1, 1, 1, w->dilation);
     if (st == EBM_OK)
-        st = ints_attr(c, n, "pads", 4, 0, 0, w->pad);
+        st = window_attr(c, n, "pads", nsp, 2, 0, 0, w->pad);
     if (st != EBM_OK)
         return st;
     const char *ap = imp_attr_string(n, "auto_pad", buf, sizeof buf, "NOTSET");
@@ -123,16 +145,35 @@ static ebm_status read_window(imp_ctx *c, const imp_node *n, const int64_t *hw, 
     return EBM_OK;
 }
 
-/* Input 0, which must be [N,C,H,W]; `what` names the op family for the message. */
-static int spatial_input(imp_ctx *c, const imp_node *n, const char *what, ir_shape *s)
+/* Input 0, [N,C,H,W] or (1-D) [N,C,L], the latter reshaped to [N,C,1,L] so
+ * the 2-D core ops serve both; *nsp gets the number of spatial axes and *s
+ * the 4-D shape.  `what` names the op family for the message. */
+static int spatial_input(imp_ctx *c, const imp_node *n, const char *what, ir_shape *s, int *nsp)
 {
     int x = imp_input(c, n, 0);
     *s = imp_value_shape(c, x);
-    if (x >= 0 && s->rank != 4) {
-        imp_fail(c, n, EBM_ERR_UNSUPPORTED, "only 2-D %s is supported (input rank %d)", what, s->rank);
+    if (x >= 0 && s->rank != 4 && s->rank != 3) {
+        imp_fail(c, n, EBM_ERR_UNSUPPORTED, "only 1-D and 2-D %s are supported (input rank %d)", what, s->rank);
         return -1;
     }
+    *nsp = s->rank - 2;
+    if (x >= 0 && s->rank == 3) {
+        *s = ir_shape_make(4, 0, 0, 1, 0);
+        ir_shape s3 = imp_value_shape(c, x);
+        s->d[0] = s3.d[0], s->d[1] = s3.d[1], s->d[3] = s3.d[2];
+        x = imp_reshape(c, n, x, *s);
+    }
     return x;
+}
+
+/* Drops the height axis a 1-D window op was given (nsp == 1). */
+static int spatial_output(imp_ctx *c, const imp_node *n, int y, int nsp)
+{
+    if (y < 0 || nsp == 2)
+        return y;
+    ir_shape s = imp_value_shape(c, y), t = ir_shape_make(3, 0, 0, 0);
+    t.d[0] = s.d[0], t.d[1] = s.d[1], t.d[2] = s.d[3];
+    return imp_reshape(c, n, y, t);
 }
 
 /* A per-channel parameter [C] (or, for BatchNormalization with spatial = 0,
@@ -163,31 +204,32 @@ static int channel_param(imp_ctx *c, const imp_node *n, int v, const ir_shape *x
 /* ---- Conv ---------------------------------------------------------------------- */
 
 /* Kernel size from the weight; kernel_shape, when given, must agree. */
-static ebm_status conv_kernel(imp_ctx *c, const imp_node *n, const ir_shape *w, window *win)
+static ebm_status conv_kernel(imp_ctx *c, const imp_node *n, const ir_shape *w, int nsp, window *win)
 {
     char b1[64];
     if (w->rank != 4 || w->d[2] < 1 || w->d[3] < 1)
         return imp_fail(c, n, EBM_ERR_INVALID,
-                        "the weight W must be [O, C/group, kh, kw] with kh, kw >= 1, its shape is %s",
-                        ir_shape_str(w, b1, sizeof b1));
+                        "the weight W must be [O, C/group, %s] with kernel sizes >= 1, its shape is %s",
+                        nsp == 1 ? "k" : "kh, kw", ir_shape_str(w, b1, sizeof b1));
     win->kernel[0] = w->d[2];
     win->kernel[1] = w->d[3];
     int64_t ks[2];
     if (!imp_attr(n, "kernel_shape"))
         return EBM_OK;
-    ebm_status st = ints_attr(c, n, "kernel_shape", 2, 1, 1, ks);
+    ebm_status st = window_attr(c, n, "kernel_shape", nsp, 1, 1, 1, ks);
     if (st == EBM_OK && (ks[0] != w->d[2] || ks[1] != w->d[3]))
         return imp_fail(c, n, EBM_ERR_INVALID, "kernel_shape [%lld,%lld] does not match the weight %s",
                         (long long)ks[0], (long long)ks[1], ir_shape_str(w, b1, sizeof b1));
     return st;
 }
 
-static ebm_status conv_attr(imp_ctx *c, const imp_node *n, const ir_shape *sx, const ir_shape *sw, ir_attr *a)
+static ebm_status conv_attr(imp_ctx *c, const imp_node *n, const ir_shape *sx, const ir_shape *sw, int nsp,
+                            ir_attr *a)
 {
     window win;
-    ebm_status st = conv_kernel(c, n, sw, &win);
+    ebm_status st = conv_kernel(c, n, sw, nsp, &win);
     if (st == EBM_OK)
-        st = read_window(c, n, sx->d + 2, &win);
+        st = read_window(c, n, sx->d + 2, nsp, &win);
     if (st != EBM_OK)
         return st;
     *a = attr_zero();
@@ -207,13 +249,20 @@ ebm_status imp_lower_conv(imp_ctx *c, const imp_node *n)
                                         NULL};
     ebm_status st = imp_check_attrs(c, n, known);
     ir_shape sx;
-    int x = st == EBM_OK ? spatial_input(c, n, "convolution", &sx) : -1;
+    int nsp = 2;
+    int x = st == EBM_OK ? spatial_input(c, n, "convolutions", &sx, &nsp) : -1;
     int w = x < 0 ? -1 : imp_input(c, n, 1);
     if (w < 0)
         return imp_err(c)->code;
     ir_shape sw = imp_value_shape(c, w);
+    if (nsp == 1 && sw.rank == 3) {   /* [O, C/g, k] -> [O, C/g, 1, k]; the parameter itself stays 3-D */
+        ir_shape s4 = ir_shape_make(4, 0, 0, 1, 0);
+        s4.d[0] = sw.d[0], s4.d[1] = sw.d[1], s4.d[3] = sw.d[2];
+        w = imp_reshape(c, n, w, s4);
+        sw = s4;
+    }
     ir_attr a;
-    if ((st = conv_attr(c, n, &sx, &sw, &a)) != EBM_OK)
+    if ((st = conv_attr(c, n, &sx, &sw, nsp, &a)) != EBM_OK)
         return st;
     int in[2] = {x, w};
     int y = add_node(c, n, IR_OP_CONV2D, in, 2, &a);
@@ -221,19 +270,19 @@ ebm_status imp_lower_conv(imp_ctx *c, const imp_node *n)
         ir_shape sy = imp_value_shape(c, y);
         y = imp_bin(c, n, IR_OP_ADD, y, channel_param(c, n, imp_input(c, n, 2), &sy, "the bias B"));
     }
-    return imp_set_output(c, n, 0, y);
+    return imp_set_output(c, n, 0, spatial_output(c, n, y, nsp));
 }
 
 /* ---- pooling ---------------------------------------------------------------------- */
 
-static ebm_status pool_attr(imp_ctx *c, const imp_node *n, const ir_shape *sx, int is_avg, ir_attr *a)
+static ebm_status pool_attr(imp_ctx *c, const imp_node *n, const ir_shape *sx, int nsp, int is_avg, ir_attr *a)
 {
     window win;
     if (!imp_attr(n, "kernel_shape"))
         return imp_fail(c, n, EBM_ERR_INVALID, "attribute kernel_shape is required");
-    ebm_status st = ints_attr(c, n, "kernel_shape", 2, 1, 1, win.kernel);
+    ebm_status st = window_attr(c, n, "kernel_shape", nsp, 1, 1, 1, win.kernel);
     if (st == EBM_OK)
-        st = read_window(c, n, sx->d + 2, &win);
+        st = read_window(c, n, sx->d + 2, nsp, &win);
     if (st != EBM_OK)
         return st;
     *a = attr_zero();
@@ -257,13 +306,14 @@ static ebm_status lower_pool(imp_ctx *c, const imp_node *n, ir_op op)
     int is_avg = op == IR_OP_AVGPOOL2D;
     ebm_status st = imp_check_attrs(c, n, is_avg ? avg_known : max_known);
     ir_shape sx;
-    int x = st == EBM_OK ? spatial_input(c, n, "pooling", &sx) : -1;
+    int nsp = 2;
+    int x = st == EBM_OK ? spatial_input(c, n, "poolings", &sx, &nsp) : -1;
     ir_attr a;
     if (x < 0)
         return imp_err(c)->code;
-    if ((st = pool_attr(c, n, &sx, is_avg, &a)) != EBM_OK)
+    if ((st = pool_attr(c, n, &sx, nsp, is_avg, &a)) != EBM_OK)
         return st;
-    return imp_set_output(c, n, 0, add_node(c, n, op, &x, 1, &a));
+    return imp_set_output(c, n, 0, spatial_output(c, n, add_node(c, n, op, &x, 1, &a), nsp));
 }
 
 ebm_status imp_lower_max_pool(imp_ctx *c, const imp_node *n) { return lower_pool(c, n, IR_OP_MAXPOOL2D); }
@@ -277,6 +327,16 @@ ebm_status imp_lower_global_average_pool(imp_ctx *c, const imp_node *n)
     if (x >= 0 && s.rank < 3)
         return imp_fail(c, n, EBM_ERR_INVALID, "the input must be [N,C,spatial...], its rank is %d", s.rank);
     return imp_set_output(c, n, 0, imp_mean(c, n, x, axes_from(2, s.rank), "GlobalAveragePool"));
+}
+
+ebm_status imp_lower_global_max_pool(imp_ctx *c, const imp_node *n)
+{
+    ebm_status st = imp_check_attrs(c, n, NULL);
+    int x = st == EBM_OK ? imp_input(c, n, 0) : -1;
+    ir_shape s = imp_value_shape(c, x);
+    if (x >= 0 && s.rank < 3)
+        return imp_fail(c, n, EBM_ERR_INVALID, "the input must be [N,C,spatial...], its rank is %d", s.rank);
+    return imp_set_output(c, n, 0, ir_reduce(imp_graph(c), IR_OP_RMAX, x, axes_from(2, s.rank), n->label, imp_err(c)));
 }
 
 /* ---- normalisation ------------------------------------------------------------------ */

@@ -480,13 +480,10 @@ static ebm_status cast_static(imp_ctx *c, const imp_node *n, const ir_tensor *sr
     return st;
 }
 
-ebm_status imp_lower_cast(imp_ctx *c, const imp_node *n)
+/* Casts input 0 to ONNX element type `to`: static values are converted;
+ * computed values can only stay floating point (ebmc computes in float32). */
+static ebm_status cast_to(imp_ctx *c, const imp_node *n, int64_t to)
 {
-    static const char *const known[] = {"to", "saturate", "round_mode", NULL};
-    ebm_status st = imp_check_attrs(c, n, known);
-    if (st != EBM_OK)
-        return st;
-    int64_t to = imp_attr_int(n, "to", -1);
     cast_kind kind = cast_kind_of(to);
     if (kind == CAST_BAD)
         return imp_fail(c, n, EBM_ERR_UNSUPPORTED, "cast to element type %lld is not supported",
@@ -494,7 +491,7 @@ ebm_status imp_lower_cast(imp_ctx *c, const imp_node *n)
     const ir_tensor *t = foldable(c, n, 0);
     if (t) {
         ir_tensor out;
-        st = cast_static(c, n, t, to, &out);
+        ebm_status st = cast_static(c, n, t, to, &out);
         return st == EBM_OK ? imp_set_static_output(c, n, 0, &out) : st;
     }
     if (kind == CAST_INT)
@@ -502,6 +499,32 @@ ebm_status imp_lower_cast(imp_ctx *c, const imp_node *n)
                         "casting a tensor computed from the graph inputs to an integer type is not "
                         "supported (ebmc computes in float32)");
     return imp_set_output(c, n, 0, imp_input(c, n, 0));   /* float -> float: ebmc computes in f32 */
+}
+
+ebm_status imp_lower_cast(imp_ctx *c, const imp_node *n)
+{
+    static const char *const known[] = {"to", "saturate", "round_mode", NULL};
+    ebm_status st = imp_check_attrs(c, n, known);
+    return st == EBM_OK ? cast_to(c, n, imp_attr_int(n, "to", -1)) : st;
+}
+
+/* CastLike(x, like): Cast to like's element type.  A computed `like` is
+ * float32 (the only type computed values have here). */
+ebm_status imp_lower_cast_like(imp_ctx *c, const imp_node *n)
+{
+    static const char *const known[] = {"saturate", "round_mode", NULL};
+    ebm_status st = imp_check_attrs(c, n, known);
+    if (st != EBM_OK)
+        return st;
+    const ir_tensor *like = imp_static(c, n, 1);
+    int64_t to = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    if (like && like->dtype == IR_DT_I64)
+        to = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    else if (like && like->dtype == IR_DT_F64)
+        to = ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE;
+    else if (!like && !imp_input_shape(c, n, 1))
+        return imp_fail(c, n, EBM_ERR_INVALID, "input 1 (the type to cast like) is missing");
+    return cast_to(c, n, to);
 }
 
 ebm_status imp_lower_constant_of_shape(imp_ctx *c, const imp_node *n)

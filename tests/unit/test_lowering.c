@@ -269,7 +269,7 @@ typedef struct error_case {
 } error_case;
 
 static const error_case ERROR_CASES[] = {
-    {"err_conv1d", 1, EBM_ERR_UNSUPPORTED, "(Conv)", "only 2-D convolution is supported (input rank 3)"},
+    {"err_conv3d", 1, EBM_ERR_UNSUPPORTED, "(Conv)", "only 1-D and 2-D convolutions are supported (input rank 5)"},
     {"err_gelu_approximate", 1, EBM_ERR_UNSUPPORTED, "(Gelu)", "approximate = 'fast'"},
     {"err_elu_unknown_attr", 1, EBM_ERR_UNSUPPORTED, "(Elu)", "attribute 'flavour'"},
     {"err_pow_tensor", 1, EBM_ERR_UNSUPPORTED, "(Pow)", "exponent of Pow"},

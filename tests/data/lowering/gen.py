@@ -372,8 +372,8 @@ def convolutions():
     wd = rand(97, (3, 1, 3, 3))
     one("conv_depthwise", "Conv", x, conv_ref(x, wd, None, (1, 1), [1, 1, 1, 1], group=3),
         inits=[init("w", wd)], group=3, pads=[1, 1, 1, 1])
-    error_case("err_conv1d", [node("Conv", ["x", "w"], ["y"])], [("x", (2, 2, 5))], [("y", (2, 3, 3))],
-               inits=[init("w", rand(99, (3, 2, 3)))])
+    error_case("err_conv3d", [node("Conv", ["x", "w"], ["y"])], [("x", (2, 2, 5, 5, 5))],
+               [("y", (2, 3, 3, 3, 3))], inits=[init("w", rand(99, (3, 2, 3, 3, 3)))])
 
 
 def max_pool_ref(x, k, s, pads, dil=(1, 1), ceil=False):
