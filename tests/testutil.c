@@ -140,6 +140,8 @@ ebm_status tu_fixture_graph(const char *dir, ir_graph **out, ebm_error *err)
     if (!st)
         st = ebmc_pass_fold_constants(*out, &o, err);
     if (!st)
+        st = ebmc_pass_simplify(*out, &o, err);
+    if (!st)
         st = ebmc_pass_dce(*out, &o, err);
     if (!st)
         st = ir_verify(*out, err);

@@ -263,6 +263,8 @@ ebm_status cli_run_pipeline(ir_graph *g, const cli_pipeline *p, ebm_error *err)
     ebm_status st = ebmc_pass_energy_head(g, &o, err);
     if (!st && p->fold)
         st = ebmc_pass_fold_constants(g, &o, err);
+    if (!st && p->fold)
+        st = ebmc_pass_simplify(g, &o, err);
     if (!st)
         st = ebmc_pass_dce(g, &o, err);
     if (!st)
