@@ -36,5 +36,9 @@ ebm_status ebmc_pass_fold_constants(ir_graph *g, const ebmc_options *o, ebm_erro
 ebm_status ebmc_pass_simplify(ir_graph *g, const ebmc_options *o, ebm_error *err);
 /* Removes nodes that no output depends on (graph inputs are kept). */
 ebm_status ebmc_pass_dce(ir_graph *g, const ebmc_options *o, ebm_error *err);
+/* Renumbers the nodes into a topological order that keeps the peak of live
+ * intermediate memory low (greedy; compiler/schedule.c), weight-only nodes
+ * first.  Node order is then the execution order of the generated code. */
+ebm_status ebmc_pass_schedule(ir_graph *g, const ebmc_options *o, ebm_error *err);
 
 #endif /* EBMC_PASSES_H */

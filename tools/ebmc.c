@@ -1,31 +1,44 @@
 /* ebmc — the compiler command line.
  *
- *   ebmc MODEL [--emit=ir|dot] [--program=energy|score|param_grad|hvp] [--energy-head H]
- *        [-o FILE] [--no-fold] [--verify]
+ *   ebmc MODEL -o model.so [-O0..-O3] [--target-cpu=native|generic|ARCH] [--cc CC]
+ *        [--keep-temps] [--tile N] [--energy-head H] [--verbose]
+ *   ebmc MODEL --emit=c|ir|dot [--program=PROGRAM] [-o FILE]
  *
- * Runs the front end (import, energy head, constant folding, DCE, verify) and
- * prints the resulting core IR.  Code generation (`-o model.so`) is not there
- * yet; ebmc says so and exits 2 instead of writing something that is not a
- * model.
+ * Runs the front end (import, energy head, constant folding, DCE, verify),
+ * then either compiles the model to a shared library (compiler/codegen.h) or
+ * prints the generated C, or the core IR of a program as text or Graphviz.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "autodiff.h"
 #include "cli_common.h"
+#include "codegen.h"
 
 static const cli_opt ebmc_opts[] = {
-    {.name = "emit", .metavar = "ir|dot",
-     .help = "print the compiled core IR as text (ir) or Graphviz (dot)"},
+    {.name = "output", .short_name = 'o', .metavar = "FILE",
+     .help = "the shared library to write (model.so); with --emit, the file to print to instead of stdout"},
+    {.name = "emit", .metavar = "c|ir|dot",
+     .help = "print the generated C, or the core IR as text (ir) or Graphviz (dot), instead of compiling"},
     {.name = "program", .metavar = "PROGRAM",
-     .help = "energy (default), score (E and -dE/dx), param_grad (sum_i w_i dE_i/dtheta) or hvp "
-             "(Hessian-vector product d/dx(dE/dx . v)): the differentiated graph to print"},
+     .help = "with --emit=ir|dot: energy (default), score (E and -dE/dx), param_grad (sum_i w_i dE_i/dtheta) "
+             "or hvp (Hessian-vector product d/dx(dE/dx . v)): the differentiated graph to print"},
     {.name = "energy-head", .metavar = "HEAD",
      .help = "output|sum|neg-logsumexp|logsumexp (default: the model's ebm.energy_head "
              "metadata, else output)"},
-    {.name = "output", .short_name = 'o', .metavar = "FILE",
-     .help = "write to FILE instead of stdout"},
+    {.name = "opt-level", .short_name = 'O', .metavar = "N",
+     .help = "optimisation level 0..3 of the C compiler (-O0 .. -O3; default 2)"},
+    {.name = "target-cpu", .metavar = "CPU",
+     .help = "native (default: this machine's CPU), generic (any x86-64), or a -march value"},
+    {.name = "cc", .metavar = "CC", .help = "the C compiler to run (default: $CC, else cc)"},
+    {.name = "keep-temps", .help = "keep the generated C, assembler and weights files; their folder is printed"},
+    {.name = "tile", .metavar = "N",
+     .help = "samples per call of a compiled program (default: 64, smaller if the arena would exceed 256 MiB)"},
+    {.name = "verbose", .short_name = 'v',
+     .help = "print the memory plan, the compiler command and timings on stderr"},
     {.name = "no-fold", .help = "skip constant folding"},
     {.name = "verify", .help = "verify the IR after every pass (it is always verified at the end)"},
     {.name = "version", .help = "print the version and exit", .informational = 1},
@@ -34,35 +47,34 @@ static const cli_opt ebmc_opts[] = {
 
 static const cli_cmd ebmc_cmd = {
     .prog = "ebmc",
-    .usage = "MODEL [--emit=ir|dot] [--program=PROGRAM] [--energy-head HEAD] [-o FILE] [--no-fold]\n"
-             "            [--verify]",
-    .summary = "Compiles an energy-based model (ONNX, recognised by content) to core IR.\n"
-               "Code generation to a shared library (-o model.so) is not implemented yet.",
+    .usage = "MODEL -o model.so [-O0..-O3] [--target-cpu CPU] [--cc CC] [--keep-temps] [--tile N]\n"
+             "            [--energy-head HEAD] [--verbose] [--no-fold] [--verify]\n"
+             "       ebmc MODEL --emit=c|ir|dot [--program=PROGRAM] [-o FILE]",
+    .summary = "Compiles an energy-based model (ONNX, recognised by content) to a shared library with\n"
+               "energy, score, parameter-gradient and Langevin programs, or prints its C or core IR.",
     .opts = ebmc_opts,
     .min_positional = 1,
     .max_positional = 1,
     .positional_names = "MODEL",
 };
 
-typedef enum { EMIT_NONE, EMIT_IR, EMIT_DOT } emit_kind;
+typedef enum { EMIT_NONE, EMIT_IR, EMIT_DOT, EMIT_C } emit_kind;
 
-static void emit(FILE *f, const ir_graph *g, emit_kind kind)
-{
-    if (kind == EMIT_DOT)
-        ir_print_dot(f, g);
-    else
-        ir_print_text(f, g);
-}
-
-/* Writes the dump to path, or stdout when path is NULL.  A dump is derived
- * output (not a model or checkpoint), so a plain write is enough; on failure
- * the partial file is removed rather than left looking complete. */
-static ebm_status write_dump(const char *path, const ir_graph *g, emit_kind kind, ebm_error *err)
+/* Writes text (or the IR dump) to path, or stdout when path is NULL.  A dump
+ * is derived output (not a model or checkpoint), so a plain write is enough;
+ * on failure the partial file is removed rather than left looking complete. */
+static ebm_status write_dump(const char *path, const ir_graph *g, emit_kind kind, const char *text,
+                             ebm_error *err)
 {
     FILE *f = path ? fopen(path, "w") : stdout;
     if (!f)
         return ebm_fail(err, EBM_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
-    emit(f, g, kind);
+    if (kind == EMIT_C)
+        fputs(text, f);
+    else if (kind == EMIT_DOT)
+        ir_print_dot(f, g);
+    else
+        ir_print_text(f, g);
     int failed = ferror(f) != 0;
     int saved = errno;
     if (path) {
@@ -78,21 +90,147 @@ static ebm_status write_dump(const char *path, const ir_graph *g, emit_kind kind
         return EBM_OK;
     if (path)
         remove(path);
-    return ebm_fail(err, EBM_ERR_IO, "%s: write failed: %s", path ? path : "<stdout>",
-                    strerror(saved));
+    return ebm_fail(err, EBM_ERR_IO, "%s: write failed: %s", path ? path : "<stdout>", strerror(saved));
 }
 
 static int parse_emit(const char *value, emit_kind *out)
 {
+    static const char *const names[] = {"ir", "dot", "c"};
+    static const emit_kind kinds[] = {EMIT_IR, EMIT_DOT, EMIT_C};
+    *out = EMIT_NONE;
     if (!value)
-        *out = EMIT_NONE;
-    else if (strcmp(value, "ir") == 0)
-        *out = EMIT_IR;
-    else if (strcmp(value, "dot") == 0)
-        *out = EMIT_DOT;
-    else
-        return -1;
-    return 0;
+        return 0;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(value, names[i]) == 0) {
+            *out = kinds[i];
+            return 0;
+        }
+    return -1;
+}
+
+/* A whole number in [lo, hi] from a flag's value. */
+static ebm_status parse_int_flag(const char *flag, const char *value, long long lo, long long hi, long long *out,
+                                 ebm_error *err)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(value, &end, 10);
+    if (errno || end == value || *end || v < lo || v > hi)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: '%s' is not a whole number in %lld..%lld", flag, value, lo, hi);
+    *out = v;
+    return EBM_OK;
+}
+
+/* FNV-1a 64 of the model file, recorded in the descriptor so a compiled model
+ * can be matched with its source. */
+static ebm_status hash_file(const char *path, char *hex, size_t size, ebm_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ebm_fail(err, EBM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    uint64_t h = 0xcbf29ce484222325ull;
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < n; i++)
+            h = (h ^ buf[i]) * 0x100000001b3ull;
+    int bad = ferror(f);
+    fclose(f);
+    if (bad)
+        return ebm_fail(err, EBM_ERR_IO, "%s: read error", path);
+    snprintf(hex, size, "fnv1a64:%016llx", (unsigned long long)h);
+    return EBM_OK;
+}
+
+typedef struct ebmc_run {
+    emit_kind kind;
+    ebmc_program program;
+    int program_given;
+    ebmc_compile_options co;
+    const char *out_path;
+    char hash[64];
+} ebmc_run;
+
+/* Everything the flags say, checked before the model is read. */
+static ebm_status read_flags(const cli_args *a, ebmc_run *r, cli_pipeline *p, ebm_error *err)
+{
+    const char *v;
+    memset(r, 0, sizeof *r);
+    r->out_path = cli_get(&ebmc_cmd, a, "output");
+    if (parse_emit(cli_get(&ebmc_cmd, a, "emit"), &r->kind))
+        return ebm_fail(err, EBM_ERR_INVALID, "--emit: unknown value '%s' (expected c, ir or dot)",
+                        cli_get(&ebmc_cmd, a, "emit"));
+    r->program = EBMC_PROGRAM_ENERGY;
+    if ((v = cli_get(&ebmc_cmd, a, "program")) != NULL) {
+        if (ebmc_program_parse(v, &r->program))
+            return ebm_fail(err, EBM_ERR_INVALID,
+                            "--program: unknown value '%s' (expected energy, score, param_grad or hvp)", v);
+        if (r->kind != EMIT_IR && r->kind != EMIT_DOT)
+            return ebm_fail(err, EBM_ERR_INVALID, "--program applies to --emit=ir|dot only (a compiled model "
+                            "holds every program)");
+    }
+    long long num;
+    r->co.opt_level = 2;
+    if ((v = cli_get(&ebmc_cmd, a, "opt-level")) != NULL) {
+        if (parse_int_flag("-O", v, 0, 3, &num, err))
+            return EBM_ERR_INVALID;
+        r->co.opt_level = (int)num;
+    }
+    if ((v = cli_get(&ebmc_cmd, a, "tile")) != NULL) {
+        if (parse_int_flag("--tile", v, 1, 1 << 20, &num, err))
+            return EBM_ERR_INVALID;
+        r->co.tile = num;
+    }
+    r->co.target_cpu = cli_get(&ebmc_cmd, a, "target-cpu");
+    r->co.cc = cli_get(&ebmc_cmd, a, "cc");
+    r->co.keep_temps = cli_get(&ebmc_cmd, a, "keep-temps") != NULL;
+    r->co.verbose = cli_get(&ebmc_cmd, a, "verbose") != NULL;
+    const char *head_flag = cli_get(&ebmc_cmd, a, "energy-head");
+    p->fold = !cli_get(&ebmc_cmd, a, "no-fold");
+    p->verify_each = cli_get(&ebmc_cmd, a, "verify") != NULL;
+    if (head_flag && cli_head_from_flag(head_flag, &p->head, err))
+        return EBM_ERR_INVALID;
+    if (r->kind == EMIT_NONE && !r->out_path)
+        return ebm_fail(err, EBM_ERR_INVALID, "nothing to do: give -o model.so to compile, or --emit=c|ir|dot");
+    return EBM_OK;
+}
+
+/* --emit=ir|dot: the energy graph or a program built from it. */
+static ebm_status emit_ir(const char *model, ir_graph *g, const ebmc_run *r, ebm_error *err)
+{
+    ir_graph *prog = NULL;
+    if (r->program != EBMC_PROGRAM_ENERGY) {
+        ebm_status st = ebmc_build_program(g, r->program, &prog, err);
+        if (st) {
+            ebm_error_prefix(err, "%s", model);
+            return st;
+        }
+        fprintf(stderr, "ebmc: %s program: %d core nodes (the energy graph has %d)\n",
+                ebmc_program_name(r->program), prog->n_nodes, g->n_nodes);
+    }
+    ebm_status st = write_dump(r->out_path, prog ? prog : g, r->kind, NULL, err);
+    ir_graph_free(prog);
+    return st;
+}
+
+static ebm_status compile(const char *model, ir_graph *g, ebmc_run *r, ebm_error *err)
+{
+    ebm_status st = hash_file(model, r->hash, sizeof r->hash, err);
+    if (st)
+        return st;
+    r->co.source_hash = r->hash;
+    if (r->kind == EMIT_C) {
+        char *text = NULL;
+        st = ebmc_emit_c(g, &r->co, &text, err);
+        if (!st)
+            st = write_dump(r->out_path, g, EMIT_C, text, err);
+        free(text);
+    } else {
+        st = ebmc_compile_model(g, &r->co, r->out_path, err);
+    }
+    if (st && !strstr(err->msg, model))
+        ebm_error_prefix(err, "%s", model);
+    return st;
 }
 
 int main(int argc, char **argv)
@@ -109,53 +247,24 @@ int main(int argc, char **argv)
         printf("ebmc %s\n", EBMC_VERSION_STRING);
         return CLI_EXIT_OK;
     }
-    emit_kind kind;
-    if (parse_emit(cli_get(&ebmc_cmd, &a, "emit"), &kind)) {
-        ebm_fail(&err, EBM_ERR_INVALID, "--emit: unknown value '%s' (expected ir or dot)",
-                 cli_get(&ebmc_cmd, &a, "emit"));
-        return cli_fail("ebmc", &err, CLI_EXIT_USAGE);
-    }
-    ebmc_program program = EBMC_PROGRAM_ENERGY;
-    const char *prog_flag = cli_get(&ebmc_cmd, &a, "program");
-    if (prog_flag && ebmc_program_parse(prog_flag, &program)) {
-        ebm_fail(&err, EBM_ERR_INVALID, "--program: unknown value '%s' (expected energy, score, param_grad or hvp)",
-                 prog_flag);
-        return cli_fail("ebmc", &err, CLI_EXIT_USAGE);
-    }
-    const char *head_flag = cli_get(&ebmc_cmd, &a, "energy-head");
-    cli_pipeline p = {.fold = !cli_get(&ebmc_cmd, &a, "no-fold"),
-                      .verify_each = cli_get(&ebmc_cmd, &a, "verify") != NULL};
-    if (head_flag && cli_head_from_flag(head_flag, &p.head, &err))
+    ebmc_run r;
+    cli_pipeline p = {0};
+    if (read_flags(&a, &r, &p, &err))
         return cli_fail("ebmc", &err, CLI_EXIT_USAGE);
 
     const char *model = a.positional[0];
-    const char *out_path = cli_get(&ebmc_cmd, &a, "output");
+    const char *head_flag = cli_get(&ebmc_cmd, &a, "energy-head");
     ir_graph *g = NULL;
     ebm_status st = cli_load_model(model, &g, &err);
     if (!st)
         st = cli_resolve_head(g, head_flag, &p.head, &err);
     if (!st)
         st = cli_run_pipeline(g, &p, &err);
-    if (!st && program != EBMC_PROGRAM_ENERGY) {
-        ir_graph *prog = NULL;
-        st = ebmc_build_program(g, program, &prog, &err);
-        if (st)
-            ebm_error_prefix(&err, "%s", model);
-        else
-            fprintf(stderr, "ebmc: %s program: %d core nodes (the energy graph has %d)\n",
-                    ebmc_program_name(program), prog->n_nodes, g->n_nodes);
-        ir_graph_free(g);
-        g = prog;
-    }
-    if (!st && kind == EMIT_NONE) {
-        ir_graph_free(g);
-        fprintf(stderr, "ebmc: %s: code generation is not implemented yet, so no shared library "
-                "was written%s%s; use --emit=ir or --emit=dot to see the compiled IR\n", model,
-                out_path ? " to " : "", out_path ? out_path : "");
-        return CLI_EXIT_USAGE;
-    }
-    if (!st)
-        st = write_dump(out_path, g, kind, &err);
+    r.co.energy_head = ebm_head_name(p.head);
+    if (!st && (r.kind == EMIT_IR || r.kind == EMIT_DOT))
+        st = emit_ir(model, g, &r, &err);
+    else if (!st)
+        st = compile(model, g, &r, &err);
     ir_graph_free(g);
     return st ? cli_fail("ebmc", &err, CLI_EXIT_ERROR) : CLI_EXIT_OK;
 }

@@ -1,0 +1,333 @@
+/* cc.c — turns the generated C and the weights blob into model.so with the
+ * system C compiler.
+ *
+ * The work folder (mkdtemp under $TMPDIR) gets model.c, copies of ebm_abi.h
+ * and ebm_philox.h (the texts libebm was built with, embedded at build time),
+ * weights.bin and weights.s, whose .incbin pulls the blob into .rodata: a
+ * 50 MB network then compiles as fast as a small one, where a C array literal
+ * of 12 million floats would take the compiler minutes.  The compiler runs
+ * through posix_spawnp (no shell, so no quoting of paths), its output goes to
+ * a log whose first lines become the error message if it fails.
+ *
+ * The shared object is written to a temporary name in the destination folder
+ * (created before compiling, so an unwritable destination fails fast) and
+ * renamed into place: a failed or interrupted build never leaves a partial
+ * model.so where a good one was.  Nothing is left behind on failure, except
+ * the work folder with --keep-temps.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codegen_internal.h"
+
+extern char **environ;
+
+#define PATH_MAX_LEN 4096
+#define CC_MAX_ARGS 24
+#define LOG_LINES 6
+
+typedef struct cc_paths {
+    char work[PATH_MAX_LEN];     /* the work folder, "" until created */
+    char tmp_out[PATH_MAX_LEN];  /* the temporary .so, "" until created */
+} cc_paths;
+
+static const char *const work_files[] = {"model.c", "ebm_abi.h", "ebm_philox.h", "weights.bin", "weights.s",
+                                         "cc.log"};
+
+static ebm_status join(char *out, const char *dir, const char *name, ebm_error *err)
+{
+    int k = snprintf(out, PATH_MAX_LEN, "%s/%s", dir, name);
+    if (k < 0 || k >= PATH_MAX_LEN)
+        return ebm_fail(err, EBM_ERR_IO, "%s/%s: path too long", dir, name);
+    return EBM_OK;
+}
+
+static ebm_status write_file(const char *dir, const char *name, const void *data, size_t len, ebm_error *err)
+{
+    char path[PATH_MAX_LEN];
+    if (join(path, dir, name, err))
+        return EBM_ERR_IO;
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return ebm_fail(err, EBM_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    size_t put = len ? fwrite(data, 1, len, f) : 0;
+    int bad = put != len || ferror(f);
+    if (fclose(f) != 0 || bad)
+        return ebm_fail(err, EBM_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    return EBM_OK;
+}
+
+/* ---- the destination --------------------------------------------------------------- */
+
+/* Creates the temporary output next to out_path (same file system, so the
+ * final rename is atomic). */
+static ebm_status open_destination(const char *out_path, cc_paths *cp, ebm_error *err)
+{
+    struct stat sb;
+    if (!out_path || !out_path[0])
+        return ebm_fail(err, EBM_ERR_INVALID, "no output path for the shared library");
+    if (stat(out_path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return ebm_fail(err, EBM_ERR_IO, "%s: is a folder, expected the path of the shared library to write",
+                        out_path);
+    const char *slash = strrchr(out_path, '/');
+    char dir[PATH_MAX_LEN];
+    int k = slash ? snprintf(dir, sizeof dir, "%.*s", (int)(slash - out_path), out_path)
+                  : snprintf(dir, sizeof dir, ".");
+    if (k < 0 || k >= (int)sizeof dir)
+        return ebm_fail(err, EBM_ERR_IO, "%s: path too long", out_path);
+    if (slash == out_path)
+        snprintf(dir, sizeof dir, "/");
+    const char *base = slash ? slash + 1 : out_path;
+    k = snprintf(cp->tmp_out, sizeof cp->tmp_out, "%s/.%s.tmp-XXXXXX", dir, base);
+    if (k < 0 || k >= (int)sizeof cp->tmp_out) {
+        cp->tmp_out[0] = 0;
+        return ebm_fail(err, EBM_ERR_IO, "%s: path too long", out_path);
+    }
+    int fd = mkstemp(cp->tmp_out);
+    if (fd < 0) {
+        int e = errno;
+        cp->tmp_out[0] = 0;
+        return ebm_fail(err, EBM_ERR_IO, "%s: cannot write the shared library into folder %s: %s", out_path, dir,
+                        strerror(e));
+    }
+    close(fd);
+    return EBM_OK;
+}
+
+/* The permissions a new file would get (mkstemp made it 0600). */
+static mode_t default_mode(void)
+{
+    mode_t u = umask(0);
+    umask(u);
+    return 0755 & ~u;
+}
+
+static ebm_status commit_output(const char *out_path, cc_paths *cp, ebm_error *err)
+{
+    if (chmod(cp->tmp_out, default_mode()) != 0 || rename(cp->tmp_out, out_path) != 0)
+        return ebm_fail(err, EBM_ERR_IO, "%s: cannot move the compiled library into place: %s", out_path,
+                        strerror(errno));
+    cp->tmp_out[0] = 0;
+    return EBM_OK;
+}
+
+/* ---- the work folder ------------------------------------------------------------------- */
+
+static ebm_status make_work_dir(cc_paths *cp, ebm_error *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !tmp[0])
+        tmp = "/tmp";
+    int k = snprintf(cp->work, sizeof cp->work, "%s/ebmc-XXXXXX", tmp);
+    if (k < 0 || k >= (int)sizeof cp->work || !mkdtemp(cp->work)) {
+        int e = k < 0 || k >= (int)sizeof cp->work ? ENAMETOOLONG : errno;
+        cp->work[0] = 0;
+        return ebm_fail(err, EBM_ERR_IO, "cannot create a work folder in %s (set TMPDIR): %s", tmp, strerror(e));
+    }
+    /* the path goes into an assembler string */
+    if (strpbrk(cp->work, "\"\\\n"))
+        return ebm_fail(err, EBM_ERR_IO, "work folder %s: its path holds a quote, backslash or newline (set TMPDIR)",
+                        cp->work);
+    return EBM_OK;
+}
+
+static void remove_work_dir(cc_paths *cp)
+{
+    if (!cp->work[0])
+        return;
+    char path[PATH_MAX_LEN];
+    for (size_t i = 0; i < sizeof work_files / sizeof work_files[0]; i++)
+        if (join(path, cp->work, work_files[i], NULL) == EBM_OK)
+            unlink(path);
+    rmdir(cp->work);
+    cp->work[0] = 0;
+}
+
+static ebm_status write_inputs(const ebmc_cc_job *job, const cc_paths *cp, ebm_error *err)
+{
+    char asm_text[PATH_MAX_LEN + 512];
+    int k = snprintf(asm_text, sizeof asm_text,
+                     "/* weights.s — the weights blob of model.c, generated by ebmc */\n"
+                     "    .section .rodata\n"
+                     "    .balign %d\n"
+                     "    .globl ebm_blob\n"
+                     "    .hidden ebm_blob\n"
+                     "    .type ebm_blob, @object\n"
+                     "ebm_blob:\n"
+                     "    .incbin \"%s/weights.bin\"\n"
+                     "    .size ebm_blob, . - ebm_blob\n"
+                     "    .section .note.GNU-stack,\"\",@progbits\n",
+                     EBMC_ALIGN, cp->work);
+    if (k < 0 || k >= (int)sizeof asm_text)
+        return ebm_fail(err, EBM_ERR_IO, "%s: path too long", cp->work);
+    ebm_status st = write_file(cp->work, "model.c", job->c_source, strlen(job->c_source), err);
+    if (!st)
+        st = write_file(cp->work, "ebm_abi.h", ebmc_text_ebm_abi_h, strlen(ebmc_text_ebm_abi_h), err);
+    if (!st)
+        st = write_file(cp->work, "ebm_philox.h", ebmc_text_ebm_philox_h, strlen(ebmc_text_ebm_philox_h), err);
+    if (!st)
+        st = write_file(cp->work, "weights.bin", job->blob, (size_t)job->blob_floats * sizeof(float), err);
+    if (!st)
+        st = write_file(cp->work, "weights.s", asm_text, (size_t)k, err);
+    return st;
+}
+
+/* ---- running the compiler -------------------------------------------------------------- */
+
+typedef struct cc_argv {
+    char *v[CC_MAX_ARGS + 1];
+    int n;
+    char opt[8], march[160], c_file[PATH_MAX_LEN], s_file[PATH_MAX_LEN];
+} cc_argv;
+
+static int march_ok(const char *s)
+{
+    if (!s[0] || strlen(s) > 100)
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+              *p == '_' || *p == '.' || *p == '+'))
+            return 0;
+    return 1;
+}
+
+static ebm_status build_argv(const ebmc_cc_job *job, const char *cc, const cc_paths *cp, cc_argv *a,
+                             ebm_error *err)
+{
+    const char *cpu = job->target_cpu ? job->target_cpu : "native";
+    if (job->opt_level < 0 || job->opt_level > 3)
+        return ebm_fail(err, EBM_ERR_INVALID, "-O%d: the optimisation level must be 0..3", job->opt_level);
+    if (!march_ok(cpu))
+        return ebm_fail(err, EBM_ERR_INVALID, "--target-cpu '%s': expected native, generic or a -march value "
+                        "(letters, digits, '-', '_', '.', '+')", cpu);
+    snprintf(a->opt, sizeof a->opt, "-O%d", job->opt_level);
+    snprintf(a->march, sizeof a->march, "-march=%s", cpu);
+    if (join(a->c_file, cp->work, "model.c", err) || join(a->s_file, cp->work, "weights.s", err))
+        return EBM_ERR_IO;
+    /* -ffp-contract=off: no FMA contraction, so native and generic builds and
+     * the reference executor round alike; -fno-math-errno changes no value. */
+    const char *args[] = {cc, a->opt, "-std=c11", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-contract=off",
+                          "-fno-math-errno", strcmp(cpu, "generic") == 0 ? NULL : a->march, "-o", cp->tmp_out,
+                          a->c_file, a->s_file, "-lopenblas", "-lm"};
+    a->n = 0;
+    for (size_t i = 0; i < sizeof args / sizeof args[0]; i++)
+        if (args[i])
+            a->v[a->n++] = (char *)args[i];
+    a->v[a->n] = NULL;
+    return EBM_OK;
+}
+
+/* The first lines of the compiler's log, joined with " | ". */
+static void log_head(const char *log_path, char *out, size_t size)
+{
+    out[0] = 0;
+    FILE *f = fopen(log_path, "r");
+    if (!f)
+        return;
+    char line[512];
+    size_t len = 0;
+    for (int k = 0; k < LOG_LINES && fgets(line, sizeof line, f); k++) {
+        line[strcspn(line, "\r\n")] = 0;
+        int w = snprintf(out + len, size - len, "%s%s", len ? " | " : "", line);
+        if (w < 0 || (size_t)w >= size - len)
+            break;
+        len += (size_t)w;
+    }
+    fclose(f);
+}
+
+double ebmc_now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void print_command(const cc_argv *a)
+{
+    fprintf(stderr, "ebmc: running");
+    for (int i = 0; i < a->n; i++)
+        fprintf(stderr, " %s", a->v[i]);
+    fprintf(stderr, "\n");
+}
+
+static ebm_status spawn_compiler(const ebmc_cc_job *job, const char *cc, const cc_argv *a, const cc_paths *cp,
+                                 ebm_error *err)
+{
+    char log_path[PATH_MAX_LEN];
+    if (join(log_path, cp->work, "cc.log", err))
+        return EBM_ERR_IO;
+    posix_spawn_file_actions_t fa;
+    if (posix_spawn_file_actions_init(&fa) != 0)
+        return ebm_fail(err, EBM_ERR_NOMEM, "cannot start the C compiler: out of memory");
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    if (job->verbose)
+        print_command(a);
+    double t0 = ebmc_now_seconds();
+    pid_t pid;
+    int rc = posix_spawnp(&pid, cc, &fa, NULL, a->v, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        return ebm_fail(err, EBM_ERR_IO, "cannot run the C compiler '%s' (%s); install one or name it with --cc "
+                        "or $CC", cc, strerror(rc));
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return ebm_fail(err, EBM_ERR_IO, "C compiler '%s': waitpid failed: %s", cc, strerror(errno));
+    if (job->verbose)
+        fprintf(stderr, "ebmc: C compiler finished in %.2f s\n", ebmc_now_seconds() - t0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return EBM_OK;
+    char head[700];
+    log_head(log_path, head, sizeof head);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+        return ebm_fail(err, EBM_ERR_IO, "cannot run the C compiler '%s' (exit status 127: not found?); install "
+                        "one or name it with --cc or $CC%s%s", cc, head[0] ? ": " : "", head);
+    char how[64];
+    if (WIFEXITED(status))
+        snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
+    else
+        snprintf(how, sizeof how, "killed by signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return ebm_fail(err, EBM_ERR_IO, "the C compiler '%s' failed (%s) on the generated %s%s: %s", cc, how,
+                    a->c_file, job->keep_temps ? "" : " (--keep-temps keeps it)", head[0] ? head : "(no output)");
+}
+
+ebm_status ebmc_cc_run(const ebmc_cc_job *job, ebm_error *err)
+{
+    const char *cc = job->cc;
+    if (!cc || !cc[0])
+        cc = getenv("CC");
+    if (!cc || !cc[0])
+        cc = "cc";
+    cc_paths cp;
+    memset(&cp, 0, sizeof cp);
+    cc_argv a;
+    ebm_status st = open_destination(job->out_path, &cp, err);
+    if (!st)
+        st = make_work_dir(&cp, err);
+    if (!st)
+        st = build_argv(job, cc, &cp, &a, err);
+    if (!st)
+        st = write_inputs(job, &cp, err);
+    if (!st)
+        st = spawn_compiler(job, cc, &a, &cp, err);
+    if (!st)
+        st = commit_output(job->out_path, &cp, err);
+    if (cp.tmp_out[0])
+        unlink(cp.tmp_out);
+    if (job->keep_temps && cp.work[0])
+        fprintf(stderr, "ebmc: kept the generated files in %s\n", cp.work);
+    else
+        remove_work_dir(&cp);
+    return st;
+}

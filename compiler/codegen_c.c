@@ -1,0 +1,674 @@
+/* codegen_c.c — the compiled model as one C file (see codegen.h).
+ *
+ * The file holds, per program graph (energy, score, param_grad): its small
+ * constants, one kernel per node (codegen_c_kernels.c), a prologue running
+ * the weight-only kernels and a body running the rest, in schedule order, on
+ * the arena offsets of the plan.  Then the four ABI entry points
+ * (runtime/ebm_abi.h) built from them:
+ *
+ *   ENERGY      energy prologue + body, energies out.
+ *   SCORE       score prologue + body, energies and scores out.
+ *   PARAM_GRAD  param_grad prologue + body; each "grad:<name>" output is added
+ *               into call->param_grad at that parameter's offset.
+ *   LANGEVIN    score prologue once, then K times: score body, and per element
+ *                 x <- clamp(x - a*clip((-score)/T, +-c) + s*eps, lo, hi)
+ *               with eps from ebm_philox_normal4(seed, sample_offset + i,
+ *               step_offset + t, element / 4) — exactly ebm_philox_normals'
+ *               stream — then one energy prologue + body at the final state,
+ *               so call->energy holds the energies of the x returned.
+ *               A step that yields a non-finite energy, gradient or state
+ *               stops the program: it returns the number of such samples,
+ *               with call->energy holding that step's energies.
+ *
+ * Parameters are not in the arena: they live in call->weights (the runtime's
+ * copy of the blob's first weights_numel floats), each at a 64-byte aligned
+ * offset recorded in the parameter table.  Large non-parameter constants
+ * follow them in the blob (read from the .so's own copy); small ones are
+ * static arrays in the C.  The blob is never a C literal: cc.c writes it as a
+ * file pulled in by an assembler .incbin.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen_internal.h"
+#include "ebm_abi.h"
+
+_Static_assert(EBMC_ALIGN == EBM_ABI_ALIGN, "arena alignment must be the ABI's");
+_Static_assert(IR_MAX_RANK <= EBM_ABI_MAX_RANK, "IR shapes must fit the ABI's shape arrays");
+
+/* Non-parameter constants up to this many floats become static arrays. */
+#define INLINE_CONST_MAX 64
+#define ALIGN_FLOATS (EBMC_ALIGN / 4)
+
+enum { CG_ENERGY, CG_SCORE, CG_PARAM_GRAD, CG_NPROG };
+static const ebmc_program cg_kinds[CG_NPROG] = {EBMC_PROGRAM_ENERGY, EBMC_PROGRAM_SCORE, EBMC_PROGRAM_PARAM_GRAD};
+
+typedef struct cg_param {
+    const ir_node *node;   /* in the energy graph */
+    int64_t offset, numel; /* floats */
+} cg_param;
+
+typedef struct cg_model {
+    const ir_graph *energy;
+    const ebmc_compile_options *o;
+    cg_param *params;
+    int n_params;
+    float *blob;
+    int64_t blob_floats, blob_cap;
+    int64_t weights_numel;
+    int64_t sample_numel;
+    int64_t tile;
+    ebmc_cg_program *prog[CG_NPROG];
+} cg_model;
+
+static void model_free(cg_model *m)
+{
+    for (int k = 0; k < CG_NPROG; k++)
+        ebmc_cg_program_free(m->prog[k]);
+    free(m->params);
+    free(m->blob);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- the blob and the parameter table ------------------------------------------------ */
+
+/* Appends numel floats at the next aligned offset; returns the offset or -1. */
+static int64_t blob_append(cg_model *m, const float *data, int64_t numel, ebm_error *err)
+{
+    int64_t at = (m->blob_floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+    int64_t need = at + numel;
+    if (need > m->blob_cap) {
+        int64_t cap = m->blob_cap ? m->blob_cap : 1024;
+        while (cap < need)
+            cap *= 2;
+        float *nb = realloc(m->blob, (size_t)cap * sizeof *nb);
+        if (!nb) {
+            ebm_fail(err, EBM_ERR_NOMEM, "codegen: out of memory for the weights blob (%lld floats)", (long long)cap);
+            return -1;
+        }
+        m->blob = nb;
+        m->blob_cap = cap;
+    }
+    memset(m->blob + m->blob_floats, 0, (size_t)(at - m->blob_floats) * sizeof *m->blob);
+    if (numel > 0)
+        memcpy(m->blob + at, data, (size_t)numel * sizeof *data);
+    m->blob_floats = need;
+    return at;
+}
+
+static int find_param(const cg_model *m, const char *name)
+{
+    for (int k = 0; name && k < m->n_params; k++)
+        if (strcmp(m->params[k].node->name, name) == 0)
+            return k;
+    return -1;
+}
+
+static ebm_status collect_params(cg_model *m, ebm_error *err)
+{
+    const ir_graph *g = m->energy;
+    m->params = calloc((size_t)g->n_nodes + 1, sizeof *m->params);
+    if (!m->params)
+        return ebm_fail(err, EBM_ERR_NOMEM, "codegen: out of memory");
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *nd = &g->nodes[i];
+        if (nd->op != IR_OP_CONST || !(nd->flags & IR_NODE_PARAM))
+            continue;
+        char lb[256];
+        if (!nd->name || !nd->name[0])
+            return ebm_fail(err, EBM_ERR_INVALID, "codegen: parameter %s has no name (training writes parameters "
+                            "back by name)", ir_node_label(g, i, lb, sizeof lb));
+        if (find_param(m, nd->name) >= 0)
+            return ebm_fail(err, EBM_ERR_INVALID, "codegen: two parameters are named \"%s\"", nd->name);
+        cg_param *p = &m->params[m->n_params++];
+        p->node = nd;
+        p->numel = ir_shape_numel(&nd->shape, 0);
+        p->offset = blob_append(m, nd->data, p->numel, err);
+        if (p->offset < 0)
+            return EBM_ERR_NOMEM;
+    }
+    m->weights_numel = (m->blob_floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+    return EBM_OK;
+}
+
+/* Points each CONST of a program at its parameter or constant storage. */
+static ebm_status link_constants(cg_model *m, ebmc_cg_program *p, ebm_error *err)
+{
+    for (int i = 0; i < p->g->n_nodes; i++) {
+        const ir_node *nd = &p->g->nodes[i];
+        ebmc_cg_value *v = &p->v[i];
+        if (v->store == EBMC_STORE_PARAM) {
+            int k = find_param(m, nd->name);
+            if (k < 0 || !ir_shape_eq(&nd->shape, &m->params[k].node->shape)) {
+                char lb[256];
+                return ebm_fail(err, EBM_ERR_INTERNAL, "codegen: %s program: parameter %s is not in the energy graph",
+                                p->prefix, ir_node_label(p->g, i, lb, sizeof lb));
+            }
+            v->param = k;
+            v->offset = m->params[k].offset;
+        } else if (v->store == EBMC_STORE_CONST) {
+            int64_t numel = ir_shape_numel(&nd->shape, 0);
+            v->offset = numel > INLINE_CONST_MAX ? blob_append(m, nd->data, numel, err) : -1;
+            if (numel > INLINE_CONST_MAX && v->offset < 0)
+                return EBM_ERR_NOMEM;
+        }
+    }
+    return EBM_OK;
+}
+
+/* ---- building the model ------------------------------------------------------------------ */
+
+static int output_index(const ir_graph *g, const char *name)
+{
+    for (int j = 0; j < g->n_outputs; j++)
+        if (g->output_names[j] && strcmp(g->output_names[j], name) == 0)
+            return j;
+    return -1;
+}
+
+static int64_t langevin_arena(const cg_model *m)
+{
+    int64_t a = m->prog[CG_SCORE]->arena_bytes, b = m->prog[CG_ENERGY]->arena_bytes;
+    return a > b ? a : b;
+}
+
+static int64_t largest_arena(const cg_model *m)
+{
+    int64_t best = 0;
+    for (int k = 0; k < CG_NPROG; k++)
+        if (m->prog[k]->arena_bytes > best)
+            best = m->prog[k]->arena_bytes;
+    return best;
+}
+
+/* The automatic tile: EBMC_DEFAULT_TILE samples, halved while an arena
+ * exceeds EBMC_ARENA_BUDGET (a tile of big images must still fit memory). */
+static ebm_status choose_tile(cg_model *m, ebm_error *err)
+{
+    if (m->o->tile > 0)
+        return EBM_OK;
+    while (m->tile > 1 && largest_arena(m) > EBMC_ARENA_BUDGET) {
+        m->tile /= 2;
+        for (int k = 0; k < CG_NPROG; k++) {
+            ebm_status st = ebmc_cg_program_plan(m->prog[k], m->tile, err);
+            if (st)
+                return st;
+        }
+    }
+    return EBM_OK;
+}
+
+static ebm_status check_energy(const ir_graph *e, ebm_error *err)
+{
+    if (!e || e->n_inputs != 1 || e->n_outputs != 1)
+        return ebm_fail(err, EBM_ERR_INVALID, "codegen: expected an energy graph with one input x and one output "
+                        "energy");
+    const ir_shape *xs = &e->nodes[e->inputs[0]].shape;
+    for (int i = 1; i < xs->rank; i++)
+        if (xs->d[i] == IR_DIM_N) {
+            char sb[64];
+            return ebm_fail(err, EBM_ERR_SHAPE, "codegen: the input %s may hold the batch dimension N only first",
+                            ir_shape_str(xs, sb, sizeof sb));
+        }
+    return EBM_OK;
+}
+
+/* Every output the entry points read exists: energy (and score), and one
+ * parameter per "grad:<name>". */
+static ebm_status check_outputs(const cg_model *m, ebm_error *err)
+{
+    for (int k = 0; k < CG_NPROG; k++) {
+        const ir_graph *g = m->prog[k]->g;
+        const char *need = k == CG_SCORE ? "score" : "energy";
+        if (output_index(g, "energy") < 0 || output_index(g, need) < 0)
+            return ebm_fail(err, EBM_ERR_INTERNAL, "codegen: the %s program has no '%s' output",
+                            m->prog[k]->prefix, need);
+    }
+    const ir_graph *g = m->prog[CG_PARAM_GRAD]->g;
+    for (int j = 0; j < g->n_outputs; j++) {
+        const char *name = g->output_names[j];
+        if (name && strncmp(name, "grad:", 5) == 0 && find_param(m, name + 5) < 0)
+            return ebm_fail(err, EBM_ERR_INTERNAL, "codegen: param_grad output '%s' names no parameter", name);
+    }
+    return EBM_OK;
+}
+
+static ebm_status model_build(cg_model *m, const ir_graph *energy, const ebmc_compile_options *o, ebm_error *err)
+{
+    memset(m, 0, sizeof *m);
+    m->energy = energy;
+    m->o = o;
+    m->tile = o->tile > 0 ? o->tile : EBMC_DEFAULT_TILE;
+    ebm_status st = check_energy(energy, err);
+    if (!st)
+        st = collect_params(m, err);
+    for (int k = 0; k < CG_NPROG && !st; k++)
+        st = ebmc_cg_program_build(energy, cg_kinds[k], m->tile, &m->prog[k], err);
+    if (!st)
+        st = choose_tile(m, err);
+    for (int k = 0; k < CG_NPROG && !st; k++)
+        st = link_constants(m, m->prog[k], err);
+    if (!st)
+        st = check_outputs(m, err);
+    if (!st)
+        m->sample_numel = ir_shape_numel(&energy->nodes[energy->inputs[0]].shape, 1);
+    return st;
+}
+
+/* ---- emission ------------------------------------------------------------------------------ */
+
+static void emit_constants(ebmc_buf *b, const ebmc_cg_program *p)
+{
+    for (int i = 0; i < p->g->n_nodes; i++) {
+        const ir_node *nd = &p->g->nodes[i];
+        if (p->v[i].store != EBMC_STORE_CONST || p->v[i].offset >= 0)
+            continue;
+        int64_t numel = ir_shape_numel(&nd->shape, 0);
+        char lit[48], sb[64];
+        ebmc_buf_printf(b, "static const float %s_c%d[%lld] = {", p->prefix, i, (long long)(numel ? numel : 1));
+        for (int64_t k = 0; k < numel; k++)
+            ebmc_buf_printf(b, "%s%s", k ? ", " : "", ebmc_float_literal(nd->data[k], lit, sizeof lit));
+        ebmc_buf_printf(b, "};   /* %%%d %s */\n", i, ir_shape_str(&nd->shape, sb, sizeof sb));
+    }
+}
+
+static const char body_params[] =
+    "(int64_t n, char *A, const float *W, const float *X, const float *SW)";
+
+/* The prologue (weight-only kernels) or the body (the rest), in schedule order. */
+static void emit_phase(ebmc_buf *b, const ebmc_cg_program *p, int prologue)
+{
+    ebmc_buf_printf(b, "static void %s_%s%s\n{\n    (void)n, (void)A, (void)W, (void)X, (void)SW;\n", p->prefix,
+                    prologue ? "prologue" : "body", body_params);
+    for (int i = 0; i < p->g->n_nodes; i++)
+        if (p->v[i].store == EBMC_STORE_ARENA && (p->info.invariant[i] != 0) == (prologue != 0))
+            ebmc_emit_kernel_call(b, p, i);
+    ebmc_buf_puts(b, "}\n\n");
+}
+
+static ebm_status emit_program(ebmc_buf *b, const ebmc_cg_program *p, unsigned *helpers, ebm_error *err)
+{
+    ebmc_buf_printf(b,
+                    "/* ==== %s program: %d core nodes; arena %lld bytes for a tile of %lld (one buffer per value "
+                    "would take %lld) ==== */\n\n",
+                    p->prefix, p->g->n_nodes, (long long)p->arena_bytes, (long long)p->tile,
+                    (long long)p->sum_bytes);
+    emit_constants(b, p);
+    ebmc_buf_puts(b, "\n");
+    for (int i = 0; i < p->g->n_nodes; i++) {
+        if (p->v[i].store != EBMC_STORE_ARENA)
+            continue;
+        ebm_status st = ebmc_emit_kernel(b, p, i, helpers, err);
+        if (st) {
+            ebm_error_prefix(err, "%s program", p->prefix);
+            return st;
+        }
+    }
+    emit_phase(b, p, 1);
+    emit_phase(b, p, 0);
+    return EBM_OK;
+}
+
+static const char runtime_helpers[] =
+    "/* ==== entry points ==== */\n"
+    "\n"
+    "/* Copies the energies out (dst may be NULL); returns how many are not finite. */\n"
+    "static int ebm_put_energy(float *dst, const float *e, int64_t n)\n"
+    "{\n"
+    "    int bad = 0;\n"
+    "    for (int64_t i = 0; i < n; i++) {\n"
+    "        bad += !isfinite(e[i]);\n"
+    "        if (dst)\n"
+    "            dst[i] = e[i];\n"
+    "    }\n"
+    "    return bad;\n"
+    "}\n"
+    "\n"
+    "/* Samples with a non-finite energy or row of v (numel values each). */\n"
+    "static int ebm_count_bad(const float *e, const float *v, int64_t n, int64_t numel)\n"
+    "{\n"
+    "    int bad = 0;\n"
+    "    for (int64_t i = 0; i < n; i++) {\n"
+    "        int ok = isfinite(e[i]);\n"
+    "        for (int64_t j = 0; j < numel; j++)\n"
+    "            ok &= isfinite(v[i * numel + j]) != 0;\n"
+    "        bad += !ok;\n"
+    "    }\n"
+    "    return bad;\n"
+    "}\n"
+    "\n"
+    "static void ebm_accumulate(float *restrict dst, const float *restrict src, int64_t count)\n"
+    "{\n"
+    "    for (int64_t i = 0; i < count; i++)\n"
+    "        dst[i] += src[i];\n"
+    "}\n"
+    "\n"
+    "/* One Langevin update of the tile's states from their scores (DESIGN.md):\n"
+    " *   x <- clamp(x - step_size * clip((-score) / T, +-grad_clip) + noise_scale * eps, lo, hi)\n"
+    " * eps for element j of global sample s at global step t is normal j % 4 of\n"
+    " * ebm_philox_normal4(seed, s, t, j / 4), i.e. ebm_philox_normals' stream.\n"
+    " * Returns the number of samples whose energy, gradient or new state is not finite. */\n"
+    "static int ebm_langevin_step(const ebm_abi_langevin *L, int64_t sample0, uint64_t step, int64_t n,\n"
+    "                             float *restrict x, const float *restrict energy, const float *restrict score)\n"
+    "{\n"
+    "    const float alpha = L->step_size, sigma = L->noise_scale, clip = L->grad_clip, temp = L->temperature;\n"
+    "    const float lo = L->lo, hi = L->hi;\n"
+    "    const int clamp = L->clamp != 0;\n"
+    "    int bad = 0;\n"
+    "    for (int64_t i = 0; i < n; i++) {\n"
+    "        float *restrict xi = x + i * EBM_SAMPLE_NUMEL;\n"
+    "        const float *restrict si = score + i * EBM_SAMPLE_NUMEL;\n"
+    "        int nonfinite = !isfinite(energy[i]);\n"
+    "        for (int64_t j = 0; j < EBM_SAMPLE_NUMEL; j += 4) {\n"
+    "            float eps[4] = {0.0f, 0.0f, 0.0f, 0.0f};\n"
+    "            if (sigma != 0.0f)\n"
+    "                ebm_philox_normal4(L->seed, (uint64_t)(sample0 + i), step, (uint64_t)(j / 4), eps);\n"
+    "            for (int64_t k = 0; k < 4 && j + k < EBM_SAMPLE_NUMEL; k++) {\n"
+    "                float g = -si[j + k] / temp;\n"
+    "                nonfinite |= !isfinite(g);\n"
+    "                if (clip > 0.0f)\n"
+    "                    g = g < -clip ? -clip : g > clip ? clip : g;\n"
+    "                float v = xi[j + k] - alpha * g + sigma * eps[k];\n"
+    "                if (clamp)\n"
+    "                    v = v < lo ? lo : v > hi ? hi : v;\n"
+    "                nonfinite |= !isfinite(v);\n"
+    "                xi[j + k] = v;\n"
+    "            }\n"
+    "        }\n"
+    "        bad += nonfinite;\n"
+    "    }\n"
+    "    return bad;\n"
+    "}\n"
+    "\n"
+    "/* Trajectory frame f: the tile's n states, at trajectory + f * stride. */\n"
+    "static void ebm_store_frame(const ebm_abi_call *call, int64_t f)\n"
+    "{\n"
+    "    memcpy(call->trajectory + f * call->trajectory_stride, call->x,\n"
+    "           (size_t)call->n * EBM_SAMPLE_NUMEL * sizeof(float));\n"
+    "}\n"
+    "\n";
+
+/* `const float *NAME = <pointer of program output `out`>;` */
+static void emit_output_ptr(ebmc_buf *b, const ebmc_cg_program *p, const char *var, const char *out)
+{
+    char ptr[128];
+    ebmc_value_ptr(p, p->g->outputs[output_index(p->g, out)], ptr, sizeof ptr);
+    ebmc_buf_printf(b, "    const float *const %s = %s;\n", var, ptr);
+}
+
+static void emit_entry_start(ebmc_buf *b, const char *name, int x_mutable)
+{
+    ebmc_buf_printf(b,
+                    "static int %s(const ebm_abi_call *call)\n{\n"
+                    "    const int64_t n = call->n;\n"
+                    "    char *const A = call->arena;\n"
+                    "    const float *const W = call->weights;\n"
+                    "    %sfloat *const X = call->x;\n",
+                    name, x_mutable ? "" : "const ");
+}
+
+static void emit_run(ebmc_buf *b, const ebmc_cg_program *p, const char *sw)
+{
+    ebmc_buf_printf(b, "    %s_prologue(n, A, W, X, %s);\n    %s_body(n, A, W, X, %s);\n", p->prefix, sw, p->prefix, sw);
+}
+
+static void emit_entry_energy(ebmc_buf *b, const cg_model *m)
+{
+    emit_entry_start(b, "ebm_run_energy", 0);
+    emit_run(b, m->prog[CG_ENERGY], "NULL");
+    emit_output_ptr(b, m->prog[CG_ENERGY], "E", "energy");
+    ebmc_buf_puts(b, "    return ebm_put_energy(call->energy, E, n);\n}\n\n");
+}
+
+static void emit_entry_score(ebmc_buf *b, const cg_model *m)
+{
+    emit_entry_start(b, "ebm_run_score", 0);
+    emit_run(b, m->prog[CG_SCORE], "NULL");
+    emit_output_ptr(b, m->prog[CG_SCORE], "E", "energy");
+    emit_output_ptr(b, m->prog[CG_SCORE], "S", "score");
+    ebmc_buf_puts(b,
+                  "    ebm_put_energy(call->energy, E, n);\n"
+                  "    if (call->score)\n"
+                  "        memcpy(call->score, S, (size_t)n * EBM_SAMPLE_NUMEL * sizeof(float));\n"
+                  "    return ebm_count_bad(E, S, n, EBM_SAMPLE_NUMEL);\n}\n\n");
+}
+
+static void emit_entry_param_grad(ebmc_buf *b, const cg_model *m)
+{
+    const ebmc_cg_program *p = m->prog[CG_PARAM_GRAD];
+    emit_entry_start(b, "ebm_run_param_grad", 0);
+    ebmc_buf_puts(b, "    const float *const SW = call->sample_weights;\n");
+    emit_run(b, p, "SW");
+    emit_output_ptr(b, p, "E", "energy");
+    ebmc_buf_puts(b, "    const int bad = ebm_put_energy(call->energy, E, n);\n");
+    for (int j = 0; j < p->g->n_outputs; j++) {
+        const char *name = p->g->output_names[j];
+        if (!name || strncmp(name, "grad:", 5) != 0)
+            continue;
+        int k = find_param(m, name + 5);
+        char ptr[128];
+        ebmc_value_ptr(p, p->g->outputs[j], ptr, sizeof ptr);
+        ebmc_buf_printf(b, "    if (call->param_grad)\n        ebm_accumulate(call->param_grad + %lld, %s, %lld);   /* ",
+                        (long long)m->params[k].offset,
+                        ptr, (long long)m->params[k].numel);
+        ebmc_buf_c_comment(b, name);
+        ebmc_buf_puts(b, " */\n");
+    }
+    ebmc_buf_puts(b, "    return bad;\n}\n\n");
+}
+
+static void emit_entry_langevin(ebmc_buf *b, const cg_model *m)
+{
+    emit_entry_start(b, "ebm_run_langevin", 1);
+    ebmc_buf_puts(b,
+                  "    const ebm_abi_langevin *const L = call->langevin;\n"
+                  "    const int32_t steps = L ? L->steps : 0;\n"
+                  "    const int64_t every = L && call->trajectory ? L->trajectory_every : 0;\n");
+    emit_output_ptr(b, m->prog[CG_SCORE], "E", "energy");
+    emit_output_ptr(b, m->prog[CG_SCORE], "S", "score");
+    emit_output_ptr(b, m->prog[CG_ENERGY], "EF", "energy");
+    ebmc_buf_puts(b,
+                  "    if (every > 0)\n"
+                  "        ebm_store_frame(call, 0);\n"
+                  "    if (steps > 0)\n"
+                  "        score_prologue(n, A, W, X, NULL);\n"
+                  "    for (int32_t t = 0; t < steps; t++) {\n"
+                  "        score_body(n, A, W, X, NULL);\n"
+                  "        const int bad = ebm_langevin_step(L, call->sample_offset, L->step_offset + (uint64_t)t, n, X, E, S);\n"
+                  "        if (bad) {\n"
+                  "            ebm_put_energy(call->energy, E, n);\n"
+                  "            return bad;\n"
+                  "        }\n"
+                  "        if (every > 0 && (t + 1) % every == 0)\n"
+                  "            ebm_store_frame(call, (t + 1) / every);\n"
+                  "    }\n");
+    emit_run(b, m->prog[CG_ENERGY], "NULL");
+    ebmc_buf_puts(b, "    return ebm_put_energy(call->energy, EF, n);\n}\n\n");
+}
+
+static void emit_string_or_null(ebmc_buf *b, const char *s)
+{
+    if (!s) {
+        ebmc_buf_puts(b, "NULL");
+        return;
+    }
+    ebmc_buf_puts(b, "\"");
+    ebmc_buf_c_string(b, s);
+    ebmc_buf_puts(b, "\"");
+}
+
+static void emit_param_table(ebmc_buf *b, const cg_model *m)
+{
+    if (!m->n_params)
+        return;
+    ebmc_buf_printf(b, "static const ebm_abi_param ebm_params[%d] = {\n", m->n_params);
+    for (int k = 0; k < m->n_params; k++) {
+        const ir_node *nd = m->params[k].node;
+        ebmc_buf_puts(b, "    {");
+        emit_string_or_null(b, nd->name);
+        ebmc_buf_printf(b, ", %d, {", nd->shape.rank);
+        for (int i = 0; i < nd->shape.rank; i++)
+            ebmc_buf_printf(b, "%s%lld", i ? ", " : "", (long long)nd->shape.d[i]);
+        ebmc_buf_printf(b, "}, %lld, %lld, %d},\n", (long long)m->params[k].offset, (long long)m->params[k].numel,
+                        (nd->flags & IR_NODE_TRAINABLE) ? 1 : 0);
+    }
+    ebmc_buf_puts(b, "};\n\n");
+}
+
+static void emit_meta_table(ebmc_buf *b, const ir_graph *g)
+{
+    if (!g->n_meta)
+        return;
+    ebmc_buf_printf(b, "static const ebm_abi_meta ebm_meta[%d] = {\n", g->n_meta);
+    for (int k = 0; k < g->n_meta; k++) {
+        ebmc_buf_puts(b, "    {");
+        emit_string_or_null(b, g->meta[k].key ? g->meta[k].key : "");
+        ebmc_buf_puts(b, ", ");
+        emit_string_or_null(b, g->meta[k].value ? g->meta[k].value : "");
+        ebmc_buf_puts(b, "},\n");
+    }
+    ebmc_buf_puts(b, "};\n\n");
+}
+
+static void emit_descriptor(ebmc_buf *b, const cg_model *m)
+{
+    const ir_graph *e = m->energy;
+    const ir_shape *xs = &e->nodes[e->inputs[0]].shape;
+    emit_param_table(b, m);
+    emit_meta_table(b, e);
+    ebmc_buf_printf(b,
+                    "static const ebm_abi_program ebm_programs[4] = {\n"
+                    "    {EBM_PROGRAM_ENERGY, %lld, ebm_run_energy},\n"
+                    "    {EBM_PROGRAM_SCORE, %lld, ebm_run_score},\n"
+                    "    {EBM_PROGRAM_PARAM_GRAD, %lld, ebm_run_param_grad},\n"
+                    "    {EBM_PROGRAM_LANGEVIN, %lld, ebm_run_langevin},\n"
+                    "};\n\n",
+                    (long long)m->prog[CG_ENERGY]->arena_bytes, (long long)m->prog[CG_SCORE]->arena_bytes,
+                    (long long)m->prog[CG_PARAM_GRAD]->arena_bytes, (long long)langevin_arena(m));
+    ebmc_buf_puts(b, "__attribute__((visibility(\"default\"))) const ebm_abi_model EBM_ABI_SYMBOL = {\n"
+                     "    .magic = EBM_ABI_MAGIC,\n    .abi_version = EBM_ABI_VERSION,\n"
+                     "    .compiler_version = \"" EBMC_VERSION_STRING "\",\n    .source_hash = ");
+    emit_string_or_null(b, m->o->source_hash ? m->o->source_hash : "");
+    ebmc_buf_printf(b, ",\n    .input_rank = %d,\n    .input_shape = {", xs->rank);
+    for (int i = 0; i < xs->rank; i++)
+        ebmc_buf_printf(b, "%s%lld", i ? ", " : "", (long long)(xs->d[i] == IR_DIM_N ? -1 : xs->d[i]));
+    ebmc_buf_printf(b, "},\n    .sample_numel = %lld,\n    .energy_head = ", (long long)m->sample_numel);
+    emit_string_or_null(b, m->o->energy_head ? m->o->energy_head : "output");
+    ebmc_buf_printf(b,
+                    ",\n    .tile = %lld,\n    .n_params = %d,\n    .params = %s,\n    .weights_numel = %lld,\n"
+                    "    .weights = ebm_blob,\n    .n_meta = %d,\n    .meta = %s,\n"
+                    "    .n_programs = 4,\n    .programs = ebm_programs,\n};\n",
+                    (long long)m->tile, m->n_params, m->n_params ? "ebm_params" : "NULL",
+                    (long long)m->weights_numel, e->n_meta, e->n_meta ? "ebm_meta" : "NULL");
+}
+
+static void emit_prelude(ebmc_buf *b, const cg_model *m)
+{
+    ebmc_buf_puts(b, "/* model.c — generated by ebmc " EBMC_VERSION_STRING " from ");
+    ebmc_buf_c_comment(b, m->energy->source ? m->energy->source : "an energy graph");
+    ebmc_buf_printf(b,
+                    "; do not edit.\n"
+                    " * Programs (runtime/ebm_abi.h): energy, score, param_grad and Langevin, each on\n"
+                    " * a tile of up to %lld samples; the weights (%lld floats) are in ebm_blob,\n"
+                    " * pulled in from weights.bin by weights.s. */\n"
+                    "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n#include <cblas.h>\n\n"
+                    "#include \"ebm_abi.h\"\n#include \"ebm_philox.h\"\n\n"
+                    "#define EBM_SAMPLE_NUMEL %lld\n\n"
+                    "extern const float ebm_blob[] __attribute__((visibility(\"hidden\")));\n\n",
+                    (long long)m->tile, (long long)m->weights_numel, (long long)m->sample_numel);
+}
+
+/* The whole file; helpers go after the prelude, once the kernels say which. */
+static ebm_status emit_model(const cg_model *m, ebmc_buf *out, ebm_error *err)
+{
+    ebmc_buf kernels = {0};
+    unsigned helpers = 0;
+    ebm_status st = EBM_OK;
+    for (int k = 0; k < CG_NPROG && !st; k++)
+        st = emit_program(&kernels, m->prog[k], &helpers, err);
+    if (!st) {
+        emit_prelude(out, m);
+        ebmc_emit_helpers(out, helpers);
+        ebmc_buf_puts(out, kernels.s ? kernels.s : "");
+        ebmc_buf_puts(out, runtime_helpers);
+        emit_entry_energy(out, m);
+        emit_entry_score(out, m);
+        emit_entry_param_grad(out, m);
+        emit_entry_langevin(out, m);
+        emit_descriptor(out, m);
+        if (out->oom || kernels.oom)
+            st = ebm_fail(err, EBM_ERR_NOMEM, "codegen: out of memory writing the C source");
+    }
+    free(kernels.s);
+    return st;
+}
+
+static void report_plan(const cg_model *m)
+{
+    for (int k = 0; k < CG_NPROG; k++) {
+        const ebmc_cg_program *p = m->prog[k];
+        fprintf(stderr, "ebmc: %s program: %d nodes, %d buffers, arena %lld bytes for a tile of %lld "
+                "(sum of intermediates %lld bytes, %.1f%%)\n",
+                p->prefix, p->g->n_nodes, p->n_bufs, (long long)p->arena_bytes, (long long)p->tile,
+                (long long)p->sum_bytes, p->sum_bytes ? 100.0 * (double)p->arena_bytes / (double)p->sum_bytes : 100.0);
+    }
+}
+
+static ebm_status build_and_emit(const ir_graph *energy, const ebmc_compile_options *o, cg_model *m, ebmc_buf *c,
+                                 ebm_error *err)
+{
+    double t0 = ebmc_now_seconds();
+    ebm_status st = model_build(m, energy, o, err);
+    if (!st)
+        st = emit_model(m, c, err);
+    if (!st && o->verbose) {
+        report_plan(m);
+        fprintf(stderr, "ebmc: programs built, scheduled, planned and emitted in %.3f s (%zu bytes of C)\n",
+                ebmc_now_seconds() - t0, c->len);
+    }
+    return st;
+}
+
+static const ebmc_compile_options default_options = {.opt_level = 2};
+
+ebm_status ebmc_emit_c(const ir_graph *energy, const ebmc_compile_options *o, char **c_source, ebm_error *err)
+{
+    cg_model m;
+    ebmc_buf c = {0};
+    *c_source = NULL;
+    ebm_status st = build_and_emit(energy, o ? o : &default_options, &m, &c, err);
+    model_free(&m);
+    if (st) {
+        free(c.s);
+        return st;
+    }
+    *c_source = c.s;
+    return EBM_OK;
+}
+
+ebm_status ebmc_compile_model(const ir_graph *energy, const ebmc_compile_options *o, const char *out_path,
+                              ebm_error *err)
+{
+    if (!o)
+        o = &default_options;
+    cg_model m;
+    ebmc_buf c = {0};
+    ebm_status st = build_and_emit(energy, o, &m, &c, err);
+    if (!st) {
+        ebmc_cc_job job = {
+            .cc = o->cc,
+            .opt_level = o->opt_level,
+            .target_cpu = o->target_cpu,
+            .c_source = c.s,
+            .blob = m.blob,
+            .blob_floats = m.blob_floats,
+            .out_path = out_path,
+            .keep_temps = o->keep_temps,
+            .verbose = o->verbose,
+        };
+        st = ebmc_cc_run(&job, err);
+    }
+    model_free(&m);
+    free(c.s);
+    return st;
+}

@@ -1,0 +1,931 @@
+/* codegen_c_kernels.c — one C function per node of a program.
+ *
+ * Every kernel computes one core op from dense C-order operands into a dense
+ * result, with the semantics of the reference executor (compiler/exec.c) —
+ * the oracle the generated code is tested against:
+ *   - elementwise ops evaluate the scalar_expr column of ir/ops.def, turned
+ *     into text here by the same X-macro the executor compiles, in double and
+ *     rounded once to float;
+ *   - reductions accumulate in float in C order of the operand;
+ *   - MATMUL is cblas_sgemm (a transpose feeding it is folded into BLAS's
+ *     transpose flag), convolutions are im2col/col2im + sgemm per sample and
+ *     group with the column matrix in the arena (1x1 stride-1 unpadded
+ *     convolutions skip im2col);
+ *   - movement ops and pooling are plain loops.
+ *
+ * Shapes are static except the batch size n, a parameter of the kernels that
+ * need it.  Sizes and strides are polynomials in n (a shape may hold N more
+ * than once, e.g. [N,N] in a parameter gradient), so every index expression
+ * is exact for any n <= tile.  Loop nests merge axes that are contiguous in
+ * every operand, so the usual elementwise op becomes one flat loop the C
+ * compiler vectorises.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "codegen_internal.h"
+
+/* ---- polynomials in n ----------------------------------------------------------- */
+
+#define PDEG (IR_MAX_RANK + 1)
+
+typedef struct poly {
+    int64_t c[PDEG];   /* value = sum_k c[k] * n^k */
+} poly;
+
+static poly p_const(int64_t v)
+{
+    poly p;
+    memset(&p, 0, sizeof p);
+    p.c[0] = v;
+    return p;
+}
+
+static poly p_dim(int64_t d)
+{
+    poly p = p_const(d == IR_DIM_N ? 0 : d);
+    if (d == IR_DIM_N)
+        p.c[1] = 1;
+    return p;
+}
+
+static poly p_mul(poly a, poly b)
+{
+    poly r = p_const(0);
+    for (int i = 0; i < PDEG; i++)
+        for (int j = 0; i + j < PDEG; j++)
+            r.c[i + j] += a.c[i] * b.c[j];
+    return r;
+}
+
+static poly p_add(poly a, poly b)
+{
+    for (int i = 0; i < PDEG; i++)
+        a.c[i] += b.c[i];
+    return a;
+}
+
+static int p_eq(poly a, poly b)
+{
+    return memcmp(a.c, b.c, sizeof a.c) == 0;
+}
+
+static int p_is(poly a, int64_t v)
+{
+    return p_eq(a, p_const(v));
+}
+
+/* C text of p; parenthesised unless it is a single non-negative term. */
+static const char *p_str(poly p, char *buf, size_t size)
+{
+    char tmp[256];
+    size_t len = 0;
+    int terms = 0, neg = 0;
+    tmp[0] = 0;
+    for (int k = 0; k < PDEG; k++) {
+        int64_t c = p.c[k];
+        if (!c)
+            continue;
+        const char *sep = terms ? (c < 0 ? " - " : " + ") : (c < 0 ? "-" : "");
+        neg |= c < 0;
+        int64_t m = c < 0 ? -c : c;
+        len += (size_t)snprintf(tmp + len, sizeof tmp - len, "%s", sep);
+        if (k == 0 || m != 1)
+            len += (size_t)snprintf(tmp + len, sizeof tmp - len, "%lld%s", (long long)m, k ? "*" : "");
+        for (int e = 0; e < k; e++)
+            len += (size_t)snprintf(tmp + len, sizeof tmp - len, "%sn", e ? "*" : "");
+        terms++;
+        if (len >= sizeof tmp)
+            break;
+    }
+    if (!terms)
+        snprintf(buf, size, "0");
+    else if (terms == 1 && !neg)
+        snprintf(buf, size, "%s", tmp);
+    else
+        snprintf(buf, size, "(%s)", tmp);
+    return buf;
+}
+
+/* ---- shapes and views as polynomials ------------------------------------------- */
+
+typedef struct pshape {
+    int rank;
+    poly d[IR_MAX_RANK];
+} pshape;
+
+static pshape ps_of(const ir_shape *s)
+{
+    pshape r;
+    memset(&r, 0, sizeof r);
+    r.rank = s->rank;
+    for (int i = 0; i < s->rank; i++)
+        r.d[i] = p_dim(s->d[i]);
+    return r;
+}
+
+static poly ps_numel(const pshape *s)
+{
+    poly k = p_const(1);
+    for (int i = 0; i < s->rank; i++)
+        k = p_mul(k, s->d[i]);
+    return k;
+}
+
+/* Element (i_0, ...) of an index space sits at base + sum_a i_a * stride[a]. */
+typedef struct pview {
+    poly base;
+    poly stride[IR_MAX_RANK];
+} pview;
+
+static pview v_contiguous(const pshape *s)
+{
+    pview v;
+    memset(&v, 0, sizeof v);
+    poly k = p_const(1);
+    for (int i = s->rank - 1; i >= 0; i--) {
+        v.stride[i] = k;
+        k = p_mul(k, s->d[i]);
+    }
+    return v;
+}
+
+/* The dense array src numpy-broadcast over the index space (right-aligned). */
+static pview v_broadcast(const pshape *src, const pshape *space)
+{
+    pview c = v_contiguous(src), v;
+    memset(&v, 0, sizeof v);
+    int shift = space->rank - src->rank;
+    for (int a = 0; a < space->rank; a++) {
+        int sa = a - shift;
+        v.stride[a] = (sa < 0 || p_is(src->d[sa], 1)) ? p_const(0) : c.stride[sa];
+    }
+    return v;
+}
+
+static pview v_transpose(const pshape *src, const int *perm, int rank)
+{
+    pview c = v_contiguous(src), v;
+    memset(&v, 0, sizeof v);
+    for (int a = 0; a < rank; a++)
+        v.stride[a] = c.stride[perm[a]];
+    return v;
+}
+
+/* The batch axis is never sliced (the shape rule enforces it). */
+static pview v_slice(const ir_shape *src, const ir_slice_attr *s)
+{
+    pshape ps = ps_of(src);
+    pview c = v_contiguous(&ps), v;
+    memset(&v, 0, sizeof v);
+    for (int a = 0; a < src->rank; a++) {
+        int batch = src->d[a] == IR_DIM_N;
+        v.base = p_add(v.base, p_mul(p_const(batch ? 0 : s->start[a]), c.stride[a]));
+        v.stride[a] = p_mul(p_const(batch ? 1 : s->step[a]), c.stride[a]);
+    }
+    return v;
+}
+
+/* Where an operand lands inside a bigger result: at `begin` along each axis. */
+static pview v_placement(const pshape *dst, const int64_t *begin)
+{
+    pview v = v_contiguous(dst);
+    for (int a = 0; a < dst->rank; a++)
+        v.base = p_add(v.base, p_mul(p_const(begin[a]), v.stride[a]));
+    return v;
+}
+
+/* ---- loop nests ---------------------------------------------------------------------- */
+
+#define NEST_MAX_VIEWS 4
+
+typedef struct nest {
+    pshape space;
+    int nv;
+    pview v[NEST_MAX_VIEWS];
+} nest;
+
+static void nest_drop_axis(nest *ns, int a)
+{
+    for (int b = a; b + 1 < ns->space.rank; b++) {
+        ns->space.d[b] = ns->space.d[b + 1];
+        for (int k = 0; k < ns->nv; k++)
+            ns->v[k].stride[b] = ns->v[k].stride[b + 1];
+    }
+    ns->space.rank--;
+}
+
+/* Drops size-1 axes and merges neighbours that are contiguous in every view. */
+static void nest_simplify(nest *ns)
+{
+    for (int a = ns->space.rank - 1; a >= 0; a--)
+        if (p_is(ns->space.d[a], 1))
+            nest_drop_axis(ns, a);
+    for (int a = ns->space.rank - 2; a >= 0; a--) {
+        int ok = 1;
+        for (int k = 0; k < ns->nv && ok; k++)
+            ok = p_eq(ns->v[k].stride[a], p_mul(ns->v[k].stride[a + 1], ns->space.d[a + 1]));
+        if (!ok)
+            continue;
+        ns->space.d[a] = p_mul(ns->space.d[a], ns->space.d[a + 1]);
+        for (int k = 0; k < ns->nv; k++)
+            ns->v[k].stride[a] = ns->v[k].stride[a + 1];
+        nest_drop_axis(ns, a + 1);
+    }
+}
+
+#define IDX_MAX 320
+
+/* "cur + i<axis>*stride" with the zero and one cases simplified. */
+static void idx_step(char *out, const char *cur, int axis, poly stride)
+{
+    char s[256], term[300];
+    if (p_is(stride, 0)) {
+        snprintf(out, IDX_MAX, "%s", cur);
+        return;
+    }
+    if (p_is(stride, 1))
+        snprintf(term, sizeof term, "i%d", axis);
+    else
+        snprintf(term, sizeof term, "i%d*%s", axis, p_str(stride, s, sizeof s));
+    if (strcmp(cur, "0") == 0)
+        snprintf(out, IDX_MAX, "%s", term);
+    else
+        snprintf(out, IDX_MAX, "%s + %s", cur, term);
+}
+
+typedef void (*nest_body_fn)(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx);
+
+static const char *indent_str(int level)
+{
+    static const char spaces[] = "                                        ";
+    int k = 4 * level;
+    return spaces + (k < (int)sizeof spaces - 1 ? (int)sizeof spaces - 1 - k : 0);
+}
+
+/* Emits the loops of ns (already simplified) around body.  Offsets of outer
+ * axes are hoisted into o<view>_<axis> constants. */
+static void nest_emit(ebmc_buf *b, const nest *ns, int level, nest_body_fn body, const void *ctx)
+{
+    char cur[NEST_MAX_VIEWS][IDX_MAX], nxt[IDX_MAX], s[256];
+    int r = ns->space.rank;
+    for (int k = 0; k < ns->nv; k++)
+        p_str(ns->v[k].base, cur[k], IDX_MAX);
+    for (int a = 0; a < r; a++) {
+        ebmc_buf_printf(b, "%sfor (int64_t i%d = 0; i%d < %s; i%d++) {\n", indent_str(level + a), a, a,
+                        p_str(ns->space.d[a], s, sizeof s), a);
+        if (a == r - 1)
+            break;
+        for (int k = 0; k < ns->nv; k++) {
+            if (p_is(ns->v[k].stride[a], 0))
+                continue;
+            idx_step(nxt, cur[k], a, ns->v[k].stride[a]);
+            ebmc_buf_printf(b, "%sconst int64_t o%d_%d = %s;\n", indent_str(level + a + 1), k, a, nxt);
+            snprintf(cur[k], IDX_MAX, "o%d_%d", k, a);
+        }
+    }
+    if (r > 0)
+        for (int k = 0; k < ns->nv; k++) {
+            idx_step(nxt, cur[k], r - 1, ns->v[k].stride[r - 1]);
+            memcpy(cur[k], nxt, IDX_MAX);
+        }
+    body(b, (const char(*)[IDX_MAX])cur, indent_str(level + r), ctx);
+    for (int a = r - 1; a >= 0; a--)
+        ebmc_buf_printf(b, "%s}\n", indent_str(level + a));
+}
+
+static void emit_fill(ebmc_buf *b, const char *ptr, poly count, const char *value, int level)
+{
+    char s[256];
+    ebmc_buf_printf(b, "%sfor (int64_t i = 0; i < %s; i++)\n%s%s[i] = %s;\n", indent_str(level),
+                    p_str(count, s, sizeof s), indent_str(level + 1), ptr, value);
+}
+
+/* ---- names and signatures -------------------------------------------------------------- */
+
+static const char *const scalar_expr[IR_OP_COUNT] = {
+#define IR_OP(NAME, text, arity, cls, shape_rule, vjp, expr) #expr,
+#include "ops.def"
+#undef IR_OP
+};
+
+static int expr_uses(const char *e, char var)
+{
+    for (const char *p = e; (p = strchr(p, var)) != NULL; p++) {
+        int before = p > e && (p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z') || (p[-1] >= 'A' && p[-1] <= 'Z') ||
+                               (p[-1] >= '0' && p[-1] <= '9'));
+        char c = p[1];
+        int after = c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!before && !after)
+            return 1;
+    }
+    return 0;
+}
+
+void ebmc_kernel_name(const ebmc_cg_program *p, int id, char *buf, size_t size)
+{
+    const ir_node *nd = &p->g->nodes[id];
+    char tail[48];
+    size_t t = 0;
+    int sep = 1;
+    const char *name = nd->name ? nd->name : "";
+    const char *paren = strstr(name, " (");   /* "/fc1/Gemm (Gemm)": the op type repeats */
+    size_t len = paren ? (size_t)(paren - name) : strlen(name);
+    for (size_t i = 0; i < len && t + 2 < sizeof tail; i++) {
+        char c = name[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (alnum) {
+            if (sep && t)
+                tail[t++] = '_';
+            tail[t++] = c;
+            sep = 0;
+        } else {
+            sep = 1;
+        }
+    }
+    tail[t] = 0;
+    snprintf(buf, size, "%s_k%d_%s%s%s", p->prefix, id, ir_op_get(nd->op)->name, t ? "_" : "", tail);
+}
+
+void ebmc_value_ptr(const ebmc_cg_program *p, int id, char *buf, size_t size)
+{
+    int r = p->info.root[id];
+    const ebmc_cg_value *v = &p->v[r];
+    switch (v->store) {
+    case EBMC_STORE_ARENA:
+        snprintf(buf, size, "((float *)(A + %lld))", (long long)v->offset);
+        break;
+    case EBMC_STORE_INPUT:
+        snprintf(buf, size, "%s", v->slot == 0 ? "X" : "SW");
+        break;
+    case EBMC_STORE_PARAM:
+        snprintf(buf, size, "(W + %lld)", (long long)v->offset);
+        break;
+    case EBMC_STORE_CONST:
+        if (v->offset >= 0)
+            snprintf(buf, size, "(ebm_blob + %lld)", (long long)v->offset);
+        else
+            snprintf(buf, size, "%s_c%d", p->prefix, r);
+        break;
+    default:   /* never: an undeclared name makes the C compiler say so loudly */
+        snprintf(buf, size, "ebmc_bug_no_storage_for_node_%d", id);
+        break;
+    }
+}
+
+/* The value a kernel reads as operand k: the source of a transpose folded
+ * into a matmul. */
+static int operand_src(const ebmc_cg_program *p, int id, int k)
+{
+    int x = p->g->nodes[id].in[k];
+    return p->info.view[x] == EBMC_VIEW_MATMUL_T ? p->g->nodes[x].in[0] : x;
+}
+
+int ebmc_kernel_uses_n(const ebmc_cg_program *p, int id)
+{
+    const ir_node *nd = &p->g->nodes[id];
+    int uses = ir_shape_has_batch(&nd->shape);
+    for (int k = 0; k < nd->n_in; k++)
+        uses |= ir_shape_has_batch(&p->g->nodes[nd->in[k]].shape);
+    return uses;
+}
+
+/* The comment above a kernel: the node in the text form of ir_print_text and
+ * the nodes folded into it. */
+static void emit_kernel_comment(ebmc_buf *b, const ebmc_cg_program *p, int id)
+{
+    const ir_node *nd = &p->g->nodes[id];
+    char s[96];
+    ebmc_buf_printf(b, "/* %%%d = %s(", id, ir_op_get(nd->op)->name);
+    for (int k = 0; k < nd->n_in; k++)
+        ebmc_buf_printf(b, "%s%%%d", k ? ", " : "", nd->in[k]);
+    ebmc_buf_printf(b, ") : %s", ir_shape_str(&nd->shape, s, sizeof s));
+    if (nd->name) {
+        ebmc_buf_puts(b, "  \"");
+        ebmc_buf_c_comment(b, nd->name);
+        ebmc_buf_puts(b, "\"");
+    }
+    for (int k = 0; k < nd->n_in; k++) {
+        int x = nd->in[k];
+        if (p->info.view[x] == EBMC_VIEW_MATMUL_T)
+            ebmc_buf_printf(b, "\n * covers %%%d = transpose(%%%d): read as %%%d with BLAS's transpose flag", x,
+                            p->g->nodes[x].in[0], p->g->nodes[x].in[0]);
+    }
+    ebmc_buf_puts(b, " */\n");
+}
+
+static void emit_signature(ebmc_buf *b, const ebmc_cg_program *p, int id, int scratch)
+{
+    const ir_node *nd = &p->g->nodes[id];
+    char name[160];
+    ebmc_kernel_name(p, id, name, sizeof name);
+    ebmc_buf_printf(b, "static void %s(", name);
+    const char *sep = "";
+    if (ebmc_kernel_uses_n(p, id)) {
+        ebmc_buf_puts(b, "int64_t n");
+        sep = ", ";
+    }
+    for (int k = 0; k < nd->n_in; k++) {
+        ebmc_buf_printf(b, "%sconst float *restrict in%d", sep, k);
+        sep = ", ";
+    }
+    ebmc_buf_printf(b, "%sfloat *restrict out%s)\n{\n", sep, scratch ? ", float *restrict tmp" : "");
+}
+
+/* ---- elementwise, reductions, movement ----------------------------------------------------- */
+
+typedef struct ew_ctx {
+    const ir_node *nd;
+} ew_ctx;
+
+static const char *const var_names[3] = {"x", "y", "z"};
+
+static void ew_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx)
+{
+    const ir_node *nd = ((const ew_ctx *)ctx)->nd;
+    /* view 0 is the result, views 1.. the operands */
+    ebmc_buf_printf(b, "%sconst double ", ind);
+    for (int k = 0; k < nd->n_in; k++)
+        ebmc_buf_printf(b, "%s%s = in%d[%s]", k ? ", " : "", var_names[k], k, idx[k + 1]);
+    ebmc_buf_printf(b, ";\n%sout[%s] = (float)(%s);\n", ind, idx[0], scalar_expr[nd->op]);
+}
+
+static ebm_status emit_elementwise(ebmc_buf *b, const ebmc_cg_program *p, int id, ebm_error *err)
+{
+    const ir_node *nd = &p->g->nodes[id];
+    if (nd->n_in > 3)
+        return ebm_fail(err, EBM_ERR_INTERNAL, "codegen: node %%%d: elementwise ops take at most 3 operands", id);
+    nest ns;
+    memset(&ns, 0, sizeof ns);
+    ns.space = ps_of(&nd->shape);
+    ns.nv = nd->n_in + 1;
+    ns.v[0] = v_contiguous(&ns.space);
+    for (int k = 0; k < nd->n_in; k++) {
+        pshape in = ps_of(&p->g->nodes[nd->in[k]].shape);
+        ns.v[k + 1] = v_broadcast(&in, &ns.space);
+    }
+    nest_simplify(&ns);
+    if (expr_uses(scalar_expr[nd->op], 'P')) {
+        char lit[64];
+        ebmc_buf_printf(b, "    const double P = %s;\n", ebmc_double_literal(nd->attr.f, lit, sizeof lit));
+    }
+    ew_ctx c = {nd};
+    nest_emit(b, &ns, 1, ew_body, &c);
+    return EBM_OK;
+}
+
+static void sum_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx)
+{
+    ebmc_buf_printf(b, "%sout[%s] += in0[%s];\n", ind, idx[0], idx[1]);
+}
+
+/* A NaN anywhere makes the max NaN (as in the executor). */
+static void max_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx)
+{
+    ebmc_buf_printf(b, "%sconst float v = in0[%s];\n%sif (v > out[%s] || isnan(v))\n%s    out[%s] = v;\n", ind,
+                    idx[1], ind, idx[0], ind, idx[0]);
+}
+
+static void emit_reduce(ebmc_buf *b, const ebmc_cg_program *p, int id)
+{
+    const ir_node *nd = &p->g->nodes[id];
+    pshape out = ps_of(&nd->shape);
+    int is_max = nd->op == IR_OP_RMAX;
+    emit_fill(b, "out", ps_numel(&out), is_max ? "-INFINITY" : "0.0f", 1);
+    nest ns;
+    memset(&ns, 0, sizeof ns);
+    ns.space = ps_of(&p->g->nodes[nd->in[0]].shape);
+    ns.nv = 2;
+    ns.v[0] = v_broadcast(&out, &ns.space);
+    ns.v[1] = v_contiguous(&ns.space);
+    nest_simplify(&ns);
+    nest_emit(b, &ns, 1, is_max ? max_body : sum_body, NULL);
+}
+
+typedef struct copy_ctx {
+    int src;   /* operand index */
+} copy_ctx;
+
+static void copy_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx)
+{
+    ebmc_buf_printf(b, "%sout[%s] = in%d[%s];\n", ind, idx[0], ((const copy_ctx *)ctx)->src, idx[1]);
+}
+
+/* out[dst(i)] = in<src>[srcv(i)] over the index space. */
+static void emit_copy(ebmc_buf *b, const pshape *space, pview dst, pview src, int operand)
+{
+    nest ns;
+    memset(&ns, 0, sizeof ns);
+    ns.space = *space;
+    ns.nv = 2;
+    ns.v[0] = dst;
+    ns.v[1] = src;
+    nest_simplify(&ns);
+    copy_ctx c = {operand};
+    nest_emit(b, &ns, 1, copy_body, &c);
+}
+
+static void emit_movement(ebmc_buf *b, const ebmc_cg_program *p, int id)
+{
+    const ir_node *nd = &p->g->nodes[id];
+    const ir_attr *a = &nd->attr;
+    const ir_shape *in0 = &p->g->nodes[nd->in[0]].shape;
+    pshape out = ps_of(&nd->shape), src = ps_of(in0);
+    char val[64];
+    int64_t at[IR_MAX_RANK] = {0};
+    switch (nd->op) {
+    case IR_OP_TRANSPOSE:
+        emit_copy(b, &out, v_contiguous(&out), v_transpose(&src, a->perm, out.rank), 0);
+        break;
+    case IR_OP_BROADCAST:
+        emit_copy(b, &out, v_contiguous(&out), v_broadcast(&src, &out), 0);
+        break;
+    case IR_OP_SLICE:
+        emit_copy(b, &out, v_contiguous(&out), v_slice(in0, &a->slice), 0);
+        break;
+    case IR_OP_SLICE_BWD:
+        emit_fill(b, "out", ps_numel(&out), "0.0f", 1);
+        emit_copy(b, &src, v_slice(&nd->shape, &a->slice), v_contiguous(&src), 0);
+        break;
+    case IR_OP_PAD:
+        ebmc_float_literal((float)a->pad.value, val, sizeof val);
+        emit_fill(b, "out", ps_numel(&out), val, 1);
+        emit_copy(b, &src, v_placement(&out, a->pad.begin), v_contiguous(&src), 0);
+        break;
+    default:   /* CONCAT */
+        for (int k = 0; k < nd->n_in; k++) {
+            pshape in = ps_of(&p->g->nodes[nd->in[k]].shape);
+            emit_copy(b, &in, v_placement(&out, at), v_contiguous(&in), k);
+            at[a->axis] += p->g->nodes[nd->in[k]].shape.d[a->axis];
+        }
+        break;
+    }
+}
+
+/* ---- matmul ----------------------------------------------------------------------------- */
+
+typedef struct gemm_ctx {
+    int ta, tb;
+    char m[128], nn[128], k[128], lda[128], ldb[128];
+} gemm_ctx;
+
+static void gemm_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx)
+{
+    const gemm_ctx *c = ctx;
+    ebmc_buf_printf(b,
+                    "%scblas_sgemm(CblasRowMajor, %s, %s, (int)%s, (int)%s, (int)%s, 1.0f, in0 + %s, (int)%s,\n"
+                    "%s            in1 + %s, (int)%s, 0.0f, out + %s, (int)%s);\n",
+                    ind, c->ta ? "CblasTrans" : "CblasNoTrans", c->tb ? "CblasTrans" : "CblasNoTrans", c->m, c->nn,
+                    c->k, idx[1], c->lda, ind, idx[2], c->ldb, idx[0], c->nn);
+}
+
+/* Batch axes of a matmul operand all of size 1 (or absent): one matrix for every result. */
+static int batch_is_broadcast(const ir_shape *s)
+{
+    for (int i = 0; i < s->rank - 2; i++)
+        if (s->d[i] != 1)
+            return 0;
+    return 1;
+}
+
+/* [.., M, K] x [.., K, N]: one sgemm per result matrix, batch axes broadcast;
+ * when B is the same matrix for every batch index and A is dense over them,
+ * the batch folds into M and one sgemm does it all. */
+static void emit_matmul(ebmc_buf *b, const ebmc_cg_program *p, int id)
+{
+    const ir_node *nd = &p->g->nodes[id];
+    const ir_shape *as = &p->g->nodes[nd->in[0]].shape, *bs = &p->g->nodes[nd->in[1]].shape;
+    gemm_ctx c;
+    memset(&c, 0, sizeof c);
+    c.ta = p->info.view[nd->in[0]] == EBMC_VIEW_MATMUL_T;
+    c.tb = p->info.view[nd->in[1]] == EBMC_VIEW_MATMUL_T;
+    poly m = p_dim(as->d[as->rank - 2]), k = p_dim(as->d[as->rank - 1]), nn = p_dim(bs->d[bs->rank - 1]);
+    pshape out = ps_of(&nd->shape), batch = out, ab = ps_of(as), bb = ps_of(bs);
+    batch.rank -= 2;
+    ab.rank -= 2;
+    bb.rank -= 2;
+    if (p_is(m, 0) || p_is(nn, 0))
+        return;
+    if (p_is(k, 0)) {   /* an empty sum; BLAS rejects zero leading dimensions */
+        emit_fill(b, "out", ps_numel(&out), "0.0f", 1);
+        return;
+    }
+    p_str(k, c.k, sizeof c.k);
+    p_str(nn, c.nn, sizeof c.nn);
+    p_str(c.ta ? m : k, c.lda, sizeof c.lda);
+    p_str(c.tb ? k : nn, c.ldb, sizeof c.ldb);
+    nest ns;
+    memset(&ns, 0, sizeof ns);
+    ns.nv = 3;
+    if (batch.rank > 0 && !c.ta && batch_is_broadcast(bs) && ab.rank == batch.rank &&
+        p_eq(ps_numel(&ab), ps_numel(&batch))) {
+        m = p_mul(m, ps_numel(&batch));
+    } else {
+        ns.space = batch;
+        ns.v[0] = v_broadcast(&batch, &batch);
+        ns.v[1] = v_broadcast(&ab, &batch);
+        ns.v[2] = v_broadcast(&bb, &batch);
+        for (int a = 0; a < batch.rank; a++) {
+            ns.v[0].stride[a] = p_mul(ns.v[0].stride[a], p_mul(m, nn));
+            ns.v[1].stride[a] = p_mul(ns.v[1].stride[a], p_mul(m, k));
+            ns.v[2].stride[a] = p_mul(ns.v[2].stride[a], p_mul(k, nn));
+        }
+        nest_simplify(&ns);
+    }
+    p_str(m, c.m, sizeof c.m);
+    nest_emit(b, &ns, 1, gemm_body, &c);
+}
+
+/* ---- convolution ---------------------------------------------------------------------------- */
+
+typedef struct conv_geom {
+    const ir_shape *x, *w, *y;   /* x [B,C,H,W], w [O,C/g,kh,kw], y [B,O,ho,wo] */
+    const ir_conv_attr *a;
+    int64_t c, h, wd, o, kh, kw, ho, wo, group, cg, og, krows, hw_in, hw_out;
+} conv_geom;
+
+static conv_geom conv_geom_of(const ebmc_cg_program *p, int id)
+{
+    const ir_node *nd = &p->g->nodes[id];
+    const ir_shape *s0 = &p->g->nodes[nd->in[0]].shape, *s1 = &p->g->nodes[nd->in[1]].shape;
+    conv_geom gm;
+    memset(&gm, 0, sizeof gm);
+    gm.a = &nd->attr.conv;
+    if (nd->op == IR_OP_CONV2D)
+        gm.x = s0, gm.w = s1, gm.y = &nd->shape;
+    else if (nd->op == IR_OP_CONV2D_BWD_DATA)
+        gm.y = s0, gm.w = s1, gm.x = &nd->shape;
+    else
+        gm.x = s0, gm.y = s1, gm.w = &nd->shape;
+    gm.c = gm.x->d[1], gm.h = gm.x->d[2], gm.wd = gm.x->d[3];
+    gm.o = gm.w->d[0], gm.kh = gm.w->d[2], gm.kw = gm.w->d[3];
+    gm.ho = gm.y->d[2], gm.wo = gm.y->d[3];
+    gm.group = gm.a->group > 0 ? gm.a->group : 1;
+    gm.cg = gm.w->d[1];
+    gm.og = gm.o / gm.group;
+    gm.krows = gm.cg * gm.kh * gm.kw;
+    gm.hw_in = gm.h * gm.wd;
+    gm.hw_out = gm.ho * gm.wo;
+    return gm;
+}
+
+/* 1x1, stride 1, no padding: the im2col matrix is the input itself. */
+static int conv_pointwise(const conv_geom *gm)
+{
+    const ir_conv_attr *a = gm->a;
+    return gm->kh == 1 && gm->kw == 1 && a->stride[0] == 1 && a->stride[1] == 1 && !a->pad[0] && !a->pad[1] &&
+           !a->pad[2] && !a->pad[3];
+}
+
+/* Scratch a chunk of samples may use: the im2col matrices of all its samples
+ * side by side (one GEMM for the chunk instead of one per sample, which for
+ * the small images of EBMs is mostly call overhead) plus the staging copy of
+ * y or dy in [og][sample][ho*wo] order. */
+#define CONV_CHUNK_FLOATS ((int64_t)1 << 21)
+
+/* Samples per GEMM: the whole tile when its matrices fit CONV_CHUNK_FLOATS. */
+static int64_t conv_chunk(const conv_geom *gm, int64_t tile)
+{
+    int64_t per = gm->krows * gm->hw_out + gm->og * gm->hw_out;
+    int64_t s = per > 0 ? CONV_CHUNK_FLOATS / per : tile;
+    return s < 1 ? 1 : s > tile ? tile : s;
+}
+
+int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id)
+{
+    ir_op op = p->g->nodes[id].op;
+    if (op != IR_OP_CONV2D && op != IR_OP_CONV2D_BWD_DATA && op != IR_OP_CONV2D_BWD_FILTER)
+        return 0;
+    conv_geom gm = conv_geom_of(p, id);
+    if (conv_pointwise(&gm))
+        return 0;
+    int64_t tile = ir_shape_has_batch(gm.x) ? p->tile : 1;
+    return conv_chunk(&gm, tile) * (gm.krows + gm.og) * gm.hw_out;
+}
+
+/* The geometry as a comment, and as the constant the helpers read. */
+static void emit_conv_geometry(ebmc_buf *b, const conv_geom *gm, const char *batch, int pointwise)
+{
+    const ir_conv_attr *a = gm->a;
+    ebmc_buf_printf(b,
+                    "    /* x [%s,%lld,%lld,%lld], w [%lld,%lld,%lld,%lld], y [%s,%lld,%lld,%lld]; group %lld, "
+                    "stride %lldx%lld, pad %lld,%lld,%lld,%lld, dilation %lldx%lld */\n",
+                    batch, (long long)gm->c, (long long)gm->h, (long long)gm->wd, (long long)gm->o, (long long)gm->cg,
+                    (long long)gm->kh, (long long)gm->kw, batch, (long long)gm->o, (long long)gm->ho, (long long)gm->wo,
+                    (long long)gm->group, (long long)a->stride[0], (long long)a->stride[1], (long long)a->pad[0],
+                    (long long)a->pad[1], (long long)a->pad[2], (long long)a->pad[3], (long long)a->dilation[0],
+                    (long long)a->dilation[1]);
+    if (!pointwise)
+        ebmc_buf_printf(b,
+                        "    static const ebmk_conv geom = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
+                        "%lld, %lld, %lld, %lld, %lld, %lld, %lld};\n",
+                        (long long)gm->cg, (long long)gm->h, (long long)gm->wd, (long long)gm->kh, (long long)gm->kw,
+                        (long long)gm->ho, (long long)gm->wo, (long long)a->stride[0], (long long)a->stride[1],
+                        (long long)a->pad[0], (long long)a->pad[1], (long long)a->dilation[0],
+                        (long long)a->dilation[1], (long long)gm->c * gm->hw_in, (long long)gm->o * gm->hw_out,
+                        (long long)gm->og);
+}
+
+/* 1x1 stride-1 unpadded convolutions, per sample b and group g with W_g the
+ * group's [og, cg] block, x_g itself being the im2col matrix:
+ *   CONV2D             y_g   = W_g  . x_g
+ *   CONV2D_BWD_DATA    dx_g  = W_g^T . dy_g
+ *   CONV2D_BWD_FILTER  dW_g += dy_g . x_g^T */
+static void emit_conv_pointwise(ebmc_buf *b, ir_op op, const conv_geom *gm, const char *bs)
+{
+    int bwd_data = op == IR_OP_CONV2D_BWD_DATA, bwd_filter = op == IR_OP_CONV2D_BWD_FILTER;
+    long long og = gm->og, cg = gm->cg, hw = gm->hw_out;
+    ebmc_buf_printf(b,
+                    "    for (int64_t b = 0; b < %s; b++)\n"
+                    "        for (int64_t g = 0; g < %lld; g++) {\n"
+                    "            %sfloat *xg = %s + (b * %lld + g * %lld) * %lld;\n"
+                    "            %sfloat *yg = %s + (b * %lld + g * %lld) * %lld;\n"
+                    "            %sfloat *wg = %s + g * %lld;\n",
+                    bs, (long long)gm->group, bwd_data ? "" : "const ", bwd_data ? "out" : "in0", (long long)gm->c,
+                    cg, hw, op == IR_OP_CONV2D ? "" : "const ", op == IR_OP_CONV2D ? "out" : bwd_data ? "in0" : "in1",
+                    (long long)gm->o, og, hw, bwd_filter ? "" : "const ", bwd_filter ? "out" : "in1", og * cg);
+    if (op == IR_OP_CONV2D)
+        ebmc_buf_printf(b, "            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, %lld, %lld, %lld, 1.0f, "
+                        "wg, %lld, xg, %lld, 0.0f, yg, %lld);\n", og, hw, cg, cg, hw, hw);
+    else if (bwd_data)
+        ebmc_buf_printf(b, "            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, %lld, %lld, %lld, 1.0f, "
+                        "wg, %lld, yg, %lld, 0.0f, xg, %lld);\n", cg, hw, og, cg, hw, hw);
+    else
+        ebmc_buf_printf(b, "            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, %lld, %lld, %lld, 1.0f, "
+                        "yg, %lld, xg, %lld, 1.0f, wg, %lld);\n", og, cg, hw, hw, hw, cg);
+    ebmc_buf_puts(b, "        }\n");
+}
+
+/* Chunks of ns samples s0.., per group g, with W_g the group's [og, krows]
+ * block, COL the chunk's im2col matrices side by side [krows, ns*ho*wo] and
+ * Y the chunk's y (or dy) staged as [og, ns*ho*wo]:
+ *   CONV2D             Y  = W_g . COL, then unstaged into y
+ *   CONV2D_BWD_DATA    COL = W_g^T . Y, then dx += col2im(COL) per sample
+ *   CONV2D_BWD_FILTER  dW_g += Y . COL^T
+ * the executor's per-sample products, with the samples of a chunk in one GEMM. */
+static void emit_conv_chunked(ebmc_buf *b, ir_op op, const conv_geom *gm, const char *bs, int64_t chunk)
+{
+    long long og = gm->og, kr = gm->krows, hw = gm->hw_out;
+    const char *x = op == IR_OP_CONV2D_BWD_DATA ? "out" : "in0";
+    const char *y = op == IR_OP_CONV2D ? "out" : op == IR_OP_CONV2D_BWD_DATA ? "in0" : "in1";
+    const char *w = op == IR_OP_CONV2D_BWD_FILTER ? "out" : "in1";
+    ebmc_buf_printf(b,
+                    "    float *restrict col = tmp, *restrict stage = tmp + %lld;\n"
+                    "    for (int64_t s0 = 0; s0 < %s; s0 += %lld) {\n"
+                    "        const int64_t ns = %s - s0 < %lld ? %s - s0 : %lld, ld = ns * %lld;\n"
+                    "        for (int64_t g = 0; g < %lld; g++) {\n",
+                    (long long)(chunk * kr * hw), bs, (long long)chunk, bs, (long long)chunk, bs, (long long)chunk,
+                    hw, (long long)gm->group);
+    if (op != IR_OP_CONV2D_BWD_DATA)
+        ebmc_buf_printf(b, "            ebmk_im2col_chunk(&geom, %s, s0, ns, g, col);\n", x);
+    if (op != IR_OP_CONV2D)
+        ebmc_buf_printf(b, "            ebmk_stage(&geom, (float *)%s, s0, ns, g, stage, 1);\n", y);
+    if (op == IR_OP_CONV2D)
+        ebmc_buf_printf(b, "            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, %lld, (int)ld, %lld, 1.0f, "
+                        "%s + g * %lld, %lld, col, (int)ld, 0.0f, stage, (int)ld);\n"
+                        "            ebmk_stage(&geom, %s, s0, ns, g, stage, 0);\n", og, kr, w, og * kr, kr, y);
+    else if (op == IR_OP_CONV2D_BWD_DATA)
+        ebmc_buf_printf(b, "            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, %lld, (int)ld, %lld, 1.0f, "
+                        "%s + g * %lld, %lld, stage, (int)ld, 0.0f, col, (int)ld);\n"
+                        "            ebmk_col2im_chunk(&geom, col, s0, ns, g, %s);\n", kr, og, w, og * kr, kr, x);
+    else
+        ebmc_buf_printf(b, "            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, %lld, %lld, (int)ld, 1.0f, "
+                        "stage, (int)ld, col, (int)ld, 1.0f, %s + g * %lld, %lld);\n", og, kr, w, og * kr, kr);
+    ebmc_buf_puts(b, "        }\n    }\n");
+}
+
+static void emit_conv(ebmc_buf *b, const ebmc_cg_program *p, int id)
+{
+    ir_op op = p->g->nodes[id].op;
+    conv_geom gm = conv_geom_of(p, id);
+    int pw = conv_pointwise(&gm);
+    char bs[128];
+    p_str(p_dim(gm.x->d[0]), bs, sizeof bs);
+    emit_conv_geometry(b, &gm, bs, pw);
+    if (op != IR_OP_CONV2D && !(pw && op == IR_OP_CONV2D_BWD_DATA)) {
+        pshape out = ps_of(&p->g->nodes[id].shape);
+        emit_fill(b, "out", ps_numel(&out), "0.0f", 1);
+    }
+    if (pw)
+        emit_conv_pointwise(b, op, &gm, bs);
+    else
+        emit_conv_chunked(b, op, &gm, bs, conv_chunk(&gm, ir_shape_has_batch(gm.x) ? p->tile : 1));
+}
+
+/* ---- pooling ---------------------------------------------------------------------------------- */
+
+static void emit_pool(ebmc_buf *b, const ebmc_cg_program *p, int id)
+{
+    const ir_node *nd = &p->g->nodes[id];
+    ir_op op = nd->op;
+    const ir_pool_attr *a = &nd->attr.pool;
+    int fwd = op == IR_OP_MAXPOOL2D || op == IR_OP_AVGPOOL2D || op == IR_OP_MAXPOOL2D_GATHER;
+    const ir_shape *xs = op == IR_OP_AVGPOOL2D_BWD ? &nd->shape : &p->g->nodes[nd->in[0]].shape;
+    const ir_shape *ys = fwd ? &nd->shape : &p->g->nodes[nd->in[nd->n_in - 1]].shape;
+    char planes[128];
+    p_str(p_mul(p_dim(xs->d[0]), p_dim(xs->d[1])), planes, sizeof planes);
+    ebmc_buf_printf(b,
+                    "    static const ebmk_pool geom = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
+                    "%lld, %lld, %lld, %lld, %d};\n",
+                    (long long)xs->d[2], (long long)xs->d[3], (long long)ys->d[2], (long long)ys->d[3],
+                    (long long)a->kernel[0], (long long)a->kernel[1], (long long)a->stride[0],
+                    (long long)a->stride[1], (long long)a->dilation[0], (long long)a->dilation[1],
+                    (long long)a->pad[0], (long long)a->pad[1], (long long)a->pad[2], (long long)a->pad[3],
+                    a->count_include_pad ? 1 : 0);
+    switch (op) {
+    case IR_OP_MAXPOOL2D:
+        ebmc_buf_printf(b, "    ebmk_maxpool(&geom, %s, in0, NULL, out);\n", planes);
+        break;
+    case IR_OP_MAXPOOL2D_GATHER:
+        ebmc_buf_printf(b, "    ebmk_maxpool(&geom, %s, in0, in1, out);\n", planes);
+        break;
+    case IR_OP_MAXPOOL2D_BWD:
+        ebmc_buf_printf(b, "    ebmk_maxpool_bwd(&geom, %s, in0, in1, out);\n", planes);
+        break;
+    case IR_OP_AVGPOOL2D:
+        ebmc_buf_printf(b, "    ebmk_avgpool(&geom, %s, in0, out);\n", planes);
+        break;
+    default:
+        ebmc_buf_printf(b, "    ebmk_avgpool_bwd(&geom, %s, in0, out);\n", planes);
+        break;
+    }
+}
+
+/* ---- dispatch ----------------------------------------------------------------------------------- */
+
+ebm_status ebmc_emit_kernel(ebmc_buf *b, const ebmc_cg_program *p, int id, unsigned *helpers, ebm_error *err)
+{
+    const ir_node *nd = &p->g->nodes[id];
+    ir_op op = nd->op;
+    emit_kernel_comment(b, p, id);
+    emit_signature(b, p, id, p->v[id].scratch_floats > 0);
+    ebm_status st = EBM_OK;
+    if (ir_op_get(op)->elementwise) {
+        st = emit_elementwise(b, p, id, err);
+    } else {
+        switch (op) {
+        case IR_OP_RSUM:
+        case IR_OP_RMAX:
+            emit_reduce(b, p, id);
+            break;
+        case IR_OP_MATMUL:
+            emit_matmul(b, p, id);
+            break;
+        case IR_OP_CONV2D:
+        case IR_OP_CONV2D_BWD_DATA:
+        case IR_OP_CONV2D_BWD_FILTER:
+            *helpers |= EBMC_HELP_CONV;
+            emit_conv(b, p, id);
+            break;
+        case IR_OP_MAXPOOL2D:
+        case IR_OP_AVGPOOL2D:
+        case IR_OP_MAXPOOL2D_BWD:
+        case IR_OP_AVGPOOL2D_BWD:
+        case IR_OP_MAXPOOL2D_GATHER:
+            *helpers |= EBMC_HELP_POOL;
+            emit_pool(b, p, id);
+            break;
+        case IR_OP_TRANSPOSE:
+        case IR_OP_BROADCAST:
+        case IR_OP_SLICE:
+        case IR_OP_SLICE_BWD:
+        case IR_OP_PAD:
+        case IR_OP_CONCAT:
+            emit_movement(b, p, id);
+            break;
+        default: {
+            char lb[256];
+            st = ebm_fail(err, EBM_ERR_UNSUPPORTED, "codegen: %s: op %s has no kernel in the C backend",
+                          ir_node_label(p->g, id, lb, sizeof lb), ir_op_get(op)->name);
+            break;
+        }
+        }
+    }
+    ebmc_buf_puts(b, "}\n\n");
+    return st;
+}
+
+/* Writes the call of node id's kernel (one line of a prologue or body). */
+void ebmc_emit_kernel_call(ebmc_buf *b, const ebmc_cg_program *p, int id)
+{
+    const ir_node *nd = &p->g->nodes[id];
+    char name[160], ptr[128];
+    ebmc_kernel_name(p, id, name, sizeof name);
+    ebmc_buf_printf(b, "    %s(", name);
+    const char *sep = "";
+    if (ebmc_kernel_uses_n(p, id)) {
+        ebmc_buf_puts(b, "n");
+        sep = ", ";
+    }
+    for (int k = 0; k < nd->n_in; k++) {
+        ebmc_value_ptr(p, operand_src(p, id, k), ptr, sizeof ptr);
+        ebmc_buf_printf(b, "%s%s", sep, ptr);
+        sep = ", ";
+    }
+    ebmc_value_ptr(p, id, ptr, sizeof ptr);
+    ebmc_buf_printf(b, "%s%s", sep, ptr);
+    if (p->v[id].scratch_floats > 0)
+        ebmc_buf_printf(b, ", (float *)(A + %lld)", (long long)p->bufs[p->v[id].scratch_buffer].offset);
+    ebmc_buf_puts(b, ");\n");
+}

@@ -1,0 +1,183 @@
+/* test_codegen_plan.c — the scheduler and the memory planner.
+ *
+ *   - the memory-aware schedule of a two-branch graph runs each branch to its
+ *     small result before starting the other (peak computed by hand);
+ *   - the planner on hand-made live ranges: a chain reuses two slots, buffers
+ *     live together never share bytes, and the checker catches a bad plan;
+ *   - every program of every fixture: the plan passes the checker, the arena
+ *     is at most the sum of the buffers, and the live ranges it was given are
+ *     recomputed here from the graph (every reader of a buffer runs inside its
+ *     range; outputs and weight-only values live to the end).
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen_internal.h"
+#include "passes.h"
+#include "testutil.h"
+
+#define MAX_FIXTURES 64
+
+/* x [N,4] -> a1 = x Wa [N,256] -> a2 = rsum(a1) [N,1]; the same for b; out = a2 + b2.
+ * Built breadth-first: a1, b1, a2, b2. */
+static ir_graph *two_branches(void)
+{
+    static float wa[4 * 256], wb[4 * 256];
+    ebm_error err = {0};
+    ir_graph *g = ir_graph_new();
+    int x = ir_add_input(g, "x", ir_shape_make(2, IR_DIM_N, 4), &err);
+    int ca = ir_add_const(g, "Wa", ir_shape_make(2, 4, 256), wa, IR_NODE_PARAM, &err);
+    int cb = ir_add_const(g, "Wb", ir_shape_make(2, 4, 256), wb, IR_NODE_PARAM, &err);
+    int a1 = ir_matmul(g, x, ca, "a1", &err);
+    int b1 = ir_matmul(g, x, cb, "b1", &err);
+    int a2 = ir_reduce(g, IR_OP_RSUM, a1, 1u << 1, "a2", &err);
+    int b2 = ir_reduce(g, IR_OP_RSUM, b1, 1u << 1, "b2", &err);
+    int e = ir_reshape(g, ir_binary(g, IR_OP_ADD, a2, b2, "sum", &err), ir_shape_make(1, IR_DIM_N), "e", &err);
+    ck_assert_msg(e >= 0 && ir_add_output(g, e, "energy", &err) == EBM_OK, "%s", err.msg);
+    return g;
+}
+
+static int find_named(const ir_graph *g, const char *name)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].name && strcmp(g->nodes[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+START_TEST(schedule_runs_branches_depth_first)
+{
+    ir_graph *g = two_branches();
+    const int64_t big = 64 * 256 * 4, small = 64 * 4;   /* bytes at n = 64 */
+    /* breadth-first: a1 + b1 + a2 live when a2 is computed */
+    ck_assert_int_eq(ebmc_schedule_peak_bytes(g, 64), 2 * big + small);
+    ebm_error err = {0};
+    ebmc_options o = {.verify = 1};
+    ck_assert_msg(ebmc_pass_schedule(g, &o, &err) == EBM_OK, "%s", err.msg);
+    /* depth-first: at worst one big buffer, its sum and the other branch's sum */
+    ck_assert_int_eq(ebmc_schedule_peak_bytes(g, 64), big + 2 * small);
+    int a1 = find_named(g, "a1"), a2 = find_named(g, "a2"), b1 = find_named(g, "b1"), b2 = find_named(g, "b2");
+    ck_assert((a1 < a2 && a2 < b1) || (b1 < b2 && b2 < a1));
+    (void)b2;
+    ir_graph_free(g);
+}
+END_TEST
+
+static ebmc_buffer buf(int64_t size, int first, int last)
+{
+    ebmc_buffer b;
+    memset(&b, 0, sizeof b);
+    b.size = size;
+    b.first = first;
+    b.last = last;
+    return b;
+}
+
+START_TEST(planner_reuses_dead_buffers)
+{
+    /* a chain: each value is read by the next node only */
+    ebmc_buffer b[5] = {buf(1024, 0, 1), buf(1024, 1, 2), buf(1024, 2, 3), buf(1024, 3, 4), buf(1024, 4, 5)};
+    int64_t arena = 0;
+    ck_assert_int_eq(ebmc_memplan_place(b, 5, &arena, NULL), EBM_OK);
+    ck_assert_int_eq(arena, 2048);
+    ck_assert_int_eq(ebmc_memplan_check(b, 5, arena, NULL), EBM_OK);
+    /* a big buffer live throughout, small ones come and go around it */
+    ebmc_buffer c[4] = {buf(4096, 0, 9), buf(64, 0, 2), buf(128, 3, 5), buf(64, 6, 9)};
+    ck_assert_int_eq(ebmc_memplan_place(c, 4, &arena, NULL), EBM_OK);
+    ck_assert_int_eq(arena, 4096 + 128);
+    ck_assert_int_eq(ebmc_memplan_check(c, 4, arena, NULL), EBM_OK);
+    /* the checker rejects overlap in time and memory, and buffers past the arena */
+    ebm_error err = {0};
+    ebmc_buffer bad[2] = {buf(128, 0, 3), buf(128, 2, 5)};
+    bad[1].offset = 64;
+    ck_assert_int_ne(ebmc_memplan_check(bad, 2, 256, &err), EBM_OK);
+    ck_assert_msg(strstr(err.msg, "overlap") != NULL, "%s", err.msg);
+    bad[1].offset = 128;
+    ck_assert_int_eq(ebmc_memplan_check(bad, 2, 256, NULL), EBM_OK);
+    ck_assert_int_ne(ebmc_memplan_check(bad, 2, 192, NULL), EBM_OK);
+}
+END_TEST
+
+/* The live ranges recomputed from the program graph. */
+static void check_live_ranges(const ebmc_cg_program *p, const char *fixture)
+{
+    const ir_graph *g = p->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (p->v[i].store != EBMC_STORE_ARENA)
+            continue;
+        const ebmc_buffer *own = &p->bufs[p->v[i].buffer];
+        ck_assert_int_eq(own->first, i);
+        ck_assert_int_eq(own->size, ebmc_value_bytes(&g->nodes[i].shape, p->tile));
+        if (p->v[i].scratch_floats > 0) {
+            const ebmc_buffer *s = &p->bufs[p->v[i].scratch_buffer];
+            ck_assert(s->first <= i && s->last >= i && s->size >= p->v[i].scratch_floats * 4);
+        }
+        if (p->info.invariant[i])
+            ck_assert_int_eq(own->last, g->n_nodes);
+        for (int k = 0; k < g->nodes[i].n_in; k++) {
+            int r = p->info.root[g->nodes[i].in[k]];
+            if (p->v[r].store == EBMC_STORE_ARENA)
+                ck_assert_msg(p->bufs[p->v[r].buffer].last >= i, "%s %s: %%%d read by %%%d after its range ends",
+                              fixture, p->prefix, r, i);
+        }
+    }
+    for (int j = 0; j < g->n_outputs; j++) {
+        int r = p->info.root[g->outputs[j]];
+        if (p->v[r].store == EBMC_STORE_ARENA)
+            ck_assert_int_eq(p->bufs[p->v[r].buffer].last, g->n_nodes);
+    }
+}
+
+START_TEST(fixture_plans_are_sound)
+{
+    static char names[MAX_FIXTURES][TU_NAME_MAX];
+    static const ebmc_program kinds[] = {EBMC_PROGRAM_ENERGY, EBMC_PROGRAM_SCORE, EBMC_PROGRAM_PARAM_GRAD};
+    char root[4096], dir[4096 + TU_NAME_MAX + 2];
+    snprintf(root, sizeof root, "%s/tests/fixtures", tu_source_dir());
+    int nf = tu_fixture_names(root, names, MAX_FIXTURES);
+    ck_assert_int_gt(nf, 0);
+    printf("%-26s %-10s %5s %7s | %12s %12s %6s | %12s\n", "fixture", "program", "nodes", "buffers", "arena B",
+           "sum B", "ratio", "peak (sched)");
+    for (int i = 0; i < nf; i++) {
+        ebm_error err = {0};
+        ir_graph *e = NULL;
+        snprintf(dir, sizeof dir, "%.3900s/%.127s", root, names[i]);
+        ck_assert_msg(tu_fixture_graph(dir, &e, &err) == EBM_OK, "%s: %s", names[i], err.msg);
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+            ebmc_cg_program *p = NULL;
+            ck_assert_msg(ebmc_cg_program_build(e, kinds[k], 64, &p, &err) == EBM_OK, "%s: %s", names[i], err.msg);
+            ck_assert_msg(ebmc_memplan_check(p->bufs, p->n_bufs, p->arena_bytes, &err) == EBM_OK, "%s: %s", names[i],
+                          err.msg);
+            ck_assert_int_le(p->arena_bytes, p->sum_bytes);
+            check_live_ranges(p, names[i]);
+            /* the plan can never beat the live bytes at the schedule's peak */
+            int64_t peak = ebmc_schedule_peak_bytes(p->g, 64);
+            ck_assert_int_ge(p->arena_bytes, peak);
+            printf("%-26s %-10s %5d %7d | %12lld %12lld %5.1f%% | %12lld\n", k ? "" : names[i], p->prefix, p->g->n_nodes,
+                   p->n_bufs, (long long)p->arena_bytes, (long long)p->sum_bytes,
+                   100.0 * (double)p->arena_bytes / (double)p->sum_bytes, (long long)peak);
+            ebmc_cg_program_free(p);
+        }
+        ir_graph_free(e);
+    }
+    fflush(stdout);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("codegen_plan");
+    TCase *tc = tcase_create("plan");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, schedule_runs_branches_depth_first);
+    tcase_add_test(tc, planner_reuses_dead_buffers);
+    tcase_add_test(tc, fixture_plans_are_sound);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
