@@ -3,7 +3,9 @@
 #include "cli_common.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -178,7 +180,76 @@ int cli_fail(const char *tool, const ebm_error *err, int exit_code)
     return exit_code;
 }
 
+/* ---- flag values ---------------------------------------------------------------- */
+
+ebm_status cli_parse_int(const char *what, const char *value, long long lo, long long hi, long long *out,
+                         ebm_error *err)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = value ? strtoll(value, &end, 10) : 0;
+    if (!value || errno || end == value || *end || v < lo || v > hi)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: '%s' is not a whole number in %lld..%lld", what,
+                        value ? value : "", lo, hi);
+    *out = v;
+    return EBM_OK;
+}
+
+ebm_status cli_parse_u64(const char *what, const char *value, unsigned long long *out, ebm_error *err)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = value && value[0] != '-' ? strtoull(value, &end, 0) : 0;
+    if (!value || value[0] == '-' || errno || end == value || *end)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: '%s' is not a whole number in 0..2^64-1", what,
+                        value ? value : "");
+    *out = v;
+    return EBM_OK;
+}
+
+ebm_status cli_parse_double(const char *what, const char *value, double *out, ebm_error *err)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = value ? strtod(value, &end) : 0;
+    if (!value || end == value || *end || !isfinite(v) || (errno == ERANGE && v != 0))
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: '%s' is not a finite number", what, value ? value : "");
+    *out = v;
+    return EBM_OK;
+}
+
 /* ---- models ------------------------------------------------------------------- */
+
+int cli_file_is_elf(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    unsigned char head[4] = {0};
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return n == sizeof head && memcmp(head, "\x7f" "ELF", 4) == 0;
+}
+
+ebm_status cli_hash_file(const char *path, char *hex, size_t size, ebm_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ebm_fail(err, EBM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    uint64_t h = 0xcbf29ce484222325ull;
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < n; i++)
+            h = (h ^ buf[i]) * 0x100000001b3ull;
+    int bad = ferror(f);
+    fclose(f);
+    if (bad)
+        return ebm_fail(err, EBM_ERR_IO, "%s: read error (is it a directory?)", path);
+    snprintf(hex, size, "fnv1a64:%016llx", (unsigned long long)h);
+    return EBM_OK;
+}
+
 
 /* Names formats we can tell from the first bytes, so a wrong file gets a
  * message saying what it is rather than a protobuf decoding error. */
@@ -220,6 +291,44 @@ ebm_status cli_load_model(const char *path, ir_graph **out, ebm_error *err)
         return st;
     ir_import_options opt = {.batch_symbolic = 1};
     return ir_onnx_import_file(path, &opt, out, err);
+}
+
+_Static_assert(IR_MAX_RANK == EBM_ABI_MAX_RANK, "the IR and the ABI have the same rank limit");
+
+ir_shape cli_desc_input_shape(const ebm_abi_model *d)
+{
+    ir_shape s = {.rank = d->input_rank};
+    s.d[0] = IR_DIM_N;
+    for (int i = 1; i < d->input_rank; i++)
+        s.d[i] = d->input_shape[i];
+    return s;
+}
+
+ebm_status cli_check_samples(const char *model, const char *input_name, const ir_shape *want, const char *path,
+                             const ebm_array *x, int f64, int f64_possible, int64_t *n, ebm_error *err)
+{
+    if (x->dtype == EBM_NPY_I64 || (x->dtype == EBM_NPY_F64 && !f64))
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: %s array, expected float32 ('<f4')%s", path,
+                        x->dtype == EBM_NPY_I64 ? "integer" : "float64",
+                        x->dtype == EBM_NPY_F64 && f64_possible ? " (or pass --f64)" : "");
+    int match = x->rank == want->rank && x->rank >= 1 && want->d[0] == IR_DIM_N;
+    for (int i = 1; match && i < x->rank; i++)
+        match = want->d[i] == x->shape[i];
+    if (!match) {
+        char ws[128], got[128];
+        ir_shape_str(want, ws, sizeof ws);
+        if (x->rank <= IR_MAX_RANK) {
+            ir_shape xs = {.rank = x->rank};
+            memcpy(xs.d, x->shape, sizeof xs.d[0] * (size_t)x->rank);
+            ir_shape_str(&xs, got, sizeof got);
+        } else {
+            snprintf(got, sizeof got, "of rank %d", x->rank);
+        }
+        return ebm_fail(err, EBM_ERR_SHAPE, "%s: shape %s, expected %s (input%s%s%s of %s)", path, got, ws,
+                        input_name ? " '" : "", input_name ? input_name : "", input_name ? "'" : "", model);
+    }
+    *n = x->shape[0];
+    return EBM_OK;
 }
 
 static const char *const head_choices = "output, sum, neg-logsumexp or logsumexp";

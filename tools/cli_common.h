@@ -11,8 +11,10 @@
 
 #include <stdio.h>
 
+#include "ebm_abi.h"
 #include "ebm_status.h"
 #include "ir.h"
+#include "npy.h"
 #include "passes.h"
 
 #ifndef EBMC_VERSION_STRING
@@ -64,12 +66,38 @@ void cli_print_help(FILE *f, const cli_cmd *cmd);
  * message are flattened) and returns exit_code, for `return cli_fail(...)`. */
 int cli_fail(const char *tool, const ebm_error *err, int exit_code);
 
+/* Flag values: a whole number in [lo, hi], or a finite number; errors name
+ * the flag (or metadata key) given as `what` and quote the value. */
+ebm_status cli_parse_int(const char *what, const char *value, long long lo, long long hi, long long *out,
+                         ebm_error *err);
+ebm_status cli_parse_u64(const char *what, const char *value, unsigned long long *out, ebm_error *err);
+ebm_status cli_parse_double(const char *what, const char *value, double *out, ebm_error *err);
+
 /* ---- models ------------------------------------------------------------------ */
+
+/* Whether the file starts with the ELF magic (a compiled model, by content). */
+int cli_file_is_elf(const char *path);
+
+/* FNV-1a 64 of the file's bytes as "fnv1a64:<16 hex digits>" (what ebmc
+ * records as a compiled model's source_hash); hex needs 25 bytes. */
+ebm_status cli_hash_file(const char *path, char *hex, size_t size, ebm_error *err);
+
 
 /* Recognises the file by content (DESIGN.md) and imports an ONNX model with a
  * symbolic batch dimension.  Other known formats (compiled model, .npy, empty
  * file, ...) fail with a message saying what the file is. */
 ebm_status cli_load_model(const char *path, ir_graph **out, ebm_error *err);
+
+/* The input shape of a compiled model as an IR shape (printed [N,3,8,8]). */
+ir_shape cli_desc_input_shape(const ebm_abi_model *d);
+
+/* Checks samples x read from `path` against a model input of shape `want`
+ * (batch dimension N first): float32 (or float64 when f64), same sample
+ * dims; *n gets N.  The error names the file, both shapes, the input
+ * (input_name may be NULL) and the model; f64_possible adds "(or pass --f64)"
+ * to the float64 error. */
+ebm_status cli_check_samples(const char *model, const char *input_name, const ir_shape *want, const char *path,
+                             const ebm_array *x, int f64, int f64_possible, int64_t *n, ebm_error *err);
 
 /* Parses an --energy-head value; the error names the flag and the choices. */
 ebm_status cli_head_from_flag(const char *value, ebm_head *out, ebm_error *err);

@@ -1,10 +1,33 @@
 /* ebm — the runtime command line.
  *
  *   ebm info MODEL
- *   ebm eval MODEL --input x.npy --energy e.npy [--energy-head H] [--f64]
+ *   ebm eval MODEL --input x.npy [--energy e.npy] [--score s.npy] [--grad g.npy] [--print]
+ *            [--energy-head H] [--reference] [--f64]
+ *   ebm sample MODEL -n N [--steps K] [--step-size A] [--noise S|auto] [--grad-clip C]
+ *            [--clamp LO,HI|none] [--temperature T] [--seed S] [--init uniform|normal|FILE.npy]
+ *            [--trajectory M] [--energy e.npy] -o OUT.npy
  *
- * `eval` runs the reference executor on the front end's IR; once code
- * generation exists it will run the compiled model instead.
+ * MODEL is a compiled model (.so, made by ebmc) or an ONNX model, told apart
+ * by content.  `eval` and `sample` run compiled code through libebm; an ONNX
+ * model is compiled once into the cache folder (tools/model_cache.h).
+ * `eval --reference` (implied by --f64) runs the reference executor on the
+ * ONNX graph instead.  `info` describes either kind of file.
+ *
+ * Sampler defaults from the model (ebm_sample.c reads them; a flag wins over
+ * the metadata, the metadata over DESIGN.md's defaults).  They are ONNX
+ * metadata_props, copied into the compiled model's descriptor:
+ *
+ *   key                        value                         default (DESIGN.md)
+ *   ebm.sampler.steps          whole number >= 0             60
+ *   ebm.sampler.step_size      number > 0                    0.01
+ *   ebm.sampler.noise_scale    number >= 0, or "auto"        0.005  (auto = sqrt(2 step_size))
+ *   ebm.sampler.grad_clip      number >= 0 (0 = off)         0.03
+ *   ebm.sampler.clamp          "LO,HI" or "none"             -1,1
+ *   ebm.sampler.temperature    number > 0                    1
+ *   ebm.sampler.init           "uniform" or "normal"         uniform (in the clamp range)
+ *
+ * (The training keys of a later issue would follow the same pattern:
+ * ebm.buffer.capacity, ebm.buffer.reinit_prob, ebm.train.alpha, ...)
  */
 #include <math.h>
 #include <stdarg.h>
@@ -14,7 +37,11 @@
 
 #include "autodiff.h"
 #include "cli_common.h"
+#include "ebm.h"
+#include "ebm_commands.h"
+#include "ebm_init.h"
 #include "exec.h"
+#include "model_cache.h"
 #include "npy.h"
 
 /* ---- ebm info --------------------------------------------------------------------- */
@@ -25,7 +52,8 @@ static const cli_cmd info_cmd = {
     .prog = "ebm info",
     .usage = "MODEL",
     .summary = "Describes a model: producer, opsets, inputs and outputs (N = batch size),\n"
-               "ONNX and core-IR node counts, parameters and ebm.* metadata.",
+               "ONNX and core-IR node counts, parameters and ebm.* metadata; for a compiled\n"
+               "model (.so), what its descriptor records.",
     .opts = info_opts,
     .min_positional = 1,
     .max_positional = 1,
@@ -33,12 +61,17 @@ static const cli_cmd info_cmd = {
 };
 
 /* Prints a metadata value on one line: control characters would break the layout. */
-static void print_meta(const ir_meta *m)
+static void print_meta_kv(const char *key, const char *value)
 {
-    printf("  %s = ", m->key);
-    for (const char *p = m->value; p && *p; p++)
+    printf("  %s = ", key);
+    for (const char *p = value; p && *p; p++)
         putchar((unsigned char)*p < 0x20 ? ' ' : *p);
     putchar('\n');
+}
+
+static void print_meta(const ir_meta *m)
+{
+    print_meta_kv(m->key, m->value);
 }
 
 static void info_values(const char *label, const ir_graph *g, const int *ids, int n,
@@ -99,8 +132,65 @@ static void info_meta(const ir_graph *g)
                 print_meta(&g->meta[i]);
 }
 
+static const char *program_kind_name(int32_t kind)
+{
+    static const char *const names[EBM_PROGRAM_KIND_COUNT] = {"energy", "score", "param_grad", "langevin"};
+    return kind >= 0 && kind < EBM_PROGRAM_KIND_COUNT ? names[kind] : "unknown";
+}
+
+static void info_compiled_params(const ebm_abi_model *d)
+{
+    long long trainable = 0, total = 0;
+    for (int k = 0; k < d->n_params; k++) {
+        total += d->params[k].numel;
+        trainable += d->params[k].trainable ? d->params[k].numel : 0;
+    }
+    printf("%-12s %lld trainable, %lld total, in %d tensors\n", "parameters", trainable, total, (int)d->n_params);
+    for (int k = 0; k < d->n_params; k++) {
+        const ebm_abi_param *p = &d->params[k];
+        ir_shape s = {.rank = p->rank};
+        memcpy(s.d, p->shape, sizeof s.d[0] * (size_t)p->rank);
+        char sb[128];
+        printf("  %-32s %s%s\n", p->name, ir_shape_str(&s, sb, sizeof sb), p->trainable ? "" : "  (not trainable)");
+    }
+}
+
+/* `ebm info model.so`: what the descriptor says. */
+static int info_compiled(const char *path)
+{
+    ebm_error err = {0};
+    ebm_model *m = NULL;
+    if (ebm_model_open(path, &m, &err))
+        return cli_fail("ebm", &err, CLI_EXIT_ERROR);
+    const ebm_abi_model *d = ebm_model_desc(m);
+    ir_shape in = cli_desc_input_shape(d);
+    char sb[128];
+    printf("%-12s %s\n", "file", path);
+    printf("%-12s ebmc %s, ABI version %u\n", "compiled by", d->compiler_version ? d->compiler_version : "?",
+           (unsigned)d->abi_version);
+    printf("%-12s %s\n", "source", d->source_hash && d->source_hash[0] ? d->source_hash : "(unknown)");
+    printf("%-12s %s\n", "input", ir_shape_str(&in, sb, sizeof sb));
+    printf("%-12s %s\n", "energy head", d->energy_head ? d->energy_head : "?");
+    printf("%-12s %lld samples per call\n", "tile", (long long)d->tile);
+    printf("%-12s", "programs");
+    for (int k = 0; k < d->n_programs; k++)
+        printf("%s %s (arena %lld bytes)", k ? "," : "", program_kind_name(d->programs[k].kind),
+               (long long)d->programs[k].arena_bytes);
+    putchar('\n');
+    info_compiled_params(d);
+    printf("metadata%s\n", d->n_meta ? ":" : ": (none)");
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < d->n_meta; i++)
+            if ((strncmp(d->meta[i].key, "ebm.", 4) == 0) == (pass == 0))
+                print_meta_kv(d->meta[i].key, d->meta[i].value);
+    ebm_model_close(m);
+    return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+}
+
 static int run_info(const cli_args *a)
 {
+    if (cli_file_is_elf(a->positional[0]))
+        return info_compiled(a->positional[0]);
     ebm_error err = {0};
     ir_graph *g = NULL;
     if (cli_load_model(a->positional[0], &g, &err))
@@ -137,54 +227,25 @@ static const cli_opt eval_opts[] = {
     {.name = "energy-head", .metavar = "HEAD",
      .help = "output|sum|neg-logsumexp|logsumexp (default: the model's ebm.energy_head "
              "metadata, else output)"},
-    {.name = "f64", .help = "compute in float64 and write float64 arrays (accepts float64 input)"},
+    {.name = "reference",
+     .help = "run the reference executor on the ONNX graph instead of compiled code"},
+    {.name = "f64", .help = "compute in float64 and write float64 arrays (accepts float64 input); "
+                            "implies --reference"},
     {0},
 };
 
 static const cli_cmd eval_cmd = {
     .prog = "ebm eval",
     .usage = "MODEL --input FILE [--energy FILE] [--score FILE] [--grad FILE] [--print]\n"
-             "                [--energy-head HEAD] [--f64]",
+             "                [--energy-head HEAD] [--reference] [--f64]",
     .summary = "Computes the energy E(x) of every sample in --input, and on request the\n"
-               "score -dE/dx or the gradient dE/dx (differentiated symbolically), with the\n"
-               "reference executor.",
+               "score -dE/dx or the gradient dE/dx, with compiled code (an ONNX MODEL is\n"
+               "compiled once into the cache folder), or with the reference executor.",
     .opts = eval_opts,
     .min_positional = 1,
     .max_positional = 1,
     .positional_names = "MODEL",
 };
-
-/* The one input of g, checked against the array read from path; *n gets N. */
-static ebm_status eval_check_input(const ir_graph *g, const char *model, const char *path,
-                                   const ebm_array *x, int f64, int64_t *n, ebm_error *err)
-{
-    if (g->n_inputs != 1)
-        return ebm_fail(err, EBM_ERR_UNSUPPORTED, "%s: ebm eval needs a model with one input, "
-                        "this one has %d", model, g->n_inputs);
-    if (x->dtype == EBM_NPY_I64 || (x->dtype == EBM_NPY_F64 && !f64))
-        return ebm_fail(err, EBM_ERR_INVALID, "%s: %s array, expected float32 ('<f4')%s", path,
-                        x->dtype == EBM_NPY_I64 ? "integer" : "float64",
-                        x->dtype == EBM_NPY_F64 ? " (or pass --f64)" : "");
-    const ir_node *in = &g->nodes[g->inputs[0]];
-    int match = x->rank == in->shape.rank && x->rank >= 1 && in->shape.d[0] == IR_DIM_N;
-    for (int i = 1; match && i < x->rank; i++)
-        match = in->shape.d[i] == x->shape[i];
-    if (!match) {
-        char want[128], got[128];
-        ir_shape_str(&in->shape, want, sizeof want);
-        if (x->rank <= IR_MAX_RANK) {
-            ir_shape xs = {.rank = x->rank};
-            memcpy(xs.d, x->shape, sizeof xs.d[0] * (size_t)x->rank);
-            ir_shape_str(&xs, got, sizeof got);
-        } else {
-            snprintf(got, sizeof got, "of rank %d", x->rank);
-        }
-        return ebm_fail(err, EBM_ERR_SHAPE, "%s: shape %s, expected %s (input '%s' of %s)", path,
-                        got, want, in->name ? in->name : "?", model);
-    }
-    *n = x->shape[0];
-    return EBM_OK;
-}
 
 typedef struct value_stats {
     double mean, min, max;
@@ -213,26 +274,42 @@ static value_stats stats_of(const void *v, int f64, int64_t n)
     return s;
 }
 
-/* What one eval computes: the energies and, with a score program, the score. */
+/* What one eval computes: the energies and, on request, the score. */
 typedef struct eval_out {
     void *energy;    /* n values */
-    void *score;     /* numel values, NULL without a score program */
+    void *score;     /* numel values, NULL unless --score or --grad */
+    int f64;
 } eval_out;
 
+static void eval_out_free(eval_out *o)
+{
+    free(o->energy);
+    free(o->score);
+}
+
+/* Room for n energies and (want_score) numel score values; +1: malloc(0) may
+ * return NULL, which is not an allocation failure. */
+static ebm_status eval_out_alloc(eval_out *o, int64_t n, int64_t numel, int want_score, ebm_error *err)
+{
+    size_t esize = o->f64 ? sizeof(double) : sizeof(float);
+    o->energy = malloc((size_t)(n + 1) * esize);
+    o->score = want_score ? malloc((size_t)(numel + 1) * esize) : NULL;
+    if (!o->energy || (want_score && !o->score))
+        return ebm_fail(err, EBM_ERR_NOMEM, "out of memory for %lld samples", (long long)n);
+    return EBM_OK;
+}
+
 /* Runs g (the energy graph, or the score program) on x (already checked). */
-static ebm_status eval_run(const ir_graph *g, const ebm_array *x, int64_t n, int f64, eval_out *o,
-                           ebm_error *err)
+static ebm_status eval_run(const ir_graph *g, const ebm_array *x, int64_t n, eval_out *o, ebm_error *err)
 {
     int want_score = g->n_outputs == 2;
     if (g->n_outputs < 1 || ir_shape_numel(&g->nodes[g->outputs[0]].shape, n) != n)
         return ebm_fail(err, EBM_ERR_INTERNAL, "%s: the energy head did not leave one output "
                         "of shape [N]", g->source ? g->source : "model");
     int64_t numel = ebm_array_numel(x);
-    size_t esize = f64 ? sizeof(double) : sizeof(float);
     const void *in = x->data;
     double *widened = NULL;
-    if (f64 && x->dtype == EBM_NPY_F32) {
-        /* +1: malloc(0) may return NULL, which is not an allocation failure. */
+    if (o->f64 && x->dtype == EBM_NPY_F32) {
         widened = malloc((size_t)(numel + 1) * sizeof *widened);
         if (!widened)
             return ebm_fail(err, EBM_ERR_NOMEM, "out of memory for %lld input values",
@@ -241,15 +318,11 @@ static ebm_status eval_run(const ir_graph *g, const ebm_array *x, int64_t n, int
             widened[i] = ((const float *)x->data)[i];
         in = widened;
     }
-    o->energy = malloc((size_t)(n + 1) * esize);
-    o->score = want_score ? malloc((size_t)(numel + 1) * esize) : NULL;
-    ebm_status st = o->energy && (o->score || !want_score)
-                        ? EBM_OK
-                        : ebm_fail(err, EBM_ERR_NOMEM, "out of memory for %lld samples", (long long)n);
+    ebm_status st = eval_out_alloc(o, n, numel, want_score, err);
     const void *inputs[1] = {in};
     void *outputs[2] = {o->energy, o->score};
     if (!st)
-        st = ebmc_exec(g, n, f64 ? EBMC_F64 : EBMC_F32, inputs, outputs, err);
+        st = ebmc_exec(g, n, o->f64 ? EBMC_F64 : EBMC_F32, inputs, outputs, err);
     free(widened);
     return st;
 }
@@ -265,6 +338,14 @@ static ebm_status check_finite(const char *model, const char *what, const void *
                         (long long)(s.nan + s.inf), (long long)n, what, (long long)s.nan,
                         (long long)s.inf, (long long)s.first_bad);
     return EBM_OK;
+}
+
+static ebm_status check_outputs(const char *model, const eval_out *o, int64_t n, int64_t numel, ebm_error *err)
+{
+    ebm_status st = check_finite(model, "energy", o->energy, o->f64, n, err);
+    if (!st && o->score)
+        st = check_finite(model, "score", o->score, o->f64, numel, err);
+    return st;
 }
 
 /* Writes the score, or its negation (the gradient), with the input's shape. */
@@ -287,56 +368,120 @@ static ebm_status write_score(const char *path, const ebm_array *x, const void *
     return st;
 }
 
-static ebm_status eval_model(const cli_args *a, ebm_error *err)
+/* Checks, writes and summarises what either executor computed. */
+static ebm_status eval_report(const cli_args *a, const char *model, const ebm_array *x, int64_t n,
+                              const eval_out *o, ebm_error *err)
 {
-    const char *model = a->positional[0];
-    const char *in_path = cli_get(&eval_cmd, a, "input");
     const char *e_path = cli_get(&eval_cmd, a, "energy");
     const char *s_path = cli_get(&eval_cmd, a, "score");
     const char *g_path = cli_get(&eval_cmd, a, "grad");
-    int f64 = cli_get(&eval_cmd, a, "f64") != NULL, print = cli_get(&eval_cmd, a, "print") != NULL;
+    ebm_status st = check_outputs(model, o, n, ebm_array_numel(x), err);
+    if (!st && e_path)
+        st = ebm_npy_write(e_path, o->f64 ? EBM_NPY_F64 : EBM_NPY_F32, 1, &n, o->energy, err);
+    if (!st && s_path)
+        st = write_score(s_path, x, o->score, o->f64, 0, err);
+    if (!st && g_path)
+        st = write_score(g_path, x, o->score, o->f64, 1, err);
+    for (int64_t i = 0; !st && cli_get(&eval_cmd, a, "print") && i < n; i++)
+        printf("%.9g\n", o->f64 ? ((double *)o->energy)[i] : ((float *)o->energy)[i]);
+    if (st)
+        return st;
+    value_stats s = stats_of(o->energy, o->f64, n);
+    if (n > 0)
+        fprintf(stderr, "ebm eval: N=%lld energy mean %.6g min %.6g max %.6g%s%s%s%s%s%s\n", (long long)n,
+                s.mean, s.min, s.max, e_path ? " -> " : "", e_path ? e_path : "", s_path ? ", score -> " : "",
+                s_path ? s_path : "", g_path ? ", grad -> " : "", g_path ? g_path : "");
+    else
+        fprintf(stderr, "ebm eval: N=0, nothing to compute%s\n",
+                e_path || s_path || g_path ? "; wrote empty arrays" : "");
+    return EBM_OK;
+}
+
+static int eval_wants_score(const cli_args *a)
+{
+    return cli_get(&eval_cmd, a, "score") || cli_get(&eval_cmd, a, "grad");
+}
+
+/* --reference / --f64: the reference executor on the front end's IR. */
+static ebm_status eval_reference(const cli_args *a, ebm_error *err)
+{
+    const char *model = a->positional[0], *in_path = cli_get(&eval_cmd, a, "input");
     cli_pipeline p = {.fold = 1};
     ir_graph *g = NULL, *prog = NULL;
     ebm_array x = {0};
-    eval_out o = {0};
+    eval_out o = {.f64 = cli_get(&eval_cmd, a, "f64") != NULL};
     int64_t n = 0;
     ebm_status st = cli_load_model(model, &g, err);
     if (!st)
         st = cli_resolve_head(g, cli_get(&eval_cmd, a, "energy-head"), &p.head, err);
     if (!st)
         st = cli_run_pipeline(g, &p, err);
-    if (!st && (s_path || g_path) && (st = ebmc_build_program(g, EBMC_PROGRAM_SCORE, &prog, err)))
+    if (!st && g->n_inputs != 1)
+        st = ebm_fail(err, EBM_ERR_UNSUPPORTED, "%s: ebm eval needs a model with one input, this one has %d",
+                      model, g->n_inputs);
+    if (!st && eval_wants_score(a) && (st = ebmc_build_program(g, EBMC_PROGRAM_SCORE, &prog, err)))
         ebm_error_prefix(err, "%s", model);
     if (!st)
         st = ebm_npy_read(in_path, &x, err);
+    if (!st) {
+        const ir_node *in = &g->nodes[g->inputs[0]];
+        st = cli_check_samples(model, in->name ? in->name : "?", &in->shape, in_path, &x, o.f64, 1, &n, err);
+    }
     if (!st)
-        st = eval_check_input(g, model, in_path, &x, f64, &n, err);
+        st = eval_run(prog ? prog : g, &x, n, &o, err);
     if (!st)
-        st = eval_run(prog ? prog : g, &x, n, f64, &o, err);
-    if (!st)
-        st = check_finite(model, "energy", o.energy, f64, n, err);
-    if (!st && o.score)
-        st = check_finite(model, "score", o.score, f64, ebm_array_numel(&x), err);
-    if (!st && e_path)
-        st = ebm_npy_write(e_path, f64 ? EBM_NPY_F64 : EBM_NPY_F32, 1, &n, o.energy, err);
-    if (!st && s_path)
-        st = write_score(s_path, &x, o.score, f64, 0, err);
-    if (!st && g_path)
-        st = write_score(g_path, &x, o.score, f64, 1, err);
-    for (int64_t i = 0; !st && print && i < n; i++)
-        printf("%.9g\n", f64 ? ((double *)o.energy)[i] : ((float *)o.energy)[i]);
-    value_stats s = st ? (value_stats){0} : stats_of(o.energy, f64, n);
-    if (!st && n > 0)
-        fprintf(stderr, "ebm eval: N=%lld energy mean %.6g min %.6g max %.6g%s%s%s%s%s%s\n", (long long)n,
-                s.mean, s.min, s.max, e_path ? " -> " : "", e_path ? e_path : "", s_path ? ", score -> " : "",
-                s_path ? s_path : "", g_path ? ", grad -> " : "", g_path ? g_path : "");
-    else if (!st)
-        fprintf(stderr, "ebm eval: N=0, nothing to compute%s\n", e_path || s_path || g_path ? "; wrote empty arrays" : "");
-    free(o.energy);
-    free(o.score);
+        st = eval_report(a, model, &x, n, &o, err);
+    eval_out_free(&o);
     ebm_array_free(&x);
     ir_graph_free(prog);
     ir_graph_free(g);
+    return st;
+}
+
+/* Runs the compiled energy or score program on x through libebm; o is allocated. */
+static ebm_status eval_compiled_run(ebm_model *m, const char *model, const ebm_array *x, int64_t n,
+                                    eval_out *o, ebm_error *err)
+{
+    ebm_ctx *ctx = NULL;
+    ebm_status st = ebm_ctx_new(m, n > 0 ? n : 1, &ctx, err);
+    if (!st)
+        st = o->score ? ebm_score(ctx, x->data, n, o->energy, o->score, err)
+                      : ebm_energy(ctx, x->data, n, o->energy, err);
+    if (st == EBM_ERR_NUMERIC) {
+        /* Say it as the reference path does (NaN and Inf counts); keep
+         * libebm's message if the outputs do not show it. */
+        ebm_error lib = *err;
+        if (!check_outputs(model, o, n, ebm_array_numel(x), err))
+            *err = lib;
+    }
+    ebm_ctx_free(ctx);
+    return st;
+}
+
+static ebm_status eval_compiled(const cli_args *a, ebm_error *err)
+{
+    const char *model = a->positional[0], *in_path = cli_get(&eval_cmd, a, "input");
+    cache_request r = {.model = model, .head_flag = cli_get(&eval_cmd, a, "energy-head")};
+    ebm_model *m = NULL;
+    ebm_array x = {0};
+    eval_out o = {0};
+    int64_t n = 0;
+    ebm_status st = cache_open_model(&r, &m, err);
+    if (!st)
+        st = ebm_npy_read(in_path, &x, err);
+    if (!st) {
+        ir_shape want = cli_desc_input_shape(ebm_model_desc(m));
+        st = cli_check_samples(model, NULL, &want, in_path, &x, 0, !cli_file_is_elf(model), &n, err);
+    }
+    if (!st)
+        st = eval_out_alloc(&o, n, ebm_array_numel(&x), eval_wants_score(a), err);
+    if (!st)
+        st = eval_compiled_run(m, model, &x, n, &o, err);
+    if (!st)
+        st = eval_report(a, model, &x, n, &o, err);
+    eval_out_free(&o);
+    ebm_array_free(&x);
+    ebm_model_close(m);
     return st;
 }
 
@@ -347,8 +492,7 @@ static int run_eval(const cli_args *a)
         ebm_fail(&err, EBM_ERR_INVALID, "eval: missing required flag --input FILE (see 'ebm eval --help')");
         return cli_fail("ebm", &err, CLI_EXIT_USAGE);
     }
-    if (!cli_get(&eval_cmd, a, "energy") && !cli_get(&eval_cmd, a, "score") && !cli_get(&eval_cmd, a, "grad") &&
-        !cli_get(&eval_cmd, a, "print")) {
+    if (!cli_get(&eval_cmd, a, "energy") && !eval_wants_score(a) && !cli_get(&eval_cmd, a, "print")) {
         ebm_fail(&err, EBM_ERR_INVALID, "eval: nothing to do: give --energy FILE, --score FILE, --grad FILE "
                  "or --print (see 'ebm eval --help')");
         return cli_fail("ebm", &err, CLI_EXIT_USAGE);
@@ -357,7 +501,9 @@ static int run_eval(const cli_args *a)
     ebm_head h;
     if (head && cli_head_from_flag(head, &h, &err))
         return cli_fail("ebm", &err, CLI_EXIT_USAGE);
-    return eval_model(a, &err) ? cli_fail("ebm", &err, CLI_EXIT_ERROR) : CLI_EXIT_OK;
+    int reference = cli_get(&eval_cmd, a, "reference") || cli_get(&eval_cmd, a, "f64");
+    ebm_status st = reference ? eval_reference(a, &err) : eval_compiled(a, &err);
+    return st ? cli_fail("ebm", &err, CLI_EXIT_ERROR) : CLI_EXIT_OK;
 }
 
 /* ---- dispatch ---------------------------------------------------------------------- */
@@ -371,6 +517,8 @@ typedef struct ebm_command {
 static const ebm_command commands[] = {
     {"info", &info_cmd, run_info},
     {"eval", &eval_cmd, run_eval},
+    {"init", &init_cmd, run_init},
+    {"sample", &sample_cmd, run_sample},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

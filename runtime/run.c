@@ -1,0 +1,444 @@
+/* run.c — the compute calls of ebm.h: each checks its arguments, then runs the
+ * model's program over tiles of at most `tile` samples (ebm_abi.h), binding
+ * the caller's arrays (or the context's aligned staging copies) to each call,
+ * and finally checks the outputs for NaN/Inf.
+ *
+ * Nothing here allocates: everything a call needs was allocated by
+ * ebm_ctx_new (tested by counting allocations around ebm_langevin).
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model_internal.h"
+
+/* ---- arguments ----------------------------------------------------------------- */
+
+/* The checks every compute call shares (the data pointers may be NULL when n = 0). */
+static ebm_status check_call(const ebm_ctx *ctx, const char *fn, int64_t n, ebm_abi_program_kind kind,
+                             ebm_error *err)
+{
+    if (!ctx)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: context is NULL", fn);
+    const char *path = ctx->m->path;
+    if (n < 0)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: %s: n = %lld, expected >= 0", path, fn, (long long)n);
+    if (n > ctx->capacity)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: %s: n = %lld exceeds the context's capacity of %lld samples "
+                        "(make the context with a larger capacity, or split the batch)", path, fn,
+                        (long long)n, (long long)ctx->capacity);
+    if (!ctx->m->prog[kind])
+        return ebm_fail(err, EBM_ERR_UNSUPPORTED, "%s: %s: the model has no %s program", path, fn,
+                        ebm__program_name(kind));
+    return EBM_OK;
+}
+
+static ebm_status need_ptr(const ebm_ctx *ctx, const char *fn, const void *p, const char *name, ebm_error *err)
+{
+    if (p)
+        return EBM_OK;
+    return ebm_fail(err, EBM_ERR_INVALID, "%s: %s: %s is NULL", ctx->m->path, fn, name);
+}
+
+static ebm_status check_langevin(const ebm_ctx *ctx, const ebm_langevin_params *p, ebm_error *err)
+{
+    const char *path = ctx->m->path, *fn = "ebm_langevin";
+    if (!p)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: %s: params is NULL (start from ebm_langevin_defaults())",
+                        path, fn);
+    const char *bad = p->steps < 0 ? "steps >= 0"
+                      : !(p->step_size > 0 && isfinite(p->step_size)) ? "step_size > 0"
+                      : !(p->noise_scale >= 0 && isfinite(p->noise_scale)) ? "noise_scale >= 0"
+                      : !(p->grad_clip >= 0 && isfinite(p->grad_clip)) ? "grad_clip >= 0 (0 = no clipping)"
+                      : !(p->temperature > 0 && isfinite(p->temperature)) ? "temperature > 0"
+                      : p->trajectory_every < 0 ? "trajectory_every >= 0 (0 = no trajectory)"
+                      : NULL;
+    if (bad)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: %s: steps = %d, step_size = %g, noise_scale = %g, "
+                        "grad_clip = %g, temperature = %g, trajectory_every = %d: expected %s", path, fn,
+                        (int)p->steps, (double)p->step_size, (double)p->noise_scale, (double)p->grad_clip,
+                        (double)p->temperature, (int)p->trajectory_every, bad);
+    if (p->clamp && !(isfinite(p->lo) && isfinite(p->hi) && p->lo <= p->hi))
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: %s: clamp range [%g, %g]: expected finite lo <= hi "
+                        "(or clamp = 0 for none)", path, fn, (double)p->lo, (double)p->hi);
+    return EBM_OK;
+}
+
+/* ---- binding a tile ------------------------------------------------------------ */
+
+static int is_aligned(const void *p)
+{
+    return ((uintptr_t)p % EBM_ABI_ALIGN) == 0;
+}
+
+/* What one compute call hands to the tiles: the caller's arrays for all n samples. */
+typedef struct batch {
+    ebm_ctx *ctx;
+    const ebm_abi_program *prog;
+    int64_t n;
+    const float *x;          /* in */
+    float *x_out;            /* Langevin: x, updated in place */
+    float *energy;           /* may be NULL: the staging copy receives it */
+    float *score;
+    const float *w;
+    float *grad;             /* aligned: the caller's, or the context's stage */
+    const ebm_abi_langevin *langevin;
+    float *trajectory;
+} batch;
+
+/* The caller's array at sample i0 if aligned; otherwise the staging copy,
+ * filled with the caller's values when `in` is set. */
+static float *bind(const float *user, float *stage, int64_t count, int in)
+{
+    if (is_aligned(user))
+        return (float *)user;   /* programs write only through their output pointers */
+    if (in)
+        memcpy(stage, user, (size_t)count * sizeof(float));
+    return stage;
+}
+
+static void unbind(float *user, const float *used, int64_t count)
+{
+    if (user && used != user)
+        memcpy(user, used, (size_t)count * sizeof(float));
+}
+
+/* The call for samples [i0, i0 + k). */
+static ebm_abi_call tile_call(const batch *b, int64_t i0, int64_t k)
+{
+    const ebm_ctx *ctx = b->ctx;
+    const int64_t numel = ctx->m->d->sample_numel;
+    ebm_abi_call c = {
+        .n = k,
+        .sample_offset = i0,
+        .weights = ctx->m->weights,
+        .arena = ctx->arena,
+        .param_grad = b->grad,
+        .langevin = b->langevin,
+    };
+    c.x = bind(b->x + i0 * numel, ctx->x_stage, k * numel, 1);
+    c.energy = b->energy ? bind(b->energy + i0, ctx->energy_stage, k, 0) : ctx->energy_stage;
+    if (b->score)
+        c.score = bind(b->score + i0 * numel, ctx->score_stage, k * numel, 0);
+    if (b->w)
+        c.sample_weights = bind(b->w + i0, ctx->w_stage, k, 1);
+    if (b->trajectory) {
+        c.trajectory = b->trajectory + i0 * numel;
+        c.trajectory_stride = b->n * numel;
+    }
+    return c;
+}
+
+static void tile_finish(const batch *b, int64_t i0, const ebm_abi_call *c)
+{
+    const int64_t numel = b->ctx->m->d->sample_numel;
+    unbind(b->energy ? b->energy + i0 : NULL, c->energy, c->n);
+    unbind(b->score ? b->score + i0 * numel : NULL, c->score, c->n * numel);
+    unbind(b->x_out ? b->x_out + i0 * numel : NULL, c->x, c->n * numel);
+}
+
+/* ---- NaN / Inf ----------------------------------------------------------------- */
+
+typedef struct bad_count {
+    int64_t samples;   /* samples with a non-finite energy or row */
+    int64_t first;     /* index of the first, -1 if none */
+} bad_count;
+
+static int row_finite(const float *v, int64_t numel)
+{
+    for (int64_t j = 0; j < numel; j++)
+        if (!isfinite(v[j]))
+            return 0;
+    return 1;
+}
+
+/* Samples of a tile (global indices from i0) whose energy or row of `rows`
+ * (numel values each; may be NULL) is not finite, added to *bc. */
+static void count_bad(const float *energy, const float *rows, int64_t numel, int64_t k, int64_t i0,
+                      bad_count *bc)
+{
+    for (int64_t i = 0; i < k; i++) {
+        int ok = (!energy || isfinite(energy[i])) && (!rows || row_finite(rows + i * numel, numel));
+        if (ok)
+            continue;
+        if (bc->first < 0)
+            bc->first = i0 + i;
+        bc->samples++;
+    }
+}
+
+static ebm_status program_returned(const ebm_ctx *ctx, const char *fn, int ret, ebm_error *err)
+{
+    if (ret >= 0)
+        return EBM_OK;
+    return ebm_fail(err, EBM_ERR_INTERNAL, "%s: %s: the compiled program returned %d, which the ABI does not "
+                    "allow (a bug in ebmc: please report)", ctx->m->path, fn, ret);
+}
+
+/* The program may see a non-finite intermediate that no output shows; its
+ * count then stands for the samples involved. */
+static void merge_returned(bad_count *bc, int ret, int64_t i0)
+{
+    if (ret > 0 && bc->samples == 0) {
+        bc->samples = ret;
+        bc->first = i0;
+    }
+}
+
+static ebm_status numeric_fail(const ebm_ctx *ctx, const char *fn, const char *what, const bad_count *bc,
+                               int64_t n, ebm_error *err)
+{
+    return ebm_fail(err, EBM_ERR_NUMERIC, "%s: %s: %s not finite (NaN/Inf) for %lld of %lld samples (first: "
+                    "sample %lld)", ctx->m->path, fn, what, (long long)bc->samples, (long long)n,
+                    (long long)bc->first);
+}
+
+/* ---- energy, score ------------------------------------------------------------- */
+
+/* Runs b's program over all tiles; counts samples whose energy (and score row,
+ * when asked) is not finite. */
+static ebm_status run_tiles(const batch *b, const char *fn, bad_count *bc, ebm_error *err)
+{
+    const ebm_ctx *ctx = b->ctx;
+    const int64_t tile = ctx->m->d->tile, numel = ctx->m->d->sample_numel;
+    for (int64_t i0 = 0; i0 < b->n; i0 += tile) {
+        int64_t k = b->n - i0 < tile ? b->n - i0 : tile;
+        ebm_abi_call c = tile_call(b, i0, k);
+        int ret = b->prog->run(&c);
+        ebm_status st = program_returned(ctx, fn, ret, err);
+        if (st)
+            return st;
+        int64_t before = bc->samples;
+        count_bad(c.energy, c.score, numel, k, i0, bc);
+        if (bc->samples == before)
+            merge_returned(bc, ret, i0);
+        tile_finish(b, i0, &c);
+    }
+    return EBM_OK;
+}
+
+ebm_status ebm_energy(ebm_ctx *ctx, const float *x, int64_t n, float *energy, ebm_error *err)
+{
+    const char *fn = "ebm_energy";
+    ebm_status st = check_call(ctx, fn, n, EBM_PROGRAM_ENERGY, err);
+    if (st || n == 0)
+        return st;
+    if ((st = need_ptr(ctx, fn, x, "x", err)) || (st = need_ptr(ctx, fn, energy, "energy", err)))
+        return st;
+    batch b = {.ctx = ctx, .prog = ctx->m->prog[EBM_PROGRAM_ENERGY], .n = n, .x = x, .energy = energy};
+    bad_count bc = {0, -1};
+    st = run_tiles(&b, fn, &bc, err);
+    if (!st && bc.samples)
+        st = numeric_fail(ctx, fn, "energy", &bc, n, err);
+    return st;
+}
+
+ebm_status ebm_score(ebm_ctx *ctx, const float *x, int64_t n, float *energy, float *score, ebm_error *err)
+{
+    const char *fn = "ebm_score";
+    ebm_status st = check_call(ctx, fn, n, EBM_PROGRAM_SCORE, err);
+    if (st || n == 0)
+        return st;
+    if ((st = need_ptr(ctx, fn, x, "x", err)) || (st = need_ptr(ctx, fn, energy, "energy", err)) ||
+        (st = need_ptr(ctx, fn, score, "score", err)))
+        return st;
+    if (score == x)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: %s: score may not alias x", ctx->m->path, fn);
+    batch b = {.ctx = ctx, .prog = ctx->m->prog[EBM_PROGRAM_SCORE], .n = n, .x = x, .energy = energy,
+               .score = score};
+    bad_count bc = {0, -1};
+    st = run_tiles(&b, fn, &bc, err);
+    if (!st && bc.samples)
+        st = numeric_fail(ctx, fn, "energy or score", &bc, n, err);
+    return st;
+}
+
+/* ---- parameter gradient -------------------------------------------------------- */
+
+/* Where the gradient is not finite: the parameter holding the first bad value. */
+static ebm_status grad_numeric(const ebm_ctx *ctx, const float *grad, ebm_error *err)
+{
+    const ebm_abi_model *d = ctx->m->d;
+    int64_t bad = 0, first = -1;
+    for (int64_t i = 0; i < d->weights_numel; i++)
+        if (!isfinite(grad[i])) {
+            first = first < 0 ? i : first;
+            bad++;
+        }
+    if (!bad)
+        return EBM_OK;
+    const char *name = "(padding between parameters)";
+    for (int k = 0; k < d->n_params; k++)
+        if (first >= d->params[k].offset && first < d->params[k].offset + d->params[k].numel)
+            name = d->params[k].name;
+    return ebm_fail(err, EBM_ERR_NUMERIC, "%s: ebm_param_grad: %lld of the %lld gradient values are not finite "
+                    "(NaN/Inf; first in parameter '%s')", ctx->m->path, (long long)bad,
+                    (long long)d->weights_numel, name);
+}
+
+ebm_status ebm_param_grad(ebm_ctx *ctx, const float *x, const float *w, int64_t n, float *energy, float *grad,
+                          ebm_error *err)
+{
+    const char *fn = "ebm_param_grad";
+    ebm_status st = check_call(ctx, fn, n, EBM_PROGRAM_PARAM_GRAD, err);
+    if (st || (st = need_ptr(ctx, fn, grad, "grad", err)))
+        return st;
+    if (n > 0 && ((st = need_ptr(ctx, fn, x, "x", err)) || (st = need_ptr(ctx, fn, w, "w", err))))
+        return st;
+    const int64_t wn = ctx->m->d->weights_numel;
+    /* The program accumulates, tile after tile, into an aligned buffer;
+     * n = 0 leaves the empty sum, 0. */
+    float *acc = is_aligned(grad) ? grad : ctx->grad_stage;
+    memset(acc, 0, (size_t)wn * sizeof(float));
+    batch b = {.ctx = ctx, .prog = ctx->m->prog[EBM_PROGRAM_PARAM_GRAD], .n = n, .x = x, .energy = energy,
+               .w = w, .grad = acc};
+    bad_count bc = {0, -1};
+    st = run_tiles(&b, fn, &bc, err);
+    unbind(grad, acc, wn);
+    if (!st && bc.samples)
+        st = numeric_fail(ctx, fn, "energy", &bc, n, err);
+    if (!st)
+        st = grad_numeric(ctx, grad, err);
+    return st;
+}
+
+/* ---- Langevin ------------------------------------------------------------------ */
+
+ebm_langevin_params ebm_langevin_defaults(void)
+{
+    return (ebm_langevin_params){
+        .steps = 60,
+        .step_size = 0.01f,
+        .noise_scale = 0.005f,
+        .grad_clip = 0.03f,
+        .temperature = 1.0f,
+        .clamp = 1,
+        .lo = -1.0f,
+        .hi = 1.0f,
+        .seed = 0,
+        .step_offset = 0,
+        .trajectory_every = 0,
+    };
+}
+
+/* Samples of the tile in c whose energy or state is not finite. */
+static bad_count tile_bad(const ebm_abi_call *c, int64_t numel)
+{
+    bad_count bc = {0, -1};
+    count_bad(c->energy, c->x, numel, c->n, c->sample_offset, &bc);
+    return bc;
+}
+
+/* Runs the Langevin program on the tile of rc for `steps` steps (0: just the
+ * energies of the current state) from global step `step`. */
+static int replay(const batch *b, ebm_abi_call *rc, ebm_abi_langevin *one, int32_t steps, uint64_t step)
+{
+    one->steps = steps;
+    one->step_offset = step;
+    return b->prog->run(rc);
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static ebm_status langevin_fail(const batch *b, const ebm_abi_call *c, ebm_error *err, const char *fmt, ...)
+{
+    char what[EBM_ERROR_MSG_MAX / 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return ebm_fail(err, EBM_ERR_NUMERIC, "%s: ebm_langevin: %s (samples %lld..%lld of %lld, the first tile "
+                    "that failed; later samples were not run)", b->ctx->m->path, what,
+                    (long long)c->sample_offset, (long long)(c->sample_offset + c->n - 1), (long long)b->n);
+}
+
+/* A tile went non-finite somewhere in its fused run, which reports only a
+ * count.  Replaying it from its saved initial state one step per call (same
+ * seed, same step counters, so the same arithmetic) finds the step: step t
+ * (from 1) evaluates E and dE/dx at the state x_{t-1} and makes x_t, so a
+ * non-finite energy at x_{t-1} or state x_t is step t's.  The tile ends in
+ * the state where the replay stopped. */
+static ebm_status langevin_diagnose(const batch *b, ebm_abi_call *c, ebm_error *err)
+{
+    const ebm_ctx *ctx = b->ctx;
+    const int64_t numel = ctx->m->d->sample_numel, i0 = c->sample_offset, k = c->n;
+    const ebm_abi_langevin *p = b->langevin;
+    bad_count bc = {0, -1};
+    count_bad(NULL, ctx->x_start, numel, k, i0, &bc);
+    if (bc.samples)
+        return langevin_fail(b, c, err, "the initial state is not finite (NaN/Inf) for %lld samples (first: "
+                             "sample %lld)", (long long)bc.samples, (long long)bc.first);
+    memcpy(c->x, ctx->x_start, (size_t)(k * numel) * sizeof(float));
+    ebm_abi_langevin one = *p;
+    one.trajectory_every = 0;
+    ebm_abi_call rc = *c;
+    rc.langevin = &one;
+    rc.trajectory = NULL;
+    rc.trajectory_stride = 0;
+    for (int32_t t = 0;; t++) {
+        const uint64_t step = p->step_offset + (uint64_t)t;
+        int r = replay(b, &rc, &one, 0, step);
+        bc = (bad_count){0, -1};
+        count_bad(rc.energy, NULL, numel, k, i0, &bc);
+        merge_returned(&bc, r, i0);
+        if (bc.samples && t == p->steps)
+            return langevin_fail(b, c, err, "the final energy is not finite (NaN/Inf) for %lld samples after %d "
+                                 "steps (first: sample %lld)", (long long)bc.samples, (int)p->steps,
+                                 (long long)bc.first);
+        if (bc.samples)
+            return langevin_fail(b, c, err, "the energy became non-finite (NaN/Inf) at step %d of %d for %lld "
+                                 "samples (first: sample %lld)", t + 1, (int)p->steps, (long long)bc.samples,
+                                 (long long)bc.first);
+        if (t == p->steps)
+            break;
+        r = replay(b, &rc, &one, 1, step);
+        bc = (bad_count){0, -1};
+        count_bad(NULL, rc.x, numel, k, i0, &bc);
+        bad_count be = {0, -1};
+        count_bad(rc.energy, NULL, numel, k, i0, &be);
+        if (!bc.samples && !be.samples)   /* only a non-finite gradient (then clipped) shows in r */
+            merge_returned(&bc, r, i0);
+        if (bc.samples)
+            return langevin_fail(b, c, err, "%lld samples became non-finite (NaN/Inf) at step %d of %d (first: "
+                                 "sample %lld)", (long long)bc.samples, t + 1, (int)p->steps,
+                                 (long long)bc.first);
+    }
+    return langevin_fail(b, c, err, "the compiled program reported non-finite values that a step-by-step replay "
+                         "does not reproduce");
+}
+
+ebm_status ebm_langevin(ebm_ctx *ctx, float *x, int64_t n, const ebm_langevin_params *p, float *energy,
+                        float *trajectory, ebm_error *err)
+{
+    const char *fn = "ebm_langevin";
+    ebm_status st = check_call(ctx, fn, n, EBM_PROGRAM_LANGEVIN, err);
+    if (!st)
+        st = check_langevin(ctx, p, err);
+    if (st || n == 0)
+        return st;
+    if ((st = need_ptr(ctx, fn, x, "x", err)))
+        return st;
+    if (p->trajectory_every > 0 && !trajectory)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: %s: trajectory_every = %d but trajectory is NULL", ctx->m->path,
+                        fn, (int)p->trajectory_every);
+    const ebm_abi_model *d = ctx->m->d;
+    batch b = {.ctx = ctx, .prog = ctx->m->prog[EBM_PROGRAM_LANGEVIN], .n = n, .x = x, .x_out = x,
+               .energy = energy, .langevin = p, .trajectory = p->trajectory_every > 0 ? trajectory : NULL};
+    for (int64_t i0 = 0; i0 < n; i0 += d->tile) {
+        int64_t k = n - i0 < d->tile ? n - i0 : d->tile;
+        ebm_abi_call c = tile_call(&b, i0, k);
+        memcpy(ctx->x_start, c.x, (size_t)(k * d->sample_numel) * sizeof(float));
+        int ret = b.prog->run(&c);
+        if ((st = program_returned(ctx, fn, ret, err)))
+            return st;
+        if (ret > 0 || tile_bad(&c, d->sample_numel).samples)
+            st = langevin_diagnose(&b, &c, err);
+        tile_finish(&b, i0, &c);
+        if (st)
+            return st;
+    }
+    return EBM_OK;
+}

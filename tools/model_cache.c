@@ -1,0 +1,195 @@
+/* model_cache.c — compile an ONNX model once, keep the .so (see model_cache.h). */
+#include "model_cache.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli_common.h"
+#include "codegen.h"
+
+#define PATH_MAX_LEN 4096
+
+int cache_dir(char *buf, size_t size)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int n;
+    if (xdg && xdg[0] == '/')   /* the XDG spec says to ignore relative paths */
+        n = snprintf(buf, size, "%s/ebmc", xdg);
+    else if (home && home[0])
+        n = snprintf(buf, size, "%s/.cache/ebmc", home);
+    else
+        return -1;
+    return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+/* mkdir -p; 0 or -1 with errno set. */
+static int make_dirs(const char *path)
+{
+    char buf[PATH_MAX_LEN];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = c;
+        if (!c)
+            break;
+    }
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return -1;
+    if (!S_ISDIR(sb.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return (h ^ 0xff) * 0x100000001b3ull;   /* a separator, so "ab"+"c" != "a"+"bc" */
+}
+
+/* "<16 hex digits>.so": the key only, so a copy of a model under another
+ * name finds the same compiled file. */
+static void cache_name(const cache_request *r, const char *source_hash, char *buf, size_t size)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    h = fnv1a(h, source_hash);
+    h = fnv1a(h, "ebmc " EBMC_VERSION_STRING);
+    char abi[32];
+    snprintf(abi, sizeof abi, "abi %u", (unsigned)EBM_ABI_VERSION);
+    h = fnv1a(h, abi);
+    h = fnv1a(h, r->head_flag ? r->head_flag : "(head from metadata)");
+    snprintf(buf, size, "%016llx.so", (unsigned long long)h);
+}
+
+/* A compiled model given with --energy-head must have been compiled with it. */
+static ebm_status check_head(const char *model, const ebm_model *m, const char *head_flag, ebm_error *err)
+{
+    const char *head = ebm_model_desc(m)->energy_head;
+    ebm_head want, got;
+    if (!head_flag)
+        return EBM_OK;
+    if (cli_head_from_flag(head_flag, &want, err))
+        return EBM_ERR_INVALID;
+    if (head && ebm_head_parse(head, &got) == 0 && got == want)
+        return EBM_OK;
+    return ebm_fail(err, EBM_ERR_INVALID, "%s: compiled with energy head '%s', but --energy-head %s was given "
+                    "(recompile with ebmc --energy-head %s, or drop the flag)", model, head ? head : "?", head_flag,
+                    head_flag);
+}
+
+/* Opens a cached .so if it is there, loads, and was built from this source. */
+static int open_cached(const char *path, const char *source_hash, ebm_model **out)
+{
+    if (access(path, F_OK) != 0)
+        return 0;
+    ebm_model *m = NULL;
+    if (ebm_model_open(path, &m, NULL) == EBM_OK) {
+        const char *h = ebm_model_desc(m)->source_hash;
+        if (h && strcmp(h, source_hash) == 0) {
+            *out = m;
+            return 1;
+        }
+        ebm_model_close(m);
+    }
+    remove(path);   /* stale or broken: rebuilt below */
+    return 0;
+}
+
+static ebm_status compile_to(const cache_request *r, const char *source_hash, const char *out_path,
+                             ebm_error *err)
+{
+    ir_graph *g = NULL;
+    cli_pipeline p = {.fold = 1};
+    ebm_status st = cli_load_model(r->model, &g, err);
+    if (!st)
+        st = cli_resolve_head(g, r->head_flag, &p.head, err);
+    if (!st)
+        st = cli_run_pipeline(g, &p, err);
+    if (!st) {
+        ebmc_compile_options o = {
+            .opt_level = 2,
+            .target_cpu = "native",
+            .energy_head = ebm_head_name(p.head),
+            .source_hash = source_hash,
+        };
+        if (isatty(STDERR_FILENO))
+            fprintf(stderr, "ebm: compiling %s (once; cached as %s)\n", r->model, out_path);
+        st = ebmc_compile_model(g, &o, out_path, err);
+        if (st && !strstr(err->msg, r->model))
+            ebm_error_prefix(err, "%s", r->model);
+    }
+    ir_graph_free(g);
+    return st;
+}
+
+/* No usable cache folder: compile into a temporary one and remove it once
+ * the .so is mapped (the mapping outlives the file). */
+static ebm_status compile_uncached(const cache_request *r, const char *source_hash, const char *why,
+                                   ebm_model **out, ebm_error *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    char dir[PATH_MAX_LEN], so[PATH_MAX_LEN + 16];
+    snprintf(dir, sizeof dir, "%s/ebm-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    if (!mkdtemp(dir))
+        return ebm_fail(err, EBM_ERR_IO, "%s: cannot compile: no cache folder (%s) and no temporary folder (%s: %s)",
+                        r->model, why, dir, strerror(errno));
+    snprintf(so, sizeof so, "%s/model.so", dir);
+    fprintf(stderr, "ebm: warning: %s; compiling %s without caching it\n", why, r->model);
+    ebm_status st = compile_to(r, source_hash, so, err);
+    if (!st)
+        st = ebm_model_open(so, out, err);
+    remove(so);
+    rmdir(dir);
+    return st;
+}
+
+ebm_status cache_open_model(const cache_request *r, ebm_model **out, ebm_error *err)
+{
+    *out = NULL;
+    if (cli_file_is_elf(r->model)) {
+        ebm_status st = ebm_model_open(r->model, out, err);
+        if (!st && (st = check_head(r->model, *out, r->head_flag, err))) {
+            ebm_model_close(*out);
+            *out = NULL;
+        }
+        return st;
+    }
+    char source_hash[32], dir[PATH_MAX_LEN], name[96], path[PATH_MAX_LEN + 100], why[PATH_MAX_LEN + 64];
+    struct stat sb;
+    if (stat(r->model, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return ebm_fail(err, EBM_ERR_IO, "%s: is a directory, expected an ONNX model or a compiled model (.so)",
+                        r->model);
+    ebm_status st = cli_hash_file(r->model, source_hash, sizeof source_hash, err);
+    if (st)
+        return st;
+    if (cache_dir(dir, sizeof dir) != 0)
+        return compile_uncached(r, source_hash, "neither XDG_CACHE_HOME nor HOME is set", out, err);
+    if (make_dirs(dir) != 0 || access(dir, W_OK | X_OK) != 0) {
+        snprintf(why, sizeof why, "cannot use the cache folder %s: %s", dir, strerror(errno));
+        return compile_uncached(r, source_hash, why, out, err);
+    }
+    cache_name(r, source_hash, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (open_cached(path, source_hash, out))
+        return EBM_OK;
+    st = compile_to(r, source_hash, path, err);
+    if (!st)
+        st = ebm_model_open(path, out, err);
+    return st;
+}

@@ -1,0 +1,33 @@
+/* model_cache.h — a compiled model for any MODEL argument of `ebm`.
+ *
+ * A shared object (recognised by content) is opened as is.  An ONNX model is
+ * compiled once into the cache folder, $XDG_CACHE_HOME/ebmc (else
+ * ~/.cache/ebmc), under a name keyed by the FNV-1a hash of the file's bytes,
+ * the ebmc version, the ABI version and the --energy-head flag (absent = the
+ * model's own ebm.energy_head metadata, which the content hash covers); later
+ * runs open the cached .so without reading the ONNX graph.  A cached file
+ * that does not open, or whose recorded source hash differs, is rebuilt.  If
+ * the cache folder cannot be made, the model is compiled into a temporary
+ * folder that is removed once the .so is loaded.
+ *
+ * The tools may link the compiler; libebm never does.
+ */
+#ifndef EBMC_MODEL_CACHE_H
+#define EBMC_MODEL_CACHE_H
+
+#include "ebm.h"
+
+typedef struct cache_request {
+    const char *model;        /* path given on the command line */
+    const char *head_flag;    /* --energy-head value, or NULL */
+} cache_request;
+
+/* Opens (compiling first if needed) the model of r.  With a compiled model
+ * and a head flag, the head it was compiled with must match. */
+ebm_status cache_open_model(const cache_request *r, ebm_model **out, ebm_error *err);
+
+/* The cache folder, without creating it: $XDG_CACHE_HOME/ebmc if that is an
+ * absolute path, else $HOME/.cache/ebmc; -1 if neither is set. */
+int cache_dir(char *buf, size_t size);
+
+#endif /* EBMC_MODEL_CACHE_H */
