@@ -1,4 +1,4 @@
-/* onnx.h — reading ONNX files into the core IR (and, later, writing them).
+/* onnx.h — reading ONNX files into the core IR, and writing the IR as ONNX.
  *
  * Import lowers every supported ONNX operator to core ops (ir/ops.def).  Shape
  * plumbing that PyTorch exports (Shape, Gather, Slice, Cast, ConstantOfShape,
@@ -72,5 +72,23 @@ typedef struct ir_onnx_input_desc {
 } ir_onnx_input_desc;
 ebm_status ir_onnx_list_inputs(const char *path, ir_onnx_input_desc **out, int *n, ebm_error *err);
 void ir_onnx_inputs_free(ir_onnx_input_desc *d, int n);
+
+/* ---- export (ir/onnx_export.c) ---------------------------------------------- */
+
+/* Writes g as an ONNX model: ai.onnx opset 17, standard operators only, IR
+ * version 8, producer "ebmc", g's metadata as metadata_props.  Parameters
+ * (IR_NODE_PARAM constants) become initializers with their names; other
+ * constants become Constant nodes; graph inputs and outputs keep their names
+ * and shapes, with N as the symbolic dim "N".  Importing the file gives g's
+ * computation back, and from then on ONNX -> IR -> ONNX -> IR reproduces the
+ * IR node by node (step and a select on a non-comparison come back as
+ * equivalent gt/eq patterns; sign is written as Sign, which the importer does
+ * not read yet).  Ops that only differentiated graphs contain (convolution
+ * and pooling backward ops, slice_bwd, maxpool2d_gather) fail with
+ * EBM_ERR_UNSUPPORTED naming the node.  The bytes depend only on g. */
+ebm_status ir_onnx_export_buffer(const ir_graph *g, void **buf, size_t *len, ebm_error *err);
+/* The same written to path atomically (a temporary file in the same folder,
+ * then rename): a failure leaves any previous file unchanged. */
+ebm_status ir_onnx_export_file(const ir_graph *g, const char *path, ebm_error *err);
 
 #endif /* EBMC_IR_ONNX_H */

@@ -13,6 +13,7 @@ packages=(
     protobuf-c-compiler libprotobuf-c-dev  # proto/: protoc-c and its runtime
     libopenblas-dev                    # matmul/convolution in the reference executor
     check                              # unit test framework
+    libjansson-dev                     # JSON model configurations (ebm init --config)
     clang libclang-rt-14-dev           # libFuzzer targets (tests/fuzz)
     python3                            # standard library only (no numpy/torch/onnx)
 )

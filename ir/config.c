@@ -1,0 +1,440 @@
+/* config.c — JSON model configurations (jansson) applied to an ir_nn_spec.
+ *
+ *   {"name": "my-ebm", "input_shape": [28, 28, 1], "hidden_dims": [32, 64],
+ *    "activation": "silu", "energy_type": "deep", "use_residual": false,
+ *    "use_bias": true, "kernel_size": 3, "output_dim": 1,
+ *    "parameters": {"mcmc_steps": 60, "step_size": 0.01, "noise_scale": 0.005,
+ *                   "grad_clip": 0.03, "clamp": [-1, 1], "temperature": 1,
+ *                   "buffer_capacity": 4096, "reinit_prob": 0.05, "alpha": 0.01}}
+ *
+ * Every field is optional and replaces what the starting spec (a preset or
+ * the default) has.  Strict on purpose: an unknown field is an error, since
+ * a typo that is silently ignored trains the wrong model; every message
+ * names the file, the field, what was expected and what was found.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn.h"
+
+#define CONFIG_MAX_BYTES (1 << 20)
+
+typedef struct cfg {
+    const char *label;     /* the file, for messages */
+    ebm_error *err;
+    int gave_dim, gave_shape;
+} cfg;
+
+typedef ebm_status (*field_fn)(cfg *c, const char *field, json_t *v, ir_nn_spec *s);
+
+typedef struct field {
+    const char *name;
+    field_fn fn;
+} field;
+
+/* ---- messages ------------------------------------------------------------------- */
+
+/* What a JSON value is, for "found ...". */
+static void describe(const json_t *v, char *buf, size_t size)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: snprintf(buf, size, "an object"); break;
+    case JSON_ARRAY: snprintf(buf, size, "an array of %zu", json_array_size(v)); break;
+    case JSON_STRING: snprintf(buf, size, "the string \"%.40s\"", json_string_value(v)); break;
+    case JSON_INTEGER: snprintf(buf, size, "%lld", (long long)json_integer_value(v)); break;
+    case JSON_REAL: snprintf(buf, size, "%.9g", json_real_value(v)); break;
+    case JSON_TRUE: snprintf(buf, size, "true"); break;
+    case JSON_FALSE: snprintf(buf, size, "false"); break;
+    default: snprintf(buf, size, "null"); break;
+    }
+}
+
+static ebm_status bad(cfg *c, const char *field, const char *expected, const json_t *found)
+{
+    char what[96];
+    describe(found, what, sizeof what);
+    return ebm_fail(c->err, EBM_ERR_INVALID, "%s: field '%s': expected %s, found %s", c->label, field, expected,
+                    what);
+}
+
+/* ---- typed values ------------------------------------------------------------------- */
+
+/* An integer in [lo, hi]; an integral real (128.0) counts. */
+static ebm_status get_int(cfg *c, const char *field, const json_t *v, int64_t lo, int64_t hi,
+                          const char *expected, int64_t *out)
+{
+    double d = json_is_real(v) ? json_real_value(v) : 0;
+    if (json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi) {
+        *out = json_integer_value(v);
+        return EBM_OK;
+    }
+    if (json_is_real(v) && d == floor(d) && d >= (double)lo && d <= (double)hi) {
+        *out = (int64_t)d;
+        return EBM_OK;
+    }
+    return bad(c, field, expected, v);
+}
+
+typedef enum bound_kind { AT_LEAST, ABOVE } bound_kind;
+
+/* A finite number >= lo (or > lo) and <= hi. */
+static ebm_status get_num(cfg *c, const char *field, const json_t *v, double lo, bound_kind k, double hi,
+                          const char *expected, double *out)
+{
+    double d = json_number_value(v);
+    if (json_is_number(v) && isfinite(d) && (k == ABOVE ? d > lo : d >= lo) && d <= hi) {
+        *out = d;
+        return EBM_OK;
+    }
+    return bad(c, field, expected, v);
+}
+
+static ebm_status get_bool(cfg *c, const char *field, const json_t *v, int *out)
+{
+    if (!json_is_boolean(v))
+        return bad(c, field, "true or false", v);
+    *out = json_is_true(v);
+    return EBM_OK;
+}
+
+/* Integers >= 1 of an array with lo..hi entries; *n gets the count. */
+static ebm_status get_dims(cfg *c, const char *field, const json_t *v, size_t lo, size_t hi, int64_t max,
+                           int64_t *out, int *n)
+{
+    char expected[96];
+    snprintf(expected, sizeof expected, lo == hi ? "an array of %zu positive integers"
+                                                 : "an array of %zu to %zu positive integers", lo, hi);
+    if (!json_is_array(v) || json_array_size(v) < lo || json_array_size(v) > hi)
+        return bad(c, field, expected, v);
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        char item[64], want[64];
+        snprintf(item, sizeof item, "%s[%zu]", field, i);
+        snprintf(want, sizeof want, "a positive integer (1..%lld)", (long long)max);
+        ebm_status st = get_int(c, item, json_array_get(v, i), 1, max, want, &out[i]);
+        if (st)
+            return st;
+    }
+    *n = (int)json_array_size(v);
+    return EBM_OK;
+}
+
+/* ---- unknown fields ------------------------------------------------------------------ */
+
+/* Edit distance, for "did you mean"; names are short. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 40 || lb > 40)
+        return 99;
+    size_t row[41];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+static ebm_status unknown_field(cfg *c, const char *prefix, const char *key, const field *known, size_t n)
+{
+    char list[512] = "", hint[96] = "";
+    size_t at = 0, best = 3;
+    for (size_t i = 0; i < n; i++) {
+        at += (size_t)snprintf(list + at, at < sizeof list ? sizeof list - at : 0, "%s%s", i ? ", " : "",
+                               known[i].name);
+        size_t d = distance(key, known[i].name);
+        if (d < best) {
+            best = d;
+            snprintf(hint, sizeof hint, "; did you mean '%s%s'?", prefix, known[i].name);
+        }
+    }
+    return ebm_fail(c->err, EBM_ERR_INVALID, "%s: unknown field '%s%.64s'%s (known fields: %s)", c->label, prefix,
+                    key, hint, list);
+}
+
+static ebm_status apply_object(cfg *c, const char *prefix, json_t *obj, const field *known, size_t n,
+                               ir_nn_spec *s)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        size_t i = 0;
+        while (i < n && strcmp(known[i].name, key) != 0)
+            i++;
+        if (i == n)
+            return unknown_field(c, prefix, key, known, n);
+        char path[128];
+        snprintf(path, sizeof path, "%s%s", prefix, key);
+        ebm_status st = known[i].fn(c, path, v, s);
+        if (st)
+            return st;
+    }
+    return EBM_OK;
+}
+
+/* ---- parameters: the sampler and training defaults ---------------------------------------- */
+
+static ebm_status p_steps(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    return get_int(c, f, v, 0, INT64_C(1) << 30, "an integer >= 0", &s->defaults.mcmc_steps);
+}
+
+static ebm_status p_step_size(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    return get_num(c, f, v, 0, ABOVE, HUGE_VAL, "a number > 0", &s->defaults.step_size);
+}
+
+static ebm_status p_noise(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    if (json_is_string(v) && strcmp(json_string_value(v), "auto") == 0) {
+        s->defaults.noise_scale = -1;
+        return EBM_OK;
+    }
+    return get_num(c, f, v, 0, AT_LEAST, HUGE_VAL, "a number >= 0 or \"auto\"", &s->defaults.noise_scale);
+}
+
+static ebm_status p_grad_clip(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    return get_num(c, f, v, 0, AT_LEAST, HUGE_VAL, "a number >= 0 (0 = off)", &s->defaults.grad_clip);
+}
+
+static ebm_status p_clamp(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    static const char *const want = "[lo, hi] with lo < hi, \"none\" or null";
+    if (json_is_null(v) || (json_is_string(v) && strcmp(json_string_value(v), "none") == 0)) {
+        s->defaults.clamp = 0;
+        return EBM_OK;
+    }
+    json_t *lo = json_array_get(v, 0), *hi = json_array_get(v, 1);
+    if (!json_is_array(v) || json_array_size(v) != 2 || !json_is_number(lo) || !json_is_number(hi) ||
+        !isfinite(json_number_value(lo)) || !isfinite(json_number_value(hi)) ||
+        json_number_value(lo) >= json_number_value(hi))
+        return bad(c, f, want, v);
+    s->defaults.clamp = 1;
+    s->defaults.clamp_lo = json_number_value(lo);
+    s->defaults.clamp_hi = json_number_value(hi);
+    return EBM_OK;
+}
+
+static ebm_status p_temperature(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    return get_num(c, f, v, 0, ABOVE, HUGE_VAL, "a number > 0", &s->defaults.temperature);
+}
+
+static ebm_status p_buffer(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    return get_int(c, f, v, 1, INT64_C(1) << 40, "an integer >= 1", &s->defaults.buffer_capacity);
+}
+
+static ebm_status p_reinit(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    return get_num(c, f, v, 0, AT_LEAST, 1, "a number in [0, 1]", &s->defaults.reinit_prob);
+}
+
+static ebm_status p_alpha(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    return get_num(c, f, v, 0, AT_LEAST, HUGE_VAL, "a number >= 0", &s->defaults.alpha);
+}
+
+static const field parameter_fields[] = {
+    {"mcmc_steps", p_steps},   {"step_size", p_step_size},         {"noise_scale", p_noise},
+    {"grad_clip", p_grad_clip}, {"clamp", p_clamp},                {"temperature", p_temperature},
+    {"buffer_capacity", p_buffer}, {"reinit_prob", p_reinit},      {"alpha", p_alpha},
+};
+
+/* ---- the model fields ------------------------------------------------------------------------ */
+
+static ebm_status f_name(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    const char *str = json_string_value(v);
+    int printable = str && str[0] && strlen(str) < sizeof s->name;
+    for (const char *p = str; printable && *p; p++)
+        printable = (unsigned char)*p >= 0x20 && *p != 0x7f;
+    if (!printable) {
+        char want[64];
+        snprintf(want, sizeof want, "a non-empty string of printable characters, at most %zu",
+                 sizeof s->name - 1);
+        return bad(c, f, want, v);
+    }
+    snprintf(s->name, sizeof s->name, "%s", str);
+    return EBM_OK;
+}
+
+static ebm_status f_input_dim(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    ebm_status st = get_int(c, f, v, 1, INT64_C(1) << 24, "a positive integer (features per sample)",
+                            &s->input_dim);
+    c->gave_dim = 1;
+    return st;
+}
+
+/* [H, W, C] as users write image sizes; the graph input is [N, C, H, W]. */
+static ebm_status f_input_shape(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    int n;
+    int64_t hwc[3];
+    ebm_status st = get_dims(c, f, v, 3, 3, INT64_C(1) << 14, hwc, &n);
+    if (st)
+        return st;
+    memcpy(s->input_hwc, hwc, sizeof hwc);
+    s->input_dim = 0;
+    c->gave_shape = 1;
+    return EBM_OK;
+}
+
+static ebm_status f_hidden(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    int64_t h[IR_NN_MAX_LAYERS];
+    int n;
+    ebm_status st = get_dims(c, f, v, 1, IR_NN_MAX_LAYERS, INT64_C(1) << 20, h, &n);
+    if (st)
+        return st;
+    memcpy(s->hidden, h, sizeof h[0] * (size_t)n);
+    s->n_hidden = n;
+    return EBM_OK;
+}
+
+static ebm_status f_output_dim(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    int64_t d;
+    return get_int(c, f, v, 1, 1, "1 (an energy-based model gives one energy per sample)", &d);
+}
+
+static ebm_status f_activation(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    ir_nn_act_kind a;
+    if (!json_is_string(v) || ir_nn_act_parse(json_string_value(v), &a) != 0 || a == IR_NN_IDENTITY)
+        return bad(c, f, "one of \"relu\", \"silu\", \"swish\", \"gelu\", \"elu\", \"leaky_relu\", "
+                   "\"softplus\", \"tanh\"", v);
+    s->act = a;
+    return EBM_OK;
+}
+
+static ebm_status f_energy_type(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    static const char *const names[IR_NN_KIND_COUNT] = {"mlp", "cnn", "deep"};
+    for (int k = 0; json_is_string(v) && k < IR_NN_KIND_COUNT; k++) {
+        if (strcmp(json_string_value(v), names[k]) == 0) {
+            s->kind = (ir_nn_kind)k;
+            return EBM_OK;
+        }
+    }
+    return bad(c, f, "one of \"mlp\", \"cnn\", \"deep\"", v);
+}
+
+static ebm_status f_residual(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    return get_bool(c, f, v, &s->use_residual);
+}
+
+static ebm_status f_bias(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    return get_bool(c, f, v, &s->use_bias);
+}
+
+static ebm_status f_kernel(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    int64_t k;
+    ebm_status st = get_int(c, f, v, 1, 31, "an odd integer in 1..31", &k);
+    if (!st && k % 2 == 0)
+        return bad(c, f, "an odd integer in 1..31 (\"same\" padding needs a centre)", v);
+    if (!st)
+        s->kernel = k;
+    return st;
+}
+
+static ebm_status f_parameters(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+{
+    if (!json_is_object(v))
+        return bad(c, f, "an object of sampler and training settings", v);
+    return apply_object(c, "parameters.", v, parameter_fields, sizeof parameter_fields / sizeof parameter_fields[0],
+                        s);
+}
+
+static const field model_fields[] = {
+    {"name", f_name},
+    {"input_dim", f_input_dim},
+    {"input_shape", f_input_shape},
+    {"hidden_dims", f_hidden},
+    {"output_dim", f_output_dim},
+    {"activation", f_activation},
+    {"energy_type", f_energy_type},
+    {"use_residual", f_residual},
+    {"use_bias", f_bias},
+    {"kernel_size", f_kernel},
+    {"parameters", f_parameters},
+};
+
+/* ---- entry points ------------------------------------------------------------------------------ */
+
+static ebm_status apply_root(cfg *c, json_t *root, ir_nn_spec *s)
+{
+    if (!json_is_object(root)) {
+        char what[96];
+        describe(root, what, sizeof what);
+        return ebm_fail(c->err, EBM_ERR_INVALID, "%s: expected a JSON object {...} at the top level, found %s",
+                        c->label, what);
+    }
+    ebm_status st = apply_object(c, "", root, model_fields, sizeof model_fields / sizeof model_fields[0], s);
+    if (!st && c->gave_dim && c->gave_shape)
+        st = ebm_fail(c->err, EBM_ERR_INVALID, "%s: fields 'input_dim' and 'input_shape' are both given; a model "
+                      "has one input: input_dim for tabular data, input_shape [H, W, C] for images", c->label);
+    return st;
+}
+
+ebm_status ir_nn_config_text(const char *json, const char *label, ir_nn_spec *s, ebm_error *err)
+{
+    cfg c = {.label = label ? label : "<config>", .err = err};
+    json_error_t je;
+    json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &je);
+    if (!root)
+        return ebm_fail(err, EBM_ERR_FORMAT, "%s:%d:%d: not valid JSON: %s", c.label, je.line, je.column, je.text);
+    ir_nn_spec tmp = *s;
+    ebm_status st = apply_root(&c, root, &tmp);
+    json_decref(root);
+    if (!st)
+        *s = tmp;
+    return st;
+}
+
+ebm_status ir_nn_config_file(const char *path, ir_nn_spec *s, ebm_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ebm_fail(err, EBM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *text = malloc(CONFIG_MAX_BYTES + 1);
+    size_t n = text ? fread(text, 1, CONFIG_MAX_BYTES + 1, f) : 0;
+    int read_error = ferror(f);
+    fclose(f);
+    ebm_status st = EBM_OK;
+    if (!text)
+        st = ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", path);
+    else if (read_error)
+        st = ebm_fail(err, EBM_ERR_IO, "%s: read error (is it a directory?)", path);
+    else if (n > CONFIG_MAX_BYTES)
+        st = ebm_fail(err, EBM_ERR_FORMAT, "%s: larger than %d bytes; not a model configuration", path,
+                      CONFIG_MAX_BYTES);
+    else if (memchr(text, 0, n))
+        st = ebm_fail(err, EBM_ERR_FORMAT, "%s: contains NUL bytes; expected a JSON text file", path);
+    if (!st) {
+        text[n] = 0;
+        st = ir_nn_config_text(text, path, s, err);
+    }
+    free(text);
+    return st;
+}

@@ -1,0 +1,426 @@
+/* presets.c — the architectures EBM users know, as ir_nn_spec values, and
+ * the one builder that turns any spec (preset or configuration) into a
+ * network with its ebm.* metadata.
+ *
+ *   preset  input          network
+ *   simple  [N, D]         mlp 128, 128, 64, GELU -> 1
+ *   cnn     [N, C, H, W]   per hidden dim (32, 64) a 3x3 stride-2 conv + SiLU; global mean; -> 1
+ *   mnist   [N, 1, 28, 28] deep: conv 16, 32, 64 (stride 2 but the last) + GroupNorm + SiLU;
+ *                          global mean; head 64 -> 32 -> 16 -> 1 with SiLU
+ *   cifar   [N, 3, 32, 32] deep as mnist with 32, 64, 128, 256 in residual blocks
+ *
+ * A residual block is conv(k, stride) -> norm -> act -> conv(k, 1) -> norm,
+ * plus the shortcut (the input, or a 1x1 conv with the block's stride where
+ * the channels or the size change), then act: two convolutions deep, so the
+ * shortcut carries a real second path.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "nn.h"
+
+#define MAX_GROUPS 32
+#define MAX_INPUT_DIM (INT64_C(1) << 24)   /* sizes far beyond any real model, far below overflow */
+#define MAX_IMAGE_SIDE (INT64_C(1) << 14)
+#define MAX_WIDTH (INT64_C(1) << 20)
+
+/* ---- the presets ---------------------------------------------------------------- */
+
+/* DESIGN.md's sampler defaults; presets change steps, sizes, buffer and alpha. */
+static ir_nn_defaults design_defaults(void)
+{
+    return (ir_nn_defaults){
+        .mcmc_steps = 60, .step_size = 0.01, .noise_scale = 0.005, .grad_clip = 0.03, .clamp = 1,
+        .clamp_lo = -1, .clamp_hi = 1, .temperature = 1, .buffer_capacity = 8192, .reinit_prob = 0.05,
+        .alpha = 0.01,
+    };
+}
+
+static void set_hidden(ir_nn_spec *s, const int64_t *h, int n)
+{
+    memcpy(s->hidden, h, (size_t)n * sizeof *h);
+    s->n_hidden = n;
+}
+
+static void set_image(ir_nn_spec *s, int64_t h, int64_t w, int64_t c)
+{
+    s->input_dim = 0;
+    s->input_hwc[0] = h;
+    s->input_hwc[1] = w;
+    s->input_hwc[2] = c;
+}
+
+void ir_nn_spec_default(ir_nn_spec *s)
+{
+    static const int64_t hidden[] = {128, 128, 64};
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "model");
+    s->kind = IR_NN_MLP;
+    set_hidden(s, hidden, 3);
+    s->act = IR_NN_SILU;
+    s->use_bias = 1;
+    s->kernel = 3;
+    s->defaults = design_defaults();
+}
+
+static void preset_simple(ir_nn_spec *s)
+{
+    static const int64_t hidden[] = {128, 128, 64};
+    set_hidden(s, hidden, 3);
+    s->act = IR_NN_GELU;
+    s->input_dim = 2;   /* 2-D toy data unless --input-dim says otherwise */
+    s->defaults.buffer_capacity = 2048;
+    s->defaults.alpha = 0.01;
+}
+
+static void preset_cnn(ir_nn_spec *s)
+{
+    static const int64_t hidden[] = {32, 64};
+    s->kind = IR_NN_CNN;
+    set_hidden(s, hidden, 2);
+    set_image(s, 28, 28, 1);
+}
+
+static void preset_mnist(ir_nn_spec *s)
+{
+    static const int64_t hidden[] = {16, 32, 64};
+    s->kind = IR_NN_DEEP;
+    set_hidden(s, hidden, 3);
+    set_image(s, 28, 28, 1);
+    s->defaults.buffer_capacity = 4096;
+    s->defaults.alpha = 0.01;
+}
+
+static void preset_cifar(ir_nn_spec *s)
+{
+    static const int64_t hidden[] = {32, 64, 128, 256};
+    s->kind = IR_NN_DEEP;
+    set_hidden(s, hidden, 4);
+    set_image(s, 32, 32, 3);
+    s->use_residual = 1;
+    s->defaults.mcmc_steps = 100;
+    s->defaults.step_size = 0.005;
+    s->defaults.noise_scale = 0.001;
+    s->defaults.buffer_capacity = 8192;
+    s->defaults.alpha = 0.001;
+}
+
+static const struct {
+    const char *name;
+    void (*fill)(ir_nn_spec *s);
+} presets[] = {
+    {"simple", preset_simple},
+    {"cnn", preset_cnn},
+    {"mnist", preset_mnist},
+    {"cifar", preset_cifar},
+};
+
+const char *ir_nn_preset_names(void)
+{
+    return "simple, cnn, mnist, cifar";
+}
+
+ebm_status ir_nn_preset(const char *name, ir_nn_spec *s, ebm_error *err)
+{
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+        if (strcmp(presets[i].name, name) == 0) {
+            ir_nn_spec_default(s);
+            snprintf(s->name, sizeof s->name, "%s", name);
+            snprintf(s->preset, sizeof s->preset, "%s", name);
+            presets[i].fill(s);
+            return EBM_OK;
+        }
+    }
+    return ebm_fail(err, EBM_ERR_INVALID, "unknown preset '%s' (expected one of %s)", name, ir_nn_preset_names());
+}
+
+/* ---- checking and describing a spec ---------------------------------------------------- */
+
+static const char *const kind_names[IR_NN_KIND_COUNT] = {"mlp", "cnn", "deep"};
+
+static int is_image(const ir_nn_spec *s)
+{
+    return s->input_dim == 0;
+}
+
+ebm_status ir_nn_spec_check(const ir_nn_spec *s, ebm_error *err)
+{
+    const char *who = s->name[0] ? s->name : "model";
+    if (s->kind < 0 || s->kind >= IR_NN_KIND_COUNT)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: energy_type %d is not mlp, cnn or deep", who, (int)s->kind);
+    if (s->input_dim < 0 || s->input_dim > MAX_INPUT_DIM)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: input_dim must be in 1..%lld, found %lld", who,
+                        (long long)MAX_INPUT_DIM, (long long)s->input_dim);
+    if (is_image(s) && (s->input_hwc[0] < 1 || s->input_hwc[1] < 1 || s->input_hwc[2] < 1))
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: no input size: give input_dim (tabular, --input-dim D) or "
+                        "input_shape [H, W, C] (images, --input-shape H,W,C), each >= 1", who);
+    for (int i = 0; is_image(s) && i < 3; i++)
+        if (s->input_hwc[i] > MAX_IMAGE_SIDE)
+            return ebm_fail(err, EBM_ERR_INVALID, "%s: input_shape[%d] must be in 1..%lld, found %lld", who, i,
+                            (long long)MAX_IMAGE_SIDE, (long long)s->input_hwc[i]);
+    if (s->kind != IR_NN_MLP && !is_image(s))
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: energy_type '%s' needs input_shape [H, W, C], not "
+                        "input_dim", who, kind_names[s->kind]);
+    if (s->n_hidden < 1 || s->n_hidden > IR_NN_MAX_LAYERS)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: hidden_dims needs 1 to %d layers, found %d", who,
+                        IR_NN_MAX_LAYERS, s->n_hidden);
+    for (int i = 0; i < s->n_hidden; i++)
+        if (s->hidden[i] < 1 || s->hidden[i] > MAX_WIDTH)
+            return ebm_fail(err, EBM_ERR_INVALID, "%s: hidden_dims[%d] must be in 1..%lld, found %lld", who, i,
+                            (long long)MAX_WIDTH, (long long)s->hidden[i]);
+    if (s->kind != IR_NN_MLP && (s->kernel < 1 || s->kernel % 2 == 0 || s->kernel > 31))
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: kernel_size must be odd, 1..31, found %lld", who,
+                        (long long)s->kernel);
+    if (s->act < 0 || s->act >= IR_NN_ACT_COUNT)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: activation %d is unknown", who, (int)s->act);
+    return EBM_OK;
+}
+
+/* GroupNorm groups for c channels: min(32, c), or the largest divisor of c
+ * below 32 when 32 does not divide it (GroupNorm needs equal groups). */
+static int64_t norm_groups(int64_t c)
+{
+    int64_t g = c < MAX_GROUPS ? c : MAX_GROUPS;
+    while (c % g != 0)
+        g--;
+    return g;
+}
+
+static int64_t stride_of(const ir_nn_spec *s, int i)
+{
+    return s->kind == IR_NN_CNN || i < s->n_hidden - 1 ? 2 : 1;
+}
+
+/* The deep head's widths C/2, C/4 (at least 1). */
+static int64_t head_width(const ir_nn_spec *s, int k)
+{
+    int64_t w = s->hidden[s->n_hidden - 1] >> k;
+    return w < 1 ? 1 : w;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static void put(char *buf, size_t size, size_t *at, const char *fmt, ...)
+{
+    if (*at >= size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf + *at, size - *at, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        *at += (size_t)k;
+}
+
+void ir_nn_spec_describe(const ir_nn_spec *s, char *buf, size_t size)
+{
+    size_t at = 0;
+    if (size == 0)
+        return;
+    buf[0] = 0;
+    if (is_image(s))
+        put(buf, size, &at, "%s: x[%lld,%lld,%lld]", kind_names[s->kind], (long long)s->input_hwc[2],
+            (long long)s->input_hwc[0], (long long)s->input_hwc[1]);
+    else
+        put(buf, size, &at, "%s: x[%lld]", kind_names[s->kind], (long long)s->input_dim);
+    if (s->kind == IR_NN_MLP && is_image(s))
+        put(buf, size, &at, " flattened");
+    for (int i = 0; i < s->n_hidden; i++) {
+        if (s->kind == IR_NN_MLP)
+            put(buf, size, &at, " -> %lld", (long long)s->hidden[i]);
+        else
+            put(buf, size, &at, " -> conv%lldx%lld %lld/s%lld", (long long)s->kernel, (long long)s->kernel,
+                (long long)s->hidden[i], (long long)stride_of(s, i));
+    }
+    if (s->kind == IR_NN_DEEP)
+        put(buf, size, &at, ", GroupNorm");
+    put(buf, size, &at, ", %s", ir_nn_act_name(s->act));
+    if (s->use_residual)
+        put(buf, size, &at, s->kind == IR_NN_MLP ? ", residual where sizes agree"
+                                                  : ", residual blocks (1x1 projection where the shape changes)");
+    if (s->kind != IR_NN_MLP)
+        put(buf, size, &at, " -> global mean");
+    if (s->kind == IR_NN_DEEP)
+        put(buf, size, &at, " -> %lld -> %lld", (long long)head_width(s, 1), (long long)head_width(s, 2));
+    put(buf, size, &at, " -> 1%s", s->use_bias ? "" : " (no bias)");
+}
+
+/* ---- building ------------------------------------------------------------------------ */
+
+static void block_name(char *buf, size_t size, int i, const char *part)
+{
+    snprintf(buf, size, "block%d.%s", i + 1, part);
+}
+
+/* conv -> [GroupNorm] in block i; `part` names the conv ("conv", "conv1", ...). */
+static int conv_norm(ir_nn *nn, const ir_nn_spec *s, int x, int i, const char *conv, const char *norm,
+                     int64_t stride)
+{
+    char name[64];
+    block_name(name, sizeof name, i, conv);
+    int y = ir_nn_conv2d(nn, name, x, s->hidden[i], s->kernel, stride);
+    if (s->kind != IR_NN_DEEP)
+        return y;
+    block_name(name, sizeof name, i, norm);
+    return ir_nn_group_norm(nn, name, y, norm_groups(s->hidden[i]));
+}
+
+static int plain_block(ir_nn *nn, const ir_nn_spec *s, int x, int i)
+{
+    return ir_nn_act(nn, conv_norm(nn, s, x, i, "conv", "norm", stride_of(s, i)), s->act);
+}
+
+static int residual_block(ir_nn *nn, const ir_nn_spec *s, int x, int i)
+{
+    int64_t stride = stride_of(s, i);
+    int64_t cin = x >= 0 ? nn->g->nodes[x].shape.d[1] : 0;
+    int y = ir_nn_act(nn, conv_norm(nn, s, x, i, "conv1", "norm1", stride), s->act);
+    y = conv_norm(nn, s, y, i, "conv2", "norm2", 1);
+    int shortcut = x;
+    if (cin != s->hidden[i] || stride != 1) {
+        char name[64];
+        block_name(name, sizeof name, i, "proj");
+        shortcut = ir_nn_conv2d(nn, name, x, s->hidden[i], 1, stride);
+    }
+    return ir_nn_act(nn, ir_nn_add(nn, y, shortcut), s->act);
+}
+
+/* A linear layer and the activation, with h + act(W h) where sizes agree. */
+static int dense(ir_nn *nn, const ir_nn_spec *s, const char *name, int h, int64_t width)
+{
+    int y = ir_nn_act(nn, ir_nn_linear(nn, name, h, width), s->act);
+    int64_t in = h >= 0 ? nn->g->nodes[h].shape.d[1] : 0;
+    return s->use_residual && in == width ? ir_nn_add(nn, h, y) : y;
+}
+
+static int build_mlp(ir_nn *nn, const ir_nn_spec *s, int x)
+{
+    int h = is_image(s) ? ir_nn_flatten(nn, x) : x;
+    char name[32];
+    for (int i = 0; i < s->n_hidden; i++) {
+        snprintf(name, sizeof name, "fc%d", i + 1);
+        h = dense(nn, s, name, h, s->hidden[i]);
+    }
+    snprintf(name, sizeof name, "fc%d", s->n_hidden + 1);
+    return ir_nn_linear(nn, name, h, 1);
+}
+
+static int build_conv(ir_nn *nn, const ir_nn_spec *s, int x)
+{
+    int h = x;
+    for (int i = 0; i < s->n_hidden; i++)
+        h = s->use_residual ? residual_block(nn, s, h, i) : plain_block(nn, s, h, i);
+    h = ir_nn_global_mean(nn, h);
+    if (s->kind == IR_NN_CNN)
+        return ir_nn_linear(nn, "head.fc", h, 1);
+    h = ir_nn_act(nn, ir_nn_linear(nn, "head.fc1", h, head_width(s, 1)), s->act);
+    h = ir_nn_act(nn, ir_nn_linear(nn, "head.fc2", h, head_width(s, 2)), s->act);
+    return ir_nn_linear(nn, "head.fc3", h, 1);
+}
+
+/* ---- metadata ------------------------------------------------------------------------------ */
+
+static ebm_status meta_f(ir_graph *g, const char *key, double v, ebm_error *err)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.9g", v);
+    return ir_graph_set_meta(g, key, buf, err);
+}
+
+static ebm_status meta_i(ir_graph *g, const char *key, int64_t v, ebm_error *err)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", (long long)v);
+    return ir_graph_set_meta(g, key, buf, err);
+}
+
+static ebm_status set_defaults_meta(ir_graph *g, const ir_nn_defaults *d, ebm_error *err)
+{
+    char clamp[96], noise[32];
+    if (d->clamp)
+        snprintf(clamp, sizeof clamp, "%.9g,%.9g", d->clamp_lo, d->clamp_hi);
+    else
+        snprintf(clamp, sizeof clamp, "none");
+    if (d->noise_scale < 0)
+        snprintf(noise, sizeof noise, "auto");
+    else
+        snprintf(noise, sizeof noise, "%.9g", d->noise_scale);
+    ebm_status st = meta_i(g, "ebm.sampler.steps", d->mcmc_steps, err);
+    if (!st)
+        st = meta_f(g, "ebm.sampler.step_size", d->step_size, err);
+    if (!st)
+        st = ir_graph_set_meta(g, "ebm.sampler.noise_scale", noise, err);
+    if (!st)
+        st = meta_f(g, "ebm.sampler.grad_clip", d->grad_clip, err);
+    if (!st)
+        st = ir_graph_set_meta(g, "ebm.sampler.clamp", clamp, err);
+    if (!st)
+        st = meta_f(g, "ebm.sampler.temperature", d->temperature, err);
+    if (!st)
+        st = meta_i(g, "ebm.buffer.capacity", d->buffer_capacity, err);
+    if (!st)
+        st = meta_f(g, "ebm.buffer.reinit_prob", d->reinit_prob, err);
+    if (!st)
+        st = meta_f(g, "ebm.train.alpha", d->alpha, err);
+    return st;
+}
+
+static ebm_status set_meta(ir_graph *g, const ir_nn_spec *s, uint64_t seed, ebm_error *err)
+{
+    char arch[512], shape[96], seed_s[32];
+    ir_nn_spec_describe(s, arch, sizeof arch);
+    const ir_shape *in = &g->nodes[g->inputs[0]].shape;
+    size_t at = 0;
+    shape[0] = 0;
+    for (int i = 1; i < in->rank; i++)
+        put(shape, sizeof shape, &at, "%s%lld", i > 1 ? "," : "", (long long)in->d[i]);
+    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)seed);
+    ebm_status st = s->preset[0] ? ir_graph_set_meta(g, "ebm.preset", s->preset, err) : EBM_OK;
+    if (!st)
+        st = ir_graph_set_meta(g, "ebm.name", s->name[0] ? s->name : "model", err);
+    if (!st)
+        st = ir_graph_set_meta(g, "ebm.architecture", arch, err);
+    if (!st)
+        st = ir_graph_set_meta(g, "ebm.input_shape", shape, err);
+    if (!st)
+        st = ir_graph_set_meta(g, "ebm.seed", seed_s, err);
+    if (!st)
+        st = ir_graph_set_meta(g, "ebm.energy_head", "output", err);
+    if (!st)
+        st = set_defaults_meta(g, &s->defaults, err);
+    return st;
+}
+
+ebm_status ir_nn_build(const ir_nn_spec *s, uint64_t seed, ir_graph **out, ebm_error *err)
+{
+    *out = NULL;
+    ebm_status st = ir_nn_spec_check(s, err);
+    if (st)
+        return st;
+    ir_nn nn;
+    ir_nn_begin(&nn, seed);
+    nn.use_bias = s->use_bias;
+    ir_shape in = is_image(s) ? ir_shape_make(4, IR_DIM_N, 0, 0, 0) : ir_shape_make(2, IR_DIM_N, 0);
+    if (is_image(s)) {
+        in.d[1] = s->input_hwc[2];
+        in.d[2] = s->input_hwc[0];
+        in.d[3] = s->input_hwc[1];
+    } else {
+        in.d[1] = s->input_dim;
+    }
+    int x = ir_nn_input(&nn, "x", in);
+    int e = s->kind == IR_NN_MLP ? build_mlp(&nn, s, x) : build_conv(&nn, s, x);
+    ir_nn_output(&nn, e, "energy");
+    ir_graph *g = ir_nn_finish(&nn, err);
+    if (!g)
+        return err ? err->code : EBM_ERR_INVALID;
+    st = set_meta(g, s, seed, err);
+    if (st) {
+        ir_graph_free(g);
+        return st;
+    }
+    *out = g;
+    return EBM_OK;
+}

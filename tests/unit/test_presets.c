@@ -1,0 +1,840 @@
+/* test_presets.c — the network builder, initialisation, presets and JSON
+ * configurations (ir/nn.c, ir/presets.c, ir/config.c).
+ *
+ * Expected values come from outside the code under test: splitmix64's
+ * published outputs; the moments of a uniform distribution; parameter counts
+ * written out by hand from the architecture table of issue 5; PyTorch's
+ * energies for the presets (tests/data/presets/gen_presets.py rebuilds each
+ * architecture in torch from the table, with the file's weights); and
+ * direct loops in double for the layers (GroupNorm, convolution, the
+ * activations by their textbook formulas).
+ */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codegen.h"
+#include "ebm.h"
+#include "exec.h"
+#include "nn.h"
+#include "npy.h"
+#include "onnx.h"
+#include "passes.h"
+#include "testutil.h"
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static ir_graph *build_preset(const char *name, uint64_t seed)
+{
+    ebm_error err = {0};
+    ir_nn_spec s;
+    ck_assert_msg(ir_nn_preset(name, &s, &err) == EBM_OK, "%s", err.msg);
+    ir_graph *g = NULL;
+    ck_assert_msg(ir_nn_build(&s, seed, &g, &err) == EBM_OK, "%s: %s", name, err.msg);
+    return g;
+}
+
+static ir_graph *build_spec(const ir_nn_spec *s, uint64_t seed)
+{
+    ebm_error err = {0};
+    ir_graph *g = NULL;
+    ck_assert_msg(ir_nn_build(s, seed, &g, &err) == EBM_OK, "%s", err.msg);
+    return g;
+}
+
+static const char *config_path(const char *name)
+{
+    return tu_path("%s/tests/data/configs/%s.json", tu_source_dir(), name);
+}
+
+static const ir_node *find_node(const ir_graph *g, const char *name)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].name && strcmp(g->nodes[i].name, name) == 0)
+            return &g->nodes[i];
+    return NULL;
+}
+
+static ir_node *param_node(ir_graph *g, const char *name)
+{
+    const ir_node *n = find_node(g, name);
+    ck_assert_msg(n && (n->flags & IR_NODE_PARAM), "no parameter %s", name);
+    return (ir_node *)n;
+}
+
+/* Runs a one-input graph on x (n samples) in double; outputs concatenated. */
+static double *run_f64(const ir_graph *g, const double *x, int64_t n)
+{
+    size_t total = 0;
+    for (int j = 0; j < g->n_outputs; j++)
+        total += (size_t)ir_shape_numel(&g->nodes[g->outputs[j]].shape, n);
+    double *all = malloc(total * sizeof *all + 1);
+    void *outs[16];
+    size_t at = 0;
+    ck_assert(g->n_outputs <= 16);
+    for (int j = 0; j < g->n_outputs; j++) {
+        outs[j] = all + at;
+        at += (size_t)ir_shape_numel(&g->nodes[g->outputs[j]].shape, n);
+    }
+    const void *in[1] = {x};
+    ebm_error err = {0};
+    ck_assert_msg(ebmc_exec(g, n, EBMC_F64, in, outs, &err) == EBM_OK, "exec: %s", err.msg);
+    return all;
+}
+
+static ir_graph *finish(ir_nn *nn)
+{
+    ebm_error err = {0};
+    ir_graph *g = ir_nn_finish(nn, &err);
+    ck_assert_msg(g, "%s", err.msg);
+    return g;
+}
+
+/* ---- initialisation ------------------------------------------------------------------ */
+
+/* Vigna's splitmix64 from state 0: the published first outputs. */
+START_TEST(test_splitmix64_known_answer)
+{
+    uint64_t s = 0;
+    ck_assert_uint_eq(ir_nn_splitmix64(&s), 0xe220a8397b1dcdafu);
+    ck_assert_uint_eq(ir_nn_splitmix64(&s), 0x6e789e6aa1b965f4u);
+    ck_assert_uint_eq(ir_nn_splitmix64(&s), 0x06c45d188009454fu);
+    ck_assert_uint_eq(ir_nn_splitmix64(&s), 0xf88bb8a8724c81ecu);
+}
+END_TEST
+
+/* U(-b, b): inside the bounds, reaching them, mean 0 and variance b^2/3
+ * within 5 standard errors. */
+START_TEST(test_uniform_moments)
+{
+    enum { N = 200704 };   /* a 784 x 256 weight */
+    static float v[N];
+    double b = 1.0 / sqrt(784.0);
+    ir_nn_fill_uniform(3, "fc1.weight", b, v, N);
+    double sum = 0, sq = 0, lo = 0, hi = 0;
+    for (int i = 0; i < N; i++) {
+        ck_assert(fabs(v[i]) <= b);
+        sum += v[i];
+        sq += (double)v[i] * v[i];
+        lo = v[i] < lo ? v[i] : lo;
+        hi = v[i] > hi ? v[i] : hi;
+    }
+    double mean = sum / N, var = sq / N - mean * mean;
+    ck_assert(lo < -0.999 * b && hi > 0.999 * b);
+    ck_assert_msg(fabs(mean) < 5 * b / sqrt(3.0 * N), "mean %g", mean);
+    double var_se = sqrt((b * b * b * b / 5 - b * b * b * b / 9) / N);
+    ck_assert_msg(fabs(var - b * b / 3) < 5 * var_se, "variance %g, expected %g", var, b * b / 3);
+
+    /* the stream depends on the seed and the name, nothing else */
+    static float w[16], u[16];
+    ir_nn_fill_uniform(3, "fc1.weight", b, w, 16);
+    ck_assert(memcmp(v, w, sizeof w) == 0);
+    ir_nn_fill_uniform(4, "fc1.weight", b, u, 16);
+    ck_assert(memcmp(u, w, sizeof w) != 0);
+    ir_nn_fill_uniform(3, "fc2.weight", b, u, 16);
+    ck_assert(memcmp(u, w, sizeof w) != 0);
+}
+END_TEST
+
+/* fan_in of a weight: [in, out] for linear, [O, C, k, k] for conv. */
+static int64_t fan_in(const ir_shape *w)
+{
+    return w->rank == 2 ? w->d[0] : w->d[1] * w->d[2] * w->d[3];
+}
+
+/* PyTorch's defaults: weight and bias ~ U(+-1/sqrt(fan_in)), GroupNorm 1 and 0. */
+START_TEST(test_init_follows_pytorch)
+{
+    ir_graph *g = build_preset("mnist", 9);
+    int checked = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        if (!(n->flags & IR_NODE_PARAM))
+            continue;
+        ck_assert(n->flags & IR_NODE_TRAINABLE);
+        size_t count = (size_t)ir_shape_numel(&n->shape, 0);
+        char layer[128];
+        snprintf(layer, sizeof layer, "%s", n->name);
+        char *dot = strrchr(layer, '.');
+        ck_assert_ptr_nonnull(dot);
+        int is_bias = strcmp(dot, ".bias") == 0;
+        *dot = 0;
+        if (strstr(layer, "norm")) {
+            for (size_t k = 0; k < count; k++)
+                ck_assert(n->data[k] == (is_bias ? 0.0f : 1.0f));
+            checked++;
+            continue;
+        }
+        char wname[160];
+        snprintf(wname, sizeof wname, "%s.weight", layer);
+        double b = 1.0 / sqrt((double)fan_in(&param_node(g, wname)->shape));
+        float *want = malloc(count * sizeof *want);
+        ir_nn_fill_uniform(9, n->name, b, want, (int64_t)count);
+        ck_assert_msg(memcmp(want, n->data, count * sizeof *want) == 0, "%s", n->name);
+        for (size_t k = 0; k < count; k++)
+            ck_assert(fabs(n->data[k]) <= b);
+        free(want);
+        checked++;
+    }
+    ck_assert_int_eq(checked, 18);   /* 3 x (conv w, b, norm w, b) + 3 x (fc w, b) */
+    ir_graph_free(g);
+}
+END_TEST
+
+/* ---- the presets ----------------------------------------------------------------------- */
+
+static int64_t linear_params(int64_t in, int64_t out)
+{
+    return in * out + out;
+}
+
+static int64_t conv_params(int64_t cin, int64_t cout, int64_t k)
+{
+    return cout * cin * k * k + cout;
+}
+
+/* The table of issue 5, counted by hand. */
+START_TEST(test_parameter_counts)
+{
+    int64_t simple = linear_params(2, 128) + linear_params(128, 128) + linear_params(128, 64) + linear_params(64, 1);
+    int64_t cnn = conv_params(1, 32, 3) + conv_params(32, 64, 3) + linear_params(64, 1);
+    int64_t gn = 2;   /* GroupNorm: scale and shift per channel */
+    int64_t mnist = conv_params(1, 16, 3) + gn * 16 + conv_params(16, 32, 3) + gn * 32 + conv_params(32, 64, 3) +
+                    gn * 64 + linear_params(64, 32) + linear_params(32, 16) + linear_params(16, 1);
+    int64_t cifar = linear_params(256, 128) + linear_params(128, 64) + linear_params(64, 1);
+    static const int64_t ch[5] = {3, 32, 64, 128, 256};
+    for (int i = 1; i <= 4; i++)   /* conv1, norm1, conv2, norm2, 1x1 projection */
+        cifar += conv_params(ch[i - 1], ch[i], 3) + gn * ch[i] + conv_params(ch[i], ch[i], 3) + gn * ch[i] +
+                 conv_params(ch[i - 1], ch[i], 1);
+    ck_assert_int_eq(simple, 25217);
+    ck_assert_int_eq(mnist, 26145);
+    const struct {
+        const char *name;
+        int64_t count;
+    } want[] = {{"simple", simple}, {"cnn", cnn}, {"mnist", mnist}, {"cifar", cifar}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        ir_graph *g = build_preset(want[i].name, 0);
+        ck_assert_msg(ir_graph_param_count(g, 1) == want[i].count, "%s: %lld parameters, expected %lld",
+                      want[i].name, (long long)ir_graph_param_count(g, 1), (long long)want[i].count);
+        ck_assert_int_eq(ir_graph_param_count(g, 0), want[i].count);
+        ir_graph_free(g);
+    }
+    /* simple with 784 features */
+    ebm_error err = {0};
+    ir_nn_spec s;
+    ck_assert_int_eq(ir_nn_preset("simple", &s, &err), EBM_OK);
+    s.input_dim = 784;
+    ir_graph *g = build_spec(&s, 0);
+    ck_assert_int_eq(ir_graph_param_count(g, 1), simple - linear_params(2, 128) + linear_params(784, 128));
+    ir_graph_free(g);
+}
+END_TEST
+
+/* A preset (seed 0) written as ONNX, read back and given its energy head:
+ * what `ebm init` then `ebmc` work on. */
+static ir_graph *energy_graph(const char *preset)
+{
+    ebm_error err = {0};
+    ir_graph *g0 = build_preset(preset, 0), *g = NULL;
+    void *buf;
+    size_t len;
+    ck_assert_int_eq(ir_onnx_export_buffer(g0, &buf, &len, &err), EBM_OK);
+    ck_assert_msg(ir_onnx_import_buffer(buf, len, preset, NULL, &g, &err) == EBM_OK, "%s", err.msg);
+    free(buf);
+    ir_graph_free(g0);
+    ebmc_options o = {.head = EBM_HEAD_OUTPUT, .verify = 1};
+    ck_assert_msg(ebmc_pass_energy_head(g, &o, &err) == EBM_OK, "%s", err.msg);
+    const ir_shape *es = &g->nodes[g->outputs[0]].shape;
+    ck_assert_msg(es->rank == 1 && es->d[0] == IR_DIM_N, "%s: energy is not [N]", preset);
+    return g;
+}
+
+/* tests/data/presets/<preset>_x.npy and PyTorch's energies for it. */
+typedef struct fixture {
+    ebm_array x, energy;
+    int64_t n;
+} fixture;
+
+static void fixture_read(const char *preset, fixture *f)
+{
+    ebm_error err = {0};
+    memset(f, 0, sizeof *f);
+    ck_assert_msg(ebm_npy_read(tu_path("%s/tests/data/presets/%s_x.npy", tu_source_dir(), preset), &f->x, &err) ==
+                  EBM_OK, "%s", err.msg);
+    ck_assert_msg(ebm_npy_read(tu_path("%s/tests/data/presets/%s_energy.npy", tu_source_dir(), preset), &f->energy,
+                               &err) == EBM_OK, "%s", err.msg);
+    f->n = f->x.shape[0];
+    ck_assert_int_eq(f->x.dtype, EBM_NPY_F32);
+    ck_assert_int_eq(f->energy.dtype, EBM_NPY_F64);
+    ck_assert_int_eq(ebm_array_numel(&f->energy), f->n);
+}
+
+static void assert_close_to_torch(const char *what, const fixture *f, const float *e32, const double *e64)
+{
+    const double *ref = f->energy.data;
+    for (int64_t i = 0; i < f->n; i++) {
+        ck_assert_msg(isfinite(e32[i]), "%s: sample %lld is not finite", what, (long long)i);
+        ck_assert_msg(fabs(e32[i] - ref[i]) <= 2e-5 * (1 + fabs(ref[i])), "%s: float32 sample %lld: %.9g vs torch %.9g",
+                      what, (long long)i, e32[i], ref[i]);
+        ck_assert_msg(!e64 || fabs(e64[i] - ref[i]) <= 1e-9 * (1 + fabs(ref[i])),
+                      "%s: sample %lld: %.15g vs torch %.15g", what, (long long)i, e64[i], ref[i]);
+    }
+}
+
+static const char *const all_presets[] = {"simple", "cnn", "mnist", "cifar"};
+
+/* The reference executor, float64 and float32, against PyTorch. */
+START_TEST(test_energies_match_pytorch)
+{
+    for (size_t p = 0; p < sizeof all_presets / sizeof all_presets[0]; p++) {
+        ir_graph *g = energy_graph(all_presets[p]);
+        fixture f;
+        fixture_read(all_presets[p], &f);
+        int64_t numel = ebm_array_numel(&f.x);
+        double *xd = malloc((size_t)numel * sizeof *xd);
+        for (int64_t i = 0; i < numel; i++)
+            xd[i] = ((const float *)f.x.data)[i];
+        double *e64 = run_f64(g, xd, f.n);
+        float *e32 = malloc((size_t)f.n * sizeof *e32);
+        const void *in[1] = {f.x.data};
+        void *outs[1] = {e32};
+        ebm_error err = {0};
+        ck_assert_int_eq(ebmc_exec(g, f.n, EBMC_F32, in, outs, &err), EBM_OK);
+        assert_close_to_torch(all_presets[p], &f, e32, e64);
+        free(xd);
+        free(e64);
+        free(e32);
+        ebm_array_free(&f.x);
+        ebm_array_free(&f.energy);
+        ir_graph_free(g);
+    }
+}
+END_TEST
+
+/* The same through the code generator: compiled to a shared object, loaded
+ * with libebm, energies against PyTorch. */
+START_TEST(test_compiled_energies_match_pytorch)
+{
+    char dir[] = "/tmp/ebmc_presets_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    for (size_t p = 0; p < sizeof all_presets / sizeof all_presets[0]; p++) {
+        ebm_error err = {0};
+        ir_graph *g = energy_graph(all_presets[p]);
+        ebmc_options o = {.head = EBM_HEAD_OUTPUT};
+        ck_assert_int_eq(ebmc_pass_fold_constants(g, &o, &err), EBM_OK);
+        ck_assert_int_eq(ebmc_pass_simplify(g, &o, &err), EBM_OK);
+        ck_assert_int_eq(ebmc_pass_dce(g, &o, &err), EBM_OK);
+        const char *so = tu_path("%s/%s.so", dir, all_presets[p]);
+        ebmc_compile_options co = {.opt_level = 1, .energy_head = "output"};
+        ck_assert_msg(ebmc_compile_model(g, &co, so, &err) == EBM_OK, "%s: %s", all_presets[p], err.msg);
+        fixture f;
+        fixture_read(all_presets[p], &f);
+        ebm_model *m = NULL;
+        ebm_ctx *ctx = NULL;
+        ck_assert_msg(ebm_model_open(so, &m, &err) == EBM_OK, "%s", err.msg);
+        ck_assert_msg(ebm_ctx_new(m, f.n, &ctx, &err) == EBM_OK, "%s", err.msg);
+        float *e = malloc((size_t)f.n * sizeof *e);
+        ck_assert_msg(ebm_energy(ctx, f.x.data, f.n, e, &err) == EBM_OK, "%s", err.msg);
+        assert_close_to_torch(all_presets[p], &f, e, NULL);
+        free(e);
+        ebm_ctx_free(ctx);
+        ebm_model_close(m);
+        unlink(so);
+        ebm_array_free(&f.x);
+        ebm_array_free(&f.energy);
+        ir_graph_free(g);
+    }
+    rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_same_seed_same_bytes)
+{
+    ebm_error err = {0};
+    void *b[3];
+    size_t len[3];
+    const uint64_t seeds[3] = {12345, 12345, 12346};
+    for (int i = 0; i < 3; i++) {
+        ir_graph *g = build_preset("cifar", seeds[i]);
+        ck_assert_int_eq(ir_onnx_export_buffer(g, &b[i], &len[i], &err), EBM_OK);
+        ir_graph_free(g);
+    }
+    ck_assert(len[0] == len[1] && memcmp(b[0], b[1], len[0]) == 0);
+    ck_assert(len[0] != len[2] || memcmp(b[0], b[2], len[0]) != 0);
+    for (int i = 0; i < 3; i++)
+        free(b[i]);
+}
+END_TEST
+
+static void assert_meta(const ir_graph *g, const char *key, const char *want)
+{
+    const char *v = ir_graph_get_meta(g, key);
+    ck_assert_msg(v && strcmp(v, want) == 0, "%s = %s, expected %s", key, v ? v : "(absent)", want);
+}
+
+/* Issue 5's defaults per preset, DESIGN.md's elsewhere; kept through export. */
+START_TEST(test_metadata_defaults)
+{
+    const struct {
+        const char *preset, *steps, *step, *noise, *buffer, *alpha, *input;
+    } want[] = {
+        {"simple", "60", "0.01", "0.005", "2048", "0.01", "2"},
+        {"mnist", "60", "0.01", "0.005", "4096", "0.01", "1,28,28"},
+        {"cifar", "100", "0.005", "0.001", "8192", "0.001", "3,32,32"},
+        {"cnn", "60", "0.01", "0.005", "8192", "0.01", "1,28,28"},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        ir_graph *g0 = build_preset(want[i].preset, 77);
+        ir_graph *g = NULL;
+        void *buf;
+        size_t len;
+        ebm_error err = {0};
+        ck_assert_int_eq(ir_onnx_export_buffer(g0, &buf, &len, &err), EBM_OK);
+        ck_assert_int_eq(ir_onnx_import_buffer(buf, len, "m", NULL, &g, &err), EBM_OK);
+        free(buf);
+        ir_graph_free(g0);
+        assert_meta(g, "ebm.preset", want[i].preset);
+        assert_meta(g, "ebm.name", want[i].preset);
+        assert_meta(g, "ebm.sampler.steps", want[i].steps);
+        assert_meta(g, "ebm.sampler.step_size", want[i].step);
+        assert_meta(g, "ebm.sampler.noise_scale", want[i].noise);
+        assert_meta(g, "ebm.buffer.capacity", want[i].buffer);
+        assert_meta(g, "ebm.train.alpha", want[i].alpha);
+        assert_meta(g, "ebm.input_shape", want[i].input);
+        assert_meta(g, "ebm.sampler.grad_clip", "0.03");
+        assert_meta(g, "ebm.sampler.clamp", "-1,1");
+        assert_meta(g, "ebm.sampler.temperature", "1");
+        assert_meta(g, "ebm.buffer.reinit_prob", "0.05");
+        assert_meta(g, "ebm.energy_head", "output");
+        assert_meta(g, "ebm.seed", "77");
+        ck_assert_ptr_nonnull(ir_graph_get_meta(g, "ebm.architecture"));
+        ir_graph_free(g);
+    }
+}
+END_TEST
+
+/* Each cifar block adds a 1x1 projection of its input to the conv path; with
+ * the conv path silenced (norm2 scale and shift 0) the energy still depends
+ * on x through the projections, and with those silenced too it does not. */
+START_TEST(test_cifar_residual_is_real)
+{
+    ir_graph *g = build_preset("cifar", 5);
+    for (int b = 1; b <= 4; b++) {
+        char name[64];
+        snprintf(name, sizeof name, "block%d.proj.weight", b);
+        const ir_node *p = param_node(g, name);
+        ck_assert_int_eq(p->shape.d[2], 1);
+        ck_assert_int_eq(p->shape.d[3], 1);
+    }
+    int residual_adds = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *n = &g->nodes[i];
+        if (n->op != IR_OP_ADD || !n->name || !strstr(n->name, "/residual"))
+            continue;
+        residual_adds++;
+        const char *lhs = g->nodes[n->in[0]].name, *rhs = g->nodes[n->in[1]].name;
+        ck_assert_msg(lhs && strstr(lhs, ".norm2/") && rhs && strstr(rhs, ".proj/"), "%s + %s", lhs, rhs);
+    }
+    ck_assert_int_eq(residual_adds, 4);
+
+    enum { N = 2 };
+    size_t numel = 3 * 32 * 32;
+    double *x = malloc(N * numel * sizeof *x);
+    tu_fill_uniform_f64(x, N * numel, 4, -1, 1);
+    for (int b = 1; b <= 4; b++) {
+        const char *parts[2] = {"norm2.weight", "norm2.bias"};
+        for (int k = 0; k < 2; k++) {
+            char name[64];
+            snprintf(name, sizeof name, "block%d.%s", b, parts[k]);
+            ir_node *p = param_node(g, name);
+            memset(p->data, 0, (size_t)ir_shape_numel(&p->shape, 0) * sizeof(float));
+        }
+    }
+    double *e = run_f64(g, x, N);
+    ck_assert_msg(fabs(e[0] - e[1]) > 1e-6, "energies %.9g %.9g: the shortcut carries nothing", e[0], e[1]);
+    free(e);
+    for (int b = 1; b <= 4; b++) {
+        const char *parts[2] = {"proj.weight", "proj.bias"};
+        for (int k = 0; k < 2; k++) {
+            char name[64];
+            snprintf(name, sizeof name, "block%d.%s", b, parts[k]);
+            ir_node *p = param_node(g, name);
+            memset(p->data, 0, (size_t)ir_shape_numel(&p->shape, 0) * sizeof(float));
+        }
+    }
+    e = run_f64(g, x, N);
+    ck_assert_msg(fabs(e[0] - e[1]) < 1e-12, "energies %.17g %.17g differ with both paths silenced", e[0], e[1]);
+    free(e);
+    free(x);
+    ir_graph_free(g);
+}
+END_TEST
+
+/* ---- layers against direct computation ---------------------------------------------------------- */
+
+static double act_ref(ir_nn_act_kind a, double x)
+{
+    switch (a) {
+    case IR_NN_RELU: return x > 0 ? x : 0;
+    case IR_NN_SILU: return x / (1 + exp(-x));
+    case IR_NN_GELU: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case IR_NN_ELU: return x > 0 ? x : expm1(x);
+    case IR_NN_LEAKY_RELU: return x > 0 ? x : 0.01 * x;
+    case IR_NN_SOFTPLUS: return x > 30 ? x : log1p(exp(x));
+    case IR_NN_TANH: return tanh(x);
+    default: return x;
+    }
+}
+
+START_TEST(test_activations)
+{
+    enum { K = 13 };
+    static const double xs[K] = {-60, -20, -3, -1, -0.5, -1e-3, 0, 1e-3, 0.5, 1, 3, 20, 60};
+    for (int a = 0; a < IR_NN_ACT_COUNT; a++) {
+        ir_nn nn;
+        ir_nn_begin(&nn, 0);
+        int x = ir_nn_input(&nn, "x", ir_shape_make(2, IR_DIM_N, K));
+        ir_nn_output(&nn, ir_nn_act(&nn, x, (ir_nn_act_kind)a), "y");
+        ir_graph *g = finish(&nn);
+        double *y = run_f64(g, xs, 1);
+        for (int i = 0; i < K; i++) {
+            double want = act_ref((ir_nn_act_kind)a, xs[i]);
+            ck_assert_msg(fabs(y[i] - want) <= 1e-12 * (1 + fabs(want)), "%s(%g) = %.17g, expected %.17g",
+                          ir_nn_act_name((ir_nn_act_kind)a), xs[i], y[i], want);
+        }
+        free(y);
+        ir_graph_free(g);
+    }
+    ir_nn_act_kind k;
+    ck_assert_int_eq(ir_nn_act_parse("swish", &k), 0);
+    ck_assert_int_eq(k, IR_NN_SILU);
+    ck_assert_int_ne(ir_nn_act_parse("Relu", &k), 0);
+}
+END_TEST
+
+/* GroupNorm as PyTorch defines it, with random scale and shift. */
+START_TEST(test_group_norm_direct)
+{
+    enum { NB = 2, C = 6, G = 3, H = 3, W = 4 };
+    ir_nn nn;
+    ir_nn_begin(&nn, 0);
+    int x = ir_nn_input(&nn, "x", ir_shape_make(4, IR_DIM_N, C, H, W));
+    ir_nn_output(&nn, ir_nn_group_norm(&nn, "gn", x, G), "y");
+    ir_graph *g = finish(&nn);
+    float *gamma = param_node(g, "gn.weight")->data, *beta = param_node(g, "gn.bias")->data;
+    tu_fill_uniform_f32(gamma, C, 1, 0.5, 2);
+    tu_fill_uniform_f32(beta, C, 2, -1, 1);
+    static double xv[NB * C * H * W];
+    tu_fill_uniform_f64(xv, NB * C * H * W, 3, -3, 5);   /* a nonzero mean */
+    double *y = run_f64(g, xv, NB);
+    int per = C / G * H * W;
+    for (int n = 0; n < NB; n++) {
+        for (int gi = 0; gi < G; gi++) {
+            const double *v = xv + (n * C + gi * (C / G)) * H * W;
+            double mean = 0, var = 0;
+            for (int i = 0; i < per; i++)
+                mean += v[i] / per;
+            for (int i = 0; i < per; i++)
+                var += (v[i] - mean) * (v[i] - mean) / per;
+            for (int i = 0; i < per; i++) {
+                int c = gi * (C / G) + i / (H * W);
+                double want = (v[i] - mean) / sqrt(var + 1e-5) * gamma[c] + beta[c];
+                double got = y[(n * C + gi * (C / G)) * H * W + i];
+                ck_assert_msg(fabs(got - want) < 1e-12, "n %d group %d element %d: %.17g vs %.17g", n, gi, i, got,
+                              want);
+            }
+        }
+    }
+    free(y);
+    ir_graph_free(g);
+}
+END_TEST
+
+/* conv2d (stride 2, padding 1: out = ceil(H/2)) + bias, then global mean and
+ * a linear layer, against loops. */
+START_TEST(test_conv_mean_linear_direct)
+{
+    enum { NB = 2, C = 2, H = 7, W = 6, O = 3, K = 3, HO = 4, WO = 3 };
+    ir_nn nn;
+    ir_nn_begin(&nn, 21);
+    int x = ir_nn_input(&nn, "x", ir_shape_make(4, IR_DIM_N, C, H, W));
+    int c = ir_nn_conv2d(&nn, "conv", x, O, K, 2);
+    ir_nn_output(&nn, c, "conv");
+    int m = ir_nn_global_mean(&nn, c);
+    ir_nn_output(&nn, ir_nn_linear(&nn, "fc", m, 2), "fc");
+    ir_graph *g = finish(&nn);
+    const ir_shape *cs = &g->nodes[g->outputs[0]].shape;
+    ck_assert_int_eq(cs->d[2], HO);
+    ck_assert_int_eq(cs->d[3], WO);
+    const float *w = param_node(g, "conv.weight")->data, *b = param_node(g, "conv.bias")->data;
+    const float *fw = param_node(g, "fc.weight")->data, *fb = param_node(g, "fc.bias")->data;
+    static double xv[NB * C * H * W];
+    tu_fill_uniform_f64(xv, NB * C * H * W, 8, -1, 1);
+    double *y = run_f64(g, xv, NB);
+    const double *fc = y + NB * O * HO * WO;
+    for (int n = 0; n < NB; n++) {
+        double mean[O] = {0};
+        for (int o = 0; o < O; o++) {
+            for (int i = 0; i < HO; i++) {
+                for (int j = 0; j < WO; j++) {
+                    double s = b[o];
+                    for (int ci = 0; ci < C; ci++)
+                        for (int ki = 0; ki < K; ki++)
+                            for (int kj = 0; kj < K; kj++) {
+                                int r = 2 * i - 1 + ki, q = 2 * j - 1 + kj;
+                                if (r >= 0 && r < H && q >= 0 && q < W)
+                                    s += w[((o * C + ci) * K + ki) * K + kj] * xv[((n * C + ci) * H + r) * W + q];
+                            }
+                    double got = y[((n * O + o) * HO + i) * WO + j];
+                    ck_assert_msg(fabs(got - s) < 1e-12, "conv %d %d %d %d: %.17g vs %.17g", n, o, i, j, got, s);
+                    mean[o] += s / (HO * WO);
+                }
+            }
+        }
+        for (int k = 0; k < 2; k++) {
+            double s = fb[k];
+            for (int o = 0; o < O; o++)
+                s += mean[o] * fw[o * 2 + k];   /* weight [in, out] */
+            ck_assert_msg(fabs(fc[n * 2 + k] - s) < 1e-12, "fc %d %d: %.17g vs %.17g", n, k, fc[n * 2 + k], s);
+        }
+    }
+    free(y);
+    ir_graph_free(g);
+}
+END_TEST
+
+/* The first error is kept and reported once, at finish. */
+START_TEST(test_builder_errors)
+{
+    ir_nn nn;
+    ir_nn_begin(&nn, 0);
+    int x = ir_nn_input(&nn, "x", ir_shape_make(2, IR_DIM_N, 4));
+    int h = ir_nn_linear(&nn, "fc", x, 8);
+    ck_assert_int_ge(h, 0);
+    int bad = ir_nn_conv2d(&nn, "conv", h, 4, 3, 1);   /* not an image */
+    ck_assert_int_eq(bad, -1);
+    int later = ir_nn_linear(&nn, "fc", h, 2);           /* would be a duplicate name */
+    ck_assert_int_eq(later, -1);
+    ebm_error err = {0};
+    ck_assert_ptr_null(ir_nn_finish(&nn, &err));
+    ck_assert_int_eq(err.code, EBM_ERR_SHAPE);
+    ck_assert_msg(strstr(err.msg, "conv2d 'conv'") && strstr(err.msg, "[N,8]"), "%s", err.msg);
+
+    ir_nn_begin(&nn, 0);
+    x = ir_nn_input(&nn, "x", ir_shape_make(2, IR_DIM_N, 4));
+    ir_nn_linear(&nn, "fc", x, 4);
+    ck_assert_int_eq(ir_nn_linear(&nn, "fc", x, 4), -1);
+    ck_assert_ptr_null(ir_nn_finish(&nn, &err));
+    ck_assert_msg(strstr(err.msg, "'fc.weight' is already used"), "%s", err.msg);
+
+    ir_nn_begin(&nn, 0);
+    x = ir_nn_input(&nn, "x", ir_shape_make(4, IR_DIM_N, 6, 2, 2));
+    ck_assert_int_eq(ir_nn_group_norm(&nn, "gn", x, 4), -1);
+    ck_assert_int_eq(ir_nn_add(&nn, x, x), -1);   /* stays stopped */
+    ck_assert_ptr_null(ir_nn_finish(&nn, &err));
+    ck_assert_msg(strstr(err.msg, "4 groups do not divide 6 channels"), "%s", err.msg);
+
+    ir_nn_begin(&nn, 0);
+    x = ir_nn_input(&nn, "x", ir_shape_make(2, IR_DIM_N, 4));
+    ck_assert_int_eq(ir_nn_linear(&nn, NULL, x, 2), -1);
+    ck_assert_ptr_null(ir_nn_finish(&nn, &err));
+    ck_assert_msg(strstr(err.msg, "needs a name"), "%s", err.msg);
+}
+END_TEST
+
+/* ---- configurations ----------------------------------------------------------------------- */
+
+static void config_ok(const char *name, ir_nn_spec *s)
+{
+    ebm_error err = {0};
+    ck_assert_msg(ir_nn_config_file(config_path(name), s, &err) == EBM_OK, "%s: %s", name, err.msg);
+}
+
+START_TEST(test_config_every_field)
+{
+    ir_nn_spec s;
+    ir_nn_spec_default(&s);
+    config_ok("deep_custom", &s);
+    ck_assert_str_eq(s.name, "small-deep");
+    ck_assert_str_eq(s.preset, "");
+    ck_assert_int_eq(s.kind, IR_NN_DEEP);
+    ck_assert_int_eq(s.input_dim, 0);
+    ck_assert_int_eq(s.input_hwc[0], 16);
+    ck_assert_int_eq(s.input_hwc[2], 3);
+    ck_assert_int_eq(s.n_hidden, 2);
+    ck_assert_int_eq(s.hidden[1], 16);
+    ck_assert_int_eq(s.act, IR_NN_ELU);
+    ck_assert(s.use_residual && !s.use_bias);
+    ck_assert_int_eq(s.kernel, 5);
+    ck_assert_int_eq(s.defaults.mcmc_steps, 80);
+    ck_assert(s.defaults.step_size == 0.02 && s.defaults.noise_scale == 0.01 && s.defaults.grad_clip == 0);
+    ck_assert(s.defaults.clamp && s.defaults.clamp_lo == -2 && s.defaults.clamp_hi == 3.5);
+    ck_assert(s.defaults.temperature == 0.5 && s.defaults.reinit_prob == 0.1 && s.defaults.alpha == 0.002);
+    ck_assert_int_eq(s.defaults.buffer_capacity, 1000);
+    /* 16x16x3; blocks 3->8 (stride 2) and 8->16 (stride 1), k = 5, no bias,
+     * both with a 1x1 projection; head 16 -> 8 -> 4 -> 1 */
+    int64_t block1 = 8 * 3 * 25 + 2 * 8 + 8 * 8 * 25 + 2 * 8 + 8 * 3;
+    int64_t block2 = 16 * 8 * 25 + 2 * 16 + 16 * 16 * 25 + 2 * 16 + 16 * 8;
+    ir_graph *g = build_spec(&s, 0);
+    ck_assert_int_eq(ir_graph_param_count(g, 1), block1 + block2 + 16 * 8 + 8 * 4 + 4 * 1);
+    ck_assert_ptr_null(find_node(g, "block1.conv1.bias"));
+    assert_meta(g, "ebm.name", "small-deep");
+    ck_assert_ptr_null(ir_graph_get_meta(g, "ebm.preset"));
+    assert_meta(g, "ebm.sampler.clamp", "-2,3.5");
+    assert_meta(g, "ebm.sampler.grad_clip", "0");
+    assert_meta(g, "ebm.input_shape", "3,16,16");
+    ir_graph_free(g);
+
+    ir_nn_spec_default(&s);
+    config_ok("mlp_tabular", &s);
+    g = build_spec(&s, 0);
+    ck_assert_int_eq(ir_graph_param_count(g, 1), 10 * 32 + 32 + 32 * 32 + 32 + 32 + 1);
+    int residual = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        residual += g->nodes[i].name && strstr(g->nodes[i].name, "/residual") != NULL;
+    ck_assert_int_eq(residual, 1);   /* only 32 -> 32 */
+    ir_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_config_overrides_preset)
+{
+    ebm_error err = {0};
+    ir_nn_spec s;
+    ck_assert_int_eq(ir_nn_preset("mnist", &s, &err), EBM_OK);
+    config_ok("override_mnist", &s);
+    ck_assert_str_eq(s.preset, "mnist");
+    ck_assert_int_eq(s.kind, IR_NN_DEEP);
+    ck_assert_int_eq(s.input_hwc[0], 28);
+    ck_assert_int_eq(s.act, IR_NN_GELU);
+    ck_assert_int_eq(s.defaults.mcmc_steps, 40);
+    ck_assert(s.defaults.step_size == 0.01);   /* kept from the preset */
+    ck_assert_int_eq(s.defaults.buffer_capacity, 4096);
+    ir_graph *g = build_spec(&s, 0);
+    /* conv 1->8, GN, conv 8->16, GN; head 16 -> 8 -> 4 -> 1 */
+    ck_assert_int_eq(ir_graph_param_count(g, 1), conv_params(1, 8, 3) + 16 + conv_params(8, 16, 3) + 32 +
+                                                     linear_params(16, 8) + linear_params(8, 4) + linear_params(4, 1));
+    assert_meta(g, "ebm.preset", "mnist");
+    assert_meta(g, "ebm.sampler.clamp", "none");
+    assert_meta(g, "ebm.sampler.noise_scale", "auto");
+    assert_meta(g, "ebm.sampler.steps", "40");
+    ir_graph_free(g);
+}
+END_TEST
+
+/* Bad configurations: the code, the file, and each expected word. */
+static void config_fails(const char *name, ebm_status code, const char *w1, const char *w2, const char *w3)
+{
+    ebm_error err = {0};
+    ir_nn_spec s, before;
+    ck_assert_int_eq(ir_nn_preset("simple", &s, &err), EBM_OK);
+    before = s;
+    const char *path = config_path(name);
+    ebm_status st = ir_nn_config_file(path, &s, &err);
+    ck_assert_msg(st == code, "%s: got %s (%s)", name, ebm_status_name(st), err.msg);
+    ck_assert_msg(strncmp(err.msg, path, strlen(path)) == 0, "%s: message does not start with the file: %s", name,
+                  err.msg);
+    const char *words[3] = {w1, w2, w3};
+    for (int i = 0; i < 3; i++)
+        ck_assert_msg(!words[i] || strstr(err.msg, words[i]), "%s: message lacks '%s': %s", name, words[i], err.msg);
+    ck_assert_msg(memcmp(&s, &before, sizeof s) == 0, "%s: the spec changed", name);
+}
+
+START_TEST(test_bad_configs)
+{
+    config_fails("bad_unknown_field", EBM_ERR_INVALID, "unknown field 'hiden_dims'", "did you mean 'hidden_dims'",
+                 "known fields: name");
+    config_fails("bad_wrong_type", EBM_ERR_INVALID, "field 'hidden_dims'", "expected an array of 1 to 16 positive",
+                 "found the string \"128\"");
+    config_fails("bad_negative_dim", EBM_ERR_INVALID, "field 'input_dim'", "expected a positive integer", "found -3");
+    config_fails("bad_negative_hidden", EBM_ERR_INVALID, "field 'hidden_dims[1]'", "expected a positive integer",
+                 "found -1");
+    config_fails("bad_activation", EBM_ERR_INVALID, "field 'activation'", "\"leaky_relu\"", "found the string \"sigmoidx\"");
+    config_fails("bad_output_dim", EBM_ERR_INVALID, "field 'output_dim'", "expected 1", "found 10");
+    config_fails("bad_both_inputs", EBM_ERR_INVALID, "'input_dim' and 'input_shape'", NULL, NULL);
+    config_fails("bad_syntax", EBM_ERR_FORMAT, "bad_syntax.json:2:", "not valid JSON", NULL);
+    config_fails("bad_parameters_field", EBM_ERR_INVALID, "unknown field 'parameters.step_siz'",
+                 "did you mean 'parameters.step_size'", NULL);
+    config_fails("bad_clamp", EBM_ERR_INVALID, "field 'parameters.clamp'", "lo < hi", "found an array of 2");
+    config_fails("bad_kernel", EBM_ERR_INVALID, "field 'kernel_size'", "odd", "found 4");
+    config_fails("bad_top_level", EBM_ERR_INVALID, "expected a JSON object", "found an array", NULL);
+    config_fails("bad_duplicate", EBM_ERR_FORMAT, "duplicate", "input_dim", NULL);
+    config_fails("bad_type_bool", EBM_ERR_INVALID, "field 'use_residual'", "true or false", "found the string \"yes\"");
+    config_fails("no_such_file", EBM_ERR_IO, "cannot open", NULL, NULL);
+
+    /* valid fields that do not make a network: caught before building */
+    ebm_error err = {0};
+    ir_nn_spec s;
+    ir_nn_spec_default(&s);
+    config_ok("bad_deep_tabular", &s);
+    ir_graph *g = (ir_graph *)&err;
+    ck_assert_int_eq(ir_nn_build(&s, 0, &g, &err), EBM_ERR_INVALID);
+    ck_assert_ptr_null(g);
+    ck_assert_msg(strstr(err.msg, "energy_type 'deep' needs input_shape"), "%s", err.msg);
+    ir_nn_spec_default(&s);   /* no input at all */
+    ck_assert_int_eq(ir_nn_build(&s, 0, &g, &err), EBM_ERR_INVALID);
+    ck_assert_msg(strstr(err.msg, "give input_dim") && strstr(err.msg, "input_shape"), "%s", err.msg);
+    ck_assert_int_eq(ir_nn_preset("imagenet", &s, &err), EBM_ERR_INVALID);
+    ck_assert_msg(strstr(err.msg, "'imagenet'") && strstr(err.msg, "simple, cnn, mnist, cifar"), "%s", err.msg);
+}
+END_TEST
+
+/* JSON from text: every numeric form of the parameters, and the label. */
+START_TEST(test_config_text)
+{
+    ebm_error err = {0};
+    ir_nn_spec s;
+    ir_nn_spec_default(&s);
+    ck_assert_int_eq(ir_nn_config_text("{\"input_dim\": 8.0, \"parameters\": {\"clamp\": null, "
+                                       "\"mcmc_steps\": 0, \"reinit_prob\": 1}}", "inline", &s, &err), EBM_OK);
+    ck_assert_int_eq(s.input_dim, 8);
+    ck_assert_int_eq(s.defaults.clamp, 0);
+    ck_assert_int_eq(s.defaults.mcmc_steps, 0);
+    ck_assert_int_eq(ir_nn_config_text("{\"input_dim\": 8.5}", "inline", &s, &err), EBM_ERR_INVALID);
+    ck_assert_msg(strstr(err.msg, "inline: field 'input_dim'") && strstr(err.msg, "found 8.5"), "%s", err.msg);
+    ck_assert_int_eq(ir_nn_config_text("{\"parameters\": {\"reinit_prob\": 1.5}}", "inline", &s, &err),
+                     EBM_ERR_INVALID);
+    ck_assert_msg(strstr(err.msg, "[0, 1]"), "%s", err.msg);
+    ck_assert_int_eq(ir_nn_config_text("{\"parameters\": {\"step_size\": 0}}", "inline", &s, &err), EBM_ERR_INVALID);
+    ck_assert_msg(strstr(err.msg, "a number > 0") && strstr(err.msg, "found 0"), "%s", err.msg);
+    ck_assert_int_eq(ir_nn_config_text("", "inline", &s, &err), EBM_ERR_FORMAT);
+    ck_assert_int_eq(ir_nn_config_text("{\"name\": \"\"}", "inline", &s, &err), EBM_ERR_INVALID);
+}
+END_TEST
+
+static Suite *presets_suite(void)
+{
+    Suite *s = suite_create("presets");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_splitmix64_known_answer);
+    tcase_add_test(tc, test_uniform_moments);
+    tcase_add_test(tc, test_init_follows_pytorch);
+    tcase_add_test(tc, test_parameter_counts);
+    tcase_add_test(tc, test_energies_match_pytorch);
+    tcase_add_test(tc, test_compiled_energies_match_pytorch);
+    tcase_add_test(tc, test_same_seed_same_bytes);
+    tcase_add_test(tc, test_metadata_defaults);
+    tcase_add_test(tc, test_cifar_residual_is_real);
+    tcase_add_test(tc, test_activations);
+    tcase_add_test(tc, test_group_norm_direct);
+    tcase_add_test(tc, test_conv_mean_linear_direct);
+    tcase_add_test(tc, test_builder_errors);
+    tcase_add_test(tc, test_config_every_field);
+    tcase_add_test(tc, test_config_overrides_preset);
+    tcase_add_test(tc, test_bad_configs);
+    tcase_add_test(tc, test_config_text);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(presets_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
