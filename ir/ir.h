@@ -61,6 +61,7 @@ typedef enum ir_fuse_class {
 
 typedef struct ir_shape {
     int rank;
+    int32_t zero_;            /* always 0: no padding bytes, so attributes compare with memcmp */
     int64_t d[IR_MAX_RANK];   /* d[i] >= 0, or IR_DIM_N */
 } ir_shape;
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # quickstart.sh — installs what is missing, builds ebmc, and runs the main job
-# on a built-in default: the energies (and the score's size) of a small bundled
-# convolutional energy network on a bundled batch of inputs.
+# on a built-in default: compiles a small bundled convolutional energy network
+# to native code, prints the energies of a bundled batch of inputs, and draws
+# Langevin samples from it.
 #
 #   scripts/quickstart.sh [MODEL.onnx INPUT.npy]
 set -euo pipefail
@@ -21,5 +22,11 @@ trap 'rm -rf "$out"' EXIT
 echo
 build/bin/ebm info "$model"
 echo
+echo "compiling $model to native code:"
+build/bin/ebmc "$model" -o "$out/model.so" --verbose
+echo
 echo "energies E(x) of the samples in $input (one per line), and the score -dE/dx:"
-build/bin/ebm eval "$model" --input "$input" --print --score "$out/score.npy"
+build/bin/ebm eval "$out/model.so" --input "$input" --print --score "$out/score.npy"
+echo
+echo "64 samples, 200 Langevin steps:"
+build/bin/ebm sample "$out/model.so" -n 64 --steps 200 -o "$out/samples.npy"
