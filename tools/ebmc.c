@@ -121,27 +121,6 @@ static ebm_status parse_int_flag(const char *flag, const char *value, long long 
     return EBM_OK;
 }
 
-/* FNV-1a 64 of the model file, recorded in the descriptor so a compiled model
- * can be matched with its source. */
-static ebm_status hash_file(const char *path, char *hex, size_t size, ebm_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ebm_fail(err, EBM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    uint64_t h = 0xcbf29ce484222325ull;
-    unsigned char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        for (size_t i = 0; i < n; i++)
-            h = (h ^ buf[i]) * 0x100000001b3ull;
-    int bad = ferror(f);
-    fclose(f);
-    if (bad)
-        return ebm_fail(err, EBM_ERR_IO, "%s: read error", path);
-    snprintf(hex, size, "fnv1a64:%016llx", (unsigned long long)h);
-    return EBM_OK;
-}
-
 typedef struct ebmc_run {
     emit_kind kind;
     ebmc_program program;
@@ -215,7 +194,7 @@ static ebm_status emit_ir(const char *model, ir_graph *g, const ebmc_run *r, ebm
 
 static ebm_status compile(const char *model, ir_graph *g, ebmc_run *r, ebm_error *err)
 {
-    ebm_status st = hash_file(model, r->hash, sizeof r->hash, err);
+    ebm_status st = cli_hash_file(model, r->hash, sizeof r->hash, err);
     if (st)
         return st;
     r->co.source_hash = r->hash;
