@@ -13,27 +13,8 @@ EBMC="$BIN/ebmc"
 FIX="$SRC/tests/fixtures/mlp_silu"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
-passed=0
-failed=0
-
-check() {   # check NAME CONDITION-COMMAND...
-    local name=$1
-    shift
-    if "$@"; then
-        echo "PASS $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL $name"
-        failed=$((failed + 1))
-    fi
-}
-
-# The float32 payload of an .npy (after its header), as hex words.
-payload() {
-    local hlen
-    hlen=$(od -An -t u2 -j 8 -N 2 "$1" | tr -d ' ')
-    od -An -v -t x4 -j $((10 + hlen)) "$1" | tr -s ' \n' '\n\n' | sed '/^$/d'
-}
+# shellcheck source=lib/check.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib/check.bash"
 
 "$EBM" eval "$FIX/model.onnx" --input "$FIX/input.npy" --energy "$TMP/e.npy" --score "$TMP/s.npy" \
     --grad "$TMP/g.npy" 2>"$TMP/err"
@@ -53,9 +34,8 @@ check "score program outputs energy and score" grep -q 'output "score"' "$TMP/sc
 check "param_grad program has a gradient per parameter" test "$(grep -c 'output "grad:' "$TMP/param_grad.ir")" -eq 6
 check "hvp program takes v" grep -q 'input "v"' "$TMP/hvp.ir"
 
-"$EBMC" "$FIX/model.onnx" --emit=ir --program=nope >/dev/null 2>"$TMP/err"
+"$EBMC" "$FIX/model.onnx" --emit=ir --program=nope >/dev/null 2>"$TMP/usage_err"
 check "unknown program is a usage error" test $? -eq 2
-check "... naming the flag" grep -q -- "--program" "$TMP/err"
+check "... naming the flag" grep -q -- "--program" "$TMP/usage_err"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

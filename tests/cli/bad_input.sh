@@ -13,71 +13,11 @@ DATA="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/data"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
-passed=0
-failed=0
-
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() {
-    echo "FAIL $1: $2"
-    sed 's/^/    stderr: /' "$TMP/err"
-    failed=$((failed + 1))
-}
-
-sanitizer_report() { grep -qE 'Sanitizer|runtime error' "$TMP/out" "$TMP/err"; }
-
-# expect_fail NAME CODE 'pattern1;pattern2' CMD ARGS...
-# CODE is the exit status required (1 input error, 2 usage); every pattern
-# must appear (as a fixed string) in the single stderr line.
-expect_fail() {
-    local name=$1 want=$2 patterns=$3
-    shift 3
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    local code=$? lines
-    lines=$(wc -l <"$TMP/err")
-    if sanitizer_report; then
-        fail "$name" "sanitizer report"
-    elif [ "$code" -eq 0 ]; then
-        fail "$name" "exit status 0, expected $want"
-    elif [ "$code" -ne "$want" ]; then
-        fail "$name" "exit status $code, expected $want"
-    elif [ "$lines" -ne 1 ]; then
-        fail "$name" "$lines lines on stderr, expected exactly 1"
-    else
-        local pat missing=""
-        IFS=';' read -r -a pats <<<"$patterns"
-        for pat in "${pats[@]}"; do
-            grep -qF -- "$pat" "$TMP/err" || missing="$missing '$pat'"
-        done
-        if [ -n "$missing" ]; then
-            fail "$name" "stderr does not mention$missing"
-        else
-            pass "$name"
-        fi
-    fi
-}
-
-# expect_ok NAME CMD ARGS...: exit 0 and no sanitizer report.
-expect_ok() {
-    local name=$1
-    shift
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    local code=$?
-    if sanitizer_report; then
-        fail "$name" "sanitizer report"
-    elif [ "$code" -ne 0 ]; then
-        fail "$name" "exit status $code, expected 0"
-    else
-        pass "$name"
-    fi
-}
-
-# check NAME CONDITION...: a plain assertion on files the tools wrote.
-check() {
-    local name=$1
-    shift
-    : >"$TMP/err"
-    if "$@"; then pass "$name"; else fail "$name" "check failed: $*"; fi
-}
+# expect_fail NAME CODE 'pattern1;pattern2' CMD ARGS...: CODE is the exit
+# status required (1 input error, 2 usage); every pattern must appear in the
+# single stderr line.  expect_ok, check: see lib/check.bash.
+# shellcheck source=lib/check.bash
+source "$(dirname "${BASH_SOURCE[0]}")/lib/check.bash"
 
 GOOD="$DATA/good.onnx"
 
@@ -176,5 +116,4 @@ check "control: energies are float64 [2]" grep -aqF "'descr': '<f8', 'fortran_or
 expect_ok "control: eval N=0" "$EBM" eval "$GOOD" --input "$DATA/x_n0.npy" --energy "$TMP/e0.npy"
 check "control: N=0 writes an empty [0] array" grep -aqF "'shape': (0,)" "$TMP/e0.npy"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
