@@ -54,6 +54,8 @@ const char *ebm_model_meta(const ebm_model *m, const char *key);
 float *ebm_model_weights(ebm_model *m);
 /* Index of the parameter named `name`, or -1. */
 int ebm_model_param_index(const ebm_model *m, const char *name);
+/* The path the model was opened from (for messages). */
+const char *ebm_model_path(const ebm_model *m);
 
 /* ---- contexts ------------------------------------------------------------------ */
 
@@ -61,6 +63,9 @@ int ebm_model_param_index(const ebm_model *m, const char *name);
  * call; capacity >= 1). */
 ebm_status ebm_ctx_new(ebm_model *m, int64_t capacity, ebm_ctx **out, ebm_error *err);
 void ebm_ctx_free(ebm_ctx *ctx);
+/* The context's model, and its capacity in samples. */
+ebm_model *ebm_ctx_model(const ebm_ctx *ctx);
+int64_t ebm_ctx_capacity(const ebm_ctx *ctx);
 
 /* ---- compute ----------------------------------------------------------------- */
 

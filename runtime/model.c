@@ -483,3 +483,20 @@ ebm_status ebm_ctx_new(ebm_model *m, int64_t capacity, ebm_ctx **out, ebm_error 
     *out = c;
     return EBM_OK;
 }
+
+/* ---- accessors (for samplers and training built on the compute calls) ------------ */
+
+ebm_model *ebm_ctx_model(const ebm_ctx *ctx)
+{
+    return ctx ? ctx->m : NULL;
+}
+
+int64_t ebm_ctx_capacity(const ebm_ctx *ctx)
+{
+    return ctx ? ctx->capacity : 0;
+}
+
+const char *ebm_model_path(const ebm_model *m)
+{
+    return m ? m->path : "(no model)";
+}
