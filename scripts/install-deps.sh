@@ -14,6 +14,8 @@ packages=(
     libopenblas-dev                    # matmul/convolution in the reference executor
     check                              # unit test framework
     libjansson-dev                     # JSON model configurations (ebm init --config)
+    libpng-dev                         # PNG output of samples and 2-D plots (runtime/png.c)
+    zlib1g-dev                         # gzipped IDX datasets (runtime/data.c)
     clang libclang-rt-14-dev           # libFuzzer targets (tests/fuzz)
     python3                            # standard library only (no numpy/torch/onnx)
 )
