@@ -5,6 +5,10 @@
  * a value used twice gets the sum of both gradients (fan-out).  Only nodes
  * that lie on a path from some wrt value to y are differentiated, so branches
  * that do not depend on x cost nothing and yield exact zeros.
+ *
+ * Its result is ordinary IR, so programs may differentiate twice: the
+ * denoising-score-matching program differentiates a loss built from the
+ * score dE/dx with respect to the parameters.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -86,12 +90,13 @@ ebm_status ebmc_grad(ir_graph *g, int y, int seed, const int *wrt, int n_wrt, in
     return st;
 }
 
-static const char *const program_names[EBMC_PROGRAM_COUNT] = {"energy", "score", "param_grad", "hvp"};
+static const char *const program_names[EBMC_PROGRAM_COUNT] = {"energy", "score", "param_grad", "hvp", "dsm_grad"};
 
 int ebmc_program_parse(const char *s, ebmc_program *out)
 {
     for (int p = 0; s && p < EBMC_PROGRAM_COUNT; p++)
-        if (strcmp(s, program_names[p]) == 0 || (p == EBMC_PROGRAM_PARAM_GRAD && strcmp(s, "param-grad") == 0)) {
+        if (strcmp(s, program_names[p]) == 0 || (p == EBMC_PROGRAM_PARAM_GRAD && strcmp(s, "param-grad") == 0) ||
+            (p == EBMC_PROGRAM_DSM_GRAD && strcmp(s, "dsm-grad") == 0)) {
             *out = (ebmc_program)p;
             return 0;
         }
@@ -155,45 +160,68 @@ static ebm_status set_outputs(ir_graph *g, const int *vals, const char *const *n
     return EBM_OK;
 }
 
-static ebm_status build_param_grad(ir_graph *g, int x, int e, ebm_error *err)
+/* Sets g's outputs to y (named y_name), then the gradient of sum(seed * y)
+ * with respect to every trainable parameter, named "grad:<parameter>". */
+static ebm_status set_param_grad_outputs(ir_graph *g, int y, int seed, const char *y_name, ebm_error *err)
 {
-    int w = ir_add_input(g, "weights", ir_shape_make(1, IR_DIM_N), err);
     int n_params = 0;
     for (int i = 0; i < g->n_nodes; i++)
         n_params += g->nodes[i].op == IR_OP_CONST && (g->nodes[i].flags & IR_NODE_TRAINABLE);
-    int *wrt = malloc(((size_t)n_params + 1) * sizeof *wrt);
+    int *wrt = calloc((size_t)n_params + 1, sizeof *wrt);
     int *vals = malloc(((size_t)n_params + 1) * sizeof *vals);
     char **names = calloc((size_t)n_params + 1, sizeof *names);
     ebm_status st = (!wrt || !vals || !names) ? ebm_fail(err, EBM_ERR_NOMEM, "out of memory") : EBM_OK;
-    if (w < 0 && st == EBM_OK)
+    if ((y < 0 || seed < 0) && st == EBM_OK)
         st = err ? err->code : EBM_ERR_INTERNAL;
     int np = 0;
     for (int i = 0; st == EBM_OK && i < g->n_nodes && np < n_params; i++)
         if (g->nodes[i].op == IR_OP_CONST && (g->nodes[i].flags & IR_NODE_TRAINABLE))
             wrt[np++] = i;
     if (st == EBM_OK)
-        st = ebmc_grad(g, e, w, wrt, np, vals + 1, err);
-    vals[0] = e;
+        st = ebmc_grad(g, y, seed, wrt, np, vals + 1, err);
+    if (vals)
+        vals[0] = y;
     for (int i = 0; st == EBM_OK && i <= np; i++) {
-        const char *pn = i ? g->nodes[wrt[i - 1]].name : NULL;
+        const char *pn = i ? g->nodes[wrt[i - 1]].name : y_name;
         size_t len = (pn ? strlen(pn) : 0) + 8;
         names[i] = malloc(len);
         if (!names[i])
             st = ebm_fail(err, EBM_ERR_NOMEM, "out of memory");
-        else if (i == 0)
-            snprintf(names[i], len, "energy");
         else
-            snprintf(names[i], len, "grad:%s", pn ? pn : "");
+            snprintf(names[i], len, "%s%s", i ? "grad:" : "", pn ? pn : "");
     }
     if (st == EBM_OK)
         st = set_outputs(g, vals, (const char *const *)names, np + 1, err);
-    (void)x;
     for (int i = 0; names && i <= np; i++)
         free(names[i]);
     free(names);
     free(wrt);
     free(vals);
     return st;
+}
+
+static ebm_status build_param_grad(ir_graph *g, int e, ebm_error *err)
+{
+    int w = ir_add_input(g, "weights", ir_shape_make(1, IR_DIM_N), err);
+    return set_param_grad_outputs(g, e, w, "energy", err);
+}
+
+/* Denoising score matching: loss_i = 1/2 ||s(x_i) - t_i||^2 with s = -dE/dx,
+ * i.e. 1/2 ||dE/dx + t||^2, and its parameter gradient.  The second ebmc_grad
+ * differentiates the first one's graph (ordinary IR) with respect to the
+ * parameters; the sum over samples makes seed = ones. */
+static ebm_status build_dsm_grad(ir_graph *g, int x, int e, ebm_error *err)
+{
+    int t = ir_add_input(g, "target", g->nodes[x].shape, err), gx = -1;
+    if (t < 0)
+        return err ? err->code : EBM_ERR_INTERNAL;
+    ebm_status st = ebmc_grad(g, e, batch_ones(g, err), &x, 1, &gx, err);
+    if (st)
+        return st;
+    int d = ir_binary(g, IR_OP_ADD, gx, t, NULL, err);
+    int sq = d < 0 ? -1 : per_sample_dot(g, d, d, err);
+    int loss = sq < 0 ? -1 : ir_binary(g, IR_OP_MUL, sq, ir_add_scalar(g, 0.5, err), NULL, err);
+    return set_param_grad_outputs(g, loss, loss < 0 ? -1 : batch_ones(g, err), "loss", err);
 }
 
 ebm_status ebmc_build_program(const ir_graph *energy, ebmc_program p, ir_graph **out, ebm_error *err)
@@ -222,7 +250,9 @@ ebm_status ebmc_build_program(const ir_graph *energy, ebmc_program p, ir_graph *
             st = set_outputs(g, vals, names, 3, err);
         }
     } else if (st == EBM_OK && p == EBMC_PROGRAM_PARAM_GRAD) {
-        st = build_param_grad(g, x, e, err);
+        st = build_param_grad(g, e, err);
+    } else if (st == EBM_OK && p == EBMC_PROGRAM_DSM_GRAD) {
+        st = build_dsm_grad(g, x, e, err);
     }
     ebmc_options o;
     memset(&o, 0, sizeof o);

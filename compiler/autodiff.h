@@ -1,5 +1,6 @@
 /* autodiff.h — reverse-mode differentiation over the core IR, and the
- * programs built with it (score, parameter gradient, Hessian-vector product).
+ * programs built with it (score, parameter gradient, Hessian-vector product,
+ * the denoising-score-matching parameter gradient).
  *
  * Every core op's derivative rule is the vjp_rule column of ir/ops.def,
  * implemented in compiler/vjp.c with core ops only: the gradient graph is
@@ -39,6 +40,10 @@ typedef enum ebmc_program {
     EBMC_PROGRAM_PARAM_GRAD, /* inputs x, weights; outputs energy, then sum_i w_i dE_i/dtheta per
                                 trainable parameter, named "grad:<parameter>" */
     EBMC_PROGRAM_HVP,        /* inputs x, v;       outputs energy, score, hvp = d/dx (dE/dx . v) */
+    EBMC_PROGRAM_DSM_GRAD,   /* inputs x, target (x's shape); outputs loss [N],
+                                loss_i = 1/2 sum_j (s_ij - target_ij)^2 with s = -dE/dx at x,
+                                then sum_i dloss_i/dtheta per trainable parameter, named
+                                "grad:<parameter>" (second-order: differentiates the score) */
     EBMC_PROGRAM_COUNT
 } ebmc_program;
 

@@ -1,7 +1,7 @@
 /* codegen.h — from an energy graph to a compiled model (model.so).
  *
- * ebmc_compile_model builds the programs (energy, score, param_grad and the
- * fused Langevin program), schedules and memory-plans each, emits one C file
+ * ebmc_compile_model builds the programs (energy, score, param_grad, the
+ * fused Langevin program and, when asked, dsm_grad), schedules and memory-plans each, emits one C file
  * (readable: one function per kernel, named and commented after the nodes it
  * covers) plus the weights as a binary blob pulled in with an assembler
  * .incbin, and runs the system C compiler to produce a self-contained,
@@ -25,6 +25,7 @@ typedef struct ebmc_compile_options {
     const char *energy_head;  /* recorded in the descriptor */
     const char *source_hash;  /* recorded in the descriptor (may be NULL) */
     int verbose;              /* print the compiler command and timings on stderr */
+    int dsm;                  /* also emit the dsm_grad program (second order: can be large) */
 } ebmc_compile_options;
 
 /* Emits the C source of the whole model (what `ebmc --emit=c` prints). The

@@ -1,6 +1,7 @@
 /* codegen_c.c — the compiled model as one C file (see codegen.h).
  *
- * The file holds, per program graph (energy, score, param_grad): its small
+ * The file holds, per program graph (energy, score, param_grad, and dsm_grad
+ * when ebmc_compile_options.dsm asks for it): its small
  * constants, one kernel per node (codegen_c_kernels.c), a prologue running
  * the weight-only kernels and a body running the rest, in schedule order, on
  * the arena offsets of the plan.  Then the four ABI entry points
@@ -10,6 +11,9 @@
  *   SCORE       score prologue + body, energies and scores out.
  *   PARAM_GRAD  param_grad prologue + body; each "grad:<name>" output is added
  *               into call->param_grad at that parameter's offset.
+ *   DSM_GRAD    (optional) dsm_grad prologue + body with call->target bound to
+ *               the program's second input (the SW slot); losses out through
+ *               call->energy, "grad:<name>" outputs accumulated as PARAM_GRAD's.
  *   LANGEVIN    score prologue once, then K times: score body, and per element
  *                 x <- clamp(x - a*clip((-score)/T, +-c) + s*eps, lo, hi)
  *               with eps from ebm_philox_normal4(seed, sample_offset + i,
@@ -40,8 +44,10 @@ _Static_assert(IR_MAX_RANK <= EBM_ABI_MAX_RANK, "IR shapes must fit the ABI's sh
 #define INLINE_CONST_MAX 64
 #define ALIGN_FLOATS (EBMC_ALIGN / 4)
 
-enum { CG_ENERGY, CG_SCORE, CG_PARAM_GRAD, CG_NPROG };
-static const ebmc_program cg_kinds[CG_NPROG] = {EBMC_PROGRAM_ENERGY, EBMC_PROGRAM_SCORE, EBMC_PROGRAM_PARAM_GRAD};
+/* CG_DSM comes last: a model without it simply has n_prog = CG_DSM programs. */
+enum { CG_ENERGY, CG_SCORE, CG_PARAM_GRAD, CG_DSM, CG_NPROG };
+static const ebmc_program cg_kinds[CG_NPROG] = {EBMC_PROGRAM_ENERGY, EBMC_PROGRAM_SCORE, EBMC_PROGRAM_PARAM_GRAD,
+                                                EBMC_PROGRAM_DSM_GRAD};
 
 typedef struct cg_param {
     const ir_node *node;   /* in the energy graph */
@@ -58,6 +64,7 @@ typedef struct cg_model {
     int64_t weights_numel;
     int64_t sample_numel;
     int64_t tile;
+    int n_prog;            /* programs built: CG_NPROG with o->dsm, else CG_DSM */
     ebmc_cg_program *prog[CG_NPROG];
 } cg_model;
 
@@ -175,7 +182,7 @@ static int64_t langevin_arena(const cg_model *m)
 static int64_t largest_arena(const cg_model *m)
 {
     int64_t best = 0;
-    for (int k = 0; k < CG_NPROG; k++)
+    for (int k = 0; k < m->n_prog; k++)
         if (m->prog[k]->arena_bytes > best)
             best = m->prog[k]->arena_bytes;
     return best;
@@ -189,7 +196,7 @@ static ebm_status choose_tile(cg_model *m, ebm_error *err)
         return EBM_OK;
     while (m->tile > 1 && largest_arena(m) > EBMC_ARENA_BUDGET) {
         m->tile /= 2;
-        for (int k = 0; k < CG_NPROG; k++) {
+        for (int k = 0; k < m->n_prog; k++) {
             ebm_status st = ebmc_cg_program_plan(m->prog[k], m->tile, err);
             if (st)
                 return st;
@@ -213,22 +220,22 @@ static ebm_status check_energy(const ir_graph *e, ebm_error *err)
     return EBM_OK;
 }
 
-/* Every output the entry points read exists: energy (and score), and one
- * parameter per "grad:<name>". */
+/* Every output the entry points read exists: energy (and score; dsm_grad:
+ * loss), and one parameter per "grad:<name>". */
 static ebm_status check_outputs(const cg_model *m, ebm_error *err)
 {
-    for (int k = 0; k < CG_NPROG; k++) {
+    for (int k = 0; k < m->n_prog; k++) {
         const ir_graph *g = m->prog[k]->g;
-        const char *need = k == CG_SCORE ? "score" : "energy";
-        if (output_index(g, "energy") < 0 || output_index(g, need) < 0)
+        const char *first = k == CG_DSM ? "loss" : "energy", *need = k == CG_SCORE ? "score" : first;
+        if (output_index(g, first) < 0 || output_index(g, need) < 0)
             return ebm_fail(err, EBM_ERR_INTERNAL, "codegen: the %s program has no '%s' output",
                             m->prog[k]->prefix, need);
-    }
-    const ir_graph *g = m->prog[CG_PARAM_GRAD]->g;
-    for (int j = 0; j < g->n_outputs; j++) {
-        const char *name = g->output_names[j];
-        if (name && strncmp(name, "grad:", 5) == 0 && find_param(m, name + 5) < 0)
-            return ebm_fail(err, EBM_ERR_INTERNAL, "codegen: param_grad output '%s' names no parameter", name);
+        for (int j = 0; (k == CG_PARAM_GRAD || k == CG_DSM) && j < g->n_outputs; j++) {
+            const char *name = g->output_names[j];
+            if (name && strncmp(name, "grad:", 5) == 0 && find_param(m, name + 5) < 0)
+                return ebm_fail(err, EBM_ERR_INTERNAL, "codegen: %s output '%s' names no parameter",
+                                m->prog[k]->prefix, name);
+        }
     }
     return EBM_OK;
 }
@@ -239,14 +246,15 @@ static ebm_status model_build(cg_model *m, const ir_graph *energy, const ebmc_co
     m->energy = energy;
     m->o = o;
     m->tile = o->tile > 0 ? o->tile : EBMC_DEFAULT_TILE;
+    m->n_prog = o->dsm ? CG_NPROG : CG_DSM;
     ebm_status st = check_energy(energy, err);
     if (!st)
         st = collect_params(m, err);
-    for (int k = 0; k < CG_NPROG && !st; k++)
+    for (int k = 0; k < m->n_prog && !st; k++)
         st = ebmc_cg_program_build(energy, cg_kinds[k], m->tile, &m->prog[k], err);
     if (!st)
         st = choose_tile(m, err);
-    for (int k = 0; k < CG_NPROG && !st; k++)
+    for (int k = 0; k < m->n_prog && !st; k++)
         st = link_constants(m, m->prog[k], err);
     if (!st)
         st = check_outputs(m, err);
@@ -433,13 +441,17 @@ static void emit_entry_score(ebmc_buf *b, const cg_model *m)
                   "    return ebm_count_bad(E, S, n, EBM_SAMPLE_NUMEL);\n}\n\n");
 }
 
-static void emit_entry_param_grad(ebmc_buf *b, const cg_model *m)
+/* The entry of PARAM_GRAD (second input: call->sample_weights; first output
+ * "energy") or DSM_GRAD (call->target; "loss"): its first output goes to
+ * call->energy, each "grad:<name>" output is added into call->param_grad. */
+static void emit_entry_grads(ebmc_buf *b, const cg_model *m, int k_prog)
 {
-    const ebmc_cg_program *p = m->prog[CG_PARAM_GRAD];
-    emit_entry_start(b, "ebm_run_param_grad", 0);
-    ebmc_buf_puts(b, "    const float *const SW = call->sample_weights;\n");
+    const ebmc_cg_program *p = m->prog[k_prog];
+    const int dsm = k_prog == CG_DSM;
+    emit_entry_start(b, dsm ? "ebm_run_dsm_grad" : "ebm_run_param_grad", 0);
+    ebmc_buf_printf(b, "    const float *const SW = call->%s;\n", dsm ? "target" : "sample_weights");
     emit_run(b, p, "SW");
-    emit_output_ptr(b, p, "E", "energy");
+    emit_output_ptr(b, p, "E", dsm ? "loss" : "energy");
     ebmc_buf_puts(b, "    const int bad = ebm_put_energy(call->energy, E, n);\n");
     for (int j = 0; j < p->g->n_outputs; j++) {
         const char *name = p->g->output_names[j];
@@ -534,17 +546,22 @@ static void emit_descriptor(ebmc_buf *b, const cg_model *m)
 {
     const ir_graph *e = m->energy;
     const ir_shape *xs = &e->nodes[e->inputs[0]].shape;
+    const int n_abi_programs = m->prog[CG_DSM] ? 5 : 4;
     emit_param_table(b, m);
     emit_meta_table(b, e);
     ebmc_buf_printf(b,
-                    "static const ebm_abi_program ebm_programs[4] = {\n"
+                    "static const ebm_abi_program ebm_programs[%d] = {\n"
                     "    {EBM_PROGRAM_ENERGY, %lld, ebm_run_energy},\n"
                     "    {EBM_PROGRAM_SCORE, %lld, ebm_run_score},\n"
                     "    {EBM_PROGRAM_PARAM_GRAD, %lld, ebm_run_param_grad},\n"
-                    "    {EBM_PROGRAM_LANGEVIN, %lld, ebm_run_langevin},\n"
-                    "};\n\n",
-                    (long long)m->prog[CG_ENERGY]->arena_bytes, (long long)m->prog[CG_SCORE]->arena_bytes,
-                    (long long)m->prog[CG_PARAM_GRAD]->arena_bytes, (long long)langevin_arena(m));
+                    "    {EBM_PROGRAM_LANGEVIN, %lld, ebm_run_langevin},\n",
+                    n_abi_programs, (long long)m->prog[CG_ENERGY]->arena_bytes,
+                    (long long)m->prog[CG_SCORE]->arena_bytes, (long long)m->prog[CG_PARAM_GRAD]->arena_bytes,
+                    (long long)langevin_arena(m));
+    if (m->prog[CG_DSM])
+        ebmc_buf_printf(b, "    {EBM_PROGRAM_DSM_GRAD, %lld, ebm_run_dsm_grad},\n",
+                        (long long)m->prog[CG_DSM]->arena_bytes);
+    ebmc_buf_puts(b, "};\n\n");
     ebmc_buf_puts(b, "__attribute__((visibility(\"default\"))) const ebm_abi_model EBM_ABI_SYMBOL = {\n"
                      "    .magic = EBM_ABI_MAGIC,\n    .abi_version = EBM_ABI_VERSION,\n"
                      "    .compiler_version = \"" EBMC_VERSION_STRING "\",\n    .source_hash = ");
@@ -557,9 +574,9 @@ static void emit_descriptor(ebmc_buf *b, const cg_model *m)
     ebmc_buf_printf(b,
                     ",\n    .tile = %lld,\n    .n_params = %d,\n    .params = %s,\n    .weights_numel = %lld,\n"
                     "    .weights = ebm_blob,\n    .n_meta = %d,\n    .meta = %s,\n"
-                    "    .n_programs = 4,\n    .programs = ebm_programs,\n};\n",
+                    "    .n_programs = %d,\n    .programs = ebm_programs,\n};\n",
                     (long long)m->tile, m->n_params, m->n_params ? "ebm_params" : "NULL",
-                    (long long)m->weights_numel, e->n_meta, e->n_meta ? "ebm_meta" : "NULL");
+                    (long long)m->weights_numel, e->n_meta, e->n_meta ? "ebm_meta" : "NULL", n_abi_programs);
 }
 
 static void emit_prelude(ebmc_buf *b, const cg_model *m)
@@ -568,14 +585,15 @@ static void emit_prelude(ebmc_buf *b, const cg_model *m)
     ebmc_buf_c_comment(b, m->energy->source ? m->energy->source : "an energy graph");
     ebmc_buf_printf(b,
                     "; do not edit.\n"
-                    " * Programs (runtime/ebm_abi.h): energy, score, param_grad and Langevin, each on\n"
+                    " * Programs (runtime/ebm_abi.h): energy, score, param_grad, Langevin%s, each on\n"
                     " * a tile of up to %lld samples; the weights (%lld floats) are in ebm_blob,\n"
                     " * pulled in from weights.bin by weights.s. */\n"
                     "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n#include <cblas.h>\n\n"
                     "#include \"ebm_abi.h\"\n#include \"ebm_philox.h\"\n\n"
                     "#define EBM_SAMPLE_NUMEL %lld\n\n"
                     "extern const float ebm_blob[] __attribute__((visibility(\"hidden\")));\n\n",
-                    (long long)m->tile, (long long)m->weights_numel, (long long)m->sample_numel);
+                    m->prog[CG_DSM] ? " and dsm_grad" : "", (long long)m->tile, (long long)m->weights_numel,
+                    (long long)m->sample_numel);
 }
 
 /* The whole file; helpers go after the prelude, once the kernels say which. */
@@ -584,7 +602,7 @@ static ebm_status emit_model(const cg_model *m, ebmc_buf *out, ebm_error *err)
     ebmc_buf kernels = {0};
     unsigned helpers = 0;
     ebm_status st = EBM_OK;
-    for (int k = 0; k < CG_NPROG && !st; k++)
+    for (int k = 0; k < m->n_prog && !st; k++)
         st = emit_program(&kernels, m->prog[k], &helpers, err);
     if (!st) {
         emit_prelude(out, m);
@@ -593,8 +611,10 @@ static ebm_status emit_model(const cg_model *m, ebmc_buf *out, ebm_error *err)
         ebmc_buf_puts(out, runtime_helpers);
         emit_entry_energy(out, m);
         emit_entry_score(out, m);
-        emit_entry_param_grad(out, m);
+        emit_entry_grads(out, m, CG_PARAM_GRAD);
         emit_entry_langevin(out, m);
+        if (m->prog[CG_DSM])
+            emit_entry_grads(out, m, CG_DSM);
         emit_descriptor(out, m);
         if (out->oom || kernels.oom)
             st = ebm_fail(err, EBM_ERR_NOMEM, "codegen: out of memory writing the C source");
@@ -605,7 +625,7 @@ static ebm_status emit_model(const cg_model *m, ebmc_buf *out, ebm_error *err)
 
 static void report_plan(const cg_model *m)
 {
-    for (int k = 0; k < CG_NPROG; k++) {
+    for (int k = 0; k < m->n_prog; k++) {
         const ebmc_cg_program *p = m->prog[k];
         fprintf(stderr, "ebmc: %s program: %d nodes, %d buffers, arena %lld bytes for a tile of %lld "
                 "(sum of intermediates %lld bytes, %.1f%%)\n",

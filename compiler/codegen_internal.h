@@ -95,7 +95,8 @@ ebm_status ebmc_memplan_check(const ebmc_buffer *b, int nb, int64_t arena_bytes,
 typedef enum ebmc_store {
     EBMC_STORE_NONE = 0, /* not computed (a view or a dead value) */
     EBMC_STORE_ARENA,    /* arena bytes [offset, offset + size) */
-    EBMC_STORE_INPUT,    /* graph input `slot` (0: x; 1: the param_grad sample weights) */
+    EBMC_STORE_INPUT,    /* graph input `slot` (0: x; 1: param_grad's sample weights or
+                            dsm_grad's target, both "SW" in the C) */
     EBMC_STORE_PARAM,    /* the weights array, `offset` floats in (from the parameter table) */
     EBMC_STORE_CONST,    /* a non-parameter constant: a static array in the C, or `offset`
                             floats into the embedded blob when offset >= 0 */

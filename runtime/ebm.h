@@ -78,6 +78,13 @@ ebm_status ebm_score(ebm_ctx *ctx, const float *x, int64_t n, float *energy, flo
  * energy[n] may be NULL. */
 ebm_status ebm_param_grad(ebm_ctx *ctx, const float *x, const float *w, int64_t n, float *energy,
                           float *grad, ebm_error *err);
+/* Denoising score matching: loss[i] = 1/2 ||score(x_i) - target_i||^2 (score =
+ * -dE/dx, target of x's shape, e.g. -(x~ - x)/sigma^2 for a noisy x~ of x),
+ * and grad[weights_numel] = sum_i dloss_i/dtheta (overwritten, not
+ * accumulated); loss[n] may be NULL.  Needs the dsm_grad program, which ebmc
+ * compiles only when asked (ebmc --dsm): without it, EBM_ERR_UNSUPPORTED. */
+ebm_status ebm_dsm_grad(ebm_ctx *ctx, const float *x, const float *target, int64_t n, float *loss, float *grad,
+                        ebm_error *err);
 
 typedef ebm_abi_langevin ebm_langevin_params;
 

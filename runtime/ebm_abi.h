@@ -25,9 +25,10 @@
 #include <stdint.h>
 
 #define EBM_ABI_MAGIC 0x434d4245u   /* "EBMC" little-endian */
-#define EBM_ABI_VERSION 1u
-#define EBM_ABI_SYMBOL ebm_abi_model_v1
-#define EBM_ABI_SYMBOL_NAME "ebm_abi_model_v1"
+/* Version 2 added the DSM_GRAD program and ebm_abi_call.target. */
+#define EBM_ABI_VERSION 2u
+#define EBM_ABI_SYMBOL ebm_abi_model_v2
+#define EBM_ABI_SYMBOL_NAME "ebm_abi_model_v2"
 #define EBM_ABI_MAX_RANK 6
 #define EBM_ABI_ALIGN 64
 
@@ -36,6 +37,8 @@ typedef enum ebm_abi_program_kind {
     EBM_PROGRAM_SCORE = 1,      /* x -> energy, score = -dE/dx */
     EBM_PROGRAM_PARAM_GRAD = 2, /* x, w -> energy, grad += sum_i w_i dE_i/dtheta (accumulates!) */
     EBM_PROGRAM_LANGEVIN = 3,   /* x (in/out), K steps of the Langevin update -> final energy */
+    EBM_PROGRAM_DSM_GRAD = 4,   /* x, target -> loss_i = 1/2 ||-dE/dx(x_i) - target_i||^2 in energy,
+                                   grad += sum_i dloss_i/dtheta (accumulates!); optional (ebmc --dsm) */
     EBM_PROGRAM_KIND_COUNT
 } ebm_abi_program_kind;
 
@@ -64,16 +67,17 @@ typedef struct ebm_abi_call {
     const float *weights;      /* all parameters, laid out per ebm_abi_param.offset */
     void *arena;               /* arena_bytes of scratch, EBM_ABI_ALIGN-aligned */
     float *x;                  /* [n, input...]; LANGEVIN updates it in place */
-    float *energy;             /* [n] out (LANGEVIN: energies at the final state) */
+    float *energy;             /* [n] out (LANGEVIN: energies at the final state; DSM_GRAD: losses) */
     float *score;              /* SCORE: [n, input...] out */
     const float *sample_weights; /* PARAM_GRAD: [n] */
-    float *param_grad;         /* PARAM_GRAD: weights_numel floats, ACCUMULATED into */
+    float *param_grad;         /* PARAM_GRAD, DSM_GRAD: weights_numel floats, ACCUMULATED into */
     const ebm_abi_langevin *langevin; /* LANGEVIN only */
     float *trajectory;         /* LANGEVIN with trajectory_every > 0: frame f (f = 0: the
                                   initial state; f >= 1: the state after step f*M) of
                                   sample i starts at trajectory + f * trajectory_stride +
                                   i * sample_numel; frames 0 .. steps / M */
     int64_t trajectory_stride; /* floats between frames (the caller's whole batch) */
+    const float *target;       /* DSM_GRAD: [n, input...], the score's target at x */
 } ebm_abi_call;
 
 /* Returns 0, or a positive count of non-finite energies/values found (the

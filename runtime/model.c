@@ -23,8 +23,9 @@
 #endif
 
 #define ELF_MAGIC "\x7f" "ELF"
-/* A descriptor of a newer ABI is exported under its own name; probing for a
- * few lets us say "built for ABI version 3" instead of "not an ebmc model". */
+/* A descriptor of another ABI (older or newer) is exported under its own
+ * name; probing for a few lets us say "built for ABI version 3" instead of
+ * "not an ebmc model". */
 #define ABI_PROBE_MAX 16
 #define MAX_PROGRAMS 64
 
@@ -147,7 +148,8 @@ static ebm_status check_meta(const char *path, const ebm_abi_model *d, ebm_error
 
 const char *ebm__program_name(ebm_abi_program_kind kind)
 {
-    static const char *const names[EBM_PROGRAM_KIND_COUNT] = {"energy", "score", "param_grad", "langevin"};
+    static const char *const names[EBM_PROGRAM_KIND_COUNT] = {"energy", "score", "param_grad", "langevin",
+                                                              "dsm_grad"};
     return names[kind];
 }
 
@@ -337,7 +339,7 @@ static ebm_status find_descriptor(ebm_model *m, ebm_error *err)
     m->d = dlsym(m->dl, EBM_ABI_SYMBOL_NAME);
     if (m->d)
         return EBM_OK;
-    for (unsigned v = 2; v <= ABI_PROBE_MAX; v++) {
+    for (unsigned v = 1; v <= ABI_PROBE_MAX; v++) {
         char name[64];
         snprintf(name, sizeof name, "ebm_abi_model_v%u", v);
         if (v != EBM_ABI_VERSION && dlsym(m->dl, name))
@@ -447,6 +449,7 @@ void ebm_ctx_free(ebm_ctx *ctx)
     free(ctx->energy_stage);
     free(ctx->w_stage);
     free(ctx->grad_stage);
+    free(ctx->target_stage);
     free(ctx);
 }
 
@@ -473,9 +476,11 @@ ebm_status ebm_ctx_new(ebm_model *m, int64_t capacity, ebm_ctx **out, ebm_error 
         c->energy_stage = ebm__alloc_floats(d->tile);
         c->w_stage = ebm__alloc_floats(d->tile);
         c->grad_stage = ebm__alloc_floats(d->weights_numel);
+        if (m->prog[EBM_PROGRAM_DSM_GRAD])
+            c->target_stage = ebm__alloc_floats(tile_numel);
     }
     if (!c || !c->arena || !c->x_stage || !c->x_start || !c->score_stage || !c->energy_stage || !c->w_stage ||
-        !c->grad_stage) {
+        !c->grad_stage || (m->prog[EBM_PROGRAM_DSM_GRAD] && !c->target_stage)) {
         ebm_ctx_free(c);
         return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory for a context (arena %lld bytes, tile of %lld "
                         "samples)", m->path, (long long)m->max_arena, (long long)d->tile);

@@ -31,6 +31,7 @@ struct ebm_ctx {
     float *energy_stage;             /* tile */
     float *w_stage;                  /* tile: sample weights */
     float *grad_stage;               /* weights_numel: param_grad into an unaligned grad */
+    float *target_stage;             /* tile * sample_numel if the model has DSM_GRAD, else NULL */
 };
 
 /* Not exported from libebm.so. */
@@ -45,7 +46,7 @@ struct ebm_ctx {
 EBM_INTERNAL int64_t ebm__align_up(int64_t bytes);
 /* aligned_alloc(EBM_ABI_ALIGN, ...) of `count` floats (at least one), or NULL. */
 EBM_INTERNAL float *ebm__alloc_floats(int64_t count);
-/* "energy", "score", "param_grad", "langevin" (a kind below EBM_PROGRAM_KIND_COUNT). */
+/* "energy", "score", "param_grad", "langevin", "dsm_grad" (a kind below EBM_PROGRAM_KIND_COUNT). */
 EBM_INTERNAL const char *ebm__program_name(ebm_abi_program_kind kind);
 
 #endif /* EBM_MODEL_INTERNAL_H */

@@ -86,6 +86,7 @@ typedef struct batch {
     float *grad;             /* aligned: the caller's, or the context's stage */
     const ebm_abi_langevin *langevin;
     float *trajectory;
+    const float *target;     /* DSM_GRAD: [n, ...] in */
 } batch;
 
 /* The caller's array at sample i0 if aligned; otherwise the staging copy,
@@ -128,6 +129,8 @@ static ebm_abi_call tile_call(const batch *b, int64_t i0, int64_t k)
         c.trajectory = b->trajectory + i0 * numel;
         c.trajectory_stride = b->n * numel;
     }
+    if (b->target)
+        c.target = bind(b->target + i0 * numel, ctx->target_stage, k * numel, 1);
     return c;
 }
 
@@ -258,7 +261,7 @@ ebm_status ebm_score(ebm_ctx *ctx, const float *x, int64_t n, float *energy, flo
 /* ---- parameter gradient -------------------------------------------------------- */
 
 /* Where the gradient is not finite: the parameter holding the first bad value. */
-static ebm_status grad_numeric(const ebm_ctx *ctx, const float *grad, ebm_error *err)
+static ebm_status grad_numeric(const ebm_ctx *ctx, const char *fn, const float *grad, ebm_error *err)
 {
     const ebm_abi_model *d = ctx->m->d;
     int64_t bad = 0, first = -1;
@@ -273,8 +276,8 @@ static ebm_status grad_numeric(const ebm_ctx *ctx, const float *grad, ebm_error 
     for (int k = 0; k < d->n_params; k++)
         if (first >= d->params[k].offset && first < d->params[k].offset + d->params[k].numel)
             name = d->params[k].name;
-    return ebm_fail(err, EBM_ERR_NUMERIC, "%s: ebm_param_grad: %lld of the %lld gradient values are not finite "
-                    "(NaN/Inf; first in parameter '%s')", ctx->m->path, (long long)bad,
+    return ebm_fail(err, EBM_ERR_NUMERIC, "%s: %s: %lld of the %lld gradient values are not finite "
+                    "(NaN/Inf; first in parameter '%s')", ctx->m->path, fn, (long long)bad,
                     (long long)d->weights_numel, name);
 }
 
@@ -300,7 +303,7 @@ ebm_status ebm_param_grad(ebm_ctx *ctx, const float *x, const float *w, int64_t 
     if (!st && bc.samples)
         st = numeric_fail(ctx, fn, "energy", &bc, n, err);
     if (!st)
-        st = grad_numeric(ctx, grad, err);
+        st = grad_numeric(ctx, fn, grad, err);
     return st;
 }
 
@@ -441,4 +444,36 @@ ebm_status ebm_langevin(ebm_ctx *ctx, float *x, int64_t n, const ebm_langevin_pa
             return st;
     }
     return EBM_OK;
+}
+
+/* ---- denoising score matching -------------------------------------------------- */
+
+ebm_status ebm_dsm_grad(ebm_ctx *ctx, const float *x, const float *target, int64_t n, float *loss, float *grad,
+                        ebm_error *err)
+{
+    const char *fn = "ebm_dsm_grad";
+    if (ctx && !ctx->m->prog[EBM_PROGRAM_DSM_GRAD])
+        return ebm_fail(err, EBM_ERR_UNSUPPORTED, "%s: %s: the model has no dsm_grad program (it needs second "
+                        "derivatives, so it is compiled only on request: compile with ebmc --dsm)",
+                        ctx->m->path, fn);
+    ebm_status st = check_call(ctx, fn, n, EBM_PROGRAM_DSM_GRAD, err);
+    if (st || (st = need_ptr(ctx, fn, grad, "grad", err)))
+        return st;
+    if (n > 0 && ((st = need_ptr(ctx, fn, x, "x", err)) || (st = need_ptr(ctx, fn, target, "target", err))))
+        return st;
+    /* As ebm_param_grad: the program accumulates tile after tile into an
+     * aligned buffer, and n = 0 leaves the empty sum, 0. */
+    const int64_t wn = ctx->m->d->weights_numel;
+    float *acc = is_aligned(grad) ? grad : ctx->grad_stage;
+    memset(acc, 0, (size_t)wn * sizeof(float));
+    batch b = {.ctx = ctx, .prog = ctx->m->prog[EBM_PROGRAM_DSM_GRAD], .n = n, .x = x, .energy = loss,
+               .grad = acc, .target = target};
+    bad_count bc = {0, -1};
+    st = run_tiles(&b, fn, &bc, err);
+    unbind(grad, acc, wn);
+    if (!st && bc.samples)
+        st = numeric_fail(ctx, fn, "loss", &bc, n, err);
+    if (!st)
+        st = grad_numeric(ctx, fn, grad, err);
+    return st;
 }

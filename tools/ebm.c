@@ -134,7 +134,8 @@ static void info_meta(const ir_graph *g)
 
 static const char *program_kind_name(int32_t kind)
 {
-    static const char *const names[EBM_PROGRAM_KIND_COUNT] = {"energy", "score", "param_grad", "langevin"};
+    static const char *const names[EBM_PROGRAM_KIND_COUNT] = {"energy", "score", "param_grad", "langevin",
+                                                              "dsm_grad"};
     return kind >= 0 && kind < EBM_PROGRAM_KIND_COUNT ? names[kind] : "unknown";
 }
 

@@ -1,7 +1,7 @@
 /* ebmc — the compiler command line.
  *
  *   ebmc MODEL -o model.so [-O0..-O3] [--target-cpu=native|generic|ARCH] [--cc CC]
- *        [--keep-temps] [--tile N] [--energy-head H] [--verbose]
+ *        [--keep-temps] [--tile N] [--energy-head H] [--dsm] [--verbose]
  *   ebmc MODEL --emit=c|ir|dot [--program=PROGRAM] [-o FILE]
  *
  * Runs the front end (import, energy head, constant folding, DCE, verify),
@@ -25,7 +25,8 @@ static const cli_opt ebmc_opts[] = {
      .help = "print the generated C, or the core IR as text (ir) or Graphviz (dot), instead of compiling"},
     {.name = "program", .metavar = "PROGRAM",
      .help = "with --emit=ir|dot: energy (default), score (E and -dE/dx), param_grad (sum_i w_i dE_i/dtheta) "
-             "or hvp (Hessian-vector product d/dx(dE/dx . v)): the differentiated graph to print"},
+             "hvp (Hessian-vector product d/dx(dE/dx . v)) or dsm_grad (denoising score matching: "
+             "loss 1/2 ||-dE/dx - target||^2 and its parameter gradient): the differentiated graph to print"},
     {.name = "energy-head", .metavar = "HEAD",
      .help = "output|sum|neg-logsumexp|logsumexp (default: the model's ebm.energy_head "
              "metadata, else output)"},
@@ -37,6 +38,9 @@ static const cli_opt ebmc_opts[] = {
     {.name = "keep-temps", .help = "keep the generated C, assembler and weights files; their folder is printed"},
     {.name = "tile", .metavar = "N",
      .help = "samples per call of a compiled program (default: 64, smaller if the arena would exceed 256 MiB)"},
+    {.name = "dsm",
+     .help = "also compile the denoising-score-matching program (loss and parameter gradient of "
+             "1/2 ||score - target||^2, for ebm_dsm_grad); a second-order graph, so off by default"},
     {.name = "verbose", .short_name = 'v',
      .help = "print the memory plan, the compiler command and timings on stderr"},
     {.name = "no-fold", .help = "skip constant folding"},
@@ -48,7 +52,7 @@ static const cli_opt ebmc_opts[] = {
 static const cli_cmd ebmc_cmd = {
     .prog = "ebmc",
     .usage = "MODEL -o model.so [-O0..-O3] [--target-cpu CPU] [--cc CC] [--keep-temps] [--tile N]\n"
-             "            [--energy-head HEAD] [--verbose] [--no-fold] [--verify]\n"
+             "            [--energy-head HEAD] [--dsm] [--verbose] [--no-fold] [--verify]\n"
              "       ebmc MODEL --emit=c|ir|dot [--program=PROGRAM] [-o FILE]",
     .summary = "Compiles an energy-based model (ONNX, recognised by content) to a shared library with\n"
                "energy, score, parameter-gradient and Langevin programs, or prints its C or core IR.",
@@ -143,10 +147,11 @@ static ebm_status read_flags(const cli_args *a, ebmc_run *r, cli_pipeline *p, eb
     if ((v = cli_get(&ebmc_cmd, a, "program")) != NULL) {
         if (ebmc_program_parse(v, &r->program))
             return ebm_fail(err, EBM_ERR_INVALID,
-                            "--program: unknown value '%s' (expected energy, score, param_grad or hvp)", v);
+                            "--program: unknown value '%s' (expected energy, score, param_grad, hvp or dsm_grad)",
+                            v);
         if (r->kind != EMIT_IR && r->kind != EMIT_DOT)
             return ebm_fail(err, EBM_ERR_INVALID, "--program applies to --emit=ir|dot only (a compiled model "
-                            "holds every program)");
+                            "holds every program; dsm_grad with --dsm)");
     }
     long long num;
     r->co.opt_level = 2;
@@ -164,6 +169,7 @@ static ebm_status read_flags(const cli_args *a, ebmc_run *r, cli_pipeline *p, eb
     r->co.cc = cli_get(&ebmc_cmd, a, "cc");
     r->co.keep_temps = cli_get(&ebmc_cmd, a, "keep-temps") != NULL;
     r->co.verbose = cli_get(&ebmc_cmd, a, "verbose") != NULL;
+    r->co.dsm = cli_get(&ebmc_cmd, a, "dsm") != NULL;
     const char *head_flag = cli_get(&ebmc_cmd, a, "energy-head");
     p->fold = !cli_get(&ebmc_cmd, a, "no-fold");
     p->verify_each = cli_get(&ebmc_cmd, a, "verify") != NULL;

@@ -74,6 +74,8 @@ static void cache_name(const cache_request *r, const char *source_hash, char *bu
     snprintf(abi, sizeof abi, "abi %u", (unsigned)EBM_ABI_VERSION);
     h = fnv1a(h, abi);
     h = fnv1a(h, r->head_flag ? r->head_flag : "(head from metadata)");
+    if (r->dsm)   /* without it, keys stay those of models compiled before --dsm existed */
+        h = fnv1a(h, "dsm");
     snprintf(buf, size, "%016llx.so", (unsigned long long)h);
 }
 
@@ -93,15 +95,26 @@ static ebm_status check_head(const char *model, const ebm_model *m, const char *
                     head_flag);
 }
 
-/* Opens a cached .so if it is there, loads, and was built from this source. */
-static int open_cached(const char *path, const char *source_hash, ebm_model **out)
+/* Whether the descriptor lists a program of this kind. */
+static int has_program(const ebm_model *m, ebm_abi_program_kind kind)
+{
+    const ebm_abi_model *d = ebm_model_desc(m);
+    for (int k = 0; k < d->n_programs; k++)
+        if (d->programs[k].kind == (int32_t)kind)
+            return 1;
+    return 0;
+}
+
+/* Opens a cached .so if it is there, loads, was built from this source, and
+ * has the programs asked for. */
+static int open_cached(const cache_request *r, const char *path, const char *source_hash, ebm_model **out)
 {
     if (access(path, F_OK) != 0)
         return 0;
     ebm_model *m = NULL;
     if (ebm_model_open(path, &m, NULL) == EBM_OK) {
         const char *h = ebm_model_desc(m)->source_hash;
-        if (h && strcmp(h, source_hash) == 0) {
+        if (h && strcmp(h, source_hash) == 0 && (!r->dsm || has_program(m, EBM_PROGRAM_DSM_GRAD))) {
             *out = m;
             return 1;
         }
@@ -127,6 +140,7 @@ static ebm_status compile_to(const cache_request *r, const char *source_hash, co
             .target_cpu = "native",
             .energy_head = ebm_head_name(p.head),
             .source_hash = source_hash,
+            .dsm = r->dsm,
         };
         if (isatty(STDERR_FILENO))
             fprintf(stderr, "ebm: compiling %s (once; cached as %s)\n", r->model, out_path);
@@ -186,7 +200,7 @@ ebm_status cache_open_model(const cache_request *r, ebm_model **out, ebm_error *
     }
     cache_name(r, source_hash, name, sizeof name);
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (open_cached(path, source_hash, out))
+    if (open_cached(r, path, source_hash, out))
         return EBM_OK;
     st = compile_to(r, source_hash, path, err);
     if (!st)

@@ -3,10 +3,12 @@
  * A shared object (recognised by content) is opened as is.  An ONNX model is
  * compiled once into the cache folder, $XDG_CACHE_HOME/ebmc (else
  * ~/.cache/ebmc), under a name keyed by the FNV-1a hash of the file's bytes,
- * the ebmc version, the ABI version and the --energy-head flag (absent = the
- * model's own ebm.energy_head metadata, which the content hash covers); later
+ * the ebmc version, the ABI version, the --energy-head flag (absent = the
+ * model's own ebm.energy_head metadata, which the content hash covers) and
+ * whether the dsm_grad program is wanted (cache_request.dsm); later
  * runs open the cached .so without reading the ONNX graph.  A cached file
- * that does not open, or whose recorded source hash differs, is rebuilt.  If
+ * that does not open, or whose recorded source hash differs, is rebuilt, and
+ * so is one that lacks the dsm_grad program when it is wanted.  If
  * the cache folder cannot be made, the model is compiled into a temporary
  * folder that is removed once the .so is loaded.
  *
@@ -20,6 +22,7 @@
 typedef struct cache_request {
     const char *model;        /* path given on the command line */
     const char *head_flag;    /* --energy-head value, or NULL */
+    int dsm;                  /* compile the dsm_grad program too (ebmc --dsm) */
 } cache_request;
 
 /* Opens (compiling first if needed) the model of r.  With a compiled model

@@ -61,7 +61,7 @@ check() {
 }
 
 is_elf_model() {
-    [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = '177ELF' ] && grep -qa "ebm_abi_model_v1" "$1"
+    [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = '177ELF' ] && grep -qa "ebm_abi_model_v2" "$1"
 }
 
 # ---- a good build --------------------------------------------------------------------

@@ -669,10 +669,12 @@ static void expect_open_fails(const char *path, ebm_status want, const char *nee
 
 START_TEST(test_bad_variants)
 {
-    expect_open_fails(fake_path("no_symbol"), EBM_ERR_FORMAT, "not an ebmc model (no ebm_abi_model_v1 symbol)");
+    expect_open_fails(fake_path("no_symbol"), EBM_ERR_FORMAT, "not an ebmc model (no ebm_abi_model_v2 symbol)");
     expect_open_fails(fake_path("bad_magic"), EBM_ERR_FORMAT, "magic 0xdeadbeef");
-    expect_open_fails(fake_path("future_abi"), EBM_ERR_UNSUPPORTED, "built for ABI version 2, this libebm reads 1");
-    expect_open_fails(fake_path("abi_v2_symbol"), EBM_ERR_UNSUPPORTED, "built for ABI version 2");
+    expect_open_fails(fake_path("future_abi"), EBM_ERR_UNSUPPORTED, "built for ABI version 3, this libebm reads 2");
+    expect_open_fails(fake_path("abi_v3_symbol"), EBM_ERR_UNSUPPORTED, "built for ABI version 3");
+    expect_open_fails(fake_path("abi_v1_symbol"), EBM_ERR_UNSUPPORTED,
+                      "built for ABI version 1 (it exports ebm_abi_model_v1), this libebm reads 2");
     expect_open_fails(fake_path("tiny_symbol"), EBM_ERR_FORMAT, "4-byte object");
     expect_open_fails(fake_path("defect_tile0"), EBM_ERR_FORMAT, "tile = 0");
     expect_open_fails(fake_path("defect_param_oob"), EBM_ERR_FORMAT, "parameter 'center'");

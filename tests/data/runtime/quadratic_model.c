@@ -18,7 +18,7 @@
  *   QUAD_MAGIC=m           a wrong magic number
  *   QUAD_ABI_VERSION=v     a descriptor claiming another ABI version
  *   QUAD_SYMBOL=name       export the descriptor under another name
- *   QUAD_TINY_SYMBOL       export ebm_abi_model_v1 as a 4-byte int
+ *   QUAD_TINY_SYMBOL       export the descriptor's name (EBM_ABI_SYMBOL) as a 4-byte int
  *   QUAD_DEFECT=k          one corrupt descriptor field (see the list below)
  *   QUAD_META=k            another metadata table (see quad_meta)
  * This is test data, not product code.
@@ -288,7 +288,7 @@ TABLE static const ebm_abi_program quad_programs[] = {
 };
 
 #if defined(QUAD_TINY_SYMBOL)
-EXPORT const int ebm_abi_model_v1 = (int)EBM_ABI_MAGIC;
+EXPORT const int EBM_ABI_SYMBOL = (int)EBM_ABI_MAGIC;
 #else
 EXPORT const ebm_abi_model QUAD_SYMBOL = {
     .magic = QUAD_MAGIC,
