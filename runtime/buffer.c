@@ -206,3 +206,17 @@ ebm_status ebm_buffer_load(ebm_buffer *b, const char *path, ebm_error *err)
     b->head = 0;
     return EBM_OK;
 }
+
+ebm_status ebm_buffer_copy(ebm_buffer *dst, const ebm_buffer *src, ebm_error *err)
+{
+    if (dst->capacity != src->capacity || dst->numel != src->numel)
+        return ebm_fail(err, EBM_ERR_INVALID, "sample buffer copy: capacity %lld x %lld values into %lld x %lld",
+                        (long long)src->capacity, (long long)src->numel, (long long)dst->capacity,
+                        (long long)dst->numel);
+    dst->count = src->count;
+    dst->head = src->head;
+    dst->draws = src->draws;
+    /* a ring that is not full has head 0: its samples are the first `count` slots */
+    memcpy(dst->data, src->data, (size_t)(src->count * src->numel) * sizeof(float));
+    return EBM_OK;
+}

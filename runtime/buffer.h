@@ -48,6 +48,9 @@ ebm_status ebm_buffer_draw(ebm_buffer *b, float *x, int64_t B, double p, const e
 /* Appends x[B, numel], evicting the oldest beyond capacity. */
 ebm_status ebm_buffer_push(ebm_buffer *b, const float *x, int64_t B, ebm_error *err);
 
+/* Makes dst an exact copy of src (same capacity and sample size). */
+ebm_status ebm_buffer_copy(ebm_buffer *dst, const ebm_buffer *src, ebm_error *err);
+
 /* The draw counter (what a checkpoint stores to resume the same draws). */
 uint64_t ebm_buffer_draws(const ebm_buffer *b);
 void ebm_buffer_set_draws(ebm_buffer *b, uint64_t draws);

@@ -599,8 +599,8 @@ static void sync_parent_dir(const char *path)
     free(dir);
 }
 
-static ebm_status write_atomic(const char *path, const void *head, size_t head_len,
-                               const void *data, size_t data_len, ebm_error *err)
+ebm_status ebm_write_atomic(const char *path, const void *const *parts, const size_t *lens, int n_parts,
+                            ebm_error *err)
 {
     char *tmp = NULL;
     int fd = open_temp(path, &tmp);
@@ -608,9 +608,10 @@ static ebm_status write_atomic(const char *path, const void *head, size_t head_l
         return ebm_fail(err, EBM_ERR_IO, "%s: cannot create a temporary file next to it: %s",
                         path, strerror(errno));
     const char *step = NULL;
-    if (write_all(fd, head, head_len) || write_all(fd, data, data_len))
-        step = "write";
-    else if (fsync(fd) != 0)
+    for (int k = 0; k < n_parts && !step; k++)
+        if (write_all(fd, parts[k], lens[k]))
+            step = "write";
+    if (!step && fsync(fd) != 0)
         step = "fsync";
     int saved = errno;
     if (close(fd) != 0 && !step) {
@@ -649,5 +650,7 @@ ebm_status ebm_npy_write(const char *path, ebm_npy_dtype dtype, int rank, const 
                         (long long)numel);
     char head[512];
     size_t head_len = build_header(dtype, rank, shape, head, sizeof head);
-    return write_atomic(path, head, head_len, data, (size_t)numel * npy_dtype_size(dtype), err);
+    const void *parts[2] = {head, data};
+    const size_t lens[2] = {head_len, (size_t)numel * npy_dtype_size(dtype)};
+    return ebm_write_atomic(path, parts, lens, 2, err);
 }

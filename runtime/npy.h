@@ -36,4 +36,11 @@ ebm_status ebm_npy_read(const char *path, ebm_array *out, ebm_error *err);
 ebm_status ebm_npy_write(const char *path, ebm_npy_dtype dtype, int rank, const int64_t *shape,
                          const void *data, ebm_error *err);
 
+/* Writes the concatenation of parts[0..n_parts) to path atomically: a
+ * temporary file next to it (created exclusively), fsync, then rename(); on
+ * any failure the temporary file is removed and a previous file at path is
+ * unchanged.  Used for every file libebm writes (arrays, checkpoints). */
+ebm_status ebm_write_atomic(const char *path, const void *const *parts, const size_t *lens, int n_parts,
+                            ebm_error *err);
+
 #endif /* EBM_NPY_H */

@@ -1,12 +1,13 @@
-/* ebm_sample.c — `ebm sample`: DESIGN.md's Langevin sampler, run by the
- * compiled model's fused Langevin program through libebm (ebm_langevin).
+/* ebm_sample.c — `ebm sample`: the samplers of libebm (runtime/sampler.h:
+ * Langevin on the compiled fused program, adaptive Langevin, MALA), chains
+ * started uniform, normal, from a file, or from a persistent sample buffer
+ * (runtime/buffer.h), with a progress line on a terminal and a one-line
+ * summary.
  *
  * Each sampler setting comes from its flag, else from the model's
  * ebm.sampler.* metadata (the keys are listed in ebm.c's header), else from
  * DESIGN.md's defaults.  Flags are checked before the model is opened (a
  * usage error, exit 2); metadata values when it is (exit 1, naming the key).
- * MALA, adaptive step sizes, the sample buffer and --png come with the
- * samplers issue.
  */
 #include <float.h>
 #include <math.h>
@@ -15,23 +16,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "buffer.h"
 #include "ebm.h"
 #include "ebm_commands.h"
-#include "ebm_philox.h"
 #include "model_cache.h"
 #include "npy.h"
+#include "progress.h"
+#include "sample_png.h"
+#include "sampler.h"
 
-/* Initial states use Philox under a key derived from the seed, so they are
- * not the noise of the Langevin steps (which use the seed itself). */
-#define INIT_KEY_TWEAK 0x696e69745f737461ull   /* "init_sta" */
+#define DEFAULT_BUFFER_CAPACITY 8192
+#define DEFAULT_REINIT 0.05
 
 static const cli_opt sample_opts[] = {
     {.name = "output", .short_name = 'o', .metavar = "OUT.npy",
      .help = "the samples, .npy float32 [N, ...input dims]; with --trajectory [1 + K/M, N, ...] (required)"},
     {.name = "samples", .short_name = 'n', .metavar = "N",
      .help = "number of chains (default with --init FILE: the file's N)"},
-    {.name = "steps", .metavar = "K", .help = "Langevin steps (default: ebm.sampler.steps, else 60)"},
+    {.name = "sampler", .metavar = "langevin|adaptive|mala",
+     .help = "langevin: DESIGN.md's update; adaptive: step size adapted toward 57.4% of samples lowering their "
+             "energy; mala: Metropolis-adjusted, exact for exp(-E/T), noise sqrt(2 alpha) (default langevin)"},
+    {.name = "steps", .metavar = "K", .help = "sampler steps (default: ebm.sampler.steps, else 60)"},
+    {.name = "burn-in", .metavar = "B", .help = "mala: the first B of the K steps adapt the step size toward 57.4% "
+                                                "acceptance, then it is frozen (default K/2)"},
     {.name = "step-size", .metavar = "A", .help = "step size alpha > 0 (default: ebm.sampler.step_size, else 0.01)"},
     {.name = "noise", .metavar = "S|auto",
      .help = "noise scale sigma >= 0, auto = sqrt(2 alpha) (default: ebm.sampler.noise_scale, else 0.005)"},
@@ -46,6 +55,14 @@ static const cli_opt sample_opts[] = {
     {.name = "init", .metavar = "uniform|normal|FILE.npy",
      .help = "initial states: uniform in the clamp range ([-1,1] without clamp), standard normal, or a file "
              "(default: ebm.sampler.init, else uniform)"},
+    {.name = "buffer", .metavar = "FILE.npy",
+     .help = "start the chains from a persistent sample buffer (fresh states with probability --reinit; an "
+             "absent file starts empty), then append the samples and save it back atomically"},
+    {.name = "reinit", .metavar = "P", .help = "with --buffer: probability of a fresh state per chain (default: "
+                                               "ebm.buffer.reinit_prob, else 0.05)"},
+    {.name = "png", .metavar = "GRID.png",
+     .help = "also draw the samples: a grid of images (1 or 3 channels), or for 2-D inputs a scatter plot over "
+             "the energy's map"},
     {.name = "trajectory", .metavar = "M", .help = "write every M-th state to OUT: the initial state, then the "
                                                    "states after M, 2M, ... steps"},
     {.name = "energy", .metavar = "FILE", .help = "also write the final energies, .npy float32 [N]"},
@@ -57,11 +74,13 @@ static const cli_opt sample_opts[] = {
 
 const cli_cmd sample_cmd = {
     .prog = "ebm sample",
-    .usage = "MODEL -n N [--steps K] [--step-size A] [--noise S|auto] [--grad-clip C]\n"
-             "                  [--clamp LO,HI|none] [--temperature T] [--seed S]\n"
-             "                  [--init uniform|normal|FILE.npy] [--trajectory M] [--energy FILE] -o OUT.npy",
-    .summary = "Draws samples from exp(-E(x)/T) with Langevin dynamics run by the compiled model\n"
-               "(an ONNX MODEL is compiled once into the cache folder).",
+    .usage = "MODEL -n N [--sampler langevin|adaptive|mala] [--steps K] [--burn-in B]\n"
+             "                  [--step-size A] [--noise S|auto] [--grad-clip C] [--clamp LO,HI|none]\n"
+             "                  [--temperature T] [--seed S] [--init uniform|normal|FILE.npy]\n"
+             "                  [--buffer FILE.npy [--reinit P]] [--trajectory M] [--energy FILE]\n"
+             "                  [--png GRID.png] -o OUT.npy",
+    .summary = "Draws samples from exp(-E(x)/T) with Langevin dynamics, adaptive Langevin or MALA,\n"
+               "run by the compiled model (an ONNX MODEL is compiled once into the cache folder).",
     .opts = sample_opts,
     .min_positional = 1,
     .max_positional = 1,
@@ -77,6 +96,8 @@ typedef struct sample_settings {
     int noise_auto;
     init_kind init;
     const char *init_file;
+    double reinit;          /* buffer re-init probability */
+    int64_t capacity;       /* buffer capacity */
 } sample_settings;
 
 /* what: "--steps", or "model.so: metadata ebm.sampler.steps (...)"; is_flag: a file may be named. */
@@ -161,6 +182,26 @@ static ebm_status parse_clamp(const char *what, int is_flag, const char *value, 
     return EBM_OK;
 }
 
+static ebm_status parse_reinit(const char *what, int is_flag, const char *value, sample_settings *s,
+                               ebm_error *err)
+{
+    if (cli_parse_double(what, value, &s->reinit, err))
+        return EBM_ERR_INVALID;
+    if (!(s->reinit >= 0 && s->reinit <= 1))
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: '%s' is not a probability in [0, 1]", what, value);
+    return EBM_OK;
+}
+
+static ebm_status parse_capacity(const char *what, int is_flag, const char *value, sample_settings *s,
+                                 ebm_error *err)
+{
+    long long v;
+    if (cli_parse_int(what, value, 1, INT32_MAX, &v, err))
+        return EBM_ERR_INVALID;
+    s->capacity = v;
+    return EBM_OK;
+}
+
 static ebm_status parse_init(const char *what, int is_flag, const char *value, sample_settings *s,
                              ebm_error *err)
 {
@@ -190,18 +231,23 @@ static const setting settings[] = {
     {"clamp", "ebm.sampler.clamp", parse_clamp},
     {"temperature", "ebm.sampler.temperature", parse_temperature},
     {"init", "ebm.sampler.init", parse_init},
+    {"reinit", "ebm.buffer.reinit_prob", parse_reinit},
+    {NULL, "ebm.buffer.capacity", parse_capacity},   /* metadata only */
 };
 #define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
 
 static sample_settings default_settings(void)
 {
-    return (sample_settings){.p = ebm_langevin_defaults(), .init = INIT_UNIFORM};
+    return (sample_settings){.p = ebm_langevin_defaults(), .init = INIT_UNIFORM, .reinit = DEFAULT_REINIT,
+                             .capacity = DEFAULT_BUFFER_CAPACITY};
 }
 
 /* The flags alone (before the model is read): usage errors. */
 static ebm_status check_setting_flags(const cli_args *a, sample_settings *s, ebm_error *err)
 {
     for (int k = 0; k < N_SETTINGS; k++) {
+        if (!settings[k].flag)
+            continue;
         const char *v = cli_get(&sample_cmd, a, settings[k].flag);
         char what[64];
         snprintf(what, sizeof what, "--%s", settings[k].flag);
@@ -218,12 +264,14 @@ static ebm_status resolve_settings(const cli_args *a, const char *model, const e
     *s = default_settings();
     for (int k = 0; k < N_SETTINGS; k++) {
         const setting *st = &settings[k];
-        const char *v = cli_get(&sample_cmd, a, st->flag), *meta = ebm_model_meta(m, st->key);
+        const char *v = st->flag ? cli_get(&sample_cmd, a, st->flag) : NULL, *meta = ebm_model_meta(m, st->key);
         char what[1024];
         if (v)
             snprintf(what, sizeof what, "--%s", st->flag);
-        else
+        else if (st->flag)
             snprintf(what, sizeof what, "%s: metadata %s (override it with --%s)", model, st->key, st->flag);
+        else
+            snprintf(what, sizeof what, "%s: metadata %s", model, st->key);
         if ((v || meta) && st->parse(what, v != NULL, v ? v : meta, s, err))
             return EBM_ERR_INVALID;
     }
@@ -235,10 +283,12 @@ static ebm_status resolve_settings(const cli_args *a, const char *model, const e
 /* ---- the other flags ------------------------------------------------------------------------ */
 
 typedef struct sample_job {
-    const char *model, *out, *energy_out;
+    const char *model, *out, *energy_out, *buffer, *png;
     int64_t n;              /* -1: from --init FILE */
     int32_t every;          /* --trajectory M, 0 = none */
+    int32_t burn_in;        /* -1: K/2 */
     uint64_t seed;
+    ebm_sampler_kind kind;
     sample_settings s;
 } sample_job;
 
@@ -250,7 +300,18 @@ static ebm_status read_flags(const cli_args *a, sample_job *j, ebm_error *err)
     j->model = a->positional[0];
     j->out = cli_get(&sample_cmd, a, "output");
     j->energy_out = cli_get(&sample_cmd, a, "energy");
+    j->buffer = cli_get(&sample_cmd, a, "buffer");
+    j->png = cli_get(&sample_cmd, a, "png");
     j->n = -1;
+    j->burn_in = -1;
+    if ((v = cli_get(&sample_cmd, a, "sampler")) && ebm_sampler_parse(v, &j->kind))
+        return ebm_fail(err, EBM_ERR_INVALID, "--sampler: '%s' is not langevin, adaptive or mala", v);
+    if ((v = cli_get(&sample_cmd, a, "burn-in")) && cli_parse_int("--burn-in", v, 0, INT32_MAX, &num, err))
+        return EBM_ERR_INVALID;
+    if (v && j->kind != EBM_SAMPLER_MALA)
+        return ebm_fail(err, EBM_ERR_INVALID, "--burn-in applies to --sampler mala only (the adaptive sampler adapts "
+                        "throughout)");
+    j->burn_in = v ? (int32_t)num : -1;
     if (!j->out)
         return ebm_fail(err, EBM_ERR_INVALID, "missing required flag -o OUT.npy (see 'ebm sample --help')");
     if ((v = cli_get(&sample_cmd, a, "samples")) && cli_parse_int("-n", v, 1, INT32_MAX, &num, err))
@@ -271,31 +332,26 @@ static ebm_status read_flags(const cli_args *a, sample_job *j, ebm_error *err)
         return EBM_ERR_INVALID;
     if (j->n < 0 && j->s.init != INIT_FILE)
         return ebm_fail(err, EBM_ERR_INVALID, "missing -n N, the number of samples (see 'ebm sample --help')");
+    if (j->buffer && j->s.init == INIT_FILE)
+        return ebm_fail(err, EBM_ERR_INVALID, "--buffer and --init FILE both give the initial states: choose one "
+                        "(with --buffer, --init uniform|normal says how fresh states are made)");
+    if (cli_get(&sample_cmd, a, "reinit") && !j->buffer)
+        return ebm_fail(err, EBM_ERR_INVALID, "--reinit applies to --buffer FILE only");
+    if (j->burn_in > j->s.p.steps && cli_get(&sample_cmd, a, "steps"))
+        return ebm_fail(err, EBM_ERR_INVALID, "--burn-in %d exceeds --steps %d (burn-in is part of the K steps)",
+                        (int)j->burn_in, (int)j->s.p.steps);
     return EBM_OK;
 }
 
 /* ---- initial states ------------------------------------------------------------------------- */
 
-/* Uniform in (lo, hi] or standard normal, element j of sample i from the
- * Philox block j / 4 of counter (i, step 0) under the tweaked key. */
+/* Uniform in the clamp range (-1..1 without one) or standard normal; sample i
+ * depends only on the seed and i (ebm_init_states, stream 0). */
 static void init_random(float *x, int64_t n, int64_t numel, const sample_job *j)
 {
-    const uint64_t key = j->seed ^ INIT_KEY_TWEAK;
     const ebm_langevin_params *p = &j->s.p;
     const float lo = p->clamp ? p->lo : -1.0f, hi = p->clamp ? p->hi : 1.0f;
-    for (int64_t i = 0; i < n; i++) {
-        float *xi = x + i * numel;
-        if (j->s.init == INIT_NORMAL) {
-            ebm_philox_normals(key, (uint64_t)i, 0, xi, numel);
-            continue;
-        }
-        for (int64_t b = 0; b * 4 < numel; b++) {
-            uint32_t c[4] = {(uint32_t)b, (uint32_t)i, (uint32_t)((uint64_t)i >> 32), 0};
-            ebm_philox4x32_10(c, (uint32_t)key, (uint32_t)(key >> 32));
-            for (int k = 0; k < 4 && b * 4 + k < numel; k++)
-                xi[b * 4 + k] = (float)(lo + (hi - lo) * ebm_philox_uniform(c[k]));
-        }
-    }
+    ebm_init_states(j->s.init == INIT_NORMAL ? EBM_INIT_NORMAL : EBM_INIT_UNIFORM, lo, hi, j->seed, 0, 0, x, n, numel);
 }
 
 /* --init FILE: float32 [N, ...input dims], N agreeing with -n if given. */
@@ -314,9 +370,36 @@ static ebm_status init_from_file(const sample_job *j, const ebm_model *m, ebm_ar
     return st;
 }
 
-static ebm_status init_states(const sample_job *j, const ebm_model *m, ebm_array *x, int64_t *n, ebm_error *err)
+/* The sample buffer's per-sample shape: the model's input without N. */
+static void sample_dims(const ebm_model *m, int *rank, int64_t *shape)
 {
-    if (j->s.init == INIT_FILE)
+    const ebm_abi_model *d = ebm_model_desc(m);
+    *rank = d->input_rank - 1;
+    for (int i = 1; i < d->input_rank; i++)
+        shape[i - 1] = d->input_shape[i];
+}
+
+/* --buffer FILE: load it when it exists (an absent file starts empty), then
+ * draw N chains: fresh ones with probability --reinit. */
+static ebm_status init_from_buffer(const sample_job *j, const ebm_model *m, ebm_buffer **buf, float *x,
+                                   int64_t *n_fresh, ebm_error *err)
+{
+    const int64_t numel = ebm_model_sample_numel(m);
+    ebm_status st = ebm_buffer_new(j->s.capacity, numel, buf, err);
+    if (!st && access(j->buffer, F_OK) == 0)
+        st = ebm_buffer_load(*buf, j->buffer, err);
+    const ebm_langevin_params *p = &j->s.p;
+    ebm_buffer_init init = {.kind = j->s.init == INIT_NORMAL ? EBM_INIT_NORMAL : EBM_INIT_UNIFORM,
+                            .lo = p->clamp ? p->lo : -1.0f, .hi = p->clamp ? p->hi : 1.0f, .seed = j->seed};
+    if (!st)
+        st = ebm_buffer_draw(*buf, x, j->n, j->s.reinit, &init, n_fresh, err);
+    return st;
+}
+
+static ebm_status init_states(const sample_job *j, const ebm_model *m, ebm_array *x, int64_t *n, ebm_buffer **buf,
+                              int64_t *n_fresh, ebm_error *err)
+{
+    if (j->s.init == INIT_FILE && !j->buffer)
         return init_from_file(j, m, x, n, err);
     const int64_t numel = ebm_model_sample_numel(m);
     *n = j->n;
@@ -324,6 +407,8 @@ static ebm_status init_states(const sample_job *j, const ebm_model *m, ebm_array
         return ebm_fail(err, EBM_ERR_NOMEM, "out of memory for %lld samples of %lld values", (long long)*n,
                         (long long)numel);
     x->dtype = EBM_NPY_F32;
+    if (j->buffer)
+        return init_from_buffer(j, m, buf, x->data, n_fresh, err);
     init_random(x->data, *n, numel, j);
     return EBM_OK;
 }
@@ -334,24 +419,36 @@ typedef struct sample_result {
     ebm_array x;           /* the states, [N, ...] */
     float *energy;         /* [N] */
     float *trajectory;     /* [frames, N, ...] or NULL */
-    int64_t n, frames;
+    int64_t n, frames, n_fresh;
+    ebm_buffer *buffer;
+    ebm_sampler_stats stats;
     double seconds;
 } sample_result;
 
-static double now_seconds(void)
+static void on_progress(const ebm_progress *pr, void *user)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    cli_progress *bar = user;
+    char tail[160];
+    int k = snprintf(tail, sizeof tail, "E %.4g  step %.3g", pr->mean_energy, (double)pr->step_size);
+    if (pr->acceptance >= 0 && k > 0 && (size_t)k < sizeof tail)
+        snprintf(tail + k, sizeof tail - (size_t)k, "  acc %.3f%s", pr->acceptance, pr->burn_in ? " (burn-in)" : "");
+    cli_progress_update(bar, pr->step, tail);
 }
 
 static ebm_status run_chains(const sample_job *j, ebm_model *m, sample_result *r, ebm_error *err)
 {
     const int64_t numel = ebm_model_sample_numel(m);
-    ebm_langevin_params p = j->s.p;
-    p.seed = j->seed;
-    p.trajectory_every = j->every;
-    r->frames = j->every ? 1 + p.steps / j->every : 0;
+    ebm_sampler_params p = ebm_sampler_defaults();
+    p.kind = j->kind;
+    p.lv = j->s.p;
+    p.lv.seed = j->seed;
+    p.lv.trajectory_every = j->every;
+    p.noise_auto = j->s.noise_auto;
+    p.burn_in = j->kind != EBM_SAMPLER_MALA ? 0 : j->burn_in >= 0 ? j->burn_in : p.lv.steps / 2;
+    if (p.burn_in > p.lv.steps)
+        return ebm_fail(err, EBM_ERR_INVALID, "--burn-in %d exceeds the %d steps (from %s; burn-in is part of them)",
+                        (int)p.burn_in, (int)p.lv.steps, j->model);
+    r->frames = j->every ? 1 + p.lv.steps / j->every : 0;
     if (r->frames && r->frames > INT64_MAX / r->n / numel / (int64_t)sizeof(float))
         return ebm_fail(err, EBM_ERR_NOMEM, "--trajectory %d: %lld frames of %lld samples do not fit in memory",
                         (int)j->every, (long long)r->frames, (long long)r->n);
@@ -360,29 +457,42 @@ static ebm_status run_chains(const sample_job *j, ebm_model *m, sample_result *r
     if (!r->energy || (r->frames && !r->trajectory))
         return ebm_fail(err, EBM_ERR_NOMEM, "out of memory for %lld samples%s", (long long)r->n,
                         r->frames ? " and their trajectory" : "");
+    cli_progress bar;
+    cli_progress_begin(&bar, "ebm sample", "steps", p.lv.steps);
+    p.progress = on_progress;
+    p.progress_user = &bar;
     ebm_ctx *ctx = NULL;
     ebm_status st = ebm_ctx_new(m, r->n, &ctx, err);
-    double t0 = now_seconds();
+    double t0 = cli_now_seconds();
     if (!st)
-        st = ebm_langevin(ctx, r->x.data, r->n, &p, r->energy, r->trajectory, err);
-    r->seconds = now_seconds() - t0;
+        st = ebm_sampler_run(ctx, r->x.data, r->n, &p, r->energy, r->trajectory, &r->stats, err);
+    r->seconds = cli_now_seconds() - t0;
+    cli_progress_end(&bar);
     ebm_ctx_free(ctx);
     return st;
 }
 
-static ebm_status write_results(const sample_job *j, const ebm_model *m, const sample_result *r, ebm_error *err)
+static ebm_status write_results(const sample_job *j, ebm_model *m, sample_result *r, ebm_error *err)
 {
-    const ebm_abi_model *d = ebm_model_desc(m);
-    int64_t shape[EBM_NPY_MAX_RANK];
-    int rank = 0;
+    int64_t shape[EBM_NPY_MAX_RANK], dims[EBM_NPY_MAX_RANK];
+    int rank = 0, drank;
+    sample_dims(m, &drank, dims);
     if (r->frames)
         shape[rank++] = r->frames;
     shape[rank++] = r->n;
-    for (int i = 1; i < d->input_rank; i++)
-        shape[rank++] = d->input_shape[i];
+    for (int i = 0; i < drank; i++)
+        shape[rank++] = dims[i];
     ebm_status st = ebm_npy_write(j->out, EBM_NPY_F32, rank, shape, r->frames ? r->trajectory : r->x.data, err);
     if (!st && j->energy_out)
         st = ebm_npy_write(j->energy_out, EBM_NPY_F32, 1, &r->n, r->energy, err);
+    if (!st && r->buffer && !(st = ebm_buffer_push(r->buffer, r->x.data, r->n, err)))
+        st = ebm_buffer_save(r->buffer, j->buffer, drank, dims, err);
+    if (!st && j->png) {
+        const ebm_langevin_params *p = &j->s.p;
+        sample_png_request q = {.path = j->png, .x = r->x.data, .n = r->n, .clamp = p->clamp, .lo = p->lo,
+                                .hi = p->hi};
+        st = sample_png_write(m, &q, err);
+    }
     return st;
 }
 
@@ -390,23 +500,43 @@ static void print_summary(const sample_job *j, const sample_result *r)
 {
     const ebm_langevin_params *p = &j->s.p;
     double mean = 0, lo = INFINITY, hi = -INFINITY;
+    int64_t bad = 0;
     for (int64_t i = 0; i < r->n; i++) {
+        if (!isfinite(r->energy[i])) {
+            bad++;
+            continue;
+        }
         mean += r->energy[i];
         lo = fmin(lo, r->energy[i]);
         hi = fmax(hi, r->energy[i]);
     }
-    mean /= (double)r->n;
-    char clamp[64];
+    mean /= (double)(r->n - bad > 0 ? r->n - bad : 1);
+    char clamp[64], init[600], sampler[200];
     if (p->clamp)
         snprintf(clamp, sizeof clamp, "[%g,%g]", (double)p->lo, (double)p->hi);
     else
         snprintf(clamp, sizeof clamp, "none");
-    const char *init = j->s.init == INIT_FILE ? j->s.init_file : j->s.init == INIT_NORMAL ? "normal" : "uniform";
-    fprintf(stderr, "ebm sample: N=%lld, %d Langevin steps (step size %g, noise %g, grad clip %g, clamp %s, T %g, "
-            "seed %llu, init %s) in %.3g s (%.3g sample-steps/s): final energy mean %.6g min %.6g max %.6g -> %s%s\n",
-            (long long)r->n, (int)p->steps, (double)p->step_size, (double)p->noise_scale, (double)p->grad_clip, clamp,
+    const char *fresh_kind = j->s.init == INIT_NORMAL ? "normal" : "uniform";
+    if (j->buffer)
+        snprintf(init, sizeof init, "buffer %s (%lld fresh %s, %lld stored after)", j->buffer, (long long)r->n_fresh,
+                 fresh_kind, (long long)ebm_buffer_count(r->buffer));
+    else
+        snprintf(init, sizeof init, "%s", j->s.init == INIT_FILE ? j->s.init_file : fresh_kind);
+    const ebm_sampler_stats *s = &r->stats;
+    if (j->kind == EBM_SAMPLER_MALA)
+        snprintf(sampler, sizeof sampler, "MALA, burn-in %d, acceptance %.3f, final step size %g", (int)
+                 (j->burn_in >= 0 ? j->burn_in : p->steps / 2), s->acceptance, (double)s->step_size);
+    else if (j->kind == EBM_SAMPLER_ADAPTIVE)
+        snprintf(sampler, sizeof sampler, "adaptive Langevin, final step size %g (last window: %.3f lowered "
+                 "their energy)", (double)s->step_size, s->acceptance);
+    else
+        snprintf(sampler, sizeof sampler, "Langevin, step size %g", (double)p->step_size);
+    fprintf(stderr, "ebm sample: N=%lld, %d steps of %s (noise %s, grad clip %g, clamp %s, T %g, seed %llu, "
+            "init %s) in %.3g s (%.3g sample-steps/s): final energy mean %.6g min %.6g max %.6g, %lld NaN/Inf -> "
+            "%s%s\n", (long long)r->n, (int)p->steps, sampler,
+            j->kind == EBM_SAMPLER_MALA || j->s.noise_auto ? "sqrt(2 alpha)" : "fixed", (double)p->grad_clip, clamp,
             (double)p->temperature, (unsigned long long)j->seed, init, r->seconds,
-            r->seconds > 0 ? (double)r->n * p->steps / r->seconds : 0.0, mean, lo, hi, j->out,
+            r->seconds > 0 ? (double)r->n * p->steps / r->seconds : 0.0, mean, lo, hi, (long long)bad, j->out,
             r->frames ? " (trajectory)" : "");
 }
 
@@ -418,8 +548,10 @@ static ebm_status sample_model(const cli_args *a, sample_job *j, ebm_error *err)
     ebm_status st = cache_open_model(&req, &m, err);
     if (!st)
         st = resolve_settings(a, j->model, m, &j->s, err);
+    if (!st && j->png)
+        st = sample_png_check(m, j->model, j->png, err);
     if (!st)
-        st = init_states(j, m, &r.x, &r.n, err);
+        st = init_states(j, m, &r.x, &r.n, &r.buffer, &r.n_fresh, err);
     if (!st)
         st = run_chains(j, m, &r, err);
     if (!st)
@@ -427,6 +559,7 @@ static ebm_status sample_model(const cli_args *a, sample_job *j, ebm_error *err)
     if (!st)
         print_summary(j, &r);
     ebm_array_free(&r.x);
+    ebm_buffer_free(r.buffer);
     free(r.energy);
     free(r.trajectory);
     ebm_model_close(m);

@@ -1,0 +1,57 @@
+/* progress.c — see progress.h. */
+#include "progress.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BAR_WIDTH 24
+
+double cli_now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void cli_progress_begin(cli_progress *p, const char *label, const char *unit, int64_t total)
+{
+    const char *force = getenv("EBM_PROGRESS");
+    memset(p, 0, sizeof *p);
+    p->active = force && force[0] ? strcmp(force, "0") != 0 : isatty(STDERR_FILENO);
+    p->label = label;
+    p->unit = unit;
+    p->total = total;
+    p->t0 = p->last = cli_now_seconds();
+}
+
+void cli_progress_update(cli_progress *p, int64_t done, const char *tail)
+{
+    if (!p->active)
+        return;
+    double now = cli_now_seconds();
+    if (done < p->total && now - p->last < 0.1 && p->drawn)
+        return;
+    p->last = now;
+    int fill = p->total > 0 ? (int)(BAR_WIDTH * done / p->total) : BAR_WIDTH;
+    char bar[BAR_WIDTH + 1];
+    for (int i = 0; i < BAR_WIDTH; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[BAR_WIDTH] = '\0';
+    double el = now - p->t0, rate = el > 0 ? (double)done / el : 0;
+    fprintf(stderr, "\r\033[K%s [%s] %lld/%lld %s  %.1f %s/s  %s", p->label, bar, (long long)done,
+            (long long)p->total, p->unit, rate, p->unit, tail ? tail : "");
+    fflush(stderr);
+    p->drawn = 1;
+}
+
+void cli_progress_end(cli_progress *p)
+{
+    if (p->active && p->drawn) {
+        fprintf(stderr, "\r\033[K");
+        fflush(stderr);
+    }
+    p->drawn = 0;
+}
