@@ -91,4 +91,24 @@ ebm_status ir_onnx_export_buffer(const ir_graph *g, void **buf, size_t *len, ebm
  * then rename): a failure leaves any previous file unchanged. */
 ebm_status ir_onnx_export_file(const ir_graph *g, const char *path, ebm_error *err);
 
+/* What training changes in a model file: initializer values (float32, by
+ * name) and metadata_props entries (added, or replaced by key). */
+typedef struct ir_onnx_update {
+    int n_params;
+    const char *const *names;
+    const float *const *data;
+    const int64_t *numel;       /* must equal the initializer's element count */
+    int n_meta;
+    const char *const *keys;
+    const char *const *values;
+} ir_onnx_update;
+
+/* Reads the ONNX file in_path, replaces the named initializers' data (stored
+ * as raw float32 bytes) and sets the metadata, and writes the result to
+ * out_path atomically.  Everything else in the file (nodes, opsets, fields
+ * ebmc does not read) is kept.  A name that is not a float initializer, or a
+ * size mismatch, is an error naming the tensor; nothing is written then. */
+ebm_status ir_onnx_update_file(const char *in_path, const char *out_path, const ir_onnx_update *u,
+                               ebm_error *err);
+
 #endif /* EBMC_IR_ONNX_H */

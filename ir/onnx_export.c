@@ -1030,3 +1030,126 @@ ebm_status ir_onnx_export_file(const ir_graph *g, const char *path, ebm_error *e
     free(buf);
     return st;
 }
+
+/* ---- updating a model file (trained weights, metadata) ----------------------------- */
+
+static ebm_status read_whole(const char *path, uint8_t **buf, size_t *len, ebm_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ebm_fail(err, EBM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *b = malloc(cap);
+    while (b) {
+        size_t got = fread(b + n, 1, cap - n, f);
+        n += got;
+        if (n < cap)
+            break;
+        uint8_t *nb = realloc(b, cap * 2);
+        if (!nb) {
+            free(b);
+            b = NULL;
+            break;
+        }
+        b = nb;
+        cap *= 2;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!b || bad) {
+        free(b);
+        return ebm_fail(err, b ? EBM_ERR_IO : EBM_ERR_NOMEM, "%s: cannot read the file", path);
+    }
+    *buf = b;
+    *len = n;
+    return EBM_OK;
+}
+
+static ebm_status set_initializer(Onnx__GraphProto *g, const char *name, const float *data, int64_t numel,
+                                  const char *path, ebm_error *err)
+{
+    for (size_t k = 0; k < g->n_initializer; k++) {
+        Onnx__TensorProto *t = g->initializer[k];
+        if (!t->name || strcmp(t->name, name) != 0)
+            continue;
+        int64_t have = 1;
+        for (size_t d = 0; d < t->n_dims; d++)
+            have *= t->dims[d];
+        if (t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT || have != numel)
+            return ebm_fail(err, EBM_ERR_SHAPE, "%s: initializer '%s' is not a float32 tensor of %lld values "
+                            "(type %d, %lld values)", path, name, (long long)numel, (int)t->data_type, (long long)have);
+        uint8_t *raw = malloc((size_t)(numel > 0 ? numel : 1) * sizeof(float));
+        if (!raw)
+            return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory for initializer '%s'", path, name);
+        memcpy(raw, data, (size_t)numel * sizeof(float));
+        free(t->raw_data.data);
+        t->raw_data.data = raw;
+        t->raw_data.len = (size_t)numel * sizeof(float);
+        t->has_raw_data = 1;
+        free(t->float_data);
+        t->float_data = NULL;
+        t->n_float_data = 0;
+        return EBM_OK;
+    }
+    return ebm_fail(err, EBM_ERR_INVALID, "%s: no initializer named '%s'", path, name);
+}
+
+static ebm_status set_meta(Onnx__ModelProto *m, const char *key, const char *value, const char *path,
+                           ebm_error *err)
+{
+    for (size_t k = 0; k < m->n_metadata_props; k++)
+        if (m->metadata_props[k]->key && strcmp(m->metadata_props[k]->key, key) == 0) {
+            char *v = strdup(value);
+            if (!v)
+                return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", path);
+            free(m->metadata_props[k]->value);
+            m->metadata_props[k]->value = v;
+            return EBM_OK;
+        }
+    Onnx__StringStringEntryProto **props = realloc(m->metadata_props, (m->n_metadata_props + 1) * sizeof *props);
+    if (!props)
+        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", path);
+    m->metadata_props = props;
+    Onnx__StringStringEntryProto *e = malloc(sizeof *e);
+    if (!e)
+        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", path);
+    onnx__string_string_entry_proto__init(e);
+    e->key = strdup(key);
+    e->value = strdup(value);
+    props[m->n_metadata_props++] = e;   /* owned by the message now: freed with it */
+    if (!e->key || !e->value)
+        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", path);
+    return EBM_OK;
+}
+
+ebm_status ir_onnx_update_file(const char *in_path, const char *out_path, const ir_onnx_update *u,
+                               ebm_error *err)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    ebm_status st = read_whole(in_path, &buf, &len, err);
+    if (st)
+        return st;
+    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);
+    free(buf);
+    if (!m || !m->graph)
+        st = ebm_fail(err, EBM_ERR_FORMAT, "%s: not an ONNX model (protobuf ModelProto with a graph)", in_path);
+    for (int k = 0; !st && k < u->n_params; k++)
+        st = set_initializer(m->graph, u->names[k], u->data[k], u->numel[k], in_path, err);
+    for (int k = 0; !st && k < u->n_meta; k++)
+        st = set_meta(m, u->keys[k], u->values[k], in_path, err);
+    if (!st) {
+        size_t n = onnx__model_proto__get_packed_size(m);
+        uint8_t *out = malloc(n ? n : 1);
+        if (!out)
+            st = ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", out_path);
+        else {
+            onnx__model_proto__pack(m, out);
+            st = write_atomic(out_path, out, n, err);
+            free(out);
+        }
+    }
+    if (m)
+        onnx__model_proto__free_unpacked(m, NULL);
+    return st;
+}

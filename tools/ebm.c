@@ -520,6 +520,7 @@ static const ebm_command commands[] = {
     {"eval", &eval_cmd, run_eval},
     {"init", &init_cmd, run_init},
     {"sample", &sample_cmd, run_sample},
+    {"train", &train_cmd, run_train},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

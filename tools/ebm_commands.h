@@ -9,4 +9,8 @@
 extern const cli_cmd sample_cmd;
 int run_sample(const cli_args *a);
 
+/* ebm train: persistent contrastive divergence / score matching (ebm_train.c). */
+extern const cli_cmd train_cmd;
+int run_train(const cli_args *a);
+
 #endif /* EBMC_EBM_COMMANDS_H */

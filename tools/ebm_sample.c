@@ -26,6 +26,7 @@
 #include "progress.h"
 #include "sample_png.h"
 #include "sampler.h"
+#include "sampler_settings.h"
 
 #define DEFAULT_BUFFER_CAPACITY 8192
 #define DEFAULT_REINIT 0.05
@@ -89,16 +90,7 @@ const cli_cmd sample_cmd = {
 
 /* ---- settings: flag, else metadata, else default ---------------------------------------- */
 
-typedef enum { INIT_UNIFORM, INIT_NORMAL, INIT_FILE } init_kind;
 
-typedef struct sample_settings {
-    ebm_langevin_params p;
-    int noise_auto;
-    init_kind init;
-    const char *init_file;
-    double reinit;          /* buffer re-init probability */
-    int64_t capacity;       /* buffer capacity */
-} sample_settings;
 
 /* what: "--steps", or "model.so: metadata ebm.sampler.steps (...)"; is_flag: a file may be named. */
 typedef ebm_status (*setting_parser)(const char *what, int is_flag, const char *value, sample_settings *s,
@@ -236,21 +228,23 @@ static const setting settings[] = {
 };
 #define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
 
-static sample_settings default_settings(void)
+sample_settings sample_settings_default(void)
 {
     return (sample_settings){.p = ebm_langevin_defaults(), .init = INIT_UNIFORM, .reinit = DEFAULT_REINIT,
                              .capacity = DEFAULT_BUFFER_CAPACITY};
 }
 
 /* The flags alone (before the model is read): usage errors. */
-static ebm_status check_setting_flags(const cli_args *a, sample_settings *s, ebm_error *err)
+ebm_status sample_settings_flags(const cli_cmd *cmd, const cli_args *a, const char *steps_flag,
+                                 sample_settings *s, ebm_error *err)
 {
     for (int k = 0; k < N_SETTINGS; k++) {
         if (!settings[k].flag)
             continue;
-        const char *v = cli_get(&sample_cmd, a, settings[k].flag);
+        const char *flag = strcmp(settings[k].flag, "steps") == 0 ? steps_flag : settings[k].flag;
+        const char *v = cli_get(cmd, a, flag);
         char what[64];
-        snprintf(what, sizeof what, "--%s", settings[k].flag);
+        snprintf(what, sizeof what, "--%s", flag);
         if (v && settings[k].parse(what, 1, v, s, err))
             return EBM_ERR_INVALID;
     }
@@ -258,18 +252,19 @@ static ebm_status check_setting_flags(const cli_args *a, sample_settings *s, ebm
 }
 
 /* Flag, else metadata, else default, for every setting. */
-static ebm_status resolve_settings(const cli_args *a, const char *model, const ebm_model *m, sample_settings *s,
-                                   ebm_error *err)
+ebm_status sample_settings_resolve(const cli_cmd *cmd, const cli_args *a, const char *steps_flag, const char *model,
+                                   const ebm_model *m, sample_settings *s, ebm_error *err)
 {
-    *s = default_settings();
+    *s = sample_settings_default();
     for (int k = 0; k < N_SETTINGS; k++) {
         const setting *st = &settings[k];
-        const char *v = st->flag ? cli_get(&sample_cmd, a, st->flag) : NULL, *meta = ebm_model_meta(m, st->key);
+        const char *flag = st->flag && strcmp(st->flag, "steps") == 0 ? steps_flag : st->flag;
+        const char *v = flag ? cli_get(cmd, a, flag) : NULL, *meta = ebm_model_meta(m, st->key);
         char what[1024];
         if (v)
-            snprintf(what, sizeof what, "--%s", st->flag);
-        else if (st->flag)
-            snprintf(what, sizeof what, "%s: metadata %s (override it with --%s)", model, st->key, st->flag);
+            snprintf(what, sizeof what, "--%s", flag);
+        else if (flag)
+            snprintf(what, sizeof what, "%s: metadata %s (override it with --%s)", model, st->key, flag);
         else
             snprintf(what, sizeof what, "%s: metadata %s", model, st->key);
         if ((v || meta) && st->parse(what, v != NULL, v ? v : meta, s, err))
@@ -327,8 +322,8 @@ static ebm_status read_flags(const cli_args *a, sample_job *j, ebm_error *err)
     ebm_head h;
     if ((v = cli_get(&sample_cmd, a, "energy-head")) && cli_head_from_flag(v, &h, err))
         return EBM_ERR_INVALID;
-    j->s = default_settings();
-    if (check_setting_flags(a, &j->s, err))
+    j->s = sample_settings_default();
+    if (sample_settings_flags(&sample_cmd, a, "steps", &j->s, err))
         return EBM_ERR_INVALID;
     if (j->n < 0 && j->s.init != INIT_FILE)
         return ebm_fail(err, EBM_ERR_INVALID, "missing -n N, the number of samples (see 'ebm sample --help')");
@@ -547,7 +542,7 @@ static ebm_status sample_model(const cli_args *a, sample_job *j, ebm_error *err)
     sample_result r = {0};
     ebm_status st = cache_open_model(&req, &m, err);
     if (!st)
-        st = resolve_settings(a, j->model, m, &j->s, err);
+        st = sample_settings_resolve(&sample_cmd, a, "steps", j->model, m, &j->s, err);
     if (!st && j->png)
         st = sample_png_check(m, j->model, j->png, err);
     if (!st)

@@ -1,0 +1,717 @@
+/* train.c — persistent contrastive divergence and denoising score matching
+ * with Adam (train.h), on the compute calls of ebm.h.
+ *
+ * The trainer owns: a context of capacity 2B (data and samples go through one
+ * param_grad call), the Adam moments and the EMA (over all weights_numel
+ * floats, but only trainable parameters move), the sample buffer, the
+ * minibatch sampler, and one in-memory snapshot for the divergence guard.
+ */
+#include "train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ebm_philox.h"
+#include "npy.h"
+#include "toy.h"
+
+#define NOISE_KEY_TWEAK 0x646174615f6e6f69ull   /* "data_noi" */
+#define STEP_KEY_MUL 0x9E3779B97F4A7C15ull
+
+#define CKPT_MAGIC "EBMCKPT1"
+#define CKPT_VERSION 1u
+
+typedef struct snapshot {
+    int valid;
+    int64_t step;
+    double lr;
+    float *w, *m, *v, *ema;
+    ebm_buffer *buf;
+} snapshot;
+
+struct ebm_trainer {
+    ebm_model *m;
+    const ebm_abi_model *d;
+    ebm_ctx *ctx;
+    ebm_train_config cfg;
+    ebm_train_data data;
+    int64_t B, numel, wn;
+    float *w;                 /* the model's live weights */
+    unsigned char *train;     /* [wn]: 1 where a trainable parameter lives */
+    float *x;                 /* [2B, numel]: data, then samples */
+    float *e, *wts;           /* [2B] */
+    float *grad;              /* [wn] */
+    float *target;            /* dsm: [B, numel] */
+    float *adam_m, *adam_v, *ema;
+    ebm_buffer *buf;
+    ebm_batcher batcher;
+    int64_t *idx;             /* [B] */
+    int64_t step;
+    double lr;
+    int restores;
+    snapshot snap;
+};
+
+const char *ebm_objective_name(ebm_objective o)
+{
+    switch (o) {
+    case EBM_OBJ_CD: return "cd";
+    case EBM_OBJ_CD_SOFTPLUS: return "cd-softplus";
+    case EBM_OBJ_CD_LOGSUMEXP: return "cd-logsumexp";
+    case EBM_OBJ_DSM: return "dsm";
+    }
+    return "?";
+}
+
+int ebm_objective_parse(const char *name, ebm_objective *out)
+{
+    for (int k = EBM_OBJ_CD; k <= EBM_OBJ_DSM; k++)
+        if (name && strcmp(name, ebm_objective_name((ebm_objective)k)) == 0) {
+            *out = (ebm_objective)k;
+            return 0;
+        }
+    return -1;
+}
+
+ebm_train_config ebm_train_defaults(void)
+{
+    return (ebm_train_config){
+        .objective = EBM_OBJ_CD,
+        .batch = 64,
+        .alpha = 0.01,
+        .sigma = 0.1,
+        .lr = 1e-4,
+        .beta1 = 0.0,
+        .beta2 = 0.999,
+        .adam_eps = 1e-8,
+        .grad_norm_clip = 1.0,
+        .ema = 0,
+        .data_noise = 0.005,
+        .sampler = ebm_sampler_defaults(),
+        .fresh = EBM_INIT_UNIFORM,
+        .buffer_capacity = 8192,
+        .reinit = 0.05,
+        .seed = 0,
+        .energy_limit = 1e4,
+        .snapshot_every = 100,
+        .max_restores = 3,
+    };
+}
+
+/* ---- the loss ------------------------------------------------------------------- */
+
+static double softplus(double z)
+{
+    return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z));
+}
+
+void ebm_cd_loss(ebm_objective o, double alpha, const float *e_real, const float *e_fake, int64_t B, double *loss,
+                 double *cd, double *reg, float *w_real, float *w_fake)
+{
+    double c = 0, r = 0;
+    if (o == EBM_OBJ_CD_LOGSUMEXP) {
+        double mx = -INFINITY, z = 0;
+        for (int64_t i = 0; i < B; i++)
+            mx = fmax(mx, -(double)e_fake[i]);
+        for (int64_t i = 0; i < B; i++)
+            z += exp(-(double)e_fake[i] - mx);
+        for (int64_t i = 0; i < B; i++) {
+            c += e_real[i] / (double)B;
+            w_real[i] = (float)(1.0 / (double)B);
+            w_fake[i] = (float)(-exp(-(double)e_fake[i] - mx) / z);   /* d/dE- of logsumexp(-E-) */
+        }
+        c += mx + log(z) - log((double)B);
+    } else {
+        for (int64_t i = 0; i < B; i++) {
+            if (o == EBM_OBJ_CD_SOFTPLUS) {
+                double dz = (double)e_real[i] - e_fake[i], s = 1.0 / (1.0 + exp(-dz));
+                c += softplus(dz) / (double)B;
+                w_real[i] = (float)(s / (double)B);
+                w_fake[i] = (float)(-s / (double)B);
+            } else {
+                c += ((double)e_real[i] - e_fake[i]) / (double)B;
+                w_real[i] = (float)(1.0 / (double)B);
+                w_fake[i] = (float)(-1.0 / (double)B);
+            }
+        }
+    }
+    for (int64_t i = 0; i < B; i++) {
+        r += alpha * ((double)e_real[i] * e_real[i] + (double)e_fake[i] * e_fake[i]) / (double)B;
+        w_real[i] += (float)(2 * alpha * e_real[i] / (double)B);
+        w_fake[i] += (float)(2 * alpha * e_fake[i] / (double)B);
+    }
+    *cd = c;
+    *reg = r;
+    *loss = c + r;
+}
+
+/* ---- construction --------------------------------------------------------------- */
+
+static float *falloc(int64_t n)
+{
+    return calloc((size_t)(n > 0 ? n : 1), sizeof(float));
+}
+
+static void snapshot_free(snapshot *s)
+{
+    free(s->w);
+    free(s->m);
+    free(s->v);
+    free(s->ema);
+    ebm_buffer_free(s->buf);
+    memset(s, 0, sizeof *s);
+}
+
+void ebm_trainer_free(ebm_trainer *t)
+{
+    if (!t)
+        return;
+    ebm_ctx_free(t->ctx);
+    free(t->train);
+    free(t->x);
+    free(t->e);
+    free(t->wts);
+    free(t->grad);
+    free(t->target);
+    free(t->adam_m);
+    free(t->adam_v);
+    free(t->ema);
+    ebm_buffer_free(t->buf);
+    if (t->data.dataset)
+        ebm_batcher_free(&t->batcher);
+    free(t->idx);
+    snapshot_free(&t->snap);
+    free(t);
+}
+
+static ebm_status check_config(const ebm_model *m, const ebm_train_data *data, const ebm_train_config *c,
+                               ebm_error *err)
+{
+    const char *path = ebm_model_path(m);
+    const char *bad = c->batch < 1 ? "batch >= 1"
+                      : !(c->lr > 0 && isfinite(c->lr)) ? "lr > 0"
+                      : !(c->alpha >= 0 && isfinite(c->alpha)) ? "alpha >= 0"
+                      : !(c->beta1 >= 0 && c->beta1 < 1) ? "0 <= beta1 < 1"
+                      : !(c->beta2 >= 0 && c->beta2 < 1) ? "0 <= beta2 < 1"
+                      : !(c->adam_eps > 0) ? "adam_eps > 0"
+                      : !(c->grad_norm_clip >= 0) ? "grad_norm_clip >= 0 (0 = off)"
+                      : !(c->ema >= 0 && c->ema < 1) ? "0 <= ema < 1 (0 = off)"
+                      : !(c->data_noise >= 0 && isfinite(c->data_noise)) ? "data_noise >= 0"
+                      : !(c->sigma > 0 && isfinite(c->sigma)) ? "sigma > 0"
+                      : c->buffer_capacity < 1 ? "buffer_capacity >= 1"
+                      : !(c->reinit >= 0 && c->reinit <= 1) ? "0 <= reinit <= 1"
+                      : !(c->energy_limit > 0) ? "energy_limit > 0"
+                      : c->snapshot_every < 1 ? "snapshot_every >= 1"
+                      : c->max_restores < 0 ? "max_restores >= 0"
+                      : NULL;
+    if (bad)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: training configuration: expected %s", path, bad);
+    if (!data || (!data->dataset && !data->toy))
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: training needs data (a dataset or a toy set)", path);
+    const ebm_abi_model *d = ebm_model_desc(m);
+    if (data->dataset) {
+        ebm_status st = ebm_data_check_shape(data->dataset, d->input_rank - 1, d->input_shape + 1, err);
+        if (st) {
+            ebm_error_prefix(err, "%s", path);
+            return st;
+        }
+    } else if (ebm_toy_find(data->toy) < 0) {
+        return ebm_fail(err, EBM_ERR_INVALID, "unknown toy data set '%s' (known: %s)", data->toy, ebm_toy_names());
+    } else if (!(d->input_rank == 2 && d->input_shape[1] == 2)) {
+        return ebm_fail(err, EBM_ERR_SHAPE, "%s: the toy data set %s is 2-D, but the model's input has %lld values "
+                        "per sample (expected [N,2])", path, data->toy, (long long)d->sample_numel);
+    }
+    if (data->dataset && data->dataset->shape[0] < c->batch)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: the dataset holds %lld samples, fewer than the batch of %lld",
+                        path, (long long)data->dataset->shape[0], (long long)c->batch);
+    int have_pg = 0, have_dsm = 0;
+    for (int k = 0; k < d->n_programs; k++) {
+        have_pg |= d->programs[k].kind == EBM_PROGRAM_PARAM_GRAD;
+        have_dsm |= d->programs[k].kind == EBM_PROGRAM_DSM_GRAD;
+    }
+    if (c->objective == EBM_OBJ_DSM && !have_dsm)
+        return ebm_fail(err, EBM_ERR_UNSUPPORTED, "%s: --objective dsm needs the dsm_grad program (compile with ebmc "
+                        "--dsm)", path);
+    if (!have_pg)
+        return ebm_fail(err, EBM_ERR_UNSUPPORTED, "%s: the model has no param_grad program", path);
+    return EBM_OK;
+}
+
+static ebm_status snapshot_take(ebm_trainer *t, ebm_error *err)
+{
+    snapshot *s = &t->snap;
+    const size_t bytes = (size_t)t->wn * sizeof(float);
+    memcpy(s->w, t->w, bytes);
+    memcpy(s->m, t->adam_m, bytes);
+    memcpy(s->v, t->adam_v, bytes);
+    if (t->ema)
+        memcpy(s->ema, t->ema, bytes);
+    s->step = t->step;
+    s->lr = t->lr;
+    s->valid = 1;
+    return ebm_buffer_copy(s->buf, t->buf, err);
+}
+
+ebm_status ebm_trainer_new(ebm_model *m, const ebm_train_data *data, const ebm_train_config *cfg, ebm_trainer **out,
+                           ebm_error *err)
+{
+    *out = NULL;
+    ebm_status st = check_config(m, data, cfg, err);
+    if (st)
+        return st;
+    ebm_trainer *t = calloc(1, sizeof *t);
+    if (!t)
+        return ebm_fail(err, EBM_ERR_NOMEM, "training: out of memory");
+    t->m = m;
+    t->d = ebm_model_desc(m);
+    t->cfg = *cfg;
+    t->data = *data;
+    t->B = cfg->batch;
+    t->numel = t->d->sample_numel;
+    t->wn = t->d->weights_numel;
+    t->w = ebm_model_weights(m);
+    t->lr = cfg->lr;
+    const int64_t B = t->B, numel = t->numel, wn = t->wn;
+    t->train = calloc((size_t)(wn > 0 ? wn : 1), 1);
+    t->x = falloc(2 * B * numel);
+    t->e = falloc(2 * B);
+    t->wts = falloc(2 * B);
+    t->grad = falloc(wn);
+    t->target = cfg->objective == EBM_OBJ_DSM ? falloc(B * numel) : NULL;
+    t->adam_m = falloc(wn);
+    t->adam_v = falloc(wn);
+    t->ema = cfg->ema > 0 ? falloc(wn) : NULL;
+    t->idx = malloc((size_t)B * sizeof *t->idx);
+    t->snap.w = falloc(wn);
+    t->snap.m = falloc(wn);
+    t->snap.v = falloc(wn);
+    t->snap.ema = cfg->ema > 0 ? falloc(wn) : NULL;
+    if (!t->train || !t->x || !t->e || !t->wts || !t->grad || (cfg->objective == EBM_OBJ_DSM && !t->target) ||
+        !t->adam_m || !t->adam_v || (cfg->ema > 0 && (!t->ema || !t->snap.ema)) || !t->idx || !t->snap.w ||
+        !t->snap.m || !t->snap.v) {
+        ebm_trainer_free(t);
+        return ebm_fail(err, EBM_ERR_NOMEM, "%s: training: out of memory for a batch of %lld", ebm_model_path(m),
+                        (long long)B);
+    }
+    for (int k = 0; k < t->d->n_params; k++)
+        if (t->d->params[k].trainable)
+            memset(t->train + t->d->params[k].offset, 1, (size_t)t->d->params[k].numel);
+    if (t->ema)
+        memcpy(t->ema, t->w, (size_t)wn * sizeof(float));
+    st = ebm_ctx_new(m, 2 * B, &t->ctx, err);
+    if (!st)
+        st = ebm_buffer_new(cfg->buffer_capacity, numel, &t->buf, err);
+    if (!st)
+        st = ebm_buffer_new(cfg->buffer_capacity, numel, &t->snap.buf, err);
+    if (!st && data->dataset)
+        st = ebm_batcher_init(&t->batcher, data->dataset->shape[0], B, cfg->seed, err);
+    if (!st)
+        st = snapshot_take(t, err);
+    if (st) {
+        if (!data->dataset)
+            memset(&t->batcher, 0, sizeof t->batcher);
+        ebm_trainer_free(t);
+        return st;
+    }
+    *out = t;
+    return EBM_OK;
+}
+
+int64_t ebm_trainer_steps_done(const ebm_trainer *t)
+{
+    return t->step;
+}
+
+const float *ebm_trainer_params(const ebm_trainer *t)
+{
+    return t->ema ? t->ema : t->w;
+}
+
+const float *ebm_trainer_samples(const ebm_trainer *t)
+{
+    return t->x + t->B * t->numel;
+}
+
+ebm_buffer *ebm_trainer_buffer(ebm_trainer *t)
+{
+    return t->buf;
+}
+
+double ebm_trainer_lr(const ebm_trainer *t)
+{
+    return t->lr;
+}
+
+/* ---- one step ------------------------------------------------------------------- */
+
+/* The seed of everything random in step s. */
+static uint64_t step_seed(uint64_t seed, int64_t s)
+{
+    uint64_t z = seed + STEP_KEY_MUL * (uint64_t)(s + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static float clampf(float v, const ebm_langevin_params *lv)
+{
+    if (!lv->clamp)
+        return v;
+    return v < lv->lo ? lv->lo : v > lv->hi ? lv->hi : v;
+}
+
+/* x+ of step s into t->x[0..B): the data batch, plus noise, clamped. */
+static ebm_status data_batch(ebm_trainer *t, int64_t s, ebm_error *err)
+{
+    const int64_t B = t->B, numel = t->numel;
+    ebm_status st;
+    if (t->data.dataset) {
+        ebm_batcher_seek(&t->batcher, s);
+        ebm_batcher_next(&t->batcher, t->idx);
+        st = ebm_data_gather(t->data.dataset, t->idx, B, t->x, err);
+    } else {
+        st = ebm_toy_sample_at(t->data.toy, s * B, B, t->cfg.seed, t->x, err);
+    }
+    if (st || t->cfg.data_noise <= 0 || t->cfg.objective == EBM_OBJ_DSM)
+        return st;
+    const uint64_t key = step_seed(t->cfg.seed, s) ^ NOISE_KEY_TWEAK;
+    float q[4];
+    for (int64_t i = 0; i < B; i++)
+        for (int64_t j = 0; j < numel; j += 4) {
+            ebm_philox_normal4(key, (uint64_t)i, 0, (uint64_t)(j / 4), q);
+            for (int64_t k = 0; k < 4 && j + k < numel; k++) {
+                float *v = &t->x[i * numel + j + k];
+                *v = clampf(*v + (float)t->cfg.data_noise * q[k], &t->cfg.sampler.lv);
+            }
+        }
+    return EBM_OK;
+}
+
+/* x- of step s into t->x[B..2B): buffer draw, sampler, buffer update. */
+static ebm_status fake_batch(ebm_trainer *t, int64_t s, ebm_train_stats *stats, ebm_error *err)
+{
+    const int64_t B = t->B;
+    float *xf = t->x + B * t->numel;
+    const ebm_langevin_params *lv = &t->cfg.sampler.lv;
+    ebm_buffer_init init = {.kind = t->cfg.fresh, .lo = lv->clamp ? lv->lo : -1.0f, .hi = lv->clamp ? lv->hi : 1.0f,
+                            .seed = t->cfg.seed};
+    ebm_buffer_set_draws(t->buf, (uint64_t)s);
+    ebm_status st = ebm_buffer_draw(t->buf, xf, B, t->cfg.reinit, &init, NULL, err);
+    ebm_sampler_params p = t->cfg.sampler;
+    p.lv.seed = step_seed(t->cfg.seed, s);
+    p.lv.trajectory_every = 0;
+    p.progress = NULL;
+    ebm_sampler_stats ss;
+    if (!st)
+        st = ebm_sampler_run(t->ctx, xf, B, &p, t->e + B, NULL, &ss, err);
+    if (!st) {
+        stats->step_size = ss.step_size;
+        stats->acceptance = p.kind == EBM_SAMPLER_MALA ? ss.acceptance : -1;
+        st = ebm_buffer_push(t->buf, xf, B, err);
+    }
+    return st;
+}
+
+static double norm2(const float *g, int64_t n)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += (double)g[i] * g[i];
+    return sqrt(s);
+}
+
+static void adam_update(ebm_trainer *t)
+{
+    const ebm_train_config *c = &t->cfg;
+    const double k = (double)(t->step + 1);
+    const double bc1 = 1 - pow(c->beta1, k), bc2 = 1 - pow(c->beta2, k);
+    for (int64_t i = 0; i < t->wn; i++) {
+        if (!t->train[i])
+            continue;
+        double g = t->grad[i];
+        double m = c->beta1 * t->adam_m[i] + (1 - c->beta1) * g;
+        double v = c->beta2 * t->adam_v[i] + (1 - c->beta2) * g * g;
+        t->adam_m[i] = (float)m;
+        t->adam_v[i] = (float)v;
+        t->w[i] = (float)(t->w[i] - t->lr * (m / bc1) / (sqrt(v / bc2) + c->adam_eps));
+    }
+    if (t->ema)
+        for (int64_t i = 0; i < t->wn; i++)
+            t->ema[i] = (float)(c->ema * t->ema[i] + (1 - c->ema) * t->w[i]);
+}
+
+/* Loss and gradient of step s into stats and t->grad. */
+static ebm_status loss_and_grad(ebm_trainer *t, int64_t s, ebm_train_stats *stats, ebm_error *err)
+{
+    const int64_t B = t->B, numel = t->numel;
+    ebm_status st;
+    if (t->cfg.objective == EBM_OBJ_DSM) {
+        /* x~ = x + sigma eps into the second half; target (x - x~) / sigma^2 = -eps / sigma */
+        const double sg = t->cfg.sigma;
+        const uint64_t key = step_seed(t->cfg.seed, s) ^ NOISE_KEY_TWEAK;
+        float *xt = t->x + B * numel;
+        for (int64_t i = 0; i < B; i++) {
+            ebm_philox_normals(key, (uint64_t)i, 1, t->target + i * numel, numel);
+            for (int64_t j = 0; j < numel; j++) {
+                float eps = t->target[i * numel + j];
+                xt[i * numel + j] = (float)(t->x[i * numel + j] + sg * eps);
+                t->target[i * numel + j] = (float)(-eps / sg);
+            }
+        }
+        st = ebm_dsm_grad(t->ctx, xt, t->target, B, t->e, t->grad, err);
+        if (st)
+            return st;
+        double l = 0;
+        for (int64_t i = 0; i < B; i++)
+            l += t->e[i];
+        const double scale = sg * sg / (double)B;
+        for (int64_t i = 0; i < t->wn; i++)
+            t->grad[i] = (float)(t->grad[i] * scale);
+        stats->loss = stats->cd = l * scale;
+        stats->reg = 0;
+        if ((st = ebm_energy(t->ctx, t->x, B, t->e, err)))
+            return st;
+        stats->real_energy_mean = 0;
+        for (int64_t i = 0; i < B; i++)
+            stats->real_energy_mean += t->e[i] / (double)B;
+        stats->fake_energy_mean = NAN;
+        return EBM_OK;
+    }
+    if ((st = ebm_energy(t->ctx, t->x, B, t->e, err)))
+        return st;
+    ebm_cd_loss(t->cfg.objective, t->cfg.alpha, t->e, t->e + B, B, &stats->loss, &stats->cd, &stats->reg, t->wts,
+                t->wts + B);
+    stats->real_energy_mean = stats->fake_energy_mean = 0;
+    for (int64_t i = 0; i < B; i++) {
+        stats->real_energy_mean += t->e[i] / (double)B;
+        stats->fake_energy_mean += t->e[B + i] / (double)B;
+    }
+    return ebm_param_grad(t->ctx, t->x, t->wts, 2 * B, NULL, t->grad, err);
+}
+
+static int diverged(const ebm_trainer *t, const ebm_train_stats *s)
+{
+    const int64_t n = t->cfg.objective == EBM_OBJ_DSM ? t->B : 2 * t->B;
+    if (!isfinite(s->loss) || !isfinite(s->grad_norm))
+        return 1;
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(t->e[i]) || fabs(t->e[i]) > t->cfg.energy_limit)
+            return 1;
+    return 0;
+}
+
+/* Back to the snapshot with half the learning rate. */
+static ebm_status restore(ebm_trainer *t, ebm_train_stats *stats, const char *why, ebm_error *err)
+{
+    if (t->restores >= t->cfg.max_restores)
+        return ebm_fail(err, EBM_ERR_NUMERIC, "%s: training diverged at step %lld (%s) after %d restores of the last "
+                        "good state with the learning rate halved each time (now %g); try a lower --lr, a larger "
+                        "--alpha or a smaller sampler step size", ebm_model_path(t->m), (long long)t->step + 1, why,
+                        t->restores, t->lr);
+    snapshot *s = &t->snap;
+    const size_t bytes = (size_t)t->wn * sizeof(float);
+    memcpy(t->w, s->w, bytes);
+    memcpy(t->adam_m, s->m, bytes);
+    memcpy(t->adam_v, s->v, bytes);
+    if (t->ema)
+        memcpy(t->ema, s->ema, bytes);
+    ebm_status st = ebm_buffer_copy(t->buf, s->buf, err);
+    t->restores++;
+    t->step = s->step;
+    t->lr *= 0.5;
+    stats->restored = 1;
+    stats->restored_to = s->step;
+    stats->lr = t->lr;
+    stats->step = t->step;
+    return st;
+}
+
+ebm_status ebm_trainer_step(ebm_trainer *t, ebm_train_stats *stats, ebm_error *err)
+{
+    ebm_train_stats local;
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof *stats);
+    stats->acceptance = -1;
+    const int64_t s = t->step;
+    ebm_status st = data_batch(t, s, err);
+    if (!st && t->cfg.objective != EBM_OBJ_DSM)
+        st = fake_batch(t, s, stats, err);
+    if (!st)
+        st = loss_and_grad(t, s, stats, err);
+    if (st == EBM_ERR_NUMERIC) {
+        char why[EBM_ERROR_MSG_MAX];
+        snprintf(why, sizeof why, "%s", err->msg);
+        return restore(t, stats, why, err);
+    }
+    if (st)
+        return st;
+    stats->grad_norm = norm2(t->grad, t->wn);
+    if (diverged(t, stats)) {
+        char why[160];
+        snprintf(why, sizeof why, "loss %g, |energy| beyond %g or not finite", stats->loss, t->cfg.energy_limit);
+        return restore(t, stats, why, err);
+    }
+    if (t->cfg.grad_norm_clip > 0 && stats->grad_norm > t->cfg.grad_norm_clip) {
+        const float k = (float)(t->cfg.grad_norm_clip / stats->grad_norm);
+        for (int64_t i = 0; i < t->wn; i++)
+            t->grad[i] *= k;
+    }
+    adam_update(t);
+    t->step++;
+    stats->step = t->step;
+    stats->lr = t->lr;
+    if (t->step % t->cfg.snapshot_every == 0)
+        return snapshot_take(t, err);
+    return EBM_OK;
+}
+
+/* ---- checkpoints ------------------------------------------------------------------ */
+
+typedef struct ckpt_header {
+    char magic[8];
+    uint32_t version, has_ema;
+    int64_t step, wn, numel, capacity, count;
+    uint64_t draws, table_hash;
+    double lr;
+    int32_t restores, pad;
+} ckpt_header;
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* The parameter table (names, offsets, sizes): a checkpoint fits only its model. */
+static uint64_t table_hash(const ebm_abi_model *d)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int k = 0; k < d->n_params; k++) {
+        h = fnv(h, d->params[k].name, strlen(d->params[k].name) + 1);
+        h = fnv(h, &d->params[k].offset, sizeof d->params[k].offset);
+        h = fnv(h, &d->params[k].numel, sizeof d->params[k].numel);
+    }
+    return h;
+}
+
+ebm_status ebm_trainer_save(const ebm_trainer *t, const char *path, ebm_error *err)
+{
+    ckpt_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, CKPT_MAGIC, 8);
+    h.version = CKPT_VERSION;
+    h.has_ema = t->ema != NULL;
+    h.step = t->step;
+    h.wn = t->wn;
+    h.numel = t->numel;
+    h.capacity = ebm_buffer_capacity(t->buf);
+    h.count = ebm_buffer_count(t->buf);
+    h.draws = ebm_buffer_draws(t->buf);
+    h.table_hash = table_hash(t->d);
+    h.lr = t->lr;
+    h.restores = t->restores;
+    float *samples = falloc(h.count * t->numel);
+    if (!samples)
+        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory writing the checkpoint", path);
+    for (int64_t j = 0; j < h.count; j++)
+        memcpy(samples + j * t->numel, ebm_buffer_sample(t->buf, j), (size_t)t->numel * sizeof(float));
+    const size_t wb = (size_t)t->wn * sizeof(float);
+    const void *parts[7] = {&h, t->w, t->adam_m, t->adam_v, t->ema ? t->ema : t->w, samples, NULL};
+    size_t lens[7] = {sizeof h, wb, wb, wb, t->ema ? wb : 0, (size_t)(h.count * t->numel) * sizeof(float), 8};
+    /* a trailing checksum of everything before it catches truncated or damaged files */
+    uint64_t sum = 0xcbf29ce484222325ull;
+    for (int k = 0; k < 6; k++)
+        sum = fnv(sum, parts[k], lens[k]);
+    parts[6] = &sum;
+    ebm_status st = ebm_write_atomic(path, parts, lens, 7, err);
+    free(samples);
+    return st;
+}
+
+static ebm_status read_exact(FILE *f, void *p, size_t n, uint64_t *sum, const char *path, ebm_error *err)
+{
+    if (n && fread(p, 1, n, f) != n)
+        return ebm_fail(err, EBM_ERR_FORMAT, "%s: the checkpoint is truncated", path);
+    if (sum)
+        *sum = fnv(*sum, p, n);
+    return EBM_OK;
+}
+
+ebm_status ebm_trainer_load(ebm_trainer *t, const char *path, ebm_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ebm_fail(err, EBM_ERR_IO, "%s: cannot open the checkpoint: %s", path, strerror(errno));
+    ckpt_header h;
+    uint64_t sum = 0xcbf29ce484222325ull, stored = 0;
+    ebm_status st = read_exact(f, &h, sizeof h, &sum, path, err);
+    if (!st && memcmp(h.magic, CKPT_MAGIC, 8) != 0)
+        st = ebm_fail(err, EBM_ERR_FORMAT, "%s: not an ebm training checkpoint (no %s magic)", path, CKPT_MAGIC);
+    else if (!st && h.version != CKPT_VERSION)
+        st = ebm_fail(err, EBM_ERR_FORMAT, "%s: checkpoint version %u, this libebm reads version %u", path,
+                      h.version, CKPT_VERSION);
+    else if (!st && (h.wn != t->wn || h.table_hash != table_hash(t->d) || h.numel != t->numel))
+        st = ebm_fail(err, EBM_ERR_SHAPE, "%s: the checkpoint is of another model (parameter table or input size "
+                      "differs from %s)", path, ebm_model_path(t->m));
+    else if (!st && (h.capacity != ebm_buffer_capacity(t->buf) || h.count < 0 || h.count > h.capacity))
+        st = ebm_fail(err, EBM_ERR_SHAPE, "%s: the checkpoint's buffer holds %lld of capacity %lld; this run's "
+                      "capacity is %lld", path, (long long)h.count, (long long)h.capacity,
+                      (long long)ebm_buffer_capacity(t->buf));
+    else if (!st && (int)h.has_ema != (t->ema != NULL))
+        st = ebm_fail(err, EBM_ERR_INVALID, "%s: the checkpoint was made %s an EMA of the parameters; resume with the "
+                      "same --ema", path, h.has_ema ? "with" : "without");
+    const size_t wb = (size_t)t->wn * sizeof(float);
+    float *w = falloc(t->wn), *m = falloc(t->wn), *v = falloc(t->wn), *e = falloc(t->wn);
+    float *samples = st ? NULL : falloc(h.count * t->numel);
+    if (!st && (!w || !m || !v || !e || !samples))
+        st = ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory reading the checkpoint", path);
+    if (!st)
+        st = read_exact(f, w, wb, &sum, path, err);
+    if (!st)
+        st = read_exact(f, m, wb, &sum, path, err);
+    if (!st)
+        st = read_exact(f, v, wb, &sum, path, err);
+    if (!st)
+        st = read_exact(f, e, h.has_ema ? wb : 0, &sum, path, err);
+    if (!st)
+        st = read_exact(f, samples, (size_t)(h.count * t->numel) * sizeof(float), &sum, path, err);
+    if (!st)
+        st = read_exact(f, &stored, 8, NULL, path, err);
+    if (!st && (stored != sum || fgetc(f) != EOF))
+        st = ebm_fail(err, EBM_ERR_FORMAT, "%s: the checkpoint is damaged (checksum mismatch)", path);
+    fclose(f);
+    if (!st) {
+        memcpy(t->w, w, wb);
+        memcpy(t->adam_m, m, wb);
+        memcpy(t->adam_v, v, wb);
+        if (t->ema)
+            memcpy(t->ema, e, wb);
+        ebm_buffer *nb = NULL;
+        st = ebm_buffer_new(ebm_buffer_capacity(t->buf), t->numel, &nb, err);
+        if (!st)
+            st = ebm_buffer_push(nb, samples, h.count, err);
+        if (!st) {
+            ebm_buffer_set_draws(nb, h.draws);
+            ebm_buffer_free(t->buf);
+            t->buf = nb;
+            t->step = h.step;
+            t->lr = h.lr;
+            t->restores = h.restores;
+            st = snapshot_take(t, err);
+        } else {
+            ebm_buffer_free(nb);
+        }
+    }
+    free(w);
+    free(m);
+    free(v);
+    free(e);
+    free(samples);
+    return st;
+}

@@ -1,0 +1,128 @@
+/* train.h — training an EBM with libebm: persistent contrastive divergence
+ * (and denoising score matching) with Adam, on the compiled param_grad (and
+ * dsm_grad) programs.
+ *
+ * One step of persistent CD (DESIGN.md's loss):
+ *   1. a data batch x+ (plus N(0, data_noise^2) noise, clamped to the
+ *      sampler's range);
+ *   2. a buffer draw x0 (fresh states with probability reinit);
+ *   3. K sampler steps x0 -> x- (sampler.h; seeded by (seed, step), so a step's
+ *      randomness does not depend on what ran before);
+ *   4. the buffer takes x-;
+ *   5. per-sample energies E+, E- and the loss, with dL/dE per sample as
+ *      weights for one param_grad call over [x+; x-];
+ *   6. the gradient's global norm clipped to grad_norm_clip (0 = off);
+ *   7. Adam on the trainable parameters; optionally an EMA of them.
+ * Objectives (B = batch, E+ data energies, E- sample energies):
+ *   cd             cd = mean E+ - mean E-
+ *   cd-softplus    cd = mean_i softplus(E+_i - E-_i)
+ *   cd-logsumexp   cd = mean E+ + logsumexp(-E-) - log B   (the samples as an
+ *                  importance estimate of log Z)
+ *   each plus reg = alpha * mean(E+^2 + E-^2); loss = cd + reg.
+ *   dsm            loss = sigma^2 / B * sum_i 1/2 |s(x~_i) - (x_i - x~_i) / sigma^2|^2,
+ *                  x~ = x + sigma eps, s = -dE/dx: needs a model compiled with
+ *                  the dsm_grad program; no sampling.
+ *
+ * Divergence guard: a step whose loss, energies or gradient is NaN/Inf, or
+ * whose |energy| exceeds energy_limit, is undone: the trainer goes back to
+ * its last snapshot (taken every snapshot_every steps), multiplies the
+ * learning rate by 0.5 and says so in the step's stats; after max_restores
+ * such restores it fails with EBM_ERR_NUMERIC.
+ *
+ * Reproducibility: every random number is a function of (seed, step), the
+ * minibatch order of (seed, step) through data.h's seekable batcher, so a
+ * trainer restored from a checkpoint continues bit-identically.
+ */
+#ifndef EBM_TRAIN_H
+#define EBM_TRAIN_H
+
+#include <stdint.h>
+
+#include "buffer.h"
+#include "data.h"
+#include "ebm.h"
+#include "sampler.h"
+
+typedef enum ebm_objective {
+    EBM_OBJ_CD,
+    EBM_OBJ_CD_SOFTPLUS,
+    EBM_OBJ_CD_LOGSUMEXP,
+    EBM_OBJ_DSM,
+} ebm_objective;
+
+const char *ebm_objective_name(ebm_objective o);
+int ebm_objective_parse(const char *name, ebm_objective *out);
+
+typedef struct ebm_train_config {
+    ebm_objective objective;
+    int64_t batch;              /* B >= 1 */
+    double alpha;               /* L2 energy regularisation (default 0.01) */
+    double sigma;               /* dsm noise (default 0.1) */
+    double lr;                  /* Adam (defaults 1e-4, 0, 0.999, 1e-8) */
+    double beta1, beta2, adam_eps;
+    double grad_norm_clip;      /* global norm; 0 = off (default 1) */
+    double ema;                 /* EMA decay of the parameters; 0 = off */
+    double data_noise;          /* default 0.005 */
+    ebm_sampler_params sampler; /* K = sampler.lv.steps (default 60), clamp range, ... */
+    ebm_init_kind fresh;        /* how fresh buffer states are made (uniform) */
+    int64_t buffer_capacity;    /* default 8192 */
+    double reinit;              /* default 0.05 */
+    uint64_t seed;
+    double energy_limit;        /* divergence: |E| above this (default 1e4) */
+    int32_t snapshot_every;     /* steps between in-memory snapshots (default 100) */
+    int32_t max_restores;       /* default 3 */
+} ebm_train_config;
+
+ebm_train_config ebm_train_defaults(void);
+
+/* Where data comes from: a dataset (minibatches of shuffled epochs) or a
+ * 2-D toy set (fresh samples every step, toy.h). */
+typedef struct ebm_train_data {
+    const ebm_dataset *dataset;   /* or NULL */
+    const char *toy;              /* a toy.h name, when dataset is NULL */
+} ebm_train_data;
+
+typedef struct ebm_train_stats {
+    int64_t step;                 /* steps done (after this one) */
+    double loss, cd, reg;
+    double real_energy_mean, fake_energy_mean;
+    double grad_norm;             /* before clipping */
+    float step_size;              /* the sampler's (adaptive: its current one) */
+    double acceptance;            /* MALA: this step's acceptance; else -1 */
+    double lr;                    /* the learning rate in use */
+    int restored;                 /* 1: this step diverged and the trainer went back */
+    int64_t restored_to;          /* ... to this step */
+} ebm_train_stats;
+
+typedef struct ebm_trainer ebm_trainer;
+
+/* A trainer for model m (its weights are trained in place), holding the
+ * optimizer state, the buffer and a context of capacity 2B. */
+ebm_status ebm_trainer_new(ebm_model *m, const ebm_train_data *data, const ebm_train_config *cfg,
+                           ebm_trainer **out, ebm_error *err);
+void ebm_trainer_free(ebm_trainer *t);
+
+/* One training step (with the divergence guard). */
+ebm_status ebm_trainer_step(ebm_trainer *t, ebm_train_stats *stats, ebm_error *err);
+
+int64_t ebm_trainer_steps_done(const ebm_trainer *t);
+/* The parameters to ship: the EMA when enabled, else the live ones
+ * (weights_numel floats). */
+const float *ebm_trainer_params(const ebm_trainer *t);
+/* The persistent samples (x- of the last step: [B, ...]). */
+const float *ebm_trainer_samples(const ebm_trainer *t);
+ebm_buffer *ebm_trainer_buffer(ebm_trainer *t);
+double ebm_trainer_lr(const ebm_trainer *t);
+
+/* Checkpoints: parameters, Adam moments, EMA, buffer (with its draw
+ * counter), step, learning rate and restore count, written atomically; a load
+ * checks that the model's parameter table and the buffer's sample size match. */
+ebm_status ebm_trainer_save(const ebm_trainer *t, const char *path, ebm_error *err);
+ebm_status ebm_trainer_load(ebm_trainer *t, const char *path, ebm_error *err);
+
+/* The loss and dL/dE of an objective over energies (for tests and users):
+ * w_real[B], w_fake[B] receive the weights of the param_grad call. */
+void ebm_cd_loss(ebm_objective o, double alpha, const float *e_real, const float *e_fake, int64_t B,
+                 double *loss, double *cd, double *reg, float *w_real, float *w_fake);
+
+#endif /* EBM_TRAIN_H */

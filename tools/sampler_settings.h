@@ -1,0 +1,34 @@
+/* sampler_settings.h — the sampler settings `ebm sample` and `ebm train`
+ * share: each from its flag, else the model's ebm.* metadata (the keys are
+ * listed in ebm.c's header), else DESIGN.md's default.  (ebm_sample.c) */
+#ifndef EBMC_SAMPLER_SETTINGS_H
+#define EBMC_SAMPLER_SETTINGS_H
+
+#include "cli_common.h"
+#include "ebm.h"
+
+typedef enum { INIT_UNIFORM, INIT_NORMAL, INIT_FILE } init_kind;
+
+typedef struct sample_settings {
+    ebm_langevin_params p;
+    int noise_auto;
+    init_kind init;
+    const char *init_file;
+    double reinit;          /* buffer re-init probability */
+    int64_t capacity;       /* buffer capacity */
+} sample_settings;
+
+sample_settings sample_settings_default(void);
+
+/* The flags alone (before the model is read; usage errors).  steps_flag names
+ * the flag of the step count ("steps" for sample, "mcmc-steps" for train);
+ * cmd must have every other settings flag: step-size, noise, grad-clip,
+ * clamp, temperature, init, reinit. */
+ebm_status sample_settings_flags(const cli_cmd *cmd, const cli_args *a, const char *steps_flag, sample_settings *s,
+                                 ebm_error *err);
+/* Flag, else metadata, else default, for every setting (errors name the flag
+ * or the model and key). */
+ebm_status sample_settings_resolve(const cli_cmd *cmd, const cli_args *a, const char *steps_flag, const char *model,
+                                   const ebm_model *m, sample_settings *s, ebm_error *err);
+
+#endif /* EBMC_SAMPLER_SETTINGS_H */
