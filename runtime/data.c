@@ -612,7 +612,7 @@ void ebm_batcher_seek(ebm_batcher *b, int64_t index)
 {
     /* Position index * batch in the endless sequence of epochs; no overflow
      * for any realistic run (index * batch < 2^63). */
-    int64_t at = index * b->batch;
+    int64_t at = (index > 0 ? index : 0) * b->batch;
     int64_t e = at / b->n;
     if (e != b->epoch)
         make_epoch(b, e);

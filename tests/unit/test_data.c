@@ -73,7 +73,8 @@ static size_t make_idx(unsigned char *buf, int rank, const uint32_t *dims, const
         buf[k++] = (unsigned char)(dims[i] >> 8);
         buf[k++] = (unsigned char)dims[i];
     }
-    memcpy(buf + k, data, ndata);
+    if (ndata)
+        memcpy(buf + k, data, ndata);
     return k + ndata;
 }
 
