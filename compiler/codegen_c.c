@@ -4,7 +4,7 @@
  * when ebmc_compile_options.dsm asks for it): its small
  * constants, one kernel per node (codegen_c_kernels.c), a prologue running
  * the weight-only kernels and a body running the rest, in schedule order, on
- * the arena offsets of the plan.  Then the four ABI entry points
+ * the arena offsets of the plan.  Then the ABI entry points (four; five with dsm)
  * (runtime/ebm_abi.h) built from them:
  *
  *   ENERGY      energy prologue + body, energies out.
