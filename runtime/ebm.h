@@ -19,6 +19,17 @@
  * contexts of a model: write them only while no context runs (training does
  * this between steps).
  *
+ * Parallelism: a context runs each compute call's batch tiles (the model's
+ * tile size, `ebmc --tile`) on its own threads, started by ebm_ctx_new: one
+ * per core by default, or $EBM_NUM_THREADS, or ebm_ctx_new_threads' count;
+ * never more than the tiles of a full batch.  Results are bitwise the same
+ * for every thread count (tiles do not depend on it; param_grad adds the
+ * tiles' partial sums in tile order).  While a call runs on more than one
+ * thread, OpenBLAS (if the model uses it) runs on one thread; a call with a
+ * single tile runs OpenBLAS on $EBM_BLAS_THREADS threads (default 1; more
+ * lets OpenBLAS allocate during the call).  libebm sets OpenBLAS's thread
+ * count for the call and restores it afterwards (a process-wide setting).
+ *
  * Memory: ebm_ctx_new allocates everything a context needs up front; the
  * compute calls never allocate (the Langevin loop in particular).
  *
@@ -62,6 +73,12 @@ const char *ebm_model_path(const ebm_model *m);
 /* A context for batches of up to `capacity` samples (any n <= capacity per
  * call; capacity >= 1). */
 ebm_status ebm_ctx_new(ebm_model *m, int64_t capacity, ebm_ctx **out, ebm_error *err);
+/* ebm_ctx_new with `threads` threads (1..1024; 0 = the default: $EBM_NUM_THREADS
+ * if set, else the number of online cores).  Each thread has its own arena and
+ * staging buffers. */
+ebm_status ebm_ctx_new_threads(ebm_model *m, int64_t capacity, int threads, ebm_ctx **out, ebm_error *err);
+/* The threads a context runs on (at most the tiles of `capacity` samples). */
+int ebm_ctx_threads(const ebm_ctx *ctx);
 void ebm_ctx_free(ebm_ctx *ctx);
 /* The context's model, and its capacity in samples. */
 ebm_model *ebm_ctx_model(const ebm_ctx *ctx);

@@ -361,6 +361,18 @@ static ebm_status copy_weights(ebm_model *m, ebm_error *err)
     return EBM_OK;
 }
 
+/* OpenBLAS, if the model links it: dlsym on the model's handle searches its
+ * dependencies too.  run.c uses these to keep BLAS on one thread per call. */
+static void find_blas(ebm_model *m)
+{
+    void *set = dlsym(m->dl, "openblas_set_num_threads"), *get = dlsym(m->dl, "openblas_get_num_threads");
+    if (!set || !get)
+        return;
+    /* Function pointers from dlsym's void * (POSIX guarantees this works). */
+    memcpy(&m->blas_set_threads, &set, sizeof set);
+    memcpy(&m->blas_get_threads, &get, sizeof get);
+}
+
 ebm_status ebm_model_open(const char *path, ebm_model **out, ebm_error *err)
 {
     if (!out)
@@ -380,6 +392,8 @@ ebm_status ebm_model_open(const char *path, ebm_model **out, ebm_error *err)
         st = check_descriptor(m, err);
     if (!st)
         st = copy_weights(m, err);
+    if (!st)
+        find_blas(m);
     if (st) {
         ebm_model_close(m);
         return st;
@@ -438,22 +452,89 @@ int ebm_model_param_index(const ebm_model *m, const char *name)
 
 /* ---- contexts ------------------------------------------------------------------ */
 
+#define MAX_THREADS 1024
+
+static void worker_free(ebm_worker *w)
+{
+    free(w->arena);
+    free(w->x_stage);
+    free(w->x_start);
+    free(w->score_stage);
+    free(w->energy_stage);
+    free(w->w_stage);
+    free(w->grad_part);
+    free(w->target_stage);
+}
+
 void ebm_ctx_free(ebm_ctx *ctx)
 {
     if (!ctx)
         return;
-    free(ctx->arena);
-    free(ctx->x_stage);
-    free(ctx->x_start);
-    free(ctx->score_stage);
-    free(ctx->energy_stage);
-    free(ctx->w_stage);
-    free(ctx->grad_stage);
-    free(ctx->target_stage);
+    ebm__pool_free(ctx->pool);
+    for (int t = 0; ctx->w && t < ctx->threads; t++)
+        worker_free(&ctx->w[t]);
+    free(ctx->w);
     free(ctx);
 }
 
-ebm_status ebm_ctx_new(ebm_model *m, int64_t capacity, ebm_ctx **out, ebm_error *err)
+/* A thread count from the environment variable `name`: 0 if unset or empty,
+ * else an integer 1..MAX_THREADS. */
+static ebm_status env_threads(const char *path, const char *name, int *out, ebm_error *err)
+{
+    *out = 0;
+    const char *v = getenv(name);
+    if (!v || !v[0])
+        return EBM_OK;
+    char *end;
+    errno = 0;
+    long t = strtol(v, &end, 10);
+    if (errno || *end || t < 1 || t > MAX_THREADS)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: ebm_ctx_new: %s = '%s', expected a thread count 1..%d "
+                        "(or unset: one thread per core)", path, name, v, MAX_THREADS);
+    *out = (int)t;
+    return EBM_OK;
+}
+
+/* The thread count of a new context: the caller's, else $EBM_NUM_THREADS, else
+ * one per online core; never more than the tiles of a full batch. */
+static ebm_status choose_threads(const ebm_model *m, int64_t capacity, int asked, int *out, ebm_error *err)
+{
+    if (asked < 0 || asked > MAX_THREADS)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: ebm_ctx_new_threads: threads = %d, expected 0 (the default) "
+                        "or 1..%d", m->path, asked, MAX_THREADS);
+    int t = asked;
+    if (t == 0) {
+        ebm_status st = env_threads(m->path, "EBM_NUM_THREADS", &t, err);
+        if (st)
+            return st;
+    }
+    if (t == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        t = cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (int)cores;
+    }
+    int64_t tiles = (capacity + m->d->tile - 1) / m->d->tile;
+    *out = tiles < t ? (int)tiles : t;
+    return EBM_OK;
+}
+
+static int worker_alloc(const ebm_model *m, ebm_worker *w)
+{
+    const ebm_abi_model *d = m->d;
+    int64_t tile_numel = d->tile * d->sample_numel;   /* checked at open */
+    w->arena = ebm__alloc_floats((m->max_arena + 3) / 4);
+    w->x_stage = ebm__alloc_floats(tile_numel);
+    w->x_start = ebm__alloc_floats(tile_numel);
+    w->score_stage = ebm__alloc_floats(tile_numel);
+    w->energy_stage = ebm__alloc_floats(d->tile);
+    w->w_stage = ebm__alloc_floats(d->tile);
+    w->grad_part = ebm__alloc_floats(d->weights_numel);
+    if (m->prog[EBM_PROGRAM_DSM_GRAD])
+        w->target_stage = ebm__alloc_floats(tile_numel);
+    return w->arena && w->x_stage && w->x_start && w->score_stage && w->energy_stage && w->w_stage &&
+           w->grad_part && (!m->prog[EBM_PROGRAM_DSM_GRAD] || w->target_stage);
+}
+
+ebm_status ebm_ctx_new_threads(ebm_model *m, int64_t capacity, int threads, ebm_ctx **out, ebm_error *err)
 {
     if (!out)
         return ebm_fail(err, EBM_ERR_INVALID, "ebm_ctx_new: out is NULL");
@@ -463,27 +544,33 @@ ebm_status ebm_ctx_new(ebm_model *m, int64_t capacity, ebm_ctx **out, ebm_error 
     if (capacity < 1)
         return ebm_fail(err, EBM_ERR_INVALID, "%s: ebm_ctx_new: capacity = %lld, expected >= 1", m->path,
                         (long long)capacity);
+    int nt = 1, blas = 0;
+    ebm_status st = choose_threads(m, capacity, threads, &nt, err);
+    if (!st)
+        st = env_threads(m->path, "EBM_BLAS_THREADS", &blas, err);
+    if (st)
+        return st;
     const ebm_abi_model *d = m->d;
-    int64_t tile_numel = d->tile * d->sample_numel;   /* checked at open */
     ebm_ctx *c = calloc(1, sizeof *c);
-    if (c) {
+    int ok = c && (c->w = calloc((size_t)nt, sizeof *c->w));
+    if (ok) {
         c->m = m;
         c->capacity = capacity;
-        c->arena = ebm__alloc_floats((m->max_arena + 3) / 4);
-        c->x_stage = ebm__alloc_floats(tile_numel);
-        c->x_start = ebm__alloc_floats(tile_numel);
-        c->score_stage = ebm__alloc_floats(tile_numel);
-        c->energy_stage = ebm__alloc_floats(d->tile);
-        c->w_stage = ebm__alloc_floats(d->tile);
-        c->grad_stage = ebm__alloc_floats(d->weights_numel);
-        if (m->prog[EBM_PROGRAM_DSM_GRAD])
-            c->target_stage = ebm__alloc_floats(tile_numel);
+        c->threads = nt;
+        c->blas_threads = blas > 0 ? blas : 1;
+        for (int t = 0; t < nt && ok; t++)
+            ok = worker_alloc(m, &c->w[t]);
     }
-    if (!c || !c->arena || !c->x_stage || !c->x_start || !c->score_stage || !c->energy_stage || !c->w_stage ||
-        !c->grad_stage || (m->prog[EBM_PROGRAM_DSM_GRAD] && !c->target_stage)) {
+    if (!ok) {
         ebm_ctx_free(c);
-        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory for a context (arena %lld bytes, tile of %lld "
-                        "samples)", m->path, (long long)m->max_arena, (long long)d->tile);
+        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory for a context (%d threads, each with an arena of "
+                        "%lld bytes and a tile of %lld samples)", m->path, nt, (long long)m->max_arena,
+                        (long long)d->tile);
+    }
+    if (nt > 1 && !(c->pool = ebm__pool_new(nt))) {
+        ebm_ctx_free(c);
+        return ebm_fail(err, EBM_ERR_NOMEM, "%s: ebm_ctx_new: cannot start %d threads (set EBM_NUM_THREADS or "
+                        "use ebm_ctx_new_threads for fewer)", m->path, nt - 1);
     }
     *out = c;
     return EBM_OK;
@@ -504,4 +591,14 @@ int64_t ebm_ctx_capacity(const ebm_ctx *ctx)
 const char *ebm_model_path(const ebm_model *m)
 {
     return m ? m->path : "(no model)";
+}
+
+ebm_status ebm_ctx_new(ebm_model *m, int64_t capacity, ebm_ctx **out, ebm_error *err)
+{
+    return ebm_ctx_new_threads(m, capacity, 0, out, err);
+}
+
+int ebm_ctx_threads(const ebm_ctx *ctx)
+{
+    return ctx ? ctx->threads : 0;
 }

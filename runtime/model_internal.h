@@ -8,6 +8,11 @@
 
 #include "ebm.h"
 
+/* OpenBLAS's thread-count calls, found through the model's dependencies
+ * (libebm does not link a BLAS); NULL when the model does not use OpenBLAS. */
+typedef void (*ebm_blas_set_threads_fn)(int);
+typedef int (*ebm_blas_get_threads_fn)(void);
+
 struct ebm_model {
     void *dl;                        /* dlopen handle */
     const ebm_abi_model *d;          /* the descriptor inside the shared object */
@@ -15,23 +20,49 @@ struct ebm_model {
     float *weights;                  /* our own EBM_ABI_ALIGN-aligned, writable copy */
     int64_t max_arena;               /* bytes: the largest program's arena */
     char *path;                      /* as given to ebm_model_open, for messages */
+    ebm_blas_set_threads_fn blas_set_threads;
+    ebm_blas_get_threads_fn blas_get_threads;
 };
 
-/* Everything a context needs, allocated by ebm_ctx_new.  The staging buffers
- * hold one tile: the ABI wants EBM_ABI_ALIGN-aligned buffers, and a caller's
- * array seen from tile i is aligned only by luck, so an unaligned tile goes
- * through these copies. */
-struct ebm_ctx {
-    ebm_model *m;
-    int64_t capacity;
+/* A bad_count: samples with a non-finite energy or row, and the first of
+ * them (global index, -1 if none). */
+typedef struct ebm_bad_count {
+    int64_t samples;
+    int64_t first;
+} ebm_bad_count;
+
+/* One thread's share of a context: its own arena and staging buffers (the ABI
+ * wants EBM_ABI_ALIGN-aligned buffers, and a caller's array seen from tile i
+ * is aligned only by luck, so an unaligned tile goes through these copies),
+ * and what its tiles found, merged by the caller in tile order. */
+typedef struct ebm_worker {
     void *arena;                     /* max_arena bytes */
     float *x_stage;                  /* tile * sample_numel */
     float *x_start;                  /* tile * sample_numel: a Langevin tile's initial state */
     float *score_stage;              /* tile * sample_numel */
     float *energy_stage;             /* tile */
     float *w_stage;                  /* tile: sample weights */
-    float *grad_stage;               /* weights_numel: param_grad into an unaligned grad */
     float *target_stage;             /* tile * sample_numel if the model has DSM_GRAD, else NULL */
+    float *grad_part;                /* weights_numel: this thread's tile's param_grad */
+    /* results of the current call */
+    ebm_bad_count bad;
+    int64_t fail_tile;               /* the first tile that failed (INT64_MAX: none) */
+    ebm_status fail_status;
+    ebm_error fail_err;
+} ebm_worker;
+
+/* A fixed set of threads that run one function on several tids (pool.c). */
+typedef struct ebm_pool ebm_pool;
+typedef void (*ebm_task)(void *arg, int tid);
+
+/* Everything a context needs, allocated by ebm_ctx_new. */
+struct ebm_ctx {
+    ebm_model *m;
+    int64_t capacity;
+    int threads;                     /* workers; the pool holds threads - 1 of them */
+    int blas_threads;                /* OpenBLAS threads inside a single-threaded call */
+    ebm_worker *w;                   /* [threads] */
+    ebm_pool *pool;                  /* NULL when threads == 1 */
 };
 
 /* Not exported from libebm.so. */
@@ -48,5 +79,13 @@ EBM_INTERNAL int64_t ebm__align_up(int64_t bytes);
 EBM_INTERNAL float *ebm__alloc_floats(int64_t count);
 /* "energy", "score", "param_grad", "langevin", "dsm_grad" (a kind below EBM_PROGRAM_KIND_COUNT). */
 EBM_INTERNAL const char *ebm__program_name(ebm_abi_program_kind kind);
+
+/* A pool of threads - 1 started threads (the caller is tid 0); NULL when
+ * threads < 2 or out of memory/threads (the caller tells them apart). */
+EBM_INTERNAL ebm_pool *ebm__pool_new(int threads);
+EBM_INTERNAL void ebm__pool_free(ebm_pool *p);
+/* fn(arg, tid) for tid 0 .. active-1 (tid 0 on this thread); returns when all
+ * have returned.  Allocates nothing. */
+EBM_INTERNAL void ebm__pool_run(ebm_pool *p, int active, ebm_task fn, void *arg);
 
 #endif /* EBM_MODEL_INTERNAL_H */

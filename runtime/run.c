@@ -1,13 +1,29 @@
 /* run.c — the compute calls of ebm.h: each checks its arguments, then runs the
  * model's program over tiles of at most `tile` samples (ebm_abi.h), binding
- * the caller's arrays (or the context's aligned staging copies) to each call,
- * and finally checks the outputs for NaN/Inf.
+ * the caller's arrays (or a thread's aligned staging copies) to each call,
+ * and checks the outputs for NaN/Inf.
+ *
+ * Threads: the tiles are spread over the context's threads (pool.c), each
+ * with its own arena and staging buffers.  A tile is fixed by the model's
+ * tile size, never by the thread count, and a tile's result does not depend
+ * on which thread runs it, so every output is bitwise the same for any
+ * thread count:
+ *   - energy, score, Langevin: tiles write disjoint parts of the outputs
+ *     (Langevin noise is keyed by global sample index and step);
+ *   - param_grad: each tile sums into its own zeroed buffer, and the buffers
+ *     are added to the result in tile order (rounds of one tile per thread),
+ *     so the sum is ((0 + g_0) + g_1) + ... whatever the thread count;
+ *   - errors name the first failing tile in tile order: tiles are handed out
+ *     in increasing order, and a thread stops only at tiles after a failure.
+ * Inside a call that runs on several threads OpenBLAS runs on one (its
+ * threaded path allocates per call, and our threads already fill the cores).
  *
  * Nothing here allocates: everything a call needs was allocated by
- * ebm_ctx_new (tested by counting allocations around ebm_langevin).
+ * ebm_ctx_new (tested by counting allocations around the calls).
  */
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -76,6 +92,7 @@ static int is_aligned(const void *p)
 /* What one compute call hands to the tiles: the caller's arrays for all n samples. */
 typedef struct batch {
     ebm_ctx *ctx;
+    const char *fn;
     const ebm_abi_program *prog;
     int64_t n;
     const float *x;          /* in */
@@ -83,7 +100,7 @@ typedef struct batch {
     float *energy;           /* may be NULL: the staging copy receives it */
     float *score;
     const float *w;
-    float *grad;             /* aligned: the caller's, or the context's stage */
+    int grad;                /* param_grad: each tile into its worker's zeroed grad_part */
     const ebm_abi_langevin *langevin;
     float *trajectory;
     const float *target;     /* DSM_GRAD: [n, ...] in */
@@ -106,8 +123,8 @@ static void unbind(float *user, const float *used, int64_t count)
         memcpy(user, used, (size_t)count * sizeof(float));
 }
 
-/* The call for samples [i0, i0 + k). */
-static ebm_abi_call tile_call(const batch *b, int64_t i0, int64_t k)
+/* The call for samples [i0, i0 + k) on worker w's buffers. */
+static ebm_abi_call tile_call(const batch *b, ebm_worker *w, int64_t i0, int64_t k)
 {
     const ebm_ctx *ctx = b->ctx;
     const int64_t numel = ctx->m->d->sample_numel;
@@ -115,22 +132,22 @@ static ebm_abi_call tile_call(const batch *b, int64_t i0, int64_t k)
         .n = k,
         .sample_offset = i0,
         .weights = ctx->m->weights,
-        .arena = ctx->arena,
-        .param_grad = b->grad,
+        .arena = w->arena,
+        .param_grad = b->grad ? w->grad_part : NULL,
         .langevin = b->langevin,
     };
-    c.x = bind(b->x + i0 * numel, ctx->x_stage, k * numel, 1);
-    c.energy = b->energy ? bind(b->energy + i0, ctx->energy_stage, k, 0) : ctx->energy_stage;
+    c.x = bind(b->x + i0 * numel, w->x_stage, k * numel, 1);
+    c.energy = b->energy ? bind(b->energy + i0, w->energy_stage, k, 0) : w->energy_stage;
     if (b->score)
-        c.score = bind(b->score + i0 * numel, ctx->score_stage, k * numel, 0);
+        c.score = bind(b->score + i0 * numel, w->score_stage, k * numel, 0);
     if (b->w)
-        c.sample_weights = bind(b->w + i0, ctx->w_stage, k, 1);
+        c.sample_weights = bind(b->w + i0, w->w_stage, k, 1);
     if (b->trajectory) {
         c.trajectory = b->trajectory + i0 * numel;
         c.trajectory_stride = b->n * numel;
     }
     if (b->target)
-        c.target = bind(b->target + i0 * numel, ctx->target_stage, k * numel, 1);
+        c.target = bind(b->target + i0 * numel, w->target_stage, k * numel, 1);
     return c;
 }
 
@@ -144,10 +161,7 @@ static void tile_finish(const batch *b, int64_t i0, const ebm_abi_call *c)
 
 /* ---- NaN / Inf ----------------------------------------------------------------- */
 
-typedef struct bad_count {
-    int64_t samples;   /* samples with a non-finite energy or row */
-    int64_t first;     /* index of the first, -1 if none */
-} bad_count;
+typedef ebm_bad_count bad_count;
 
 static int row_finite(const float *v, int64_t numel)
 {
@@ -172,6 +186,16 @@ static void count_bad(const float *energy, const float *rows, int64_t numel, int
     }
 }
 
+/* Adds a tile's count to a running total (tiles may come in any order). */
+static void add_bad(bad_count *total, const bad_count *tile)
+{
+    if (!tile->samples)
+        return;
+    if (total->first < 0 || tile->first < total->first)
+        total->first = tile->first;
+    total->samples += tile->samples;
+}
+
 static ebm_status program_returned(const ebm_ctx *ctx, const char *fn, int ret, ebm_error *err)
 {
     if (ret >= 0)
@@ -181,7 +205,7 @@ static ebm_status program_returned(const ebm_ctx *ctx, const char *fn, int ret, 
 }
 
 /* The program may see a non-finite intermediate that no output shows; its
- * count then stands for the samples involved. */
+ * count then stands for the tile's samples involved. */
 static void merge_returned(bad_count *bc, int ret, int64_t i0)
 {
     if (ret > 0 && bc->samples == 0) {
@@ -198,28 +222,158 @@ static ebm_status numeric_fail(const ebm_ctx *ctx, const char *fn, const char *w
                     (long long)bc->first);
 }
 
+/* ---- running tiles on threads -------------------------------------------------- */
+
+/* Runs tile t on worker w; on failure fills w->fail_status / fail_err and
+ * returns nonzero. */
+typedef int (*tile_fn)(const batch *b, ebm_worker *w, int64_t t);
+
+typedef struct job {
+    const batch *b;
+    tile_fn run;
+    int64_t tiles;
+    int64_t first;             /* param_grad: this round's first tile; tid t runs tile first + t */
+    atomic_llong next;         /* the next tile to hand out */
+    atomic_llong fail_min;     /* the first tile that failed so far (INT64_MAX: none) */
+} job;
+
+static int64_t tile_count(const batch *b)
+{
+    const int64_t tile = b->ctx->m->d->tile;
+    return (b->n + tile - 1) / tile;
+}
+
+static void tile_range(const batch *b, int64_t t, int64_t *i0, int64_t *k)
+{
+    const int64_t tile = b->ctx->m->d->tile;
+    *i0 = t * tile;
+    *k = b->n - *i0 < tile ? b->n - *i0 : tile;
+}
+
+static void note_failure(job *j, ebm_worker *w, int64_t t)
+{
+    w->fail_tile = t;
+    long long seen = atomic_load(&j->fail_min);
+    while (t < seen && !atomic_compare_exchange_weak(&j->fail_min, &seen, t))
+        ;
+}
+
+/* A thread's loop: tiles in increasing order until none is left, or the
+ * next one comes after a tile that already failed (those before it must
+ * still run, so that the first failure in tile order is found). */
+static void job_loop(void *arg, int tid)
+{
+    job *j = arg;
+    ebm_worker *w = &j->b->ctx->w[tid];
+    for (;;) {
+        int64_t t = atomic_fetch_add(&j->next, 1);
+        if (t >= j->tiles || t > atomic_load(&j->fail_min))
+            return;
+        if (j->run(j->b, w, t)) {
+            note_failure(j, w, t);
+            return;
+        }
+    }
+}
+
+/* One tile per thread: tile first + tid (param_grad's rounds). */
+static void job_round(void *arg, int tid)
+{
+    job *j = arg;
+    int64_t t = j->first + tid;
+    ebm_worker *w = &j->b->ctx->w[tid];
+    if (t < j->tiles && j->run(j->b, w, t))
+        note_failure(j, w, t);
+}
+
+static int threads_for(const ebm_ctx *ctx, int64_t tiles)
+{
+    return tiles < ctx->threads ? (int)tiles : ctx->threads;
+}
+
+/* OpenBLAS threads for a call on `active` of our threads: one when we fill
+ * the cores ourselves, else the context's choice (EBM_BLAS_THREADS).
+ * Returns the count to restore. */
+static int blas_enter(const ebm_ctx *ctx, int active)
+{
+    const ebm_model *m = ctx->m;
+    if (!m->blas_set_threads)
+        return 0;
+    int saved = m->blas_get_threads(), want = active > 1 ? 1 : ctx->blas_threads;
+    if (saved != want)
+        m->blas_set_threads(want);
+    return saved;
+}
+
+static void blas_leave(const ebm_ctx *ctx, int saved)
+{
+    const ebm_model *m = ctx->m;
+    if (m->blas_set_threads && saved > 0 && m->blas_get_threads() != saved)
+        m->blas_set_threads(saved);
+}
+
+static void reset_workers(ebm_ctx *ctx, int active)
+{
+    for (int t = 0; t < active; t++) {
+        ctx->w[t].bad = (bad_count){0, -1};
+        ctx->w[t].fail_tile = INT64_MAX;
+        ctx->w[t].fail_status = EBM_OK;
+    }
+}
+
+/* The outcome of a job: the failure of the first failed tile in tile order
+ * (copied into err), else EBM_OK with every thread's bad counts in *bc. */
+static ebm_status job_result(ebm_ctx *ctx, int active, bad_count *bc, ebm_error *err)
+{
+    const ebm_worker *first = NULL;
+    for (int t = 0; t < active; t++) {
+        const ebm_worker *w = &ctx->w[t];
+        if (w->fail_tile != INT64_MAX && (!first || w->fail_tile < first->fail_tile))
+            first = w;
+        add_bad(bc, &w->bad);
+    }
+    if (!first)
+        return EBM_OK;
+    if (err)
+        *err = first->fail_err;
+    return first->fail_status;
+}
+
+/* Runs b over all its tiles with tile function fn, on as many threads as
+ * there are tiles (up to the context's); see job_result. */
+static ebm_status run_job(const batch *b, tile_fn fn, bad_count *bc, ebm_error *err)
+{
+    ebm_ctx *ctx = b->ctx;
+    job j = {.b = b, .run = fn, .tiles = tile_count(b)};
+    atomic_init(&j.next, 0);
+    atomic_init(&j.fail_min, INT64_MAX);
+    int active = threads_for(ctx, j.tiles);
+    reset_workers(ctx, active);
+    int saved = blas_enter(ctx, active);
+    ebm__pool_run(ctx->pool, active, job_loop, &j);
+    blas_leave(ctx, saved);
+    return job_result(ctx, active, bc, err);
+}
+
 /* ---- energy, score ------------------------------------------------------------- */
 
-/* Runs b's program over all tiles; counts samples whose energy (and score row,
- * when asked) is not finite. */
-static ebm_status run_tiles(const batch *b, const char *fn, bad_count *bc, ebm_error *err)
+/* Energy and score tiles: count samples whose energy (and score row, when
+ * asked) is not finite. */
+static int energy_tile(const batch *b, ebm_worker *w, int64_t t)
 {
-    const ebm_ctx *ctx = b->ctx;
-    const int64_t tile = ctx->m->d->tile, numel = ctx->m->d->sample_numel;
-    for (int64_t i0 = 0; i0 < b->n; i0 += tile) {
-        int64_t k = b->n - i0 < tile ? b->n - i0 : tile;
-        ebm_abi_call c = tile_call(b, i0, k);
-        int ret = b->prog->run(&c);
-        ebm_status st = program_returned(ctx, fn, ret, err);
-        if (st)
-            return st;
-        int64_t before = bc->samples;
-        count_bad(c.energy, c.score, numel, k, i0, bc);
-        if (bc->samples == before)
-            merge_returned(bc, ret, i0);
-        tile_finish(b, i0, &c);
-    }
-    return EBM_OK;
+    const int64_t numel = b->ctx->m->d->sample_numel;
+    int64_t i0, k;
+    tile_range(b, t, &i0, &k);
+    ebm_abi_call c = tile_call(b, w, i0, k);
+    int ret = b->prog->run(&c);
+    if ((w->fail_status = program_returned(b->ctx, b->fn, ret, &w->fail_err)))
+        return 1;
+    bad_count tb = {0, -1};
+    count_bad(c.energy, c.score, numel, k, i0, &tb);
+    merge_returned(&tb, ret, i0);
+    add_bad(&w->bad, &tb);
+    tile_finish(b, i0, &c);
+    return 0;
 }
 
 ebm_status ebm_energy(ebm_ctx *ctx, const float *x, int64_t n, float *energy, ebm_error *err)
@@ -230,9 +384,9 @@ ebm_status ebm_energy(ebm_ctx *ctx, const float *x, int64_t n, float *energy, eb
         return st;
     if ((st = need_ptr(ctx, fn, x, "x", err)) || (st = need_ptr(ctx, fn, energy, "energy", err)))
         return st;
-    batch b = {.ctx = ctx, .prog = ctx->m->prog[EBM_PROGRAM_ENERGY], .n = n, .x = x, .energy = energy};
+    batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_ENERGY], .n = n, .x = x, .energy = energy};
     bad_count bc = {0, -1};
-    st = run_tiles(&b, fn, &bc, err);
+    st = run_job(&b, energy_tile, &bc, err);
     if (!st && bc.samples)
         st = numeric_fail(ctx, fn, "energy", &bc, n, err);
     return st;
@@ -249,10 +403,10 @@ ebm_status ebm_score(ebm_ctx *ctx, const float *x, int64_t n, float *energy, flo
         return st;
     if (score == x)
         return ebm_fail(err, EBM_ERR_INVALID, "%s: %s: score may not alias x", ctx->m->path, fn);
-    batch b = {.ctx = ctx, .prog = ctx->m->prog[EBM_PROGRAM_SCORE], .n = n, .x = x, .energy = energy,
+    batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_SCORE], .n = n, .x = x, .energy = energy,
                .score = score};
     bad_count bc = {0, -1};
-    st = run_tiles(&b, fn, &bc, err);
+    st = run_job(&b, energy_tile, &bc, err);
     if (!st && bc.samples)
         st = numeric_fail(ctx, fn, "energy or score", &bc, n, err);
     return st;
@@ -281,6 +435,60 @@ static ebm_status grad_numeric(const ebm_ctx *ctx, const char *fn, const float *
                     (long long)d->weights_numel, name);
 }
 
+/* A param_grad tile: its partial sum into the worker's zeroed grad_part. */
+static int grad_tile(const batch *b, ebm_worker *w, int64_t t)
+{
+    memset(w->grad_part, 0, (size_t)b->ctx->m->d->weights_numel * sizeof(float));
+    return energy_tile(b, w, t);
+}
+
+/* Adding a round's partial sums: tid takes a slice of the weights and adds
+ * the round's tiles in tile order (elementwise, so the slicing does not
+ * change a bit). */
+typedef struct reduce_job {
+    const ebm_ctx *ctx;
+    float *grad;
+    int first_round;         /* grad holds nothing yet: start from 0 */
+    int parts;               /* tiles in this round: workers 0 .. parts-1 */
+    int active;
+} reduce_job;
+
+static void reduce_slice(void *arg, int tid)
+{
+    const reduce_job *r = arg;
+    const int64_t wn = r->ctx->m->d->weights_numel;
+    int64_t per = (wn + r->active - 1) / r->active;
+    per = (per + 15) / 16 * 16;   /* whole cache lines of the result per thread */
+    int64_t lo = (int64_t)tid * per, hi = lo + per < wn ? lo + per : wn;
+    for (int64_t i = lo; i < hi; i++) {
+        float s = r->first_round ? 0.0f : r->grad[i];
+        for (int p = 0; p < r->parts; p++)
+            s += r->ctx->w[p].grad_part[i];
+        r->grad[i] = s;
+    }
+}
+
+/* The tiles in rounds of one per thread, each round's partial sums added to
+ * grad in tile order. */
+static ebm_status run_grad_rounds(const batch *b, float *grad, bad_count *bc, ebm_error *err)
+{
+    ebm_ctx *ctx = b->ctx;
+    job j = {.b = b, .run = grad_tile, .tiles = tile_count(b)};
+    atomic_init(&j.next, 0);
+    atomic_init(&j.fail_min, INT64_MAX);
+    int active = threads_for(ctx, j.tiles);
+    reset_workers(ctx, active);
+    int saved = blas_enter(ctx, active);
+    for (j.first = 0; j.first < j.tiles && atomic_load(&j.fail_min) == INT64_MAX; j.first += active) {
+        ebm__pool_run(ctx->pool, active, job_round, &j);
+        int parts = j.tiles - j.first < active ? (int)(j.tiles - j.first) : active;
+        reduce_job r = {.ctx = ctx, .grad = grad, .first_round = j.first == 0, .parts = parts, .active = active};
+        ebm__pool_run(ctx->pool, active, reduce_slice, &r);
+    }
+    blas_leave(ctx, saved);
+    return job_result(ctx, active, bc, err);
+}
+
 ebm_status ebm_param_grad(ebm_ctx *ctx, const float *x, const float *w, int64_t n, float *energy, float *grad,
                           ebm_error *err)
 {
@@ -290,16 +498,14 @@ ebm_status ebm_param_grad(ebm_ctx *ctx, const float *x, const float *w, int64_t 
         return st;
     if (n > 0 && ((st = need_ptr(ctx, fn, x, "x", err)) || (st = need_ptr(ctx, fn, w, "w", err))))
         return st;
-    const int64_t wn = ctx->m->d->weights_numel;
-    /* The program accumulates, tile after tile, into an aligned buffer;
-     * n = 0 leaves the empty sum, 0. */
-    float *acc = is_aligned(grad) ? grad : ctx->grad_stage;
-    memset(acc, 0, (size_t)wn * sizeof(float));
-    batch b = {.ctx = ctx, .prog = ctx->m->prog[EBM_PROGRAM_PARAM_GRAD], .n = n, .x = x, .energy = energy,
-               .w = w, .grad = acc};
+    if (n == 0) {   /* the empty sum */
+        memset(grad, 0, (size_t)ctx->m->d->weights_numel * sizeof(float));
+        return EBM_OK;
+    }
+    batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_PARAM_GRAD], .n = n, .x = x,
+               .energy = energy, .w = w, .grad = 1};
     bad_count bc = {0, -1};
-    st = run_tiles(&b, fn, &bc, err);
-    unbind(grad, acc, wn);
+    st = run_grad_rounds(&b, grad, &bc, err);
     if (!st && bc.samples)
         st = numeric_fail(ctx, fn, "energy", &bc, n, err);
     if (!st)
@@ -354,7 +560,7 @@ static ebm_status langevin_fail(const batch *b, const ebm_abi_call *c, ebm_error
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     return ebm_fail(err, EBM_ERR_NUMERIC, "%s: ebm_langevin: %s (samples %lld..%lld of %lld, the first tile "
-                    "that failed; later samples were not run)", b->ctx->m->path, what,
+                    "that failed; later samples may not have run)", b->ctx->m->path, what,
                     (long long)c->sample_offset, (long long)(c->sample_offset + c->n - 1), (long long)b->n);
 }
 
@@ -364,17 +570,17 @@ static ebm_status langevin_fail(const batch *b, const ebm_abi_call *c, ebm_error
  * (from 1) evaluates E and dE/dx at the state x_{t-1} and makes x_t, so a
  * non-finite energy at x_{t-1} or state x_t is step t's.  The tile ends in
  * the state where the replay stopped. */
-static ebm_status langevin_diagnose(const batch *b, ebm_abi_call *c, ebm_error *err)
+static ebm_status langevin_diagnose(const batch *b, const ebm_worker *w, ebm_abi_call *c, ebm_error *err)
 {
     const ebm_ctx *ctx = b->ctx;
     const int64_t numel = ctx->m->d->sample_numel, i0 = c->sample_offset, k = c->n;
     const ebm_abi_langevin *p = b->langevin;
     bad_count bc = {0, -1};
-    count_bad(NULL, ctx->x_start, numel, k, i0, &bc);
+    count_bad(NULL, w->x_start, numel, k, i0, &bc);
     if (bc.samples)
         return langevin_fail(b, c, err, "the initial state is not finite (NaN/Inf) for %lld samples (first: "
                              "sample %lld)", (long long)bc.samples, (long long)bc.first);
-    memcpy(c->x, ctx->x_start, (size_t)(k * numel) * sizeof(float));
+    memcpy(c->x, w->x_start, (size_t)(k * numel) * sizeof(float));
     ebm_abi_langevin one = *p;
     one.trajectory_every = 0;
     ebm_abi_call rc = *c;
@@ -413,6 +619,23 @@ static ebm_status langevin_diagnose(const batch *b, ebm_abi_call *c, ebm_error *
                          "does not reproduce");
 }
 
+/* A Langevin tile: on a non-finite result, the replay finds the step. */
+static int langevin_tile(const batch *b, ebm_worker *w, int64_t t)
+{
+    const ebm_abi_model *d = b->ctx->m->d;
+    int64_t i0, k;
+    tile_range(b, t, &i0, &k);
+    ebm_abi_call c = tile_call(b, w, i0, k);
+    memcpy(w->x_start, c.x, (size_t)(k * d->sample_numel) * sizeof(float));
+    int ret = b->prog->run(&c);
+    if ((w->fail_status = program_returned(b->ctx, b->fn, ret, &w->fail_err)))
+        return 1;
+    if (ret > 0 || tile_bad(&c, d->sample_numel).samples)
+        w->fail_status = langevin_diagnose(b, w, &c, &w->fail_err);
+    tile_finish(b, i0, &c);
+    return w->fail_status != EBM_OK;
+}
+
 ebm_status ebm_langevin(ebm_ctx *ctx, float *x, int64_t n, const ebm_langevin_params *p, float *energy,
                         float *trajectory, ebm_error *err)
 {
@@ -427,23 +650,10 @@ ebm_status ebm_langevin(ebm_ctx *ctx, float *x, int64_t n, const ebm_langevin_pa
     if (p->trajectory_every > 0 && !trajectory)
         return ebm_fail(err, EBM_ERR_INVALID, "%s: %s: trajectory_every = %d but trajectory is NULL", ctx->m->path,
                         fn, (int)p->trajectory_every);
-    const ebm_abi_model *d = ctx->m->d;
-    batch b = {.ctx = ctx, .prog = ctx->m->prog[EBM_PROGRAM_LANGEVIN], .n = n, .x = x, .x_out = x,
+    batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_LANGEVIN], .n = n, .x = x, .x_out = x,
                .energy = energy, .langevin = p, .trajectory = p->trajectory_every > 0 ? trajectory : NULL};
-    for (int64_t i0 = 0; i0 < n; i0 += d->tile) {
-        int64_t k = n - i0 < d->tile ? n - i0 : d->tile;
-        ebm_abi_call c = tile_call(&b, i0, k);
-        memcpy(ctx->x_start, c.x, (size_t)(k * d->sample_numel) * sizeof(float));
-        int ret = b.prog->run(&c);
-        if ((st = program_returned(ctx, fn, ret, err)))
-            return st;
-        if (ret > 0 || tile_bad(&c, d->sample_numel).samples)
-            st = langevin_diagnose(&b, &c, err);
-        tile_finish(&b, i0, &c);
-        if (st)
-            return st;
-    }
-    return EBM_OK;
+    bad_count unused = {0, -1};
+    return run_job(&b, langevin_tile, &unused, err);
 }
 
 /* ---- denoising score matching -------------------------------------------------- */
@@ -461,16 +671,15 @@ ebm_status ebm_dsm_grad(ebm_ctx *ctx, const float *x, const float *target, int64
         return st;
     if (n > 0 && ((st = need_ptr(ctx, fn, x, "x", err)) || (st = need_ptr(ctx, fn, target, "target", err))))
         return st;
-    /* As ebm_param_grad: the program accumulates tile after tile into an
-     * aligned buffer, and n = 0 leaves the empty sum, 0. */
-    const int64_t wn = ctx->m->d->weights_numel;
-    float *acc = is_aligned(grad) ? grad : ctx->grad_stage;
-    memset(acc, 0, (size_t)wn * sizeof(float));
-    batch b = {.ctx = ctx, .prog = ctx->m->prog[EBM_PROGRAM_DSM_GRAD], .n = n, .x = x, .energy = loss,
-               .grad = acc, .target = target};
+    if (n == 0) {   /* the empty sum */
+        memset(grad, 0, (size_t)ctx->m->d->weights_numel * sizeof(float));
+        return EBM_OK;
+    }
+    /* As ebm_param_grad: each tile into its own zeroed buffer, summed in tile order. */
+    batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_DSM_GRAD], .n = n, .x = x, .energy = loss,
+               .grad = 1, .target = target};
     bad_count bc = {0, -1};
-    st = run_tiles(&b, fn, &bc, err);
-    unbind(grad, acc, wn);
+    st = run_grad_rounds(&b, grad, &bc, err);
     if (!st && bc.samples)
         st = numeric_fail(ctx, fn, "loss", &bc, n, err);
     if (!st)

@@ -1,0 +1,113 @@
+"""models.py — the benchmark networks as PyTorch modules, one per case.
+
+Each energy network maps x to one energy per sample ([N, 1]).  The image
+networks are the `ebm init` presets (ir/presets.c) rebuilt in torch, layer
+for layer, so both sides run the same computation:
+
+  mnist  [N,1,28,28]: conv3x3 16/s2, 32/s2, 64/s1, each + GroupNorm + SiLU;
+         global mean; 64 -> 32 -> 16 -> 1 with SiLU
+  cifar  [N,3,32,32]: the same with 32/s2, 64/s2, 128/s2, 256/s1 residual
+         blocks: conv(s) -> GN -> SiLU -> conv(1) -> GN, plus the shortcut
+         (a 1x1 conv with the block's stride where the shape changes), SiLU
+
+GroupNorm uses min(32, C) groups (the largest divisor of C not above 32, as
+norm_groups in ir/presets.c), eps 1e-5.  check_presets() in run_bench.py
+compares the parameter shapes with `ebm init --preset mnist|cifar`.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def norm_groups(c):
+    g = min(c, 32)
+    while c % g:
+        g -= 1
+    return g
+
+
+class MLP(nn.Module):
+    def __init__(self, dims):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+
+    def forward(self, x):
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = F.silu(x)
+        return x
+
+
+class ConvNorm(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
+        self.norm = nn.GroupNorm(norm_groups(cout), cout, eps=1e-5)
+
+    def forward(self, x):
+        return self.norm(self.conv(x))
+
+
+class Residual(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.a = ConvNorm(cin, cout, stride)
+        self.b = ConvNorm(cout, cout, 1)
+        self.proj = nn.Conv2d(cin, cout, 1, stride=stride) if cin != cout or stride != 1 else None
+
+    def forward(self, x):
+        y = self.b(F.silu(self.a(x)))
+        return F.silu(y + (self.proj(x) if self.proj is not None else x))
+
+
+class Deep(nn.Module):
+    """The `deep` energy of ir/presets.c (mnist, cifar)."""
+
+    def __init__(self, cin, hidden, residual):
+        super().__init__()
+        blocks, c = [], cin
+        for i, h in enumerate(hidden):
+            stride = 2 if i < len(hidden) - 1 else 1
+            blocks.append(Residual(c, h, stride) if residual else ConvNorm(c, h, stride))
+            c = h
+        self.blocks = nn.ModuleList(blocks)
+        self.residual = residual
+        self.head = MLP([c, c // 2, c // 4, 1])
+
+    def forward(self, x):
+        for b in self.blocks:
+            x = b(x) if self.residual else F.silu(b(x))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+def matmul_flops(model, x):
+    """Multiply-add FLOPs (2 per MAC) of the linear and conv layers of one
+    forward pass on x."""
+    total = [0]
+
+    def hook(mod, inp, out):
+        if isinstance(mod, nn.Linear):
+            total[0] += 2 * out.numel() * mod.in_features
+        elif isinstance(mod, nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+            total[0] += 2 * out.numel() * k
+
+    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    with torch.no_grad():
+        model(x)
+    for h in hs:
+        h.remove()
+    return total[0]
+
+
+# name: (constructor, per-sample input shape, batch, ebmc tile)
+# The tile: ebmc's default is 64; where a batch is one tile or less, the
+# case uses half the batch so that 2 threads have 2 tiles to share.
+CASES = {
+    "mlp784_b128": (lambda: MLP([784, 256, 256, 1]), (784,), 128, 64),
+    "mlp784_b1": (lambda: MLP([784, 256, 256, 1]), (784,), 1, 64),
+    "mnist_b64": (lambda: Deep(1, [16, 32, 64], False), (1, 28, 28), 64, 32),
+    "cifar_b32": (lambda: Deep(3, [32, 64, 128, 256], True), (3, 32, 32), 32, 16),
+    "tabular_b4096": (lambda: MLP([2, 64, 64, 1]), (2,), 4096, 64),
+}
