@@ -454,8 +454,10 @@ static ebm_status run_chains(const sample_job *j, ebm_model *m, sample_result *r
                         r->frames ? " and their trajectory" : "");
     cli_progress bar;
     cli_progress_begin(&bar, "ebm sample", "steps", p.lv.steps);
-    p.progress = on_progress;
-    p.progress_user = &bar;
+    if (bar.active) {   /* segments for the progress line; one fused call otherwise */
+        p.progress = on_progress;
+        p.progress_user = &bar;
+    }
     ebm_ctx *ctx = NULL;
     ebm_status st = ebm_ctx_new(m, r->n, &ctx, err);
     double t0 = cli_now_seconds();
@@ -519,20 +521,21 @@ static void print_summary(const sample_job *j, const sample_result *r)
         snprintf(init, sizeof init, "%s", j->s.init == INIT_FILE ? j->s.init_file : fresh_kind);
     const ebm_sampler_stats *s = &r->stats;
     if (j->kind == EBM_SAMPLER_MALA)
-        snprintf(sampler, sizeof sampler, "MALA, burn-in %d, acceptance %.3f, final step size %g", (int)
-                 (j->burn_in >= 0 ? j->burn_in : p->steps / 2), s->acceptance, (double)s->step_size);
+        snprintf(sampler, sizeof sampler, "MALA steps (burn-in %d, acceptance %.3f, final step size %g, noise "
+                 "sqrt(2 alpha)", (int)(j->burn_in >= 0 ? j->burn_in : p->steps / 2), s->acceptance,
+                 (double)s->step_size);
     else if (j->kind == EBM_SAMPLER_ADAPTIVE)
-        snprintf(sampler, sizeof sampler, "adaptive Langevin, final step size %g (last window: %.3f lowered "
-                 "their energy)", (double)s->step_size, s->acceptance);
+        snprintf(sampler, sizeof sampler, "adaptive Langevin steps (final step size %g, last window: %.3f lowered "
+                 "their energy, noise %s", (double)s->step_size, s->acceptance,
+                 j->s.noise_auto ? "sqrt(2 alpha)" : "fixed");
     else
-        snprintf(sampler, sizeof sampler, "Langevin, step size %g", (double)p->step_size);
-    fprintf(stderr, "ebm sample: N=%lld, %d steps of %s (noise %s, grad clip %g, clamp %s, T %g, seed %llu, "
-            "init %s) in %.3g s (%.3g sample-steps/s): final energy mean %.6g min %.6g max %.6g, %lld NaN/Inf -> "
-            "%s%s\n", (long long)r->n, (int)p->steps, sampler,
-            j->kind == EBM_SAMPLER_MALA || j->s.noise_auto ? "sqrt(2 alpha)" : "fixed", (double)p->grad_clip, clamp,
-            (double)p->temperature, (unsigned long long)j->seed, init, r->seconds,
-            r->seconds > 0 ? (double)r->n * p->steps / r->seconds : 0.0, mean, lo, hi, (long long)bad, j->out,
-            r->frames ? " (trajectory)" : "");
+        snprintf(sampler, sizeof sampler, "Langevin steps (step size %g, noise %g", (double)p->step_size,
+                 (double)p->noise_scale);
+    fprintf(stderr, "ebm sample: N=%lld, %d %s, grad clip %g, clamp %s, T %g, seed %llu, init %s) in %.3g s "
+            "(%.3g sample-steps/s): final energy mean %.6g min %.6g max %.6g, %lld NaN/Inf -> %s%s\n",
+            (long long)r->n, (int)p->steps, sampler, (double)p->grad_clip, clamp, (double)p->temperature,
+            (unsigned long long)j->seed, init, r->seconds, r->seconds > 0 ? (double)r->n * p->steps / r->seconds : 0.0,
+            mean, lo, hi, (long long)bad, j->out, r->frames ? " (trajectory)" : "");
 }
 
 static ebm_status sample_model(const cli_args *a, sample_job *j, ebm_error *err)
