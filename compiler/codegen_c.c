@@ -281,7 +281,7 @@ static void emit_phase(ebmc_buf *b, const ebmc_cg_program *p, int prologue)
     ebmc_buf_printf(b, "static void %s_%s%s\n{\n    (void)n, (void)A, (void)W, (void)X, (void)SW;\n", p->prefix,
                     prologue ? "prologue" : "body", body_params);
     for (int i = 0; i < p->g->n_nodes; i++)
-        if (p->v[i].store == EBMC_STORE_ARENA && (p->info.invariant[i] != 0) == (prologue != 0))
+        if (p->v[i].kernel == i && (p->info.invariant[i] != 0) == (prologue != 0))
             ebmc_emit_kernel_call(b, p, i);
     ebmc_buf_puts(b, "}\n\n");
 }
@@ -296,7 +296,7 @@ static ebm_status emit_program(ebmc_buf *b, const ebmc_cg_program *p, unsigned *
     emit_constants(b, p);
     ebmc_buf_puts(b, "\n");
     for (int i = 0; i < p->g->n_nodes; i++) {
-        if (p->v[i].store != EBMC_STORE_ARENA)
+        if (p->v[i].kernel != i)
             continue;
         ebm_status st = ebmc_emit_kernel(b, p, i, helpers, err);
         if (st) {

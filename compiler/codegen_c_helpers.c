@@ -246,8 +246,39 @@ static const char helpers_pool[] =
     "}\n"
     "\n";
 
+static const char helpers_float[] =
+    "/* exp in float, vectorisable (no calls, no branches): exp(x) = 2^k exp(r) with\n"
+    " * k = round(x / ln 2) and r = x - k ln 2 in two steps (Cody-Waite), |r| <= ln2/2,\n"
+    " * exp(r) by Cephes' degree-7 polynomial; 2^k applied in two halves so that\n"
+    " * subnormal results and k = 128 need no special case.  Within 2 ulp of expf. */\n"
+    "static inline float ebmk_expf(float x)\n"
+    "{\n"
+    "    float c = x > 88.8f ? 88.8f : x;\n"
+    "    c = c < -104.0f ? -104.0f : c;\n"
+    "    float kf = c * 1.44269504088896341f + 12582912.0f;\n"
+    "    kf -= 12582912.0f;\n"
+    "    kf = kf == kf ? kf : 0.0f;   /* NaN: any k, the polynomial stays NaN */\n"
+    "    const float r = (c - kf * 0.693359375f) - kf * -2.12194440e-4f;\n"
+    "    float q = 1.9875691500e-4f;\n"
+    "    q = q * r + 1.3981999507e-3f;\n"
+    "    q = q * r + 8.3334519073e-3f;\n"
+    "    q = q * r + 4.1665795894e-2f;\n"
+    "    q = q * r + 1.6666665459e-1f;\n"
+    "    q = q * r + 5.0000001201e-1f;\n"
+    "    const float y = (q * r) * r + r + 1.0f;\n"
+    "    const int32_t k = (int32_t)kf, k1 = k / 2, k2 = k - k1;\n"
+    "    union { int32_t i; float f; } s1 = {.i = (k1 + 127) << 23}, s2 = {.i = (k2 + 127) << 23};\n"
+    "    const float e = y * s1.f * s2.f;\n"
+    "    return x > 88.8f ? INFINITY : e;\n"
+    "}\n"
+    "\n";
+
 void ebmc_emit_helpers(ebmc_buf *b, unsigned helpers)
 {
+    if (helpers & EBMC_HELP_FLOAT) {
+        ebmc_buf_puts(b, helpers_float);
+        ebmc_emit_float_ops(b);
+    }
     if (helpers & EBMC_HELP_CONV)
         ebmc_buf_puts(b, helpers_conv);
     if (helpers & EBMC_HELP_POOL)
