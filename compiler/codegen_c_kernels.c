@@ -202,6 +202,7 @@ static pview v_placement(const pshape *dst, const int64_t *begin)
 
 typedef struct nest {
     pshape space;
+    int simd;   /* `#pragma omp simd` on the innermost loop */
     int nv;
     pview v[NEST_MAX_VIEWS];
 } nest;
@@ -273,6 +274,8 @@ static void nest_emit(ebmc_buf *b, const nest *ns, int level, nest_body_fn body,
     for (int k = 0; k < ns->nv; k++)
         p_str(ns->v[k].base, cur[k], IDX_MAX);
     for (int a = 0; a < r; a++) {
+        if (a == r - 1 && ns->simd)
+            ebmc_buf_printf(b, "%s#pragma omp simd\n", indent_str(level + a));
         ebmc_buf_printf(b, "%sfor (int64_t i%d = 0; i%d < %s; i%d++) {\n", indent_str(level + a), a, a,
                         p_str(ns->space.d[a], s, sizeof s), a);
         if (a == r - 1)
@@ -568,6 +571,7 @@ static void emit_fused(ebmc_buf *b, const ebmc_cg_program *p, int last)
         ns.v[io.n_out + e] = v_broadcast(&in, &ns.space);
     }
     nest_simplify(&ns);
+    ns.simd = 1;
     fused_ctx c = {p, &io};
     nest_emit(b, &ns, 1, fused_body, &c);
 }
@@ -664,6 +668,17 @@ static void max_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, co
                     idx[1], ind, idx[0], ind, idx[0]);
 }
 
+/* A sum over a contiguous innermost axis of length `len`: a local
+ * accumulator the C compiler may split into vector lanes (the order of the
+ * additions then depends only on the axis length, never on the batch). */
+static void sum_run_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx)
+{
+    ebmc_buf_printf(b,
+                    "%sfloat acc = 0.0f;\n%s#pragma omp simd reduction(+ : acc)\n"
+                    "%sfor (int64_t k = 0; k < %s; k++)\n%s    acc += in0[%s + k];\n%sout[%s] += acc;\n",
+                    ind, ind, ind, (const char *)ctx, ind, idx[1], ind, idx[0]);
+}
+
 static void emit_reduce(ebmc_buf *b, const ebmc_cg_program *p, int id)
 {
     const ir_node *nd = &p->g->nodes[id];
@@ -677,6 +692,14 @@ static void emit_reduce(ebmc_buf *b, const ebmc_cg_program *p, int id)
     ns.v[0] = v_broadcast(&out, &ns.space);
     ns.v[1] = v_contiguous(&ns.space);
     nest_simplify(&ns);
+    int r = ns.space.rank;
+    if (!is_max && r > 0 && p_is(ns.v[0].stride[r - 1], 0) && p_is(ns.v[1].stride[r - 1], 1)) {
+        char len[256];
+        p_str(ns.space.d[r - 1], len, sizeof len);
+        ns.space.rank--;
+        nest_emit(b, &ns, 1, sum_run_body, len);
+        return;
+    }
     nest_emit(b, &ns, 1, is_max ? max_body : sum_body, NULL);
 }
 
