@@ -904,6 +904,28 @@ int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id)
     return conv_chunk(&gm, tile) * (gm.krows + gm.og) * gm.hw_out;
 }
 
+/* Small images: im2col as a gather through a table of kh*kw*ho*wo input
+ * offsets (within one channel plane; -1 = padding), so the helpers walk whole
+ * output planes instead of rows of a few pixels.  Larger ones walk rows. */
+#define CONV_TABLE_MAX 16384
+
+static void emit_conv_table(ebmc_buf *b, const conv_geom *gm)
+{
+    const ir_conv_attr *a = gm->a;
+    ebmc_buf_printf(b, "    static const int32_t tab[%lld] = {", (long long)(gm->kh * gm->kw * gm->hw_out));
+    int64_t k = 0;
+    for (int64_t i = 0; i < gm->kh; i++)
+        for (int64_t j = 0; j < gm->kw; j++)
+            for (int64_t oh = 0; oh < gm->ho; oh++)
+                for (int64_t ow = 0; ow < gm->wo; ow++, k++) {
+                    int64_t ih = oh * a->stride[0] - a->pad[0] + i * a->dilation[0];
+                    int64_t iw = ow * a->stride[1] - a->pad[1] + j * a->dilation[1];
+                    int64_t at = ih < 0 || ih >= gm->h || iw < 0 || iw >= gm->wd ? -1 : ih * gm->wd + iw;
+                    ebmc_buf_printf(b, "%s%s%lld", k ? "," : "", k % 24 == 0 ? "\n        " : "", (long long)at);
+                }
+    ebmc_buf_puts(b, "};\n");
+}
+
 /* The geometry as a comment, and as the constant the helpers read. */
 static void emit_conv_geometry(ebmc_buf *b, const conv_geom *gm, const char *batch, int pointwise)
 {
@@ -916,15 +938,19 @@ static void emit_conv_geometry(ebmc_buf *b, const conv_geom *gm, const char *bat
                     (long long)gm->group, (long long)a->stride[0], (long long)a->stride[1], (long long)a->pad[0],
                     (long long)a->pad[1], (long long)a->pad[2], (long long)a->pad[3], (long long)a->dilation[0],
                     (long long)a->dilation[1]);
-    if (!pointwise)
-        ebmc_buf_printf(b,
+    if (pointwise)
+        return;
+    int tab = gm->kh * gm->kw * gm->hw_out <= CONV_TABLE_MAX;
+    if (tab)
+        emit_conv_table(b, gm);
+    ebmc_buf_printf(b,
                         "    static const ebmk_conv geom = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
-                        "%lld, %lld, %lld, %lld, %lld, %lld, %lld};\n",
+                        "%lld, %lld, %lld, %lld, %lld, %lld, %lld, %s};\n",
                         (long long)gm->cg, (long long)gm->h, (long long)gm->wd, (long long)gm->kh, (long long)gm->kw,
                         (long long)gm->ho, (long long)gm->wo, (long long)a->stride[0], (long long)a->stride[1],
                         (long long)a->pad[0], (long long)a->pad[1], (long long)a->dilation[0],
                         (long long)a->dilation[1], (long long)gm->c * gm->hw_in, (long long)gm->o * gm->hw_out,
-                        (long long)gm->og);
+                        (long long)gm->og, tab ? "tab" : "NULL");
 }
 
 /* 1x1 stride-1 unpadded convolutions, per sample b and group g with W_g the
