@@ -881,8 +881,10 @@ static int conv_pointwise(const conv_geom *gm)
 /* Scratch a chunk of samples may use: the im2col matrices of all its samples
  * side by side (one GEMM for the chunk instead of one per sample, which for
  * the small images of EBMs is mostly call overhead) plus the staging copy of
- * y or dy in [og][sample][ho*wo] order. */
-#define CONV_CHUNK_FLOATS ((int64_t)1 << 21)
+ * y or dy in [og][sample][ho*wo] order.  256 KiB, so that what im2col writes
+ * is still in L2 when the GEMM reads it (measured on resnet_groupnorm, mnist
+ * and cifar shapes: ~10% faster per step than a whole tile's 8 MiB). */
+#define CONV_CHUNK_FLOATS ((int64_t)1 << 16)
 
 /* Samples per GEMM: the whole tile when its matrices fit CONV_CHUNK_FLOATS. */
 static int64_t conv_chunk(const conv_geom *gm, int64_t tile)
