@@ -173,10 +173,16 @@ static int output_index(const ir_graph *g, const char *name)
     return -1;
 }
 
-static int64_t langevin_arena(const cg_model *m)
+/* The score and energy programs' arena, then the noise of one sample row. */
+static int64_t langevin_eps_offset(const cg_model *m)
 {
     int64_t a = m->prog[CG_SCORE]->arena_bytes, b = m->prog[CG_ENERGY]->arena_bytes;
     return a > b ? a : b;
+}
+
+static int64_t langevin_arena(const cg_model *m)
+{
+    return langevin_eps_offset(m) + (m->sample_numel * 4 + EBMC_ALIGN - 1) / EBMC_ALIGN * EBMC_ALIGN;
 }
 
 static int64_t largest_arena(const cg_model *m)
@@ -289,7 +295,7 @@ static void emit_phase(ebmc_buf *b, const ebmc_cg_program *p, int prologue)
     ebmc_buf_printf(b, "static void %s_%s%s\n{\n    (void)n, (void)A, (void)W, (void)X, (void)SW;\n", p->prefix,
                     prologue ? "prologue" : "body", body_params);
     for (int i = 0; i < p->g->n_nodes; i++)
-        if (p->v[i].store == EBMC_STORE_ARENA && (p->info.invariant[i] != 0) == (prologue != 0))
+        if (p->v[i].kernel == i && (p->info.invariant[i] != 0) == (prologue != 0))
             ebmc_emit_kernel_call(b, p, i);
     ebmc_buf_puts(b, "}\n\n");
 }
@@ -304,7 +310,7 @@ static ebm_status emit_program(ebmc_buf *b, const ebmc_cg_program *p, unsigned *
     emit_constants(b, p);
     ebmc_buf_puts(b, "\n");
     for (int i = 0; i < p->g->n_nodes; i++) {
-        if (p->v[i].store != EBMC_STORE_ARENA)
+        if (p->v[i].kernel != i)
             continue;
         ebm_status st = ebmc_emit_kernel(b, p, i, helpers, err);
         if (st) {
@@ -354,36 +360,36 @@ static const char runtime_helpers[] =
     "/* One Langevin update of the tile's states from their scores (DESIGN.md):\n"
     " *   x <- clamp(x - step_size * clip((-score) / T, +-grad_clip) + noise_scale * eps, lo, hi)\n"
     " * eps for element j of global sample s at global step t is normal j % 4 of\n"
-    " * ebm_philox_normal4(seed, s, t, j / 4), i.e. ebm_philox_normals' stream.\n"
+    " * ebm_philox_normal4(seed, s, t, j / 4), i.e. ebm_philox_normals' stream, drawn\n"
+    " * a sample row at a time into eps (EBM_SAMPLE_NUMEL floats of the arena) so the\n"
+    " * update itself is a branch-free loop the C compiler vectorises.\n"
     " * Returns the number of samples whose energy, gradient or new state is not finite. */\n"
     "static int ebm_langevin_step(const ebm_abi_langevin *L, int64_t sample0, uint64_t step, int64_t n,\n"
-    "                             float *restrict x, const float *restrict energy, const float *restrict score)\n"
+    "                             float *restrict x, const float *restrict energy, const float *restrict score,\n"
+    "                             float *restrict eps)\n"
     "{\n"
-    "    const float alpha = L->step_size, sigma = L->noise_scale, clip = L->grad_clip, temp = L->temperature;\n"
-    "    const float lo = L->lo, hi = L->hi;\n"
-    "    const int clamp = L->clamp != 0;\n"
+    "    const float alpha = L->step_size, sigma = L->noise_scale, temp = L->temperature;\n"
+    "    const float clip = L->grad_clip > 0.0f ? L->grad_clip : INFINITY;   /* inf: clipping is off */\n"
+    "    const float lo = L->clamp ? L->lo : -INFINITY, hi = L->clamp ? L->hi : INFINITY;\n"
     "    int bad = 0;\n"
+    "    if (sigma == 0.0f)\n"
+    "        memset(eps, 0, EBM_SAMPLE_NUMEL * sizeof *eps);\n"
     "    for (int64_t i = 0; i < n; i++) {\n"
     "        float *restrict xi = x + i * EBM_SAMPLE_NUMEL;\n"
     "        const float *restrict si = score + i * EBM_SAMPLE_NUMEL;\n"
-    "        int nonfinite = !isfinite(energy[i]);\n"
-    "        for (int64_t j = 0; j < EBM_SAMPLE_NUMEL; j += 4) {\n"
-    "            float eps[4] = {0.0f, 0.0f, 0.0f, 0.0f};\n"
-    "            if (sigma != 0.0f)\n"
-    "                ebm_philox_normal4(L->seed, (uint64_t)(sample0 + i), step, (uint64_t)(j / 4), eps);\n"
-    "            for (int64_t k = 0; k < 4 && j + k < EBM_SAMPLE_NUMEL; k++) {\n"
-    "                float g = -si[j + k] / temp;\n"
-    "                nonfinite |= !isfinite(g);\n"
-    "                if (clip > 0.0f)\n"
-    "                    g = g < -clip ? -clip : g > clip ? clip : g;\n"
-    "                float v = xi[j + k] - alpha * g + sigma * eps[k];\n"
-    "                if (clamp)\n"
-    "                    v = v < lo ? lo : v > hi ? hi : v;\n"
-    "                nonfinite |= !isfinite(v);\n"
-    "                xi[j + k] = v;\n"
-    "            }\n"
+    "        if (sigma != 0.0f)\n"
+    "            ebm_philox_normals(L->seed, (uint64_t)(sample0 + i), step, eps, EBM_SAMPLE_NUMEL);\n"
+    "        int nonfinite = 0;\n"
+    "        for (int64_t j = 0; j < EBM_SAMPLE_NUMEL; j++) {\n"
+    "            float g = -si[j] / temp;\n"
+    "            nonfinite |= !(fabsf(g) <= FLT_MAX);\n"
+    "            g = g < -clip ? -clip : g > clip ? clip : g;\n"
+    "            float v = xi[j] - alpha * g + sigma * eps[j];\n"
+    "            v = v < lo ? lo : v > hi ? hi : v;\n"
+    "            nonfinite |= !(fabsf(v) <= FLT_MAX);\n"
+    "            xi[j] = v;\n"
     "        }\n"
-    "        bad += nonfinite;\n"
+    "        bad += nonfinite | !isfinite(energy[i]);\n"
     "    }\n"
     "    return bad;\n"
     "}\n"
@@ -479,6 +485,7 @@ static void emit_entry_langevin(ebmc_buf *b, const cg_model *m)
     emit_output_ptr(b, m->prog[CG_SCORE], "E", "energy");
     emit_output_ptr(b, m->prog[CG_SCORE], "S", "score");
     emit_output_ptr(b, m->prog[CG_ENERGY], "EF", "energy");
+    ebmc_buf_printf(b, "    float *const eps = (float *)(A + %lld);\n", (long long)langevin_eps_offset(m));
     ebmc_buf_puts(b,
                   "    if (every > 0)\n"
                   "        ebm_store_frame(call, 0);\n"
@@ -486,7 +493,7 @@ static void emit_entry_langevin(ebmc_buf *b, const cg_model *m)
                   "        score_prologue(n, A, W, X, NULL);\n"
                   "    for (int32_t t = 0; t < steps; t++) {\n"
                   "        score_body(n, A, W, X, NULL);\n"
-                  "        const int bad = ebm_langevin_step(L, call->sample_offset, L->step_offset + (uint64_t)t, n, X, E, S);\n"
+                  "        const int bad = ebm_langevin_step(L, call->sample_offset, L->step_offset + (uint64_t)t, n, X, E, S, eps);\n"
                   "        if (bad) {\n"
                   "            ebm_put_energy(call->energy, E, n);\n"
                   "            return bad;\n"
@@ -588,7 +595,7 @@ static void emit_prelude(ebmc_buf *b, const cg_model *m)
                     " * Programs (runtime/ebm_abi.h): energy, score, param_grad, Langevin%s, each on\n"
                     " * a tile of up to %lld samples; the weights (%lld floats) are in ebm_blob,\n"
                     " * pulled in from weights.bin by weights.s. */\n"
-                    "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n#include <cblas.h>\n\n"
+                    "#include <float.h>\n#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n#include <cblas.h>\n\n"
                     "#include \"ebm_abi.h\"\n#include \"ebm_philox.h\"\n\n"
                     "#define EBM_SAMPLE_NUMEL %lld\n\n"
                     "extern const float ebm_blob[] __attribute__((visibility(\"hidden\")));\n\n",

@@ -198,10 +198,11 @@ static pview v_placement(const pshape *dst, const int64_t *begin)
 
 /* ---- loop nests ---------------------------------------------------------------------- */
 
-#define NEST_MAX_VIEWS 4
+#define NEST_MAX_VIEWS (2 * EBMC_FUSE_MAX_IO)
 
 typedef struct nest {
     pshape space;
+    int simd;   /* `#pragma omp simd` on the innermost loop */
     int nv;
     pview v[NEST_MAX_VIEWS];
 } nest;
@@ -273,6 +274,8 @@ static void nest_emit(ebmc_buf *b, const nest *ns, int level, nest_body_fn body,
     for (int k = 0; k < ns->nv; k++)
         p_str(ns->v[k].base, cur[k], IDX_MAX);
     for (int a = 0; a < r; a++) {
+        if (a == r - 1 && ns->simd)
+            ebmc_buf_printf(b, "%s#pragma omp simd\n", indent_str(level + a));
         ebmc_buf_printf(b, "%sfor (int64_t i%d = 0; i%d < %s; i%d++) {\n", indent_str(level + a), a, a,
                         p_str(ns->space.d[a], s, sizeof s), a);
         if (a == r - 1)
@@ -345,7 +348,9 @@ void ebmc_kernel_name(const ebmc_cg_program *p, int id, char *buf, size_t size)
         }
     }
     tail[t] = 0;
-    snprintf(buf, size, "%s_k%d_%s%s%s", p->prefix, id, ir_op_get(nd->op)->name, t ? "_" : "", tail);
+    int fused = id > 0 && p->v[id - 1].kernel == id;
+    snprintf(buf, size, "%s_k%d_%s%s%s", p->prefix, id, fused ? "fused" : ir_op_get(nd->op)->name, t ? "_" : "",
+             tail);
 }
 
 void ebmc_value_ptr(const ebmc_cg_program *p, int id, char *buf, size_t size)
@@ -384,10 +389,13 @@ static int operand_src(const ebmc_cg_program *p, int id, int k)
 
 int ebmc_kernel_uses_n(const ebmc_cg_program *p, int id)
 {
-    const ir_node *nd = &p->g->nodes[id];
-    int uses = ir_shape_has_batch(&nd->shape);
-    for (int k = 0; k < nd->n_in; k++)
-        uses |= ir_shape_has_batch(&p->g->nodes[nd->in[k]].shape);
+    int uses = 0;
+    for (int j = id; j >= 0 && (j == id || p->v[j].kernel == id); j--) {
+        const ir_node *nd = &p->g->nodes[j];
+        uses |= ir_shape_has_batch(&nd->shape);
+        for (int k = 0; k < nd->n_in; k++)
+            uses |= ir_shape_has_batch(&p->g->nodes[nd->in[k]].shape);
+    }
     return uses;
 }
 
@@ -435,44 +443,217 @@ static void emit_signature(ebmc_buf *b, const ebmc_cg_program *p, int id, int sc
 
 /* ---- elementwise, reductions, movement ----------------------------------------------------- */
 
-typedef struct ew_ctx {
-    const ir_node *nd;
-} ew_ctx;
-
 static const char *const var_names[3] = {"x", "y", "z"};
 
-static void ew_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx)
+/* A fused group: the members are the nodes L, L-1, ... whose kernel is L
+ * (consecutive ids, fuse.c).  Its loop reads each external operand once per
+ * element (broadcast as its shape says) and stores the members read outside. */
+typedef struct fused_io {
+    int first, last;               /* the first member and the last (the kernel's node) */
+    int n_in, n_out;
+    int in[EBMC_FUSE_MAX_IO];      /* external operands, in order of first use */
+    int out[EBMC_FUSE_MAX_IO];     /* stored members, in id order */
+} fused_io;
+
+static void fused_io_of(const ebmc_cg_program *p, int last, fused_io *io)
 {
-    const ir_node *nd = ((const ew_ctx *)ctx)->nd;
-    /* view 0 is the result, views 1.. the operands */
-    ebmc_buf_printf(b, "%sconst double ", ind);
-    for (int k = 0; k < nd->n_in; k++)
-        ebmc_buf_printf(b, "%s%s = in%d[%s]", k ? ", " : "", var_names[k], k, idx[k + 1]);
-    ebmc_buf_printf(b, ";\n%sout[%s] = (float)(%s);\n", ind, idx[0], scalar_expr[nd->op]);
+    memset(io, 0, sizeof *io);
+    io->first = io->last = last;
+    while (io->first > 0 && p->v[io->first - 1].kernel == last)
+        io->first--;
+    for (int j = io->first; j <= last; j++) {
+        const ir_node *nd = &p->g->nodes[j];
+        for (int k = 0; k < nd->n_in; k++) {
+            int q = nd->in[k], seen = q >= io->first && q <= last;
+            for (int e = 0; e < io->n_in && !seen; e++)
+                seen = io->in[e] == q;
+            if (!seen && io->n_in < EBMC_FUSE_MAX_IO)
+                io->in[io->n_in++] = q;
+        }
+        if (p->v[j].store == EBMC_STORE_ARENA && io->n_out < EBMC_FUSE_MAX_IO)
+            io->out[io->n_out++] = j;
+    }
 }
 
-static ebm_status emit_elementwise(ebmc_buf *b, const ebmc_cg_program *p, int id, ebm_error *err)
+static int fused_in_index(const fused_io *io, int q)
 {
-    const ir_node *nd = &p->g->nodes[id];
-    if (nd->n_in > 3)
-        return ebm_fail(err, EBM_ERR_INTERNAL, "codegen: node %%%d: elementwise ops take at most 3 operands", id);
+    for (int e = 0; e < io->n_in; e++)
+        if (io->in[e] == q)
+            return e;
+    return -1;
+}
+
+typedef struct fused_ctx {
+    const ebmc_cg_program *p;
+    const fused_io *io;
+} fused_ctx;
+
+/* view k: outputs 0..n_out-1, then the inputs */
+static void fused_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx)
+{
+    const fused_ctx *c = ctx;
+    const fused_io *io = c->io;
+    const ir_graph *g = c->p->g;
+    for (int e = 0; e < io->n_in; e++)
+        ebmc_buf_printf(b, "%sconst float a%d = in%d[%s];\n", ind, e, e, idx[io->n_out + e]);
+    for (int j = io->first; j <= io->last; j++) {
+        const ir_node *nd = &g->nodes[j];
+        ebmc_buf_printf(b, "%sconst float v%d = ", ind, j);
+        if (nd->op == IR_OP_BROADCAST) {
+            ebmc_buf_printf(b, "a%d;\n", fused_in_index(io, nd->in[0]));
+            continue;
+        }
+        ebmc_buf_printf(b, "ebmk_%s(", ir_op_get(nd->op)->name);
+        for (int k = 0; k < nd->n_in; k++) {
+            int q = nd->in[k];
+            if (q >= io->first && q < j)
+                ebmc_buf_printf(b, "%sv%d", k ? ", " : "", q);
+            else
+                ebmc_buf_printf(b, "%sa%d", k ? ", " : "", fused_in_index(io, q));
+        }
+        if (expr_uses(scalar_expr[nd->op], 'P')) {
+            char lit[64];
+            ebmc_buf_printf(b, ", %s", ebmc_float_literal((float)nd->attr.f, lit, sizeof lit));
+        }
+        ebmc_buf_puts(b, ");\n");
+    }
+    for (int o = 0; o < io->n_out; o++)
+        ebmc_buf_printf(b, "%sout%d[%s] = v%d;\n", ind, o, idx[o], io->out[o]);
+}
+
+static void emit_fused_comment(ebmc_buf *b, const ebmc_cg_program *p, const fused_io *io, int last)
+{
+    char s[96];
+    ebmc_buf_printf(b, "/* fused loop over %s: %d nodes, %d stored", ir_shape_str(&p->g->nodes[last].shape, s, sizeof s),
+                    last - io->first + 1, io->n_out);
+    for (int j = io->first; j <= last; j++) {
+        const ir_node *nd = &p->g->nodes[j];
+        ebmc_buf_printf(b, "\n *   %s%%%d = %s(", p->v[j].store == EBMC_STORE_ARENA ? "" : "(reg) ", j,
+                        ir_op_get(nd->op)->name);
+        for (int k = 0; k < nd->n_in; k++)
+            ebmc_buf_printf(b, "%s%%%d", k ? ", " : "", nd->in[k]);
+        ebmc_buf_puts(b, ")");
+        if (nd->name) {
+            ebmc_buf_puts(b, "  \"");
+            ebmc_buf_c_comment(b, nd->name);
+            ebmc_buf_puts(b, "\"");
+        }
+    }
+    ebmc_buf_puts(b, " */\n");
+}
+
+static void emit_fused(ebmc_buf *b, const ebmc_cg_program *p, int last)
+{
+    fused_io io;
+    fused_io_of(p, last, &io);
+    emit_fused_comment(b, p, &io, last);
+    char name[160];
+    ebmc_kernel_name(p, last, name, sizeof name);
+    ebmc_buf_printf(b, "static void %s(", name);
+    const char *sep = "";
+    if (ebmc_kernel_uses_n(p, last)) {
+        ebmc_buf_puts(b, "int64_t n");
+        sep = ", ";
+    }
+    for (int e = 0; e < io.n_in; e++, sep = ", ")
+        ebmc_buf_printf(b, "%sconst float *restrict in%d", sep, e);
+    for (int o = 0; o < io.n_out; o++, sep = ", ")
+        ebmc_buf_printf(b, "%sfloat *restrict out%d", sep, o);
+    ebmc_buf_puts(b, ")\n{\n");
     nest ns;
     memset(&ns, 0, sizeof ns);
-    ns.space = ps_of(&nd->shape);
-    ns.nv = nd->n_in + 1;
-    ns.v[0] = v_contiguous(&ns.space);
-    for (int k = 0; k < nd->n_in; k++) {
-        pshape in = ps_of(&p->g->nodes[nd->in[k]].shape);
-        ns.v[k + 1] = v_broadcast(&in, &ns.space);
+    ns.space = ps_of(&p->g->nodes[last].shape);
+    ns.nv = io.n_out + io.n_in;
+    for (int o = 0; o < io.n_out; o++)
+        ns.v[o] = v_contiguous(&ns.space);
+    for (int e = 0; e < io.n_in; e++) {
+        pshape in = ps_of(&p->g->nodes[io.in[e]].shape);
+        ns.v[io.n_out + e] = v_broadcast(&in, &ns.space);
     }
     nest_simplify(&ns);
-    if (expr_uses(scalar_expr[nd->op], 'P')) {
-        char lit[64];
-        ebmc_buf_printf(b, "    const double P = %s;\n", ebmc_double_literal(nd->attr.f, lit, sizeof lit));
+    ns.simd = 1;
+    fused_ctx c = {p, &io};
+    nest_emit(b, &ns, 1, fused_body, &c);
+}
+
+static void emit_fused_call(ebmc_buf *b, const ebmc_cg_program *p, int last)
+{
+    fused_io io;
+    fused_io_of(p, last, &io);
+    char name[160], ptr[128];
+    ebmc_kernel_name(p, last, name, sizeof name);
+    ebmc_buf_printf(b, "    %s(", name);
+    const char *sep = "";
+    if (ebmc_kernel_uses_n(p, last)) {
+        ebmc_buf_puts(b, "n");
+        sep = ", ";
     }
-    ew_ctx c = {nd};
-    nest_emit(b, &ns, 1, ew_body, &c);
-    return EBM_OK;
+    for (int e = 0; e < io.n_in; e++, sep = ", ") {
+        ebmc_value_ptr(p, io.in[e], ptr, sizeof ptr);
+        ebmc_buf_printf(b, "%s%s", sep, ptr);
+    }
+    for (int o = 0; o < io.n_out; o++, sep = ", ") {
+        ebmc_value_ptr(p, io.out[o], ptr, sizeof ptr);
+        ebmc_buf_printf(b, "%s%s", sep, ptr);
+    }
+    ebmc_buf_puts(b, ");\n");
+}
+
+/* ---- the float forms of the scalar expressions ------------------------------------------- */
+
+/* ops.def's scalar_expr is C on doubles (the executor's); fused loops run in
+ * float.  The same text with float literals, float math functions, and
+ * exp as ebmk_expf (a polynomial the C compiler can vectorise). */
+static void float_expr(ebmc_buf *b, const char *e)
+{
+    static const char *const map[][2] = {
+        {"exp", "ebmk_expf"}, {"log", "logf"}, {"log1p", "log1pf"}, {"sqrt", "sqrtf"}, {"tanh", "tanhf"},
+        {"erf", "erff"},      {"fabs", "fabsf"}, {"pow", "powf"},   {"double", "float"},
+    };
+    for (const char *c = e; *c;) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '_') {
+            const char *t = c;
+            while ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_')
+                c++;
+            size_t len = (size_t)(c - t);
+            const char *to = NULL;
+            for (size_t k = 0; k < sizeof map / sizeof map[0] && !to; k++)
+                if (strlen(map[k][0]) == len && strncmp(map[k][0], t, len) == 0)
+                    to = map[k][1];
+            if (to)
+                ebmc_buf_puts(b, to);
+            else
+                ebmc_buf_printf(b, "%.*s", (int)len, t);
+        } else if (*c >= '0' && *c <= '9') {
+            const char *t = c;
+            int real = 0;
+            while ((*c >= '0' && *c <= '9') || *c == '.' || *c == 'e' ||
+                   ((*c == '-' || *c == '+') && (c[-1] == 'e')))
+                real |= *c == '.' || *c == 'e', c++;
+            ebmc_buf_printf(b, "%.*s%s", (int)(c - t), t, real ? "f" : "");
+        } else {
+            ebmc_buf_printf(b, "%c", *c++);
+        }
+    }
+}
+
+void ebmc_emit_float_ops(ebmc_buf *b)
+{
+    ebmc_buf_puts(b, "/* The elementwise ops of ir/ops.def in float, for the fused loops. */\n");
+    for (int op = 0; op < IR_OP_COUNT; op++) {
+        const ir_op_info *info = ir_op_get((ir_op)op);
+        if (!info->elementwise)
+            continue;
+        ebmc_buf_printf(b, "static inline float ebmk_%s(", info->name);
+        for (int k = 0; k < info->arity; k++)
+            ebmc_buf_printf(b, "%sfloat %s", k ? ", " : "", var_names[k]);
+        if (expr_uses(scalar_expr[op], 'P'))
+            ebmc_buf_puts(b, ", float P");
+        ebmc_buf_puts(b, ")\n{\n    return ");
+        float_expr(b, scalar_expr[op]);
+        ebmc_buf_puts(b, ";\n}\n");
+    }
+    ebmc_buf_puts(b, "\n");
 }
 
 static void sum_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx)
@@ -485,6 +666,17 @@ static void max_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, co
 {
     ebmc_buf_printf(b, "%sconst float v = in0[%s];\n%sif (v > out[%s] || isnan(v))\n%s    out[%s] = v;\n", ind,
                     idx[1], ind, idx[0], ind, idx[0]);
+}
+
+/* A sum over a contiguous innermost axis of length `len`: a local
+ * accumulator the C compiler may split into vector lanes (the order of the
+ * additions then depends only on the axis length, never on the batch). */
+static void sum_run_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx)
+{
+    ebmc_buf_printf(b,
+                    "%sfloat acc = 0.0f;\n%s#pragma omp simd reduction(+ : acc)\n"
+                    "%sfor (int64_t k = 0; k < %s; k++)\n%s    acc += in0[%s + k];\n%sout[%s] += acc;\n",
+                    ind, ind, ind, (const char *)ctx, ind, idx[1], ind, idx[0]);
 }
 
 static void emit_reduce(ebmc_buf *b, const ebmc_cg_program *p, int id)
@@ -500,6 +692,14 @@ static void emit_reduce(ebmc_buf *b, const ebmc_cg_program *p, int id)
     ns.v[0] = v_broadcast(&out, &ns.space);
     ns.v[1] = v_contiguous(&ns.space);
     nest_simplify(&ns);
+    int r = ns.space.rank;
+    if (!is_max && r > 0 && p_is(ns.v[0].stride[r - 1], 0) && p_is(ns.v[1].stride[r - 1], 1)) {
+        char len[256];
+        p_str(ns.space.d[r - 1], len, sizeof len);
+        ns.space.rank--;
+        nest_emit(b, &ns, 1, sum_run_body, len);
+        return;
+    }
     nest_emit(b, &ns, 1, is_max ? max_body : sum_body, NULL);
 }
 
@@ -681,8 +881,10 @@ static int conv_pointwise(const conv_geom *gm)
 /* Scratch a chunk of samples may use: the im2col matrices of all its samples
  * side by side (one GEMM for the chunk instead of one per sample, which for
  * the small images of EBMs is mostly call overhead) plus the staging copy of
- * y or dy in [og][sample][ho*wo] order. */
-#define CONV_CHUNK_FLOATS ((int64_t)1 << 21)
+ * y or dy in [og][sample][ho*wo] order.  256 KiB, so that what im2col writes
+ * is still in L2 when the GEMM reads it (measured on resnet_groupnorm, mnist
+ * and cifar shapes: ~10% faster per step than a whole tile's 8 MiB). */
+#define CONV_CHUNK_FLOATS ((int64_t)1 << 16)
 
 /* Samples per GEMM: the whole tile when its matrices fit CONV_CHUNK_FLOATS. */
 static int64_t conv_chunk(const conv_geom *gm, int64_t tile)
@@ -704,6 +906,28 @@ int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id)
     return conv_chunk(&gm, tile) * (gm.krows + gm.og) * gm.hw_out;
 }
 
+/* Small images: im2col as a gather through a table of kh*kw*ho*wo input
+ * offsets (within one channel plane; -1 = padding), so the helpers walk whole
+ * output planes instead of rows of a few pixels.  Larger ones walk rows. */
+#define CONV_TABLE_MAX 16384
+
+static void emit_conv_table(ebmc_buf *b, const conv_geom *gm)
+{
+    const ir_conv_attr *a = gm->a;
+    ebmc_buf_printf(b, "    static const int32_t tab[%lld] = {", (long long)(gm->kh * gm->kw * gm->hw_out));
+    int64_t k = 0;
+    for (int64_t i = 0; i < gm->kh; i++)
+        for (int64_t j = 0; j < gm->kw; j++)
+            for (int64_t oh = 0; oh < gm->ho; oh++)
+                for (int64_t ow = 0; ow < gm->wo; ow++, k++) {
+                    int64_t ih = oh * a->stride[0] - a->pad[0] + i * a->dilation[0];
+                    int64_t iw = ow * a->stride[1] - a->pad[1] + j * a->dilation[1];
+                    int64_t at = ih < 0 || ih >= gm->h || iw < 0 || iw >= gm->wd ? -1 : ih * gm->wd + iw;
+                    ebmc_buf_printf(b, "%s%s%lld", k ? "," : "", k % 24 == 0 ? "\n        " : "", (long long)at);
+                }
+    ebmc_buf_puts(b, "};\n");
+}
+
 /* The geometry as a comment, and as the constant the helpers read. */
 static void emit_conv_geometry(ebmc_buf *b, const conv_geom *gm, const char *batch, int pointwise)
 {
@@ -716,15 +940,19 @@ static void emit_conv_geometry(ebmc_buf *b, const conv_geom *gm, const char *bat
                     (long long)gm->group, (long long)a->stride[0], (long long)a->stride[1], (long long)a->pad[0],
                     (long long)a->pad[1], (long long)a->pad[2], (long long)a->pad[3], (long long)a->dilation[0],
                     (long long)a->dilation[1]);
-    if (!pointwise)
-        ebmc_buf_printf(b,
+    if (pointwise)
+        return;
+    int tab = gm->kh * gm->kw * gm->hw_out <= CONV_TABLE_MAX;
+    if (tab)
+        emit_conv_table(b, gm);
+    ebmc_buf_printf(b,
                         "    static const ebmk_conv geom = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
-                        "%lld, %lld, %lld, %lld, %lld, %lld, %lld};\n",
+                        "%lld, %lld, %lld, %lld, %lld, %lld, %lld, %s};\n",
                         (long long)gm->cg, (long long)gm->h, (long long)gm->wd, (long long)gm->kh, (long long)gm->kw,
                         (long long)gm->ho, (long long)gm->wo, (long long)a->stride[0], (long long)a->stride[1],
                         (long long)a->pad[0], (long long)a->pad[1], (long long)a->dilation[0],
                         (long long)a->dilation[1], (long long)gm->c * gm->hw_in, (long long)gm->o * gm->hw_out,
-                        (long long)gm->og);
+                        (long long)gm->og, tab ? "tab" : "NULL");
 }
 
 /* 1x1 stride-1 unpadded convolutions, per sample b and group g with W_g the
@@ -858,12 +1086,16 @@ ebm_status ebmc_emit_kernel(ebmc_buf *b, const ebmc_cg_program *p, int id, unsig
 {
     const ir_node *nd = &p->g->nodes[id];
     ir_op op = nd->op;
+    if (ebmc_fusible(p->g, &p->info, id)) {
+        *helpers |= EBMC_HELP_FLOAT;
+        emit_fused(b, p, id);
+        ebmc_buf_puts(b, "}\n\n");
+        return EBM_OK;
+    }
     emit_kernel_comment(b, p, id);
     emit_signature(b, p, id, p->v[id].scratch_floats > 0);
     ebm_status st = EBM_OK;
-    if (ir_op_get(op)->elementwise) {
-        st = emit_elementwise(b, p, id, err);
-    } else {
+    {
         switch (op) {
         case IR_OP_RSUM:
         case IR_OP_RMAX:
@@ -909,6 +1141,10 @@ ebm_status ebmc_emit_kernel(ebmc_buf *b, const ebmc_cg_program *p, int id, unsig
 /* Writes the call of node id's kernel (one line of a prologue or body). */
 void ebmc_emit_kernel_call(ebmc_buf *b, const ebmc_cg_program *p, int id)
 {
+    if (ebmc_fusible(p->g, &p->info, id)) {
+        emit_fused_call(b, p, id);
+        return;
+    }
     const ir_node *nd = &p->g->nodes[id];
     char name[160], ptr[128];
     ebmc_kernel_name(p, id, name, sizeof name);

@@ -2,9 +2,12 @@
  * the energy graph, scheduled, every value given a storage (arena, input,
  * parameter, constant, or none for views), and the arena planned.
  *
- * Live ranges are schedule positions (= node ids after ebmc_pass_schedule).
- * A value is live from its node to its last reader; readers through views
- * (reshapes, folded transposes) count for the storage they read.  Outputs and
+ * After scheduling, fuse.c groups elementwise nodes into loops and renumbers
+ * the graph so each group's nodes are consecutive; a member read only inside
+ * its group gets no storage (EBMC_STORE_REG).  Live ranges are schedule
+ * positions of kernels: a value is live from the node of the kernel that
+ * computes it (a group's last node) to the kernel of its last reader; readers
+ * through views (reshapes, folded transposes) count for the storage they read.  Outputs and
  * weight-only values live to the end: outputs are copied out after the body,
  * and the weight-only prologue runs once per call while the body may run K
  * times (Langevin).  A kernel's scratch (im2col) lives at its node only; its
@@ -49,12 +52,25 @@ static ebm_status check_node(const ebmc_cg_program *p, int id, ebm_error *err)
     return EBM_OK;
 }
 
-static ebm_status assign_storage(ebmc_cg_program *p, ebm_error *err)
+/* A fused member read only by its own group (and not an output) needs no storage. */
+static int read_outside_group(const ebmc_cg_program *p, const int *group, int i)
+{
+    const ebmc_graph_info *gi = &p->info;
+    if (gi->output[i])
+        return 1;
+    for (int u = gi->user_start[i]; u < gi->user_start[i + 1]; u++)
+        if (group[gi->users[u]] != group[i])
+            return 1;
+    return 0;
+}
+
+static ebm_status assign_storage(ebmc_cg_program *p, const int *group, ebm_error *err)
 {
     const ir_graph *g = p->g;
     for (int i = 0; i < g->n_nodes; i++) {
         const ir_node *nd = &g->nodes[i];
         ebmc_cg_value *v = &p->v[i];
+        v->kernel = group[i];
         v->buffer = v->scratch_buffer = v->param = -1;
         v->offset = -1;
         ebm_status st = check_node(p, i, err);
@@ -68,7 +84,7 @@ static ebm_status assign_storage(ebmc_cg_program *p, ebm_error *err)
         } else if (nd->op == IR_OP_CONST) {
             v->store = (nd->flags & IR_NODE_PARAM) ? EBMC_STORE_PARAM : EBMC_STORE_CONST;
         } else if (p->info.view[i] == EBMC_VIEW_NONE) {
-            v->store = EBMC_STORE_ARENA;
+            v->store = group[i] != i && !read_outside_group(p, group, i) ? EBMC_STORE_REG : EBMC_STORE_ARENA;
         }
     }
     if (g->n_inputs < 1 || g->n_inputs > 2)
@@ -76,19 +92,20 @@ static ebm_status assign_storage(ebmc_cg_program *p, ebm_error *err)
     return EBM_OK;
 }
 
-/* Last schedule position reading each arena value (n_nodes = the end). */
+/* Last schedule position (kernel) reading each arena value (n_nodes = the end). */
 static void live_ends(const ebmc_cg_program *p, int *last)
 {
     const ir_graph *g = p->g;
     for (int i = 0; i < g->n_nodes; i++)
-        last[i] = i;
+        last[i] = p->v[i].kernel >= 0 ? p->v[i].kernel : i;
     for (int i = 0; i < g->n_nodes; i++) {
-        if (p->v[i].store != EBMC_STORE_ARENA)
+        int at = p->v[i].kernel;
+        if (at < 0)
             continue;
         for (int k = 0; k < g->nodes[i].n_in; k++) {
             int r = p->info.root[g->nodes[i].in[k]];
-            if (last[r] < i)
-                last[r] = i;
+            if (last[r] < at)
+                last[r] = at;
         }
         if (p->info.invariant[i])
             last[i] = g->n_nodes;
@@ -132,7 +149,7 @@ ebm_status ebmc_cg_program_plan(ebmc_cg_program *p, int64_t tile, ebm_error *err
             continue;
         v->buffer = p->n_bufs;
         v->scratch_floats = ebmc_kernel_scratch_floats(p, i);
-        st = add_buffer(p, i, i, last[i], ebmc_value_bytes(&g->nodes[i].shape, tile), 0, err);
+        st = add_buffer(p, i, v->kernel, last[i], ebmc_value_bytes(&g->nodes[i].shape, tile), 0, err);
         if (!st && v->scratch_floats > 0) {
             v->scratch_buffer = p->n_bufs;
             int64_t f = v->scratch_floats;
@@ -155,6 +172,27 @@ ebm_status ebmc_cg_program_plan(ebmc_cg_program *p, int64_t tile, ebm_error *err
     return st;
 }
 
+/* Groups the scheduled graph's elementwise nodes into loops, makes each
+ * group contiguous, and analyses the final graph (p->info). */
+static ebm_status fuse(ebmc_cg_program *p, int **group, ebm_error *err)
+{
+    *group = malloc(((size_t)p->g->n_nodes + 1) * sizeof **group);
+    if (!*group)
+        return ebm_fail(err, EBM_ERR_NOMEM, "codegen: out of memory");
+    ebmc_graph_info gi;
+    ebm_status st = ebmc_graph_info_make(p->g, &gi, err);
+    if (!st)
+        st = ebmc_fuse_groups(p->g, &gi, *group, err);
+    ebmc_graph_info_free(&gi);
+    if (!st)
+        st = ebmc_fuse_order(p->g, *group, err);
+    if (!st)
+        st = ir_verify(p->g, err);
+    if (!st)
+        st = ebmc_graph_info_make(p->g, &p->info, err);
+    return st;
+}
+
 ebm_status ebmc_cg_program_build(const ir_graph *energy, ebmc_program kind, int64_t tile, ebmc_cg_program **out,
                                  ebm_error *err)
 {
@@ -165,11 +203,12 @@ ebm_status ebmc_cg_program_build(const ir_graph *energy, ebmc_program kind, int6
     p->kind = kind;
     p->prefix = program_prefix(kind);
     ebmc_options o = {.verify = 1};
+    int *group = NULL;
     ebm_status st = ebmc_build_program(energy, kind, &p->g, err);
     if (!st)
         st = ebmc_pass_schedule(p->g, &o, err);
     if (!st)
-        st = ebmc_graph_info_make(p->g, &p->info, err);
+        st = fuse(p, &group, err);
     if (!st) {
         size_t n = (size_t)p->g->n_nodes + 1;
         p->v = calloc(n, sizeof *p->v);
@@ -178,7 +217,8 @@ ebm_status ebmc_cg_program_build(const ir_graph *energy, ebmc_program kind, int6
             st = ebm_fail(err, EBM_ERR_NOMEM, "codegen: out of memory");
     }
     if (!st)
-        st = assign_storage(p, err);
+        st = assign_storage(p, group, err);
+    free(group);
     if (!st)
         st = ebmc_cg_program_plan(p, tile, err);
     if (st) {

@@ -67,9 +67,27 @@ int64_t ebmc_value_bytes(const ir_shape *s, int64_t n);
 /* A topological order of g (order[k] = id of the k-th node to run) that keeps
  * the live arena bytes low, sizes taken at batch size n. */
 ebm_status ebmc_schedule_order(const ir_graph *g, int64_t n, int *order, ebm_error *err);
+/* Renumbers g so that order[k] becomes node k (order must be topological). */
+ebm_status ebmc_graph_permute(ir_graph *g, const int *order, ebm_error *err);
 /* Peak live arena bytes when g runs in its node order at batch size n (the
  * quantity the scheduler minimises; for tests and --verbose). */
 int64_t ebmc_schedule_peak_bytes(const ir_graph *g, int64_t n);
+
+/* ---- loop fusion (fuse.c) ------------------------------------------------------------ */
+
+/* Most arrays (inputs or stored results) one fused loop takes. */
+#define EBMC_FUSE_MAX_IO 16
+
+/* Whether node id may be computed inside a fused elementwise loop (pattern
+ * class ELEMWISE/BROADCAST, a scalar expression or a broadcast, at most 3 operands). */
+int ebmc_fusible(const ir_graph *g, const ebmc_graph_info *gi, int id);
+/* group[i] = the node whose kernel computes node i: for a fused group, its
+ * largest id; i for every other computed node; -1 for sources and views.
+ * group has g->n_nodes entries. */
+ebm_status ebmc_fuse_groups(const ir_graph *g, const ebmc_graph_info *gi, int *group, ebm_error *err);
+/* Renumbers g (a topological order again) so each group is a run of
+ * consecutive ids ending at its kernel's node; group[] is renumbered with it. */
+ebm_status ebmc_fuse_order(ir_graph *g, int *group, ebm_error *err);
 
 /* ---- memory planning (memplan.c) ---------------------------------------------------- */
 
@@ -98,6 +116,7 @@ typedef enum ebmc_store {
     EBMC_STORE_INPUT,    /* graph input `slot` (0: x; 1: param_grad's sample weights or
                             dsm_grad's target, both "SW" in the C) */
     EBMC_STORE_PARAM,    /* the weights array, `offset` floats in (from the parameter table) */
+    EBMC_STORE_REG,      /* a fused intermediate: a local variable of its group's loop */
     EBMC_STORE_CONST,    /* a non-parameter constant: a static array in the C, or `offset`
                             floats into the embedded blob when offset >= 0 */
 } ebmc_store;
@@ -105,6 +124,8 @@ typedef enum ebmc_store {
 typedef struct ebmc_cg_value {
     ebmc_store store;
     int64_t offset;
+    int kernel;           /* the node whose kernel computes it (its fused group's last
+                             node, or itself), -1 for sources and views */
     int slot;             /* STORE_INPUT */
     int param;            /* STORE_PARAM: index in the model's parameter table */
     int buffer;           /* index in bufs of its arena buffer, or -1 */
@@ -159,7 +180,7 @@ const char *ebmc_double_literal(double v, char *buf, size_t size);
 /* ---- kernels (codegen_c_kernels.c) ------------------------------------------------------ */
 
 /* Which shared helpers of the generated file the kernels need. */
-enum { EBMC_HELP_CONV = 1u << 0, EBMC_HELP_POOL = 1u << 1 };
+enum { EBMC_HELP_CONV = 1u << 0, EBMC_HELP_POOL = 1u << 1, EBMC_HELP_FLOAT = 1u << 2 };
 
 /* The C expression of a value's first element as `const float *` (or float *
  * for computed values), e.g. "((float *)(A + 4096))", "X", "(W + 128)". */
@@ -175,6 +196,8 @@ ebm_status ebmc_emit_kernel(ebmc_buf *b, const ebmc_cg_program *p, int id, unsig
 void ebmc_emit_kernel_call(ebmc_buf *b, const ebmc_cg_program *p, int id);
 /* Floats of scratch node id's kernel needs at p->tile (im2col matrices), 0 for most. */
 int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id);
+/* Emits ebmk_<op>(x, ...) in float for every elementwise op (fused loops call them). */
+void ebmc_emit_float_ops(ebmc_buf *b);
 /* Emits the helper functions named in `helpers`. */
 void ebmc_emit_helpers(ebmc_buf *b, unsigned helpers);
 

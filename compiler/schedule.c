@@ -294,7 +294,7 @@ int64_t ebmc_schedule_peak_bytes(const ir_graph *g, int64_t n)
 
 /* ---- the pass: renumber the graph into the order -------------------------------------- */
 
-static ebm_status permute(ir_graph *g, const int *order, ebm_error *err)
+ebm_status ebmc_graph_permute(ir_graph *g, const int *order, ebm_error *err)
 {
     int n = g->n_nodes;
     int *new_id = malloc(((size_t)n + 1) * sizeof *new_id);
@@ -332,7 +332,7 @@ ebm_status ebmc_pass_schedule(ir_graph *g, const ebmc_options *o, ebm_error *err
         return ebm_fail(err, EBM_ERR_NOMEM, "schedule: out of memory");
     ebm_status st = ebmc_schedule_order(g, SCHEDULE_N, order, err);
     if (!st)
-        st = permute(g, order, err);
+        st = ebmc_graph_permute(g, order, err);
     free(order);
     if (!st && o && o->verify)
         st = ir_verify(g, err);
