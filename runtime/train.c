@@ -215,7 +215,7 @@ static ebm_status check_config(const ebm_model *m, const ebm_train_data *data, c
     if (data->dataset) {
         ebm_status st = ebm_data_check_shape(data->dataset, d->input_rank - 1, d->input_shape + 1, err);
         if (st) {
-            ebm_error_prefix(err, "%s", path);
+            ebm_error_prefix(err, "%s: data %s", path, data->label ? data->label : "(in memory)");
             return st;
         }
     } else if (ebm_toy_find(data->toy) < 0) {

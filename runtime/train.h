@@ -80,6 +80,7 @@ ebm_train_config ebm_train_defaults(void);
 typedef struct ebm_train_data {
     const ebm_dataset *dataset;   /* or NULL */
     const char *toy;              /* a toy.h name, when dataset is NULL */
+    const char *label;            /* the data's file name for messages (may be NULL) */
 } ebm_train_data;
 
 typedef struct ebm_train_stats {

@@ -380,3 +380,22 @@ ebm_status cli_run_pipeline(ir_graph *g, const cli_pipeline *p, ebm_error *err)
         st = ir_verify(g, err);
     return name_source(g, st, err);
 }
+
+void cli_error_rename(ebm_error *err, const char *from, const char *to)
+{
+    if (!err || !from || !to || !from[0] || !strstr(err->msg, from))
+        return;
+    char out[sizeof err->msg];
+    size_t k = 0, fl = strlen(from), tl = strlen(to);
+    for (const char *p = err->msg; *p && k + 1 < sizeof out;) {
+        if (strncmp(p, from, fl) == 0 && k + tl < sizeof out) {
+            memcpy(out + k, to, tl);
+            k += tl;
+            p += fl;
+        } else {
+            out[k++] = *p++;
+        }
+    }
+    out[k] = '\0';
+    memcpy(err->msg, out, k + 1);
+}

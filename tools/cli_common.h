@@ -66,6 +66,10 @@ void cli_print_help(FILE *f, const cli_cmd *cmd);
  * message are flattened) and returns exit_code, for `return cli_fail(...)`. */
 int cli_fail(const char *tool, const ebm_error *err, int exit_code);
 
+/* Replaces each occurrence of `from` in err's message with `to` (e.g. the
+ * cached .so's path with the ONNX model the user named). */
+void cli_error_rename(ebm_error *err, const char *from, const char *to);
+
 /* Flag values: a whole number in [lo, hi], or a finite number; errors name
  * the flag (or metadata key) given as `what` and quote the value. */
 ebm_status cli_parse_int(const char *what, const char *value, long long lo, long long hi, long long *out,

@@ -101,6 +101,7 @@ typedef struct train_job {
     ebm_train_config cfg;
     sample_settings s;
     int clamp_given;
+    char clamp_note[400];   /* said once the run starts */
 } train_job;
 
 /* ---- flags ------------------------------------------------------------------------------------- */
@@ -264,9 +265,9 @@ static ebm_status resolve(const cli_args *a, train_job *j, const ebm_model *m, c
     ebm_langevin_params *p = &c->sampler.lv;
     if (!j->clamp_given && p->clamp && (d->lo < p->lo || d->hi > p->hi)) {
         float pad = 0.1f * (d->hi - d->lo);
-        fprintf(stderr, "ebm train: the data range [%g, %g] leaves the sampler's clamp [%g, %g]: sampling in "
-                "[%g, %g] instead (set --clamp to choose)\n", (double)d->lo, (double)d->hi, (double)p->lo,
-                (double)p->hi, (double)(d->lo - pad), (double)(d->hi + pad));
+        snprintf(j->clamp_note, sizeof j->clamp_note, "ebm train: the data range [%g, %g] leaves the sampler's "
+                 "clamp [%g, %g]: sampling in [%g, %g] instead (set --clamp to choose)", (double)d->lo,
+                 (double)d->hi, (double)p->lo, (double)p->hi, (double)(d->lo - pad), (double)(d->hi + pad));
         p->lo = d->lo - pad;
         p->hi = d->hi + pad;
     }
@@ -478,7 +479,7 @@ static ebm_status train_model(const cli_args *a, train_job *j, ebm_error *err)
         st = cache_open_model(&req, &m, err);
     if (!st)
         st = resolve(a, j, m, &d, err);
-    ebm_train_data td = {.dataset = d.toy ? NULL : &d.ds, .toy = d.toy};
+    ebm_train_data td = {.dataset = d.toy ? NULL : &d.ds, .toy = d.toy, .label = j->data};
     if (!st)
         st = ebm_trainer_new(m, &td, &j->cfg, &t, err);
     if (!st && j->resume && (st = ebm_trainer_load(t, j->resume, err)) == EBM_OK &&
@@ -502,6 +503,8 @@ static ebm_status train_model(const cli_args *a, train_job *j, ebm_error *err)
             st = ebm_ctx_new(m, 4096, &ls.eval_ctx, err);
         ls.have_kl = !st;
     }
+    if (!st && j->clamp_note[0])
+        fprintf(stderr, "%s\n", j->clamp_note);
     double t0 = cli_now_seconds();
     int64_t first = t ? ebm_trainer_steps_done(t) : 0;
     if (!st)
@@ -529,6 +532,8 @@ static ebm_status train_model(const cli_args *a, train_job *j, ebm_error *err)
     kl_free(&ls.kl);
     ebm_ctx_free(ls.eval_ctx);
     ebm_trainer_free(t);
+    if (st && m)
+        cli_error_rename(err, ebm_model_path(m), j->model);
     ebm_model_close(m);
     ebm_dataset_free(&d.ds);
     return st;

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# train.sh — `ebm train` end to end on the tabular2d fixture (an MLP on 2-D
+# input): a toy run writes a trained ONNX that ebm reads back (same inputs,
+# the training settings in its ebm.* metadata, other weights); killing a run
+# and resuming it from its checkpoint gives the same file as running it
+# straight through; data and flag errors are one clear line each.
+set -u
+
+BIN="${EBMC_BIN_DIR:?EBMC_BIN_DIR must point at the bin folder of the build}"
+SRC="${EBMC_SOURCE_DIR:?EBMC_SOURCE_DIR must point at the source tree}"
+EBM="$BIN/ebm"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+# shellcheck source=lib/check.bash
+. "$(dirname "${BASH_SOURCE[0]}")/lib/check.bash"
+export XDG_CACHE_HOME="${XDG_CACHE_HOME:-$TMP/cache}"
+
+T2D="$SRC/tests/fixtures/tabular2d/model.onnx"
+IMG="$SRC/tests/fixtures/cnn_strided_silu/model.onnx"
+SMALL=(--batch 16 --mcmc-steps 5 --step-size 0.05 --noise auto --grad-clip 0 --lr 1e-3 --buffer-capacity 64)
+
+# ---- a short run, and the file it writes --------------------------------------------------------
+expect_ok "toy run" "$EBM" train "$T2D" --data toy:8gaussians -o "$TMP/t.onnx" --steps 30 "${SMALL[@]}" \
+    --log "$TMP/log.csv" --log-every 10 --png "$TMP/p" --png-every 20
+cp "$TMP/err" "$TMP/summary"
+check "summary reports KL" grep -q "KL(data||model)" "$TMP/summary"
+check "log: header + 3 rows" test "$(wc -l <"$TMP/log.csv")" -eq 4
+check "log: step column" test "$(cut -d, -f1 "$TMP/log.csv" | tr '\n' ' ')" = "step 10 20 30 "
+check "png at step 20 and at the end" test -s "$TMP/p-000020.png" -a -s "$TMP/p.png"
+"$EBM" info "$TMP/t.onnx" >"$TMP/info" 2>&1
+check "trained ONNX loads, same input" grep -q "x \[N,2\]" "$TMP/info"
+check "metadata: objective" grep -q "ebm.train.objective = cd" "$TMP/info"
+check "metadata: steps" grep -q "ebm.train.steps = 30" "$TMP/info"
+check "metadata: the data's clamp range" grep -qE "ebm.sampler.clamp = -[0-9.]+,[0-9.]+" "$TMP/info"
+check "weights changed" bash -c "! cmp -s '$T2D' '$TMP/t.onnx'"
+expect_ok "the trained model samples" "$EBM" sample "$TMP/t.onnx" -n 20 --steps 10 -o "$TMP/s.npy"
+
+# ---- kill and resume ----------------------------------------------------------------------------
+expect_ok "straight 20 steps" "$EBM" train "$T2D" --data toy:rings -o "$TMP/a.onnx" --steps 20 "${SMALL[@]}" --seed 5
+expect_ok "first 10 steps + checkpoint" "$EBM" train "$T2D" --data toy:rings -o "$TMP/b10.onnx" --steps 10 \
+    "${SMALL[@]}" --seed 5 --checkpoint "$TMP/c.ckpt" --checkpoint-every 5
+expect_ok "resume to 20" "$EBM" train "$T2D" --data toy:rings -o "$TMP/b.onnx" --steps 20 "${SMALL[@]}" --seed 5 \
+    --resume "$TMP/c.ckpt"
+check "resumed = straight, byte for byte" cmp -s "$TMP/a.onnx" "$TMP/b.onnx"
+
+# ---- bad input ----------------------------------------------------------------------------------
+expect_fail "missing data file" 1 "nope.idx" "$EBM" train "$T2D" --data "$TMP/nope.idx" -o "$TMP/x.onnx"
+printf 'a,b\n' >"$TMP/empty.csv"
+expect_fail "empty dataset" 1 "empty.csv" "$EBM" train "$T2D" --data "$TMP/empty.csv" -o "$TMP/x.onnx"
+printf '1,2,3\n4,5,6\n' >"$TMP/three.csv"
+expect_fail "wrong sample size" 1 "three.csv;[2]" "$EBM" train "$T2D" --data "$TMP/three.csv" -o "$TMP/x.onnx"
+expect_fail "2-D toy for an image model" 1 "8gaussians;[N,2]" \
+    "$EBM" train "$IMG" --data toy:8gaussians -o "$TMP/x.onnx"
+expect_fail "unknown toy" 1 "nosuch;8gaussians" "$EBM" train "$T2D" --data toy:nosuch -o "$TMP/x.onnx"
+expect_fail "lr = 0" 2 "--lr" "$EBM" train "$T2D" --data toy:moons --lr 0 -o "$TMP/x.onnx"
+expect_fail "negative lr" 2 "--lr" "$EBM" train "$T2D" --data toy:moons --lr -1 -o "$TMP/x.onnx"
+expect_fail "unknown objective" 2 "--objective;nce" "$EBM" train "$T2D" --data toy:moons --objective nce -o "$TMP/x.onnx"
+expect_fail "missing -o" 2 "-o TRAINED.onnx" "$EBM" train "$T2D" --data toy:moons
+expect_fail "resume from a missing checkpoint" 1 "missing.ckpt" \
+    "$EBM" train "$T2D" --data toy:moons -o "$TMP/x.onnx" --steps 2 "${SMALL[@]}" --resume "$TMP/missing.ckpt"
+check "failed runs wrote no model" test ! -e "$TMP/x.onnx"
+
+finish
