@@ -348,12 +348,36 @@ static ebm_status kl_setup(kl_eval *k, const char *toy, double lo, double hi, eb
     return st ? st : ebm_grid_points(lo, hi, KL_GRID, k->xy, err);
 }
 
+static double kl_grid_value(kl_eval *k, ebm_ctx *ctx);
+
 static void kl_free(kl_eval *k)
 {
     free(k->p), free(k->logq), free(k->xy), free(k->e);
 }
 
-static double kl_measure(kl_eval *k, ebm_ctx *ctx)
+/* KL of the parameters to ship (the EMA when enabled): they are swapped into
+ * the model's weights for the measurement, between training steps. */
+static double kl_measure(kl_eval *k, ebm_ctx *ctx, const ebm_trainer *t)
+{
+    ebm_model *m = ebm_ctx_model(ctx);
+    const int64_t wn = ebm_model_desc(m)->weights_numel;
+    float *w = ebm_model_weights(m), *live = NULL;
+    const float *ship = ebm_trainer_params(t);
+    if (ship != w) {
+        if (!(live = malloc((size_t)wn * sizeof(float))))
+            return NAN;
+        memcpy(live, w, (size_t)wn * sizeof(float));
+        memcpy(w, ship, (size_t)wn * sizeof(float));
+    }
+    double kl = kl_grid_value(k, ctx);
+    if (live) {
+        memcpy(w, live, (size_t)wn * sizeof(float));
+        free(live);
+    }
+    return kl;
+}
+
+static double kl_grid_value(kl_eval *k, ebm_ctx *ctx)
 {
     ebm_error err = {0};
     const int64_t cells = (int64_t)KL_GRID * KL_GRID, cap = ebm_ctx_capacity(ctx);
@@ -440,7 +464,7 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
         double kl = NAN;
         int at_log = k % j->log_every == 0 || k == j->steps;
         if (ls->have_kl && (at_log || k % j->png_every == 0)) {
-            kl = kl_measure(&ls->kl, ls->eval_ctx);
+            kl = kl_measure(&ls->kl, ls->eval_ctx, t);
             ls->last_kl = kl;
         }
         if (at_log)
@@ -519,7 +543,7 @@ static ebm_status train_model(const cli_args *a, train_job *j, ebm_error *err)
     if (!st && j->png)
         st = write_png(j, m, t, &d, ebm_trainer_steps_done(t), 1, err);
     if (!st) {
-        double kl = ls.have_kl ? kl_measure(&ls.kl, ls.eval_ctx) : NAN;
+        double kl = ls.have_kl ? kl_grid_value(&ls.kl, ls.eval_ctx) : NAN;   /* weights = the shipped ones now */
         fprintf(stderr, "ebm train: %lld steps (%lld..%lld) of %s, batch %lld, %d %s steps each, in %.3g s "
                 "(%.3g steps/s)%s%.4g -> %s\n", (long long)(ebm_trainer_steps_done(t) - first), (long long)first + 1,
                 (long long)ebm_trainer_steps_done(t), ebm_objective_name(j->cfg.objective), (long long)j->cfg.batch,
