@@ -35,6 +35,14 @@ check "metadata: the data's clamp range" grep -qE "ebm.sampler.clamp = -[0-9.]+,
 check "weights changed" bash -c "! cmp -s '$T2D' '$TMP/t.onnx'"
 expect_ok "the trained model samples" "$EBM" sample "$TMP/t.onnx" -n 20 --steps 10 -o "$TMP/s.npy"
 
+# ---- denoising score matching (compiles the second-order dsm_grad program) --------------------
+expect_ok "dsm run" "$EBM" train "$T2D" --data toy:moons --objective dsm --sigma 0.3 -o "$TMP/d.onnx" --steps 15 \
+    --batch 16 --lr 1e-3 --log "$TMP/dsm.csv" --log-every 5
+check "dsm: loss logged and finite" awk -F, 'NR > 1 { if ($2 == "" || $2 != $2 + 0) bad = 1; n++ } END { exit bad || n != 3 }' \
+    "$TMP/dsm.csv"
+"$EBM" info "$TMP/d.onnx" >"$TMP/info" 2>&1
+check "dsm: metadata" grep -q "ebm.train.objective = dsm" "$TMP/info"
+
 # ---- kill and resume ----------------------------------------------------------------------------
 expect_ok "straight 20 steps" "$EBM" train "$T2D" --data toy:rings -o "$TMP/a.onnx" --steps 20 "${SMALL[@]}" --seed 5
 expect_ok "first 10 steps + checkpoint" "$EBM" train "$T2D" --data toy:rings -o "$TMP/b10.onnx" --steps 10 \
