@@ -91,6 +91,10 @@ ebm_status ir_onnx_export_buffer(const ir_graph *g, void **buf, size_t *len, ebm
  * then rename): a failure leaves any previous file unchanged. */
 ebm_status ir_onnx_export_file(const ir_graph *g, const char *path, ebm_error *err);
 
+/* The whole file into a malloc'd buffer (the caller frees *buf); errors name
+ * the file. */
+ebm_status ir_read_file(const char *path, uint8_t **buf, size_t *len, ebm_error *err);
+
 /* What training changes in a model file: initializer values (float32, by
  * name) and metadata_props entries (added, or replaced by key). */
 typedef struct ir_onnx_update {

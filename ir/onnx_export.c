@@ -1033,38 +1033,6 @@ ebm_status ir_onnx_export_file(const ir_graph *g, const char *path, ebm_error *e
 
 /* ---- updating a model file (trained weights, metadata) ----------------------------- */
 
-static ebm_status read_whole(const char *path, uint8_t **buf, size_t *len, ebm_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ebm_fail(err, EBM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *b = malloc(cap);
-    while (b) {
-        size_t got = fread(b + n, 1, cap - n, f);
-        n += got;
-        if (n < cap)
-            break;
-        uint8_t *nb = realloc(b, cap * 2);
-        if (!nb) {
-            free(b);
-            b = NULL;
-            break;
-        }
-        b = nb;
-        cap *= 2;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!b || bad) {
-        free(b);
-        return ebm_fail(err, b ? EBM_ERR_IO : EBM_ERR_NOMEM, "%s: cannot read the file", path);
-    }
-    *buf = b;
-    *len = n;
-    return EBM_OK;
-}
-
 static ebm_status set_initializer(Onnx__GraphProto *g, const char *name, const float *data, int64_t numel,
                                   const char *path, ebm_error *err)
 {
@@ -1127,7 +1095,7 @@ ebm_status ir_onnx_update_file(const char *in_path, const char *out_path, const 
 {
     uint8_t *buf = NULL;
     size_t len = 0;
-    ebm_status st = read_whole(in_path, &buf, &len, err);
+    ebm_status st = ir_read_file(in_path, &buf, &len, err);
     if (st)
         return st;
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, buf);

@@ -459,7 +459,7 @@ ebm_status imp_decode_tensor(const Onnx__TensorProto *tp, const char *what, ir_t
 
 /* ---- files ------------------------------------------------------------------- */
 
-static ebm_status read_file(const char *path, uint8_t **buf, size_t *len, ebm_error *err)
+ebm_status ir_read_file(const char *path, uint8_t **buf, size_t *len, ebm_error *err)
 {
     *buf = NULL;
     *len = 0;
@@ -500,7 +500,7 @@ ebm_status ir_onnx_read_tensor_file(const char *path, ir_tensor *out, ebm_error 
     uint8_t *buf;
     size_t len;
     memset(out, 0, sizeof *out);
-    ebm_status st = read_file(path, &buf, &len, err);
+    ebm_status st = ir_read_file(path, &buf, &len, err);
     if (st != EBM_OK)
         return st;
     Onnx__TensorProto *tp = onnx__tensor_proto__unpack(NULL, len, buf);
@@ -1352,7 +1352,7 @@ ebm_status ir_onnx_import_file(const char *path, const ir_import_options *opt, i
     uint8_t *buf;
     size_t len;
     *out = NULL;
-    ebm_status st = read_file(path, &buf, &len, err);
+    ebm_status st = ir_read_file(path, &buf, &len, err);
     if (st != EBM_OK)
         return st;
     st = ir_onnx_import_buffer(buf, len, path, opt, out, err);
@@ -1407,7 +1407,7 @@ ebm_status ir_onnx_list_inputs(const char *path, ir_onnx_input_desc **out, int *
     size_t len;
     *out = NULL;
     *n = 0;
-    ebm_status st = read_file(path, &buf, &len, err);
+    ebm_status st = ir_read_file(path, &buf, &len, err);
     if (st != EBM_OK)
         return st;
     ebm_error local;

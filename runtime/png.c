@@ -5,6 +5,7 @@
  * longjmp into our code.
  */
 #include "ebm_png.h"
+#include "npy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,96 +18,41 @@
 
 #define PNG_MAX_SIDE 65535   /* far above any grid we make; keeps w * h * 3 small */
 
-/* ---- atomic file writing --------------------------------------------------------- */
+/* ---- writing ------------------------------------------------------------------------ */
 
-/* Creates "<path>.tmp-<pid>-<k>" exclusively, so concurrent writers never share one. */
-static int png_open_temp(const char *path, char **tmp_out)
+/* Encodes into memory with libpng's simplified API, then writes the bytes
+ * with the one atomic writer of libebm (npy.h: temporary file, fsync,
+ * rename), so a failure never leaves a half-written picture. */
+ebm_status ebm_png_write_rgb(const char *path, int w, int h, const uint8_t *rgb8, ebm_error *err)
 {
-    size_t size = strlen(path) + 48;
-    char *tmp = malloc(size);
-    if (!tmp) {
-        errno = ENOMEM;
-        return -1;
-    }
-    for (unsigned k = 0; k < 1000; k++) {
-        snprintf(tmp, size, "%s.tmp-%ld-%u", path, (long)getpid(), k);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0) {
-            *tmp_out = tmp;
-            return fd;
-        }
-        if (errno != EEXIST)
-            break;
-    }
-    int saved = errno;
-    free(tmp);
-    errno = saved;
-    return -1;
-}
-
-/* Encodes into the open temporary file; returns NULL or what failed. */
-static const char *encode(FILE *f, int w, int h, const uint8_t *rgb8, char *why, size_t why_size)
-{
+    if (!path || !rgb8 || w < 1 || h < 1 || w > PNG_MAX_SIDE || h > PNG_MAX_SIDE)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: invalid PNG picture %d x %d (sides must be "
+                        "1..%d, with pixel data)", path ? path : "(null)", w, h, PNG_MAX_SIDE);
     png_image img;
     memset(&img, 0, sizeof img);
     img.version = PNG_IMAGE_VERSION;
     img.width = (png_uint_32)w;
     img.height = (png_uint_32)h;
     img.format = PNG_FORMAT_RGB;
-    int ok = png_image_write_to_stdio(&img, f, 0, rgb8, 3 * w, NULL);
-    if (!ok || (img.warning_or_error & PNG_IMAGE_ERROR)) {
-        snprintf(why, why_size, "%s", img.message[0] ? img.message : "libpng failed");
+    png_alloc_size_t size = 0;
+    void *buf = NULL;
+    int ok = png_image_write_to_memory(&img, NULL, &size, 0, rgb8, 3 * w, NULL);
+    if (ok && size > 0 && (buf = malloc(size)) != NULL)
+        ok = png_image_write_to_memory(&img, buf, &size, 0, rgb8, 3 * w, NULL);
+    if (!ok || !buf || (img.warning_or_error & PNG_IMAGE_ERROR)) {
+        char why[128];
+        snprintf(why, sizeof why, "%s", !buf && ok ? "out of memory" : img.message[0] ? img.message : "libpng failed");
         png_image_free(&img);
-        return "encoding";
+        free(buf);
+        return ebm_fail(err, EBM_ERR_IO, "%s: PNG encoding failed: %s (the previous file, if any, is unchanged)",
+                        path, why);
     }
     png_image_free(&img);
-    if (fflush(f) != 0 || ferror(f)) {
-        snprintf(why, why_size, "%s", strerror(errno ? errno : EIO));
-        return "write";
-    }
-    if (fsync(fileno(f)) != 0) {
-        snprintf(why, why_size, "%s", strerror(errno));
-        return "fsync";
-    }
-    return NULL;
-}
-
-ebm_status ebm_png_write_rgb(const char *path, int w, int h, const uint8_t *rgb8, ebm_error *err)
-{
-    if (!path || !rgb8 || w < 1 || h < 1 || w > PNG_MAX_SIDE || h > PNG_MAX_SIDE)
-        return ebm_fail(err, EBM_ERR_INVALID, "%s: invalid PNG picture %d x %d (sides must be "
-                        "1..%d, with pixel data)", path ? path : "(null)", w, h, PNG_MAX_SIDE);
-    char *tmp = NULL;
-    int fd = png_open_temp(path, &tmp);
-    if (fd < 0)
-        return ebm_fail(err, EBM_ERR_IO, "%s: cannot create a temporary file next to it: %s",
-                        path, strerror(errno));
-    FILE *f = fdopen(fd, "wb");
-    char why[256] = "";
-    const char *step = NULL;
-    if (!f) {
-        snprintf(why, sizeof why, "%s", strerror(errno));
-        close(fd);
-        step = "fdopen";
-    } else {
-        errno = 0;
-        step = encode(f, w, h, rgb8, why, sizeof why);
-        if (fclose(f) != 0 && !step) {
-            snprintf(why, sizeof why, "%s", strerror(errno));
-            step = "close";
-        }
-    }
-    if (!step && rename(tmp, path) != 0) {
-        snprintf(why, sizeof why, "%s", strerror(errno));
-        step = "rename";
-    }
-    if (step)
-        unlink(tmp);
-    free(tmp);
-    if (step)
-        return ebm_fail(err, EBM_ERR_IO, "%s: PNG %s failed: %s (the previous file, if any, is "
-                        "unchanged)", path, step, why);
-    return EBM_OK;
+    const void *parts[1] = {buf};
+    const size_t lens[1] = {(size_t)size};
+    ebm_status st = ebm_write_atomic(path, parts, lens, 1, err);
+    free(buf);
+    return st;
 }
 
 /* ---- image grids ------------------------------------------------------------------ */
