@@ -3,10 +3,13 @@
  * Every kernel computes one core op from dense C-order operands into a dense
  * result, with the semantics of the reference executor (compiler/exec.c) —
  * the oracle the generated code is tested against:
- *   - elementwise ops evaluate the scalar_expr column of ir/ops.def, turned
- *     into text here by the same X-macro the executor compiles, in double and
- *     rounded once to float;
- *   - reductions accumulate in float in C order of the operand;
+ *   - elementwise ops run as fused loops (groups chosen by fuse.c), one loop
+ *     per group over its result shape, each member one call of
+ *     ebmk_<op>(...), the scalar_expr column of ir/ops.def (the executor's
+ *     text, from the same X-macro) turned into float arithmetic, with exp as a
+ *     vectorisable polynomial; the innermost loop carries `#pragma omp simd`;
+ *   - reductions accumulate in float, a contiguous innermost run through a
+ *     local accumulator the compiler may split into vector lanes;
  *   - MATMUL is cblas_sgemm (a transpose feeding it is folded into BLAS's
  *     transpose flag), convolutions are im2col/col2im + sgemm per sample and
  *     group with the column matrix in the arena (1x1 stride-1 unpadded
