@@ -3,10 +3,13 @@
  * Every kernel computes one core op from dense C-order operands into a dense
  * result, with the semantics of the reference executor (compiler/exec.c) —
  * the oracle the generated code is tested against:
- *   - elementwise ops evaluate the scalar_expr column of ir/ops.def, turned
- *     into text here by the same X-macro the executor compiles, in double and
- *     rounded once to float;
- *   - reductions accumulate in float in C order of the operand;
+ *   - elementwise ops run as fused loops (groups chosen by fuse.c), one loop
+ *     per group over its result shape, each member one call of
+ *     ebmk_<op>(...), the scalar_expr column of ir/ops.def (the executor's
+ *     text, from the same X-macro) turned into float arithmetic, with exp as a
+ *     vectorisable polynomial; the innermost loop carries `#pragma omp simd`;
+ *   - reductions accumulate in float, a contiguous innermost run through a
+ *     local accumulator the compiler may split into vector lanes;
  *   - MATMUL is cblas_sgemm (a transpose feeding it is folded into BLAS's
  *     transpose flag), convolutions are im2col/col2im + sgemm per sample and
  *     group with the column matrix in the arena (1x1 stride-1 unpadded
@@ -907,11 +910,14 @@ int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id)
 }
 
 /* Small images: im2col as a gather through a table of kh*kw*ho*wo input
- * offsets (within one channel plane; -1 = padding), so the helpers walk whole
- * output planes instead of rows of a few pixels.  Larger ones walk rows. */
+ * offsets (within one channel plane; -1 = padding), and col2im as a scatter
+ * through it or, at stride 1 (where nearly every input pixel has a reader per
+ * cell), as a gather through its inverse (kh*kw*h*w output offsets): the
+ * helpers walk whole planes instead of rows of a few pixels.  Larger images
+ * walk rows. */
 #define CONV_TABLE_MAX 16384
 
-static void emit_conv_table(ebmc_buf *b, const conv_geom *gm)
+static void emit_conv_table(ebmc_buf *b, const conv_geom *gm, int with_inverse)
 {
     const ir_conv_attr *a = gm->a;
     ebmc_buf_printf(b, "    static const int32_t tab[%lld] = {", (long long)(gm->kh * gm->kw * gm->hw_out));
@@ -924,6 +930,24 @@ static void emit_conv_table(ebmc_buf *b, const conv_geom *gm)
                     int64_t iw = ow * a->stride[1] - a->pad[1] + j * a->dilation[1];
                     int64_t at = ih < 0 || ih >= gm->h || iw < 0 || iw >= gm->wd ? -1 : ih * gm->wd + iw;
                     ebmc_buf_printf(b, "%s%s%lld", k ? "," : "", k % 24 == 0 ? "\n        " : "", (long long)at);
+                }
+    ebmc_buf_puts(b, "};\n");
+    if (!with_inverse)
+        return;
+    /* its inverse: per kernel cell and input pixel, the output pixel reading it
+       there (at most one: a cell's offsets are distinct), -1 for none */
+    ebmc_buf_printf(b, "    static const int32_t inv[%lld] = {", (long long)(gm->kh * gm->kw * gm->hw_in));
+    k = 0;
+    for (int64_t i = 0; i < gm->kh; i++)
+        for (int64_t j = 0; j < gm->kw; j++)
+            for (int64_t ih = 0; ih < gm->h; ih++)
+                for (int64_t iw = 0; iw < gm->wd; iw++, k++) {
+                    int64_t th = ih + a->pad[0] - i * a->dilation[0], tw = iw + a->pad[1] - j * a->dilation[1];
+                    int64_t oh = th / a->stride[0], ow = tw / a->stride[1];
+                    int ok = th >= 0 && tw >= 0 && th % a->stride[0] == 0 && tw % a->stride[1] == 0 && oh < gm->ho &&
+                             ow < gm->wo;
+                    ebmc_buf_printf(b, "%s%s%lld", k ? "," : "", k % 24 == 0 ? "\n        " : "",
+                                    (long long)(ok ? oh * gm->wo + ow : -1));
                 }
     ebmc_buf_puts(b, "};\n");
 }
@@ -943,16 +967,17 @@ static void emit_conv_geometry(ebmc_buf *b, const conv_geom *gm, const char *bat
     if (pointwise)
         return;
     int tab = gm->kh * gm->kw * gm->hw_out <= CONV_TABLE_MAX;
+    int inv = tab && a->stride[0] == 1 && a->stride[1] == 1 && gm->kh * gm->kw * gm->hw_in <= CONV_TABLE_MAX;
     if (tab)
-        emit_conv_table(b, gm);
+        emit_conv_table(b, gm, inv);
     ebmc_buf_printf(b,
                         "    static const ebmk_conv geom = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
-                        "%lld, %lld, %lld, %lld, %lld, %lld, %lld, %s};\n",
+                        "%lld, %lld, %lld, %lld, %lld, %lld, %lld, %s, %s};\n",
                         (long long)gm->cg, (long long)gm->h, (long long)gm->wd, (long long)gm->kh, (long long)gm->kw,
                         (long long)gm->ho, (long long)gm->wo, (long long)a->stride[0], (long long)a->stride[1],
                         (long long)a->pad[0], (long long)a->pad[1], (long long)a->dilation[0],
                         (long long)a->dilation[1], (long long)gm->c * gm->hw_in, (long long)gm->o * gm->hw_out,
-                        (long long)gm->og, tab ? "tab" : "NULL");
+                        (long long)gm->og, tab ? "tab" : "NULL", inv ? "inv" : "NULL");
 }
 
 /* 1x1 stride-1 unpadded convolutions, per sample b and group g with W_g the
