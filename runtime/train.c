@@ -22,12 +22,13 @@
 #define STEP_KEY_MUL 0x9E3779B97F4A7C15ull
 
 #define CKPT_MAGIC "EBMCKPT1"
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u   /* 2: the sampler step size */
 
 typedef struct snapshot {
     int valid;
     int64_t step;
     double lr;
+    float alpha;
     float *w, *m, *v, *ema;
     ebm_buffer *buf;
 } snapshot;
@@ -52,6 +53,7 @@ struct ebm_trainer {
     int64_t step;
     double lr;
     int restores;
+    float alpha;              /* the sampler's step size (adaptive and MALA carry it over) */
     snapshot snap;
 };
 
@@ -251,6 +253,7 @@ static ebm_status snapshot_take(ebm_trainer *t, ebm_error *err)
         memcpy(s->ema, t->ema, bytes);
     s->step = t->step;
     s->lr = t->lr;
+    s->alpha = t->alpha;
     s->valid = 1;
     return ebm_buffer_copy(s->buf, t->buf, err);
 }
@@ -274,6 +277,7 @@ ebm_status ebm_trainer_new(ebm_model *m, const ebm_train_data *data, const ebm_t
     t->wn = t->d->weights_numel;
     t->w = ebm_model_weights(m);
     t->lr = cfg->lr;
+    t->alpha = cfg->sampler.lv.step_size;
     const int64_t B = t->B, numel = t->numel, wn = t->wn;
     t->train = calloc((size_t)(wn > 0 ? wn : 1), 1);
     t->x = falloc(2 * B * numel);
@@ -402,12 +406,20 @@ static ebm_status fake_batch(ebm_trainer *t, int64_t s, ebm_train_stats *stats, 
     ebm_status st = ebm_buffer_draw(t->buf, xf, B, t->cfg.reinit, &init, NULL, err);
     ebm_sampler_params p = t->cfg.sampler;
     p.lv.seed = step_seed(t->cfg.seed, s);
+    p.lv.step_size = t->alpha;
     p.lv.trajectory_every = 0;
     p.progress = NULL;
+    /* MALA tunes its step size toward 57.4% acceptance in the first half of
+     * every training step's chain; the adaptive sampler throughout.  Either
+     * carries its step size into the next training step, so it follows the
+     * model as the energy sharpens. */
+    p.burn_in = p.kind == EBM_SAMPLER_MALA ? p.lv.steps / 2 : 0;
     ebm_sampler_stats ss;
     if (!st)
         st = ebm_sampler_run(t->ctx, xf, B, &p, t->e + B, NULL, &ss, err);
     if (!st) {
+        if (p.kind != EBM_SAMPLER_LANGEVIN)
+            t->alpha = ss.step_size;
         stats->step_size = ss.step_size;
         stats->acceptance = p.kind == EBM_SAMPLER_MALA ? ss.acceptance : -1;
         st = ebm_buffer_push(t->buf, xf, B, err);
@@ -521,6 +533,7 @@ static ebm_status restore(ebm_trainer *t, ebm_train_stats *stats, const char *wh
     ebm_status st = ebm_buffer_copy(t->buf, s->buf, err);
     t->restores++;
     t->step = s->step;
+    t->alpha = s->alpha;
     t->lr *= 0.5;
     stats->restored = 1;
     stats->restored_to = s->step;
@@ -577,7 +590,8 @@ typedef struct ckpt_header {
     int64_t step, wn, numel, capacity, count;
     uint64_t draws, table_hash;
     double lr;
-    int32_t restores, pad;
+    int32_t restores;
+    float alpha;              /* the sampler's step size */
 } ckpt_header;
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -616,6 +630,7 @@ ebm_status ebm_trainer_save(const ebm_trainer *t, const char *path, ebm_error *e
     h.table_hash = table_hash(t->d);
     h.lr = t->lr;
     h.restores = t->restores;
+    h.alpha = t->alpha;
     float *samples = falloc(h.count * t->numel);
     if (!samples)
         return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory writing the checkpoint", path);
@@ -703,6 +718,7 @@ ebm_status ebm_trainer_load(ebm_trainer *t, const char *path, ebm_error *err)
             t->step = h.step;
             t->lr = h.lr;
             t->restores = h.restores;
+            t->alpha = h.alpha;
             st = snapshot_take(t, err);
         } else {
             ebm_buffer_free(nb);

@@ -7,7 +7,9 @@
  *      sampler's range);
  *   2. a buffer draw x0 (fresh states with probability reinit);
  *   3. K sampler steps x0 -> x- (sampler.h; seeded by (seed, step), so a step's
- *      randomness does not depend on what ran before);
+ *      randomness does not depend on what ran before; MALA adapts its step
+ *      size in the first K/2 steps and, like the adaptive sampler, carries it
+ *      to the next training step);
  *   4. the buffer takes x-;
  *   5. per-sample energies E+, E- and the loss, with dL/dE per sample as
  *      weights for one param_grad call over [x+; x-];
@@ -88,7 +90,7 @@ typedef struct ebm_train_stats {
     double loss, cd, reg;
     double real_energy_mean, fake_energy_mean;
     double grad_norm;             /* before clipping */
-    float step_size;              /* the sampler's (adaptive: its current one) */
+    float step_size;              /* the sampler's (adaptive, MALA: after this step's adaptation) */
     double acceptance;            /* MALA: this step's acceptance; else -1 */
     double lr;                    /* the learning rate in use */
     int restored;                 /* 1: this step diverged and the trainer went back */
