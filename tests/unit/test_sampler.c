@@ -495,6 +495,59 @@ START_TEST(bad_params)
 }
 END_TEST
 
+/* ---- the normals (ebm_philox.h) ------------------------------------------------------------ */
+
+START_TEST(normals_accurate_and_consistent)
+{
+    /* the float log and cos/sin against libm in double */
+    double worst_log = 0, worst_trig = 0;
+    for (uint32_t k = 0; k < 300000; k++) {
+        uint32_t w = k * 14316557u + (k >> 5) * 7919u;   /* spread over all 32-bit words */
+        float u = ebm_philox__u24(w);
+        ck_assert(u > 0 && u <= 1);
+        double l = log((double)u), e = fabs(ebm_philox__log(u) - l) / fmax(fabs(l), 1e-3);
+        worst_log = fmax(worst_log, e);
+        float c, s;
+        ebm_philox__cossin(u, &c, &s);
+        worst_trig = fmax(worst_trig, fmax(fabs(c - cos(6.283185307179586 * u)), fabs(s - sin(6.283185307179586 * u))));
+    }
+    printf("normals: log rel err %.2e, cos/sin abs err %.2e\n", worst_log, worst_trig);
+    ck_assert_msg(worst_log < 1e-6, "log: %g", worst_log);
+    ck_assert_msg(worst_trig < 1e-6, "cos/sin: %g", worst_trig);
+    /* moments of 1M normals: mean 0, variance 1, kurtosis 3 (4 standard errors) */
+    const int64_t n = 1000000;
+    float *z = falloc(n);
+    ebm_philox_normals(42, 3, 7, z, n);
+    double m = 0, v = 0, k4 = 0;
+    for (int64_t i = 0; i < n; i++)
+        m += z[i];
+    m /= n;
+    for (int64_t i = 0; i < n; i++) {
+        double d = z[i] - m;
+        v += d * d;
+        k4 += d * d * d * d;
+    }
+    v /= n;
+    k4 = k4 / n / (v * v);
+    printf("normals: mean %.5f (se %.5f), var %.5f (se %.5f), kurtosis %.4f (se %.4f)\n", m, 1 / sqrt(n), v,
+           sqrt(2.0 / n), k4, sqrt(24.0 / n));
+    ck_assert(fabs(m) < 4 / sqrt(n));
+    ck_assert(fabs(v - 1) < 4 * sqrt(2.0 / n));
+    ck_assert(fabs(k4 - 3) < 4 * sqrt(24.0 / n));
+    /* the chunked row fill is ebm_philox_normal4's stream, across chunk boundaries and a ragged end */
+    for (int64_t j = 0; j < 1001; j += 4) {
+        float q[4];
+        ebm_philox_normal4(42, 3, 7, (uint64_t)(j / 4), q);
+        for (int t = 0; t < 4 && j + t < n; t++)
+            ck_assert(z[j + t] == q[t]);
+    }
+    float tail[1001];
+    ebm_philox_normals(42, 3, 7, tail, 1001);
+    ck_assert_mem_eq(tail, z, sizeof tail);
+    free(z);
+}
+END_TEST
+
 /* ---- the buffer ------------------------------------------------------------------------- */
 
 static ebm_buffer *make_buffer(int64_t cap, int64_t numel)
@@ -650,6 +703,7 @@ int main(void)
     tcase_add_test(rep, same_seed_same_bits);
     tcase_add_test(rep, chains_independent_of_n);
     tcase_add_test(rep, bad_params);
+    tcase_add_test(rep, normals_accurate_and_consistent);
     suite_add_tcase(s, rep);
     TCase *buf = tcase_create("buffer");
     tcase_add_test(buf, buffer_capacity_fifo);
