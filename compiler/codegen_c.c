@@ -596,7 +596,7 @@ static void emit_prelude(ebmc_buf *b, const cg_model *m)
                     " * a tile of up to %lld samples; the weights (%lld floats) are in ebm_blob,\n"
                     " * pulled in from weights.bin by weights.s. */\n"
                     "#include <float.h>\n#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n#include <cblas.h>\n\n"
-                    "#include \"ebm_abi.h\"\n#include \"ebm_philox.h\"\n\n"
+                    "#include \"ebm_abi.h\"\n#define EBM_PHILOX_SIMD 1   /* vectorise its loops (-fopenmp-simd) */\n#include \"ebm_philox.h\"\n\n"
                     "#define EBM_SAMPLE_NUMEL %lld\n\n"
                     "extern const float ebm_blob[] __attribute__((visibility(\"hidden\")));\n\n",
                     m->prog[CG_DSM] ? " and dsm_grad" : "", (long long)m->tile, (long long)m->weights_numel,

@@ -114,6 +114,15 @@ static inline void ebm_philox_normal4(uint64_t seed, uint64_t sample, uint64_t s
 
 #define EBM_PHILOX_CHUNK 64   /* blocks per chunk of ebm_philox_normals: 256 normals */
 
+/* Generated models (compiled with -fopenmp-simd) define EBM_PHILOX_SIMD to
+ * have the two loops below vectorised; the loops carry no reduction, so the
+ * values do not change with it. */
+#if defined(EBM_PHILOX_SIMD)
+#define EBM_PHILOX__SIMD _Pragma("omp simd")
+#else
+#define EBM_PHILOX__SIMD
+#endif
+
 /* Fills eps[0..count) with the normals of elements 0..count-1 of one sample
  * (element j is normal j % 4 of ebm_philox_normal4(..., j / 4)), a chunk of
  * blocks at a time: first the Philox words, then Box-Muller over them, two
@@ -127,6 +136,7 @@ static inline void ebm_philox_normals(uint64_t seed, uint64_t sample, uint64_t s
         const int64_t left = count - j0;
         const int nb = left >= 4 * EBM_PHILOX_CHUNK ? EBM_PHILOX_CHUNK : (int)((left + 3) / 4);
         const uint32_t b0 = (uint32_t)(j0 / 4);
+        EBM_PHILOX__SIMD
         for (int b = 0; b < nb; b++) {
             uint32_t c[4] = {b0 + (uint32_t)b, (uint32_t)sample, (uint32_t)(sample >> 32), (uint32_t)step};
             ebm_philox4x32_10(c, (uint32_t)seed, (uint32_t)(seed >> 32));
@@ -135,6 +145,7 @@ static inline void ebm_philox_normals(uint64_t seed, uint64_t sample, uint64_t s
             w[4 * b + 2] = c[2];
             w[4 * b + 3] = c[3];
         }
+        EBM_PHILOX__SIMD
         for (int k = 0; k < 2 * nb; k++)
             ebm_philox__box_muller(w[2 * k], w[2 * k + 1], &z[2 * k], &z[2 * k + 1]);
         const int64_t take = left < 4 * nb ? left : 4 * nb;
