@@ -544,12 +544,14 @@ static ebm_status train_model(const cli_args *a, train_job *j, ebm_error *err)
         st = write_png(j, m, t, &d, ebm_trainer_steps_done(t), 1, err);
     if (!st) {
         double kl = ls.have_kl ? kl_grid_value(&ls.kl, ls.eval_ctx) : NAN;   /* weights = the shipped ones now */
+        char klbuf[80] = "";
+        if (ls.have_kl)
+            snprintf(klbuf, sizeof klbuf, ": KL(data||model) on the grid %.4g", kl);
         fprintf(stderr, "ebm train: %lld steps (%lld..%lld) of %s, batch %lld, %d %s steps each, in %.3g s "
-                "(%.3g steps/s)%s%.4g -> %s\n", (long long)(ebm_trainer_steps_done(t) - first), (long long)first + 1,
+                "(%.3g steps/s)%s -> %s\n", (long long)(ebm_trainer_steps_done(t) - first), (long long)first + 1,
                 (long long)ebm_trainer_steps_done(t), ebm_objective_name(j->cfg.objective), (long long)j->cfg.batch,
                 (int)j->cfg.sampler.lv.steps, ebm_sampler_name(j->cfg.sampler.kind), secs,
-                secs > 0 ? (double)(ebm_trainer_steps_done(t) - first) / secs : 0.0,
-                ls.have_kl ? ": KL(data||model) on the grid " : "", ls.have_kl ? kl : 0.0, j->out);
+                secs > 0 ? (double)(ebm_trainer_steps_done(t) - first) / secs : 0.0, klbuf, j->out);
     }
     if (ls.log)
         fclose(ls.log);
