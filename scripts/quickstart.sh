@@ -27,9 +27,9 @@ echo "1. a fresh model: the 'simple' preset, an MLP 2 -> 128 -> 128 -> 64 -> 1 (
 $ebm init --preset simple -o "$out/model.onnx"
 
 echo
-echo "2. train it on toy:$toy (compiled once to native code, then 2000 steps of persistent CD)"
-$ebm train "$out/model.onnx" --data "toy:$toy" -o "$out/trained.onnx" --steps 2000 --batch 128 --lr 5e-4 \
-    --alpha 0.001 --ema 0.99 --mcmc-steps 40 --step-size 0.01 --noise auto --grad-clip 0 \
+echo "2. train it on toy:$toy (compiled once to native code, then 2500 steps of persistent CD)"
+$ebm train "$out/model.onnx" --data "toy:$toy" -o "$out/trained.onnx" --steps 2500 --batch 128 --lr 5e-4 \
+    --alpha 0.001 --ema 0.998 --mcmc-steps 40 --step-size 0.01 --noise auto --grad-clip 0 \
     --log "$out/train.csv" --log-every 100 --png "$out/train" --png-every 500
 
 echo

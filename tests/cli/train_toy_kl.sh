@@ -3,7 +3,7 @@
 # GELU) trained from scratch on toy:8gaussians with persistent CD for 2000
 # steps must reach KL(data || model) <= 0.3 nats on a 200x200 grid (the data
 # density exact, the model's normalised over the grid; ebm train prints it).
-# The same run reaches about 0.13 here; the bound leaves room for the
+# The same run reaches about 0.15 here; the bound leaves room for the
 # trajectory to differ on another CPU (other BLAS kernels round differently).
 set -u
 
@@ -18,7 +18,7 @@ export XDG_CACHE_HOME="${XDG_CACHE_HOME:-$TMP/cache}"
 expect_ok "init simple" "$EBM" init --preset simple -o "$TMP/m.onnx"
 start=$SECONDS
 expect_ok "train 8gaussians" "$EBM" train "$TMP/m.onnx" --data toy:8gaussians -o "$TMP/t.onnx" --steps 2000 \
-    --batch 128 --lr 5e-4 --alpha 0.001 --ema 0.99 --mcmc-steps 40 --step-size 0.01 --noise auto --grad-clip 0
+    --batch 128 --lr 5e-4 --alpha 0.001 --ema 0.998 --mcmc-steps 40 --step-size 0.01 --noise auto --grad-clip 0
 echo "training took $((SECONDS - start)) s"
 kl=$(grep -o "on the grid [0-9.e+-]*" "$TMP/err" | awk '{print $4}')
 echo "KL(data||model) = $kl"
