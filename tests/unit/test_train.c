@@ -157,7 +157,11 @@ START_TEST(cd_param_grad_matches_fd)
     ebm_ctx *ctx = NULL;
     ebm_error err = {0};
     ck_assert_msg(ebm_ctx_new(m, 2 * B, &ctx, &err) == EBM_OK, "%s", err.msg);
-    float x[2 * B * AD], e[2 * B], w[2 * B], grad[AD];
+    float x[2 * B * AD], e[2 * B], w[2 * B];
+    float *grad = calloc((size_t)ebm_model_desc(m)->weights_numel, sizeof(float));   /* padded to alignment */
+    ck_assert_ptr_nonnull(grad);
+    ck_assert_int_eq(ebm_model_param_index(m, "a"), 0);
+    ck_assert_int_eq(ebm_model_desc(m)->params[0].offset, 0);
     tu_fill_uniform_f32(x, 2 * B * AD, 3, -1.5, 1.5);
     const double alpha = 0.05;
     for (int o = EBM_OBJ_CD; o <= EBM_OBJ_CD_LOGSUMEXP; o++) {
@@ -178,6 +182,7 @@ START_TEST(cd_param_grad_matches_fd)
                           ebm_objective_name((ebm_objective)o), j, (double)grad[j], fd);
         }
     }
+    free(grad);
     ebm_ctx_free(ctx);
     ebm_model_close(m);
 }
@@ -242,7 +247,7 @@ START_TEST(resume_is_bit_identical)
     ebm_model *m1 = open_quad();
     ebm_trainer *t1 = make_trainer(m1, &d, &c);
     run_steps(t1, 20);
-    float w1[AD], e1[AD];
+    float w1[AD], e1[AD];   /* parameter a: the first AD floats of the weights */
     memcpy(w1, ebm_model_weights(m1), sizeof w1);
     memcpy(e1, ebm_trainer_params(t1), sizeof e1);
     ck_assert_msg(w1[0] != A0[0] || w1[1] != A0[1], "training did not move the parameters");
