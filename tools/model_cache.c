@@ -76,6 +76,11 @@ static void cache_name(const cache_request *r, const char *source_hash, char *bu
     h = fnv1a(h, r->head_flag ? r->head_flag : "(head from metadata)");
     if (r->dsm)   /* without it, keys stay those of models compiled before --dsm existed */
         h = fnv1a(h, "dsm");
+    if (r->tile > 0) {
+        char tile[40];
+        snprintf(tile, sizeof tile, "tile %lld", (long long)r->tile);
+        h = fnv1a(h, tile);
+    }
     snprintf(buf, size, "%016llx.so", (unsigned long long)h);
 }
 
@@ -141,6 +146,7 @@ static ebm_status compile_to(const cache_request *r, const char *source_hash, co
             .energy_head = ebm_head_name(p.head),
             .source_hash = source_hash,
             .dsm = r->dsm,
+            .tile = r->tile,
         };
         if (isatty(STDERR_FILENO))
             fprintf(stderr, "ebm: compiling %s (once; cached as %s)\n", r->model, out_path);

@@ -23,6 +23,7 @@ typedef struct cache_request {
     const char *model;        /* path given on the command line */
     const char *head_flag;    /* --energy-head value, or NULL */
     int dsm;                  /* compile the dsm_grad program too (ebmc --dsm) */
+    int64_t tile;             /* samples per program call; 0 = ebmc's choice */
 } cache_request;
 
 /* Opens (compiling first if needed) the model of r.  With a compiled model
