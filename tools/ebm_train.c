@@ -561,10 +561,15 @@ static ebm_status train_model(const cli_args *a, train_job *j, ebm_error *err)
         char klbuf[80] = "";
         if (ls.have_kl)
             snprintf(klbuf, sizeof klbuf, ": KL(data||model) on the grid %.4g", kl);
-        fprintf(stderr, "ebm train: %lld steps (%lld..%lld) of %s, batch %lld, %d %s steps each, in %.3g s "
-                "(%.3g steps/s)%s -> %s\n", (long long)(ebm_trainer_steps_done(t) - first), (long long)first + 1,
-                (long long)ebm_trainer_steps_done(t), ebm_objective_name(j->cfg.objective), (long long)j->cfg.batch,
-                (int)j->cfg.sampler.lv.steps, ebm_sampler_name(j->cfg.sampler.kind), secs,
+        char how[120];
+        if (j->cfg.objective == EBM_OBJ_DSM)
+            snprintf(how, sizeof how, "denoising score matching (sigma %g)", j->cfg.sigma);
+        else
+            snprintf(how, sizeof how, "%s, %d %s steps each", ebm_objective_name(j->cfg.objective),
+                     (int)j->cfg.sampler.lv.steps, ebm_sampler_name(j->cfg.sampler.kind));
+        fprintf(stderr, "ebm train: %lld steps (%lld..%lld) of %s, batch %lld, in %.3g s (%.3g steps/s)%s -> %s\n",
+                (long long)(ebm_trainer_steps_done(t) - first), (long long)first + 1,
+                (long long)ebm_trainer_steps_done(t), how, (long long)j->cfg.batch, secs,
                 secs > 0 ? (double)(ebm_trainer_steps_done(t) - first) / secs : 0.0, klbuf, j->out);
     }
     if (ls.log)
