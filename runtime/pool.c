@@ -29,6 +29,7 @@ struct ebm_pool {
     int threads;              /* including the caller's */
     pool_worker *workers;     /* [threads - 1]: tids 1 .. threads-1 */
     int started;              /* workers whose pthread_create succeeded */
+    int ready;                /* workers that reached worker_main (thread start-up done) */
     pthread_mutex_t mu;
     pthread_cond_t go;        /* a new job (generation changed) or quit */
     pthread_cond_t done;      /* pending reached 0 */
@@ -46,6 +47,8 @@ static void *worker_main(void *v)
     ebm_pool *p = w->pool;
     uint64_t seen = 0;
     pthread_mutex_lock(&p->mu);
+    p->ready++;   /* ebm__pool_new waits for this: a thread's start-up may allocate (e.g. ASan's) */
+    pthread_cond_broadcast(&p->done);
     for (;;) {
         while (p->generation == seen && !p->quit)
             pthread_cond_wait(&p->go, &p->mu);
@@ -92,6 +95,12 @@ ebm_pool *ebm__pool_new(int threads)
         }
         p->started++;
     }
+    /* Every worker has started before the context is handed out, so nothing
+     * a new thread does on start-up falls into a compute call. */
+    pthread_mutex_lock(&p->mu);
+    while (p->ready < p->started)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
     return p;
 }
 
