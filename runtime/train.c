@@ -25,7 +25,6 @@
 #define CKPT_VERSION 2u   /* 2: the sampler step size */
 
 typedef struct snapshot {
-    int valid;
     int64_t step;
     double lr;
     float alpha;
@@ -254,7 +253,6 @@ static ebm_status snapshot_take(ebm_trainer *t, ebm_error *err)
     s->step = t->step;
     s->lr = t->lr;
     s->alpha = t->alpha;
-    s->valid = 1;
     return ebm_buffer_copy(s->buf, t->buf, err);
 }
 

@@ -102,6 +102,7 @@ typedef struct train_job {
     ebm_train_config cfg;
     sample_settings s;
     int clamp_given;
+    int64_t capacity;       /* --buffer-capacity, 0 = not given */
     char clamp_note[400];   /* said once the run starts */
 } train_job;
 
@@ -173,11 +174,10 @@ static ebm_status read_flags(const cli_args *a, train_job *j, ebm_error *err)
         c->beta1 = b1;
         c->beta2 = b2;
     }
-    int64_t batch = c->batch, seed = 0;
+    int64_t batch = c->batch;
     unsigned long long useed = 0;
     if ((v = cli_get(&train_cmd, a, "seed")) && cli_parse_u64("--seed", v, &useed, err))
         return EBM_ERR_INVALID;
-    (void)seed;
     c->seed = useed;
     if (flag_int(a, "steps", 1, INT32_MAX, &j->steps, err) || flag_int(a, "batch", 1, 1 << 20, &batch, err) ||
         flag_int(a, "checkpoint-every", 1, INT32_MAX, &j->ckpt_every, err) ||
@@ -195,8 +195,7 @@ static ebm_status read_flags(const cli_args *a, train_job *j, ebm_error *err)
     j->s = sample_settings_default();
     if (sample_settings_flags(&train_cmd, a, "mcmc-steps", &j->s, err))
         return EBM_ERR_INVALID;
-    int64_t cap = 0;
-    if (flag_int(a, "buffer-capacity", 1, INT32_MAX, &cap, err))
+    if (flag_int(a, "buffer-capacity", 1, INT32_MAX, &j->capacity, err))
         return EBM_ERR_INVALID;
     j->clamp_given = cli_get(&train_cmd, a, "clamp") != NULL;
     return EBM_OK;
@@ -258,9 +257,8 @@ static ebm_status resolve(const cli_args *a, train_job *j, const ebm_model *m, c
     c->fresh = j->s.init == INIT_NORMAL ? EBM_INIT_NORMAL : EBM_INIT_UNIFORM;
     c->reinit = j->s.reinit;
     c->buffer_capacity = j->s.capacity;
-    int64_t cap = 0;
-    if (!flag_int(a, "buffer-capacity", 1, INT32_MAX, &cap, err) && cap > 0)
-        c->buffer_capacity = cap;
+    if (j->capacity > 0)   /* --buffer-capacity wins over ebm.buffer.capacity */
+        c->buffer_capacity = j->capacity;
     /* the data's range wins over a clamp (default or metadata) the data leave;
      * an explicit --clamp is kept as given */
     ebm_langevin_params *p = &c->sampler.lv;
@@ -444,7 +442,6 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
                              ebm_error *err)
 {
     cli_progress bar;
-    const int64_t start = ebm_trainer_steps_done(t);
     cli_progress_begin(&bar, "ebm train", "steps", j->steps);
     ebm_status st = EBM_OK;
     ebm_train_stats s;
@@ -482,7 +479,6 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
         cli_progress_update(&bar, k, tail);
     }
     cli_progress_end(&bar);
-    (void)start;
     return st;
 }
 
