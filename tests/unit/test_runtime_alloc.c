@@ -1,9 +1,7 @@
 /* test_runtime_alloc.c — ebm.h promises that the compute calls never
  * allocate (ebm_ctx_new allocates everything up front), the Langevin loop
  * above all.  This test counts every heap allocation made while the calls
- * run: with AddressSanitizer through its malloc hook, otherwise by
- * interposing malloc and friends in this executable (they forward to glibc's
- * __libc_* functions).  It runs the fake model of
+ * run (alloc_counter.h).  It runs the fake model of
  * tests/data/runtime/quadratic_model.c. */
 #include <check.h>
 #include <stddef.h>
@@ -11,84 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc_counter.h"
 #include "ebm.h"
 #include "runtime_fake.h"
 #include "testutil.h"
-
-static volatile int counting;
-static volatile long allocations;
-
-static void note_allocation(void)
-{
-    if (counting)
-        __atomic_fetch_add(&allocations, 1, __ATOMIC_RELAXED);
-}
-
-#if defined(__SANITIZE_ADDRESS__)
-/* From <sanitizer/allocator_interface.h>, which gcc does not ship. */
-int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
-                                              void (*free_hook)(const volatile void *));
-
-static void on_malloc(const volatile void *p, size_t size)
-{
-    (void)p;
-    (void)size;
-    note_allocation();
-}
-
-static void on_free(const volatile void *p)
-{
-    (void)p;
-}
-
-static void install_counter(void)
-{
-    ck_assert_int_ne(__sanitizer_install_malloc_and_free_hooks(on_malloc, on_free), 0);
-}
-#else
-void *__libc_malloc(size_t size);
-void *__libc_calloc(size_t n, size_t size);
-void *__libc_realloc(void *p, size_t size);
-void *__libc_memalign(size_t align, size_t size);
-
-void *malloc(size_t size)
-{
-    note_allocation();
-    return __libc_malloc(size);
-}
-
-void *calloc(size_t n, size_t size)
-{
-    note_allocation();
-    return __libc_calloc(n, size);
-}
-
-void *realloc(void *p, size_t size)
-{
-    note_allocation();
-    return __libc_realloc(p, size);
-}
-
-void *aligned_alloc(size_t align, size_t size)
-{
-    note_allocation();
-    return __libc_memalign(align, size);
-}
-
-int posix_memalign(void **out, size_t align, size_t size)
-{
-    note_allocation();
-    void *p = __libc_memalign(align, size);
-    if (!p)
-        return 12;   /* ENOMEM */
-    *out = p;
-    return 0;
-}
-
-static void install_counter(void)
-{
-}
-#endif
 
 /* The counter itself must work, or the zero below means nothing. */
 START_TEST(test_counter_sees_allocations)

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc_counter.h"
 #include "codegen.h"
 #include "ebm.h"
 #include "nn.h"
@@ -37,82 +38,6 @@ static const char *const fixtures[] = {"mlp_silu", "cnn_strided_silu", "resnet_g
 
 static char so_dir[256];
 static char compile_errors[N_FIXTURES + 1][EBM_ERROR_MSG_MAX];
-
-/* ---- counting allocations (as test_runtime_alloc.c does) --------------------------- */
-
-static volatile int counting;
-static volatile long allocations;
-
-static void note_allocation(void)
-{
-    if (counting)
-        __atomic_fetch_add(&allocations, 1, __ATOMIC_RELAXED);
-}
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
-                                              void (*free_hook)(const volatile void *));
-
-static void on_malloc(const volatile void *p, size_t size)
-{
-    (void)p;
-    (void)size;
-    note_allocation();
-}
-
-static void on_free(const volatile void *p)
-{
-    (void)p;
-}
-
-static void install_counter(void)
-{
-    ck_assert_int_ne(__sanitizer_install_malloc_and_free_hooks(on_malloc, on_free), 0);
-}
-#else
-void *__libc_malloc(size_t size);
-void *__libc_calloc(size_t n, size_t size);
-void *__libc_realloc(void *p, size_t size);
-void *__libc_memalign(size_t align, size_t size);
-
-void *malloc(size_t size)
-{
-    note_allocation();
-    return __libc_malloc(size);
-}
-
-void *calloc(size_t n, size_t size)
-{
-    note_allocation();
-    return __libc_calloc(n, size);
-}
-
-void *realloc(void *p, size_t size)
-{
-    note_allocation();
-    return __libc_realloc(p, size);
-}
-
-void *aligned_alloc(size_t align, size_t size)
-{
-    note_allocation();
-    return __libc_memalign(align, size);
-}
-
-int posix_memalign(void **out, size_t align, size_t size)
-{
-    note_allocation();
-    void *p = __libc_memalign(align, size);
-    if (!p)
-        return 12;   /* ENOMEM */
-    *out = p;
-    return 0;
-}
-
-static void install_counter(void)
-{
-}
-#endif
 
 /* ---- models -------------------------------------------------------------------- */
 
