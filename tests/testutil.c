@@ -1,6 +1,9 @@
 /* testutil.c — see testutil.h. */
 #include "testutil.h"
 
+#include <check.h>
+#include <unistd.h>
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -170,5 +173,64 @@ int tu_fixture_names(const char *root, char (*names)[TU_NAME_MAX], int max)
     }
     closedir(d);
     qsort(names, (size_t)n, sizeof names[0], cmp_str);
+    return n;
+}
+
+/* ---- scratch folders -------------------------------------------------------------- */
+
+static char scratch[256];
+
+void tu_scratch_make(const char *tag)
+{
+    snprintf(scratch, sizeof scratch, "/tmp/ebmc_test_%s_XXXXXX", tag);
+    ck_assert_msg(mkdtemp(scratch) != NULL, "cannot make a scratch folder %s", scratch);
+}
+
+static void remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        struct stat sb;
+        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+            remove_tree(p);
+        else
+            unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+void tu_scratch_remove(void)
+{
+    if (scratch[0])
+        remove_tree(scratch);
+    scratch[0] = '\0';
+}
+
+const char *tu_scratch_dir(void)
+{
+    return scratch;
+}
+
+const char *tu_scratch_file(const char *name)
+{
+    return tu_path("%s/%s", scratch, name);
+}
+
+int tu_count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
     return n;
 }

@@ -23,6 +23,17 @@ double tu_rel_err_f32(const float *a, const double *b, size_t n);
 void tu_fill_uniform_f64(double *x, size_t n, uint64_t seed, double lo, double hi);
 void tu_fill_uniform_f32(float *x, size_t n, uint64_t seed, double lo, double hi);
 
+/* A scratch folder for the current test: tu_scratch_make("npy") creates
+ * /tmp/ebmc_test_npy_XXXXXX (a failed check if it cannot), tu_scratch_file
+ * names a file in it, tu_scratch_remove deletes it with everything inside.
+ * One at a time per process (Check runs each test in a child process). */
+void tu_scratch_make(const char *tag);
+void tu_scratch_remove(void);
+const char *tu_scratch_dir(void);
+const char *tu_scratch_file(const char *name);
+/* Entries of a folder other than . and .., or -1 if it cannot be opened. */
+int tu_count_entries(const char *dir);
+
 #include "ebm_status.h"
 #include "ir.h"
 

@@ -18,24 +18,20 @@
 #include "npy.h"
 #include "testutil.h"
 
-static char tmpdir[256];
-
+/* Check fixtures take void functions. */
 static void make_tmpdir(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ebmc_test_data_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    tu_scratch_make("data");
 }
 
 static void drop_tmpdir(void)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    tu_scratch_remove();
 }
 
 static const char *tmp(const char *name)
 {
-    return tu_path("%s/%s", tmpdir, name);
+    return tu_scratch_file(name);
 }
 
 static void write_bytes(const char *path, const void *buf, size_t n)

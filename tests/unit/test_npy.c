@@ -18,54 +18,20 @@
 #include "npy.h"
 #include "testutil.h"
 
-static char tmpdir[256];
-
+/* Check fixtures take void functions. */
 static void make_tmpdir(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ebmc_test_npy_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    int n = 0;
-    if (!d)
-        return -1;
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    closedir(d);
-    return n;
-}
-
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char p[512];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
-            remove_tree(p);
-        else
-            unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
+    tu_scratch_make("npy");
 }
 
 static void drop_tmpdir(void)
 {
-    remove_tree(tmpdir);
+    tu_scratch_remove();
 }
 
 static const char *tmp(const char *name)
 {
-    return tu_path("%s/%s", tmpdir, name);
+    return tu_scratch_file(name);
 }
 
 static void write_bytes(const char *path, const void *buf, size_t n)
@@ -480,7 +446,7 @@ START_TEST(write_replaces_existing)
     write_old(tmp("o.npy"), 1.0);
     write_old(tmp("o.npy"), 2.0);
     assert_old(tmp("o.npy"), 2.0);
-    ck_assert_int_eq(count_entries(tmpdir), 1);
+    ck_assert_int_eq(tu_count_entries(tu_scratch_dir()), 1);
 }
 END_TEST
 
@@ -499,7 +465,7 @@ START_TEST(write_failure_keeps_old_file)
     rl.rlim_cur = RLIM_INFINITY;
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
     assert_old(tmp("o.npy"), 3.0);
-    ck_assert_int_eq(count_entries(tmpdir), 1);   /* no temporary file left */
+    ck_assert_int_eq(tu_count_entries(tu_scratch_dir()), 1);   /* no temporary file left */
 }
 END_TEST
 
@@ -512,7 +478,7 @@ START_TEST(write_rename_failure)
     ebm_error err = {0};
     ck_assert_int_eq(ebm_npy_write(tmp("d.npy"), EBM_NPY_F64, 0, NULL, &v, &err), EBM_ERR_IO);
     ck_assert_ptr_nonnull(strstr(err.msg, "rename"));
-    ck_assert_int_eq(count_entries(tmpdir), 1);
+    ck_assert_int_eq(tu_count_entries(tu_scratch_dir()), 1);
     assert_old(tmp("d.npy/inner.npy"), 1.0);
 }
 END_TEST
@@ -531,7 +497,7 @@ START_TEST(write_bad_arguments)
                      EBM_ERR_INVALID);
     ck_assert_int_eq(ebm_npy_write(tmp("nodir/w.npy"), EBM_NPY_F32, 1, nine, v, &err), EBM_ERR_IO);
     ck_assert_ptr_nonnull(strstr(err.msg, "nodir/w.npy"));
-    ck_assert_int_eq(count_entries(tmpdir), 0);
+    ck_assert_int_eq(tu_count_entries(tu_scratch_dir()), 0);
 }
 END_TEST
 

@@ -18,36 +18,20 @@
 #include "ebm_png.h"
 #include "testutil.h"
 
-static char tmpdir[256];
-
+/* Check fixtures take void functions. */
 static void make_tmpdir(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ebmc_test_png_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    tu_scratch_make("png");
 }
 
 static void drop_tmpdir(void)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    tu_scratch_remove();
 }
 
 static const char *tmp(const char *name)
 {
-    return tu_path("%s/%s", tmpdir, name);
-}
-
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    int n = 0;
-    if (!d)
-        return -1;
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    closedir(d);
-    return n;
+    return tu_scratch_file(name);
 }
 
 typedef struct picture {
@@ -89,7 +73,7 @@ START_TEST(rgb_roundtrip)
     ck_assert_int_eq(p.h, 2);
     ck_assert_mem_eq(p.rgb, rgb, sizeof rgb);
     free(p.rgb);
-    ck_assert_int_eq(count_entries(tmpdir), 1);
+    ck_assert_int_eq(tu_count_entries(tu_scratch_dir()), 1);
 }
 END_TEST
 
@@ -230,7 +214,7 @@ START_TEST(plot2d_default_size_and_bad_args)
     ck_assert_int_eq(ebm_png_write_grid(tmp("e.png"), x, 1, 2, 2, 1, 0, 1, &err), EBM_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(err.msg, "C = 1 or 3"));
     ck_assert_int_eq(ebm_png_write_grid(tmp("e.png"), x, 1, 1, 2, 2, 1, 1, &err), EBM_ERR_INVALID);
-    ck_assert_int_eq(count_entries(tmpdir), 1);
+    ck_assert_int_eq(tu_count_entries(tu_scratch_dir()), 1);
 }
 END_TEST
 
@@ -243,7 +227,7 @@ START_TEST(missing_dir_is_clear_error)
     ck_assert_int_eq(ebm_png_write_rgb(tmp("nodir/x.png"), 1, 1, rgb, &err), EBM_ERR_IO);
     ck_assert_ptr_nonnull(strstr(err.msg, tmp("nodir/x.png")));
     ck_assert_ptr_nonnull(strstr(err.msg, "cannot create a temporary file"));
-    ck_assert_int_eq(count_entries(tmpdir), 0);
+    ck_assert_int_eq(tu_count_entries(tu_scratch_dir()), 0);
 }
 END_TEST
 
@@ -259,8 +243,8 @@ START_TEST(rename_failure_cleans_up)
     ebm_error err = {0};
     ck_assert_int_eq(ebm_png_write_rgb(tmp("d.png"), 1, 1, rgb, &err), EBM_ERR_IO);
     ck_assert_ptr_nonnull(strstr(err.msg, "rename"));
-    ck_assert_int_eq(count_entries(tmpdir), 1);
-    ck_assert_int_eq(count_entries(tmp("d.png")), 1);
+    ck_assert_int_eq(tu_count_entries(tu_scratch_dir()), 1);
+    ck_assert_int_eq(tu_count_entries(tmp("d.png")), 1);
 }
 END_TEST
 
@@ -283,7 +267,7 @@ START_TEST(write_failure_keeps_old_file)
     ck_assert_int_eq(st, EBM_ERR_IO);
     ck_assert_ptr_nonnull(strstr(err.msg, tmp("o.png")));
     ck_assert_ptr_nonnull(strstr(err.msg, "unchanged"));
-    ck_assert_int_eq(count_entries(tmpdir), 1);
+    ck_assert_int_eq(tu_count_entries(tu_scratch_dir()), 1);
     picture p = read_png(tmp("o.png"));
     ck_assert_int_eq(p.w, 1);
     expect_px(&p, 0, 0, 9, 8, 7);
