@@ -180,9 +180,16 @@ static int64_t langevin_eps_offset(const cg_model *m)
     return a > b ? a : b;
 }
 
+/* Sample rows whose noise is drawn together: enough for 256 normals. */
+static int64_t noise_rows(const cg_model *m)
+{
+    return m->sample_numel >= 256 ? 1 : 256 / m->sample_numel;
+}
+
 static int64_t langevin_arena(const cg_model *m)
 {
-    return langevin_eps_offset(m) + (m->sample_numel * 4 + EBMC_ALIGN - 1) / EBMC_ALIGN * EBMC_ALIGN;
+    const int64_t bytes = noise_rows(m) * m->sample_numel * 4;
+    return langevin_eps_offset(m) + (bytes + EBMC_ALIGN - 1) / EBMC_ALIGN * EBMC_ALIGN;
 }
 
 static int64_t largest_arena(const cg_model *m)
@@ -361,7 +368,8 @@ static const char runtime_helpers[] =
     " *   x <- clamp(x - step_size * clip((-score) / T, +-grad_clip) + noise_scale * eps, lo, hi)\n"
     " * eps for element j of global sample s at global step t is normal j % 4 of\n"
     " * ebm_philox_normal4(seed, s, t, j / 4), i.e. ebm_philox_normals' stream, drawn\n"
-    " * a sample row at a time into eps (EBM_SAMPLE_NUMEL floats of the arena) so the\n"
+    " * EBM_NOISE_ROWS sample rows at a time into eps (that many rows of the arena;\n"
+    " * several when rows are short, so the noise loops fill whole vectors) so the\n"
     " * update itself is a branch-free loop the C compiler vectorises.\n"
     " * Returns the number of samples whose energy, gradient or new state is not finite. */\n"
     "static int ebm_langevin_step(const ebm_abi_langevin *L, int64_t sample0, uint64_t step, int64_t n,\n"
@@ -373,23 +381,27 @@ static const char runtime_helpers[] =
     "    const float lo = L->clamp ? L->lo : -INFINITY, hi = L->clamp ? L->hi : INFINITY;\n"
     "    int bad = 0;\n"
     "    if (sigma == 0.0f)\n"
-    "        memset(eps, 0, EBM_SAMPLE_NUMEL * sizeof *eps);\n"
-    "    for (int64_t i = 0; i < n; i++) {\n"
-    "        float *restrict xi = x + i * EBM_SAMPLE_NUMEL;\n"
-    "        const float *restrict si = score + i * EBM_SAMPLE_NUMEL;\n"
+    "        memset(eps, 0, EBM_NOISE_ROWS * EBM_SAMPLE_NUMEL * sizeof *eps);\n"
+    "    for (int64_t i0 = 0; i0 < n; i0 += EBM_NOISE_ROWS) {\n"
+    "        const int64_t rows = n - i0 < EBM_NOISE_ROWS ? n - i0 : EBM_NOISE_ROWS;\n"
     "        if (sigma != 0.0f)\n"
-    "            ebm_philox_normals(L->seed, (uint64_t)(sample0 + i), step, eps, EBM_SAMPLE_NUMEL);\n"
-    "        int nonfinite = 0;\n"
-    "        for (int64_t j = 0; j < EBM_SAMPLE_NUMEL; j++) {\n"
-    "            float g = -si[j] / temp;\n"
-    "            nonfinite |= !(fabsf(g) <= FLT_MAX);\n"
-    "            g = g < -clip ? -clip : g > clip ? clip : g;\n"
-    "            float v = xi[j] - alpha * g + sigma * eps[j];\n"
-    "            v = v < lo ? lo : v > hi ? hi : v;\n"
-    "            nonfinite |= !(fabsf(v) <= FLT_MAX);\n"
-    "            xi[j] = v;\n"
+    "            ebm_philox_normals_rows(L->seed, (uint64_t)(sample0 + i0), rows, step, eps, EBM_SAMPLE_NUMEL);\n"
+    "        for (int64_t r = 0; r < rows; r++) {\n"
+    "            float *restrict xi = x + (i0 + r) * EBM_SAMPLE_NUMEL;\n"
+    "            const float *restrict si = score + (i0 + r) * EBM_SAMPLE_NUMEL;\n"
+    "            const float *restrict ei = eps + r * EBM_SAMPLE_NUMEL;\n"
+    "            int nonfinite = 0;\n"
+    "            for (int64_t j = 0; j < EBM_SAMPLE_NUMEL; j++) {\n"
+    "                float g = -si[j] / temp;\n"
+    "                nonfinite |= !(fabsf(g) <= FLT_MAX);\n"
+    "                g = g < -clip ? -clip : g > clip ? clip : g;\n"
+    "                float v = xi[j] - alpha * g + sigma * ei[j];\n"
+    "                v = v < lo ? lo : v > hi ? hi : v;\n"
+    "                nonfinite |= !(fabsf(v) <= FLT_MAX);\n"
+    "                xi[j] = v;\n"
+    "            }\n"
+    "            bad += nonfinite | !isfinite(energy[i0 + r]);\n"
     "        }\n"
-    "        bad += nonfinite | !isfinite(energy[i]);\n"
     "    }\n"
     "    return bad;\n"
     "}\n"
@@ -597,10 +609,11 @@ static void emit_prelude(ebmc_buf *b, const cg_model *m)
                     " * pulled in from weights.bin by weights.s. */\n"
                     "#include <float.h>\n#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n#include <cblas.h>\n\n"
                     "#include \"ebm_abi.h\"\n#define EBM_PHILOX_SIMD 1   /* vectorise its loops (-fopenmp-simd) */\n#include \"ebm_philox.h\"\n\n"
-                    "#define EBM_SAMPLE_NUMEL %lld\n\n"
+                    "#define EBM_SAMPLE_NUMEL %lld\n"
+                    "#define EBM_NOISE_ROWS %lld   /* sample rows per noise fill in ebm_langevin_step */\n\n"
                     "extern const float ebm_blob[] __attribute__((visibility(\"hidden\")));\n\n",
                     m->prog[CG_DSM] ? " and dsm_grad" : "", (long long)m->tile, (long long)m->weights_numel,
-                    (long long)m->sample_numel);
+                    (long long)m->sample_numel, (long long)noise_rows(m));
 }
 
 /* The whole file; helpers go after the prelude, once the kernels say which. */

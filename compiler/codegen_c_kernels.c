@@ -640,6 +640,15 @@ static void float_expr(ebmc_buf *b, const char *e)
     }
 }
 
+/* Ops whose float form is not their scalar_expr: the same values, cheaper.
+ * sigmoid: ops.def's two-sided form needs exp(-x) and exp(x); with
+ * e = exp(-|x|) both sides are (x >= 0 ? 1 : e) / (1 + e), the same
+ * operations on the same operands, so the same bits, with one exp. */
+static const char *const float_body[IR_OP_COUNT] = {
+    [IR_OP_SIGMOID] = "    const float e = ebmk_expf(-fabsf(x));\n"
+                      "    return (x >= 0 ? 1.0f : e) / (1.0f + e);\n",
+};
+
 void ebmc_emit_float_ops(ebmc_buf *b)
 {
     ebmc_buf_puts(b, "/* The elementwise ops of ir/ops.def in float, for the fused loops. */\n");
@@ -647,6 +656,10 @@ void ebmc_emit_float_ops(ebmc_buf *b)
         const ir_op_info *info = ir_op_get((ir_op)op);
         if (!info->elementwise)
             continue;
+        if (float_body[op]) {
+            ebmc_buf_printf(b, "static inline float ebmk_%s(float x)\n{\n%s}\n", info->name, float_body[op]);
+            continue;
+        }
         ebmc_buf_printf(b, "static inline float ebmk_%s(", info->name);
         for (int k = 0; k < info->arity; k++)
             ebmc_buf_printf(b, "%sfloat %s", k ? ", " : "", var_names[k]);

@@ -20,17 +20,31 @@
 #include <math.h>
 #include <stdint.h>
 
-static inline void ebm_philox4x32_10(uint32_t ctr[4], uint32_t k0, uint32_t k1)
+/* The helpers below are forced inline where the compiler allows it, so that the
+ * chunk loops (which call them per lane) vectorise at -O2 too. */
+#if defined(__GNUC__)
+#define EBM_PHILOX__INLINE static inline __attribute__((always_inline))
+#else
+#define EBM_PHILOX__INLINE static inline
+#endif
+
+/* One Philox4x32 round on (x0, x1, x2, x3) with key (k0, k1). */
+#define EBM_PHILOX__ROUND(x0, x1, x2, x3, k0, k1)                  \
+    do {                                                           \
+        const uint64_t p0_ = (uint64_t)0xD2511F53u * (x0);         \
+        const uint64_t p1_ = (uint64_t)0xCD9E8D57u * (x2);         \
+        const uint32_t c0_ = (uint32_t)(p1_ >> 32) ^ (x1) ^ (k0);  \
+        const uint32_t c2_ = (uint32_t)(p0_ >> 32) ^ (x3) ^ (k1);  \
+        (x1) = (uint32_t)p1_;                                      \
+        (x3) = (uint32_t)p0_;                                      \
+        (x0) = c0_;                                                \
+        (x2) = c2_;                                                \
+    } while (0)
+
+EBM_PHILOX__INLINE void ebm_philox4x32_10(uint32_t ctr[4], uint32_t k0, uint32_t k1)
 {
     for (int r = 0; r < 10; r++) {
-        uint64_t p0 = (uint64_t)0xD2511F53u * ctr[0];
-        uint64_t p1 = (uint64_t)0xCD9E8D57u * ctr[2];
-        uint32_t c0 = (uint32_t)(p1 >> 32) ^ ctr[1] ^ k0;
-        uint32_t c2 = (uint32_t)(p0 >> 32) ^ ctr[3] ^ k1;
-        ctr[1] = (uint32_t)p1;
-        ctr[3] = (uint32_t)p0;
-        ctr[0] = c0;
-        ctr[2] = c2;
+        EBM_PHILOX__ROUND(ctr[0], ctr[1], ctr[2], ctr[3], k0, k1);
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
@@ -56,14 +70,14 @@ typedef union ebm_philox__bits {
     uint32_t u;
 } ebm_philox__bits;
 
-static inline float ebm_philox__u24(uint32_t w)
+EBM_PHILOX__INLINE float ebm_philox__u24(uint32_t w)
 {
     return (float)((w >> 8) + 1u) * (1.0f / 16777216.0f);
 }
 
 /* ln u for u in (0, 1]: u = m 2^e with m in [sqrt(1/2), sqrt(2)), then the
  * atanh series of ln m in s = (m - 1) / (m + 1), |s| < 0.172. */
-static inline float ebm_philox__log(float u)
+EBM_PHILOX__INLINE float ebm_philox__log(float u)
 {
     ebm_philox__bits b = {.f = u};
     int e = (int)((b.u >> 23) & 0xffu) - 127;
@@ -80,7 +94,7 @@ static inline float ebm_philox__log(float u)
 /* cos and sin of 2 pi u for u in (0, 1]: the quarter turn q = floor(4u), the
  * rest a in [-pi/4, pi/4) around its middle, Taylor polynomials there, then
  * rotated by q pi/2 + pi/4. */
-static inline void ebm_philox__cossin(float u, float *c, float *s)
+EBM_PHILOX__INLINE void ebm_philox__cossin(float u, float *c, float *s)
 {
     float t = u * 4.0f;
     int q = (int)t;
@@ -94,7 +108,7 @@ static inline void ebm_philox__cossin(float u, float *c, float *s)
 }
 
 /* The two normals of the word pair (w0, w1). */
-static inline void ebm_philox__box_muller(uint32_t w0, uint32_t w1, float *z0, float *z1)
+EBM_PHILOX__INLINE void ebm_philox__box_muller(uint32_t w0, uint32_t w1, float *z0, float *z1)
 {
     float r = sqrtf(-2.0f * ebm_philox__log(ebm_philox__u24(w0))), c, s;
     ebm_philox__cossin(ebm_philox__u24(w1), &c, &s);
@@ -112,10 +126,10 @@ static inline void ebm_philox_normal4(uint64_t seed, uint64_t sample, uint64_t s
     ebm_philox__box_muller(c[2], c[3], &out[2], &out[3]);
 }
 
-#define EBM_PHILOX_CHUNK 64   /* blocks per chunk of ebm_philox_normals: 256 normals */
+#define EBM_PHILOX_CHUNK 64   /* Philox blocks per chunk of the fills below: 256 normals */
 
 /* Generated models (compiled with -fopenmp-simd) define EBM_PHILOX_SIMD to
- * have the two loops below vectorised; the loops carry no reduction, so the
+ * have the loops below vectorised; the loops carry no reduction, so the
  * values do not change with it. */
 #if defined(EBM_PHILOX_SIMD)
 #define EBM_PHILOX__SIMD _Pragma("omp simd")
@@ -123,34 +137,99 @@ static inline void ebm_philox_normal4(uint64_t seed, uint64_t sample, uint64_t s
 #define EBM_PHILOX__SIMD
 #endif
 
+/* The normals of `nb` <= EBM_PHILOX_CHUNK blocks whose counters are
+ * {blk[b], lo[b], hi[b], step}, into z[4 b .. 4 b + 3].  Structure of arrays
+ * throughout: one loop of Philox rounds over the blocks, one of Box-Muller
+ * over the word pairs, both with unit-stride loads and stores, so each lane
+ * of a vector is one block; then one interleaving copy. */
+static inline void ebm_philox__chunk(uint64_t seed, uint64_t step, const uint32_t *blk, const uint32_t *lo,
+                                     const uint32_t *hi, int nb, float *z)
+{
+    uint32_t w0[EBM_PHILOX_CHUNK], w1[EBM_PHILOX_CHUNK], w2[EBM_PHILOX_CHUNK], w3[EBM_PHILOX_CHUNK];
+    float z0[EBM_PHILOX_CHUNK], z1[EBM_PHILOX_CHUNK], z2[EBM_PHILOX_CHUNK], z3[EBM_PHILOX_CHUNK];
+    const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32), t = (uint32_t)step;
+    EBM_PHILOX__SIMD
+    for (int b = 0; b < nb; b++) {
+        uint32_t x0 = blk[b], x1 = lo[b], x2 = hi[b], x3 = t, a = k0, c = k1;
+        for (int r = 0; r < 10; r++) {   /* ebm_philox4x32_10 on scalars */
+            EBM_PHILOX__ROUND(x0, x1, x2, x3, a, c);
+            a += 0x9E3779B9u;
+            c += 0xBB67AE85u;
+        }
+        w0[b] = x0;
+        w1[b] = x1;
+        w2[b] = x2;
+        w3[b] = x3;
+    }
+    EBM_PHILOX__SIMD
+    for (int b = 0; b < nb; b++) {
+        ebm_philox__box_muller(w0[b], w1[b], &z0[b], &z1[b]);
+        ebm_philox__box_muller(w2[b], w3[b], &z2[b], &z3[b]);
+    }
+    for (int b = 0; b < nb; b++) {
+        z[4 * b] = z0[b];
+        z[4 * b + 1] = z1[b];
+        z[4 * b + 2] = z2[b];
+        z[4 * b + 3] = z3[b];
+    }
+}
+
 /* Fills eps[0..count) with the normals of elements 0..count-1 of one sample
  * (element j is normal j % 4 of ebm_philox_normal4(..., j / 4)), a chunk of
- * blocks at a time: first the Philox words, then Box-Muller over them, two
- * simple loops a compiler can vectorise. */
+ * blocks at a time. */
 static inline void ebm_philox_normals(uint64_t seed, uint64_t sample, uint64_t step, float *eps,
                                       int64_t count)
 {
-    uint32_t w[4 * EBM_PHILOX_CHUNK];
+    uint32_t blk[EBM_PHILOX_CHUNK], lo[EBM_PHILOX_CHUNK], hi[EBM_PHILOX_CHUNK];
     float z[4 * EBM_PHILOX_CHUNK];
+    for (int b = 0; b < EBM_PHILOX_CHUNK; b++) {
+        lo[b] = (uint32_t)sample;
+        hi[b] = (uint32_t)(sample >> 32);
+    }
     for (int64_t j0 = 0; j0 < count; j0 += 4 * EBM_PHILOX_CHUNK) {
         const int64_t left = count - j0;
         const int nb = left >= 4 * EBM_PHILOX_CHUNK ? EBM_PHILOX_CHUNK : (int)((left + 3) / 4);
-        const uint32_t b0 = (uint32_t)(j0 / 4);
-        EBM_PHILOX__SIMD
-        for (int b = 0; b < nb; b++) {
-            uint32_t c[4] = {b0 + (uint32_t)b, (uint32_t)sample, (uint32_t)(sample >> 32), (uint32_t)step};
-            ebm_philox4x32_10(c, (uint32_t)seed, (uint32_t)(seed >> 32));
-            w[4 * b] = c[0];
-            w[4 * b + 1] = c[1];
-            w[4 * b + 2] = c[2];
-            w[4 * b + 3] = c[3];
+        for (int b = 0; b < nb; b++)
+            blk[b] = (uint32_t)(j0 / 4) + (uint32_t)b;
+        if (left >= 4 * EBM_PHILOX_CHUNK) {
+            ebm_philox__chunk(seed, step, blk, lo, hi, nb, eps + j0);
+            continue;
         }
-        EBM_PHILOX__SIMD
-        for (int k = 0; k < 2 * nb; k++)
-            ebm_philox__box_muller(w[2 * k], w[2 * k + 1], &z[2 * k], &z[2 * k + 1]);
-        const int64_t take = left < 4 * nb ? left : 4 * nb;
-        for (int64_t k = 0; k < take; k++)
+        ebm_philox__chunk(seed, step, blk, lo, hi, nb, z);
+        for (int64_t k = 0; k < left; k++)
             eps[j0 + k] = z[k];
+    }
+}
+
+/* The normals of `rows` consecutive samples sample0, sample0 + 1, ... of
+ * `count` elements each, row i at eps + i * count: the same values as
+ * ebm_philox_normals row by row, but chunks span rows, so short rows (2-D
+ * toy data: one block per row) still fill whole vectors. */
+static inline void ebm_philox_normals_rows(uint64_t seed, uint64_t sample0, int64_t rows, uint64_t step,
+                                           float *eps, int64_t count)
+{
+    if (count >= 4 * EBM_PHILOX_CHUNK) {
+        for (int64_t i = 0; i < rows; i++)
+            ebm_philox_normals(seed, sample0 + (uint64_t)i, step, eps + i * count, count);
+        return;
+    }
+    uint32_t blk[EBM_PHILOX_CHUNK], lo[EBM_PHILOX_CHUNK], hi[EBM_PHILOX_CHUNK];
+    float z[4 * EBM_PHILOX_CHUNK];
+    const int per_row = (int)((count + 3) / 4), rows_per_chunk = EBM_PHILOX_CHUNK / per_row;
+    for (int64_t i0 = 0; i0 < rows; i0 += rows_per_chunk) {
+        const int nr = rows - i0 < rows_per_chunk ? (int)(rows - i0) : rows_per_chunk;
+        for (int r = 0; r < nr; r++) {
+            const uint64_t s = sample0 + (uint64_t)(i0 + r);
+            for (int b = 0; b < per_row; b++) {
+                blk[r * per_row + b] = (uint32_t)b;
+                lo[r * per_row + b] = (uint32_t)s;
+                hi[r * per_row + b] = (uint32_t)(s >> 32);
+            }
+        }
+        ebm_philox__chunk(seed, step, blk, lo, hi, nr * per_row, z);
+        for (int r = 0; r < nr; r++)
+            for (int64_t k = 0; k < count; k++)
+                eps[(i0 + r) * count + k] = z[r * per_row * 4 + k];
     }
 }
 

@@ -548,6 +548,31 @@ START_TEST(normals_accurate_and_consistent)
 }
 END_TEST
 
+/* The multi-row fill is, row by row, ebm_philox_normal4's stream of each
+ * sample: short rows (several per chunk, ragged last chunk), a row of one
+ * block, rows that span chunks, and sample indices above 2^32. */
+START_TEST(normals_rows_match_stream)
+{
+    const int64_t counts[] = {1, 2, 3, 4, 5, 63, 64, 255, 256, 300};
+    const uint64_t first[] = {0, 4294967290ull};
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++)
+        for (size_t f = 0; f < 2; f++) {
+            const int64_t count = counts[c], rows = 37;
+            float *z = falloc(rows * count);
+            ebm_philox_normals_rows(9, first[f], rows, 11, z, count);
+            for (int64_t i = 0; i < rows; i++)
+                for (int64_t j = 0; j < count; j++) {
+                    float q[4];
+                    ebm_philox_normal4(9, first[f] + (uint64_t)i, 11, (uint64_t)(j / 4), q);
+                    ck_assert_msg(z[i * count + j] == q[j % 4], "count %lld row %lld element %lld: %g, want %g",
+                                  (long long)count, (long long)i, (long long)j, (double)z[i * count + j],
+                                  (double)q[j % 4]);
+                }
+            free(z);
+        }
+}
+END_TEST
+
 /* ---- the buffer ------------------------------------------------------------------------- */
 
 static ebm_buffer *make_buffer(int64_t cap, int64_t numel)
@@ -704,6 +729,7 @@ int main(void)
     tcase_add_test(rep, chains_independent_of_n);
     tcase_add_test(rep, bad_params);
     tcase_add_test(rep, normals_accurate_and_consistent);
+    tcase_add_test(rep, normals_rows_match_stream);
     suite_add_tcase(s, rep);
     TCase *buf = tcase_create("buffer");
     tcase_add_test(buf, buffer_capacity_fifo);
