@@ -256,7 +256,10 @@ def bench_case(name, args, exe):
                 times[k] += time_calls(f, chunk)
             for k in sorted(usable):
                 times[f"ebm_{k}"] += drivers[k].ask(f"step {chunk}")["times"]
-            times["ebm_steps"] += drivers["pinned"].ask(f"steps {args.steps} {max(1, chunk // args.steps)}")["times"]
+            for k in sorted(usable):
+                times.setdefault(f"ebm_steps_{k}", [])
+                times[f"ebm_steps_{k}"] += drivers[k].ask(f"steps {args.steps} {max(1, chunk // args.steps)}")["times"]
+            times["ebm_steps"] = times["ebm_steps_pinned"]
             times["ebm_fwd"] += drivers["pinned"].ask(f"energy {chunk}")["times"]
         for k, v in times.items():
             row[k] = median_ms(v)
@@ -293,6 +296,39 @@ def fmt(v, spec=".3f"):
     return "-" if v is None else format(v, spec)
 
 
+TARGETS = {"mlp784_b128": 1.5, "mlp784_b1": 10.0, "mnist_b64": 3.0, "cifar_b32": 2.0, "tabular_b4096": 5.0}
+
+
+def torch_best(r):
+    return min([v for v in (r.get("eager"), r.get("script")) if v is not None], default=None)
+
+
+def summary(rows):
+    """Issue 8's comparison: each side at its best thread count."""
+    if torch is None:
+        return []
+    L = ["## Each side at its best thread count\n",
+         "| case | target | torch best (ms, threads) | ebmc best (ms, threads) | speedup | "
+         "ebmc unpinned best (ms, threads) | speedup unpinned | met |",
+         "|---|---|---|---|---|---|---|---|"]
+    for name in dict.fromkeys(r["case"] for r in rows):
+        rs = [r for r in rows if r["case"] == name]
+        t = min(rs, key=torch_best)
+        e = min(rs, key=lambda r: r["ebm_steps"])
+        u = [r for r in rs if r.get("ebm_steps_unpinned") is not None]
+        u = min(u, key=lambda r: r["ebm_steps_unpinned"]) if u else None
+        want = TARGETS.get(name)
+        sp = torch_best(t) / e["ebm_steps"]
+        spu = torch_best(t) / u["ebm_steps_unpinned"] if u else None
+        met = "-" if want is None else ("yes" if sp >= want else "unpinned only" if spu and spu >= want else "no")
+        L.append(f"| {name} | {fmt(want, '.1f')}x | {torch_best(t):.3f} ({t['threads']}) | "
+                 f"{e['ebm_steps']:.3f} ({e['threads']}) | {sp:.2f}x | "
+                 f"{fmt(u['ebm_steps_unpinned'] if u else None)} ({u['threads'] if u else '-'}) | "
+                 f"{fmt(spu, '.2f')}x | {met} |")
+    L.append("")
+    return L
+
+
 def report(rows, rss, preset_check, args):
     L = []
     L.append("# ebmc vs PyTorch: one Langevin step (median ms)\n")
@@ -302,28 +338,33 @@ def report(rows, rss, preset_check, args):
              f"{args.rounds} alternating rounds.\n")
     if preset_check:
         L.append(preset_check + "\n")
-    L.append("| case | batch | tile | threads | torch eager | TorchScript | ebmc | ebmc unpinned | ebmc/torch | "
-             "ebmc per step (K=%d) | ebmc step/fwd | torch step/fwd | ebmc GFLOP/s | sgemm GFLOP/s | "
-             "%% of sgemm |" % args.steps)
+    L.append("| case | batch | tile | threads | torch eager | TorchScript | ebmc (K=%d) | ebmc unpinned (K=%d) | "
+             "torch / ebmc | ebmc steps=1 | ebmc step/fwd | torch step/fwd | ebmc GFLOP/s | sgemm GFLOP/s | "
+             "%% of sgemm |" % (args.steps, args.steps))
     L.append("|" + "---|" * 15)
     for r in rows:
-        best = min([v for v in (r.get("eager"), r.get("script")) if v is not None], default=None)
+        best = torch_best(r)
         gf = gs = pct = None
         if r["flops"]:
-            gf = 2 * r["flops"] / (r["ebm_pinned"] * 1e-3) / 1e9
+            gf = 2 * r["flops"] / (r["ebm_steps"] * 1e-3) / 1e9
             gs = 2 * r["gemm_n"] ** 3 / (r["gemm_ms"] * 1e-3) / 1e9
             pct = 100 * gf / gs
         L.append(f"| {r['case']} | {r['batch']} | {r['tile']} | {r['threads']} | {fmt(r.get('eager'))} | "
-                 f"{fmt(r.get('script'))} | {fmt(r['ebm_pinned'])} | {fmt(r.get('ebm_unpinned'))} | "
-                 f"{fmt(r['ebm_pinned'] / best if best else None, '.2f')} | {fmt(r['ebm_steps'])} | "
-                 f"{fmt(r['ebm_pinned'] / r['ebm_fwd'], '.2f')} | "
+                 f"{fmt(r.get('script'))} | {fmt(r['ebm_steps'])} | {fmt(r.get('ebm_steps_unpinned'))} | "
+                 f"{fmt(best / r['ebm_steps'] if best else None, '.2f')} | {fmt(r['ebm_pinned'])} | "
+                 f"{fmt(r['ebm_steps'] / r['ebm_fwd'], '.2f')} | "
                  f"{fmt(r['eager'] / r['torch_fwd'] if 'eager' in r else None, '.2f')} | {fmt(gf, '.1f')} | "
                  f"{fmt(gs, '.1f')} | {fmt(pct, '.0f')} |")
     L.append("")
-    L.append("ebmc = `ebm_langevin` with steps = 1 per call, OpenBLAS pinned as above; ebmc/torch uses the faster of "
-             "eager and TorchScript. GFLOP/s counts 2x the forward pass's matmul/conv FLOPs per step (forward + "
-             "input gradient) and compares with one square `cblas_sgemm` of the same FLOP count on the same "
-             "number of OpenBLAS threads, timed in the same run.\n")
+    L.append("ebmc (K) = `ebm_langevin` with steps = K per call (as samplers and training run it), ms per step, "
+             "OpenBLAS pinned as above; unpinned: the same without the pinning (shown only when it agrees with "
+             "the pinned run); steps=1: one call per step (the call overhead included). torch / ebmc: the "
+             "faster of eager and TorchScript over the pinned ebmc (K), above 1 when ebmc is faster. GFLOP/s "
+             "counts 2x the forward pass's matmul/conv FLOPs per step (forward + input gradient) at the ebmc (K) "
+             "time and compares with one square `cblas_sgemm` of the same FLOP count on the same number of "
+             "OpenBLAS threads, timed in the same run; step/fwd compares the ebmc (K) step with one "
+             "`ebm_energy` call.\n")
+    L += summary(rows)
     L.append("## Checks and alternatives\n")
     L.append("| case | threads | energy vs torch | step vs torch | unpinned vs pinned | ebmc 1 thread + "
              "OpenBLAS threads (ms) | agrees |")
