@@ -540,7 +540,8 @@ static void print_summary(const sample_job *j, const sample_result *r)
 
 static ebm_status sample_model(const cli_args *a, sample_job *j, ebm_error *err)
 {
-    cache_request req = {.model = j->model, .head_flag = cli_get(&sample_cmd, a, "energy-head")};
+    cache_request req = {.model = j->model, .head_flag = cli_get(&sample_cmd, a, "energy-head"),
+                         .tile = cache_tile_for_batch(j->n)};
     ebm_model *m = NULL;
     sample_result r = {0};
     ebm_status st = cache_open_model(&req, &m, err);

@@ -482,19 +482,6 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
     return st;
 }
 
-/* A tile that splits a batch over the cores (libebm runs one tile per thread):
- * ceil(B / threads), at most 64 (ebmc's default); 0 (ebmc's choice) when one
- * thread runs anyway. */
-static int64_t train_tile(int64_t batch)
-{
-    const char *env = getenv("EBM_NUM_THREADS");
-    long threads = env && env[0] ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
-    if (threads <= 1 || batch <= 1)
-        return 0;
-    int64_t tile = (batch + threads - 1) / threads;
-    return tile < 64 ? tile : 0;
-}
-
 static ebm_status train_model(const cli_args *a, train_job *j, ebm_error *err)
 {
     train_data d;
@@ -502,7 +489,7 @@ static ebm_status train_model(const cli_args *a, train_job *j, ebm_error *err)
     if (st)
         return st;
     cache_request req = {.model = j->model, .head_flag = cli_get(&train_cmd, a, "energy-head"),
-                         .dsm = j->cfg.objective == EBM_OBJ_DSM, .tile = train_tile(j->cfg.batch)};
+                         .dsm = j->cfg.objective == EBM_OBJ_DSM, .tile = cache_tile_for_batch(j->cfg.batch)};
     ebm_model *m = NULL;
     ebm_trainer *t = NULL;
     loop_state ls = {.last_kl = NAN, .t0 = cli_now_seconds()};

@@ -179,6 +179,16 @@ static ebm_status compile_uncached(const cache_request *r, const char *source_ha
     return st;
 }
 
+int64_t cache_tile_for_batch(int64_t batch)
+{
+    const char *env = getenv("EBM_NUM_THREADS");
+    long threads = env && env[0] ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads <= 1 || batch <= 1)
+        return 0;
+    int64_t tile = (batch + threads - 1) / threads;
+    return tile < 64 ? tile : 0;
+}
+
 ebm_status cache_open_model(const cache_request *r, ebm_model **out, ebm_error *err)
 {
     *out = NULL;

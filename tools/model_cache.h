@@ -26,6 +26,13 @@ typedef struct cache_request {
     int64_t tile;             /* samples per program call; 0 = ebmc's choice */
 } cache_request;
 
+/* A tile that splits a batch of `batch` samples over the threads libebm will
+ * use (EBM_NUM_THREADS, else the cores; it runs one tile per thread):
+ * ceil(batch / threads) when that is below ebmc's default of 64, else 0
+ * (ebmc's choice); 0 as well when one thread runs anyway or batch is unknown
+ * (<= 1). */
+int64_t cache_tile_for_batch(int64_t batch);
+
 /* Opens (compiling first if needed) the model of r.  With a compiled model
  * and a head flag, the head it was compiled with must match. */
 ebm_status cache_open_model(const cache_request *r, ebm_model **out, ebm_error *err);
