@@ -610,8 +610,9 @@ static void emit_fused_call(ebmc_buf *b, const ebmc_cg_program *p, int last)
 static void float_expr(ebmc_buf *b, const char *e)
 {
     static const char *const map[][2] = {
-        {"exp", "ebmk_expf"}, {"log", "logf"}, {"log1p", "log1pf"}, {"sqrt", "sqrtf"}, {"tanh", "tanhf"},
-        {"erf", "erff"},      {"fabs", "fabsf"}, {"pow", "powf"},   {"double", "float"},
+        {"exp", "ebmk_expf"}, {"log", "ebmk_logf"}, {"log1p", "ebmk_log1pf"}, {"sqrt", "sqrtf"},
+        {"tanh", "ebmk_tanhf"}, {"erf", "ebmk_erff"}, {"fabs", "fabsf"},       {"pow", "powf"},
+        {"double", "float"},
     };
     for (const char *c = e; *c;) {
         if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '_') {
