@@ -418,4 +418,6 @@ void ebmc_emit_helpers(ebmc_buf *b, unsigned helpers)
         ebmc_buf_puts(b, helpers_conv);
     if (helpers & EBMC_HELP_POOL)
         ebmc_buf_puts(b, helpers_pool);
+    if (helpers & EBMC_HELP_GEMM)
+        ebmc_emit_gemm_helpers(b);
 }

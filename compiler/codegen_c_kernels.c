@@ -11,7 +11,8 @@
  *   - reductions accumulate in float, a contiguous innermost run through a
  *     local accumulator the compiler may split into vector lanes;
  *   - MATMUL is cblas_sgemm (a transpose feeding it is folded into BLAS's
- *     transpose flag), convolutions are im2col/col2im + sgemm per sample and
+ *     transpose flag), or, for activations x weights, the generated GEMM of
+ *     codegen_c_gemm.c; convolutions are im2col/col2im + sgemm per sample and
  *     group with the column matrix in the arena (1x1 stride-1 unpadded
  *     convolutions skip im2col);
  *   - movement ops and pooling are plain loops.
@@ -785,11 +786,21 @@ static void emit_movement(ebmc_buf *b, const ebmc_cg_program *p, int id)
 typedef struct gemm_ctx {
     int ta, tb;
     char m[128], nn[128], k[128], lda[128], ldb[128];
+    ebmc_gemm_form form;   /* BLAS, or the generated kernel (codegen_c_gemm.c) */
+    int64_t kc, nc;        /* k and nn, constants for the generated kernel */
 } gemm_ctx;
 
 static void gemm_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx)
 {
     const gemm_ctx *c = ctx;
+    if (c->form != EBMC_GEMM_BLAS) {
+        char a[IDX_MAX + 16], w[IDX_MAX + 16], o[IDX_MAX + 16];
+        snprintf(a, sizeof a, "in0 + %s", idx[1]);
+        snprintf(w, sizeof w, "in1 + %s", idx[2]);
+        snprintf(o, sizeof o, "out + %s", idx[0]);
+        ebmc_emit_gemm_call(b, ind, c->form, c->m, c->kc, c->nc, a, w, o);
+        return;
+    }
     ebmc_buf_printf(b,
                     "%scblas_sgemm(CblasRowMajor, %s, %s, (int)%s, (int)%s, (int)%s, 1.0f, in0 + %s, (int)%s,\n"
                     "%s            in1 + %s, (int)%s, 0.0f, out + %s, (int)%s);\n",
@@ -806,10 +817,23 @@ static int batch_is_broadcast(const ir_shape *s)
     return 1;
 }
 
-/* [.., M, K] x [.., K, N]: one sgemm per result matrix, batch axes broadcast;
- * when B is the same matrix for every batch index and A is dense over them,
- * the batch folds into M and one sgemm does it all. */
-static void emit_matmul(ebmc_buf *b, const ebmc_cg_program *p, int id)
+/* Activations x weights: A not transposed, B weight-only, K and N constants;
+ * then the form codegen_c_gemm.c picks for the shape. */
+static ebmc_gemm_form own_gemm_form(const ebmc_cg_program *p, int id, const gemm_ctx *c, poly k, poly nn)
+{
+    if (c->ta || !p->info.invariant[operand_src(p, id, 1)])
+        return EBMC_GEMM_BLAS;
+    poly kc = p_const(k.c[0]), nc = p_const(nn.c[0]);
+    if (!p_eq(k, kc) || !p_eq(nn, nc))
+        return EBMC_GEMM_BLAS;
+    return ebmc_gemm_form_of(k.c[0], nn.c[0], c->tb);
+}
+
+/* [.., M, K] x [.., K, N]: one sgemm (or generated GEMM) per result matrix,
+ * batch axes broadcast; when B is the same matrix for every batch index and A
+ * is dense over them, the batch folds into M and one call does it all.
+ * Returns whether the generated GEMM is used. */
+static int emit_matmul(ebmc_buf *b, const ebmc_cg_program *p, int id)
 {
     const ir_node *nd = &p->g->nodes[id];
     const ir_shape *as = &p->g->nodes[nd->in[0]].shape, *bs = &p->g->nodes[nd->in[1]].shape;
@@ -823,11 +847,14 @@ static void emit_matmul(ebmc_buf *b, const ebmc_cg_program *p, int id)
     ab.rank -= 2;
     bb.rank -= 2;
     if (p_is(m, 0) || p_is(nn, 0))
-        return;
+        return 0;
     if (p_is(k, 0)) {   /* an empty sum; BLAS rejects zero leading dimensions */
         emit_fill(b, "out", ps_numel(&out), "0.0f", 1);
-        return;
+        return 0;
     }
+    c.form = own_gemm_form(p, id, &c, k, nn);
+    c.kc = k.c[0];
+    c.nc = nn.c[0];
     p_str(k, c.k, sizeof c.k);
     p_str(nn, c.nn, sizeof c.nn);
     p_str(c.ta ? m : k, c.lda, sizeof c.lda);
@@ -852,6 +879,7 @@ static void emit_matmul(ebmc_buf *b, const ebmc_cg_program *p, int id)
     }
     p_str(m, c.m, sizeof c.m);
     nest_emit(b, &ns, 1, gemm_body, &c);
+    return c.form != EBMC_GEMM_BLAS;
 }
 
 /* ---- convolution ---------------------------------------------------------------------------- */
@@ -1141,7 +1169,8 @@ ebm_status ebmc_emit_kernel(ebmc_buf *b, const ebmc_cg_program *p, int id, unsig
             emit_reduce(b, p, id);
             break;
         case IR_OP_MATMUL:
-            emit_matmul(b, p, id);
+            if (emit_matmul(b, p, id))
+                *helpers |= EBMC_HELP_GEMM;
             break;
         case IR_OP_CONV2D:
         case IR_OP_CONV2D_BWD_DATA:

@@ -42,7 +42,8 @@ typedef enum ebmc_view {
     EBMC_VIEW_ALIAS,      /* same bytes as its operand: RESHAPE, or a TRANSPOSE that
                              only moves size-1 axes */
     EBMC_VIEW_MATMUL_T,   /* a TRANSPOSE of the last two axes read only by MATMULs, which
-                             read its operand with BLAS's transpose flag instead */
+                             read its operand with BLAS's transpose flag instead (not a
+                             weight-only one ebmc_gemm_packs_transpose wants computed) */
 } ebmc_view;
 
 typedef struct ebmc_graph_info {
@@ -180,7 +181,7 @@ const char *ebmc_double_literal(double v, char *buf, size_t size);
 /* ---- kernels (codegen_c_kernels.c) ------------------------------------------------------ */
 
 /* Which shared helpers of the generated file the kernels need. */
-enum { EBMC_HELP_CONV = 1u << 0, EBMC_HELP_POOL = 1u << 1, EBMC_HELP_FLOAT = 1u << 2 };
+enum { EBMC_HELP_CONV = 1u << 0, EBMC_HELP_POOL = 1u << 1, EBMC_HELP_FLOAT = 1u << 2, EBMC_HELP_GEMM = 1u << 3 };
 
 /* The C expression of a value's first element as `const float *` (or float *
  * for computed values), e.g. "((float *)(A + 4096))", "X", "(W + 128)". */
@@ -200,6 +201,24 @@ int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id);
 void ebmc_emit_float_ops(ebmc_buf *b);
 /* Emits the helper functions named in `helpers`. */
 void ebmc_emit_helpers(ebmc_buf *b, unsigned helpers);
+
+/* ---- the generated GEMM (codegen_c_gemm.c) ------------------------------------------------ */
+
+/* How C[m x k] * B[k x n] with a weight matrix B runs: cblas_sgemm, or the
+ * generated kernel with B = W [k, n] row-major (NN) or B = W^T, W [n, k] (NT). */
+typedef enum ebmc_gemm_form { EBMC_GEMM_BLAS = 0, EBMC_GEMM_NN, EBMC_GEMM_NT } ebmc_gemm_form;
+
+/* The form for constant k and n; trans_b: B is read as the transpose of its
+ * operand.  A function of the shape only, never of the tile's row count. */
+ebmc_gemm_form ebmc_gemm_form_of(int64_t k, int64_t n, int trans_b);
+/* Whether a weight-only transpose giving a B [k, n] should be computed once
+ * (in the prologue) rather than read transposed, so the product runs as NN. */
+int ebmc_gemm_packs_transpose(int64_t k, int64_t n);
+/* The helper text (ebmk_gemm_nn, ebmk_gemm_nt), emitted once when EBMC_HELP_GEMM is set. */
+void ebmc_emit_gemm_helpers(ebmc_buf *b);
+/* One line `<ind>ebmk_gemm_<form>(m, k, n, a, w, c);` (form NN or NT). */
+void ebmc_emit_gemm_call(ebmc_buf *b, const char *ind, ebmc_gemm_form form, const char *m, int64_t k, int64_t n,
+                         const char *a, const char *w, const char *c);
 
 /* ---- the C compiler (cc.c) ---------------------------------------------------------------- */
 

@@ -75,10 +75,15 @@ static ebmc_view view_kind(const ir_graph *g, const ebmc_graph_info *gi, int id)
         return EBMC_VIEW_ALIAS;
     if (!transpose_swaps_last_two(nd) || gi->output[id] || gi->user_start[id] == gi->user_start[id + 1])
         return EBMC_VIEW_NONE;
-    for (int u = gi->user_start[id]; u < gi->user_start[id + 1]; u++)
-        if (g->nodes[gi->users[u]].op != IR_OP_MATMUL)
+    int packs = gi->invariant[nd->in[0]] &&   /* weights, see codegen_c_gemm.c */
+                ebmc_gemm_packs_transpose(nd->shape.d[nd->shape.rank - 2], nd->shape.d[nd->shape.rank - 1]);
+    for (int u = gi->user_start[id]; u < gi->user_start[id + 1]; u++) {
+        const ir_node *user = &g->nodes[gi->users[u]];
+        if (user->op != IR_OP_MATMUL)
             return EBMC_VIEW_NONE;
-    return EBMC_VIEW_MATMUL_T;
+        packs &= user->in[1] == id && user->in[0] != id;
+    }
+    return packs ? EBMC_VIEW_NONE : EBMC_VIEW_MATMUL_T;
 }
 
 /* ---- graph info ----------------------------------------------------------------- */

@@ -1,0 +1,289 @@
+/* codegen_c_gemm.c — the generated C's own matrix multiply for "activations x
+ * weights": C[m x N] = A[m x K] * B, where B is a weight matrix (a parameter
+ * or a value computed only from parameters and constants) and m is the
+ * tile's row count, known only at run time, while K and N are constants.
+ *
+ * Why not cblas_sgemm: for the small and medium products of an MLP on a tile
+ * of 1..64 samples, OpenBLAS spends much of its time packing both operands
+ * and dispatching, and its kernel is chosen by the environment (pinned to
+ * Haswell), not by the -march the model is compiled with.  These kernels
+ * read both operands in place (no packing, no allocation) and are compiled
+ * with the model's -march: AVX-512, AVX(2) or plain SSE vectors.
+ *
+ * Two forms, picked by the layout of B (ebmc_gemm_form):
+ *   - NN, B = W with W [K, N] row-major: each output row is a sum of rows of
+ *     W scaled by A's entries; vectorised across j, blocked over rows and
+ *     column vectors.  Every element is acc = 0; for k = 0..K-1:
+ *     acc = fma(a[i,k], w[k,j], acc).
+ *   - NT, B = W^T with W [N, K] row-major (ONNX Gemm transB=1, the forward
+ *     pass of a Linear layer): each output is a dot product of two contiguous
+ *     rows, vectorised across k: lane l accumulates k = l, l+VL, ... by fma
+ *     (a zero-padded last vector when VL does not divide K), then the lanes
+ *     are summed by a fixed halving tree.
+ * Both orders depend only on K, N and the vector width, never on m or on
+ * which rows share a block, so a sample's result is bitwise independent of
+ * the tile size (libebm's promise).  Without FMA hardware, fma is a multiply
+ * then an add, again the same for every block.
+ *
+ * A W^T with a short K would waste most vector lanes in the NT form; such a
+ * transpose is computed once per call in the weight-only prologue instead
+ * (schedule.c asks ebmc_gemm_packs_transpose) and the product runs as NN.
+ */
+#include <string.h>
+
+#include "codegen_internal.h"
+
+/* Below this K, a W^T operand is transposed in the prologue and the product
+ * runs as NN.  Measured on Zen 5 (AVX-512), m = 1 / 64 rows, microseconds:
+ * K=N=64: NT 0.10 / 6.2, NN 0.06 / 3.6; K=N=128: NT 0.61 / 21, NN 0.53 / 13;
+ * K=N=256: NT 2.0 / 63, NN 2.6 / 53 (and the transpose costs a pass over W
+ * per call); K=2, N=64: NT 0.08 / 4.3, NN 0.003 / 0.12. */
+#define GEMM_NT_MIN_K 128
+
+ebmc_gemm_form ebmc_gemm_form_of(int64_t k, int64_t n, int trans_b)
+{
+    if (k <= 0 || n <= 0 || k == IR_DIM_N || n == IR_DIM_N)
+        return EBMC_GEMM_BLAS;
+    if (n == 1)   /* W [1,K] and W^T [K,1] are the same floats: a dot product per row */
+        return EBMC_GEMM_NT;
+    if (k == 1)
+        return EBMC_GEMM_NN;
+    return trans_b ? EBMC_GEMM_NT : EBMC_GEMM_NN;
+}
+
+int ebmc_gemm_packs_transpose(int64_t k, int64_t n)
+{
+    return k > 1 && n > 1 && k != IR_DIM_N && n != IR_DIM_N && k < GEMM_NT_MIN_K;
+}
+
+static const char gemm_helpers[] =
+    "/* ---- GEMM for activations x weights (compiler/codegen_c_gemm.c): C[m x N] =\n"
+    " * A[m x K] * B, read in place.  Every output element is computed in an order\n"
+    " * that depends on K, N and the vector width only, never on m or on the block\n"
+    " * its row falls in: a sample's result does not depend on the tile size. */\n"
+    "#if defined(__AVX512F__)\n"
+    "#include <immintrin.h>\n"
+    "#define EBMK_VL 16\n"
+    "#define EBMK_NN_MR 4   /* NN block: rows x column vectors */\n"
+    "#define EBMK_NN_NV 4\n"
+    "#define EBMK_NT_MR 4   /* NT block: rows x columns */\n"
+    "#define EBMK_NT_NC 4\n"
+    "typedef __m512 ebmk_v;\n"
+    "static inline ebmk_v ebmk_vfma(ebmk_v a, ebmk_v b, ebmk_v c) { return _mm512_fmadd_ps(a, b, c); }\n"
+    "static inline ebmk_v ebmk_vzero(void) { return _mm512_setzero_ps(); }\n"
+    "static inline ebmk_v ebmk_vset1(float x) { return _mm512_set1_ps(x); }\n"
+    "static inline ebmk_v ebmk_vload(const float *p) { return _mm512_loadu_ps(p); }\n"
+    "static inline void ebmk_vstore(float *p, ebmk_v v) { _mm512_storeu_ps(p, v); }\n"
+    "/* The first c lanes (0 < c < EBMK_VL); the others read as 0 and are not touched. */\n"
+    "static inline ebmk_v ebmk_vload_part(const float *p, int64_t c)\n"
+    "{\n"
+    "    return _mm512_maskz_loadu_ps((__mmask16)((1u << c) - 1u), p);\n"
+    "}\n"
+    "static inline void ebmk_vstore_part(float *p, ebmk_v v, int64_t c)\n"
+    "{\n"
+    "    _mm512_mask_storeu_ps(p, (__mmask16)((1u << c) - 1u), v);\n"
+    "}\n"
+    "/* Lanes summed by halving: l + l+8, then l + l+4, l + l+2, l + l+1. */\n"
+    "static inline float ebmk_vsum(ebmk_v v) { return _mm512_reduce_add_ps(v); }\n"
+    "#else\n"
+    "#if defined(__AVX__)\n"
+    "#include <immintrin.h>\n"
+    "#define EBMK_VL 8\n"
+    "#else\n"
+    "#define EBMK_VL 4\n"
+    "#endif\n"
+    "#define EBMK_NN_MR 4   /* 16 vector registers: 8 accumulators */\n"
+    "#define EBMK_NN_NV 2\n"
+    "#define EBMK_NT_MR 2\n"
+    "#define EBMK_NT_NC 4\n"
+    "typedef float ebmk_v __attribute__((vector_size(EBMK_VL * 4)));\n"
+    "static inline ebmk_v ebmk_vfma(ebmk_v a, ebmk_v b, ebmk_v c)\n"
+    "{\n"
+    "#if defined(__AVX__) && defined(__FMA__)\n"
+    "    return _mm256_fmadd_ps(a, b, c);\n"
+    "#else\n"
+    "    return a * b + c;   /* -ffp-contract=off: a multiply, then an add */\n"
+    "#endif\n"
+    "}\n"
+    "static inline ebmk_v ebmk_vzero(void) { ebmk_v z = {0}; return z; }\n"
+    "static inline ebmk_v ebmk_vset1(float x)\n"
+    "{\n"
+    "    ebmk_v v;\n"
+    "    for (int l = 0; l < EBMK_VL; l++)\n"
+    "        v[l] = x;\n"
+    "    return v;\n"
+    "}\n"
+    "static inline ebmk_v ebmk_vload(const float *p) { ebmk_v v; memcpy(&v, p, sizeof v); return v; }\n"
+    "static inline void ebmk_vstore(float *p, ebmk_v v) { memcpy(p, &v, sizeof v); }\n"
+    "static inline ebmk_v ebmk_vload_part(const float *p, int64_t c)\n"
+    "{\n"
+    "    ebmk_v v = ebmk_vzero();\n"
+    "    memcpy(&v, p, (size_t)c * sizeof(float));\n"
+    "    return v;\n"
+    "}\n"
+    "static inline void ebmk_vstore_part(float *p, ebmk_v v, int64_t c) { memcpy(p, &v, (size_t)c * sizeof(float)); }\n"
+    "static inline float ebmk_vsum(ebmk_v v)\n"
+    "{\n"
+    "    float t[EBMK_VL];\n"
+    "    memcpy(t, &v, sizeof t);\n"
+    "    for (int w = EBMK_VL / 2; w > 0; w /= 2)\n"
+    "        for (int l = 0; l < w; l++)\n"
+    "            t[l] += t[l + w];\n"
+    "    return t[0];\n"
+    "}\n"
+    "#endif\n"
+    "#define EBMK_INLINE static inline __attribute__((always_inline))\n"
+    "\n"
+    "/* NN block: rows [0, mr) x column vectors [0, nv) of C, the last vector\n"
+    " * `last` lanes wide; a [mr x K] (row stride K), w [K x N] (row stride N). */\n"
+    "EBMK_INLINE void ebmk_nn_block(const int mr, const int nv, const int64_t last, const int64_t K,\n"
+    "                               const int64_t N, const float *restrict a, const float *restrict w,\n"
+    "                               float *restrict c)\n"
+    "{\n"
+    "    ebmk_v acc[EBMK_NN_MR][EBMK_NN_NV];\n"
+    "    #pragma GCC unroll 8\n"
+    "    for (int r = 0; r < mr; r++)\n"
+    "        #pragma GCC unroll 8\n"
+    "        for (int v = 0; v < nv; v++)\n"
+    "            acc[r][v] = ebmk_vzero();\n"
+    "    for (int64_t k = 0; k < K; k++) {\n"
+    "        ebmk_v wv[EBMK_NN_NV];\n"
+    "        #pragma GCC unroll 8\n"
+    "        for (int v = 0; v < nv; v++)\n"
+    "            wv[v] = v == nv - 1 && last < EBMK_VL ? ebmk_vload_part(w + k * N + v * EBMK_VL, last)\n"
+    "                                                 : ebmk_vload(w + k * N + v * EBMK_VL);\n"
+    "        #pragma GCC unroll 8\n"
+    "        for (int r = 0; r < mr; r++) {\n"
+    "            const ebmk_v ar = ebmk_vset1(a[r * K + k]);\n"
+    "            #pragma GCC unroll 8\n"
+    "            for (int v = 0; v < nv; v++)\n"
+    "                acc[r][v] = ebmk_vfma(ar, wv[v], acc[r][v]);\n"
+    "        }\n"
+    "    }\n"
+    "    #pragma GCC unroll 8\n"
+    "    for (int r = 0; r < mr; r++)\n"
+    "        #pragma GCC unroll 8\n"
+    "        for (int v = 0; v < nv; v++) {\n"
+    "            if (v == nv - 1 && last < EBMK_VL)\n"
+    "                ebmk_vstore_part(c + r * N + v * EBMK_VL, acc[r][v], last);\n"
+    "            else\n"
+    "                ebmk_vstore(c + r * N + v * EBMK_VL, acc[r][v]);\n"
+    "        }\n"
+    "}\n"
+    "\n"
+    "/* NN rows: all m rows of a column strip of nv vectors (constant), in\n"
+    " * blocks of EBMK_NN_MR rows, then one row at a time. */\n"
+    "EBMK_INLINE void ebmk_nn_strip(int64_t m, const int nv, const int64_t last, const int64_t K, const int64_t N,\n"
+    "                               const float *restrict a, const float *restrict w, float *restrict c)\n"
+    "{\n"
+    "    int64_t i = 0;\n"
+    "    for (; i + EBMK_NN_MR <= m; i += EBMK_NN_MR)\n"
+    "        ebmk_nn_block(EBMK_NN_MR, nv, last, K, N, a + i * K, w, c + i * N);\n"
+    "    for (; i < m; i++)\n"
+    "        ebmk_nn_block(1, nv, last, K, N, a + i * K, w, c + i * N);\n"
+    "}\n"
+    "\n"
+    "/* C[m x N] = A[m x K] * W, W [K x N] row-major; K and N are constants at\n"
+    " * every call, so the strips below unroll to straight-line blocks. */\n"
+    "EBMK_INLINE void ebmk_gemm_nn(int64_t m, const int64_t K, const int64_t N, const float *restrict a,\n"
+    "                              const float *restrict w, float *restrict c)\n"
+    "{\n"
+    "    const int64_t step = EBMK_NN_NV * EBMK_VL, j = N / step * step;\n"
+    "    for (int64_t s = 0; s < j; s += step)\n"
+    "        ebmk_nn_strip(m, EBMK_NN_NV, EBMK_VL, K, N, a, w + s, c + s);\n"
+    "    const int64_t rest = N - j, full = rest / EBMK_VL, part = rest % EBMK_VL;\n"
+    "    const int nv = (int)(full + (part > 0));\n"
+    "    const int64_t last = part > 0 ? part : EBMK_VL;\n"
+    "    if (nv == 1)   /* nv is a constant: one call survives */\n"
+    "        ebmk_nn_strip(m, 1, last, K, N, a, w + j, c + j);\n"
+    "    else if (nv == 2)\n"
+    "        ebmk_nn_strip(m, 2, last, K, N, a, w + j, c + j);\n"
+    "#if EBMK_NN_NV > 2\n"
+    "    else if (nv == 3)\n"
+    "        ebmk_nn_strip(m, 3, last, K, N, a, w + j, c + j);\n"
+    "    else if (nv == 4)\n"
+    "        ebmk_nn_strip(m, 4, last, K, N, a, w + j, c + j);\n"
+    "#endif\n"
+    "}\n"
+    "\n"
+    "/* NT block: rows [0, mr) x columns [0, nc) of C; a [mr x K], w [nc x K],\n"
+    " * both row stride K; C's row stride ldc. */\n"
+    "EBMK_INLINE void ebmk_nt_block(const int mr, const int nc, const int64_t K, const int64_t ldc,\n"
+    "                               const float *restrict a, const float *restrict w, float *restrict c)\n"
+    "{\n"
+    "    ebmk_v acc[EBMK_NT_MR][EBMK_NT_NC];\n"
+    "    #pragma GCC unroll 8\n"
+    "    for (int r = 0; r < mr; r++)\n"
+    "        #pragma GCC unroll 8\n"
+    "        for (int q = 0; q < nc; q++)\n"
+    "            acc[r][q] = ebmk_vzero();\n"
+    "    int64_t k = 0;\n"
+    "    for (; k + EBMK_VL <= K; k += EBMK_VL) {\n"
+    "        ebmk_v av[EBMK_NT_MR], wv[EBMK_NT_NC];\n"
+    "        #pragma GCC unroll 8\n"
+    "        for (int r = 0; r < mr; r++)\n"
+    "            av[r] = ebmk_vload(a + r * K + k);\n"
+    "        #pragma GCC unroll 8\n"
+    "        for (int q = 0; q < nc; q++)\n"
+    "            wv[q] = ebmk_vload(w + q * K + k);\n"
+    "        #pragma GCC unroll 8\n"
+    "        for (int r = 0; r < mr; r++)\n"
+    "            #pragma GCC unroll 8\n"
+    "            for (int q = 0; q < nc; q++)\n"
+    "                acc[r][q] = ebmk_vfma(av[r], wv[q], acc[r][q]);\n"
+    "    }\n"
+    "    if (k < K) {   /* the last, zero-padded vector */\n"
+    "        ebmk_v av[EBMK_NT_MR], wv[EBMK_NT_NC];\n"
+    "        #pragma GCC unroll 8\n"
+    "        for (int r = 0; r < mr; r++)\n"
+    "            av[r] = ebmk_vload_part(a + r * K + k, K - k);\n"
+    "        #pragma GCC unroll 8\n"
+    "        for (int q = 0; q < nc; q++)\n"
+    "            wv[q] = ebmk_vload_part(w + q * K + k, K - k);\n"
+    "        #pragma GCC unroll 8\n"
+    "        for (int r = 0; r < mr; r++)\n"
+    "            #pragma GCC unroll 8\n"
+    "            for (int q = 0; q < nc; q++)\n"
+    "                acc[r][q] = ebmk_vfma(av[r], wv[q], acc[r][q]);\n"
+    "    }\n"
+    "    #pragma GCC unroll 8\n"
+    "    for (int r = 0; r < mr; r++)\n"
+    "        #pragma GCC unroll 8\n"
+    "        for (int q = 0; q < nc; q++)\n"
+    "            c[r * ldc + q] = ebmk_vsum(acc[r][q]);\n"
+    "}\n"
+    "\n"
+    "/* NT rows: all m rows of a strip of nc columns (constant). */\n"
+    "EBMK_INLINE void ebmk_nt_strip(int64_t m, const int nc, const int64_t K, const int64_t N,\n"
+    "                               const float *restrict a, const float *restrict w, float *restrict c)\n"
+    "{\n"
+    "    int64_t i = 0;\n"
+    "    for (; i + EBMK_NT_MR <= m; i += EBMK_NT_MR)\n"
+    "        ebmk_nt_block(EBMK_NT_MR, nc, K, N, a + i * K, w, c + i * N);\n"
+    "    for (; i < m; i++)\n"
+    "        ebmk_nt_block(1, nc, K, N, a + i * K, w, c + i * N);\n"
+    "}\n"
+    "\n"
+    "/* C[m x N] = A[m x K] * W^T, W [N x K] row-major: one dot product per element. */\n"
+    "EBMK_INLINE void ebmk_gemm_nt(int64_t m, const int64_t K, const int64_t N, const float *restrict a,\n"
+    "                              const float *restrict w, float *restrict c)\n"
+    "{\n"
+    "    const int64_t nb = N / EBMK_NT_NC * EBMK_NT_NC;\n"
+    "    for (int64_t j = 0; j < nb; j += EBMK_NT_NC)\n"
+    "        ebmk_nt_strip(m, EBMK_NT_NC, K, N, a, w + j * K, c + j);\n"
+    "    for (int64_t q = 0; q < N - nb; q++)\n"
+    "        ebmk_nt_strip(m, 1, K, N, a, w + (nb + q) * K, c + nb + q);\n"
+    "}\n"
+    "\n";
+
+void ebmc_emit_gemm_helpers(ebmc_buf *b)
+{
+    ebmc_buf_puts(b, gemm_helpers);
+}
+
+void ebmc_emit_gemm_call(ebmc_buf *b, const char *ind, ebmc_gemm_form form, const char *m, int64_t k, int64_t n,
+                         const char *a, const char *w, const char *c)
+{
+    ebmc_buf_printf(b, "%sebmk_gemm_%s(%s, %lld, %lld, %s, %s, %s);\n", ind, form == EBMC_GEMM_NT ? "nt" : "nn", m,
+                    (long long)k, (long long)n, a, w, c);
+}
