@@ -213,12 +213,15 @@ static ebm_status build_argv(const ebmc_cc_job *job, const char *cc, const cc_pa
     if (join(a->c_file, cp->work, "model.c", err) || join(a->s_file, cp->work, "weights.s", err))
         return EBM_ERR_IO;
     /* -ffp-contract=off: no FMA contraction, so native and generic builds and
-     * the reference executor round alike; -fno-math-errno changes no value;
-     * -fopenmp-simd honours the kernels' `#pragma omp simd` (vectorise this
+     * the reference executor round alike; -fno-math-errno changes no value,
+     * nor does -fno-trapping-math (no code here reads the floating-point
+     * exception flags), which lets the vectoriser compute both sides of a
+     * select unmasked instead of once per mask; -fopenmp-simd honours the kernels' `#pragma omp simd` (vectorise this
      * loop, whatever its trip count) without OpenMP's runtime. */
     const char *args[] = {cc, a->opt, "-std=c11", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-contract=off",
-                          "-fno-math-errno", "-fopenmp-simd", strcmp(cpu, "generic") == 0 ? NULL : a->march, "-o", cp->tmp_out,
-                          a->c_file, a->s_file, "-lopenblas", "-lm"};
+                          "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd",
+                          strcmp(cpu, "generic") == 0 ? NULL : a->march, "-o", cp->tmp_out, a->c_file, a->s_file,
+                          "-lopenblas", "-lm"};
     a->n = 0;
     for (size_t i = 0; i < sizeof args / sizeof args[0]; i++)
         if (args[i])
