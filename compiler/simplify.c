@@ -7,7 +7,8 @@
  * replaced by an operand (x*1, x+0, x-0, x/1, -(-x), a reshape to the same
  * shape), merged with an identical earlier node (same op, operands and
  * attributes; for constants, same shape and data), or copied.  Two
- * transposes in a row become one (or none).
+ * transposes in a row become one (or none); a product with a column of ones
+ * becomes a broadcast.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -124,6 +125,24 @@ static int identity_of(const ir_graph *c, const ir_node *n, const int *in, const
 #undef SAME_SHAPE
 }
 
+/* matmul(ones [N,1], b [1,M]) = b broadcast to [N,M], exactly: reverse mode
+ * seeds the backward pass of a last linear layer with this outer product,
+ * and as a broadcast it fuses into its readers instead of being a product
+ * written out per sample.  The ones may come through reshapes and
+ * broadcasts of a constant. */
+static int outer_with_ones(ir_graph *c, const ir_node *n, const int *in, ebm_error *err)
+{
+    const ir_shape *a = &c->nodes[in[0]].shape, *b = &c->nodes[in[1]].shape;
+    if (n->op != IR_OP_MATMUL || a->rank != 2 || b->rank != 2 || a->d[1] != 1 || b->d[0] != 1)
+        return -2;
+    int v = in[0];
+    while (c->nodes[v].op == IR_OP_RESHAPE || c->nodes[v].op == IR_OP_BROADCAST)
+        v = c->nodes[v].in[0];
+    if (!const_all(c, v, 1))
+        return -2;
+    return ir_broadcast_to(c, in[1], n->shape, n->name, err);
+}
+
 /* A copy of g's graph-level fields with no nodes, inputs or outputs. */
 static ir_graph *empty_like(const ir_graph *g)
 {
@@ -165,6 +184,9 @@ static int rebuild(ir_graph *c, const ir_graph *g, int i, const int *map, cse_ta
         int same = identity_of(c, n, probe.in, &n->shape);
         if (same >= 0)
             return same;
+        int outer = outer_with_ones(c, n, probe.in, err);
+        if (outer != -2)
+            return outer;
     }
     int found;
     int cse = !(n->op == IR_OP_CONST && (n->flags & IR_NODE_PARAM));   /* parameters stay distinct */

@@ -60,6 +60,38 @@ START_TEST(test_cse_identities_transposes)
 }
 END_TEST
 
+/* matmul(ones [N,1], w [1,4]) becomes w broadcast to [N,4] (reverse mode's
+ * seed of a last linear layer); a column of twos, or a [N,2] left operand,
+ * stays a product.  Values before and after are the same. */
+START_TEST(test_outer_product_with_ones)
+{
+    for (int variant = 0; variant < 3; variant++) {
+        ebm_error err = {0};
+        ir_graph *g = ir_graph_new();
+        int x = ir_add_input(g, "x", ir_shape_make(2, IR_DIM_N, 3), &err);
+        float wd[8];
+        tu_fill_uniform_f32(wd, 8, 7, -1, 1);
+        const int k = variant == 2 ? 2 : 1;
+        int w = ir_add_const(g, "w", ir_shape_make(2, k, 4), wd, IR_NODE_PARAM | IR_NODE_TRAINABLE, &err);
+        int one = ir_add_scalar(g, variant == 1 ? 2.0f : 1.0f, &err);
+        int ones = ir_broadcast_to(g, one, ir_shape_make(2, IR_DIM_N, k), NULL, &err);
+        int outer = ir_matmul(g, ones, w, NULL, &err);
+        int v = ir_add_const(g, "v", ir_shape_make(2, 3, 4), wd, IR_NODE_PARAM, &err);
+        int y = ir_binary(g, IR_OP_MUL, outer, ir_matmul(g, x, v, NULL, &err), NULL, &err);
+        ck_assert_int_eq(ir_add_output(g, y, "y", &err), EBM_OK);
+        float xin[6] = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f}, before[8], after[8];
+        run(g, xin, before);
+        ebmc_options o = {.verify = 1};
+        ck_assert_int_eq(ebmc_pass_simplify(g, &o, &err), EBM_OK);
+        run(g, xin, after);
+        for (int i = 0; i < 8; i++)
+            ck_assert_float_eq(before[i], after[i]);
+        ck_assert_int_eq(count_op(g, IR_OP_MATMUL), variant == 0 ? 1 : 2);
+        ir_graph_free(g);
+    }
+}
+END_TEST
+
 START_TEST(test_cse_merges_constants_not_params)
 {
     ebm_error err = {0};
@@ -87,6 +119,7 @@ int main(void)
     TCase *tc = tcase_create("simplify");
     tcase_add_test(tc, test_cse_identities_transposes);
     tcase_add_test(tc, test_cse_merges_constants_not_params);
+    tcase_add_test(tc, test_outer_product_with_ones);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
