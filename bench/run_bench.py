@@ -421,7 +421,8 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--max-chunk", type=int, default=40)
-    ap.add_argument("--steps", type=int, default=10, help="K of the steps=K timing")
+    ap.add_argument("--steps", type=int, default=60,
+                    help="K of the steps=K timing (default 60: DESIGN.md's training chain length)")
     ap.add_argument("--no-unpinned", action="store_true")
     ap.add_argument("--quick", action="store_true", help="2 rounds, at most 5 calls each")
     args = ap.parse_args()
