@@ -32,10 +32,13 @@ typedef struct shape {
     int trans_b;   /* B = W^T with W [n, k] */
 } shape;
 
-/* Forms NT (trans_b or n = 1) and NN, tails in k, n or both. */
+/* Forms NT (trans_b or n = 1) and NN, tails in k, n or both; the last two are
+ * wide enough for the single-row strips of EBMK_WIDE vectors (NN) or columns
+ * (NT) with AVX-512, plus a tail. */
 static const shape shapes[] = {
-    {37, 5, 1},  {300, 3, 1}, {129, 33, 1}, {17, 1, 1}, {256, 1, 0}, {1, 19, 1}, {784, 20, 1},
-    {5, 37, 0},  {64, 2, 0},  {3, 100, 0},  {200, 17, 0}, {1, 19, 0}, {7, 129, 0}, {2, 64, 0},
+    {37, 5, 1},  {300, 3, 1}, {129, 33, 1}, {17, 1, 1},  {256, 1, 0},   {1, 19, 1},  {784, 20, 1},
+    {5, 37, 0},  {64, 2, 0},  {3, 100, 0},  {200, 17, 0}, {1, 19, 0},  {7, 129, 0}, {2, 64, 0},
+    {40, 300, 0}, {96, 45, 1},
 };
 #define N_SHAPES ((int)(sizeof shapes / sizeof shapes[0]))
 static const int64_t rows[] = {1, 2, 7, 64, 65};
