@@ -888,22 +888,27 @@ static int conv_pointwise(const conv_geom *gm)
 /* Scratch a chunk of samples may use: the im2col matrices of all its samples
  * side by side (one GEMM for the chunk instead of one per sample, which for
  * the small images of EBMs is mostly call overhead), the staging copy of y or
- * dy in [og][sample][ho*wo] order and the phase planes of x or dx.  ~4 MiB:
- * on cifar shapes (4x4 images, 2304-row im2col matrices) a whole tile per
- * GEMM is ~10% faster per step than 256 KiB chunks of one sample, since
- * OpenBLAS packs the weights once per call. */
-#define CONV_CHUNK_FLOATS ((int64_t)1 << 20)
+ * dy in [og][sample][ho*wo] order and the phase planes of x or dx.  A chunk
+ * is CONV_CHUNK_FLOATS (256 KiB, so that what im2col writes is still in L2
+ * when the GEMM reads it), but at least CONV_CHUNK_COLUMNS GEMM columns:
+ * OpenBLAS packs the weights once per call, which on narrow GEMMs costs as
+ * much as the product (cifar's 4x4 images with 2304-row im2col matrices:
+ * ~10% of a step at one sample per GEMM). */
+#define CONV_CHUNK_FLOATS ((int64_t)1 << 16)
+#define CONV_CHUNK_COLUMNS 256
 
 static int64_t conv_per_sample(const conv_geom *gm)
 {
     return (gm->krows + gm->og) * gm->hw_out + gm->cg * gm->planes;
 }
 
-/* Samples per GEMM: the whole tile when its matrices fit CONV_CHUNK_FLOATS. */
+/* Samples per GEMM (at most the tile). */
 static int64_t conv_chunk(const conv_geom *gm, int64_t tile)
 {
     int64_t per = conv_per_sample(gm);
     int64_t s = per > 0 ? CONV_CHUNK_FLOATS / per : tile;
+    int64_t wide = gm->hw_out > 0 ? (CONV_CHUNK_COLUMNS + gm->hw_out - 1) / gm->hw_out : 1;
+    s = s > wide ? s : wide;
     return s < 1 ? 1 : s > tile ? tile : s;
 }
 
