@@ -8,9 +8,8 @@
  * non-square images, strides 1, 2 and 3, symmetric and asymmetric padding,
  * dilation, groups, non-square kernels, strided 1x1 kernels (phase planes no
  * cell reads), input rows and columns no window reaches (their gradient is
- * 0), the unpadded 1x1 path, an image large enough that a tile is split
- * into several GEMM chunks, and the Winograd path (3x3, stride 1, padding 1,
- * >= 16 channels) on even and odd image sizes and with several chunks.  Each model is compiled with a small tile and run
+ * 0), the unpadded 1x1 path, and an image large enough that a tile is split
+ * into several GEMM chunks.  Each model is compiled with a small tile and run
  * over a batch that is not a multiple of it:
  *   - energy, score and parameter gradient against ebmc_exec in float64:
  *     norm-wise relative error <= 1e-5 (float32 sums of at most a few
@@ -56,9 +55,6 @@ static const conv_case cases[] = {
     {"c2_11x10_k2x4_s3x2", 2, 11, 10, 3, 2, 4, {3, 2}, {1, 1, 1, 1}, {1, 1}, 1, 5, 3},
     {"c5_4x4_k1_pointwise", 5, 4, 4, 3, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, 5, 3},
     {"c3_64x64_k3_chunked", 3, 64, 64, 8, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1, 10, 8},
-    {"c16_6x6_k3_winograd", 16, 6, 6, 16, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1, 5, 3},
-    {"c17_5x7_k3_winograd_odd", 17, 5, 7, 24, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1, 5, 3},
-    {"c16_16x16_k3_winograd_chunks", 16, 16, 16, 20, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1, 13, 10},
 };
 
 /* E(x) = 1/2 sum conv2d(x, W)^2 with W uniform in [-1, 1). */
