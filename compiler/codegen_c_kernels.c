@@ -912,6 +912,41 @@ static int64_t conv_chunk(const conv_geom *gm, int64_t tile)
     return s < 1 ? 1 : s > tile ? tile : s;
 }
 
+/* Winograd F(2x2, 3x3) (the helpers' ebmk_wino_*) for CONV2D and its
+ * transpose CONV2D_BWD_DATA when both are 3x3 stride-1 convolutions padded by
+ * 1 on every side, ungrouped, with enough channels that the 16 GEMMs over
+ * channels outweigh the tile transforms: 2.25x fewer multiply-adds. */
+#define WINO_MIN_CHANNELS 16
+
+static int conv_winograd(const conv_geom *gm, ir_op op)
+{
+    const ir_conv_attr *a = gm->a;
+    return (op == IR_OP_CONV2D || op == IR_OP_CONV2D_BWD_DATA) && gm->kh == 3 && gm->kw == 3 && a->stride[0] == 1 &&
+           a->stride[1] == 1 && a->dilation[0] == 1 && a->dilation[1] == 1 && a->pad[0] == 1 && a->pad[1] == 1 &&
+           a->pad[2] == 1 && a->pad[3] == 1 && gm->group == 1 && gm->c >= WINO_MIN_CHANNELS &&
+           gm->o >= WINO_MIN_CHANNELS && gm->ho == gm->h && gm->wo == gm->wd;
+}
+
+static int64_t wino_tiles(const conv_geom *gm)
+{
+    return ((gm->h + 1) / 2) * ((gm->wd + 1) / 2);
+}
+
+/* Samples per chunk of the transformed tiles v [16, c, T] and m [16, o, T]. */
+static int64_t wino_chunk(const conv_geom *gm, int64_t tile)
+{
+    int64_t per = 16 * (gm->c + gm->o) * wino_tiles(gm);
+    int64_t s = CONV_CHUNK_FLOATS / per, wide = (CONV_CHUNK_COLUMNS + wino_tiles(gm) - 1) / wino_tiles(gm);
+    s = s > wide ? s : wide;
+    return s < 1 ? 1 : s > tile ? tile : s;
+}
+
+static int64_t wino_scratch(const conv_geom *gm, int64_t tile)
+{
+    int64_t planes = (gm->h + 3) / 2 * 2 * ((gm->wd + 3) / 2 * 2) + 4 * wino_tiles(gm);   /* ebmk_wino_planes */
+    return 16 * gm->c * gm->o + wino_chunk(gm, tile) * 16 * (gm->c + gm->o) * wino_tiles(gm) + planes;
+}
+
 int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id)
 {
     ir_op op = p->g->nodes[id].op;
@@ -921,11 +956,14 @@ int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id)
     if (conv_pointwise(&gm))
         return 0;
     int64_t tile = ir_shape_has_batch(gm.x) ? p->tile : 1;
+    if (conv_winograd(&gm, op))
+        return wino_scratch(&gm, tile);
     return conv_chunk(&gm, tile) * conv_per_sample(&gm);
 }
 
-/* The geometry as a comment, and as the constant the helpers read. */
-static void emit_conv_geometry(ebmc_buf *b, const conv_geom *gm, const char *batch, int pointwise)
+/* The geometry as a comment, and (unless no_helpers) as the constant the
+ * im2col helpers read. */
+static void emit_conv_geometry(ebmc_buf *b, const conv_geom *gm, const char *batch, int no_helpers)
 {
     const ir_conv_attr *a = gm->a;
     ebmc_buf_printf(b,
@@ -936,7 +974,7 @@ static void emit_conv_geometry(ebmc_buf *b, const conv_geom *gm, const char *bat
                     (long long)gm->group, (long long)a->stride[0], (long long)a->stride[1], (long long)a->pad[0],
                     (long long)a->pad[1], (long long)a->pad[2], (long long)a->pad[3], (long long)a->dilation[0],
                     (long long)a->dilation[1]);
-    if (pointwise)
+    if (no_helpers)
         return;
     ebmc_buf_printf(b,
                     "    static const ebmk_conv geom = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
@@ -1019,6 +1057,31 @@ static void emit_conv_chunked(ebmc_buf *b, ir_op op, const conv_geom *gm, const 
     ebmc_buf_puts(b, "        }\n    }\n");
 }
 
+/* Winograd: u = the transformed kernels [16, co, ci] (once per call), then
+ * per chunk v = input tiles [16, ci, T], 16 GEMMs m_k = u_k . v_k, and the
+ * output tiles from m.  CONV2D_BWD_DATA is the same convolution of dy with
+ * the kernels transposed and rotated (ci = o, co = c). */
+static void emit_conv_winograd(ebmc_buf *b, ir_op op, const conv_geom *gm, const char *bs, int64_t chunk)
+{
+    int bwd = op == IR_OP_CONV2D_BWD_DATA;
+    long long ci = bwd ? gm->o : gm->c, co = bwd ? gm->c : gm->o, tiles = wino_tiles(gm);
+    ebmc_buf_printf(b,
+                    "    static const ebmk_wino wg = {%lld, %lld, %lld, %lld, %lld, %lld};\n"
+                    "    float *restrict u = tmp, *restrict v = tmp + %lld, *restrict m = v + %lld;\n"
+                    "    ebmk_wino_weights(&wg, in1, %d, v, u);   /* v: room for the kernels' taps [9, ci] */\n"
+                    "    for (int64_t s0 = 0; s0 < %s; s0 += %lld) {\n"
+                    "        const int64_t ns = %s - s0 < %lld ? %s - s0 : %lld, ld = ns * %lld;\n"
+                    "        ebmk_wino_in(&wg, in0, s0, ns, m + 16 * %lld * ld, v);\n"
+                    "        for (int64_t k = 0; k < 16; k++)\n"
+                    "            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, %lld, (int)ld, %lld, 1.0f, "
+                    "u + k * %lld, %lld, v + k * %lld * ld, (int)ld, 0.0f, m + k * %lld * ld, (int)ld);\n"
+                    "        ebmk_wino_out(&wg, m, s0, ns, m + 16 * %lld * ld, out);\n"
+                    "    }\n",
+                    ci, co, (long long)gm->h, (long long)gm->wd, (long long)((gm->h + 1) / 2),
+                    (long long)((gm->wd + 1) / 2), 16 * ci * co, (long long)(chunk * 16 * ci * tiles), bwd, bs,
+                    (long long)chunk, bs, (long long)chunk, bs, (long long)chunk, tiles, co, co, ci, co * ci, ci, ci, co, co);
+}
+
 static void emit_conv(ebmc_buf *b, const ebmc_cg_program *p, int id)
 {
     ir_op op = p->g->nodes[id].op;
@@ -1026,15 +1089,18 @@ static void emit_conv(ebmc_buf *b, const ebmc_cg_program *p, int id)
     int pw = conv_pointwise(&gm);
     char bs[128];
     p_str(p_dim(gm.x->d[0]), bs, sizeof bs);
-    emit_conv_geometry(b, &gm, bs, pw);
+    emit_conv_geometry(b, &gm, bs, pw || conv_winograd(&gm, op));
     if (op == IR_OP_CONV2D_BWD_FILTER) {   /* accumulated into; the other ops write every element */
         pshape out = ps_of(&p->g->nodes[id].shape);
         emit_fill(b, "out", ps_numel(&out), "0.0f", 1);
     }
+    int64_t tile = ir_shape_has_batch(gm.x) ? p->tile : 1;
     if (pw)
         emit_conv_pointwise(b, op, &gm, bs);
+    else if (conv_winograd(&gm, op))
+        emit_conv_winograd(b, op, &gm, bs, wino_chunk(&gm, tile));
     else
-        emit_conv_chunked(b, op, &gm, bs, conv_chunk(&gm, ir_shape_has_batch(gm.x) ? p->tile : 1));
+        emit_conv_chunked(b, op, &gm, bs, conv_chunk(&gm, tile));
 }
 
 /* ---- pooling ---------------------------------------------------------------------------------- */
