@@ -943,8 +943,9 @@ static int64_t wino_chunk(const conv_geom *gm, int64_t tile)
 
 static int64_t wino_scratch(const conv_geom *gm, int64_t tile)
 {
-    int64_t planes = (gm->h + 3) / 2 * 2 * ((gm->wd + 3) / 2 * 2) + 4 * wino_tiles(gm);   /* ebmk_wino_planes */
-    return 16 * gm->c * gm->o + wino_chunk(gm, tile) * 16 * (gm->c + gm->o) * wino_tiles(gm) + planes;
+    /* per sample: the transformed tiles and a padded plane, (2*th+2) x (2*tw+2) */
+    int64_t per = 16 * (gm->c + gm->o) * wino_tiles(gm) + (gm->h + 3) / 2 * 2 * ((gm->wd + 3) / 2 * 2);
+    return 16 * gm->c * gm->o + wino_chunk(gm, tile) * per;
 }
 
 int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id)
