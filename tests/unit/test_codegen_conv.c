@@ -8,8 +8,9 @@
  * non-square images, strides 1, 2 and 3, symmetric and asymmetric padding,
  * dilation, groups, non-square kernels, strided 1x1 kernels (phase planes no
  * cell reads), input rows and columns no window reaches (their gradient is
- * 0), the unpadded 1x1 path, and an image large enough that a tile is split
- * into several GEMM chunks.  Each model is compiled with a small tile and run
+ * 0), the unpadded 1x1 path, an image large enough that a tile is split
+ * into several GEMM chunks, and the Winograd path (3x3, stride 1, padding 1,
+ * >= 16 channels) on even and odd image sizes and over several chunks.  Each model is compiled with a small tile and run
  * over a batch that is not a multiple of it:
  *   - energy, score and parameter gradient against ebmc_exec in float64:
  *     norm-wise relative error <= 1e-5 (float32 sums of at most a few
