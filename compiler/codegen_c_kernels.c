@@ -888,6 +888,7 @@ typedef struct conv_geom {
     const ir_shape *x, *w, *y;   /* x [B,C,H,W], w [O,C/g,kh,kw], y [B,O,ho,wo] */
     const ir_conv_attr *a;
     int64_t c, h, wd, o, kh, kw, ho, wo, group, cg, og, krows, hw_in, hw_out;
+    int64_t hq, wq, planes;   /* the helpers' phase planes: hq x wq, floats per sample and channel */
 } conv_geom;
 
 static conv_geom conv_geom_of(const ebmc_cg_program *p, int id)
@@ -912,6 +913,9 @@ static conv_geom conv_geom_of(const ebmc_cg_program *p, int id)
     gm.krows = gm.cg * gm.kh * gm.kw;
     gm.hw_in = gm.h * gm.wd;
     gm.hw_out = gm.ho * gm.wo;
+    gm.hq = gm.ho + (gm.kh - 1) * gm.a->dilation[0] / gm.a->stride[0];
+    gm.wq = gm.wo + (gm.kw - 1) * gm.a->dilation[1] / gm.a->stride[1];
+    gm.planes = gm.a->stride[0] * gm.a->stride[1] * gm.hq * gm.wq;
     return gm;
 }
 
@@ -925,18 +929,65 @@ static int conv_pointwise(const conv_geom *gm)
 
 /* Scratch a chunk of samples may use: the im2col matrices of all its samples
  * side by side (one GEMM for the chunk instead of one per sample, which for
- * the small images of EBMs is mostly call overhead) plus the staging copy of
- * y or dy in [og][sample][ho*wo] order.  256 KiB, so that what im2col writes
- * is still in L2 when the GEMM reads it (measured on resnet_groupnorm, mnist
- * and cifar shapes: ~10% faster per step than a whole tile's 8 MiB). */
+ * the small images of EBMs is mostly call overhead), the staging copy of y or
+ * dy in [og][sample][ho*wo] order and the phase planes of x or dx.  A chunk
+ * is CONV_CHUNK_FLOATS (256 KiB, so that what im2col writes is still in L2
+ * when the GEMM reads it), but at least CONV_CHUNK_COLUMNS GEMM columns:
+ * OpenBLAS packs the weights once per call, which on narrow GEMMs costs as
+ * much as the product (cifar's 4x4 images with 2304-row im2col matrices:
+ * ~10% of a step at one sample per GEMM). */
 #define CONV_CHUNK_FLOATS ((int64_t)1 << 16)
+#define CONV_CHUNK_COLUMNS 256
 
-/* Samples per GEMM: the whole tile when its matrices fit CONV_CHUNK_FLOATS. */
+static int64_t conv_per_sample(const conv_geom *gm)
+{
+    return (gm->krows + gm->og) * gm->hw_out + gm->cg * gm->planes;
+}
+
+/* Samples per GEMM (at most the tile). */
 static int64_t conv_chunk(const conv_geom *gm, int64_t tile)
 {
-    int64_t per = gm->krows * gm->hw_out + gm->og * gm->hw_out;
+    int64_t per = conv_per_sample(gm);
     int64_t s = per > 0 ? CONV_CHUNK_FLOATS / per : tile;
+    int64_t wide = gm->hw_out > 0 ? (CONV_CHUNK_COLUMNS + gm->hw_out - 1) / gm->hw_out : 1;
+    s = s > wide ? s : wide;
     return s < 1 ? 1 : s > tile ? tile : s;
+}
+
+/* Winograd F(2x2, 3x3) (the helpers' ebmk_wino_*) for CONV2D and its
+ * transpose CONV2D_BWD_DATA when both are 3x3 stride-1 convolutions padded by
+ * 1 on every side, ungrouped, with enough channels that the 16 GEMMs over
+ * channels outweigh the tile transforms: 2.25x fewer multiply-adds. */
+#define WINO_MIN_CHANNELS 16
+
+static int conv_winograd(const conv_geom *gm, ir_op op)
+{
+    const ir_conv_attr *a = gm->a;
+    return (op == IR_OP_CONV2D || op == IR_OP_CONV2D_BWD_DATA) && gm->kh == 3 && gm->kw == 3 && a->stride[0] == 1 &&
+           a->stride[1] == 1 && a->dilation[0] == 1 && a->dilation[1] == 1 && a->pad[0] == 1 && a->pad[1] == 1 &&
+           a->pad[2] == 1 && a->pad[3] == 1 && gm->group == 1 && gm->c >= WINO_MIN_CHANNELS &&
+           gm->o >= WINO_MIN_CHANNELS && gm->ho == gm->h && gm->wo == gm->wd;
+}
+
+static int64_t wino_tiles(const conv_geom *gm)
+{
+    return ((gm->h + 1) / 2) * ((gm->wd + 1) / 2);
+}
+
+/* Samples per chunk of the transformed tiles v [16, c, T] and m [16, o, T]. */
+static int64_t wino_chunk(const conv_geom *gm, int64_t tile)
+{
+    int64_t per = 16 * (gm->c + gm->o) * wino_tiles(gm);
+    int64_t s = CONV_CHUNK_FLOATS / per, wide = (CONV_CHUNK_COLUMNS + wino_tiles(gm) - 1) / wino_tiles(gm);
+    s = s > wide ? s : wide;
+    return s < 1 ? 1 : s > tile ? tile : s;
+}
+
+static int64_t wino_scratch(const conv_geom *gm, int64_t tile)
+{
+    /* per sample: the transformed tiles and a padded plane, (2*th+2) x (2*tw+2) */
+    int64_t per = 16 * (gm->c + gm->o) * wino_tiles(gm) + (gm->h + 3) / 2 * 2 * ((gm->wd + 3) / 2 * 2);
+    return 16 * gm->c * gm->o + wino_chunk(gm, tile) * per;
 }
 
 int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id)
@@ -948,54 +999,14 @@ int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id)
     if (conv_pointwise(&gm))
         return 0;
     int64_t tile = ir_shape_has_batch(gm.x) ? p->tile : 1;
-    return conv_chunk(&gm, tile) * (gm.krows + gm.og) * gm.hw_out;
+    if (conv_winograd(&gm, op))
+        return wino_scratch(&gm, tile);
+    return conv_chunk(&gm, tile) * conv_per_sample(&gm);
 }
 
-/* Small images: im2col as a gather through a table of kh*kw*ho*wo input
- * offsets (within one channel plane; -1 = padding), and col2im as a scatter
- * through it or, at stride 1 (where nearly every input pixel has a reader per
- * cell), as a gather through its inverse (kh*kw*h*w output offsets): the
- * helpers walk whole planes instead of rows of a few pixels.  Larger images
- * walk rows. */
-#define CONV_TABLE_MAX 16384
-
-static void emit_conv_table(ebmc_buf *b, const conv_geom *gm, int with_inverse)
-{
-    const ir_conv_attr *a = gm->a;
-    ebmc_buf_printf(b, "    static const int32_t tab[%lld] = {", (long long)(gm->kh * gm->kw * gm->hw_out));
-    int64_t k = 0;
-    for (int64_t i = 0; i < gm->kh; i++)
-        for (int64_t j = 0; j < gm->kw; j++)
-            for (int64_t oh = 0; oh < gm->ho; oh++)
-                for (int64_t ow = 0; ow < gm->wo; ow++, k++) {
-                    int64_t ih = oh * a->stride[0] - a->pad[0] + i * a->dilation[0];
-                    int64_t iw = ow * a->stride[1] - a->pad[1] + j * a->dilation[1];
-                    int64_t at = ih < 0 || ih >= gm->h || iw < 0 || iw >= gm->wd ? -1 : ih * gm->wd + iw;
-                    ebmc_buf_printf(b, "%s%s%lld", k ? "," : "", k % 24 == 0 ? "\n        " : "", (long long)at);
-                }
-    ebmc_buf_puts(b, "};\n");
-    if (!with_inverse)
-        return;
-    /* its inverse: per kernel cell and input pixel, the output pixel reading it
-       there (at most one: a cell's offsets are distinct), -1 for none */
-    ebmc_buf_printf(b, "    static const int32_t inv[%lld] = {", (long long)(gm->kh * gm->kw * gm->hw_in));
-    k = 0;
-    for (int64_t i = 0; i < gm->kh; i++)
-        for (int64_t j = 0; j < gm->kw; j++)
-            for (int64_t ih = 0; ih < gm->h; ih++)
-                for (int64_t iw = 0; iw < gm->wd; iw++, k++) {
-                    int64_t th = ih + a->pad[0] - i * a->dilation[0], tw = iw + a->pad[1] - j * a->dilation[1];
-                    int64_t oh = th / a->stride[0], ow = tw / a->stride[1];
-                    int ok = th >= 0 && tw >= 0 && th % a->stride[0] == 0 && tw % a->stride[1] == 0 && oh < gm->ho &&
-                             ow < gm->wo;
-                    ebmc_buf_printf(b, "%s%s%lld", k ? "," : "", k % 24 == 0 ? "\n        " : "",
-                                    (long long)(ok ? oh * gm->wo + ow : -1));
-                }
-    ebmc_buf_puts(b, "};\n");
-}
-
-/* The geometry as a comment, and as the constant the helpers read. */
-static void emit_conv_geometry(ebmc_buf *b, const conv_geom *gm, const char *batch, int pointwise)
+/* The geometry as a comment, and (unless no_helpers) as the constant the
+ * im2col helpers read. */
+static void emit_conv_geometry(ebmc_buf *b, const conv_geom *gm, const char *batch, int no_helpers)
 {
     const ir_conv_attr *a = gm->a;
     ebmc_buf_printf(b,
@@ -1006,20 +1017,16 @@ static void emit_conv_geometry(ebmc_buf *b, const conv_geom *gm, const char *bat
                     (long long)gm->group, (long long)a->stride[0], (long long)a->stride[1], (long long)a->pad[0],
                     (long long)a->pad[1], (long long)a->pad[2], (long long)a->pad[3], (long long)a->dilation[0],
                     (long long)a->dilation[1]);
-    if (pointwise)
+    if (no_helpers)
         return;
-    int tab = gm->kh * gm->kw * gm->hw_out <= CONV_TABLE_MAX;
-    int inv = tab && a->stride[0] == 1 && a->stride[1] == 1 && gm->kh * gm->kw * gm->hw_in <= CONV_TABLE_MAX;
-    if (tab)
-        emit_conv_table(b, gm, inv);
     ebmc_buf_printf(b,
-                        "    static const ebmk_conv geom = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
-                        "%lld, %lld, %lld, %lld, %lld, %lld, %lld, %s, %s};\n",
-                        (long long)gm->cg, (long long)gm->h, (long long)gm->wd, (long long)gm->kh, (long long)gm->kw,
-                        (long long)gm->ho, (long long)gm->wo, (long long)a->stride[0], (long long)a->stride[1],
-                        (long long)a->pad[0], (long long)a->pad[1], (long long)a->dilation[0],
-                        (long long)a->dilation[1], (long long)gm->c * gm->hw_in, (long long)gm->o * gm->hw_out,
-                        (long long)gm->og, tab ? "tab" : "NULL", inv ? "inv" : "NULL");
+                    "    static const ebmk_conv geom = {%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, "
+                    "%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld};\n",
+                    (long long)gm->cg, (long long)gm->h, (long long)gm->wd, (long long)gm->kh, (long long)gm->kw,
+                    (long long)gm->ho, (long long)gm->wo, (long long)a->stride[0], (long long)a->stride[1],
+                    (long long)a->pad[0], (long long)a->pad[1], (long long)a->dilation[0], (long long)a->dilation[1],
+                    (long long)gm->c * gm->hw_in, (long long)gm->o * gm->hw_out, (long long)gm->og, (long long)gm->hq,
+                    (long long)gm->wq);
 }
 
 /* 1x1 stride-1 unpadded convolutions, per sample b and group g with W_g the
@@ -1053,11 +1060,12 @@ static void emit_conv_pointwise(ebmc_buf *b, ir_op op, const conv_geom *gm, cons
 }
 
 /* Chunks of ns samples s0.., per group g, with W_g the group's [og, krows]
- * block, COL the chunk's im2col matrices side by side [krows, ns*ho*wo] and
- * Y the chunk's y (or dy) staged as [og, ns*ho*wo]:
- *   CONV2D             Y  = W_g . COL, then unstaged into y
- *   CONV2D_BWD_DATA    COL = W_g^T . Y, then dx += col2im(COL) per sample
- *   CONV2D_BWD_FILTER  dW_g += Y . COL^T
+ * block, COL the chunk's im2col matrices side by side [krows, ns*ho*wo], Y
+ * the chunk's y (or dy) staged as [og, ns*ho*wo] and PAD the phase planes of
+ * the chunk's x (or dx):
+ *   CONV2D             PAD = x, COL = im2col(PAD), Y = W_g . COL, then y = Y
+ *   CONV2D_BWD_DATA    COL = W_g^T . Y, PAD = col2im(COL), then dx = PAD
+ *   CONV2D_BWD_FILTER  PAD = x, COL = im2col(PAD), dW_g += Y . COL^T
  * the executor's per-sample products, with the samples of a chunk in one GEMM. */
 static void emit_conv_chunked(ebmc_buf *b, ir_op op, const conv_geom *gm, const char *bs, int64_t chunk)
 {
@@ -1066,14 +1074,15 @@ static void emit_conv_chunked(ebmc_buf *b, ir_op op, const conv_geom *gm, const 
     const char *y = op == IR_OP_CONV2D ? "out" : op == IR_OP_CONV2D_BWD_DATA ? "in0" : "in1";
     const char *w = op == IR_OP_CONV2D_BWD_FILTER ? "out" : "in1";
     ebmc_buf_printf(b,
-                    "    float *restrict col = tmp, *restrict stage = tmp + %lld;\n"
+                    "    float *restrict col = tmp, *restrict stage = tmp + %lld, *restrict pad = stage + %lld;\n"
                     "    for (int64_t s0 = 0; s0 < %s; s0 += %lld) {\n"
                     "        const int64_t ns = %s - s0 < %lld ? %s - s0 : %lld, ld = ns * %lld;\n"
                     "        for (int64_t g = 0; g < %lld; g++) {\n",
-                    (long long)(chunk * kr * hw), bs, (long long)chunk, bs, (long long)chunk, bs, (long long)chunk,
-                    hw, (long long)gm->group);
+                    (long long)(chunk * kr * hw), (long long)(chunk * og * hw), bs, (long long)chunk, bs,
+                    (long long)chunk, bs, (long long)chunk, hw, (long long)gm->group);
     if (op != IR_OP_CONV2D_BWD_DATA)
-        ebmc_buf_printf(b, "            ebmk_im2col_chunk(&geom, %s, s0, ns, g, col);\n", x);
+        ebmc_buf_printf(b, "            ebmk_pad_in(&geom, %s, s0, ns, g, pad);\n"
+                        "            ebmk_im2col_chunk(&geom, pad, ns, col);\n", x);
     if (op != IR_OP_CONV2D)
         ebmc_buf_printf(b, "            ebmk_stage(&geom, (float *)%s, s0, ns, g, stage, 1);\n", y);
     if (op == IR_OP_CONV2D)
@@ -1083,11 +1092,37 @@ static void emit_conv_chunked(ebmc_buf *b, ir_op op, const conv_geom *gm, const 
     else if (op == IR_OP_CONV2D_BWD_DATA)
         ebmc_buf_printf(b, "            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, %lld, (int)ld, %lld, 1.0f, "
                         "%s + g * %lld, %lld, stage, (int)ld, 0.0f, col, (int)ld);\n"
-                        "            ebmk_col2im_chunk(&geom, col, s0, ns, g, %s);\n", kr, og, w, og * kr, kr, x);
+                        "            ebmk_col2im_chunk(&geom, col, ns, pad);\n"
+                        "            ebmk_pad_out(&geom, pad, s0, ns, g, %s);\n", kr, og, w, og * kr, kr, x);
     else
         ebmc_buf_printf(b, "            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, %lld, %lld, (int)ld, 1.0f, "
                         "stage, (int)ld, col, (int)ld, 1.0f, %s + g * %lld, %lld);\n", og, kr, w, og * kr, kr);
     ebmc_buf_puts(b, "        }\n    }\n");
+}
+
+/* Winograd: u = the transformed kernels [16, co, ci] (once per call), then
+ * per chunk v = input tiles [16, ci, T], 16 GEMMs m_k = u_k . v_k, and the
+ * output tiles from m.  CONV2D_BWD_DATA is the same convolution of dy with
+ * the kernels transposed and rotated (ci = o, co = c). */
+static void emit_conv_winograd(ebmc_buf *b, ir_op op, const conv_geom *gm, const char *bs, int64_t chunk)
+{
+    int bwd = op == IR_OP_CONV2D_BWD_DATA;
+    long long ci = bwd ? gm->o : gm->c, co = bwd ? gm->c : gm->o, tiles = wino_tiles(gm);
+    ebmc_buf_printf(b,
+                    "    static const ebmk_wino wg = {%lld, %lld, %lld, %lld, %lld, %lld};\n"
+                    "    float *restrict u = tmp, *restrict v = tmp + %lld, *restrict m = v + %lld;\n"
+                    "    ebmk_wino_weights(&wg, in1, %d, v, u);   /* v: room for the kernels' taps [9, ci] */\n"
+                    "    for (int64_t s0 = 0; s0 < %s; s0 += %lld) {\n"
+                    "        const int64_t ns = %s - s0 < %lld ? %s - s0 : %lld, ld = ns * %lld;\n"
+                    "        ebmk_wino_in(&wg, in0, s0, ns, m + 16 * %lld * ld, v);\n"
+                    "        for (int64_t k = 0; k < 16; k++)\n"
+                    "            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, %lld, (int)ld, %lld, 1.0f, "
+                    "u + k * %lld, %lld, v + k * %lld * ld, (int)ld, 0.0f, m + k * %lld * ld, (int)ld);\n"
+                    "        ebmk_wino_out(&wg, m, s0, ns, m + 16 * %lld * ld, out);\n"
+                    "    }\n",
+                    ci, co, (long long)gm->h, (long long)gm->wd, (long long)((gm->h + 1) / 2),
+                    (long long)((gm->wd + 1) / 2), 16 * ci * co, (long long)(chunk * 16 * ci * tiles), bwd, bs,
+                    (long long)chunk, bs, (long long)chunk, bs, (long long)chunk, tiles, co, co, ci, co * ci, ci, ci, co, co);
 }
 
 static void emit_conv(ebmc_buf *b, const ebmc_cg_program *p, int id)
@@ -1097,15 +1132,18 @@ static void emit_conv(ebmc_buf *b, const ebmc_cg_program *p, int id)
     int pw = conv_pointwise(&gm);
     char bs[128];
     p_str(p_dim(gm.x->d[0]), bs, sizeof bs);
-    emit_conv_geometry(b, &gm, bs, pw);
-    if (op != IR_OP_CONV2D && !(pw && op == IR_OP_CONV2D_BWD_DATA)) {
+    emit_conv_geometry(b, &gm, bs, pw || conv_winograd(&gm, op));
+    if (op == IR_OP_CONV2D_BWD_FILTER) {   /* accumulated into; the other ops write every element */
         pshape out = ps_of(&p->g->nodes[id].shape);
         emit_fill(b, "out", ps_numel(&out), "0.0f", 1);
     }
+    int64_t tile = ir_shape_has_batch(gm.x) ? p->tile : 1;
     if (pw)
         emit_conv_pointwise(b, op, &gm, bs);
+    else if (conv_winograd(&gm, op))
+        emit_conv_winograd(b, op, &gm, bs, wino_chunk(&gm, tile));
     else
-        emit_conv_chunked(b, op, &gm, bs, conv_chunk(&gm, ir_shape_has_batch(gm.x) ? p->tile : 1));
+        emit_conv_chunked(b, op, &gm, bs, conv_chunk(&gm, tile));
 }
 
 /* ---- pooling ---------------------------------------------------------------------------------- */
