@@ -22,7 +22,14 @@
  *     are summed by a fixed halving tree.
  * Both orders depend only on K, N and the vector width, never on m or on
  * which rows share a block, so a sample's result is bitwise independent of
- * the tile size (libebm's promise).  Without FMA hardware, fma is a multiply
+ * the tile size (libebm's promise).
+ *
+ * Convolutions use the NN form the other way round: weights on the left,
+ * C[co x P] = W[co x K] * COL[K x P] with the chunk's pixel columns P known
+ * only at run time (im2col, Winograd's 16 products, and the input gradient
+ * on W^T copied per group by ebmk_transpose).  Each element's sum is again
+ * in k order whatever P is, so convolutions too give a sample the same bits
+ * in any tile or chunk.  Without FMA hardware, fma is a multiply
  * then an add, again the same for every block.
  *
  * A W^T with a short K would waste most vector lanes in the NT form; such a
@@ -283,6 +290,15 @@ static const char gemm_helpers[] =
     "        ebmk_nt_block(EBMK_NT_MR, nc, K, N, a + i * K, w, c + i * N);\n"
     "    for (; i < m; i++)\n"
     "        ebmk_nt_block(1, nc, K, N, a + i * K, w, c + i * N);\n"
+    "}\n"
+    "\n"
+    "/* dst [cols x rows] = src [rows x cols]^T. */\n"
+    "static inline void ebmk_transpose(const int64_t rows, const int64_t cols, const float *restrict src,\n"
+    "                                  float *restrict dst)\n"
+    "{\n"
+    "    for (int64_t r = 0; r < rows; r++)\n"
+    "        for (int64_t c = 0; c < cols; c++)\n"
+    "            dst[c * rows + r] = src[r * cols + c];\n"
     "}\n"
     "\n"
     "/* C[m x N] = A[m x K] * W^T, W [N x K] row-major: one dot product per element;\n"

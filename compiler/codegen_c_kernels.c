@@ -12,9 +12,11 @@
  *     local accumulator the compiler may split into vector lanes;
  *   - MATMUL is cblas_sgemm (a transpose feeding it is folded into BLAS's
  *     transpose flag), or, for activations x weights, the generated GEMM of
- *     codegen_c_gemm.c; convolutions are im2col/col2im + sgemm per sample and
- *     group with the column matrix in the arena (1x1 stride-1 unpadded
- *     convolutions skip im2col);
+ *     codegen_c_gemm.c; convolutions are im2col/col2im (or Winograd F(2x2,3x3)
+ *     for 3x3 stride-1 layers) + a GEMM per chunk of samples and group, the
+ *     generated one for the forward pass and the input gradient, sgemm for
+ *     the filter gradient (1x1 stride-1 unpadded convolutions skip im2col
+ *     and stay on sgemm per sample);
  *   - movement ops and pooling are plain loops.
  *
  * Shapes are static except the batch size n, a parameter of the kernels that
@@ -983,6 +985,13 @@ static int64_t wino_chunk(const conv_geom *gm, int64_t tile)
     return s < 1 ? 1 : s > tile ? tile : s;
 }
 
+/* The input gradient's im2col product runs as ebmk_gemm_nn on W_g^T, copied
+ * into the front of the scratch per group; the other products need none. */
+static int64_t conv_wt_floats(const conv_geom *gm, ir_op op)
+{
+    return op == IR_OP_CONV2D_BWD_DATA ? gm->og * gm->krows : 0;
+}
+
 static int64_t wino_scratch(const conv_geom *gm, int64_t tile)
 {
     /* per sample: the transformed tiles and a padded plane, (2*th+2) x (2*tw+2) */
@@ -1001,7 +1010,7 @@ int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id)
     int64_t tile = ir_shape_has_batch(gm.x) ? p->tile : 1;
     if (conv_winograd(&gm, op))
         return wino_scratch(&gm, tile);
-    return conv_chunk(&gm, tile) * conv_per_sample(&gm);
+    return conv_wt_floats(&gm, op) + conv_chunk(&gm, tile) * conv_per_sample(&gm);
 }
 
 /* The geometry as a comment, and (unless no_helpers) as the constant the
@@ -1066,7 +1075,9 @@ static void emit_conv_pointwise(ebmc_buf *b, ir_op op, const conv_geom *gm, cons
  *   CONV2D             PAD = x, COL = im2col(PAD), Y = W_g . COL, then y = Y
  *   CONV2D_BWD_DATA    COL = W_g^T . Y, PAD = col2im(COL), then dx = PAD
  *   CONV2D_BWD_FILTER  PAD = x, COL = im2col(PAD), dW_g += Y . COL^T
- * the executor's per-sample products, with the samples of a chunk in one GEMM. */
+ * the executor's per-sample products, with the samples of a chunk in one GEMM:
+ * ebmc's own (codegen_c_gemm.c) for the first two, OpenBLAS for the filter
+ * gradient (param_grad only). */
 static void emit_conv_chunked(ebmc_buf *b, ir_op op, const conv_geom *gm, const char *bs, int64_t chunk)
 {
     long long og = gm->og, kr = gm->krows, hw = gm->hw_out;
@@ -1074,11 +1085,14 @@ static void emit_conv_chunked(ebmc_buf *b, ir_op op, const conv_geom *gm, const 
     const char *y = op == IR_OP_CONV2D ? "out" : op == IR_OP_CONV2D_BWD_DATA ? "in0" : "in1";
     const char *w = op == IR_OP_CONV2D_BWD_FILTER ? "out" : "in1";
     ebmc_buf_printf(b,
-                    "    float *restrict col = tmp, *restrict stage = tmp + %lld, *restrict pad = stage + %lld;\n"
+                    "    float *restrict wt = tmp, *restrict col = tmp + %lld;   /* wt: W_g^T for the input gradient */\n"
+                    "    float *restrict stage = col + %lld, *restrict pad = stage + %lld;\n"
+                    "    (void)wt;\n"
                     "    for (int64_t s0 = 0; s0 < %s; s0 += %lld) {\n"
                     "        const int64_t ns = %s - s0 < %lld ? %s - s0 : %lld, ld = ns * %lld;\n"
                     "        for (int64_t g = 0; g < %lld; g++) {\n",
-                    (long long)(chunk * kr * hw), (long long)(chunk * og * hw), bs, (long long)chunk, bs,
+                    (long long)conv_wt_floats(gm, op), (long long)(chunk * kr * hw), (long long)(chunk * og * hw), bs,
+                    (long long)chunk, bs,
                     (long long)chunk, bs, (long long)chunk, hw, (long long)gm->group);
     if (op != IR_OP_CONV2D_BWD_DATA)
         ebmc_buf_printf(b, "            ebmk_pad_in(&geom, %s, s0, ns, g, pad);\n"
@@ -1086,14 +1100,13 @@ static void emit_conv_chunked(ebmc_buf *b, ir_op op, const conv_geom *gm, const 
     if (op != IR_OP_CONV2D)
         ebmc_buf_printf(b, "            ebmk_stage(&geom, (float *)%s, s0, ns, g, stage, 1);\n", y);
     if (op == IR_OP_CONV2D)
-        ebmc_buf_printf(b, "            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, %lld, (int)ld, %lld, 1.0f, "
-                        "%s + g * %lld, %lld, col, (int)ld, 0.0f, stage, (int)ld);\n"
-                        "            ebmk_stage(&geom, %s, s0, ns, g, stage, 0);\n", og, kr, w, og * kr, kr, y);
+        ebmc_buf_printf(b, "            ebmk_gemm_nn(%lld, %lld, ld, %s + g * %lld, col, stage);\n"
+                        "            ebmk_stage(&geom, %s, s0, ns, g, stage, 0);\n", og, kr, w, og * kr, y);
     else if (op == IR_OP_CONV2D_BWD_DATA)
-        ebmc_buf_printf(b, "            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, %lld, (int)ld, %lld, 1.0f, "
-                        "%s + g * %lld, %lld, stage, (int)ld, 0.0f, col, (int)ld);\n"
+        ebmc_buf_printf(b, "            ebmk_transpose(%lld, %lld, %s + g * %lld, wt);\n"
+                        "            ebmk_gemm_nn(%lld, %lld, ld, wt, stage, col);\n"
                         "            ebmk_col2im_chunk(&geom, col, ns, pad);\n"
-                        "            ebmk_pad_out(&geom, pad, s0, ns, g, %s);\n", kr, og, w, og * kr, kr, x);
+                        "            ebmk_pad_out(&geom, pad, s0, ns, g, %s);\n", og, kr, w, og * kr, kr, og, x);
     else
         ebmc_buf_printf(b, "            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, %lld, %lld, (int)ld, 1.0f, "
                         "stage, (int)ld, col, (int)ld, 1.0f, %s + g * %lld, %lld);\n", og, kr, w, og * kr, kr);
@@ -1116,13 +1129,12 @@ static void emit_conv_winograd(ebmc_buf *b, ir_op op, const conv_geom *gm, const
                     "        const int64_t ns = %s - s0 < %lld ? %s - s0 : %lld, ld = ns * %lld;\n"
                     "        ebmk_wino_in(&wg, in0, s0, ns, m + 16 * %lld * ld, v);\n"
                     "        for (int64_t k = 0; k < 16; k++)\n"
-                    "            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, %lld, (int)ld, %lld, 1.0f, "
-                    "u + k * %lld, %lld, v + k * %lld * ld, (int)ld, 0.0f, m + k * %lld * ld, (int)ld);\n"
+                    "            ebmk_gemm_nn(%lld, %lld, ld, u + k * %lld, v + k * %lld * ld, m + k * %lld * ld);\n"
                     "        ebmk_wino_out(&wg, m, s0, ns, m + 16 * %lld * ld, out);\n"
                     "    }\n",
                     ci, co, (long long)gm->h, (long long)gm->wd, (long long)((gm->h + 1) / 2),
                     (long long)((gm->wd + 1) / 2), 16 * ci * co, (long long)(chunk * 16 * ci * tiles), bwd, bs,
-                    (long long)chunk, bs, (long long)chunk, bs, (long long)chunk, tiles, co, co, ci, co * ci, ci, ci, co, co);
+                    (long long)chunk, bs, (long long)chunk, bs, (long long)chunk, tiles, co, co, ci, co * ci, ci, co, co);
 }
 
 static void emit_conv(ebmc_buf *b, const ebmc_cg_program *p, int id)
@@ -1213,7 +1225,7 @@ ebm_status ebmc_emit_kernel(ebmc_buf *b, const ebmc_cg_program *p, int id, unsig
         case IR_OP_CONV2D:
         case IR_OP_CONV2D_BWD_DATA:
         case IR_OP_CONV2D_BWD_FILTER:
-            *helpers |= EBMC_HELP_CONV;
+            *helpers |= EBMC_HELP_CONV | EBMC_HELP_GEMM;
             emit_conv(b, p, id);
             break;
         case IR_OP_MAXPOOL2D:
