@@ -251,15 +251,24 @@ def bench_case(name, args, exe):
             t1 = max(t1, statistics.median(time_calls(sides["eager"], 3)))
         chunk = max(2, min(args.max_chunk, int(0.3 / max(t1, 1e-6))))
         times = {k: [] for k in list(sides) + [f"ebm_{k}" for k in usable] + ["ebm_steps", "ebm_fwd"]}
+        # Before each timed block, a pause: BLAS and OpenMP worker threads of the
+        # side that ran last spin for a while after their work (OpenBLAS for
+        # about 0.1 s), and on 2 cores they would run into the next side's timing.
+        def settle():
+            time.sleep(args.settle)
         for _ in range(args.rounds):
             for k, f in sides.items():
+                settle()
                 times[k] += time_calls(f, chunk)
             for k in sorted(usable):
+                settle()
                 times[f"ebm_{k}"] += drivers[k].ask(f"step {chunk}")["times"]
             for k in sorted(usable):
+                settle()
                 times.setdefault(f"ebm_steps_{k}", [])
                 times[f"ebm_steps_{k}"] += drivers[k].ask(f"steps {args.steps} {max(1, chunk // args.steps)}")["times"]
             times["ebm_steps"] = times["ebm_steps_pinned"]
+            settle()
             times["ebm_fwd"] += drivers["pinned"].ask(f"energy {chunk}")["times"]
         for k, v in times.items():
             row[k] = median_ms(v)
@@ -430,6 +439,8 @@ def main():
     ap.add_argument("--max-chunk", type=int, default=40)
     ap.add_argument("--steps", type=int, default=60,
                     help="K of the steps=K timing (default 60: DESIGN.md's training chain length)")
+    ap.add_argument("--settle", type=float, default=0.3,
+                    help="seconds of pause before each timed block, so the last side's spinning threads go idle")
     ap.add_argument("--no-unpinned", action="store_true")
     ap.add_argument("--quick", action="store_true", help="2 rounds, at most 5 calls each")
     args = ap.parse_args()
