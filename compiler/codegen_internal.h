@@ -205,8 +205,10 @@ void ebmc_emit_helpers(ebmc_buf *b, unsigned helpers);
 /* ---- the generated GEMM (codegen_c_gemm.c) ------------------------------------------------ */
 
 /* How C[m x k] * B[k x n] with a weight matrix B runs: cblas_sgemm, or the
- * generated kernel with B = W [k, n] row-major (NN) or B = W^T, W [n, k] (NT). */
-typedef enum ebmc_gemm_form { EBMC_GEMM_BLAS = 0, EBMC_GEMM_NN, EBMC_GEMM_NT } ebmc_gemm_form;
+ * generated kernel with B = W [k, n] row-major (NN) or B = W^T, W [n, k] (NT),
+ * or NT on a copy of B transposed at each call (NT_COPY: B = W [k, n] with a
+ * handful of columns, where NN would fill a vector with n lanes per k). */
+typedef enum ebmc_gemm_form { EBMC_GEMM_BLAS = 0, EBMC_GEMM_NN, EBMC_GEMM_NT, EBMC_GEMM_NT_COPY } ebmc_gemm_form;
 
 /* The form for constant k and n; trans_b: B is read as the transpose of its
  * operand.  A function of the shape only, never of the tile's row count. */
@@ -216,7 +218,8 @@ ebmc_gemm_form ebmc_gemm_form_of(int64_t k, int64_t n, int trans_b);
 int ebmc_gemm_packs_transpose(int64_t k, int64_t n);
 /* The helper text (ebmk_gemm_nn, ebmk_gemm_nt), emitted once when EBMC_HELP_GEMM is set. */
 void ebmc_emit_gemm_helpers(ebmc_buf *b);
-/* One line `<ind>ebmk_gemm_<form>(m, k, n, a, w, c);` (form NN or NT). */
+/* The call `<ind>ebmk_gemm_<form>(m, k, n, a, w, c);` (NT_COPY: a block that
+ * transposes w into a local array first). */
 void ebmc_emit_gemm_call(ebmc_buf *b, const char *ind, ebmc_gemm_form form, const char *m, int64_t k, int64_t n,
                          const char *a, const char *w, const char *c);
 

@@ -32,13 +32,14 @@ typedef struct shape {
     int trans_b;   /* B = W^T with W [n, k] */
 } shape;
 
-/* Forms NT (trans_b or n = 1) and NN, tails in k, n or both; the last two are
- * wide enough for the single-row strips of EBMK_WIDE vectors (NN) or columns
- * (NT) with AVX-512, plus a tail. */
+/* Forms NT (trans_b or n = 1), NN and NT_COPY ({64, 2, 0}, {37, 3, 0}: a
+ * handful of columns), tails in k, n or both; {40, 300, 0} and {96, 45, 1}
+ * are wide enough for the single-row strips of EBMK_WIDE vectors (NN) or
+ * columns (NT) with AVX-512, plus a tail. */
 static const shape shapes[] = {
     {37, 5, 1},  {300, 3, 1}, {129, 33, 1}, {17, 1, 1},  {256, 1, 0},   {1, 19, 1},  {784, 20, 1},
     {5, 37, 0},  {64, 2, 0},  {3, 100, 0},  {200, 17, 0}, {1, 19, 0},  {7, 129, 0}, {2, 64, 0},
-    {40, 300, 0}, {96, 45, 1},
+    {40, 300, 0}, {96, 45, 1}, {37, 3, 0},
 };
 #define N_SHAPES ((int)(sizeof shapes / sizeof shapes[0]))
 static const int64_t rows[] = {1, 2, 7, 64, 65};
@@ -192,6 +193,8 @@ START_TEST(form_by_shape)
     ck_assert_int_eq(ebmc_gemm_form_of(256, 784, 0), EBMC_GEMM_NN);
     ck_assert_int_eq(ebmc_gemm_form_of(256, 1, 0), EBMC_GEMM_NT);   /* W [256,1] is W^T [1,256] */
     ck_assert_int_eq(ebmc_gemm_form_of(1, 256, 1), EBMC_GEMM_NN);   /* W [256,1] read as [1,256] */
+    ck_assert_int_eq(ebmc_gemm_form_of(64, 2, 0), EBMC_GEMM_NT_COPY);   /* a toy model's input gradient */
+    ck_assert_int_eq(ebmc_gemm_form_of(5, 2, 0), EBMC_GEMM_NN);         /* too short to fill a vector */
     ck_assert_int_eq(ebmc_gemm_form_of(IR_DIM_N, 8, 0), EBMC_GEMM_BLAS);
     ck_assert_int_eq(ebmc_gemm_form_of(8, IR_DIM_N, 1), EBMC_GEMM_BLAS);
     ck_assert(ebmc_gemm_packs_transpose(2, 64));
