@@ -57,13 +57,13 @@ void ebm_init_states(ebm_init_kind kind, float lo, float hi, uint64_t seed, uint
                      float *x, int64_t n, int64_t numel)
 {
     const uint64_t key = seed ^ INIT_KEY_TWEAK;
+    if (kind == EBM_INIT_NORMAL) {
+        ebm_philox_normals_rows(key, (uint64_t)first, n, stream, x, numel);
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
         const uint64_t s = (uint64_t)(first + i);
         float *xi = x + i * numel;
-        if (kind == EBM_INIT_NORMAL) {
-            ebm_philox_normals(key, s, stream, xi, numel);
-            continue;
-        }
         for (int64_t b = 0; b * 4 < numel; b++) {
             uint32_t c[4] = {(uint32_t)b, (uint32_t)s, (uint32_t)(s >> 32), (uint32_t)stream};
             ebm_philox4x32_10(c, (uint32_t)key, (uint32_t)(key >> 32));

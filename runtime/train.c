@@ -379,16 +379,12 @@ static ebm_status data_batch(ebm_trainer *t, int64_t s, ebm_error *err)
     }
     if (st || t->cfg.data_noise <= 0 || t->cfg.objective == EBM_OBJ_DSM)
         return st;
+    /* the noise goes through the fake half of t->x, which fake_batch fills next */
     const uint64_t key = step_seed(t->cfg.seed, s) ^ NOISE_KEY_TWEAK;
-    float q[4];
-    for (int64_t i = 0; i < B; i++)
-        for (int64_t j = 0; j < numel; j += 4) {
-            ebm_philox_normal4(key, (uint64_t)i, 0, (uint64_t)(j / 4), q);
-            for (int64_t k = 0; k < 4 && j + k < numel; k++) {
-                float *v = &t->x[i * numel + j + k];
-                *v = clampf(*v + (float)t->cfg.data_noise * q[k], &t->cfg.sampler.lv);
-            }
-        }
+    float *eps = t->x + B * numel;
+    ebm_philox_normals_rows(key, 0, B, 0, eps, numel);
+    for (int64_t j = 0; j < B * numel; j++)
+        t->x[j] = clampf(t->x[j] + (float)t->cfg.data_noise * eps[j], &t->cfg.sampler.lv);
     return EBM_OK;
 }
 
@@ -463,13 +459,11 @@ static ebm_status loss_and_grad(ebm_trainer *t, int64_t s, ebm_train_stats *stat
         const double sg = t->cfg.sigma;
         const uint64_t key = step_seed(t->cfg.seed, s) ^ NOISE_KEY_TWEAK;
         float *xt = t->x + B * numel;
-        for (int64_t i = 0; i < B; i++) {
-            ebm_philox_normals(key, (uint64_t)i, 1, t->target + i * numel, numel);
-            for (int64_t j = 0; j < numel; j++) {
-                float eps = t->target[i * numel + j];
-                xt[i * numel + j] = (float)(t->x[i * numel + j] + sg * eps);
-                t->target[i * numel + j] = (float)(-eps / sg);
-            }
+        ebm_philox_normals_rows(key, 0, B, 1, t->target, numel);
+        for (int64_t j = 0; j < B * numel; j++) {
+            float eps = t->target[j];
+            xt[j] = (float)(t->x[j] + sg * eps);
+            t->target[j] = (float)(-eps / sg);
         }
         st = ebm_dsm_grad(t->ctx, xt, t->target, B, t->e, t->grad, err);
         if (st)
