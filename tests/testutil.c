@@ -223,6 +223,14 @@ const char *tu_scratch_file(const char *name)
     return tu_path("%s/%s", scratch, name);
 }
 
+void tu_write_file(const char *path, const void *buf, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
 int tu_count_entries(const char *dir)
 {
     DIR *d = opendir(dir);

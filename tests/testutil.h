@@ -31,6 +31,8 @@ void tu_scratch_make(const char *tag);
 void tu_scratch_remove(void);
 const char *tu_scratch_dir(void);
 const char *tu_scratch_file(const char *name);
+/* Writes n bytes to path (a failed check if it cannot). */
+void tu_write_file(const char *path, const void *buf, size_t n);
 /* Entries of a folder other than . and .., or -1 if it cannot be opened. */
 int tu_count_entries(const char *dir);
 

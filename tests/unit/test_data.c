@@ -34,14 +34,6 @@ static const char *tmp(const char *name)
     return tu_scratch_file(name);
 }
 
-static void write_bytes(const char *path, const void *buf, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
 static void write_gz(const char *path, const void *buf, size_t n)
 {
     gzFile g = gzopen(path, "wb");
@@ -52,7 +44,7 @@ static void write_gz(const char *path, const void *buf, size_t n)
 
 static void write_text(const char *path, const char *text)
 {
-    write_bytes(path, text, strlen(text));
+    tu_write_file(path, text, strlen(text));
 }
 
 /* An IDX ubyte file image: header for dims[rank], then `ndata` bytes of data. */
@@ -115,7 +107,7 @@ START_TEST(idx_plain_images)
 {
     unsigned char buf[64];
     size_t n = make_idx(buf, 3, img_dims, pixels, sizeof pixels);
-    write_bytes(tmp("train-images-idx3-ubyte"), buf, n);
+    tu_write_file(tmp("train-images-idx3-ubyte"), buf, n);
     ebm_dataset d;
     ebm_error err = {0};
     ck_assert_int_eq(ebm_data_load(tmp("train-images-idx3-ubyte"), &d, &err), EBM_OK);
@@ -158,7 +150,7 @@ START_TEST(idx_labels_and_rank2)
     /* rank 2 [N, D]: scaled, no channel inserted */
     const uint32_t d2[2] = {2, 3};
     n = make_idx(buf, 2, d2, pixels, 6);
-    write_bytes(tmp("flat.idx"), buf, n);
+    tu_write_file(tmp("flat.idx"), buf, n);
     ck_assert_int_eq(ebm_data_load(tmp("flat.idx"), &d, &err), EBM_OK);
     ck_assert_int_eq(d.rank, 2);
     ck_assert_int_eq(d.shape[1], 3);
@@ -172,18 +164,18 @@ START_TEST(idx_truncated)
     const uint32_t dims[3] = {10, 2, 2};   /* says 40 data bytes */
     unsigned char buf[64];
     size_t n = make_idx(buf, 3, dims, pixels, 8);
-    write_bytes(tmp("t.idx"), buf, n);
+    tu_write_file(tmp("t.idx"), buf, n);
     expect_error(tmp("t.idx"), EBM_ERR_FORMAT, "truncated IDX", "[10,2,2] = 40 data bytes, the "
                  "file holds 8");
     write_gz(tmp("t.gz"), buf, n);
     expect_error(tmp("t.gz"), EBM_ERR_FORMAT, "truncated IDX", "decompressed data holds 8");
     /* header itself cut short */
-    write_bytes(tmp("h.idx"), buf, 9);
+    tu_write_file(tmp("h.idx"), buf, 9);
     expect_error(tmp("h.idx"), EBM_ERR_FORMAT, "truncated IDX header", "needs 16");
     /* trailing bytes are as wrong as missing ones */
     n = make_idx(buf, 3, img_dims, pixels, sizeof pixels);
     buf[n++] = 7;
-    write_bytes(tmp("x.idx"), buf, n);
+    tu_write_file(tmp("x.idx"), buf, n);
     expect_error(tmp("x.idx"), EBM_ERR_FORMAT, "1 unexpected bytes", "[3,2,2]");
 }
 END_TEST
@@ -203,7 +195,7 @@ START_TEST(idx_truncated_gzip_stream)
     size_t gn = fread(gz, 1, sizeof gz, f);
     fclose(f);
     ck_assert_uint_gt(gn, 100);
-    write_bytes(tmp("cut.gz"), gz, gn / 2);
+    tu_write_file(tmp("cut.gz"), gz, gn / 2);
     expect_error(tmp("cut.gz"), EBM_ERR_FORMAT, "corrupt or truncated gzip", NULL);
 }
 END_TEST
@@ -213,15 +205,15 @@ START_TEST(idx_bad_magic_and_types)
     unsigned char buf[64];
     size_t n = make_idx(buf, 3, img_dims, pixels, sizeof pixels);
     buf[2] = 0x07;
-    write_bytes(tmp("m.idx"), buf, n);
+    tu_write_file(tmp("m.idx"), buf, n);
     expect_error(tmp("m.idx"), EBM_ERR_FORMAT, "bad IDX magic 0x00000703", "0x00000803");
     buf[2] = 0x08;
     buf[3] = 0;   /* rank 0 */
-    write_bytes(tmp("r.idx"), buf, n);
+    tu_write_file(tmp("r.idx"), buf, n);
     expect_error(tmp("r.idx"), EBM_ERR_FORMAT, "bad IDX magic 0x00000800", NULL);
     buf[2] = 0x0D;   /* float32 IDX */
     buf[3] = 3;
-    write_bytes(tmp("f.idx"), buf, n);
+    tu_write_file(tmp("f.idx"), buf, n);
     expect_error(tmp("f.idx"), EBM_ERR_UNSUPPORTED, "0x0d (float32)", NULL);
 }
 END_TEST
@@ -231,7 +223,7 @@ START_TEST(idx_empty)
     const uint32_t dims[3] = {0, 28, 28};
     unsigned char buf[64];
     size_t n = make_idx(buf, 3, dims, NULL, 0);
-    write_bytes(tmp("e.idx"), buf, n);
+    tu_write_file(tmp("e.idx"), buf, n);
     expect_error(tmp("e.idx"), EBM_ERR_INVALID, "empty dataset", "N = 0");
 }
 END_TEST
@@ -241,10 +233,10 @@ START_TEST(missing_and_odd_files)
     expect_error(tmp("nope.gz"), EBM_ERR_IO, "cannot open", "No such file");
     ck_assert_int_eq(mkdir(tmp("dir"), 0700), 0);
     expect_error(tmp("dir"), EBM_ERR_IO, "not a regular file", NULL);
-    write_bytes(tmp("zero"), "", 0);
+    tu_write_file(tmp("zero"), "", 0);
     expect_error(tmp("zero"), EBM_ERR_FORMAT, "empty file", NULL);
     const unsigned char junk[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};   /* a PNG signature */
-    write_bytes(tmp("pic"), junk, sizeof junk);
+    tu_write_file(tmp("pic"), junk, sizeof junk);
     expect_error(tmp("pic"), EBM_ERR_FORMAT, "not a dataset", "89 50 4e 47");
 }
 END_TEST

@@ -209,10 +209,7 @@ START_TEST(compiles_without_warnings)
     tu_scratch_make("gemmw");
     char *src = gemm_source();
     const char *c_path = tu_scratch_file("gemm.c");
-    FILE *f = fopen(c_path, "w");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(fputs(src, f) >= 0, 1);
-    ck_assert_int_eq(fclose(f), 0);
+    tu_write_file(c_path, src, strlen(src));
     free(src);
     static const char *const march[] = {"-march=native", "-march=x86-64", "-march=haswell"};
     for (size_t i = 0; i < sizeof march / sizeof march[0]; i++) {

@@ -34,14 +34,6 @@ static const char *tmp(const char *name)
     return tu_scratch_file(name);
 }
 
-static void write_bytes(const char *path, const void *buf, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
 /* Builds a .npy file by hand: version major.0, the given header text (padded
  * like numpy does unless pad = 0), then data.  hlen_override >= 0 replaces the
  * header length field (for corrupt files). */
@@ -68,7 +60,7 @@ static void write_npy(const char *path, int major, const char *header, int pad,
     }
     if (data_len)
         memcpy(buf + total, data, data_len);
-    write_bytes(path, buf, total + data_len);
+    tu_write_file(path, buf, total + data_len);
     free(buf);
 }
 
@@ -281,11 +273,11 @@ END_TEST
 START_TEST(bad_magic)
 {
     static const char bad[] = "\x93NUMPX\x01\x00\x10\x00{}              ";
-    write_bytes(tmp("m.npy"), bad, sizeof bad - 1);
+    tu_write_file(tmp("m.npy"), bad, sizeof bad - 1);
     expect_error(tmp("m.npy"), EBM_ERR_FORMAT, "bad magic");
-    write_bytes(tmp("e.npy"), "", 0);
+    tu_write_file(tmp("e.npy"), "", 0);
     expect_error(tmp("e.npy"), EBM_ERR_FORMAT, "not a .npy file");
-    write_bytes(tmp("s.npy"), "\x93NUMPY\x02\x00\x10\x00", 10);   /* v2 needs 12 bytes */
+    tu_write_file(tmp("s.npy"), "\x93NUMPY\x02\x00\x10\x00", 10);   /* v2 needs 12 bytes */
     expect_error(tmp("s.npy"), EBM_ERR_FORMAT, "truncated");
 }
 END_TEST

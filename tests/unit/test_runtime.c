@@ -713,14 +713,6 @@ static void make_tmpdir(void)
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 
-static void write_file(const char *path, const void *buf, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
 static unsigned char *read_file(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");
@@ -741,8 +733,8 @@ START_TEST(test_bad_files)
 {
     make_tmpdir();
     const char *text = tu_path("%s/notes.so", tmpdir), *empty = tu_path("%s/empty.so", tmpdir);
-    write_file(text, "this is not a model\n", 20);
-    write_file(empty, "", 0);
+    tu_write_file(text, "this is not a model\n", 20);
+    tu_write_file(empty, "", 0);
     expect_open_fails(text, EBM_ERR_FORMAT, "not a shared object");
     expect_open_fails(empty, EBM_ERR_FORMAT, "not a shared object");
     /* Truncated copies of a good model: wherever the cut, a clean error or
@@ -754,7 +746,7 @@ START_TEST(test_bad_files)
     for (int k = 1; k < 64; k++) {
         size_t cut = size * (size_t)k / 64;
         const char *path = tu_path("%s/cut%d.so", tmpdir, k);
-        write_file(path, so, cut);
+        tu_write_file(path, so, cut);
         ebm_model *m = NULL;
         ebm_error err = {0};
         ebm_status st = ebm_model_open(path, &m, &err);
@@ -774,7 +766,7 @@ START_TEST(test_bad_files)
     }
     ck_assert_int_gt(failed, 0);
     const char *cut = tu_path("%s/half_of_4k.so", tmpdir);
-    write_file(cut, so, 4000);   /* inside the code segment of any x86-64 build */
+    tu_write_file(cut, so, 4000);   /* inside the code segment of any x86-64 build */
     expect_open_fails(cut, EBM_ERR_FORMAT, "truncated");
     unlink(cut);
     free(so);
@@ -792,7 +784,7 @@ START_TEST(test_path_without_slash)
     ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
     size_t size;
     unsigned char *so = read_file(fake_path("quadratic"), &size);
-    write_file(tu_path("%s/local_model.so", tmpdir), so, size);
+    tu_write_file(tu_path("%s/local_model.so", tmpdir), so, size);
     free(so);
     ck_assert_int_eq(chdir(tmpdir), 0);
     ebm_model *m = NULL;
