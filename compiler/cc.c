@@ -213,7 +213,9 @@ static ebm_status build_argv(const ebmc_cc_job *job, const char *cc, const cc_pa
     if (join(a->c_file, cp->work, "model.c", err) || join(a->s_file, cp->work, "weights.s", err))
         return EBM_ERR_IO;
     /* -ffp-contract=off: no FMA contraction, so native and generic builds and
-     * the reference executor round alike; -fno-math-errno changes no value,
+     * the reference executor round alike in the elementwise arithmetic (the
+     * float functions' polynomials, ebmk_expf and the like, ask for fmaf
+     * explicitly where the target has FMA: their bits are the target's); -fno-math-errno changes no value,
      * nor does -fno-trapping-math (no code here reads the floating-point
      * exception flags), which lets the vectoriser compute both sides of a
      * select unmasked instead of once per mask; -fopenmp-simd honours the kernels' `#pragma omp simd` (vectorise this
