@@ -1,6 +1,7 @@
 /* test_simplify.c — CSE, algebraic identities and transpose folding, checked
  * by node counts and by running the graph before and after. */
 #include <check.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,6 +94,43 @@ START_TEST(test_outer_product_with_ones)
 }
 END_TEST
 
+/* g a + (g y) z becomes g (a + y z) (the backward of x sigmoid(x) as reverse
+ * mode writes it), in either operand order; values agree to rounding (one
+ * rounding fewer).  A g of another shape (broadcast) is left alone. */
+START_TEST(test_factor_common_product)
+{
+    for (int variant = 0; variant < 3; variant++) {
+        ebm_error err = {0};
+        ir_graph *g = ir_graph_new();
+        int x = ir_add_input(g, "x", ir_shape_make(2, IR_DIM_N, 3), &err);
+        float bd[3] = {0.5f, -1.5f, 2.0f};
+        int b = ir_add_const(g, "b", ir_shape_make(2, 1, 3), bd, IR_NODE_PARAM, &err);
+        int gg = variant == 2 ? b : ir_unary(g, IR_OP_TANH, x, NULL, &err);
+        int a = ir_unary(g, IR_OP_SIGMOID, x, NULL, &err), y = ir_unary(g, IR_OP_EXP, x, NULL, &err);
+        int z = ir_binary(g, IR_OP_MUL, x, x, NULL, &err);
+        int ga = variant == 1 ? ir_binary(g, IR_OP_MUL, a, gg, NULL, &err) : ir_binary(g, IR_OP_MUL, gg, a, NULL, &err);
+        int gy = variant == 1 ? ir_binary(g, IR_OP_MUL, y, gg, NULL, &err) : ir_binary(g, IR_OP_MUL, gg, y, NULL, &err);
+        int gyz = variant == 1 ? ir_binary(g, IR_OP_MUL, z, gy, NULL, &err) : ir_binary(g, IR_OP_MUL, gy, z, NULL, &err);
+        int out = variant == 1 ? ir_binary(g, IR_OP_ADD, gyz, ga, NULL, &err) : ir_binary(g, IR_OP_ADD, ga, gyz, NULL, &err);
+        ck_assert_int_eq(ir_add_output(g, out, "y", &err), EBM_OK);
+        float xin[6] = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f}, before[6], after[6];
+        run(g, xin, before);
+        ebmc_options o = {.verify = 1};
+        ck_assert_msg(ebmc_pass_simplify(g, &o, &err) == EBM_OK, "%s", err.msg);
+        run(g, xin, after);
+        for (int i = 0; i < 6; i++) {
+            const double want = (double)before[i];
+            ck_assert_msg(fabs((double)after[i] - want) <= 2.4e-7 * fabs(want) + 1e-30, "variant %d [%d]: %.9g vs %.9g",
+                          variant, i, (double)after[i], want);
+        }
+        /* factored: x*x, y*z, g*(...) ; not: x*x, g*a, g*y, (g*y)*z */
+        ck_assert_int_eq(count_op(g, IR_OP_MUL), variant == 2 ? 4 : 3);
+        ck_assert_int_eq(count_op(g, IR_OP_ADD), 1);
+        ir_graph_free(g);
+    }
+}
+END_TEST
+
 START_TEST(test_cse_merges_constants_not_params)
 {
     ebm_error err = {0};
@@ -121,6 +159,7 @@ int main(void)
     tcase_add_test(tc, test_cse_identities_transposes);
     tcase_add_test(tc, test_cse_merges_constants_not_params);
     tcase_add_test(tc, test_outer_product_with_ones);
+    tcase_add_test(tc, test_factor_common_product);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
