@@ -956,10 +956,11 @@ static int64_t conv_chunk(const conv_geom *gm, int64_t tile)
     return s < 1 ? 1 : s > tile ? tile : s;
 }
 
-/* Winograd F(2x2, 3x3) (the helpers' ebmk_wino_*) for CONV2D and its
- * transpose CONV2D_BWD_DATA when both are 3x3 stride-1 convolutions padded by
- * 1 on every side, ungrouped, with enough channels that the 16 GEMMs over
- * channels outweigh the tile transforms: 2.25x fewer multiply-adds. */
+/* Winograd F(2x2, 3x3) or F(4x4, 3x3) (the helpers' ebmk_wino_* and
+ * ebmk_wino4_*; wino_r picks) for CONV2D and its transpose CONV2D_BWD_DATA
+ * when both are 3x3 stride-1 convolutions padded by 1 on every side,
+ * ungrouped, with enough channels that the 16 (36) GEMMs over channels
+ * outweigh the tile transforms: 2.25x (4x) fewer multiply-adds. */
 #define WINO_MIN_CHANNELS 16
 
 static int conv_winograd(const conv_geom *gm, ir_op op)
