@@ -987,10 +987,11 @@ static int64_t conv_chunk(const conv_geom *gm, int64_t tile)
     return s < 1 ? 1 : s > tile ? tile : s;
 }
 
-/* Winograd F(2x2, 3x3) (the helpers' ebmk_wino_*) for CONV2D and its
- * transpose CONV2D_BWD_DATA when both are 3x3 stride-1 convolutions padded by
- * 1 on every side, ungrouped, with enough channels that the 16 GEMMs over
- * channels outweigh the tile transforms: 2.25x fewer multiply-adds. */
+/* Winograd F(2x2, 3x3) or F(4x4, 3x3) (the helpers' ebmk_wino_* and
+ * ebmk_wino4_*; wino_r picks) for CONV2D and its transpose CONV2D_BWD_DATA
+ * when both are 3x3 stride-1 convolutions padded by 1 on every side,
+ * ungrouped, with enough channels that the 16 (36) GEMMs over channels
+ * outweigh the tile transforms: 2.25x (4x) fewer multiply-adds. */
 #define WINO_MIN_CHANNELS 16
 
 static int conv_winograd(const conv_geom *gm, ir_op op)
@@ -1002,18 +1003,43 @@ static int conv_winograd(const conv_geom *gm, ir_op op)
            gm->o >= WINO_MIN_CHANNELS && gm->ho == gm->h && gm->wo == gm->wd;
 }
 
-static int64_t wino_tiles(const conv_geom *gm)
+/* Samples per chunk of the transformed tiles v [n, c, T] and m [n, o, T]:
+ * the transforms run over a tile's samples, so a chunk is one AVX-512 vector
+ * of them.  Measured per call on Zen 5 (tile 32 / 16): 16 samples against 4
+ * and 8 is 25-40% faster on 4x4 and 8x8 images with 64-256 channels and
+ * 7x7 with 32-64, and still 20% faster on 16x16 with 32 channels (1024
+ * columns per GEMM, v 2 MiB). */
+#define WINO_CHUNK 16
+
+static int64_t wino_chunk(int64_t tile)
 {
-    return ((gm->h + 1) / 2) * ((gm->wd + 1) / 2);
+    return tile < WINO_CHUNK ? tile : WINO_CHUNK;
 }
 
-/* Samples per chunk of the transformed tiles v [16, c, T] and m [16, o, T]. */
-static int64_t wino_chunk(const conv_geom *gm, int64_t tile)
+/* Output tiles per sample of F(r x r, 3x3), r = 2 or 4. */
+static int64_t wino_tiles(const conv_geom *gm, int r)
 {
-    int64_t per = 16 * (gm->c + gm->o) * wino_tiles(gm);
-    int64_t s = CONV_CHUNK_FLOATS / per, wide = (CONV_CHUNK_COLUMNS + wino_tiles(gm) - 1) / wino_tiles(gm);
-    s = s > wide ? s : wide;
-    return s < 1 ? 1 : s > tile ? tile : s;
+    return ((gm->h + r - 1) / r) * ((gm->wd + r - 1) / r);
+}
+
+/* F(4x4, 3x3) (36 products per 16 outputs, against 64 for F(2x2, 3x3)) when
+ * a chunk has at least WINO4_MIN_COLUMNS columns (tiles x samples): fewer
+ * leave the GEMMs too narrow to hide the fma latency (4x4 images on tiles of
+ * 16 samples stay F(2x2, 3x3)); and only up to WINO4_MAX_CHANNELS channels
+ * on either side: its float32 error grows with the GEMMs' depth.  Norm-wise
+ * relative error of test_codegen_conv's score (a convolution and its input
+ * gradient) against the float64 executor: F(2x2, 3x3) 2-5e-7 at 16-32
+ * channels; F(4x4, 3x3) 3.4e-6 at 32, 4.9e-6 at 64, 8.4e-6 at 128 and
+ * 1.1e-5 at 256 (over the tests' 1e-5). */
+#define WINO4_MIN_COLUMNS 64
+#define WINO4_MAX_CHANNELS 64
+
+static int wino_r(const conv_geom *gm, int64_t tile)
+{
+    return gm->c <= WINO4_MAX_CHANNELS && gm->o <= WINO4_MAX_CHANNELS &&
+                   wino_chunk(tile) * wino_tiles(gm, 4) >= WINO4_MIN_COLUMNS
+               ? 4
+               : 2;
 }
 
 /* The input gradient's im2col product runs as ebmk_gemm_nn on W_g^T, copied
@@ -1025,9 +1051,11 @@ static int64_t conv_wt_floats(const conv_geom *gm, ir_op op)
 
 static int64_t wino_scratch(const conv_geom *gm, int64_t tile)
 {
-    /* per sample: the transformed tiles and a padded plane, (2*th+2) x (2*tw+2) */
-    int64_t per = 16 * (gm->c + gm->o) * wino_tiles(gm) + (gm->h + 3) / 2 * 2 * ((gm->wd + 3) / 2 * 2);
-    return 16 * gm->c * gm->o + wino_chunk(gm, tile) * per;
+    /* per sample: the transformed tiles and a padded plane, (r*th+2) x (r*tw+2) */
+    int r = wino_r(gm, tile);
+    int64_t cells = (r + 2) * (r + 2), th = (gm->h + r - 1) / r, tw = (gm->wd + r - 1) / r;
+    int64_t per = cells * (gm->c + gm->o) * wino_tiles(gm, r) + (r * th + 2) * (r * tw + 2);
+    return cells * gm->c * gm->o + wino_chunk(tile) * per;
 }
 
 int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id)
@@ -1144,28 +1172,31 @@ static void emit_conv_chunked(ebmc_buf *b, ir_op op, const conv_geom *gm, const 
     ebmc_buf_puts(b, "        }\n    }\n");
 }
 
-/* Winograd: u = the transformed kernels [16, co, ci] (once per call), then
- * per chunk v = input tiles [16, ci, T], 16 GEMMs m_k = u_k . v_k, and the
- * output tiles from m.  CONV2D_BWD_DATA is the same convolution of dy with
- * the kernels transposed and rotated (ci = o, co = c). */
-static void emit_conv_winograd(ebmc_buf *b, ir_op op, const conv_geom *gm, const char *bs, int64_t chunk)
+/* Winograd F(r x r, 3x3) with n = (r+2)^2 cells: u = the transformed kernels
+ * [n, co, ci] (once per call), then per chunk v = input tiles [n, ci, T], n
+ * GEMMs m_k = u_k . v_k, and the output tiles from m.  CONV2D_BWD_DATA is
+ * the same convolution of dy with the kernels transposed and rotated
+ * (ci = o, co = c). */
+static void emit_conv_winograd(ebmc_buf *b, ir_op op, const conv_geom *gm, const char *bs, int64_t tile)
 {
-    int bwd = op == IR_OP_CONV2D_BWD_DATA;
-    long long ci = bwd ? gm->o : gm->c, co = bwd ? gm->c : gm->o, tiles = wino_tiles(gm);
+    int bwd = op == IR_OP_CONV2D_BWD_DATA, r = wino_r(gm, tile);
+    long long ci = bwd ? gm->o : gm->c, co = bwd ? gm->c : gm->o, tiles = wino_tiles(gm, r);
+    long long n = (r + 2) * (r + 2), chunk = wino_chunk(tile);
+    const char *f = r == 4 ? "wino4" : "wino";
     ebmc_buf_printf(b,
-                    "    static const ebmk_wino wg = {%lld, %lld, %lld, %lld, %lld, %lld};\n"
+                    "    static const ebmk_wino wg = {%lld, %lld, %lld, %lld, %lld, %lld};   /* F(%dx%d, 3x3) */\n"
                     "    float *restrict u = tmp, *restrict v = tmp + %lld, *restrict m = v + %lld;\n"
-                    "    ebmk_wino_weights(&wg, in1, %d, v, u);   /* v: room for the kernels' taps [9, ci] */\n"
+                    "    ebmk_%s_weights(&wg, in1, %d, v, u);   /* v: room for the kernels' taps [9, ci] */\n"
                     "    for (int64_t s0 = 0; s0 < %s; s0 += %lld) {\n"
                     "        const int64_t ns = %s - s0 < %lld ? %s - s0 : %lld, ld = ns * %lld;\n"
-                    "        ebmk_wino_in(&wg, in0, s0, ns, m + 16 * %lld * ld, v);\n"
-                    "        for (int64_t k = 0; k < 16; k++)\n"
+                    "        ebmk_%s_in(&wg, in0, s0, ns, m + %lld * ld, v);\n"
+                    "        for (int64_t k = 0; k < %lld; k++)\n"
                     "            ebmk_gemm_nn(%lld, %lld, ld, u + k * %lld, v + k * %lld * ld, m + k * %lld * ld);\n"
-                    "        ebmk_wino_out(&wg, m, s0, ns, m + 16 * %lld * ld, out);\n"
+                    "        ebmk_%s_out(&wg, m, s0, ns, m + %lld * ld, out);\n"
                     "    }\n",
-                    ci, co, (long long)gm->h, (long long)gm->wd, (long long)((gm->h + 1) / 2),
-                    (long long)((gm->wd + 1) / 2), 16 * ci * co, (long long)(chunk * 16 * ci * tiles), bwd, bs,
-                    (long long)chunk, bs, (long long)chunk, bs, (long long)chunk, tiles, co, co, ci, co * ci, ci, co, co);
+                    ci, co, (long long)gm->h, (long long)gm->wd, (long long)((gm->h + r - 1) / r),
+                    (long long)((gm->wd + r - 1) / r), r, r, n * ci * co, chunk * n * ci * tiles, f, bwd, bs, chunk,
+                    bs, chunk, bs, chunk, tiles, f, n * co, n, co, ci, co * ci, ci, co, f, n * co);
 }
 
 static void emit_conv(ebmc_buf *b, const ebmc_cg_program *p, int id)
@@ -1184,7 +1215,7 @@ static void emit_conv(ebmc_buf *b, const ebmc_cg_program *p, int id)
     if (pw)
         emit_conv_pointwise(b, op, &gm, bs);
     else if (conv_winograd(&gm, op))
-        emit_conv_winograd(b, op, &gm, bs, wino_chunk(&gm, tile));
+        emit_conv_winograd(b, op, &gm, bs, tile);
     else
         emit_conv_chunked(b, op, &gm, bs, conv_chunk(&gm, tile));
 }
