@@ -8,7 +8,9 @@
  * a local variable; only members read outside the group (or graph outputs)
  * are stored, so the memory planner gives arena bytes to those alone.  The
  * loop of a group reading a MATMUL/CONV result runs right after that GEMM: its
- * elementwise epilogue (bias, activation; sigma'(z)*g backwards).
+ * elementwise epilogue (bias, activation; sigma'(z)*g backwards).  A sum
+ * over the last axis of a member can end a group (a sink, ebmc_fuse_sink):
+ * the loop then accumulates it, and the group takes no more members.
  *
  * Grouping walks the nodes in schedule order and merges a node into the group
  * of each fusible operand of the same shape, unless the merge would make the
