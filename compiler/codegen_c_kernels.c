@@ -449,6 +449,15 @@ static void emit_signature(ebmc_buf *b, const ebmc_cg_program *p, int id, int sc
 
 /* ---- elementwise, reductions, movement ----------------------------------------------------- */
 
+/* Node id's kernel is a fused loop: an elementwise group, or one ending in a
+ * sum over its last axis (a sink, fuse.c). */
+static int fused_kernel(const ebmc_cg_program *p, int id)
+{
+    if (ebmc_fusible(p->g, &p->info, id))
+        return 1;
+    return id > 0 && p->v[id - 1].kernel == id && ebmc_fuse_sink(p->g, &p->info, id);
+}
+
 static const char *const var_names[3] = {"x", "y", "z"};
 
 /* A fused group: the members are the nodes L, L-1, ... whose kernel is L
@@ -459,12 +468,14 @@ typedef struct fused_io {
     int n_in, n_out;
     int in[EBMC_FUSE_MAX_IO];      /* external operands, in order of first use */
     int out[EBMC_FUSE_MAX_IO];     /* stored members, in id order */
+    int sink;                      /* the last member if it is a sum over the last axis, else -1 */
 } fused_io;
 
 static void fused_io_of(const ebmc_cg_program *p, int last, fused_io *io)
 {
     memset(io, 0, sizeof *io);
     io->first = io->last = last;
+    io->sink = ebmc_fusible(p->g, &p->info, last) ? -1 : last;
     while (io->first > 0 && p->v[io->first - 1].kernel == last)
         io->first--;
     for (int j = io->first; j <= last; j++) {
@@ -492,6 +503,8 @@ static int fused_in_index(const fused_io *io, int q)
 typedef struct fused_ctx {
     const ebmc_cg_program *p;
     const fused_io *io;
+    poly inner[NEST_MAX_VIEWS];   /* with a sink: each view's stride along the summed axis */
+    char len[256];                /* and that axis's length */
 } fused_ctx;
 
 /* view k: outputs 0..n_out-1, then the inputs */
@@ -502,7 +515,7 @@ static void fused_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, 
     const ir_graph *g = c->p->g;
     for (int e = 0; e < io->n_in; e++)
         ebmc_buf_printf(b, "%sconst float a%d = in%d[%s];\n", ind, e, e, idx[io->n_out + e]);
-    for (int j = io->first; j <= io->last; j++) {
+    for (int j = io->first; j <= io->last - (io->sink >= 0); j++) {
         const ir_node *nd = &g->nodes[j];
         ebmc_buf_printf(b, "%sconst float v%d = ", ind, j);
         if (nd->op == IR_OP_BROADCAST) {
@@ -524,13 +537,43 @@ static void fused_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, 
         ebmc_buf_puts(b, ");\n");
     }
     for (int o = 0; o < io->n_out; o++)
-        ebmc_buf_printf(b, "%sout%d[%s] = v%d;\n", ind, o, idx[o], io->out[o]);
+        if (io->out[o] != io->sink)
+            ebmc_buf_printf(b, "%sout%d[%s] = v%d;\n", ind, o, idx[o], io->out[o]);
+    if (io->sink >= 0)
+        ebmc_buf_printf(b, "%sacc += v%d;\n", ind, g->nodes[io->sink].in[0]);
+}
+
+/* A group ending in a sum over the last axis: per element of the sum, a
+ * loop over that axis computes the members, stores those read elsewhere and
+ * accumulates the summand (the lanes' order depends on the length alone). */
+static void fused_sink_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx)
+{
+    const fused_ctx *c = ctx;
+    const fused_io *io = c->io;
+    char inner[NEST_MAX_VIEWS][IDX_MAX], ind2[64];
+    int nv = io->n_out + io->n_in, sink_view = -1;
+    for (int k = 0; k < nv; k++) {
+        if (k < io->n_out && io->out[k] == io->sink)
+            sink_view = k;
+        char s[256];
+        if (p_is(c->inner[k], 0))
+            snprintf(inner[k], IDX_MAX, "%s", idx[k]);
+        else if (p_is(c->inner[k], 1))
+            snprintf(inner[k], IDX_MAX, "%s + k", idx[k]);
+        else
+            snprintf(inner[k], IDX_MAX, "%s + k*%s", idx[k], p_str(c->inner[k], s, sizeof s));
+    }
+    snprintf(ind2, sizeof ind2, "%s    ", ind);
+    ebmc_buf_printf(b, "%sfloat acc = 0.0f;\n%s#pragma omp simd reduction(+ : acc)\n%sfor (int64_t k = 0; k < %s; k++) {\n",
+                    ind, ind, ind, c->len);
+    fused_body(b, (const char(*)[IDX_MAX])inner, ind2, ctx);
+    ebmc_buf_printf(b, "%s}\n%sout%d[%s] = acc;\n", ind, ind, sink_view, idx[sink_view]);
 }
 
 static void emit_fused_comment(ebmc_buf *b, const ebmc_cg_program *p, const fused_io *io, int last)
 {
     char s[96];
-    ebmc_buf_printf(b, "/* fused loop over %s: %d nodes, %d stored", ir_shape_str(&p->g->nodes[last].shape, s, sizeof s),
+    ebmc_buf_printf(b, "/* fused loop over %s: %d nodes, %d stored", ir_shape_str(&p->g->nodes[io->sink >= 0 ? p->g->nodes[last].in[0] : last].shape, s, sizeof s),
                     last - io->first + 1, io->n_out);
     for (int j = io->first; j <= last; j++) {
         const ir_node *nd = &p->g->nodes[j];
@@ -568,18 +611,33 @@ static void emit_fused(ebmc_buf *b, const ebmc_cg_program *p, int last)
     ebmc_buf_puts(b, ")\n{\n");
     nest ns;
     memset(&ns, 0, sizeof ns);
-    ns.space = ps_of(&p->g->nodes[last].shape);
+    ns.space = ps_of(&p->g->nodes[io.sink >= 0 ? p->g->nodes[last].in[0] : last].shape);
     ns.nv = io.n_out + io.n_in;
-    for (int o = 0; o < io.n_out; o++)
-        ns.v[o] = v_contiguous(&ns.space);
+    for (int o = 0; o < io.n_out; o++) {
+        pshape out = ps_of(&p->g->nodes[io.out[o]].shape);
+        ns.v[o] = io.out[o] == io.sink ? v_broadcast(&out, &ns.space) : v_contiguous(&ns.space);
+    }
     for (int e = 0; e < io.n_in; e++) {
         pshape in = ps_of(&p->g->nodes[io.in[e]].shape);
         ns.v[io.n_out + e] = v_broadcast(&in, &ns.space);
     }
     nest_simplify(&ns);
-    ns.simd = 1;
-    fused_ctx c = {p, &io};
-    nest_emit(b, &ns, 1, fused_body, &c);
+    fused_ctx c;
+    memset(&c, 0, sizeof c);
+    c.p = p, c.io = &io;
+    if (io.sink < 0) {
+        ns.simd = 1;
+        nest_emit(b, &ns, 1, fused_body, &c);
+        return;
+    }
+    /* the summed axis (last; the sink's view does not move along it, so it
+     * stays an axis of its own) becomes the body's inner loop */
+    int r = ns.space.rank;
+    for (int k = 0; k < ns.nv; k++)
+        c.inner[k] = ns.v[k].stride[r - 1];
+    p_str(ns.space.d[r - 1], c.len, sizeof c.len);
+    ns.space.rank--;
+    nest_emit(b, &ns, 1, fused_sink_body, &c);
 }
 
 static void emit_fused_call(ebmc_buf *b, const ebmc_cg_program *p, int last)
@@ -1265,7 +1323,7 @@ ebm_status ebmc_emit_kernel(ebmc_buf *b, const ebmc_cg_program *p, int id, unsig
 {
     const ir_node *nd = &p->g->nodes[id];
     ir_op op = nd->op;
-    if (ebmc_fusible(p->g, &p->info, id)) {
+    if (fused_kernel(p, id)) {
         *helpers |= EBMC_HELP_FLOAT;
         emit_fused(b, p, id);
         ebmc_buf_puts(b, "}\n\n");
@@ -1321,7 +1379,7 @@ ebm_status ebmc_emit_kernel(ebmc_buf *b, const ebmc_cg_program *p, int id, unsig
 /* Writes the call of node id's kernel (one line of a prologue or body). */
 void ebmc_emit_kernel_call(ebmc_buf *b, const ebmc_cg_program *p, int id)
 {
-    if (ebmc_fusible(p->g, &p->info, id)) {
+    if (fused_kernel(p, id)) {
         emit_fused_call(b, p, id);
         return;
     }

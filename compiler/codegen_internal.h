@@ -82,6 +82,8 @@ int64_t ebmc_schedule_peak_bytes(const ir_graph *g, int64_t n);
 /* Whether node id may be computed inside a fused elementwise loop (pattern
  * class ELEMWISE/BROADCAST, a scalar expression or a broadcast, at most 3 operands). */
 int ebmc_fusible(const ir_graph *g, const ebmc_graph_info *gi, int id);
+/* A reduction that may end a fused group (fuse.c). */
+int ebmc_fuse_sink(const ir_graph *g, const ebmc_graph_info *gi, int id);
 /* group[i] = the node whose kernel computes node i: for a fused group, its
  * largest id; i for every other computed node; -1 for sources and views.
  * group has g->n_nodes entries. */

@@ -8,7 +8,9 @@
  * a local variable; only members read outside the group (or graph outputs)
  * are stored, so the memory planner gives arena bytes to those alone.  The
  * loop of a group reading a MATMUL/CONV result runs right after that GEMM: its
- * elementwise epilogue (bias, activation; sigma'(z)*g backwards).
+ * elementwise epilogue (bias, activation; sigma'(z)*g backwards).  A sum
+ * over the last axis of a member can end a group (a sink, ebmc_fuse_sink):
+ * the loop then accumulates it, and the group takes no more members.
  *
  * Grouping walks the nodes in schedule order and merges a node into the group
  * of each fusible operand of the same shape, unless the merge would make the
@@ -43,6 +45,7 @@ typedef struct fuser {
     unsigned char *member;   /* scratch: the tentative group */
     unsigned char *reach;    /* scratch: reachable from it through non-members */
     int *ext;                /* scratch: distinct external operand roots */
+    unsigned char *closed;   /* by group name: ends in a reduction, takes no more members */
 } fuser;
 
 static int find(fuser *f, int i)
@@ -126,7 +129,8 @@ static ebm_status fuser_init(fuser *f, const ir_graph *g, const ebmc_graph_info 
     f->member = calloc(n, 1);
     f->reach = calloc(n, 1);
     f->ext = malloc(n * 3 * sizeof *f->ext);
-    if (!f->member || !f->reach || !f->ext)
+    f->closed = calloc(n, 1);
+    if (!f->member || !f->reach || !f->ext || !f->closed)
         return ebm_fail(err, EBM_ERR_NOMEM, "fuse: out of memory");
     return EBM_OK;
 }
@@ -136,6 +140,7 @@ static void fuser_free(fuser *f)
     free(f->member);
     free(f->reach);
     free(f->ext);
+    free(f->closed);
 }
 
 /* Node i (its own group so far) takes in each fusible operand's group that it can. */
@@ -149,13 +154,43 @@ static void fuse_node(fuser *f, int i)
             f->gi->invariant[q] != f->gi->invariant[i])
             continue;
         int a = find(f, q), b = find(f, i);
-        if (a == b)
+        if (a == b || f->closed[a] || f->closed[b])
             continue;
         int lo = mark_union(f, a, b, i);
         if (makes_cycle(f, lo, i) || io_count(f, lo, i) > EBMC_FUSE_MAX_IO)
             continue;
         f->parent[a] = b;   /* b = i, the largest id */
     }
+}
+
+/* A sum over the last axis (of length > 1) of a fusible node can end that
+ * node's group: the loop then accumulates the sum as it goes instead of
+ * storing the summand for a reduction kernel to read back (GroupNorm's
+ * sums of x - mean squared, and their backward counterparts).  The group
+ * takes no members after it: none may read the sum inside the loop. */
+int ebmc_fuse_sink(const ir_graph *g, const ebmc_graph_info *gi, int id)
+{
+    const ir_node *nd = &g->nodes[id];
+    if (nd->op != IR_OP_RSUM || gi->view[id] != EBMC_VIEW_NONE)
+        return 0;
+    const ir_shape *in = &g->nodes[nd->in[0]].shape;
+    int r = in->rank;
+    return r >= 2 && nd->attr.axes == 1u << (r - 1) && in->d[r - 1] > 1 && ebmc_fusible(g, gi, nd->in[0]);
+}
+
+static void fuse_sink(fuser *f, int i)
+{
+    int q = f->g->nodes[i].in[0];
+    if (f->parent[q] < 0 || f->gi->invariant[q] != f->gi->invariant[i])
+        return;
+    int a = find(f, q), b = find(f, i);
+    if (a == b || f->closed[a])
+        return;
+    int lo = mark_union(f, a, b, i);
+    if (makes_cycle(f, lo, i) || io_count(f, lo, i) > EBMC_FUSE_MAX_IO)
+        return;
+    f->parent[a] = b;
+    f->closed[b] = 1;
 }
 
 ebm_status ebmc_fuse_groups(const ir_graph *g, const ebmc_graph_info *gi, int *group, ebm_error *err)
@@ -167,6 +202,8 @@ ebm_status ebmc_fuse_groups(const ir_graph *g, const ebmc_graph_info *gi, int *g
         group[i] = computed ? i : -1;
         if (computed && ebmc_fusible(g, gi, i))
             fuse_node(&f, i);
+        else if (computed && ebmc_fuse_sink(g, gi, i))
+            fuse_sink(&f, i);
     }
     for (int i = 0; i < g->n_nodes && !st; i++)
         if (group[i] >= 0)

@@ -11,8 +11,9 @@
  *     weight-only values live to the end); fused groups are runs of
  *     consecutive nodes ending at their kernel's node, and a value kept in
  *     registers is read by its own group only;
- *   - fusion on hand-made graphs: bias + SiLU after a matmul becomes one loop
- *     storing only the SiLU (arena bytes counted by hand), and a node whose
+ *   - fusion on hand-made graphs: bias + SiLU + a sum over the last axis after
+ *     a matmul becomes one loop storing only the sum (arena bytes counted by
+ *     hand), and a node whose
  *     other operand depends on the group (a cycle through a matmul) stays out.
  */
 #include <check.h>
@@ -182,8 +183,11 @@ START_TEST(fixture_plans_are_sound)
 }
 END_TEST
 
-/* x [N,8] -> z = x W + b -> s = z * sigmoid(z) -> e = rsum(s) [N,1]. */
-START_TEST(fusion_bias_silu_one_loop)
+/* x [N,8] -> z = x W + b -> s = z * sigmoid(z) -> e = rsum(s) [N,1]: the
+ * bias, SiLU and the sum over the last axis are one loop after the matmul,
+ * the sum its last node (a sink, fuse.c), so nothing of it but the sum is
+ * stored. */
+START_TEST(fusion_bias_silu_sum_one_loop)
 {
     static float w[8 * 32], bias[32];
     ebm_error err = {0};
@@ -197,34 +201,35 @@ START_TEST(fusion_bias_silu_one_loop)
     ck_assert_msg(e >= 0 && ir_add_output(g, e, "energy", &err) == EBM_OK, "%s", err.msg);
     ebmc_cg_program *p = NULL;
     ck_assert_msg(ebmc_cg_program_build(g, EBMC_PROGRAM_ENERGY, 64, &p, &err) == EBM_OK, "%s", err.msg);
-    int stored = 0, regs = 0, silu = -1;
+    int stored = 0, regs = 0, sum = -1;
     for (int i = 0; i < p->g->n_nodes; i++) {
         const ir_node *nd = &p->g->nodes[i];
-        if (nd->name && strcmp(nd->name, "silu") == 0)
-            silu = i;
+        if (nd->name && strcmp(nd->name, "sum") == 0)
+            sum = i;
         if (nd->op == IR_OP_ADD || nd->op == IR_OP_SIGMOID || nd->op == IR_OP_MUL) {
             regs += p->v[i].store == EBMC_STORE_REG;
             stored += p->v[i].store == EBMC_STORE_ARENA;
         }
     }
-    ck_assert_int_ge(silu, 0);
-    ck_assert_int_eq(regs, 2);     /* bias and sigmoid */
-    ck_assert_int_eq(stored, 1);   /* silu, read by the reduction */
+    ck_assert_int_ge(sum, 0);
+    ck_assert_int_eq(regs, 3);     /* bias, sigmoid and silu */
+    ck_assert_int_eq(stored, 0);
+    ck_assert_int_eq(p->v[sum].store, EBMC_STORE_ARENA);
     for (int i = 0; i < p->g->n_nodes; i++) {
         ir_op op = p->g->nodes[i].op;
-        if (op == IR_OP_ADD || op == IR_OP_SIGMOID || op == IR_OP_MUL)
-            ck_assert_int_eq(p->v[i].kernel, silu);
+        if (op == IR_OP_ADD || op == IR_OP_SIGMOID || op == IR_OP_MUL || op == IR_OP_RSUM)
+            ck_assert_int_eq(p->v[i].kernel, sum);
     }
-    /* live at once at most: mm [64,32] and silu [64,32] (the loop reads one,
-       writes the other), 8 KiB each; the sum [64] is 256 bytes */
-    ck_assert_int_eq(p->arena_bytes, 2 * 64 * 32 * 4);
+    /* live at once at most: mm [64,32] (8 KiB), read by the loop, and the sum
+       [64] (256 bytes) it writes */
+    ck_assert_int_eq(p->arena_bytes, 64 * 32 * 4 + 64 * 4);
     ebmc_cg_program_free(p);
     ir_graph_free(g);
 }
 END_TEST
 
 /* a = exp(x); m = a W; c = a + m: c cannot join a's loop (m runs between), so
- * a is stored and c is a loop of its own. */
+ * a is stored and c is in a loop of its own (which the sum of c ends). */
 START_TEST(fusion_refuses_cycles)
 {
     static float w[16 * 16];
@@ -246,7 +251,8 @@ START_TEST(fusion_refuses_cycles)
     }
     ck_assert(ia >= 0 && ic > ia);
     ck_assert_int_eq(p->v[ia].kernel, ia);
-    ck_assert_int_eq(p->v[ic].kernel, ic);
+    ck_assert_int_gt(p->v[ic].kernel, ia);   /* c's loop (with the sum after it) */
+    ck_assert_int_ne(p->v[ic].kernel, p->v[ia].kernel);
     ck_assert_int_eq(p->v[ia].store, EBMC_STORE_ARENA);
     ebmc_cg_program_free(p);
     ir_graph_free(g);
@@ -261,7 +267,7 @@ int main(void)
     tcase_add_test(tc, schedule_runs_branches_depth_first);
     tcase_add_test(tc, planner_reuses_dead_buffers);
     tcase_add_test(tc, fixture_plans_are_sound);
-    tcase_add_test(tc, fusion_bias_silu_one_loop);
+    tcase_add_test(tc, fusion_bias_silu_sum_one_loop);
     tcase_add_test(tc, fusion_refuses_cycles);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
