@@ -9,6 +9,10 @@
  *     element within K * 2^-23 of sum_k |a_ik b_kj| (a float sum of K terms);
  *   - a row's result bit for bit the same whatever n and whatever rows share
  *     its block: n = 1, 2, 3, 7, 64, 65, and the same rows shifted by one;
+ *   - every NN element bit for bit the k-order chain acc = fma(a_ik, w_kj, acc)
+ *     (a multiply then an add without FMA), for the shapes above at every row
+ *     count, and in the convolutions' form (m and K constants, N at run time:
+ *     1..1030 columns, so tails, many strips and N a multiple of 1024);
  *   - the form chosen per shape (N = 1 a dot product, K = 1 an axpy) and the
  *     prologue transpose only for short K;
  *   - the helper text compiles cleanly under -Wall -Wextra -Werror for both
@@ -27,6 +31,16 @@
 
 typedef void (*gemm_fn)(int64_t m, const float *a, const float *w, float *c);
 
+/* Convolutions call ebmk_gemm_nn with weights on the left: m (output
+ * channels) and K constants, N (the chunk's pixel columns) at run time. */
+typedef struct conv_shape {
+    int64_t m, k;
+} conv_shape;
+static const conv_shape conv_shapes[] = {{1, 3}, {3, 32}, {6, 3}, {7, 40}, {13, 300}, {27, 32}, {16, 9}, {64, 33}};
+#define N_CONV ((int)(sizeof conv_shapes / sizeof conv_shapes[0]))
+static const int64_t conv_ns[] = {1, 15, 16, 17, 64, 100, 200, 1024, 1030};
+#define MAX_CONV_N 1030
+
 typedef struct shape {
     int64_t k, n;
     int trans_b;   /* B = W^T with W [n, k] */
@@ -35,11 +49,13 @@ typedef struct shape {
 /* Forms NT (trans_b or n = 1), NN and NT_COPY ({64, 2, 0}, {37, 3, 0}: a
  * handful of columns), tails in k, n or both; {40, 300, 0} and {96, 45, 1}
  * are wide enough for the single-row strips of EBMK_WIDE vectors (NN) or
- * columns (NT) with AVX-512, plus a tail. */
+ * columns (NT) with AVX-512, plus a tail; {600, 70, 0} takes three blocks of
+ * k (EBMK_NN_KC), {9, 200, 0} and the other short K the row-outside order
+ * (EBMK_NN_SHORT_K). */
 static const shape shapes[] = {
     {37, 5, 1},  {300, 3, 1}, {129, 33, 1}, {17, 1, 1},  {256, 1, 0},   {1, 19, 1},  {784, 20, 1},
     {5, 37, 0},  {64, 2, 0},  {3, 100, 0},  {200, 17, 0}, {1, 19, 0},  {7, 129, 0}, {2, 64, 0},
-    {40, 300, 0}, {96, 45, 1}, {37, 3, 0},
+    {40, 300, 0}, {96, 45, 1}, {37, 3, 0}, {600, 70, 0}, {9, 200, 0},
 };
 #define N_SHAPES ((int)(sizeof shapes / sizeof shapes[0]))
 static const int64_t rows[] = {1, 2, 7, 64, 65};
@@ -59,11 +75,16 @@ static char *gemm_source(void)
         ebmc_emit_gemm_call(&b, "    ", f, "m", shapes[s].k, shapes[s].n, "a", "w", "c");
         ebmc_buf_puts(&b, "}\n");
     }
+    for (int s = 0; s < N_CONV; s++)
+        ebmc_buf_printf(&b, "__attribute__((visibility(\"default\"))) void conv_%d(int64_t n, const float *a, "
+                            "const float *w, float *c)\n{\n    ebmk_gemm_nn(%lld, %lld, n, a, w, c);\n}\n", s,
+                        (long long)conv_shapes[s].m, (long long)conv_shapes[s].k);
     ck_assert(!b.oom);
     return b.s;
 }
 
-static void *load(const char *cpu, gemm_fn *fns)
+/* fns: one per shape; convs (if not NULL): one per conv shape. */
+static void *load(const char *cpu, gemm_fn *fns, gemm_fn *convs)
 {
     tu_scratch_make("gemm");
     char *src = gemm_source();
@@ -79,6 +100,12 @@ static void *load(const char *cpu, gemm_fn *fns)
         snprintf(name, sizeof name, "gemm_%d", s);
         *(void **)&fns[s] = dlsym(so, name);
         ck_assert_msg(fns[s] != NULL, "%s", name);
+    }
+    for (int s = 0; convs && s < N_CONV; s++) {
+        char name[32];
+        snprintf(name, sizeof name, "conv_%d", s);
+        *(void **)&convs[s] = dlsym(so, name);
+        ck_assert_msg(convs[s] != NULL, "%s", name);
     }
     return so;
 }
@@ -98,7 +125,7 @@ static float w_at(const shape *sh, const float *w, int64_t k, int64_t j)
 static void check_against_double(const char *cpu)
 {
     gemm_fn fns[N_SHAPES];
-    void *so = load(cpu, fns);
+    void *so = load(cpu, fns, NULL);
     for (int s = 0; s < N_SHAPES; s++) {
         const shape *sh = &shapes[s];
         float *a = malloc(sizeof(float) * MAX_ROWS * sh->k), *w = malloc(sizeof(float) * sh->k * sh->n);
@@ -148,7 +175,7 @@ END_TEST
 static void check_rows_independent(const char *cpu)
 {
     gemm_fn fns[N_SHAPES];
-    void *so = load(cpu, fns);
+    void *so = load(cpu, fns, NULL);
     static const int64_t ms[] = {1, 2, 3, 7, 64, 65};
     for (int s = 0; s < N_SHAPES; s++) {
         const shape *sh = &shapes[s];
@@ -184,6 +211,93 @@ END_TEST
 START_TEST(rows_independent_of_n_generic)
 {
     check_rows_independent("generic");
+}
+END_TEST
+
+/* The k-order chain every NN element must equal: acc = 0; acc = fma(a_ik,
+ * w_kj, acc) for k = 0..K-1 (a multiply, then an add, without FMA). */
+static float nn_chain(int fma, int64_t k, const float *a, const float *w, int64_t ldw)
+{
+    float acc = 0;
+    for (int64_t q = 0; q < k; q++) {
+        if (fma) {
+            acc = fmaf(a[q], w[q * ldw], acc);
+        } else {
+            volatile float p = a[q] * w[q * ldw];
+            acc = p + acc;
+        }
+    }
+    return acc;
+}
+
+/* NN products bit for bit the k-order chain: the MLP shapes for every row
+ * count, and the convolution form (m, K constant, N at run time) for column
+ * counts from 1 to 1030 (tails, several strips, N a multiple of 1024). */
+static void check_nn_chain(const char *cpu, int fma)
+{
+    gemm_fn fns[N_SHAPES], convs[N_CONV];
+    void *so = load(cpu, fns, convs);
+    for (int s = 0; s < N_SHAPES; s++) {
+        const shape *sh = &shapes[s];
+        if (ebmc_gemm_form_of(sh->k, sh->n, sh->trans_b) != EBMC_GEMM_NN)
+            continue;
+        float *a = malloc(sizeof(float) * MAX_ROWS * sh->k), *w = malloc(sizeof(float) * sh->k * sh->n);
+        float *c = malloc(sizeof(float) * MAX_ROWS * sh->n);
+        ck_assert(a && w && c);
+        tu_fill_uniform_f32(a, (size_t)(MAX_ROWS * sh->k), 21 + (uint64_t)s, -1, 1);
+        tu_fill_uniform_f32(w, (size_t)(sh->k * sh->n), 23 + (uint64_t)s, -1, 1);
+        for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+            fns[s](rows[r], a, w, c);
+            for (int64_t i = 0; i < rows[r]; i++)
+                for (int64_t j = 0; j < sh->n; j++) {
+                    float want = nn_chain(fma, sh->k, a + i * sh->k, w + j, sh->n);
+                    ck_assert_msg(memcmp(&want, &c[i * sh->n + j], sizeof want) == 0,
+                                  "%s K=%lld N=%lld m=%lld: c[%lld,%lld] = %a, the chain gives %a", cpu,
+                                  (long long)sh->k, (long long)sh->n, (long long)rows[r], (long long)i, (long long)j,
+                                  c[i * sh->n + j], want);
+                }
+        }
+        free(a);
+        free(w);
+        free(c);
+    }
+    for (int s = 0; s < N_CONV; s++) {
+        const conv_shape *cs = &conv_shapes[s];
+        float *a = malloc(sizeof(float) * cs->m * cs->k), *w = malloc(sizeof(float) * cs->k * MAX_CONV_N);
+        float *c = malloc(sizeof(float) * cs->m * MAX_CONV_N);
+        ck_assert(a && w && c);
+        tu_fill_uniform_f32(a, (size_t)(cs->m * cs->k), 31 + (uint64_t)s, -1, 1);
+        tu_fill_uniform_f32(w, (size_t)(cs->k * MAX_CONV_N), 37 + (uint64_t)s, -1, 1);
+        for (size_t q = 0; q < sizeof conv_ns / sizeof conv_ns[0]; q++) {
+            const int64_t n = conv_ns[q];
+            convs[s](n, a, w, c);
+            for (int64_t i = 0; i < cs->m; i++)
+                for (int64_t j = 0; j < n; j++) {
+                    float want = nn_chain(fma, cs->k, a + i * cs->k, w + j, n);
+                    ck_assert_msg(memcmp(&want, &c[i * n + j], sizeof want) == 0,
+                                  "%s conv m=%lld K=%lld N=%lld: c[%lld,%lld] = %a, the chain gives %a", cpu,
+                                  (long long)cs->m, (long long)cs->k, (long long)n, (long long)i, (long long)j,
+                                  c[i * n + j], want);
+                }
+        }
+        free(a);
+        free(w);
+        free(c);
+    }
+    unload(so);
+}
+
+START_TEST(nn_chain_native)
+{
+    /* -march=native vectors fuse when the CPU has FMA (AVX2 with FMA, AVX-512) */
+    __builtin_cpu_init();
+    check_nn_chain("native", __builtin_cpu_supports("fma"));
+}
+END_TEST
+
+START_TEST(nn_chain_generic)
+{
+    check_nn_chain("generic", 0);
 }
 END_TEST
 
@@ -232,6 +346,8 @@ int main(void)
     tcase_add_test(tc, matches_double_generic);
     tcase_add_test(tc, rows_independent_of_n_native);
     tcase_add_test(tc, rows_independent_of_n_generic);
+    tcase_add_test(tc, nn_chain_native);
+    tcase_add_test(tc, nn_chain_generic);
     tcase_add_test(tc, compiles_without_warnings);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
