@@ -15,8 +15,9 @@
  *     codegen_c_gemm.c; convolutions are im2col/col2im (or Winograd F(2x2,3x3)
  *     for 3x3 stride-1 layers) + a GEMM per chunk of samples and group, the
  *     generated one for the forward pass and the input gradient, sgemm for
- *     the filter gradient (1x1 stride-1 unpadded convolutions skip im2col
- *     and stay on sgemm per sample);
+ *     the filter gradient (1x1 stride-1 unpadded convolutions skip im2col:
+ *     their chunks are staged copies of x and y, and their filter gradient
+ *     is sgemm per sample);
  *   - movement ops and pooling are plain loops.
  *
  * Shapes are static except the batch size n, a parameter of the kernels that
