@@ -15,8 +15,9 @@
  *     codegen_c_gemm.c; convolutions are im2col/col2im (or Winograd F(2x2,3x3)
  *     for 3x3 stride-1 layers) + a GEMM per chunk of samples and group, the
  *     generated one for the forward pass and the input gradient, sgemm for
- *     the filter gradient (1x1 stride-1 unpadded convolutions skip im2col
- *     and stay on sgemm per sample);
+ *     the filter gradient (1x1 stride-1 unpadded convolutions skip im2col:
+ *     their chunks are staged copies of x and y, and their filter gradient
+ *     is sgemm per sample);
  *   - movement ops and pooling are plain loops.
  *
  * Shapes are static except the batch size n, a parameter of the kernels that
@@ -1032,6 +1033,8 @@ static int conv_pointwise(const conv_geom *gm)
 
 static int64_t conv_per_sample(const conv_geom *gm)
 {
+    if (conv_pointwise(gm))   /* x and y staged, no im2col */
+        return (gm->cg + gm->og) * gm->hw_out;
     return (gm->krows + gm->og) * gm->hw_out + gm->cg * gm->planes;
 }
 
@@ -1100,11 +1103,12 @@ static int wino_r(const conv_geom *gm, int64_t tile)
                : 2;
 }
 
-/* The input gradient's im2col product runs as ebmk_gemm_nn on W_g^T, copied
- * into the front of the scratch per group; the other products need none. */
+/* The input gradient's product runs as ebmk_gemm_nn on W^T, every group's
+ * W_g^T copied into the front of the scratch once per call; the other
+ * products need none. */
 static int64_t conv_wt_floats(const conv_geom *gm, ir_op op)
 {
-    return op == IR_OP_CONV2D_BWD_DATA ? gm->og * gm->krows : 0;
+    return op == IR_OP_CONV2D_BWD_DATA ? gm->o * gm->krows : 0;
 }
 
 static int64_t wino_scratch(const conv_geom *gm, int64_t tile)
@@ -1122,7 +1126,7 @@ int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id)
     if (op != IR_OP_CONV2D && op != IR_OP_CONV2D_BWD_DATA && op != IR_OP_CONV2D_BWD_FILTER)
         return 0;
     conv_geom gm = conv_geom_of(p, id);
-    if (conv_pointwise(&gm))
+    if (conv_pointwise(&gm) && op == IR_OP_CONV2D_BWD_FILTER)
         return 0;
     int64_t tile = ir_shape_has_batch(gm.x) ? p->tile : 1;
     if (conv_winograd(&gm, op))
@@ -1155,34 +1159,61 @@ static void emit_conv_geometry(ebmc_buf *b, const conv_geom *gm, const char *bat
                     (long long)gm->wq);
 }
 
-/* 1x1 stride-1 unpadded convolutions, per sample b and group g with W_g the
- * group's [og, cg] block, x_g itself being the im2col matrix:
- *   CONV2D             y_g   = W_g  . x_g
- *   CONV2D_BWD_DATA    dx_g  = W_g^T . dy_g
+/* 1x1 stride-1 unpadded convolutions, x_g itself being the im2col matrix of
+ * group g, W_g its [og, cg] block.  The forward pass and the input gradient
+ * run per chunk of ns samples, X and Y the chunk's x_g and y_g staged as
+ * [cg, ns*hw] and [og, ns*hw] (one sample: x_g and y_g in place), with
+ * ebmk_gemm_nn (one product for the chunk: cifar's 4x4 images gave sgemm 16
+ * columns per call):
+ *   CONV2D             Y  = W_g . X
+ *   CONV2D_BWD_DATA    X  = W_g^T . Y    (W^T copied once per call)
+ * and the filter gradient per sample with sgemm:
  *   CONV2D_BWD_FILTER  dW_g += dy_g . x_g^T */
-static void emit_conv_pointwise(ebmc_buf *b, ir_op op, const conv_geom *gm, const char *bs)
+static void emit_conv_pointwise(ebmc_buf *b, ir_op op, const conv_geom *gm, const char *bs, int64_t chunk)
 {
-    int bwd_data = op == IR_OP_CONV2D_BWD_DATA, bwd_filter = op == IR_OP_CONV2D_BWD_FILTER;
-    long long og = gm->og, cg = gm->cg, hw = gm->hw_out;
+    long long og = gm->og, cg = gm->cg, hw = gm->hw_out, c = gm->c, o = gm->o;
+    if (op == IR_OP_CONV2D_BWD_FILTER) {
+        ebmc_buf_printf(b,
+                        "    for (int64_t b = 0; b < %s; b++)\n"
+                        "        for (int64_t g = 0; g < %lld; g++)\n"
+                        "            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, %lld, %lld, %lld, 1.0f, "
+                        "in1 + (b * %lld + g * %lld) * %lld, %lld, in0 + (b * %lld + g * %lld) * %lld, %lld, 1.0f, "
+                        "out + g * %lld, %lld);\n",
+                        bs, (long long)gm->group, og, cg, hw, o, og, hw, hw, c, cg, hw, hw, og * cg, cg);
+        return;
+    }
+    int bwd = op == IR_OP_CONV2D_BWD_DATA;
+    /* the product's output: rows and their source (the kernel's operands) */
+    long long ro = bwd ? cg : og, ri = bwd ? og : cg;   /* rows of the result, rows of the right operand */
+    long long co = bwd ? c : o, ci = bwd ? o : c;        /* channels of the result and the right operand's tensor */
     ebmc_buf_printf(b,
-                    "    for (int64_t b = 0; b < %s; b++)\n"
+                    "    float *restrict wt = tmp, *restrict xin = tmp + %lld, *restrict xout = xin + %lld;\n"
+                    "    (void)wt;\n",
+                    bwd ? o * cg : 0LL, (long long)chunk * ri * hw);
+    if (bwd)
+        ebmc_buf_printf(b,
+                        "    for (int64_t g = 0; g < %lld; g++)\n"
+                        "        ebmk_conv_transpose(%lld, %lld, in1 + g * %lld, wt + g * %lld);\n",
+                        (long long)gm->group, og, cg, og * cg, og * cg);
+    ebmc_buf_printf(b,
+                    "    for (int64_t s0 = 0; s0 < %s; s0 += %lld) {\n"
+                    "        const int64_t ns = %s - s0 < %lld ? %s - s0 : %lld, ld = ns * %lld;\n"
                     "        for (int64_t g = 0; g < %lld; g++) {\n"
-                    "            %sfloat *xg = %s + (b * %lld + g * %lld) * %lld;\n"
-                    "            %sfloat *yg = %s + (b * %lld + g * %lld) * %lld;\n"
-                    "            %sfloat *wg = %s + g * %lld;\n",
-                    bs, (long long)gm->group, bwd_data ? "" : "const ", bwd_data ? "out" : "in0", (long long)gm->c,
-                    cg, hw, op == IR_OP_CONV2D ? "" : "const ", op == IR_OP_CONV2D ? "out" : bwd_data ? "in0" : "in1",
-                    (long long)gm->o, og, hw, bwd_filter ? "" : "const ", bwd_filter ? "out" : "in1", og * cg);
-    if (op == IR_OP_CONV2D)
-        ebmc_buf_printf(b, "            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, %lld, %lld, %lld, 1.0f, "
-                        "wg, %lld, xg, %lld, 0.0f, yg, %lld);\n", og, hw, cg, cg, hw, hw);
-    else if (bwd_data)
-        ebmc_buf_printf(b, "            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, %lld, %lld, %lld, 1.0f, "
-                        "wg, %lld, yg, %lld, 0.0f, xg, %lld);\n", cg, hw, og, cg, hw, hw);
-    else
-        ebmc_buf_printf(b, "            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, %lld, %lld, %lld, 1.0f, "
-                        "yg, %lld, xg, %lld, 1.0f, wg, %lld);\n", og, cg, hw, hw, hw, cg);
-    ebmc_buf_puts(b, "        }\n");
+                    "            const float *wg = %s + g * %lld;\n"
+                    "            const float *src = in0 + (s0 * %lld + g * %lld) * %lld;\n"
+                    "            float *dst = out + (s0 * %lld + g * %lld) * %lld;\n"
+                    "            if (ns == 1) {\n"
+                    "                ebmk_gemm_nn(%lld, %lld, %lld, wg, src, dst);\n"
+                    "                continue;\n"
+                    "            }\n"
+                    "            ebmk_stage_planes(%lld, %lld, %lld, (float *)in0 + g * %lld, s0, ns, xin, 1);\n"
+                    "            ebmk_gemm_nn(%lld, %lld, ld, wg, xin, xout);\n"
+                    "            ebmk_stage_planes(%lld, %lld, %lld, out + g * %lld, s0, ns, xout, 0);\n"
+                    "        }\n"
+                    "    }\n",
+                    bs, (long long)chunk, bs, (long long)chunk, bs, (long long)chunk, hw, (long long)gm->group,
+                    bwd ? "wt" : "in1", og * cg, ci, ri, hw, co, ro, hw, ro, ri, hw, ri, hw, ci * hw, ri * hw, ro, ri,
+                    ro, hw, co * hw, ro * hw);
 }
 
 /* Chunks of ns samples s0.., per group g, with W_g the group's [og, krows]
@@ -1202,31 +1233,40 @@ static void emit_conv_chunked(ebmc_buf *b, ir_op op, const conv_geom *gm, const 
     const char *y = op == IR_OP_CONV2D ? "out" : op == IR_OP_CONV2D_BWD_DATA ? "in0" : "in1";
     const char *w = op == IR_OP_CONV2D_BWD_FILTER ? "out" : "in1";
     ebmc_buf_printf(b,
-                    "    float *restrict wt = tmp, *restrict col = tmp + %lld;   /* wt: W_g^T for the input gradient */\n"
+                    "    float *restrict wt = tmp, *restrict col = tmp + %lld;   /* wt: W^T for the input gradient */\n"
                     "    float *restrict stage = col + %lld, *restrict pad = stage + %lld;\n"
-                    "    (void)wt;\n"
+                    "    (void)wt;\n",
+                    (long long)conv_wt_floats(gm, op), (long long)(chunk * kr * hw), (long long)(chunk * og * hw));
+    if (op == IR_OP_CONV2D_BWD_DATA)
+        ebmc_buf_printf(b,
+                        "    for (int64_t g = 0; g < %lld; g++)\n"
+                        "        ebmk_conv_transpose(%lld, %lld, %s + g * %lld, wt + g * %lld);\n",
+                        (long long)gm->group, og, kr, w, og * kr, og * kr);
+    ebmc_buf_printf(b,
                     "    for (int64_t s0 = 0; s0 < %s; s0 += %lld) {\n"
                     "        const int64_t ns = %s - s0 < %lld ? %s - s0 : %lld, ld = ns * %lld;\n"
                     "        for (int64_t g = 0; g < %lld; g++) {\n",
-                    (long long)conv_wt_floats(gm, op), (long long)(chunk * kr * hw), (long long)(chunk * og * hw), bs,
-                    (long long)chunk, bs,
-                    (long long)chunk, bs, (long long)chunk, hw, (long long)gm->group);
+                    bs, (long long)chunk, bs, (long long)chunk, bs, (long long)chunk, hw, (long long)gm->group);
     if (op != IR_OP_CONV2D_BWD_DATA)
         ebmc_buf_printf(b, "            ebmk_pad_in(&geom, %s, s0, ns, g, pad);\n"
                         "            ebmk_im2col_chunk(&geom, pad, ns, col);\n", x);
+    /* one sample: its y_g (or dy_g) is the staged matrix itself */
+    ebmc_buf_printf(b, "            float *yg = ns == 1 ? (float *)%s + s0 * %lld + g * %lld : stage;\n",
+                    y, (long long)gm->o * hw, og * hw);
     if (op != IR_OP_CONV2D)
-        ebmc_buf_printf(b, "            ebmk_stage(&geom, (float *)%s, s0, ns, g, stage, 1);\n", y);
+        ebmc_buf_printf(b, "            if (ns > 1)\n"
+                        "                ebmk_stage(&geom, (float *)%s, s0, ns, g, stage, 1);\n", y);
     if (op == IR_OP_CONV2D)
-        ebmc_buf_printf(b, "            ebmk_gemm_nn(%lld, %lld, ld, %s + g * %lld, col, stage);\n"
-                        "            ebmk_stage(&geom, %s, s0, ns, g, stage, 0);\n", og, kr, w, og * kr, y);
+        ebmc_buf_printf(b, "            ebmk_gemm_nn(%lld, %lld, ld, %s + g * %lld, col, yg);\n"
+                        "            if (ns > 1)\n"
+                        "                ebmk_stage(&geom, %s, s0, ns, g, stage, 0);\n", og, kr, w, og * kr, y);
     else if (op == IR_OP_CONV2D_BWD_DATA)
-        ebmc_buf_printf(b, "            ebmk_transpose(%lld, %lld, %s + g * %lld, wt);\n"
-                        "            ebmk_gemm_nn(%lld, %lld, ld, wt, stage, col);\n"
+        ebmc_buf_printf(b, "            ebmk_gemm_nn(%lld, %lld, ld, wt + g * %lld, yg, col);\n"
                         "            ebmk_col2im_chunk(&geom, col, ns, pad);\n"
-                        "            ebmk_pad_out(&geom, pad, s0, ns, g, %s);\n", og, kr, w, og * kr, kr, og, x);
+                        "            ebmk_pad_out(&geom, pad, s0, ns, g, %s);\n", kr, og, og * kr, x);
     else
         ebmc_buf_printf(b, "            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, %lld, %lld, (int)ld, 1.0f, "
-                        "stage, (int)ld, col, (int)ld, 1.0f, %s + g * %lld, %lld);\n", og, kr, w, og * kr, kr);
+                        "yg, (int)ld, col, (int)ld, 1.0f, %s + g * %lld, %lld);\n", og, kr, w, og * kr, kr);
     ebmc_buf_puts(b, "        }\n    }\n");
 }
 
@@ -1271,7 +1311,7 @@ static void emit_conv(ebmc_buf *b, const ebmc_cg_program *p, int id)
     }
     int64_t tile = ir_shape_has_batch(gm.x) ? p->tile : 1;
     if (pw)
-        emit_conv_pointwise(b, op, &gm, bs);
+        emit_conv_pointwise(b, op, &gm, bs, conv_chunk(&gm, tile));
     else if (conv_winograd(&gm, op))
         emit_conv_winograd(b, op, &gm, bs, tile);
     else

@@ -10,7 +10,9 @@
  * cell reads), input rows and columns no window reaches (their gradient is
  * 0), the unpadded 1x1 path, an image large enough that a tile is split
  * into several GEMM chunks, and the Winograd path (3x3, stride 1, padding 1,
- * >= 16 channels) on even and odd image sizes and over several chunks.  Each
+ * >= 16 channels) on even and odd image sizes and over several chunks, and
+ * (row_cases) the stride-2 row split and merge and the batched 1x1 path on
+ * harder shapes.  Each
  * model is compiled with a small tile and run over a batch that is not a
  * multiple of it:
  *   - energy, score and parameter gradient against ebmc_exec in float64:
@@ -186,7 +188,23 @@ static double *reference(const ir_graph *energy, ebmc_program kind, const double
     return r;
 }
 
-static void check_case(const conv_case *k)
+/* Cases for the im2col paths' row and staging code: stride-2 rows longer than
+ * one 16-lane vector (several permutes per row), padding 2 and asymmetric
+ * padding with stride 2, stride 2 with dilation (only one column phase read),
+ * grouped stride-2 layers over several chunks, and batched 1x1 convolutions
+ * (grouped, and an image large enough for several chunks and a last chunk of
+ * one sample). */
+static const conv_case row_cases[] = {
+    {"c2_37x40_k3_s2_p1_long_rows", 2, 37, 40, 3, 3, 3, {2, 2}, {1, 1, 1, 1}, {1, 1}, 1, 5, 3},
+    {"c2_9x11_k3_s2_p2", 2, 9, 11, 3, 3, 3, {2, 2}, {2, 2, 2, 2}, {1, 1}, 1, 5, 3},
+    {"c3_10x9_k3_s2_asym_pad", 3, 10, 9, 4, 3, 3, {2, 2}, {0, 1, 2, 0}, {1, 1}, 1, 5, 3},
+    {"c2_13x13_k3_s2_d2", 2, 13, 13, 3, 3, 3, {2, 2}, {2, 2, 2, 2}, {2, 2}, 1, 5, 3},
+    {"c8_24x24_k3_s2_g2_chunks", 8, 24, 24, 8, 3, 3, {2, 2}, {1, 1, 1, 1}, {1, 1}, 2, 9, 8},
+    {"c4_4x4_k1_pointwise_g2", 4, 4, 4, 6, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, 2, 7, 4},
+    {"c8_40x40_k1_pointwise_chunks", 8, 40, 40, 8, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, 7, 5},
+};
+
+static void check_conv(const conv_case *k)
 {
     tu_scratch_make("codegen_conv");
     ir_graph *g = conv_graph(k);
@@ -235,7 +253,13 @@ static void check_case(const conv_case *k)
 
 START_TEST(conv_matches_executor)
 {
-    check_case(&cases[_i]);
+    check_conv(&cases[_i]);
+}
+END_TEST
+
+START_TEST(conv_rows_match_executor)
+{
+    check_conv(&row_cases[_i]);
 }
 END_TEST
 
@@ -257,7 +281,7 @@ static const conv_case wino_cases[] = {
 
 START_TEST(wino_chunks_match_executor)
 {
-    check_case(&wino_cases[_i]);
+    check_conv(&wino_cases[_i]);
 }
 END_TEST
 
@@ -268,6 +292,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, conv_matches_executor, 0, (int)(sizeof cases / sizeof cases[0]));
     tcase_add_loop_test(tc, wino_chunks_match_executor, 0, (int)(sizeof wino_cases / sizeof wino_cases[0]));
+    tcase_add_loop_test(tc, conv_rows_match_executor, 0, (int)(sizeof row_cases / sizeof row_cases[0]));
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
