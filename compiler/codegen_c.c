@@ -304,6 +304,9 @@ static void emit_phase(ebmc_buf *b, const ebmc_cg_program *p, int prologue)
     for (int i = 0; i < p->g->n_nodes; i++)
         if (p->v[i].kernel == i && (p->info.invariant[i] != 0) == (prologue != 0))
             ebmc_emit_kernel_call(b, p, i);
+    for (int i = 0; i < p->g->n_nodes && prologue; i++)
+        if (p->v[i].pro_buffer >= 0)
+            ebmc_emit_kernel_prologue(b, p, i);
     ebmc_buf_puts(b, "}\n\n");
 }
 

@@ -71,7 +71,7 @@ static ebm_status assign_storage(ebmc_cg_program *p, const int *group, ebm_error
         const ir_node *nd = &g->nodes[i];
         ebmc_cg_value *v = &p->v[i];
         v->kernel = group[i];
-        v->buffer = v->scratch_buffer = v->param = -1;
+        v->buffer = v->scratch_buffer = v->pro_buffer = v->param = -1;
         v->offset = -1;
         ebm_status st = check_node(p, i, err);
         if (st)
@@ -148,6 +148,7 @@ ebm_status ebmc_cg_program_plan(ebmc_cg_program *p, int64_t tile, ebm_error *err
         if (v->store != EBMC_STORE_ARENA)
             continue;
         v->buffer = p->n_bufs;
+        v->pro_floats = ebmc_kernel_prologue_floats(p, i);
         v->scratch_floats = ebmc_kernel_scratch_floats(p, i);
         st = add_buffer(p, i, v->kernel, last[i], ebmc_value_bytes(&g->nodes[i].shape, tile), 0, err);
         if (!st && v->scratch_floats > 0) {
@@ -155,6 +156,12 @@ ebm_status ebmc_cg_program_plan(ebmc_cg_program *p, int64_t tile, ebm_error *err
             int64_t f = v->scratch_floats;
             st = add_buffer(p, i, i, i, f > INT64_MAX / 8 ? -1 : (f * 4 + EBMC_ALIGN - 1) / EBMC_ALIGN * EBMC_ALIGN, 1,
                             err);
+        }
+        if (!st && v->pro_floats > 0) {   /* written by the prologue, read by every run of the body */
+            v->pro_buffer = p->n_bufs;
+            int64_t f = v->pro_floats;
+            st = add_buffer(p, i, 0, g->n_nodes,
+                            f > INT64_MAX / 8 ? -1 : (f * 4 + EBMC_ALIGN - 1) / EBMC_ALIGN * EBMC_ALIGN, 0, err);
         }
     }
     free(last);
@@ -166,7 +173,7 @@ ebm_status ebmc_cg_program_plan(ebmc_cg_program *p, int64_t tile, ebm_error *err
     for (int k = 0; k < p->n_bufs && !st; k++) {
         p->sum_bytes += p->bufs[k].size;
         ebmc_cg_value *v = &p->v[p->bufs[k].node];
-        if (!p->bufs[k].scratch)
+        if (k == v->buffer)   /* not its kernel's scratch or prologue weights */
             v->offset = p->bufs[k].offset;
     }
     return st;
@@ -212,7 +219,7 @@ ebm_status ebmc_cg_program_build(const ir_graph *energy, ebmc_program kind, int6
     if (!st) {
         size_t n = (size_t)p->g->n_nodes + 1;
         p->v = calloc(n, sizeof *p->v);
-        p->bufs = calloc(2 * n, sizeof *p->bufs);   /* a value and a scratch per node at most */
+        p->bufs = calloc(3 * n, sizeof *p->bufs);   /* a value, a scratch and prologue weights per node at most */
         if (!p->v || !p->bufs)
             st = ebm_fail(err, EBM_ERR_NOMEM, "codegen: out of memory");
     }

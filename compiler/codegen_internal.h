@@ -134,6 +134,9 @@ typedef struct ebmc_cg_value {
     int buffer;           /* index in bufs of its arena buffer, or -1 */
     int scratch_buffer;   /* the kernel's scratch buffer, or -1 */
     int64_t scratch_floats;
+    int pro_buffer;       /* weights the kernel reads prepared by the prologue (a
+                             Winograd convolution's transformed kernels), or -1 */
+    int64_t pro_floats;
 } ebmc_cg_value;
 
 typedef struct ebmc_cg_program {
@@ -199,6 +202,10 @@ ebm_status ebmc_emit_kernel(ebmc_buf *b, const ebmc_cg_program *p, int id, unsig
 void ebmc_emit_kernel_call(ebmc_buf *b, const ebmc_cg_program *p, int id);
 /* Floats of scratch node id's kernel needs at p->tile (im2col matrices), 0 for most. */
 int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id);
+/* Floats of weights node id's kernel wants prepared once per call by the
+ * prologue (0: none), and the prologue's code that prepares them. */
+int64_t ebmc_kernel_prologue_floats(const ebmc_cg_program *p, int id);
+void ebmc_emit_kernel_prologue(ebmc_buf *b, const ebmc_cg_program *p, int id);
 /* Emits ebmk_<op>(x, ...) in float for every elementwise op (fused loops call them). */
 void ebmc_emit_float_ops(ebmc_buf *b);
 /* Emits the helper functions named in `helpers`. */
