@@ -1320,7 +1320,9 @@ static void emit_conv_winograd(ebmc_buf *b, ir_op op, const conv_geom *gm, const
     const char *f = r == 4 ? "wino4" : "wino";
     char head[256], wts[256];
     if (pro) {   /* u: transformed by the prologue (ebmc_emit_kernel_prologue) */
-        snprintf(head, sizeof head, "    const float *restrict u = uw;\n    float *restrict v = tmp, *restrict m = v + %lld;\n",
+        snprintf(head, sizeof head,
+                 "    const float *restrict u = uw;   /* in1's kernels, transformed */\n"
+                 "    float *restrict v = tmp, *restrict m = v + %lld;\n    (void)in1;\n",
                  chunk * n * ci * tiles);
         wts[0] = 0;
     } else {
