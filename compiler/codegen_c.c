@@ -188,8 +188,7 @@ static int64_t noise_rows(const cg_model *m)
 
 static int64_t langevin_arena(const cg_model *m)
 {
-    const int64_t bytes = noise_rows(m) * m->sample_numel * 4;
-    return langevin_eps_offset(m) + (bytes + EBMC_ALIGN - 1) / EBMC_ALIGN * EBMC_ALIGN;
+    return langevin_eps_offset(m) + ebmc_float_bytes(noise_rows(m) * m->sample_numel);
 }
 
 static int64_t largest_arena(const cg_model *m)

@@ -153,15 +153,11 @@ ebm_status ebmc_cg_program_plan(ebmc_cg_program *p, int64_t tile, ebm_error *err
         st = add_buffer(p, i, v->kernel, last[i], ebmc_value_bytes(&g->nodes[i].shape, tile), 0, err);
         if (!st && v->scratch_floats > 0) {
             v->scratch_buffer = p->n_bufs;
-            int64_t f = v->scratch_floats;
-            st = add_buffer(p, i, i, i, f > INT64_MAX / 8 ? -1 : (f * 4 + EBMC_ALIGN - 1) / EBMC_ALIGN * EBMC_ALIGN, 1,
-                            err);
+            st = add_buffer(p, i, i, i, ebmc_float_bytes(v->scratch_floats), 1, err);
         }
         if (!st && v->pro_floats > 0) {   /* written by the prologue, read by every run of the body */
             v->pro_buffer = p->n_bufs;
-            int64_t f = v->pro_floats;
-            st = add_buffer(p, i, 0, g->n_nodes,
-                            f > INT64_MAX / 8 ? -1 : (f * 4 + EBMC_ALIGN - 1) / EBMC_ALIGN * EBMC_ALIGN, 0, err);
+            st = add_buffer(p, i, 0, g->n_nodes, ebmc_float_bytes(v->pro_floats), 0, err);
         }
     }
     free(last);

@@ -62,6 +62,8 @@ void ebmc_graph_info_free(ebmc_graph_info *gi);
 
 /* Bytes of a value of shape s at batch size n, rounded up to EBMC_ALIGN; -1 on overflow. */
 int64_t ebmc_value_bytes(const ir_shape *s, int64_t n);
+/* Bytes of `floats` floats, rounded up to EBMC_ALIGN; -1 on overflow. */
+int64_t ebmc_float_bytes(int64_t floats);
 
 /* ---- scheduling (schedule.c; the pass is declared in passes.h) ------------------ */
 

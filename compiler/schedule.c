@@ -22,6 +22,11 @@
 #include "codegen_internal.h"
 #include "passes.h"
 
+int64_t ebmc_float_bytes(int64_t floats)
+{
+    return floats < 0 || floats > INT64_MAX / 8 ? -1 : (floats * 4 + EBMC_ALIGN - 1) / EBMC_ALIGN * EBMC_ALIGN;
+}
+
 int64_t ebmc_value_bytes(const ir_shape *s, int64_t n)
 {
     int64_t k = 1;
@@ -31,7 +36,7 @@ int64_t ebmc_value_bytes(const ir_shape *s, int64_t n)
             return -1;
         k *= d;
     }
-    return (k * 4 + EBMC_ALIGN - 1) / EBMC_ALIGN * EBMC_ALIGN;
+    return ebmc_float_bytes(k);
 }
 
 /* ---- views ------------------------------------------------------------------ */
