@@ -1073,6 +1073,9 @@ static int conv_winograd(const conv_geom *gm, ir_op op)
  * columns per GEMM, v 2 MiB). */
 #define WINO_CHUNK 16
 
+/* The floats between cells of v and m: the helpers' EBMK_WINO_GAP. */
+#define WINO_GAP 16
+
 static int64_t wino_chunk(int64_t tile)
 {
     return tile < WINO_CHUNK ? tile : WINO_CHUNK;
@@ -1118,7 +1121,7 @@ static int64_t wino_scratch(const conv_geom *gm, int64_t tile)
     int r = wino_r(gm, tile);
     int64_t cells = (r + 2) * (r + 2), th = (gm->h + r - 1) / r, tw = (gm->wd + r - 1) / r;
     int64_t per = cells * (gm->c + gm->o) * wino_tiles(gm, r) + (r * th + 2) * (r * tw + 2);
-    return cells * gm->c * gm->o + wino_chunk(tile) * per;
+    return cells * gm->c * gm->o + wino_chunk(tile) * per + 2 * cells * WINO_GAP;
 }
 
 int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id)
@@ -1323,11 +1326,11 @@ static void emit_conv_winograd(ebmc_buf *b, ir_op op, const conv_geom *gm, const
         snprintf(head, sizeof head,
                  "    const float *restrict u = uw;   /* in1's kernels, transformed */\n"
                  "    float *restrict v = tmp, *restrict m = v + %lld;\n    (void)in1;\n",
-                 chunk * n * ci * tiles);
+                 chunk * n * ci * tiles + n * WINO_GAP);
         wts[0] = 0;
     } else {
         snprintf(head, sizeof head, "    float *restrict u = tmp, *restrict v = tmp + %lld, *restrict m = v + %lld;\n",
-                 n * ci * co, chunk * n * ci * tiles);
+                 n * ci * co, chunk * n * ci * tiles + n * WINO_GAP);
         snprintf(wts, sizeof wts, "    ebmk_%s_weights(&wg, in1, %d, v, u);   /* v: room for the kernels' taps [9, ci] */\n",
                  f, bwd);
     }
@@ -1337,14 +1340,15 @@ static void emit_conv_winograd(ebmc_buf *b, ir_op op, const conv_geom *gm, const
                     "%s"
                     "    for (int64_t s0 = 0; s0 < %s; s0 += %lld) {\n"
                     "        const int64_t ns = %s - s0 < %lld ? %s - s0 : %lld, ld = ns * %lld;\n"
-                    "        ebmk_%s_in(&wg, in0, s0, ns, m + %lld * ld, v);\n"
+                    "        ebmk_%s_in(&wg, in0, s0, ns, m + %lld * (%lld * ld + EBMK_WINO_GAP), v);\n"
                     "        for (int64_t k = 0; k < %lld; k++)\n"
-                    "            ebmk_gemm_nn(%lld, %lld, ld, u + k * %lld, v + k * %lld * ld, m + k * %lld * ld);\n"
-                    "        ebmk_%s_out(&wg, m, s0, ns, m + %lld * ld, out);\n"
+                    "            ebmk_gemm_nn(%lld, %lld, ld, u + k * %lld, v + k * (%lld * ld + EBMK_WINO_GAP),\n"
+                    "                         m + k * (%lld * ld + EBMK_WINO_GAP));\n"
+                    "        ebmk_%s_out(&wg, m, s0, ns, m + %lld * (%lld * ld + EBMK_WINO_GAP), out);\n"
                     "    }\n",
                     ci, co, (long long)gm->h, (long long)gm->wd, (long long)((gm->h + r - 1) / r),
                     (long long)((gm->wd + r - 1) / r), r, r, head, wts, bs, chunk,
-                    bs, chunk, bs, chunk, tiles, f, n * co, n, co, ci, co * ci, ci, co, f, n * co);
+                    bs, chunk, bs, chunk, tiles, f, n, co, n, co, ci, co * ci, ci, co, f, n, co);
 }
 
 static void emit_conv(ebmc_buf *b, const ebmc_cg_program *p, int id)
