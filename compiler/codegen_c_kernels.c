@@ -709,7 +709,7 @@ static void float_expr(ebmc_buf *b, const char *e)
  * e = exp(-|x|) both sides are (x >= 0 ? 1 : e) / (1 + e), the same
  * operations on the same operands, so the same bits, with one exp. */
 static const char *const float_body[IR_OP_COUNT] = {
-    [IR_OP_SIGMOID] = "    const float e = ebmk_expf(-fabsf(x));\n"
+    [IR_OP_SIGMOID] = "    const float e = ebmk_expf_nonpos(-fabsf(x));\n"
                       "    return (x >= 0 ? 1.0f : e) / (1.0f + e);\n",
 };
 

@@ -660,14 +660,20 @@ START_TEST(float_exp_matches_libm)
 }
 END_TEST
 
-/* log, tanh, erf and softplus in the fused loops are float polynomials too
- * (ebmk_logf, ebmk_tanhf, ebmk_erff, ebmk_log1pf); against libm's double
- * functions rounded to float they are within 4 ulp over a sweep of both
+/* log, tanh, erf, softplus, exp and sigmoid in the fused loops are float
+ * polynomials too (ebmk_logf, ebmk_tanhf, ebmk_erff, ebmk_log1pf, ebmk_expf,
+ * ebmk_expf_nonpos); against libm's double functions rounded to float they
+ * are within 4 ulp (worst measured printed) over a sweep of both
  * signs, 1e-30 to 1e38 and a fine grid on [-10, 10], exact at 0, +-1 (log)
  * and the infinities, and NaN stays NaN. */
 static double softplus_ref(double x)
 {
     return (x > 0 ? x : 0.0) + log1p(exp(-fabs(x)));
+}
+
+static double sigmoid_ref(double x)
+{
+    return 1.0 / (1.0 + exp(-x));
 }
 
 START_TEST(float_functions_match_libm)
@@ -676,7 +682,8 @@ START_TEST(float_functions_match_libm)
         ir_op op;
         double (*ref)(double);
         int positive_only;
-    } fns[] = {{IR_OP_LOG, log, 1}, {IR_OP_TANH, tanh, 0}, {IR_OP_ERF, erf, 0}, {IR_OP_SOFTPLUS, softplus_ref, 0}};
+    } fns[] = {{IR_OP_LOG, log, 1},         {IR_OP_TANH, tanh, 0}, {IR_OP_ERF, erf, 0},
+               {IR_OP_SOFTPLUS, softplus_ref, 0}, {IR_OP_EXP, exp, 0},   {IR_OP_SIGMOID, sigmoid_ref, 0}};
     enum { MAXN = 60000 };
     float *xs = malloc(MAXN * sizeof *xs), *x = malloc(MAXN * sizeof *x), *en = malloc(MAXN * sizeof *en);
     ck_assert(xs && x && en);
