@@ -107,7 +107,7 @@ def matmul_flops(model, x):
 CASES = {
     "mlp784_b128": (lambda: MLP([784, 256, 256, 1]), (784,), 128, 64),
     "mlp784_b1": (lambda: MLP([784, 256, 256, 1]), (784,), 1, 64),
-    "mnist_b64": (lambda: Deep(1, [16, 32, 64], False), (1, 28, 28), 64, 32),
+    "mnist_b64": (lambda: Deep(1, [16, 32, 64], False), (1, 28, 28), 64, 16),
     "cifar_b32": (lambda: Deep(3, [32, 64, 128, 256], True), (3, 32, 32), 32, 16),
     "tabular_b4096": (lambda: MLP([2, 64, 64, 1]), (2,), 4096, 64),
 }

@@ -57,7 +57,7 @@ EBM_INIT = {
 }
 # name: (per-sample input shape, batch, tile) when torch is missing
 SHAPES = {
-    "mlp784_b128": ((784,), 128, 64), "mlp784_b1": ((784,), 1, 64), "mnist_b64": ((1, 28, 28), 64, 32),
+    "mlp784_b128": ((784,), 128, 64), "mlp784_b1": ((784,), 1, 64), "mnist_b64": ((1, 28, 28), 64, 16),
     "cifar_b32": ((3, 32, 32), 32, 16), "tabular_b4096": ((2,), 4096, 64),
 }
 
