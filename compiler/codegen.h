@@ -17,7 +17,7 @@
 #include "ir.h"
 
 typedef struct ebmc_compile_options {
-    int opt_level;            /* 0..3 -> -O0..-O3 (default 2) */
+    int opt_level;            /* 0..3 -> -O0..-O3 (default 3) */
     const char *target_cpu;   /* "native" (default), "generic", or a -march value */
     const char *cc;           /* C compiler (default: $CC, else "cc") */
     int keep_temps;           /* keep the generated C/asm/blob; their folder is reported */

@@ -671,7 +671,7 @@ static ebm_status build_and_emit(const ir_graph *energy, const ebmc_compile_opti
     return st;
 }
 
-static const ebmc_compile_options default_options = {.opt_level = 2};
+static const ebmc_compile_options default_options = {.opt_level = 3};
 
 ebm_status ebmc_emit_c(const ir_graph *energy, const ebmc_compile_options *o, char **c_source, ebm_error *err)
 {

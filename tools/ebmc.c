@@ -31,7 +31,7 @@ static const cli_opt ebmc_opts[] = {
      .help = "output|sum|neg-logsumexp|logsumexp (default: the model's ebm.energy_head "
              "metadata, else output)"},
     {.name = "opt-level", .short_name = 'O', .metavar = "N",
-     .help = "optimisation level 0..3 of the C compiler (-O0 .. -O3; default 2)"},
+     .help = "optimisation level 0..3 of the C compiler (-O0 .. -O3; default 3)"},
     {.name = "target-cpu", .metavar = "CPU",
      .help = "native (default: this machine's CPU), generic (any x86-64), or a -march value"},
     {.name = "cc", .metavar = "CC", .help = "the C compiler to run (default: $CC, else cc)"},
@@ -154,7 +154,7 @@ static ebm_status read_flags(const cli_args *a, ebmc_run *r, cli_pipeline *p, eb
                             "holds every program; dsm_grad with --dsm)");
     }
     long long num;
-    r->co.opt_level = 2;
+    r->co.opt_level = 3;
     if ((v = cli_get(&ebmc_cmd, a, "opt-level")) != NULL) {
         if (parse_int_flag("-O", v, 0, 3, &num, err))
             return EBM_ERR_INVALID;

@@ -141,7 +141,7 @@ static ebm_status compile_to(const cache_request *r, const char *source_hash, co
         st = cli_run_pipeline(g, &p, err);
     if (!st) {
         ebmc_compile_options o = {
-            .opt_level = 2,
+            .opt_level = 3,
             .target_cpu = "native",
             .energy_head = ebm_head_name(p.head),
             .source_hash = source_hash,

@@ -85,7 +85,7 @@ static void compile_all(void)
         } else {
             st = build_big_mlp(&g, &err);
         }
-        ebmc_compile_options o = {.opt_level = 2, .target_cpu = "native", .tile = k < N_FIXTURES ? TILE : BIG_TILE,
+        ebmc_compile_options o = {.opt_level = 3, .target_cpu = "native", .tile = k < N_FIXTURES ? TILE : BIG_TILE,
                                   .energy_head = head};
         if (!st)
             st = ebmc_compile_model(g, &o, model_so(k), &err);
