@@ -22,9 +22,12 @@
  * Parallelism: a context runs each compute call's batch tiles (the model's
  * tile size, `ebmc --tile`) on its own threads, started by ebm_ctx_new: one
  * per core by default, or $EBM_NUM_THREADS, or ebm_ctx_new_threads' count;
- * never more than the tiles of a full batch.  Results are bitwise the same
- * for every thread count (tiles do not depend on it; param_grad adds the
- * tiles' partial sums in tile order).  While a call runs on more than one
+ * never more than a full batch has parts.  Energy, score and Langevin calls
+ * whose batch has fewer tiles than the context has threads split it into
+ * equal parts of whole 16-sample vectors instead.  Results are bitwise the
+ * same for every thread count (a sample's values do not depend on the other
+ * samples of its part; param_grad keeps the tiles and adds their partial
+ * sums in tile order).  While a call runs on more than one
  * thread, OpenBLAS (if the model uses it) runs on one thread; a call with a
  * single tile runs OpenBLAS on $EBM_BLAS_THREADS threads (default 1; more
  * lets OpenBLAS allocate during the call).  libebm sets OpenBLAS's thread

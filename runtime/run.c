@@ -104,6 +104,7 @@ typedef struct batch {
     const ebm_abi_langevin *langevin;
     float *trajectory;
     const float *target;     /* DSM_GRAD: [n, ...] in */
+    int64_t tile;            /* samples per program call: set by run_job / run_grad_rounds */
 } batch;
 
 /* The caller's array at sample i0 if aligned; otherwise the staging copy,
@@ -239,15 +240,31 @@ typedef struct job {
 
 static int64_t tile_count(const batch *b)
 {
-    const int64_t tile = b->ctx->m->d->tile;
-    return (b->n + tile - 1) / tile;
+    return (b->n + b->tile - 1) / b->tile;
 }
 
 static void tile_range(const batch *b, int64_t t, int64_t *i0, int64_t *k)
 {
-    const int64_t tile = b->ctx->m->d->tile;
-    *i0 = t * tile;
-    *k = b->n - *i0 < tile ? b->n - *i0 : tile;
+    *i0 = t * b->tile;
+    *k = b->n - *i0 < b->tile ? b->n - *i0 : b->tile;
+}
+
+/* Samples per call for energy, score and Langevin, whose samples are
+ * computed independently (a sample's bits do not depend on the others in its
+ * call: test_runtime_threads runs every fixture split differently per thread
+ * count): the model's tile, or, when the batch is too small to give every
+ * thread a whole tile, an equal share rounded up to whole vectors of 16
+ * samples (the Winograd chunk; 16 samples keep the staging rows aligned).
+ * mnist's preset at batch 64 on tiles of 64 ran on one of two threads.
+ * Parameter gradients sum over samples in tile order, so they keep the tile. */
+static int64_t split_tile(const ebm_ctx *ctx, int64_t n)
+{
+    const int64_t tile = ctx->m->d->tile, threads = ctx->threads;
+    if (threads < 2 || n >= threads * tile)
+        return tile;
+    int64_t share = (n + threads - 1) / threads;
+    share = (share + 15) / 16 * 16;
+    return share < tile ? share : tile;
 }
 
 static void note_failure(job *j, ebm_worker *w, int64_t t)
@@ -341,9 +358,12 @@ static ebm_status job_result(ebm_ctx *ctx, int active, bad_count *bc, ebm_error 
 
 /* Runs b over all its tiles with tile function fn, on as many threads as
  * there are tiles (up to the context's); see job_result. */
-static ebm_status run_job(const batch *b, tile_fn fn, bad_count *bc, ebm_error *err)
+static ebm_status run_job(const batch *call, tile_fn fn, bad_count *bc, ebm_error *err)
 {
-    ebm_ctx *ctx = b->ctx;
+    ebm_ctx *ctx = call->ctx;
+    batch split = *call;
+    split.tile = split_tile(ctx, call->n);
+    const batch *b = &split;
     job j = {.b = b, .run = fn, .tiles = tile_count(b)};
     atomic_init(&j.next, 0);
     atomic_init(&j.fail_min, INT64_MAX);
@@ -470,9 +490,12 @@ static void reduce_slice(void *arg, int tid)
 
 /* The tiles in rounds of one per thread, each round's partial sums added to
  * grad in tile order. */
-static ebm_status run_grad_rounds(const batch *b, float *grad, bad_count *bc, ebm_error *err)
+static ebm_status run_grad_rounds(const batch *call, float *grad, bad_count *bc, ebm_error *err)
 {
-    ebm_ctx *ctx = b->ctx;
+    ebm_ctx *ctx = call->ctx;
+    batch whole = *call;
+    whole.tile = ctx->m->d->tile;
+    const batch *b = &whole;
     job j = {.b = b, .run = grad_tile, .tiles = tile_count(b)};
     atomic_init(&j.next, 0);
     atomic_init(&j.fail_min, INT64_MAX);

@@ -34,10 +34,12 @@ static const char *const fixtures[] = {"mlp_silu", "cnn_strided_silu", "resnet_g
                                        "classifier10"};
 #define N_FIXTURES ((int)(sizeof fixtures / sizeof fixtures[0]))
 #define BIG_MLP N_FIXTURES   /* index of the model built here for the allocation test */
+#define BIG_CNN (N_FIXTURES + 1)   /* cnn_strided_silu on BIG_TILE */
+#define N_MODELS (N_FIXTURES + 2)
 #define BIG_TILE 32
 
 static char so_dir[256];
-static char compile_errors[N_FIXTURES + 1][EBM_ERROR_MSG_MAX];
+static char compile_errors[N_MODELS][EBM_ERROR_MSG_MAX];
 
 /* ---- models -------------------------------------------------------------------- */
 
@@ -70,13 +72,13 @@ static void compile_all(void)
     snprintf(so_dir, sizeof so_dir, "/tmp/ebmc_test_runtime_threads_XXXXXX");
     if (!mkdtemp(so_dir))
         return;
-    for (int k = 0; k <= N_FIXTURES; k++) {
+    for (int k = 0; k < N_MODELS; k++) {
         ir_graph *g = NULL;
         ebm_error err = {0};
         char head[64] = "output";
         ebm_status st;
-        if (k < N_FIXTURES) {
-            const char *dir = tu_path("%s/tests/fixtures/%s", tu_source_dir(), fixtures[k]);
+        if (k != BIG_MLP) {
+            const char *dir = tu_path("%s/tests/fixtures/%s", tu_source_dir(), fixtures[k == BIG_CNN ? 1 : k]);
             char dir_copy[1024];
             snprintf(dir_copy, sizeof dir_copy, "%s", dir);
             st = tu_fixture_head(tu_path("%s/meta.json", dir_copy), head, sizeof head, &err);
@@ -97,14 +99,14 @@ static void compile_all(void)
 
 static void remove_all(void)
 {
-    for (int k = 0; k <= N_FIXTURES; k++)
+    for (int k = 0; k < N_MODELS; k++)
         unlink(model_so(k));
     rmdir(so_dir);
 }
 
 static const char *model_name(int k)
 {
-    return k < N_FIXTURES ? fixtures[k] : "mlp 256-512-512-1";
+    return k < N_FIXTURES ? fixtures[k] : k == BIG_MLP ? "mlp 256-512-512-1" : "cnn_strided_silu (tile 32)";
 }
 
 static ebm_model *open_model(int k)
@@ -150,29 +152,34 @@ static void outputs_free(outputs *o)
 /* Runs energy, score, param_grad and Langevin on `threads` threads; `shift`
  * offsets every array by that many floats (1: odd addresses, so the staging
  * copies are used). */
-static outputs run_all(ebm_model *m, int threads, int shift)
+static outputs run_all_n(ebm_model *m, int64_t count, int threads, int shift)
 {
     const int64_t numel = ebm_model_sample_numel(m), wn = ebm_model_desc(m)->weights_numel;
-    ebm_ctx *c = new_ctx(m, N, threads);
+    ebm_ctx *c = new_ctx(m, count, threads);
     ck_assert_int_eq(ebm_ctx_threads(c), threads);
-    float *xin = zeros(N * numel + shift), *w = zeros(N + shift);
-    tu_fill_uniform_f32(xin + shift, (size_t)(N * numel), 11, -1, 1);
-    tu_fill_uniform_f32(w + shift, N, 12, -1, 1);
-    outputs o = {zeros(N + shift), zeros(N * numel + shift), zeros(wn + shift), zeros(N + shift),
-                 zeros(N * numel + shift), zeros(N + shift), zeros(LV_FRAMES * N * numel + shift)};
+    float *xin = zeros(count * numel + shift), *w = zeros(count + shift);
+    tu_fill_uniform_f32(xin + shift, (size_t)(count * numel), 11, -1, 1);
+    tu_fill_uniform_f32(w + shift, count, 12, -1, 1);
+    outputs o = {zeros(count + shift), zeros(count * numel + shift), zeros(wn + shift), zeros(count + shift),
+                 zeros(count * numel + shift), zeros(count + shift), zeros(LV_FRAMES * count * numel + shift)};
     ebm_error err = {0};
-    ck_assert_msg(ebm_energy(c, xin + shift, N, o.energy + shift, &err) == EBM_OK, "%s", err.msg);
-    ck_assert_msg(ebm_score(c, xin + shift, N, o.energy + shift, o.score + shift, &err) == EBM_OK, "%s", err.msg);
-    ck_assert_msg(ebm_param_grad(c, xin + shift, w + shift, N, o.grad_energy + shift, o.grad + shift, &err) ==
+    ck_assert_msg(ebm_energy(c, xin + shift, count, o.energy + shift, &err) == EBM_OK, "%s", err.msg);
+    ck_assert_msg(ebm_score(c, xin + shift, count, o.energy + shift, o.score + shift, &err) == EBM_OK, "%s", err.msg);
+    ck_assert_msg(ebm_param_grad(c, xin + shift, w + shift, count, o.grad_energy + shift, o.grad + shift, &err) ==
                   EBM_OK, "%s", err.msg);
-    memcpy(o.x + shift, xin + shift, (size_t)(N * numel) * sizeof(float));
+    memcpy(o.x + shift, xin + shift, (size_t)(count * numel) * sizeof(float));
     ebm_langevin_params p = ebm_langevin_defaults();
     p.steps = LV_STEPS, p.trajectory_every = LV_EVERY, p.noise_scale = 0.05f, p.grad_clip = 0.5f, p.seed = 9;
-    ck_assert_msg(ebm_langevin(c, o.x + shift, N, &p, o.lv_energy + shift, o.traj + shift, &err) == EBM_OK, "%s",
+    ck_assert_msg(ebm_langevin(c, o.x + shift, count, &p, o.lv_energy + shift, o.traj + shift, &err) == EBM_OK, "%s",
                   err.msg);
     free(xin), free(w);
     ebm_ctx_free(c);
     return o;
+}
+
+static outputs run_all(ebm_model *m, int threads, int shift)
+{
+    return run_all_n(m, N, threads, shift);
 }
 
 static void assert_same(const float *a, const float *b, int64_t count, const char *what, int k, int threads)
@@ -207,6 +214,38 @@ START_TEST(test_same_bytes_on_1_2_3_threads)
             outputs_free(&o);
         }
         outputs_free(&one);
+    }
+    ebm_model_close(m);
+}
+END_TEST
+
+/* A batch of fewer tiles than threads is split into parts of 16 samples
+ * for energy, score and Langevin (run.c split_tile), with the same bytes as
+ * on 1 thread: 30 samples (one tile of 32) as 16 + 14 on 2 threads, 40 (32 +
+ * 8) as 16 + 16 + 8 on 3; the context takes as many threads as there are
+ * parts (before the split: 1 and 2). */
+START_TEST(test_small_batch_split_same_bytes)
+{
+    const int k = _i ? BIG_CNN : BIG_MLP;
+    ebm_model *m = open_model(k);
+    const int64_t numel = ebm_model_sample_numel(m), wn = ebm_model_desc(m)->weights_numel;
+    ck_assert_int_eq(ebm_model_desc(m)->tile, BIG_TILE);
+    for (int t = 2; t <= 3; t++) {
+        const int64_t n = t == 2 ? 30 : 40;
+        ebm_ctx *c = new_ctx(m, n, t);
+        ck_assert_int_eq(ebm_ctx_threads(c), t);
+        ebm_ctx_free(c);
+        for (int sh = 0; sh <= 1; sh++) {   /* the caller's arrays, and the staging copies */
+            outputs one = run_all_n(m, n, 1, sh), o = run_all_n(m, n, t, sh);
+            assert_same(one.energy + sh, o.energy + sh, n, "energy", k, t);
+            assert_same(one.score + sh, o.score + sh, n * numel, "score", k, t);
+            assert_same(one.grad + sh, o.grad + sh, wn, "param_grad", k, t);
+            assert_same(one.x + sh, o.x + sh, n * numel, "Langevin state", k, t);
+            assert_same(one.lv_energy + sh, o.lv_energy + sh, n, "Langevin energy", k, t);
+            assert_same(one.traj + sh, o.traj + sh, LV_FRAMES * n * numel, "Langevin trajectory", k, t);
+            outputs_free(&one);
+            outputs_free(&o);
+        }
     }
     ebm_model_close(m);
 }
@@ -354,6 +393,7 @@ int main(void)
     tcase_add_test(t, test_errors_name_the_first_tile);
     tcase_add_test(t, test_thread_count);
     tcase_add_test(t, test_no_allocation_on_threads);
+    tcase_add_loop_test(t, test_small_batch_split_same_bytes, 0, 2);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
