@@ -471,6 +471,7 @@ typedef struct fused_io {
     int in[EBMC_FUSE_MAX_IO];      /* external operands, in order of first use */
     int out[EBMC_FUSE_MAX_IO];     /* stored members, in id order */
     int sink;                      /* the last member if it is a sum over the last axis, else -1 */
+    int space;                     /* the node whose shape the loop runs over: last, or the sink's summand */
 } fused_io;
 
 static void fused_io_of(const ebmc_cg_program *p, int last, fused_io *io)
@@ -478,6 +479,7 @@ static void fused_io_of(const ebmc_cg_program *p, int last, fused_io *io)
     memset(io, 0, sizeof *io);
     io->first = io->last = last;
     io->sink = ebmc_fusible(p->g, &p->info, last) ? -1 : last;
+    io->space = io->sink >= 0 ? p->g->nodes[last].in[0] : last;
     while (io->first > 0 && p->v[io->first - 1].kernel == last)
         io->first--;
     for (int j = io->first; j <= last; j++) {
@@ -575,8 +577,8 @@ static void fused_sink_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *
 static void emit_fused_comment(ebmc_buf *b, const ebmc_cg_program *p, const fused_io *io, int last)
 {
     char s[96];
-    ebmc_buf_printf(b, "/* fused loop over %s: %d nodes, %d stored", ir_shape_str(&p->g->nodes[io->sink >= 0 ? p->g->nodes[last].in[0] : last].shape, s, sizeof s),
-                    last - io->first + 1, io->n_out);
+    ebmc_buf_printf(b, "/* fused loop over %s: %d nodes, %d stored",
+                    ir_shape_str(&p->g->nodes[io->space].shape, s, sizeof s), last - io->first + 1, io->n_out);
     for (int j = io->first; j <= last; j++) {
         const ir_node *nd = &p->g->nodes[j];
         ebmc_buf_printf(b, "\n *   %s%%%d = %s(", p->v[j].store == EBMC_STORE_ARENA ? "" : "(reg) ", j,
@@ -613,7 +615,7 @@ static void emit_fused(ebmc_buf *b, const ebmc_cg_program *p, int last)
     ebmc_buf_puts(b, ")\n{\n");
     nest ns;
     memset(&ns, 0, sizeof ns);
-    ns.space = ps_of(&p->g->nodes[io.sink >= 0 ? p->g->nodes[last].in[0] : last].shape);
+    ns.space = ps_of(&p->g->nodes[io.space].shape);
     ns.nv = io.n_out + io.n_in;
     for (int o = 0; o < io.n_out; o++) {
         pshape out = ps_of(&p->g->nodes[io.out[o]].shape);
