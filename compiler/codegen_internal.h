@@ -28,6 +28,11 @@
 #define EBMC_DEFAULT_TILE 64
 /* The automatic tile is halved until the largest arena fits this. */
 #define EBMC_ARENA_BUDGET ((int64_t)256 << 20)
+/* ... and then, down to EBMC_CACHE_TILE, while half a tile's samples add more
+ * than EBMC_CACHE_BUDGET / 2 to it (bytes that scale with the tile: the
+ * activations; not the prologue's transformed weights). */
+#define EBMC_CACHE_BUDGET ((int64_t)4 << 20)
+#define EBMC_CACHE_TILE 16
 
 /* runtime/ebm_abi.h and runtime/ebm_philox.h as text, generated at build time
  * (CMakeLists.txt), so the copies written next to the generated C can never

@@ -37,7 +37,8 @@ static const cli_opt ebmc_opts[] = {
     {.name = "cc", .metavar = "CC", .help = "the C compiler to run (default: $CC, else cc)"},
     {.name = "keep-temps", .help = "keep the generated C, assembler and weights files; their folder is printed"},
     {.name = "tile", .metavar = "N",
-     .help = "samples per call of a compiled program (default: 64, smaller if the arena would exceed 256 MiB)"},
+     .help = "samples per call of a compiled program (default: 64, halved while an arena would exceed 256 MiB, "
+             "then down to 16 while half a tile's activations take more than 2 MiB)"},
     {.name = "dsm",
      .help = "also compile the denoising-score-matching program (loss and parameter gradient of "
              "1/2 ||score - target||^2, for ebm_dsm_grad); a second-order graph, so off by default"},

@@ -35,6 +35,8 @@
 #include "ebm_abi.h"
 #include "ebm_philox.h"
 #include "exec.h"
+#include "nn.h"
+#include "passes.h"
 #include "testutil.h"
 
 #define MAX_FIXTURES 64
@@ -316,7 +318,7 @@ static void check_descriptor(const compiled *c)
     for (int i = 1; i < xs->rank; i++)
         ck_assert_int_eq(m->input_shape[i], xs->d[i]);
     ck_assert_int_eq(m->sample_numel, ir_shape_numel(xs, 1));
-    ck_assert_int_eq(m->tile, 64);
+    ck_assert_msg(m->tile == 64 || m->tile == 32 || m->tile == 16, "tile %lld", (long long)m->tile);   /* automatic */
     ck_assert_int_eq((intptr_t)m->weights % EBM_ABI_ALIGN, 0);
     int64_t total = 0;
     for (int i = 0; i < g->n_nodes; i++) {
@@ -340,6 +342,42 @@ static void check_descriptor(const compiled *c)
     }
     ck_assert_int_eq(total, ir_graph_param_count(g, 0));
 }
+
+/* The automatic tile (codegen_c.c choose_tile): 64 for an MLP, whose
+ * activations are small; for the mnist preset (28x28 images, 16-64
+ * channels: 2.4 MB of score arena per 16 samples) halved to the Winograd
+ * chunk of 16; an explicit --tile is kept.  Read from the descriptor in the
+ * generated C. */
+static int64_t emitted_tile(const char *preset, int64_t tile)
+{
+    ir_nn_spec s;
+    ebm_error err = {0};
+    ir_graph *g = NULL;
+    ck_assert_msg(ir_nn_preset(preset, &s, &err) == EBM_OK, "%s", err.msg);
+    ebm_status st = ir_nn_build(&s, 1, &g, &err);
+    ebmc_options po = {.head = EBM_HEAD_OUTPUT};
+    if (!st)
+        st = ebmc_pass_energy_head(g, &po, &err);
+    char *src = NULL;
+    ebmc_compile_options o = {.opt_level = 2, .energy_head = "output", .tile = tile};
+    if (!st)
+        st = ebmc_emit_c(g, &o, &src, &err);
+    ck_assert_msg(st == EBM_OK, "%s: %s", preset, err.msg);
+    const char *at = strstr(src, ".tile = ");
+    ck_assert_ptr_nonnull(at);
+    int64_t got = strtoll(at + strlen(".tile = "), NULL, 10);
+    free(src);
+    ir_graph_free(g);
+    return got;
+}
+
+START_TEST(default_tile_follows_activations)
+{
+    ck_assert_int_eq(emitted_tile("simple", 0), 64);
+    ck_assert_int_eq(emitted_tile("mnist", 0), 16);
+    ck_assert_int_eq(emitted_tile("mnist", 40), 40);
+}
+END_TEST
 
 START_TEST(programs_match_executor)
 {
@@ -862,6 +900,7 @@ int main(void)
     tcase_add_test(tc, float_functions_match_libm);
     tcase_add_test(tc, pows_matches_pow);
     tcase_add_test(tc, driver_errors_are_clear);
+    tcase_add_test(tc, default_tile_follows_activations);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
