@@ -191,10 +191,24 @@ static void assert_same(const float *a, const float *b, int64_t count, const cha
                   model_name(k), what, threads, (long long)i, (double)b[i], (double)a[i]);
 }
 
+/* Every output of run_all_n on `count` samples, `shift`ed, the same bytes. */
+static void assert_outputs_same(const outputs *one, const outputs *o, ebm_model *m, int64_t count, int shift, int k,
+                                int threads)
+{
+    const int64_t numel = ebm_model_sample_numel(m), wn = ebm_model_desc(m)->weights_numel;
+    assert_same(one->energy + shift, o->energy + shift, count, "energy", k, threads);
+    assert_same(one->score + shift, o->score + shift, count * numel, "score", k, threads);
+    assert_same(one->grad + shift, o->grad + shift, wn, "param_grad", k, threads);
+    assert_same(one->grad_energy + shift, o->grad_energy + shift, count, "param_grad's energy", k, threads);
+    assert_same(one->x + shift, o->x + shift, count * numel, "Langevin state", k, threads);
+    assert_same(one->lv_energy + shift, o->lv_energy + shift, count, "Langevin energy", k, threads);
+    assert_same(one->traj + shift, o->traj + shift, LV_FRAMES * count * numel, "Langevin trajectory", k, threads);
+}
+
 START_TEST(test_same_bytes_on_1_2_3_threads)
 {
     ebm_model *m = open_model(_i);
-    const int64_t numel = ebm_model_sample_numel(m), wn = ebm_model_desc(m)->weights_numel;
+    const int64_t numel = ebm_model_sample_numel(m);
     for (int shift = 0; shift <= 1; shift++) {
         outputs one = run_all(m, 1, shift);
         /* the chains moved: a Langevin that did nothing would be the same everywhere */
@@ -204,13 +218,7 @@ START_TEST(test_same_bytes_on_1_2_3_threads)
         free(x0);
         for (int t = 2; t <= MAX_THREADS_TESTED; t++) {
             outputs o = run_all(m, t, shift);
-            assert_same(one.energy + shift, o.energy + shift, N, "energy", _i, t);
-            assert_same(one.score + shift, o.score + shift, N * numel, "score", _i, t);
-            assert_same(one.grad + shift, o.grad + shift, wn, "param_grad", _i, t);
-            assert_same(one.grad_energy + shift, o.grad_energy + shift, N, "param_grad's energy", _i, t);
-            assert_same(one.x + shift, o.x + shift, N * numel, "Langevin state", _i, t);
-            assert_same(one.lv_energy + shift, o.lv_energy + shift, N, "Langevin energy", _i, t);
-            assert_same(one.traj + shift, o.traj + shift, LV_FRAMES * N * numel, "Langevin trajectory", _i, t);
+            assert_outputs_same(&one, &o, m, N, shift, _i, t);
             outputs_free(&o);
         }
         outputs_free(&one);
@@ -228,7 +236,6 @@ START_TEST(test_small_batch_split_same_bytes)
 {
     const int k = _i ? BIG_CNN : BIG_MLP;
     ebm_model *m = open_model(k);
-    const int64_t numel = ebm_model_sample_numel(m), wn = ebm_model_desc(m)->weights_numel;
     ck_assert_int_eq(ebm_model_desc(m)->tile, BIG_TILE);
     for (int t = 2; t <= 3; t++) {
         const int64_t n = t == 2 ? 30 : 40;
@@ -237,12 +244,7 @@ START_TEST(test_small_batch_split_same_bytes)
         ebm_ctx_free(c);
         for (int sh = 0; sh <= 1; sh++) {   /* the caller's arrays, and the staging copies */
             outputs one = run_all_n(m, n, 1, sh), o = run_all_n(m, n, t, sh);
-            assert_same(one.energy + sh, o.energy + sh, n, "energy", k, t);
-            assert_same(one.score + sh, o.score + sh, n * numel, "score", k, t);
-            assert_same(one.grad + sh, o.grad + sh, wn, "param_grad", k, t);
-            assert_same(one.x + sh, o.x + sh, n * numel, "Langevin state", k, t);
-            assert_same(one.lv_energy + sh, o.lv_energy + sh, n, "Langevin energy", k, t);
-            assert_same(one.traj + sh, o.traj + sh, LV_FRAMES * n * numel, "Langevin trajectory", k, t);
+            assert_outputs_same(&one, &o, m, n, sh, k, t);
             outputs_free(&one);
             outputs_free(&o);
         }
