@@ -497,7 +497,7 @@ static ebm_status env_threads(const char *path, const char *name, int *out, ebm_
 
 /* The thread count of a new context: the caller's, else $EBM_NUM_THREADS, else
  * one per online core; never more than the parts a full batch can be split
- * into (run.c split_tile: whole tiles, or down to 16 samples a part). */
+ * into (run.c split_tile: whole tiles, or down to EBM__PART samples a part). */
 static ebm_status choose_threads(const ebm_model *m, int64_t capacity, int asked, int *out, ebm_error *err)
 {
     if (asked < 0 || asked > MAX_THREADS)
@@ -513,7 +513,7 @@ static ebm_status choose_threads(const ebm_model *m, int64_t capacity, int asked
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         t = cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (int)cores;
     }
-    const int64_t part = m->d->tile < 16 ? m->d->tile : 16, parts = (capacity + part - 1) / part;
+    const int64_t part = m->d->tile < EBM__PART ? m->d->tile : EBM__PART, parts = (capacity + part - 1) / part;
     *out = parts < t ? (int)parts : t;
     return EBM_OK;
 }

@@ -65,6 +65,10 @@ struct ebm_ctx {
     ebm_pool *pool;                  /* NULL when threads == 1 */
 };
 
+/* The smallest part run.c splits a batch into when it has fewer tiles than
+ * threads (a vector of 16 samples: the Winograd chunk, aligned staging rows). */
+#define EBM__PART 16
+
 /* Not exported from libebm.so. */
 #if defined(__GNUC__)
 #define EBM_INTERNAL __attribute__((visibility("hidden")))

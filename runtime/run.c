@@ -251,10 +251,9 @@ static void tile_range(const batch *b, int64_t t, int64_t *i0, int64_t *k)
 
 /* Samples per call for energy, score and Langevin, whose samples are
  * computed independently (a sample's bits do not depend on the others in its
- * call: test_runtime_threads runs every fixture split differently per thread
- * count): the model's tile, or, when the batch is too small to give every
- * thread a whole tile, an equal share rounded up to whole vectors of 16
- * samples (the Winograd chunk; 16 samples keep the staging rows aligned).
+ * call; test_runtime_threads checks split batches against one call): the
+ * model's tile, or, when the batch is too small to give every thread a whole
+ * tile, an equal share rounded up to whole parts of EBM__PART samples.
  * mnist's preset at batch 64 on tiles of 64 ran on one of two threads.
  * Parameter gradients sum over samples in tile order, so they keep the tile. */
 static int64_t split_tile(const ebm_ctx *ctx, int64_t n)
@@ -263,7 +262,7 @@ static int64_t split_tile(const ebm_ctx *ctx, int64_t n)
     if (threads < 2 || n >= threads * tile)
         return tile;
     int64_t share = (n + threads - 1) / threads;
-    share = (share + 15) / 16 * 16;
+    share = (share + EBM__PART - 1) / EBM__PART * EBM__PART;
     return share < tile ? share : tile;
 }
 
