@@ -1169,10 +1169,10 @@ void ebmc_emit_kernel_prologue(ebmc_buf *b, const ebmc_cg_program *p, int id)
                     "    {   /* %%%d's kernels, F(%dx%d, 3x3) */\n"
                     "        static const ebmk_wino wg = {%lld, %lld, %lld, %lld, %lld, %lld};\n"
                     "        float kt[%lld];\n"
-                    "        ebmk_%s_weights(&wg, %s, %d, kt, (float *)(A + %lld));\n"
+                    "        ebmk_wino_weights(&wg, %s, %d, %d, kt, (float *)(A + %lld));\n"
                     "    }\n",
                     id, r, r, ci, co, (long long)gm.h, (long long)gm.wd, (long long)((gm.h + r - 1) / r),
-                    (long long)((gm.wd + r - 1) / r), 9 * ci, r == 4 ? "wino4" : "wino", w, bwd,
+                    (long long)((gm.wd + r - 1) / r), 9 * ci, w, bwd, r,
                     (long long)p->bufs[p->v[id].pro_buffer].offset);
 }
 
@@ -1333,8 +1333,8 @@ static void emit_conv_winograd(ebmc_buf *b, ir_op op, const conv_geom *gm, const
     } else {
         snprintf(head, sizeof head, "    float *restrict u = tmp, *restrict v = tmp + %lld, *restrict m = v + %lld;\n",
                  n * ci * co, chunk * n * ci * tiles + n * WINO_GAP);
-        snprintf(wts, sizeof wts, "    ebmk_%s_weights(&wg, in1, %d, v, u);   /* v: room for the kernels' taps [9, ci] */\n",
-                 f, bwd);
+        snprintf(wts, sizeof wts, "    ebmk_wino_weights(&wg, in1, %d, %d, v, u);   /* v: room for the kernels' taps [9, ci] */\n",
+                 bwd, r);
     }
     ebmc_buf_printf(b,
                     "    static const ebmk_wino wg = {%lld, %lld, %lld, %lld, %lld, %lld};   /* F(%dx%d, 3x3) */\n"
