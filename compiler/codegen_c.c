@@ -66,6 +66,7 @@ typedef struct cg_model {
     int64_t tile;
     int n_prog;            /* programs built: CG_NPROG with o->dsm, else CG_DSM */
     ebmc_cg_program *prog[CG_NPROG];
+    int lv_kernel;         /* the score program's kernel the Langevin update fuses into, or -1 */
 } cg_model;
 
 static void model_free(cg_model *m)
@@ -173,7 +174,8 @@ static int output_index(const ir_graph *g, const char *name)
     return -1;
 }
 
-/* The score and energy programs' arena, then the noise of one sample row. */
+/* The score and energy programs' arena, then the noise: a tile's when the
+ * update is fused into the score's loop, else EBM_NOISE_ROWS rows. */
 static int64_t langevin_eps_offset(const cg_model *m)
 {
     int64_t a = m->prog[CG_SCORE]->arena_bytes, b = m->prog[CG_ENERGY]->arena_bytes;
@@ -188,7 +190,7 @@ static int64_t noise_rows(const cg_model *m)
 
 static int64_t langevin_arena(const cg_model *m)
 {
-    return langevin_eps_offset(m) + ebmc_float_bytes(noise_rows(m) * m->sample_numel);
+    return langevin_eps_offset(m) + ebmc_float_bytes((m->lv_kernel >= 0 ? m->tile : noise_rows(m)) * m->sample_numel);
 }
 
 static int64_t largest_arena(const cg_model *m)
@@ -281,6 +283,7 @@ static ebm_status model_build(cg_model *m, const ir_graph *energy, const ebmc_co
     m->energy = energy;
     m->o = o;
     m->tile = o->tile > 0 ? o->tile : EBMC_DEFAULT_TILE;
+    m->lv_kernel = -1;
     m->n_prog = o->dsm ? CG_NPROG : CG_DSM;
     ebm_status st = check_energy(energy, err);
     if (!st)
@@ -293,8 +296,11 @@ static ebm_status model_build(cg_model *m, const ir_graph *energy, const ebmc_co
         st = link_constants(m, m->prog[k], err);
     if (!st)
         st = check_outputs(m, err);
-    if (!st)
+    if (!st) {
+        const ebmc_cg_program *p = m->prog[CG_SCORE];
         m->sample_numel = ir_shape_numel(&energy->nodes[energy->inputs[0]].shape, 1);
+        m->lv_kernel = ebmc_langevin_kernel(p, p->g->outputs[output_index(p->g, "score")]);
+    }
     return st;
 }
 
@@ -389,6 +395,16 @@ static const char runtime_helpers[] =
     "        dst[i] += src[i];\n"
     "}\n"
     "\n"
+    "/* Trajectory frame f: the tile's n states, at trajectory + f * stride. */\n"
+    "static void ebm_store_frame(const ebm_abi_call *call, int64_t f)\n"
+    "{\n"
+    "    memcpy(call->trajectory + f * call->trajectory_stride, call->x,\n"
+    "           (size_t)call->n * EBM_SAMPLE_NUMEL * sizeof(float));\n"
+    "}\n"
+    "\n";
+
+/* The update as a loop of its own, when it cannot be the score loop's epilogue. */
+static const char langevin_step_helper[] =
     "/* One Langevin update of the tile's states from their scores (DESIGN.md):\n"
     " *   x <- clamp(x - step_size * clip((-score) / T, +-grad_clip) + noise_scale * eps, lo, hi)\n"
     " * eps for element j of global sample s at global step t is normal j % 4 of\n"
@@ -429,13 +445,6 @@ static const char runtime_helpers[] =
     "        }\n"
     "    }\n"
     "    return bad;\n"
-    "}\n"
-    "\n"
-    "/* Trajectory frame f: the tile's n states, at trajectory + f * stride. */\n"
-    "static void ebm_store_frame(const ebm_abi_call *call, int64_t f)\n"
-    "{\n"
-    "    memcpy(call->trajectory + f * call->trajectory_stride, call->x,\n"
-    "           (size_t)call->n * EBM_SAMPLE_NUMEL * sizeof(float));\n"
     "}\n"
     "\n";
 
@@ -512,25 +521,72 @@ static void emit_entry_grads(ebmc_buf *b, const cg_model *m, int k_prog)
     ebmc_buf_puts(b, "    return bad;\n}\n\n");
 }
 
+/* The Langevin step's body when the update is fused: the score program's
+ * body, the noise of the tile drawn just before its last loop (so the loop
+ * reads it from cache), and that loop with the update as its epilogue. */
+static void emit_langevin_body(ebmc_buf *b, const cg_model *m)
+{
+    const ebmc_cg_program *p = m->prog[CG_SCORE];
+    const int k = m->lv_kernel;
+    ebmc_emit_langevin_kernel(b, p, k, p->g->outputs[output_index(p->g, "score")]);
+    ebmc_buf_puts(b, "/* One Langevin step of the tile (score_prologue has run); returns the number of\n"
+                     " * samples whose energy, gradient or new state is not finite. */\n"
+                     "static int score_langevin_body(int64_t n, char *A, const float *W, float *X, float *eps, "
+                     "const ebm_lv *lv)\n{\n"
+                     "    const float *const SW = NULL;\n    (void)SW;\n");
+    for (int i = 0; i < k; i++)
+        if (p->v[i].kernel == i && !p->info.invariant[i])
+            ebmc_emit_kernel_call(b, p, i);
+    ebmc_buf_puts(b, "    if (lv->sigma != 0.0f)\n"
+                     "        ebm_philox_normals_rows(lv->seed, lv->sample0, n, lv->step, eps, EBM_SAMPLE_NUMEL);\n");
+    ebmc_emit_langevin_call(b, p, k, p->g->outputs[output_index(p->g, "score")],
+                            p->g->outputs[output_index(p->g, "energy")]);
+    ebmc_buf_puts(b, "}\n\n");
+}
+
+/* K steps (DESIGN.md): the score, then the update, then the next step; the
+ * energies returned are those of the final states (the energy program).  On
+ * a non-finite sample it stops, returning the energies of the step's start. */
 static void emit_entry_langevin(ebmc_buf *b, const cg_model *m)
 {
+    const int fused = m->lv_kernel >= 0;
     emit_entry_start(b, "ebm_run_langevin", 1);
     ebmc_buf_puts(b,
                   "    const ebm_abi_langevin *const L = call->langevin;\n"
                   "    const int32_t steps = L ? L->steps : 0;\n"
                   "    const int64_t every = L && call->trajectory ? L->trajectory_every : 0;\n");
     emit_output_ptr(b, m->prog[CG_SCORE], "E", "energy");
-    emit_output_ptr(b, m->prog[CG_SCORE], "S", "score");
+    if (!fused)
+        emit_output_ptr(b, m->prog[CG_SCORE], "S", "score");
     emit_output_ptr(b, m->prog[CG_ENERGY], "EF", "energy");
     ebmc_buf_printf(b, "    float *const eps = (float *)(A + %lld);\n", (long long)langevin_eps_offset(m));
     ebmc_buf_puts(b,
                   "    if (every > 0)\n"
-                  "        ebm_store_frame(call, 0);\n"
-                  "    if (steps > 0)\n"
-                  "        score_prologue(n, A, W, X, NULL);\n"
-                  "    for (int32_t t = 0; t < steps; t++) {\n"
-                  "        score_body(n, A, W, X, NULL);\n"
-                  "        const int bad = ebm_langevin_step(L, call->sample_offset, L->step_offset + (uint64_t)t, n, X, E, S, eps);\n"
+                  "        ebm_store_frame(call, 0);\n");
+    if (fused)
+        ebmc_buf_puts(b,
+                      "    ebm_lv lv;\n"
+                      "    memset(&lv, 0, sizeof lv);\n"
+                      "    if (steps > 0) {\n"
+                      "        score_prologue(n, A, W, X, NULL);\n"
+                      "        lv.alpha = L->step_size, lv.sigma = L->noise_scale, lv.temp = L->temperature;\n"
+                      "        lv.clip = L->grad_clip > 0.0f ? L->grad_clip : INFINITY;   /* inf: clipping is off */\n"
+                      "        lv.lo = L->clamp ? L->lo : -INFINITY, lv.hi = L->clamp ? L->hi : INFINITY;\n"
+                      "        lv.seed = L->seed, lv.sample0 = (uint64_t)call->sample_offset;\n"
+                      "        if (lv.sigma == 0.0f)\n"
+                      "            memset(eps, 0, (size_t)n * EBM_SAMPLE_NUMEL * sizeof *eps);\n"
+                      "    }\n"
+                      "    for (int32_t t = 0; t < steps; t++) {\n"
+                      "        lv.step = L->step_offset + (uint64_t)t;\n"
+                      "        const int bad = score_langevin_body(n, A, W, X, eps, &lv);\n");
+    else
+        ebmc_buf_puts(b,
+                      "    if (steps > 0)\n"
+                      "        score_prologue(n, A, W, X, NULL);\n"
+                      "    for (int32_t t = 0; t < steps; t++) {\n"
+                      "        score_body(n, A, W, X, NULL);\n"
+                      "        const int bad = ebm_langevin_step(L, call->sample_offset, L->step_offset + (uint64_t)t, n, X, E, S, eps);\n");
+    ebmc_buf_puts(b,
                   "        if (bad) {\n"
                   "            ebm_put_energy(call->energy, E, n);\n"
                   "            return bad;\n"
@@ -636,6 +692,12 @@ static void emit_prelude(ebmc_buf *b, const cg_model *m)
                     "#include \"ebm_abi.h\"\n#define EBM_PHILOX_SIMD 1   /* vectorise its loops (-fopenmp-simd) */\n#include \"ebm_philox.h\"\n\n"
                     "#define EBM_SAMPLE_NUMEL %lld\n"
                     "#define EBM_NOISE_ROWS %lld   /* sample rows per noise fill in ebm_langevin_step */\n\n"
+                    "/* The constants of one Langevin update (ebm_run_langevin): clip is INFINITY\n"
+                    " * when clipping is off, lo and hi -+INFINITY without a clamp. */\n"
+                    "typedef struct ebm_lv {\n"
+                    "    float alpha, sigma, temp, clip, lo, hi;\n"
+                    "    uint64_t seed, sample0, step;   /* the noise of sample sample0 + i at this step */\n"
+                    "} ebm_lv;\n\n"
                     "extern const float ebm_blob[] __attribute__((visibility(\"hidden\")));\n\n",
                     m->prog[CG_DSM] ? " and dsm_grad" : "", (long long)m->tile, (long long)m->weights_numel,
                     (long long)m->sample_numel, (long long)noise_rows(m));
@@ -649,11 +711,15 @@ static ebm_status emit_model(const cg_model *m, ebmc_buf *out, ebm_error *err)
     ebm_status st = EBM_OK;
     for (int k = 0; k < m->n_prog && !st; k++)
         st = emit_program(&kernels, m->prog[k], &helpers, err);
+    if (!st && m->lv_kernel >= 0)
+        emit_langevin_body(&kernels, m);
     if (!st) {
         emit_prelude(out, m);
         ebmc_emit_helpers(out, helpers);
         ebmc_buf_puts(out, kernels.s ? kernels.s : "");
         ebmc_buf_puts(out, runtime_helpers);
+        if (m->lv_kernel < 0)
+            ebmc_buf_puts(out, langevin_step_helper);
         emit_entry_energy(out, m);
         emit_entry_score(out, m);
         emit_entry_grads(out, m, CG_PARAM_GRAD);

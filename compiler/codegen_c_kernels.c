@@ -209,7 +209,12 @@ static pview v_placement(const pshape *dst, const int64_t *begin)
 
 typedef struct nest {
     pshape space;
-    int simd;   /* `#pragma omp simd` on the innermost loop */
+    int simd;                 /* `#pragma omp simd` on the innermost loop... */
+    int simd_outer;           /* ...or on axis 0's */
+    const char *simd_clause;  /* appended to that pragma (a reduction), or NULL */
+    int keep_batch;           /* axis 0 (the batch) stays a loop of its own... */
+    const char *open0;        /* ...with these lines first and last in its body */
+    const char *close0;
     int nv;
     pview v[NEST_MAX_VIEWS];
 } nest;
@@ -224,13 +229,14 @@ static void nest_drop_axis(nest *ns, int a)
     ns->space.rank--;
 }
 
-/* Drops size-1 axes and merges neighbours that are contiguous in every view. */
+/* Drops size-1 axes and merges neighbours that are contiguous in every view
+ * (not axis 0 into axis 1 with keep_batch). */
 static void nest_simplify(nest *ns)
 {
-    for (int a = ns->space.rank - 1; a >= 0; a--)
+    for (int a = ns->space.rank - 1; a >= (ns->keep_batch ? 1 : 0); a--)
         if (p_is(ns->space.d[a], 1))
             nest_drop_axis(ns, a);
-    for (int a = ns->space.rank - 2; a >= 0; a--) {
+    for (int a = ns->space.rank - 2; a >= (ns->keep_batch ? 1 : 0); a--) {
         int ok = 1;
         for (int k = 0; k < ns->nv && ok; k++)
             ok = p_eq(ns->v[k].stride[a], p_mul(ns->v[k].stride[a + 1], ns->space.d[a + 1]));
@@ -272,8 +278,20 @@ static const char *indent_str(int level)
     return spaces + (k < (int)sizeof spaces - 1 ? (int)sizeof spaces - 1 - k : 0);
 }
 
+/* text's lines, each indented to level. */
+static void emit_lines(ebmc_buf *b, const char *text, int level)
+{
+    while (*text) {
+        const char *nl = strchr(text, '\n');
+        int len = nl ? (int)(nl - text) : (int)strlen(text);
+        ebmc_buf_printf(b, "%s%.*s\n", indent_str(level), len, text);
+        text += len + (nl != NULL);
+    }
+}
+
 /* Emits the loops of ns (already simplified) around body.  Offsets of outer
- * axes are hoisted into o<view>_<axis> constants. */
+ * axes are hoisted into o<view>_<axis> constants.  open0 and close0 (lines,
+ * each ending in a newline) go first and last into axis 0's loop. */
 static void nest_emit(ebmc_buf *b, const nest *ns, int level, nest_body_fn body, const void *ctx)
 {
     char cur[NEST_MAX_VIEWS][IDX_MAX], nxt[IDX_MAX], s[256];
@@ -281,10 +299,13 @@ static void nest_emit(ebmc_buf *b, const nest *ns, int level, nest_body_fn body,
     for (int k = 0; k < ns->nv; k++)
         p_str(ns->v[k].base, cur[k], IDX_MAX);
     for (int a = 0; a < r; a++) {
-        if (a == r - 1 && ns->simd)
-            ebmc_buf_printf(b, "%s#pragma omp simd\n", indent_str(level + a));
+        if (ns->simd && a == (ns->simd_outer ? 0 : r - 1))
+            ebmc_buf_printf(b, "%s#pragma omp simd%s%s\n", indent_str(level + a), ns->simd_clause ? " " : "",
+                            ns->simd_clause ? ns->simd_clause : "");
         ebmc_buf_printf(b, "%sfor (int64_t i%d = 0; i%d < %s; i%d++) {\n", indent_str(level + a), a, a,
                         p_str(ns->space.d[a], s, sizeof s), a);
+        if (a == 0 && ns->open0)
+            emit_lines(b, ns->open0, level + 1);
         if (a == r - 1)
             break;
         for (int k = 0; k < ns->nv; k++) {
@@ -301,8 +322,11 @@ static void nest_emit(ebmc_buf *b, const nest *ns, int level, nest_body_fn body,
             memcpy(cur[k], nxt, IDX_MAX);
         }
     body(b, (const char(*)[IDX_MAX])cur, indent_str(level + r), ctx);
-    for (int a = r - 1; a >= 0; a--)
+    for (int a = r - 1; a >= 0; a--) {
+        if (a == 0 && ns->close0)
+            emit_lines(b, ns->close0, level + 1);
         ebmc_buf_printf(b, "%s}\n", indent_str(level + a));
+    }
 }
 
 static void emit_fill(ebmc_buf *b, const char *ptr, poly count, const char *value, int level)
@@ -509,6 +533,8 @@ typedef struct fused_ctx {
     const fused_io *io;
     poly inner[NEST_MAX_VIEWS];   /* with a sink: each view's stride along the summed axis */
     char len[256];                /* and that axis's length */
+    int lv_score;                 /* Langevin kernel: the member holding the score, else -1 */
+    int lv_view;                  /* and the view of x (the state it updates) */
 } fused_ctx;
 
 /* view k: outputs 0..n_out-1, then the inputs */
@@ -545,6 +571,16 @@ static void fused_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, 
             ebmc_buf_printf(b, "%sout%d[%s] = v%d;\n", ind, o, idx[o], io->out[o]);
     if (io->sink >= 0)
         ebmc_buf_printf(b, "%sacc += v%d;\n", ind, g->nodes[io->sink].in[0]);
+    if (c->lv_score >= 0) {   /* the update of ebm_langevin_step, statement for statement */
+        const char *xi = idx[c->lv_view];
+        ebmc_buf_printf(b, "%sfloat g = -v%d / l_temp;\n", ind, c->lv_score);
+        ebmc_buf_printf(b, "%snf |= !(fabsf(g) <= FLT_MAX);\n", ind);
+        ebmc_buf_printf(b, "%sg = g < -l_clip ? -l_clip : g > l_clip ? l_clip : g;\n", ind);
+        ebmc_buf_printf(b, "%sfloat u = lx[%s] - l_alpha * g + l_sigma * leps[%s];\n", ind, xi, xi);
+        ebmc_buf_printf(b, "%su = u < l_lo ? l_lo : u > l_hi ? l_hi : u;\n", ind);
+        ebmc_buf_printf(b, "%snf |= !(fabsf(u) <= FLT_MAX);\n", ind);
+        ebmc_buf_printf(b, "%slx[%s] = u;\n", ind, xi);
+    }
 }
 
 /* A group ending in a sum over the last axis: per element of the sum, a
@@ -628,7 +664,7 @@ static void emit_fused(ebmc_buf *b, const ebmc_cg_program *p, int last)
     nest_simplify(&ns);
     fused_ctx c;
     memset(&c, 0, sizeof c);
-    c.p = p, c.io = &io;
+    c.p = p, c.io = &io, c.lv_score = -1;
     if (io.sink < 0) {
         ns.simd = 1;
         nest_emit(b, &ns, 1, fused_body, &c);
@@ -665,6 +701,141 @@ static void emit_fused_call(ebmc_buf *b, const ebmc_cg_program *p, int last)
         ebmc_buf_printf(b, "%s%s", sep, ptr);
     }
     ebmc_buf_puts(b, ");\n");
+}
+
+/* ---- the Langevin update as the epilogue of the score's loop ------------------------------ */
+
+/* Whether group input e is x itself (the program's input, read through any alias). */
+static int reads_x(const ebmc_cg_program *p, const fused_io *io, int e)
+{
+    return p->info.root[io->in[e]] == p->g->inputs[0];
+}
+
+int ebmc_langevin_kernel(const ebmc_cg_program *p, int score)
+{
+    const ir_graph *g = p->g;
+    const ebmc_graph_info *gi = &p->info;
+    const int r = gi->root[score], k = p->v[r].kernel;
+    if (k < 0 || gi->invariant[k] || !ebmc_fusible(g, gi, k))
+        return -1;
+    const ir_shape *sp = &g->nodes[k].shape;
+    const int64_t numel = ir_shape_numel(&g->nodes[g->inputs[0]].shape, 1);
+    if (sp->rank < 1 || sp->d[0] != IR_DIM_N || ir_shape_numel(sp, 1) != numel ||
+        ir_shape_numel(&g->nodes[r].shape, 1) != numel)
+        return -1;
+    for (int a = 1; a < sp->rank; a++)
+        if (sp->d[a] == IR_DIM_N)
+            return -1;
+    for (int j = k + 1; j < g->n_nodes; j++)   /* x changes in it: nothing may run after */
+        if (p->v[j].kernel == j && !gi->invariant[j])
+            return -1;
+    fused_io io;
+    fused_io_of(p, k, &io);
+    pshape space = ps_of(sp);
+    pview c = v_contiguous(&space);
+    for (int e = 0; e < io.n_in; e++) {   /* x read where it is written, or not at all */
+        if (!reads_x(p, &io, e))
+            continue;
+        pshape in = ps_of(&g->nodes[io.in[e]].shape);
+        pview v = v_broadcast(&in, &space);
+        int same = p_eq(v.base, c.base);
+        for (int a = 0; a < space.rank; a++)
+            same &= p_eq(v.stride[a], c.stride[a]);
+        if (!same)
+            return -1;
+    }
+    return k;
+}
+
+/* The fused group without the score among its stored members. */
+static void langevin_io(const ebmc_cg_program *p, int k, int score, fused_io *io)
+{
+    fused_io_of(p, k, io);
+    int n = 0;
+    for (int o = 0; o < io->n_out; o++)
+        if (io->out[o] != p->info.root[score])
+            io->out[n++] = io->out[o];
+    io->n_out = n;
+}
+
+static void langevin_kernel_name(const ebmc_cg_program *p, int k, char *buf, size_t size)
+{
+    char name[160];
+    ebmc_kernel_name(p, k, name, sizeof name);
+    snprintf(buf, size, "%s_langevin", name);
+}
+
+void ebmc_emit_langevin_kernel(ebmc_buf *b, const ebmc_cg_program *p, int k, int score)
+{
+    fused_io io;
+    langevin_io(p, k, score, &io);
+    char name[176];
+    langevin_kernel_name(p, k, name, sizeof name);
+    ebmc_buf_printf(b,
+                    "/* The loop of %%%d with one Langevin update as its epilogue: instead of storing\n"
+                    " * the score %%%d it moves x (lx) by it, as ebm_langevin_step would, reading the\n"
+                    " * noise leps; returns the number of samples whose energy (le), gradient or new\n"
+                    " * state is not finite. */\n"
+                    "static int %s(int64_t n",
+                    k, p->info.root[score], name);
+    for (int e = 0; e < io.n_in; e++)
+        if (!reads_x(p, &io, e))
+            ebmc_buf_printf(b, ", const float *restrict in%d", e);
+    for (int o = 0; o < io.n_out; o++)
+        ebmc_buf_printf(b, ", float *restrict out%d", o);
+    ebmc_buf_puts(b, ", float *restrict lx, const float *restrict leps, const float *restrict le, const ebm_lv *lv)\n{\n");
+    for (int e = 0; e < io.n_in; e++)
+        if (reads_x(p, &io, e))
+            ebmc_buf_printf(b, "    const float *const in%d = lx;   /* x, read before it is written */\n", e);
+    ebmc_buf_puts(b, "    const float l_alpha = lv->alpha, l_sigma = lv->sigma, l_temp = lv->temp;\n"
+                     "    const float l_clip = lv->clip, l_lo = lv->lo, l_hi = lv->hi;\n"
+                     "    int bad = 0;\n");
+    nest ns;
+    memset(&ns, 0, sizeof ns);
+    ns.space = ps_of(&p->g->nodes[k].shape);
+    ns.nv = io.n_out + io.n_in + 1;
+    for (int o = 0; o < io.n_out; o++)
+        ns.v[o] = v_contiguous(&ns.space);
+    for (int e = 0; e < io.n_in; e++) {
+        pshape in = ps_of(&p->g->nodes[io.in[e]].shape);
+        ns.v[io.n_out + e] = v_broadcast(&in, &ns.space);
+    }
+    ns.v[ns.nv - 1] = v_contiguous(&ns.space);   /* x and the noise */
+    ns.keep_batch = 1;   /* i0 is the sample: its flags are counted after its loop */
+    nest_simplify(&ns);
+    ns.simd = 1;
+    /* rows of a few elements (toy data): vectorise over samples, the row's
+       loop unrolled (tabular 2-64-64-1: 1% of a step) */
+    for (int64_t len = 1; len <= 8 && ns.space.rank == 2; len++)
+        ns.simd_outer |= p_is(ns.space.d[1], len);
+    ns.simd_clause = ns.space.rank > 1 && !ns.simd_outer ? "reduction(| : nf)" : "reduction(+ : bad)";
+    ns.open0 = "int nf = 0;\n";
+    ns.close0 = "bad += nf | !isfinite(le[i0]);\n";
+    fused_ctx c;
+    memset(&c, 0, sizeof c);
+    c.p = p, c.io = &io, c.lv_score = p->info.root[score], c.lv_view = ns.nv - 1;
+    nest_emit(b, &ns, 1, fused_body, &c);
+    ebmc_buf_puts(b, "    return bad;\n}\n\n");
+}
+
+void ebmc_emit_langevin_call(ebmc_buf *b, const ebmc_cg_program *p, int k, int score, int energy)
+{
+    fused_io io;
+    langevin_io(p, k, score, &io);
+    char name[176], ptr[128];
+    langevin_kernel_name(p, k, name, sizeof name);
+    ebmc_buf_printf(b, "    return %s(n", name);
+    for (int e = 0; e < io.n_in; e++)
+        if (!reads_x(p, &io, e)) {
+            ebmc_value_ptr(p, io.in[e], ptr, sizeof ptr);
+            ebmc_buf_printf(b, ", %s", ptr);
+        }
+    for (int o = 0; o < io.n_out; o++) {
+        ebmc_value_ptr(p, io.out[o], ptr, sizeof ptr);
+        ebmc_buf_printf(b, ", %s", ptr);
+    }
+    ebmc_value_ptr(p, energy, ptr, sizeof ptr);
+    ebmc_buf_printf(b, ", X, eps, %s, lv);\n", ptr);
 }
 
 /* ---- the float forms of the scalar expressions ------------------------------------------- */

@@ -218,6 +218,19 @@ void ebmc_emit_float_ops(ebmc_buf *b);
 /* Emits the helper functions named in `helpers`. */
 void ebmc_emit_helpers(ebmc_buf *b, unsigned helpers);
 
+/* The Langevin program fuses its update (clip, scale, noise, clamp) into the
+ * loop computing the score: the kernel of the score program that loop is
+ * (score: the node of its "score" output), or -1 when the update must run
+ * as a loop of its own.  It must be an elementwise loop over [N, ...] with a
+ * sample's numel, the body's last kernel (x changes in it), and read x, if at
+ * all, where it writes it. */
+int ebmc_langevin_kernel(const ebmc_cg_program *p, int score);
+/* Emits that loop as `static int <kernel>_langevin(n, ..., lx, leps, le, lv)`
+ * (ebm_lv: the update's constants) and, for the body, the line
+ * `return <kernel>_langevin(n, ..., X, eps, <energy>, lv);`. */
+void ebmc_emit_langevin_kernel(ebmc_buf *b, const ebmc_cg_program *p, int k, int score);
+void ebmc_emit_langevin_call(ebmc_buf *b, const ebmc_cg_program *p, int k, int score, int energy);
+
 /* ---- the generated GEMM (codegen_c_gemm.c) ------------------------------------------------ */
 
 /* How C[m x k] * B[k x n] with a weight matrix B runs: cblas_sgemm, or the

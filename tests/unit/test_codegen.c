@@ -13,7 +13,9 @@
  *     final energies; different tile splits give the same noise bit for bit
  *     and the same samples to rounding (see TOL_SPLIT_X);
  *   - an analytic model E = 1/2 sum (a x)^2 (score, parameter gradient and
- *     noise-free Langevin in closed form) and a model whose energy is NaN;
+ *     noise-free Langevin in closed form; the update is the epilogue of a
+ *     loop that reads x), a linear one (clipped, clamped Langevin in closed
+ *     form; the update is a loop of its own) and a model whose energy is NaN;
  *   - the fused loops' float exp against libm from -1000 to 1000 (2 ulp; 0,
  *     inf and NaN exact);
  *   - the compiler driver's errors: missing compiler, unwritable output.
@@ -628,6 +630,52 @@ START_TEST(analytic_quadratic)
 }
 END_TEST
 
+/* E(x) = sum_j w_j x_j: the score -w does not depend on x (the prologue
+ * computes it), so the update runs as a loop of its own (ebm_langevin_step,
+ * not the epilogue of a score loop).  Noise-free, clipped and clamped, from
+ * x_0 inside [lo, hi]: every step moves x by c = alpha clip(w / T), so
+ * x_K = clamp(x_0 - K c). */
+START_TEST(analytic_linear_langevin)
+{
+    static const float w[AD] = {0.5f, -1.0f, 1.5f, -2.0f, 3.0f};
+    const int64_t n = 70, d = AD;
+    ebm_error err = {0};
+    ir_graph *g = ir_graph_new();
+    int in = ir_add_input(g, "x", ir_shape_make(2, IR_DIM_N, AD), &err);
+    int cw = ir_add_const(g, "w", ir_shape_make(1, AD), w, IR_NODE_PARAM | IR_NODE_TRAINABLE, &err);
+    int e = ir_reduce(g, IR_OP_RSUM, ir_binary(g, IR_OP_MUL, in, cw, "wx", &err), 1u << 1, "sum", &err);
+    e = ir_reshape(g, e, ir_shape_make(1, IR_DIM_N), "energy", &err);
+    ck_assert_msg(e >= 0 && ir_add_output(g, e, "energy", &err) == EBM_OK, "%s", err.msg);
+    void *so = NULL;
+    const ebm_abi_model *m = NULL;
+    ck_assert_msg(compile_and_load(g, "linear", &so, &m, &err) == EBM_OK, "%s", err.msg);
+    float *x = falloc(n * d), *x0 = falloc(n * d), *en = falloc(n);
+    tu_fill_uniform_f32(x0, (size_t)(n * d), 8, -0.9, 0.9);
+    memcpy(x, x0, (size_t)(n * d) * sizeof *x);
+    ebm_abi_langevin L = {.steps = 25, .step_size = 0.02f, .temperature = 0.5f, .grad_clip = 4.0f, .clamp = 1,
+                          .lo = -1.0f, .hi = 1.0f, .seed = 11};
+    io a = {.x = x, .energy = en, .L = &L};
+    ck_assert_int_eq(run(m, EBM_PROGRAM_LANGEVIN, &a, n, m->tile), 0);
+    int clipped = 0, clamped = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double ei = 0;
+        for (int j = 0; j < d; j++) {
+            double g1 = w[j] / 0.5, c = 0.02 * (g1 > 4 ? 4 : g1 < -4 ? -4 : g1);
+            double want = x0[i * d + j] - 25 * c;
+            clipped += fabs(g1) > 4, clamped += want < -1 || want > 1;
+            want = want < -1 ? -1 : want > 1 ? 1 : want;
+            ck_assert_double_le(fabs(x[i * d + j] - want), 1e-5);
+            ei += w[j] * (double)x[i * d + j];
+        }
+        ck_assert_double_le(fabs(en[i] - ei), 1e-5 * (1 + fabs(ei)));   /* energies of the returned x */
+    }
+    ck_assert(clipped > 0 && clamped > 0);
+    free(x), free(x0), free(en);
+    dlclose(so);
+    ir_graph_free(g);
+}
+END_TEST
+
 /* E(x) = sum log(x): a sample with a negative element has a NaN energy. */
 START_TEST(nonfinite_detected)
 {
@@ -894,6 +942,7 @@ int main(void)
     tcase_add_unchecked_fixture(tc, compile_fixtures, release_fixtures);
     tcase_add_test(tc, programs_match_executor);
     tcase_add_test(tc, langevin_matches_stepwise);
+    tcase_add_test(tc, analytic_linear_langevin);
     tcase_add_test(tc, analytic_quadratic);
     tcase_add_test(tc, nonfinite_detected);
     tcase_add_test(tc, float_exp_matches_libm);

@@ -14,7 +14,12 @@
  *   - fusion on hand-made graphs: bias + SiLU + a sum over the last axis after
  *     a matmul becomes one loop storing only the sum (arena bytes counted by
  *     hand), and a node whose
- *     other operand depends on the group (a cycle through a matmul) stays out.
+ *     other operand depends on the group (a cycle through a matmul) stays out;
+ *   - the Langevin update's place: in every fixture's score program, and in
+ *     one whose last loop reads x itself, it is the epilogue of the loop that
+ *     computes the score (the body's last kernel; the C has no separate
+ *     update); a score that does not depend on x (a linear energy: computed
+ *     once by the prologue) keeps the update as a loop of its own.
  */
 #include <check.h>
 #include <stdio.h>
@@ -259,6 +264,83 @@ START_TEST(fusion_refuses_cycles)
 }
 END_TEST
 
+/* The score program's "score" output node. */
+static int score_output(const ebmc_cg_program *p)
+{
+    for (int j = 0; j < p->g->n_outputs; j++)
+        if (p->g->output_names[j] && strcmp(p->g->output_names[j], "score") == 0)
+            return p->g->outputs[j];
+    ck_abort_msg("the score program has no score output");
+    return -1;
+}
+
+/* The kernel the update fuses into for energy graph e (-1: none); checks it
+ * is the body's last kernel and that the C calls the update where it says. */
+static int langevin_kernel_of(const ir_graph *e, const char *what)
+{
+    ebm_error err = {0};
+    ebmc_cg_program *p = NULL;
+    ck_assert_msg(ebmc_cg_program_build(e, EBMC_PROGRAM_SCORE, 64, &p, &err) == EBM_OK, "%s: %s", what, err.msg);
+    int k = ebmc_langevin_kernel(p, score_output(p));
+    if (k >= 0) {
+        ck_assert_int_eq(p->v[k].kernel, k);
+        for (int j = k + 1; j < p->g->n_nodes; j++)
+            ck_assert_msg(p->v[j].kernel != j || p->info.invariant[j], "%s: kernel %d runs after %d", what, j, k);
+    }
+    char *src = NULL;
+    ebmc_compile_options o = {.opt_level = 2, .energy_head = "output"};
+    ck_assert_msg(ebmc_emit_c(e, &o, &src, &err) == EBM_OK, "%s: %s", what, err.msg);
+    int fused_call = strstr(src, "return score_k") != NULL && strstr(src, "_langevin(n, ") != NULL;
+    int step_call = strstr(src, "ebm_langevin_step(L, ") != NULL;
+    ck_assert_msg(fused_call == (k >= 0) && step_call == (k < 0), "%s: kernel %d, fused call %d, step call %d", what,
+                  k, fused_call, step_call);
+    printf("%-26s %s\n", what, k >= 0 ? ir_op_get(p->g->nodes[k].op)->name : "(own loop)");
+    free(src);
+    ebmc_cg_program_free(p);
+    return k;
+}
+
+/* E = 1/2 sum (a x)^2 (score -a^2 x: its loop reads x), or E = sum w x (score -w). */
+static ir_graph *small_energy(int quadratic)
+{
+    static const float w[5] = {0.5f, 1.0f, -1.5f, 2.0f, 3.0f};
+    ebm_error err = {0};
+    ir_graph *g = ir_graph_new();
+    int x = ir_add_input(g, "x", ir_shape_make(2, IR_DIM_N, 5), &err);
+    int cw = ir_add_const(g, "w", ir_shape_make(1, 5), w, IR_NODE_PARAM | IR_NODE_TRAINABLE, &err);
+    int t = ir_binary(g, IR_OP_MUL, x, cw, "wx", &err);
+    if (quadratic)
+        t = ir_binary(g, IR_OP_MUL, t, t, "sq", &err);
+    int e = ir_reshape(g, ir_reduce(g, IR_OP_RSUM, t, 1u << 1, "sum", &err), ir_shape_make(1, IR_DIM_N), "e", &err);
+    ck_assert_msg(e >= 0 && ir_add_output(g, e, "energy", &err) == EBM_OK, "%s", err.msg);
+    return g;
+}
+
+START_TEST(langevin_update_fuses_into_score_loop)
+{
+    static char names[MAX_FIXTURES][TU_NAME_MAX];
+    char root[4096], dir[4096 + TU_NAME_MAX + 2];
+    snprintf(root, sizeof root, "%s/tests/fixtures", tu_source_dir());
+    int nf = tu_fixture_names(root, names, MAX_FIXTURES);
+    ck_assert_int_gt(nf, 0);
+    printf("%-26s %s\n", "energy", "Langevin update fused into");
+    for (int i = 0; i < nf; i++) {
+        ebm_error err = {0};
+        ir_graph *e = NULL;
+        snprintf(dir, sizeof dir, "%.3900s/%.127s", root, names[i]);
+        ck_assert_msg(tu_fixture_graph(dir, &e, &err) == EBM_OK, "%s: %s", names[i], err.msg);
+        ck_assert_int_ge(langevin_kernel_of(e, names[i]), 0);
+        ir_graph_free(e);
+    }
+    ir_graph *q = small_energy(1), *l = small_energy(0);
+    ck_assert_int_ge(langevin_kernel_of(q, "quadratic (reads x)"), 0);
+    ck_assert_int_eq(langevin_kernel_of(l, "linear (score constant)"), -1);
+    ir_graph_free(q);
+    ir_graph_free(l);
+    fflush(stdout);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("codegen_plan");
@@ -269,6 +351,7 @@ int main(void)
     tcase_add_test(tc, fixture_plans_are_sound);
     tcase_add_test(tc, fusion_bias_silu_sum_one_loop);
     tcase_add_test(tc, fusion_refuses_cycles);
+    tcase_add_test(tc, langevin_update_fuses_into_score_loop);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
