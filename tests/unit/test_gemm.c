@@ -49,7 +49,7 @@ typedef struct shape {
 /* Forms NT (trans_b or n = 1), NN and NT_COPY ({64, 2, 0}, {37, 3, 0}: a
  * handful of columns), tails in k, n or both; {40, 300, 0} and {96, 45, 1}
  * are wide enough for the single-row strips of EBMK_WIDE vectors (NN) or
- * columns (NT) with AVX-512, plus a tail; {600, 70, 0} takes three blocks of
+ * blocks of EBMK_NT_ONE columns (NT; 45 leaves a tail with AVX-512's 2); {600, 70, 0} takes three blocks of
  * k (EBMK_NN_KC), {9, 200, 0} and the other short K the row-outside order
  * (EBMK_NN_SHORT_K). */
 static const shape shapes[] = {
