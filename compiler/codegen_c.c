@@ -22,7 +22,11 @@
  *               so call->energy holds the energies of the x returned.
  *               A step that yields a non-finite energy, gradient or state
  *               stops the program: it returns the number of such samples,
- *               with call->energy holding that step's energies.
+ *               with call->energy holding that step's energies.  The update
+ *               is the epilogue of the score body's last loop (the one that
+ *               computes the score, which is then never stored:
+ *               score_langevin_body) unless ebmc_langevin_kernel finds no
+ *               such loop; then it is a loop of its own (ebm_langevin_step).
  *
  * Parameters are not in the arena: they live in call->weights (the runtime's
  * copy of the blob's first weights_numel floats), each at a 64-byte aligned
