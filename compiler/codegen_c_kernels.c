@@ -731,6 +731,9 @@ int ebmc_langevin_kernel(const ebmc_cg_program *p, int score)
             return -1;
     fused_io io;
     fused_io_of(p, k, &io);
+    for (int j = io.first; j <= k; j++)   /* the energy, read after the loop, is not in it */
+        if (j != r && gi->output[j])
+            return -1;
     pshape space = ps_of(sp);
     pview c = v_contiguous(&space);
     for (int e = 0; e < io.n_in; e++) {   /* x read where it is written, or not at all */

@@ -222,8 +222,8 @@ void ebmc_emit_helpers(ebmc_buf *b, unsigned helpers);
  * loop computing the score: the kernel of the score program that loop is
  * (score: the node of its "score" output), or -1 when the update must run
  * as a loop of its own.  It must be an elementwise loop over [N, ...] with a
- * sample's numel, the body's last kernel (x changes in it), and read x, if at
- * all, where it writes it. */
+ * sample's numel, the body's last kernel (x changes in it), compute no other
+ * output (the energy), and read x, if at all, where it writes it. */
 int ebmc_langevin_kernel(const ebmc_cg_program *p, int score);
 /* Emits that loop as `static int <kernel>_langevin(n, ..., lx, leps, le, lv)`
  * (ebm_lv: the update's constants) and, for the body, the line

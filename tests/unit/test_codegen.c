@@ -15,7 +15,8 @@
  *   - an analytic model E = 1/2 sum (a x)^2 (score, parameter gradient and
  *     noise-free Langevin in closed form; the update is the epilogue of a
  *     loop that reads x), a linear one (clipped, clamped Langevin in closed
- *     form; the update is a loop of its own) and a model whose energy is NaN;
+ *     form; the update is a loop of its own), one with a number per sample
+ *     (x [N]) and a model whose energy is NaN;
  *   - the fused loops' float exp against libm from -1000 to 1000 (2 ulp; 0,
  *     inf and NaN exact);
  *   - the compiler driver's errors: missing compiler, unwritable output.
@@ -676,6 +677,39 @@ START_TEST(analytic_linear_langevin)
 }
 END_TEST
 
+/* x of rank 1 ([N]: one number per sample), E = x^2 / 2: the update's loop
+ * runs over the samples alone.  Noise-free at T = 2: x_K = (1 - alpha / T)^K x_0;
+ * the energies returned are those of x_K. */
+START_TEST(analytic_scalar_samples)
+{
+    const int64_t n = 100;
+    ebm_error err = {0};
+    ir_graph *g = ir_graph_new();
+    int in = ir_add_input(g, "x", ir_shape_make(1, IR_DIM_N), &err);
+    int e = ir_binary(g, IR_OP_MUL, ir_binary(g, IR_OP_MUL, in, in, "sq", &err), ir_add_scalar(g, 0.5, &err),
+                      "energy", &err);
+    ck_assert_msg(e >= 0 && ir_add_output(g, e, "energy", &err) == EBM_OK, "%s", err.msg);
+    void *so = NULL;
+    const ebm_abi_model *m = NULL;
+    ck_assert_msg(compile_and_load(g, "scalar", &so, &m, &err) == EBM_OK, "%s", err.msg);
+    ck_assert_int_eq(m->sample_numel, 1);
+    float *x = falloc(n), *x0 = falloc(n), *en = falloc(n);
+    tu_fill_uniform_f32(x0, (size_t)n, 12, -3, 3);
+    memcpy(x, x0, (size_t)n * sizeof *x);
+    ebm_abi_langevin L = {.steps = 30, .step_size = 0.1f, .temperature = 2.0f, .seed = 5};
+    io a = {.x = x, .energy = en, .L = &L};
+    ck_assert_int_eq(run(m, EBM_PROGRAM_LANGEVIN, &a, n, m->tile), 0);
+    for (int64_t i = 0; i < n; i++) {
+        double want = pow(1.0 - 0.1 / 2.0, 30) * x0[i];
+        ck_assert_double_le(fabs(x[i] - want), 1e-5);
+        ck_assert_double_le(fabs(en[i] - 0.5 * (double)x[i] * x[i]), 1e-6);
+    }
+    free(x), free(x0), free(en);
+    dlclose(so);
+    ir_graph_free(g);
+}
+END_TEST
+
 /* E(x) = sum log(x): a sample with a negative element has a NaN energy. */
 START_TEST(nonfinite_detected)
 {
@@ -943,6 +977,7 @@ int main(void)
     tcase_add_test(tc, programs_match_executor);
     tcase_add_test(tc, langevin_matches_stepwise);
     tcase_add_test(tc, analytic_linear_langevin);
+    tcase_add_test(tc, analytic_scalar_samples);
     tcase_add_test(tc, analytic_quadratic);
     tcase_add_test(tc, nonfinite_detected);
     tcase_add_test(tc, float_exp_matches_libm);
