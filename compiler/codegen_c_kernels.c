@@ -631,6 +631,24 @@ static void emit_fused_comment(ebmc_buf *b, const ebmc_cg_program *p, const fuse
     ebmc_buf_puts(b, " */\n");
 }
 
+/* The loop nest of a fused group over its space (not simplified): views
+ * 0..n_out-1 its stored members (the sink's broadcast along the summed axis),
+ * then its inputs, each broadcast as its shape says. */
+static void fused_nest(const ebmc_cg_program *p, const fused_io *io, nest *ns)
+{
+    memset(ns, 0, sizeof *ns);
+    ns->space = ps_of(&p->g->nodes[io->space].shape);
+    ns->nv = io->n_out + io->n_in;
+    for (int o = 0; o < io->n_out; o++) {
+        pshape out = ps_of(&p->g->nodes[io->out[o]].shape);
+        ns->v[o] = io->out[o] == io->sink ? v_broadcast(&out, &ns->space) : v_contiguous(&ns->space);
+    }
+    for (int e = 0; e < io->n_in; e++) {
+        pshape in = ps_of(&p->g->nodes[io->in[e]].shape);
+        ns->v[io->n_out + e] = v_broadcast(&in, &ns->space);
+    }
+}
+
 static void emit_fused(ebmc_buf *b, const ebmc_cg_program *p, int last)
 {
     fused_io io;
@@ -650,17 +668,7 @@ static void emit_fused(ebmc_buf *b, const ebmc_cg_program *p, int last)
         ebmc_buf_printf(b, "%sfloat *restrict out%d", sep, o);
     ebmc_buf_puts(b, ")\n{\n");
     nest ns;
-    memset(&ns, 0, sizeof ns);
-    ns.space = ps_of(&p->g->nodes[io.space].shape);
-    ns.nv = io.n_out + io.n_in;
-    for (int o = 0; o < io.n_out; o++) {
-        pshape out = ps_of(&p->g->nodes[io.out[o]].shape);
-        ns.v[o] = io.out[o] == io.sink ? v_broadcast(&out, &ns.space) : v_contiguous(&ns.space);
-    }
-    for (int e = 0; e < io.n_in; e++) {
-        pshape in = ps_of(&p->g->nodes[io.in[e]].shape);
-        ns.v[io.n_out + e] = v_broadcast(&in, &ns.space);
-    }
+    fused_nest(p, &io, &ns);
     nest_simplify(&ns);
     fused_ctx c;
     memset(&c, 0, sizeof c);
@@ -794,16 +802,8 @@ void ebmc_emit_langevin_kernel(ebmc_buf *b, const ebmc_cg_program *p, int k, int
                      "    const float l_clip = lv->clip, l_lo = lv->lo, l_hi = lv->hi;\n"
                      "    int bad = 0;\n");
     nest ns;
-    memset(&ns, 0, sizeof ns);
-    ns.space = ps_of(&p->g->nodes[k].shape);
-    ns.nv = io.n_out + io.n_in + 1;
-    for (int o = 0; o < io.n_out; o++)
-        ns.v[o] = v_contiguous(&ns.space);
-    for (int e = 0; e < io.n_in; e++) {
-        pshape in = ps_of(&p->g->nodes[io.in[e]].shape);
-        ns.v[io.n_out + e] = v_broadcast(&in, &ns.space);
-    }
-    ns.v[ns.nv - 1] = v_contiguous(&ns.space);   /* x and the noise */
+    fused_nest(p, &io, &ns);
+    ns.v[ns.nv++] = v_contiguous(&ns.space);   /* x and the noise */
     ns.keep_batch = 1;   /* i0 is the sample: its flags are counted after its loop */
     nest_simplify(&ns);
     ns.simd = 1;
