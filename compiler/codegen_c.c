@@ -178,6 +178,12 @@ static int output_index(const ir_graph *g, const char *name)
     return -1;
 }
 
+/* The node of program p's output `name` (check_outputs has made sure it exists). */
+static int output_node(const ebmc_cg_program *p, const char *name)
+{
+    return p->g->outputs[output_index(p->g, name)];
+}
+
 /* The score and energy programs' arena, then the noise: a tile's when the
  * update is fused into the score's loop, else EBM_NOISE_ROWS rows. */
 static int64_t langevin_eps_offset(const cg_model *m)
@@ -303,7 +309,7 @@ static ebm_status model_build(cg_model *m, const ir_graph *energy, const ebmc_co
     if (!st) {
         const ebmc_cg_program *p = m->prog[CG_SCORE];
         m->sample_numel = ir_shape_numel(&energy->nodes[energy->inputs[0]].shape, 1);
-        m->lv_kernel = ebmc_langevin_kernel(p, p->g->outputs[output_index(p->g, "score")]);
+        m->lv_kernel = ebmc_langevin_kernel(p, output_node(p, "score"));
     }
     return st;
 }
@@ -415,22 +421,18 @@ static const char langevin_step_helper[] =
     " * ebm_philox_normal4(seed, s, t, j / 4), i.e. ebm_philox_normals' stream, drawn\n"
     " * EBM_NOISE_ROWS sample rows at a time into eps (that many rows of the arena;\n"
     " * several when rows are short, so the noise loops fill whole vectors) so the\n"
-    " * update itself is a branch-free loop the C compiler vectorises.\n"
+    " * update itself is a branch-free loop the C compiler vectorises (with no noise,\n"
+    " * ebm_run_langevin has zeroed eps once).\n"
     " * Returns the number of samples whose energy, gradient or new state is not finite. */\n"
-    "static int ebm_langevin_step(const ebm_abi_langevin *L, int64_t sample0, uint64_t step, int64_t n,\n"
-    "                             float *restrict x, const float *restrict energy, const float *restrict score,\n"
-    "                             float *restrict eps)\n"
+    "static int ebm_langevin_step(const ebm_lv *lv, int64_t n, float *restrict x, const float *restrict energy,\n"
+    "                             const float *restrict score, float *restrict eps)\n"
     "{\n"
-    "    const float alpha = L->step_size, sigma = L->noise_scale, temp = L->temperature;\n"
-    "    const float clip = L->grad_clip > 0.0f ? L->grad_clip : INFINITY;   /* inf: clipping is off */\n"
-    "    const float lo = L->clamp ? L->lo : -INFINITY, hi = L->clamp ? L->hi : INFINITY;\n"
+    "    const float alpha = lv->alpha, sigma = lv->sigma, temp = lv->temp, clip = lv->clip, lo = lv->lo, hi = lv->hi;\n"
     "    int bad = 0;\n"
-    "    if (sigma == 0.0f)\n"
-    "        memset(eps, 0, EBM_NOISE_ROWS * EBM_SAMPLE_NUMEL * sizeof *eps);\n"
     "    for (int64_t i0 = 0; i0 < n; i0 += EBM_NOISE_ROWS) {\n"
     "        const int64_t rows = n - i0 < EBM_NOISE_ROWS ? n - i0 : EBM_NOISE_ROWS;\n"
     "        if (sigma != 0.0f)\n"
-    "            ebm_philox_normals_rows(L->seed, (uint64_t)(sample0 + i0), rows, step, eps, EBM_SAMPLE_NUMEL);\n"
+    "            ebm_philox_normals_rows(lv->seed, lv->sample0 + (uint64_t)i0, rows, lv->step, eps, EBM_SAMPLE_NUMEL);\n"
     "        for (int64_t r = 0; r < rows; r++) {\n"
     "            float *restrict xi = x + (i0 + r) * EBM_SAMPLE_NUMEL;\n"
     "            const float *restrict si = score + (i0 + r) * EBM_SAMPLE_NUMEL;\n"
@@ -456,7 +458,7 @@ static const char langevin_step_helper[] =
 static void emit_output_ptr(ebmc_buf *b, const ebmc_cg_program *p, const char *var, const char *out)
 {
     char ptr[128];
-    ebmc_value_ptr(p, p->g->outputs[output_index(p->g, out)], ptr, sizeof ptr);
+    ebmc_value_ptr(p, output_node(p, out), ptr, sizeof ptr);
     ebmc_buf_printf(b, "    const float *const %s = %s;\n", var, ptr);
 }
 
@@ -532,7 +534,7 @@ static void emit_langevin_body(ebmc_buf *b, const cg_model *m)
 {
     const ebmc_cg_program *p = m->prog[CG_SCORE];
     const int k = m->lv_kernel;
-    ebmc_emit_langevin_kernel(b, p, k, p->g->outputs[output_index(p->g, "score")]);
+    ebmc_emit_langevin_kernel(b, p, k, output_node(p, "score"));
     ebmc_buf_puts(b, "/* One Langevin step of the tile (score_prologue has run); returns the number of\n"
                      " * samples whose energy, gradient or new state is not finite. */\n"
                      "static int score_langevin_body(int64_t n, char *A, const float *W, float *X, float *eps, "
@@ -543,8 +545,7 @@ static void emit_langevin_body(ebmc_buf *b, const cg_model *m)
             ebmc_emit_kernel_call(b, p, i);
     ebmc_buf_puts(b, "    if (lv->sigma != 0.0f)\n"
                      "        ebm_philox_normals_rows(lv->seed, lv->sample0, n, lv->step, eps, EBM_SAMPLE_NUMEL);\n");
-    ebmc_emit_langevin_call(b, p, k, p->g->outputs[output_index(p->g, "score")],
-                            p->g->outputs[output_index(p->g, "energy")]);
+    ebmc_emit_langevin_call(b, p, k, output_node(p, "score"), output_node(p, "energy"));
     ebmc_buf_puts(b, "}\n\n");
 }
 
@@ -564,32 +565,28 @@ static void emit_entry_langevin(ebmc_buf *b, const cg_model *m)
         emit_output_ptr(b, m->prog[CG_SCORE], "S", "score");
     emit_output_ptr(b, m->prog[CG_ENERGY], "EF", "energy");
     ebmc_buf_printf(b, "    float *const eps = (float *)(A + %lld);\n", (long long)langevin_eps_offset(m));
-    ebmc_buf_puts(b,
-                  "    if (every > 0)\n"
-                  "        ebm_store_frame(call, 0);\n");
+    ebmc_buf_printf(b,
+                    "    if (every > 0)\n"
+                    "        ebm_store_frame(call, 0);\n"
+                    "    ebm_lv lv;\n"
+                    "    memset(&lv, 0, sizeof lv);\n"
+                    "    if (steps > 0) {\n"
+                    "        score_prologue(n, A, W, X, NULL);\n"
+                    "        lv.alpha = L->step_size, lv.sigma = L->noise_scale, lv.temp = L->temperature;\n"
+                    "        lv.clip = L->grad_clip > 0.0f ? L->grad_clip : INFINITY;   /* inf: clipping is off */\n"
+                    "        lv.lo = L->clamp ? L->lo : -INFINITY, lv.hi = L->clamp ? L->hi : INFINITY;\n"
+                    "        lv.seed = L->seed, lv.sample0 = (uint64_t)call->sample_offset;\n"
+                    "        if (lv.sigma == 0.0f)   /* no noise is drawn: eps stays 0 */\n"
+                    "            memset(eps, 0, (size_t)%s * EBM_SAMPLE_NUMEL * sizeof *eps);\n"
+                    "    }\n"
+                    "    for (int32_t t = 0; t < steps; t++) {\n"
+                    "        lv.step = L->step_offset + (uint64_t)t;\n",
+                    fused ? "n" : "EBM_NOISE_ROWS");
     if (fused)
-        ebmc_buf_puts(b,
-                      "    ebm_lv lv;\n"
-                      "    memset(&lv, 0, sizeof lv);\n"
-                      "    if (steps > 0) {\n"
-                      "        score_prologue(n, A, W, X, NULL);\n"
-                      "        lv.alpha = L->step_size, lv.sigma = L->noise_scale, lv.temp = L->temperature;\n"
-                      "        lv.clip = L->grad_clip > 0.0f ? L->grad_clip : INFINITY;   /* inf: clipping is off */\n"
-                      "        lv.lo = L->clamp ? L->lo : -INFINITY, lv.hi = L->clamp ? L->hi : INFINITY;\n"
-                      "        lv.seed = L->seed, lv.sample0 = (uint64_t)call->sample_offset;\n"
-                      "        if (lv.sigma == 0.0f)\n"
-                      "            memset(eps, 0, (size_t)n * EBM_SAMPLE_NUMEL * sizeof *eps);\n"
-                      "    }\n"
-                      "    for (int32_t t = 0; t < steps; t++) {\n"
-                      "        lv.step = L->step_offset + (uint64_t)t;\n"
-                      "        const int bad = score_langevin_body(n, A, W, X, eps, &lv);\n");
+        ebmc_buf_puts(b, "        const int bad = score_langevin_body(n, A, W, X, eps, &lv);\n");
     else
-        ebmc_buf_puts(b,
-                      "    if (steps > 0)\n"
-                      "        score_prologue(n, A, W, X, NULL);\n"
-                      "    for (int32_t t = 0; t < steps; t++) {\n"
-                      "        score_body(n, A, W, X, NULL);\n"
-                      "        const int bad = ebm_langevin_step(L, call->sample_offset, L->step_offset + (uint64_t)t, n, X, E, S, eps);\n");
+        ebmc_buf_puts(b, "        score_body(n, A, W, X, NULL);\n"
+                         "        const int bad = ebm_langevin_step(&lv, n, X, E, S, eps);\n");
     ebmc_buf_puts(b,
                   "        if (bad) {\n"
                   "            ebm_put_energy(call->energy, E, n);\n"

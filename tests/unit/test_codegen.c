@@ -635,7 +635,7 @@ END_TEST
  * computes it), so the update runs as a loop of its own (ebm_langevin_step,
  * not the epilogue of a score loop).  Noise-free, clipped and clamped, from
  * x_0 inside [lo, hi]: every step moves x by c = alpha clip(w / T), so
- * x_K = clamp(x_0 - K c). */
+ * x_K = clamp(x_0 - K c); with noise and neither, x_K adds the steps' noise. */
 START_TEST(analytic_linear_langevin)
 {
     static const float w[AD] = {0.5f, -1.0f, 1.5f, -2.0f, 3.0f};
@@ -671,6 +671,26 @@ START_TEST(analytic_linear_langevin)
         ck_assert_double_le(fabs(en[i] - ei), 1e-5 * (1 + fabs(ei)));   /* energies of the returned x */
     }
     ck_assert(clipped > 0 && clamped > 0);
+    /* with noise, no clip or clamp: x_K = x_0 - K alpha w / T + sigma sum_t eps_t,
+       eps_t of global sample i at step 3 + t (two tiles: samples 64.. start the second) */
+    ebm_abi_langevin N = {.steps = 4, .step_size = 0.02f, .noise_scale = 0.1f, .temperature = 0.5f, .seed = 11,
+                          .step_offset = 3};
+    memcpy(x, x0, (size_t)(n * d) * sizeof *x);
+    io b = {.x = x, .energy = en, .L = &N};
+    ck_assert_int_eq(run(m, EBM_PROGRAM_LANGEVIN, &b, n, m->tile), 0);
+    float eps[AD];
+    for (int64_t i = 0; i < n; i++) {
+        double want[AD];
+        for (int j = 0; j < d; j++)
+            want[j] = x0[i * d + j] - 4 * 0.02 * w[j] / 0.5;
+        for (int t = 0; t < 4; t++) {
+            ebm_philox_normals(11, (uint64_t)i, 3 + (uint64_t)t, eps, d);
+            for (int j = 0; j < d; j++)
+                want[j] += 0.1 * eps[j];
+        }
+        for (int j = 0; j < d; j++)
+            ck_assert_double_le(fabs(x[i * d + j] - want[j]), 1e-5);
+    }
     free(x), free(x0), free(en);
     dlclose(so);
     ir_graph_free(g);

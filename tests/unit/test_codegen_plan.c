@@ -291,7 +291,7 @@ static int langevin_kernel_of(const ir_graph *e, const char *what)
     ebmc_compile_options o = {.opt_level = 2, .energy_head = "output"};
     ck_assert_msg(ebmc_emit_c(e, &o, &src, &err) == EBM_OK, "%s: %s", what, err.msg);
     int fused_call = strstr(src, "return score_k") != NULL && strstr(src, "_langevin(n, ") != NULL;
-    int step_call = strstr(src, "ebm_langevin_step(L, ") != NULL;
+    int step_call = strstr(src, "ebm_langevin_step(&lv, ") != NULL;
     ck_assert_msg(fused_call == (k >= 0) && step_call == (k < 0), "%s: kernel %d, fused call %d, step call %d", what,
                   k, fused_call, step_call);
     printf("%-26s %s\n", what, k >= 0 ? ir_op_get(p->g->nodes[k].op)->name : "(own loop)");
