@@ -17,9 +17,13 @@
 #include "onnx.h"
 
 /* Execution is skipped for graphs whose values would not fit comfortably
- * under the fuzzer's RSS limit: the executor keeps every value alive. */
+ * under the fuzzer's RSS limit (the executor keeps every value alive), or
+ * whose work would take seconds: a found MaxPool with a 60 x 80 window over a
+ * 1000 x 1000 image (4.8e9 compares) ran 20 s under the sanitizers, and
+ * run_fuzz.sh fails on libFuzzer's slow-unit report as on a timeout. */
 #define MAX_TENSOR_ELEMS (1 << 20)
 #define MAX_TOTAL_ELEMS (1 << 22)
+#define MAX_WORK 1e8
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -34,6 +38,46 @@ static int64_t graph_elems(const ir_graph *g)
         total += n;
     }
     return total;
+}
+
+/* An upper bound on the executor's operations for node i (N = 1): a product,
+ * convolution or pooling reads a window per result element (a matmul's K;
+ * a convolution's, either transpose's, at most its second operand; a pool's
+ * kernel); anything else reads its operands and writes its result once. */
+static double node_work(const ir_graph *g, int i)
+{
+    const ir_node *nd = &g->nodes[i];
+    const double out = (double)ir_shape_numel(&nd->shape, 1);
+    switch (nd->op) {
+    case IR_OP_MATMUL: {
+        const ir_shape *a = &g->nodes[nd->in[0]].shape;
+        return out * (double)(a->rank > 0 ? a->d[a->rank - 1] : 1);
+    }
+    case IR_OP_CONV2D:
+    case IR_OP_CONV2D_BWD_DATA:
+    case IR_OP_CONV2D_BWD_FILTER:
+        return out * (double)ir_shape_numel(&g->nodes[nd->in[1]].shape, 1);
+    case IR_OP_MAXPOOL2D:
+    case IR_OP_AVGPOOL2D:
+    case IR_OP_MAXPOOL2D_BWD:
+    case IR_OP_AVGPOOL2D_BWD:
+    case IR_OP_MAXPOOL2D_GATHER:
+        return out * (double)nd->attr.pool.kernel[0] * (double)nd->attr.pool.kernel[1];
+    default: {
+        double w = out;
+        for (int k = 0; k < nd->n_in; k++)
+            w += (double)ir_shape_numel(&g->nodes[nd->in[k]].shape, 1);
+        return w;
+    }
+    }
+}
+
+static double graph_work(const ir_graph *g)
+{
+    double w = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        w += node_work(g, i);
+    return w;
 }
 
 /* One zeroed float buffer per graph input or output value (NULL on OOM). */
@@ -63,7 +107,7 @@ static void free_values(void **v, int count)
 static void run_once(const ir_graph *g)
 {
     int64_t total = graph_elems(g);
-    if (total < 0 || total > MAX_TOTAL_ELEMS)
+    if (total < 0 || total > MAX_TOTAL_ELEMS || graph_work(g) > MAX_WORK)
         return;
     void **in = alloc_values(g, g->inputs, g->n_inputs);
     void **out = alloc_values(g, g->outputs, g->n_outputs);
