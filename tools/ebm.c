@@ -521,6 +521,7 @@ static const ebm_command commands[] = {
     {"init", &init_cmd, run_init},
     {"sample", &sample_cmd, run_sample},
     {"train", &train_cmd, run_train},
+    {"score", &score_cmd, run_score},
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 

@@ -13,4 +13,8 @@ int run_sample(const cli_args *a);
 extern const cli_cmd train_cmd;
 int run_train(const cli_args *a);
 
+/* ebm score: FID and class coverage of samples against data (ebm_score.c). */
+extern const cli_cmd score_cmd;
+int run_score(const cli_args *a);
+
 #endif /* EBMC_EBM_COMMANDS_H */
