@@ -210,21 +210,22 @@ static ebm_status parse_init(const char *what, int is_flag, const char *value, s
 }
 
 typedef struct setting {
-    const char *flag;    /* long flag, without "--" */
-    const char *key;     /* metadata key (documented in ebm.c) */
+    const char *flag;      /* long flag, without "--" */
+    const char *key;       /* metadata key (documented in ebm.c) */
+    const char *train_key; /* the training chains' own key, read first by ebm train (NULL: key only) */
     setting_parser parse;
 } setting;
 
 static const setting settings[] = {
-    {"steps", "ebm.sampler.steps", parse_steps},
-    {"step-size", "ebm.sampler.step_size", parse_step_size},
-    {"noise", "ebm.sampler.noise_scale", parse_noise},
-    {"grad-clip", "ebm.sampler.grad_clip", parse_grad_clip},
-    {"clamp", "ebm.sampler.clamp", parse_clamp},
-    {"temperature", "ebm.sampler.temperature", parse_temperature},
-    {"init", "ebm.sampler.init", parse_init},
-    {"reinit", "ebm.buffer.reinit_prob", parse_reinit},
-    {NULL, "ebm.buffer.capacity", parse_capacity},   /* metadata only */
+    {"steps", "ebm.sampler.steps", "ebm.train.mcmc_steps", parse_steps},
+    {"step-size", "ebm.sampler.step_size", "ebm.train.step_size", parse_step_size},
+    {"noise", "ebm.sampler.noise_scale", "ebm.train.noise_scale", parse_noise},
+    {"grad-clip", "ebm.sampler.grad_clip", "ebm.train.grad_clip", parse_grad_clip},
+    {"clamp", "ebm.sampler.clamp", NULL, parse_clamp},
+    {"temperature", "ebm.sampler.temperature", NULL, parse_temperature},
+    {"init", "ebm.sampler.init", "ebm.train.init", parse_init},
+    {"reinit", "ebm.buffer.reinit_prob", NULL, parse_reinit},
+    {NULL, "ebm.buffer.capacity", NULL, parse_capacity},   /* metadata only */
 };
 #define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
 
@@ -252,21 +253,26 @@ ebm_status sample_settings_flags(const cli_cmd *cmd, const cli_args *a, const ch
 }
 
 /* Flag, else metadata, else default, for every setting. */
-ebm_status sample_settings_resolve(const cli_cmd *cmd, const cli_args *a, const char *steps_flag, const char *model,
-                                   const ebm_model *m, sample_settings *s, ebm_error *err)
+ebm_status sample_settings_resolve(const cli_cmd *cmd, const cli_args *a, const char *steps_flag, int training,
+                                   const char *model, const ebm_model *m, sample_settings *s, ebm_error *err)
 {
     *s = sample_settings_default();
     for (int k = 0; k < N_SETTINGS; k++) {
         const setting *st = &settings[k];
         const char *flag = st->flag && strcmp(st->flag, "steps") == 0 ? steps_flag : st->flag;
-        const char *v = flag ? cli_get(cmd, a, flag) : NULL, *meta = ebm_model_meta(m, st->key);
+        const char *key = st->key, *meta = NULL;
+        if (training && st->train_key && (meta = ebm_model_meta(m, st->train_key)))
+            key = st->train_key;
+        else
+            meta = ebm_model_meta(m, st->key);
+        const char *v = flag ? cli_get(cmd, a, flag) : NULL;
         char what[1024];
         if (v)
             snprintf(what, sizeof what, "--%s", flag);
         else if (flag)
-            snprintf(what, sizeof what, "%s: metadata %s (override it with --%s)", model, st->key, flag);
+            snprintf(what, sizeof what, "%s: metadata %s (override it with --%s)", model, key, flag);
         else
-            snprintf(what, sizeof what, "%s: metadata %s", model, st->key);
+            snprintf(what, sizeof what, "%s: metadata %s", model, key);
         if ((v || meta) && st->parse(what, v != NULL, v ? v : meta, s, err))
             return EBM_ERR_INVALID;
     }
@@ -546,7 +552,7 @@ static ebm_status sample_model(const cli_args *a, sample_job *j, ebm_error *err)
     sample_result r = {0};
     ebm_status st = cache_open_model(&req, &m, err);
     if (!st)
-        st = sample_settings_resolve(&sample_cmd, a, "steps", j->model, m, &j->s, err);
+        st = sample_settings_resolve(&sample_cmd, a, "steps", 0, j->model, m, &j->s, err);
     if (!st && j->png)
         st = sample_png_check(m, j->model, j->png, err);
     if (!st)

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +32,8 @@
 #include "sampler_settings.h"
 #include "toy.h"
 #include "train.h"
+#include "train_eval.h"
 
-#define KL_GRID 200
 #define DATA_POINTS_SHOWN 2000
 
 static const cli_opt train_opts[] = {
@@ -40,21 +41,27 @@ static const cli_opt train_opts[] = {
      .help = "training data: an IDX file (gzipped or not: MNIST, Fashion-MNIST), .npy, CSV, or toy:NAME "
              "(8gaussians, rings, moons, checkerboard, 2spirals, pinwheel) (required)"},
     {.name = "output", .short_name = 'o', .metavar = "TRAINED.onnx", .help = "the trained model (required)"},
-    {.name = "steps", .metavar = "N", .help = "training steps in all (default 1000)"},
-    {.name = "batch", .metavar = "B", .help = "data samples (and as many model samples) per step (default 64)"},
-    {.name = "lr", .metavar = "LR", .help = "Adam learning rate > 0 (default 1e-4)"},
-    {.name = "adam", .metavar = "B1,B2", .help = "Adam's beta1, beta2 (default 0,0.999)"},
+    {.name = "steps", .metavar = "N", .help = "training steps in all (default: ebm.train.steps, else 1000; "
+                                              "with --time alone: until the time is up)"},
+    {.name = "time", .metavar = "SECONDS", .help = "train until SECONDS after the command started (compiling "
+                                                   "included), then write the model"},
+    {.name = "batch", .metavar = "B", .help = "data samples (and as many model samples) per step (default: "
+                                              "ebm.train.batch, else 64)"},
+    {.name = "lr", .metavar = "LR", .help = "Adam learning rate > 0 (default: ebm.train.lr, else 1e-4)"},
+    {.name = "adam", .metavar = "B1,B2", .help = "Adam's beta1, beta2 (default: ebm.train.adam, else 0,0.999)"},
     {.name = "alpha", .metavar = "A", .help = "L2 energy regularisation (default: ebm.train.alpha, else 0.01)"},
     {.name = "objective", .metavar = "cd|cd-softplus|cd-logsumexp|dsm",
-     .help = "the loss (default cd; dsm = denoising score matching, no sampling)"},
-    {.name = "sigma", .metavar = "S", .help = "dsm noise level (default 0.1)"},
-    {.name = "mcmc-steps", .metavar = "K", .help = "sampler steps per training step (default: ebm.sampler.steps, "
-                                                   "else 60)"},
+     .help = "the loss (default: ebm.train.objective, else cd; dsm = denoising score matching, no sampling)"},
+    {.name = "sigma", .metavar = "S", .help = "dsm noise level (default: ebm.train.sigma, else 0.1)"},
+    {.name = "mcmc-steps", .metavar = "K", .help = "sampler steps per training step (default: ebm.train.mcmc_steps, "
+                                                   "else ebm.sampler.steps, else 60)"},
     {.name = "sampler", .metavar = "langevin|adaptive|mala", .help = "the sampler (default langevin)"},
-    {.name = "step-size", .metavar = "A", .help = "sampler step size (default: ebm.sampler.step_size, else 0.01)"},
-    {.name = "noise", .metavar = "S|auto", .help = "sampler noise (default: ebm.sampler.noise_scale, else 0.005)"},
-    {.name = "grad-clip", .metavar = "C", .help = "sampler gradient clip, 0 = off (default: ebm.sampler.grad_clip, "
-                                                  "else 0.03)"},
+    {.name = "step-size", .metavar = "A", .help = "sampler step size (default: ebm.train.step_size, else "
+                                                  "ebm.sampler.step_size, else 0.01)"},
+    {.name = "noise", .metavar = "S|auto", .help = "sampler noise (default: ebm.train.noise_scale, else "
+                                                   "ebm.sampler.noise_scale, else 0.005)"},
+    {.name = "grad-clip", .metavar = "C", .help = "sampler gradient clip, 0 = off (default: ebm.train.grad_clip, "
+                                                  "else ebm.sampler.grad_clip, else 0.03)"},
     {.name = "clamp", .metavar = "LO,HI|none", .help = "sampler range (default: ebm.sampler.clamp, else [-1,1], "
                                                        "widened to the data's range)"},
     {.name = "temperature", .metavar = "T", .help = "sampler temperature (default 1)"},
@@ -62,9 +69,12 @@ static const cli_opt train_opts[] = {
                                                         "else 8192)"},
     {.name = "reinit", .metavar = "P", .help = "buffer re-init probability (default: ebm.buffer.reinit_prob, "
                                                "else 0.05)"},
-    {.name = "data-noise", .metavar = "S", .help = "noise added to data samples (default 0.005)"},
-    {.name = "grad-norm-clip", .metavar = "G", .help = "clip the parameter gradient's norm, 0 = off (default 1)"},
-    {.name = "ema", .metavar = "D", .help = "keep an EMA of the parameters with decay D and write it (default off)"},
+    {.name = "data-noise", .metavar = "S", .help = "noise added to data samples (default: ebm.train.data_noise, "
+                                                   "else 0.005)"},
+    {.name = "grad-norm-clip", .metavar = "G", .help = "clip the parameter gradient's norm, 0 = off (default: "
+                                                       "ebm.train.grad_norm_clip, else 1)"},
+    {.name = "ema", .metavar = "D", .help = "keep an EMA of the parameters with decay D and write it (default: "
+                                            "ebm.train.ema, else off)"},
     {.name = "energy-limit", .metavar = "E", .help = "divergence guard: |energy| above E counts as a blow-up "
                                                      "(default 1e4)"},
     {.name = "checkpoint", .metavar = "FILE", .help = "write a checkpoint (atomically) every --checkpoint-every "
@@ -72,11 +82,16 @@ static const cli_opt train_opts[] = {
     {.name = "checkpoint-every", .metavar = "S", .help = "steps between checkpoints (default 100)"},
     {.name = "resume", .metavar = "FILE", .help = "continue from a checkpoint (same model and settings)"},
     {.name = "log", .metavar = "LOG.csv", .help = "CSV log: step, loss, cd, reg, energies, grad norm, step size, "
-                                                  "acceptance, lr, kl, seconds"},
+                                                  "acceptance, lr, kl (toy data) or fid (images), seconds"},
     {.name = "log-every", .metavar = "S", .help = "steps between log rows (default 10)"},
     {.name = "png", .metavar = "PREFIX", .help = "write PREFIX-<step>.png every --png-every steps and PREFIX.png "
                                                  "at the end"},
     {.name = "png-every", .metavar = "S", .help = "steps between pictures (default 500)"},
+    {.name = "eval-every", .metavar = "S", .help = "steps between sample-quality measurements: KL on toy data, FID "
+                                                   "on 28x28 images (default 500; 0 = off)"},
+    {.name = "eval-samples", .metavar = "N", .help = "fresh chains drawn for each FID measurement (default 1000)"},
+    {.name = "features", .metavar = "NET.onnx", .help = "the feature network for FID (default: the built-in "
+                                                        "Fashion-MNIST classifier, for 28x28x1 data)"},
     {.name = "seed", .metavar = "S", .help = "random seed (default 0)"},
     {.name = "energy-head", .metavar = "HEAD", .help = "output|sum|neg-logsumexp|logsumexp (default: the model's)"},
     {0},
@@ -96,17 +111,95 @@ const cli_cmd train_cmd = {
     .positional_names = "MODEL.onnx",
 };
 
+#define DEFAULT_STEPS 1000
+#define DEFAULT_EVAL_SAMPLES 1000
+
 typedef struct train_job {
-    const char *model, *data, *out, *ckpt, *resume, *log, *png;
+    const char *model, *data, *out, *ckpt, *resume, *log, *png, *features;
     int64_t steps, ckpt_every, log_every, png_every;
+    int steps_given;        /* --steps on the command line */
+    double time_budget;     /* --time: seconds for the whole command, 0 = none */
+    int64_t eval_every;     /* --eval-every: steps between sample-quality measurements, 0 = off */
+    int64_t eval_samples;   /* --eval-samples */
+    int eval_every_given;
     ebm_train_config cfg;
     sample_settings s;
+    ebm_sampler_params draw;   /* what ebm.sampler.* of the trained model says */
     int clamp_given;
     int64_t capacity;       /* --buffer-capacity, 0 = not given */
     char clamp_note[400];   /* said once the run starts */
 } train_job;
 
-/* ---- flags ------------------------------------------------------------------------------------- */
+/* ---- settings: flag, else the model's ebm.train.* metadata, else the default ------------------ */
+
+typedef enum { TS_INT, TS_NUM, TS_OBJECTIVE, TS_ADAM } ts_kind;
+
+/* One training setting.  The metadata key is what write_model records, so a
+ * trained model (or a preset) carries its own recipe. */
+typedef struct train_setting {
+    const char *flag;   /* long flag, without "--" */
+    const char *key;    /* ebm.train.* metadata key */
+    ts_kind kind;
+    double lo, hi;      /* TS_INT / TS_NUM bounds; lo is open when lo_open */
+    int lo_open;
+    size_t offset;      /* the field in train_job (int64_t for TS_INT, double for TS_NUM) */
+} train_setting;
+
+static const train_setting train_settings[] = {
+    {"steps", "ebm.train.steps", TS_INT, 1, INT32_MAX, 0, offsetof(train_job, steps)},
+    {"time", NULL, TS_NUM, 0, 1e9, 1, offsetof(train_job, time_budget)},
+    {"batch", "ebm.train.batch", TS_INT, 1, 1 << 20, 0, offsetof(train_job, cfg.batch)},
+    {"lr", "ebm.train.lr", TS_NUM, 0, DBL_MAX, 1, offsetof(train_job, cfg.lr)},
+    {"adam", "ebm.train.adam", TS_ADAM, 0, 0, 0, 0},
+    {"alpha", "ebm.train.alpha", TS_NUM, 0, DBL_MAX, 0, offsetof(train_job, cfg.alpha)},
+    {"objective", "ebm.train.objective", TS_OBJECTIVE, 0, 0, 0, 0},
+    {"sigma", "ebm.train.sigma", TS_NUM, 0, DBL_MAX, 1, offsetof(train_job, cfg.sigma)},
+    {"data-noise", "ebm.train.data_noise", TS_NUM, 0, DBL_MAX, 0, offsetof(train_job, cfg.data_noise)},
+    {"grad-norm-clip", "ebm.train.grad_norm_clip", TS_NUM, 0, DBL_MAX, 0, offsetof(train_job, cfg.grad_norm_clip)},
+    {"ema", "ebm.train.ema", TS_NUM, 0, 0.999999, 0, offsetof(train_job, cfg.ema)},
+};
+#define N_TRAIN_SETTINGS ((int)(sizeof train_settings / sizeof train_settings[0]))
+
+/* Parses v (from the flag or the metadata, `what` says which) into j. */
+static ebm_status setting_parse(const train_setting *ts, const char *what, const char *v, train_job *j,
+                                ebm_error *err)
+{
+    ebm_train_config *c = &j->cfg;
+    switch (ts->kind) {
+    case TS_OBJECTIVE:
+        if (ebm_objective_parse(v, &c->objective))
+            return ebm_fail(err, EBM_ERR_INVALID, "%s: '%s' is not cd, cd-softplus, cd-logsumexp or dsm", what, v);
+        return EBM_OK;
+    case TS_ADAM: {
+        char *end;
+        double b1 = strtod(v, &end), b2 = *end == ',' ? strtod(end + 1, &end) : NAN;
+        if (*end || !(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1))
+            return ebm_fail(err, EBM_ERR_INVALID, "%s: '%s' is not B1,B2 with both in [0, 1)", what, v);
+        c->beta1 = b1;
+        c->beta2 = b2;
+        return EBM_OK;
+    }
+    case TS_INT: {
+        long long n;
+        if (cli_parse_int(what, v, (long long)ts->lo, (long long)ts->hi, &n, err))
+            return EBM_ERR_INVALID;
+        *(int64_t *)((char *)j + ts->offset) = n;
+        return EBM_OK;
+    }
+    case TS_NUM: {
+        double d;
+        if (cli_parse_double(what, v, &d, err))
+            return EBM_ERR_INVALID;
+        if (!(ts->lo_open ? d > ts->lo : d >= ts->lo) || !(d <= ts->hi))
+            return ebm_fail(err, EBM_ERR_INVALID, "%s: '%s' is out of range: expected %s %g%s%.9g", what, v,
+                            ts->lo_open ? ">" : ">=", ts->lo, ts->hi < DBL_MAX ? " and <= " : "",
+                            ts->hi < DBL_MAX ? ts->hi : 0.0);
+        *(double *)((char *)j + ts->offset) = d;
+        return EBM_OK;
+    }
+    }
+    return EBM_OK;
+}
 
 static ebm_status flag_int(const cli_args *a, const char *name, long long lo, long long hi, int64_t *out,
                            ebm_error *err)
@@ -122,25 +215,7 @@ static ebm_status flag_int(const cli_args *a, const char *name, long long lo, lo
     return EBM_OK;
 }
 
-/* A number in [lo, hi] (open at lo when lo_open). */
-static ebm_status flag_num(const cli_args *a, const char *name, double lo, int lo_open, double hi, double *out,
-                           ebm_error *err)
-{
-    const char *v = cli_get(&train_cmd, a, name);
-    if (!v)
-        return EBM_OK;
-    char what[64];
-    snprintf(what, sizeof what, "--%s", name);
-    double d;
-    if (cli_parse_double(what, v, &d, err))
-        return EBM_ERR_INVALID;
-    if (!(lo_open ? d > lo : d >= lo) || !(d <= hi))
-        return ebm_fail(err, EBM_ERR_INVALID, "%s: '%s' is out of range: expected %s %g%s", what, v,
-                        lo_open ? ">" : ">=", lo, hi < DBL_MAX ? " and below the upper bound" : "");
-    *out = d;
-    return EBM_OK;
-}
-
+/* The flags alone (usage errors, before any file is read). */
 static ebm_status read_flags(const cli_args *a, train_job *j, ebm_error *err)
 {
     memset(j, 0, sizeof *j);
@@ -156,48 +231,61 @@ static ebm_status read_flags(const cli_args *a, train_job *j, ebm_error *err)
     if (!j->out)
         return ebm_fail(err, EBM_ERR_INVALID, "missing required flag -o TRAINED.onnx (see 'ebm train --help')");
     j->cfg = ebm_train_defaults();
-    j->steps = 1000;
+    j->steps = DEFAULT_STEPS;
     j->ckpt_every = 100;
     j->log_every = 10;
     j->png_every = 500;
+    j->eval_every = 500;
+    j->eval_samples = DEFAULT_EVAL_SAMPLES;
+    j->features = cli_get(&train_cmd, a, "features");
+    j->eval_every_given = cli_get(&train_cmd, a, "eval-every") != NULL;
     ebm_train_config *c = &j->cfg;
     const char *v;
-    if ((v = cli_get(&train_cmd, a, "objective")) && ebm_objective_parse(v, &c->objective))
-        return ebm_fail(err, EBM_ERR_INVALID, "--objective: '%s' is not cd, cd-softplus, cd-logsumexp or dsm", v);
     if ((v = cli_get(&train_cmd, a, "sampler")) && ebm_sampler_parse(v, &c->sampler.kind))
         return ebm_fail(err, EBM_ERR_INVALID, "--sampler: '%s' is not langevin, adaptive or mala", v);
-    if ((v = cli_get(&train_cmd, a, "adam"))) {
-        char *end;
-        double b1 = strtod(v, &end), b2 = *end == ',' ? strtod(end + 1, &end) : NAN;
-        if (*end || !(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1))
-            return ebm_fail(err, EBM_ERR_INVALID, "--adam: '%s' is not B1,B2 with both in [0, 1)", v);
-        c->beta1 = b1;
-        c->beta2 = b2;
-    }
-    int64_t batch = c->batch;
     unsigned long long useed = 0;
     if ((v = cli_get(&train_cmd, a, "seed")) && cli_parse_u64("--seed", v, &useed, err))
         return EBM_ERR_INVALID;
     c->seed = useed;
-    if (flag_int(a, "steps", 1, INT32_MAX, &j->steps, err) || flag_int(a, "batch", 1, 1 << 20, &batch, err) ||
-        flag_int(a, "checkpoint-every", 1, INT32_MAX, &j->ckpt_every, err) ||
+    for (int k = 0; k < N_TRAIN_SETTINGS; k++) {
+        char what[64];
+        snprintf(what, sizeof what, "--%s", train_settings[k].flag);
+        if ((v = cli_get(&train_cmd, a, train_settings[k].flag)) && setting_parse(&train_settings[k], what, v, j, err))
+            return EBM_ERR_INVALID;
+    }
+    j->steps_given = cli_get(&train_cmd, a, "steps") != NULL;
+    if (flag_int(a, "checkpoint-every", 1, INT32_MAX, &j->ckpt_every, err) ||
         flag_int(a, "log-every", 1, INT32_MAX, &j->log_every, err) ||
         flag_int(a, "png-every", 1, INT32_MAX, &j->png_every, err) ||
-        flag_num(a, "lr", 0, 1, DBL_MAX, &c->lr, err) || flag_num(a, "alpha", 0, 0, DBL_MAX, &c->alpha, err) ||
-        flag_num(a, "sigma", 0, 1, DBL_MAX, &c->sigma, err) ||
-        flag_num(a, "data-noise", 0, 0, DBL_MAX, &c->data_noise, err) ||
-        flag_num(a, "grad-norm-clip", 0, 0, DBL_MAX, &c->grad_norm_clip, err) ||
-        flag_num(a, "ema", 0, 0, 0.999999, &c->ema, err) ||
-        flag_num(a, "energy-limit", 0, 1, DBL_MAX, &c->energy_limit, err))
+        flag_int(a, "eval-every", 0, INT32_MAX, &j->eval_every, err) ||
+        flag_int(a, "eval-samples", 2, 1 << 20, &j->eval_samples, err))
         return EBM_ERR_INVALID;
-    c->batch = batch;
-    c->snapshot_every = (int32_t)(j->ckpt_every < INT32_MAX ? j->ckpt_every : INT32_MAX);
     j->s = sample_settings_default();
     if (sample_settings_flags(&train_cmd, a, "mcmc-steps", &j->s, err))
         return EBM_ERR_INVALID;
     if (flag_int(a, "buffer-capacity", 1, INT32_MAX, &j->capacity, err))
         return EBM_ERR_INVALID;
     j->clamp_given = cli_get(&train_cmd, a, "clamp") != NULL;
+    return EBM_OK;
+}
+
+/* The settings no flag gave, from the ONNX model's ebm.train.* metadata
+ * (read before compiling: the batch sets the compiled tile). */
+static ebm_status read_model_settings(const cli_args *a, train_job *j, const ir_graph *g, ebm_error *err)
+{
+    for (int k = 0; k < N_TRAIN_SETTINGS; k++) {
+        const train_setting *ts = &train_settings[k];
+        const char *meta = ts->key ? ir_graph_get_meta(g, ts->key) : NULL;
+        if (!meta || cli_get(&train_cmd, a, ts->flag))
+            continue;
+        char what[600];
+        snprintf(what, sizeof what, "%s: metadata %s (override it with --%s)", j->model, ts->key, ts->flag);
+        if (setting_parse(ts, what, meta, j, err))
+            return EBM_ERR_INVALID;
+    }
+    /* with --time alone, the clock ends the run, not a step count from the metadata */
+    if (j->time_budget > 0 && !j->steps_given)
+        j->steps = INT32_MAX;
     return EBM_OK;
 }
 
@@ -241,17 +329,10 @@ static ebm_status load_data(const train_job *j, train_data *d, ebm_error *err)
 
 static ebm_status resolve(const cli_args *a, train_job *j, const ebm_model *m, const train_data *d, ebm_error *err)
 {
-    ebm_status st = sample_settings_resolve(&train_cmd, a, "mcmc-steps", j->model, m, &j->s, err);
+    ebm_status st = sample_settings_resolve(&train_cmd, a, "mcmc-steps", 1, j->model, m, &j->s, err);
     if (st)
         return st;
     ebm_train_config *c = &j->cfg;
-    const char *meta = ebm_model_meta(m, "ebm.train.alpha");
-    if (meta && !cli_get(&train_cmd, a, "alpha")) {
-        char what[600];
-        snprintf(what, sizeof what, "%s: metadata ebm.train.alpha", j->model);
-        if (cli_parse_double(what, meta, &c->alpha, err))
-            return EBM_ERR_INVALID;
-    }
     c->sampler.lv = j->s.p;
     c->sampler.noise_auto = j->s.noise_auto;
     c->fresh = j->s.init == INIT_NORMAL ? EBM_INIT_NORMAL : EBM_INIT_UNIFORM;
@@ -270,12 +351,45 @@ static ebm_status resolve(const cli_args *a, train_job *j, const ebm_model *m, c
         p->lo = d->lo - pad;
         p->hi = d->hi + pad;
     }
+    /* the sampling settings the trained model will carry: flags, else the
+     * model's ebm.sampler.* (not its training chains'), in the same range */
+    sample_settings draw;
+    if ((st = sample_settings_resolve(&train_cmd, a, "mcmc-steps", 0, j->model, m, &draw, err)))
+        return st;
+    j->draw = c->sampler;
+    j->draw.lv = draw.p;
+    j->draw.noise_auto = draw.noise_auto;
+    j->draw.lv.clamp = p->clamp;
+    j->draw.lv.lo = p->lo;
+    j->draw.lv.hi = p->hi;
     return EBM_OK;
 }
 
 /* ---- output -------------------------------------------------------------------------------------- */
 
-static ebm_status write_model(const train_job *j, ebm_model *m, const float *params, int64_t steps, ebm_error *err)
+/* "train-images-idx3-ubyte.gz" of a path; toy:NAME as given. */
+static const char *data_label(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash && strncmp(path, "toy:", 4) != 0 ? slash + 1 : path;
+}
+
+/* "LO,HI" or "none". */
+static void clamp_text(const ebm_langevin_params *p, char *buf, size_t size)
+{
+    if (p->clamp)
+        snprintf(buf, size, "%.9g,%.9g", (double)p->lo, (double)p->hi);
+    else
+        snprintf(buf, size, "none");
+}
+
+/* The trained model: the same graph with the shipped parameters, and the
+ * recipe in ebm.train.* metadata (what the settings table reads back, so
+ * training a trained model again continues with the same recipe).  The
+ * training chains' settings go to ebm.train.mcmc_steps/step_size/noise_scale/
+ * grad_clip; ebm.sampler.* gets `draw`, the settings `ebm sample` should use. */
+static ebm_status write_model(const train_job *j, ebm_model *m, const float *params, int64_t steps,
+                              const ebm_sampler_params *draw, ebm_error *err)
 {
     const ebm_abi_model *d = ebm_model_desc(m);
     const char **names = calloc((size_t)d->n_params + 1, sizeof *names);
@@ -291,33 +405,54 @@ static ebm_status write_model(const train_job *j, ebm_model *m, const float *par
         numel[k] = d->params[k].numel;
     }
     const ebm_train_config *c = &j->cfg;
-    const ebm_langevin_params *p = &c->sampler.lv;
-    char v[12][64];
-    snprintf(v[0], sizeof v[0], "%g", c->alpha);
-    snprintf(v[1], sizeof v[1], "%s", ebm_objective_name(c->objective));
-    snprintf(v[2], sizeof v[2], "%lld", (long long)steps);
-    snprintf(v[3], sizeof v[3], "%lld", (long long)c->batch);
-    snprintf(v[4], sizeof v[4], "%g", c->lr);
-    snprintf(v[5], sizeof v[5], "%.9g", (double)p->step_size);
+    const ebm_langevin_params *p = &c->sampler.lv, *q = &draw->lv;
+    enum { N_KEYS = 25 };
+    static const char *const keys[N_KEYS] = {
+        "ebm.train.alpha", "ebm.train.objective", "ebm.train.steps", "ebm.train.batch", "ebm.train.lr",
+        "ebm.train.adam", "ebm.train.sigma", "ebm.train.data_noise", "ebm.train.grad_norm_clip", "ebm.train.ema",
+        "ebm.train.mcmc_steps", "ebm.train.step_size", "ebm.train.noise_scale", "ebm.train.grad_clip",
+        "ebm.train.sampler", "ebm.train.seed", "ebm.train.data",
+        "ebm.sampler.steps", "ebm.sampler.step_size", "ebm.sampler.noise_scale", "ebm.sampler.grad_clip",
+        "ebm.sampler.clamp", "ebm.sampler.temperature", "ebm.buffer.capacity", "ebm.buffer.reinit_prob"};
+    char v[N_KEYS][96];
+    const char *values[N_KEYS];
+    int k = 0;
+    snprintf(v[k++], sizeof v[0], "%g", c->alpha);
+    snprintf(v[k++], sizeof v[0], "%s", ebm_objective_name(c->objective));
+    snprintf(v[k++], sizeof v[0], "%lld", (long long)steps);
+    snprintf(v[k++], sizeof v[0], "%lld", (long long)c->batch);
+    snprintf(v[k++], sizeof v[0], "%g", c->lr);
+    snprintf(v[k++], sizeof v[0], "%g,%g", c->beta1, c->beta2);
+    snprintf(v[k++], sizeof v[0], "%g", c->sigma);
+    snprintf(v[k++], sizeof v[0], "%g", c->data_noise);
+    snprintf(v[k++], sizeof v[0], "%g", c->grad_norm_clip);
+    snprintf(v[k++], sizeof v[0], "%g", c->ema);
+    snprintf(v[k++], sizeof v[0], "%d", (int)p->steps);
+    snprintf(v[k++], sizeof v[0], "%.9g", (double)p->step_size);
     if (c->sampler.noise_auto)
-        snprintf(v[6], sizeof v[6], "auto");
+        snprintf(v[k++], sizeof v[0], "auto");
     else
-        snprintf(v[6], sizeof v[6], "%.9g", (double)p->noise_scale);
-    snprintf(v[7], sizeof v[7], "%.9g", (double)p->grad_clip);
-    if (p->clamp)
-        snprintf(v[8], sizeof v[8], "%.9g,%.9g", (double)p->lo, (double)p->hi);
+        snprintf(v[k++], sizeof v[0], "%.9g", (double)p->noise_scale);
+    snprintf(v[k++], sizeof v[0], "%.9g", (double)p->grad_clip);
+    snprintf(v[k++], sizeof v[0], "%s", ebm_sampler_name(c->sampler.kind));
+    snprintf(v[k++], sizeof v[0], "%llu", (unsigned long long)c->seed);
+    k++;
+    snprintf(v[k++], sizeof v[0], "%d", (int)q->steps);
+    snprintf(v[k++], sizeof v[0], "%.9g", (double)q->step_size);
+    if (draw->noise_auto)
+        snprintf(v[k++], sizeof v[0], "auto");
     else
-        snprintf(v[8], sizeof v[8], "none");
-    snprintf(v[9], sizeof v[9], "%d", (int)p->steps);
-    snprintf(v[10], sizeof v[10], "%s", ebm_sampler_name(c->sampler.kind));
-    snprintf(v[11], sizeof v[11], "%llu", (unsigned long long)c->seed);
-    const char *keys[] = {"ebm.train.alpha", "ebm.train.objective", "ebm.train.steps", "ebm.train.batch",
-                          "ebm.train.lr", "ebm.sampler.step_size", "ebm.sampler.noise_scale", "ebm.sampler.grad_clip",
-                          "ebm.sampler.clamp", "ebm.train.mcmc_steps", "ebm.train.sampler", "ebm.train.seed",
-                          "ebm.train.data"};
-    const char *values[] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], j->data};
+        snprintf(v[k++], sizeof v[0], "%.9g", (double)q->noise_scale);
+    snprintf(v[k++], sizeof v[0], "%.9g", (double)q->grad_clip);
+    clamp_text(q, v[k++], sizeof v[0]);
+    snprintf(v[k++], sizeof v[0], "%.9g", (double)q->temperature);
+    snprintf(v[k++], sizeof v[0], "%lld", (long long)c->buffer_capacity);
+    snprintf(v[k++], sizeof v[0], "%g", c->reinit);
+    for (int i = 0; i < N_KEYS; i++)
+        values[i] = v[i];
+    values[16] = j->data;   /* ebm.train.data: the path as given */
     ir_onnx_update u = {.n_params = d->n_params, .names = names, .data = data, .numel = numel,
-                        .n_meta = (int)(sizeof keys / sizeof keys[0]), .keys = keys, .values = values};
+                        .n_meta = N_KEYS, .keys = keys, .values = values};
     ebm_status st = ir_onnx_update_file(j->model, j->out, &u, err);
     free(names);
     free(data);
@@ -325,83 +460,14 @@ static ebm_status write_model(const train_job *j, ebm_model *m, const float *par
     return st;
 }
 
-/* KL(data || model) of a 2-D toy set on a KL_GRID^2 grid over the clamp range. */
-typedef struct kl_eval {
-    double *p, *logq;
-    float *xy, *e;
-    double lo, hi;
-} kl_eval;
-
-static ebm_status kl_setup(kl_eval *k, const char *toy, double lo, double hi, ebm_error *err)
-{
-    const size_t cells = (size_t)KL_GRID * KL_GRID;
-    k->lo = lo;
-    k->hi = hi;
-    k->p = malloc(cells * sizeof *k->p);
-    k->logq = malloc(cells * sizeof *k->logq);
-    k->xy = malloc(2 * cells * sizeof *k->xy);
-    k->e = malloc(cells * sizeof *k->e);
-    if (!k->p || !k->logq || !k->xy || !k->e)
-        return ebm_fail(err, EBM_ERR_NOMEM, "out of memory for the KL grid");
-    ebm_status st = ebm_toy_density_grid(toy, lo, hi, KL_GRID, k->p, err);
-    return st ? st : ebm_grid_points(lo, hi, KL_GRID, k->xy, err);
-}
-
-static double kl_grid_value(kl_eval *k, ebm_ctx *ctx);
-
-static void kl_free(kl_eval *k)
-{
-    free(k->p), free(k->logq), free(k->xy), free(k->e);
-}
-
-/* KL of the parameters to ship (the EMA when enabled): they are swapped into
- * the model's weights for the measurement, between training steps. */
-static double kl_measure(kl_eval *k, ebm_ctx *ctx, const ebm_trainer *t)
-{
-    ebm_model *m = ebm_ctx_model(ctx);
-    const int64_t wn = ebm_model_desc(m)->weights_numel;
-    float *w = ebm_model_weights(m), *live = NULL;
-    const float *ship = ebm_trainer_params(t);
-    if (ship != w) {
-        if (!(live = malloc((size_t)wn * sizeof(float))))
-            return NAN;
-        memcpy(live, w, (size_t)wn * sizeof(float));
-        memcpy(w, ship, (size_t)wn * sizeof(float));
-    }
-    double kl = kl_grid_value(k, ctx);
-    if (live) {
-        memcpy(w, live, (size_t)wn * sizeof(float));
-        free(live);
-    }
-    return kl;
-}
-
-static double kl_grid_value(kl_eval *k, ebm_ctx *ctx)
-{
-    ebm_error err = {0};
-    const int64_t cells = (int64_t)KL_GRID * KL_GRID, cap = ebm_ctx_capacity(ctx);
-    for (int64_t i = 0; i < cells; i += cap) {
-        int64_t n = cells - i < cap ? cells - i : cap;
-        if (ebm_energy(ctx, k->xy + 2 * i, n, k->e + i, &err) && err.code != EBM_ERR_NUMERIC)
-            return NAN;
-    }
-    for (int64_t i = 0; i < cells; i++)
-        k->logq[i] = -(double)k->e[i];
-    double h = (k->hi - k->lo) / KL_GRID, kl = NAN;
-    if (ebm_kl_grid(k->p, k->logq, KL_GRID, h * h, &kl, &err))
-        return NAN;
-    return kl;
-}
-
 /* ---- the loop ------------------------------------------------------------------------------------- */
 
 typedef struct loop_state {
     FILE *log;
-    kl_eval kl;
-    int have_kl;
-    ebm_ctx *eval_ctx;
-    double last_kl;
-    double t0;
+    train_eval eval;
+    train_eval_result last;   /* the latest measurement (value NaN before the first) */
+    double t0;                /* the command's start */
+    int time_up;              /* the run ended on --time */
 } loop_state;
 
 static ebm_status write_png(const train_job *j, ebm_model *m, ebm_trainer *t, const train_data *d, int64_t step,
@@ -426,16 +492,32 @@ static ebm_status write_png(const train_job *j, ebm_model *m, ebm_trainer *t, co
     return sample_png_write(m, &q, err);
 }
 
-static void log_row(loop_state *ls, const ebm_train_stats *s, double kl)
+static void log_row(loop_state *ls, const ebm_train_stats *s, double q)
 {
     if (!ls->log)
         return;
     fprintf(ls->log, "%lld,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,", (long long)s->step, s->loss, s->cd, s->reg,
             s->real_energy_mean, s->fake_energy_mean, s->grad_norm, (double)s->step_size, s->acceptance, s->lr);
-    if (isfinite(kl))
-        fprintf(ls->log, "%.6g", kl);
+    if (isfinite(q))
+        fprintf(ls->log, "%.6g", q);
     fprintf(ls->log, ",%.3f\n", cli_now_seconds() - ls->t0);
     fflush(ls->log);
+}
+
+/* The training chains' settings, which the FID chains use too. */
+static ebm_sampler_params chain_params(const train_job *j)
+{
+    ebm_sampler_params p = j->cfg.sampler;
+    if (p.noise_auto)
+        p.lv.noise_scale = sqrtf(2.0f * p.lv.step_size);
+    return p;
+}
+
+/* Seconds the final measurement and the model's write may take, kept out of
+ * a --time budget: twice the last measurement's, at least one second. */
+static double reserve_seconds(const loop_state *ls, double last_eval_secs)
+{
+    return fmax(1.0, 2 * last_eval_secs);
 }
 
 static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, const train_data *d, loop_state *ls,
@@ -443,9 +525,17 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
 {
     cli_progress bar;
     cli_progress_begin(&bar, "ebm train", "steps", j->steps);
+    if (j->time_budget > 0)
+        cli_progress_set_budget(&bar, ls->t0, j->time_budget);
     ebm_status st = EBM_OK;
     ebm_train_stats s;
+    const ebm_sampler_params sp = chain_params(j);
+    double eval_secs = 0;
     while (!st && ebm_trainer_steps_done(t) < j->steps) {
+        if (j->time_budget > 0 && cli_now_seconds() - ls->t0 + reserve_seconds(ls, eval_secs) >= j->time_budget) {
+            ls->time_up = 1;
+            break;
+        }
         st = ebm_trainer_step(t, &s, err);
         if (st)
             break;
@@ -459,14 +549,25 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
                 fprintf(ls->log, "# restored to step %lld after a divergence; lr %g\n", (long long)s.restored_to, s.lr);
             continue;
         }
-        double kl = NAN;
+        double q = NAN;
         int at_log = k % j->log_every == 0 || k == j->steps;
-        if (ls->have_kl && (at_log || k % j->png_every == 0)) {
-            kl = kl_measure(&ls->kl, ls->eval_ctx, t);
-            ls->last_kl = kl;
+        /* KL is cheap (one energy pass over a grid): at every log row; FID draws chains: every --eval-every */
+        int at_eval = j->eval_every > 0 && k % j->eval_every == 0;
+        if ((ls->eval.kind == EVAL_TOY_KL && (at_log || at_eval)) || (ls->eval.kind == EVAL_FID && at_eval)) {
+            double e0 = cli_now_seconds();
+            ls->last = train_eval_measure(&ls->eval, ebm_trainer_params(t), &sp);
+            eval_secs = cli_now_seconds() - e0;
+            q = ls->last.value;
+            if (ls->eval.kind == EVAL_FID && !bar.active) {
+                fprintf(stderr, "ebm train: step %lld, %.0f s: FID %.1f", (long long)k, cli_now_seconds() - ls->t0,
+                        q);
+                if (ls->last.covered >= 0)
+                    fprintf(stderr, ", %d/%lld classes", ls->last.covered, (long long)ls->last.classes);
+                fprintf(stderr, "\n");
+            }
         }
         if (at_log)
-            log_row(ls, &s, kl);
+            log_row(ls, &s, q);
         if (j->ckpt && (k % j->ckpt_every == 0 || k == j->steps))
             st = ebm_trainer_save(t, j->ckpt, err);
         if (!st && j->png && k % j->png_every == 0 && k < j->steps)
@@ -474,30 +575,65 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
         char tail[200];
         int n = snprintf(tail, sizeof tail, "loss %.4g  E+ %.4g  E- %.4g", s.loss, s.real_energy_mean,
                          s.fake_energy_mean);
-        if (isfinite(ls->last_kl) && n > 0 && (size_t)n < sizeof tail)
-            snprintf(tail + n, sizeof tail - (size_t)n, "  KL %.3f", ls->last_kl);
+        if (isfinite(ls->last.value) && n > 0 && (size_t)n < sizeof tail)
+            snprintf(tail + n, sizeof tail - (size_t)n, "  %s %.3g", train_eval_name(&ls->eval), ls->last.value);
         cli_progress_update(&bar, k, tail);
     }
     cli_progress_end(&bar);
     return st;
 }
 
-static ebm_status train_model(const cli_args *a, train_job *j, ebm_error *err)
+/* The settings the model's own metadata gives (read before compiling). */
+static ebm_status model_settings(const cli_args *a, train_job *j, ebm_error *err)
 {
-    train_data d;
-    ebm_status st = load_data(j, &d, err);
+    if (cli_file_is_elf(j->model))
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: ebm train needs the ONNX model (it writes the trained ONNX file); "
+                        "this is a compiled model", j->model);
+    ir_graph *g = NULL;
+    ebm_status st = cli_load_model(j->model, &g, err);
+    if (!st)
+        st = read_model_settings(a, j, g, err);
+    ir_graph_free(g);
+    return st;
+}
+
+static void print_summary(const train_job *j, const loop_state *ls, const train_eval_result *final, int64_t first,
+                          int64_t done, double secs)
+{
+    char q[160] = "";
+    if (ls->eval.kind == EVAL_TOY_KL)
+        snprintf(q, sizeof q, ": KL(data||model) on the grid %.4g", final->value);
+    else if (ls->eval.kind == EVAL_FID && final->covered >= 0)
+        snprintf(q, sizeof q, ": FID %.1f of %lld fresh chains, %d/%lld classes", final->value,
+                 (long long)ls->eval.n, final->covered, (long long)final->classes);
+    else if (ls->eval.kind == EVAL_FID)
+        snprintf(q, sizeof q, ": FID %.1f of %lld fresh chains", final->value, (long long)ls->eval.n);
+    char how[120];
+    if (j->cfg.objective == EBM_OBJ_DSM)
+        snprintf(how, sizeof how, "denoising score matching (sigma %g)", j->cfg.sigma);
+    else
+        snprintf(how, sizeof how, "%s, %d %s steps each", ebm_objective_name(j->cfg.objective),
+                 (int)j->cfg.sampler.lv.steps, ebm_sampler_name(j->cfg.sampler.kind));
+    fprintf(stderr, "ebm train: %lld steps (%lld..%lld) of %s on %s, batch %lld, in %.3g s (%.3g steps/s%s)%s -> %s\n",
+            (long long)(done - first), (long long)first + 1, (long long)done, how, data_label(j->data),
+            (long long)j->cfg.batch, secs, secs > 0 ? (double)(done - first) / secs : 0.0,
+            ls->time_up ? "; --time reached" : "", q, j->out);
+}
+
+static ebm_status train_model(const cli_args *a, train_job *j, double t_start, ebm_error *err)
+{
+    ebm_status st = model_settings(a, j, err);
     if (st)
+        return st;
+    train_data d;
+    if ((st = load_data(j, &d, err)))
         return st;
     cache_request req = {.model = j->model, .head_flag = cli_get(&train_cmd, a, "energy-head"),
                          .dsm = j->cfg.objective == EBM_OBJ_DSM, .tile = cache_tile_for_batch(j->cfg.batch)};
     ebm_model *m = NULL;
     ebm_trainer *t = NULL;
-    loop_state ls = {.last_kl = NAN, .t0 = cli_now_seconds()};
-    if (cli_file_is_elf(j->model))
-        st = ebm_fail(err, EBM_ERR_INVALID, "%s: ebm train needs the ONNX model (it writes the trained ONNX file); "
-                      "this is a compiled model", j->model);
-    if (!st)
-        st = cache_open_model(&req, &m, err);
+    loop_state ls = {.last = {.value = NAN, .covered = -1}, .t0 = t_start};
+    st = cache_open_model(&req, &m, err);
     if (!st)
         st = resolve(a, j, m, &d, err);
     ebm_train_data td = {.dataset = d.toy ? NULL : &d.ds, .toy = d.toy, .label = j->data};
@@ -514,15 +650,16 @@ static ebm_status train_model(const cli_args *a, train_job *j, ebm_error *err)
             st = ebm_fail(err, EBM_ERR_IO, "--log %s: cannot open for writing: %s", j->log, strerror(errno));
         else if (!append)
             fprintf(ls.log, "step,loss,cd,reg,real_energy_mean,fake_energy_mean,grad_norm,step_size,acceptance,lr,"
-                    "kl,seconds\n");
+                    "%s,seconds\n", d.toy ? "kl" : "fid");
     }
-    if (!st && d.toy) {
+    if (!st && (d.toy || j->eval_every > 0)) {
         const ebm_langevin_params *p = &j->cfg.sampler.lv;
         double lo = p->clamp ? p->lo : d.lo, hi = p->clamp ? p->hi : d.hi;
-        st = kl_setup(&ls.kl, d.toy, lo, hi, err);
-        if (!st)
-            st = ebm_ctx_new(m, 4096, &ls.eval_ctx, err);
-        ls.have_kl = !st;
+        char why[200];
+        st = train_eval_open(&ls.eval, m, d.toy, &d.ds, j->data, j->features, j->eval_samples, lo, hi, why,
+                             sizeof why, err);
+        if (!st && why[0] && j->eval_every_given)
+            fprintf(stderr, "ebm train: %s\n", why);
     }
     if (!st && j->clamp_note[0])
         fprintf(stderr, "%s\n", j->clamp_note);
@@ -531,34 +668,25 @@ static ebm_status train_model(const cli_args *a, train_job *j, ebm_error *err)
     if (!st)
         st = train_loop(j, m, t, &d, &ls, err);
     double secs = cli_now_seconds() - t0;
+    if (!st && ls.time_up && ebm_trainer_steps_done(t) == first)
+        fprintf(stderr, "ebm train: --time %g ran out before the first step (starting took %.1f s): the model is "
+                "written with its parameters unchanged\n", j->time_budget, t0 - t_start);
+    train_eval_result final = {.value = NAN, .covered = -1};
     if (!st) {
         /* the model file gets the shipped parameters (the EMA when enabled) */
         float *w = ebm_model_weights(m);
         memcpy(w, ebm_trainer_params(t), (size_t)ebm_model_desc(m)->weights_numel * sizeof(float));
-        st = write_model(j, m, w, ebm_trainer_steps_done(t), err);
+        const ebm_sampler_params sp = chain_params(j);
+        final = train_eval_measure(&ls.eval, w, &sp);
+        st = write_model(j, m, w, ebm_trainer_steps_done(t), &j->draw, err);
     }
     if (!st && j->png)
         st = write_png(j, m, t, &d, ebm_trainer_steps_done(t), 1, err);
-    if (!st) {
-        double kl = ls.have_kl ? kl_grid_value(&ls.kl, ls.eval_ctx) : NAN;   /* weights = the shipped ones now */
-        char klbuf[80] = "";
-        if (ls.have_kl)
-            snprintf(klbuf, sizeof klbuf, ": KL(data||model) on the grid %.4g", kl);
-        char how[120];
-        if (j->cfg.objective == EBM_OBJ_DSM)
-            snprintf(how, sizeof how, "denoising score matching (sigma %g)", j->cfg.sigma);
-        else
-            snprintf(how, sizeof how, "%s, %d %s steps each", ebm_objective_name(j->cfg.objective),
-                     (int)j->cfg.sampler.lv.steps, ebm_sampler_name(j->cfg.sampler.kind));
-        fprintf(stderr, "ebm train: %lld steps (%lld..%lld) of %s, batch %lld, in %.3g s (%.3g steps/s)%s -> %s\n",
-                (long long)(ebm_trainer_steps_done(t) - first), (long long)first + 1,
-                (long long)ebm_trainer_steps_done(t), how, (long long)j->cfg.batch, secs,
-                secs > 0 ? (double)(ebm_trainer_steps_done(t) - first) / secs : 0.0, klbuf, j->out);
-    }
+    if (!st)
+        print_summary(j, &ls, &final, first, ebm_trainer_steps_done(t), secs);
     if (ls.log)
         fclose(ls.log);
-    kl_free(&ls.kl);
-    ebm_ctx_free(ls.eval_ctx);
+    train_eval_close(&ls.eval);
     ebm_trainer_free(t);
     if (st && m)
         cli_error_rename(err, ebm_model_path(m), j->model);
@@ -569,9 +697,10 @@ static ebm_status train_model(const cli_args *a, train_job *j, ebm_error *err)
 
 int run_train(const cli_args *a)
 {
+    const double t_start = cli_now_seconds();
     ebm_error err = {0};
     train_job j;
     if (read_flags(a, &j, &err))
         return cli_fail("ebm", &err, CLI_EXIT_USAGE);
-    return train_model(a, &j, &err) ? cli_fail("ebm", &err, CLI_EXIT_ERROR) : CLI_EXIT_OK;
+    return train_model(a, &j, t_start, &err) ? cli_fail("ebm", &err, CLI_EXIT_ERROR) : CLI_EXIT_OK;
 }

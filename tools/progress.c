@@ -1,6 +1,7 @@
 /* progress.c — see progress.h. */
 #include "progress.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,12 @@ void cli_progress_begin(cli_progress *p, const char *label, const char *unit, in
     p->t0 = p->last = cli_now_seconds();
 }
 
+void cli_progress_set_budget(cli_progress *p, double t0, double seconds)
+{
+    p->t0 = t0;
+    p->budget = seconds;
+}
+
 void cli_progress_update(cli_progress *p, int64_t done, const char *tail)
 {
     if (!p->active)
@@ -35,14 +42,20 @@ void cli_progress_update(cli_progress *p, int64_t done, const char *tail)
     if (done < p->total && now - p->last < 0.1 && p->drawn)
         return;
     p->last = now;
-    int fill = p->total > 0 ? (int)(BAR_WIDTH * done / p->total) : BAR_WIDTH;
+    double el = now - p->t0, rate = el > 0 ? (double)done / el : 0;
+    int fill = p->budget > 0  ? (int)(BAR_WIDTH * fmin(1.0, el / p->budget))
+               : p->total > 0 ? (int)(BAR_WIDTH * done / p->total)
+                              : BAR_WIDTH;
     char bar[BAR_WIDTH + 1];
     for (int i = 0; i < BAR_WIDTH; i++)
         bar[i] = i < fill ? '#' : '.';
     bar[BAR_WIDTH] = '\0';
-    double el = now - p->t0, rate = el > 0 ? (double)done / el : 0;
-    fprintf(stderr, "\r\033[K%s [%s] %lld/%lld %s  %.1f %s/s  %s", p->label, bar, (long long)done,
-            (long long)p->total, p->unit, rate, p->unit, tail ? tail : "");
+    if (p->budget > 0)
+        fprintf(stderr, "\r\033[K%s [%s] %.0f/%.0f s  %lld %s  %.1f %s/s  %s", p->label, bar, el, p->budget,
+                (long long)done, p->unit, rate, p->unit, tail ? tail : "");
+    else
+        fprintf(stderr, "\r\033[K%s [%s] %lld/%lld %s  %.1f %s/s  %s", p->label, bar, (long long)done,
+                (long long)p->total, p->unit, rate, p->unit, tail ? tail : "");
     fflush(stderr);
     p->drawn = 1;
 }

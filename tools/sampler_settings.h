@@ -27,8 +27,11 @@ sample_settings sample_settings_default(void);
 ebm_status sample_settings_flags(const cli_cmd *cmd, const cli_args *a, const char *steps_flag, sample_settings *s,
                                  ebm_error *err);
 /* Flag, else metadata, else default, for every setting (errors name the flag
- * or the model and key). */
-ebm_status sample_settings_resolve(const cli_cmd *cmd, const cli_args *a, const char *steps_flag, const char *model,
-                                   const ebm_model *m, sample_settings *s, ebm_error *err);
+ * or the model and key).  With `training`, the training chains' own keys
+ * (ebm.train.mcmc_steps, .step_size, .noise_scale, .grad_clip, .init) are
+ * read before the sampler's: a trained model keeps the chains it was trained
+ * with apart from the settings that draw its best samples. */
+ebm_status sample_settings_resolve(const cli_cmd *cmd, const cli_args *a, const char *steps_flag, int training,
+                                   const char *model, const ebm_model *m, sample_settings *s, ebm_error *err);
 
 #endif /* EBMC_SAMPLER_SETTINGS_H */

@@ -1,0 +1,153 @@
+/* train_eval.c — see train_eval.h. */
+#include "train_eval.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "toy.h"
+
+#define KL_GRID 200
+#define FID_MAX_DATA 10000
+#define FID_SEED 0x5eedf1dULL   /* the chains' starting states and noise: the same at every measurement */
+
+const char *train_eval_name(const train_eval *e)
+{
+    return e->kind == EVAL_TOY_KL ? "KL" : e->kind == EVAL_FID ? "FID" : "";
+}
+
+void train_eval_close(train_eval *e)
+{
+    free(e->p), free(e->logq), free(e->xy), free(e->e), free(e->x);
+    feature_net_close(&e->net);
+    ebm_gauss_free(&e->ref);
+    ebm_ctx_free(e->ctx);
+    memset(e, 0, sizeof *e);
+}
+
+static ebm_status open_kl(train_eval *e, ebm_model *m, const char *toy, double lo, double hi, ebm_error *err)
+{
+    const size_t cells = (size_t)KL_GRID * KL_GRID;
+    e->lo = lo;
+    e->hi = hi;
+    e->p = malloc(cells * sizeof *e->p);
+    e->logq = malloc(cells * sizeof *e->logq);
+    e->xy = malloc(2 * cells * sizeof *e->xy);
+    e->e = malloc(cells * sizeof *e->e);
+    if (!e->p || !e->logq || !e->xy || !e->e)
+        return ebm_fail(err, EBM_ERR_NOMEM, "out of memory for the KL grid");
+    ebm_status st = ebm_toy_density_grid(toy, lo, hi, KL_GRID, e->p, err);
+    if (!st)
+        st = ebm_grid_points(lo, hi, KL_GRID, e->xy, err);
+    if (!st)
+        st = ebm_ctx_new(m, 4096, &e->ctx, err);
+    if (!st)
+        e->kind = EVAL_TOY_KL;
+    return st;
+}
+
+static ebm_status open_fid(train_eval *e, ebm_model *m, const ebm_dataset *ds, const char *label,
+                           const char *features_path, int64_t n, double lo, double hi, char *why, size_t why_size,
+                           ebm_error *err)
+{
+    const int64_t numel = ebm_dataset_sample_numel(ds);
+    ebm_status st = feature_net_open(features_path, &e->net, err);
+    if (st)
+        return st;
+    if (e->net.numel != numel) {
+        if (features_path)
+            return ebm_fail(err, EBM_ERR_SHAPE, "--features %s takes %lld values per sample; the data %s have %lld",
+                            features_path, (long long)e->net.numel, label, (long long)numel);
+        snprintf(why, why_size, "no FID: the built-in feature network takes 28x28x1 images (give --features)");
+        feature_net_close(&e->net);
+        return EBM_OK;
+    }
+    int64_t used;
+    st = feature_net_data_stats(&e->net, ds, label, FID_MAX_DATA, &e->ref, &used, err);
+    e->n = n;
+    e->numel = numel;
+    e->init_lo = (float)lo;
+    e->init_hi = (float)hi;
+    if (!st && !(e->x = malloc((size_t)(n * numel) * sizeof *e->x)))
+        st = ebm_fail(err, EBM_ERR_NOMEM, "out of memory for %lld evaluation chains", (long long)n);
+    if (!st)
+        st = ebm_ctx_new(m, n, &e->ctx, err);
+    if (!st)
+        e->kind = EVAL_FID;
+    return st;
+}
+
+ebm_status train_eval_open(train_eval *e, ebm_model *m, const char *toy, const ebm_dataset *ds, const char *label,
+                           const char *features_path, int64_t n, double lo, double hi, char *why, size_t why_size,
+                           ebm_error *err)
+{
+    memset(e, 0, sizeof *e);
+    if (why_size)
+        why[0] = '\0';
+    ebm_status st = toy ? open_kl(e, m, toy, lo, hi, err)
+                        : open_fid(e, m, ds, label, features_path, n, lo, hi, why, why_size, err);
+    if (st)
+        train_eval_close(e);
+    return st;
+}
+
+static double kl_value(train_eval *e)
+{
+    ebm_error err = {0};
+    const int64_t cells = (int64_t)KL_GRID * KL_GRID, cap = ebm_ctx_capacity(e->ctx);
+    for (int64_t i = 0; i < cells; i += cap) {
+        int64_t n = cells - i < cap ? cells - i : cap;
+        if (ebm_energy(e->ctx, e->xy + 2 * i, n, e->e + i, &err) && err.code != EBM_ERR_NUMERIC)
+            return NAN;
+    }
+    for (int64_t i = 0; i < cells; i++)
+        e->logq[i] = -(double)e->e[i];
+    double h = (e->hi - e->lo) / KL_GRID, kl = NAN;
+    if (ebm_kl_grid(e->p, e->logq, KL_GRID, h * h, &kl, &err))
+        return NAN;
+    return kl;
+}
+
+static train_eval_result fid_value(train_eval *e, const ebm_sampler_params *sp)
+{
+    train_eval_result r = {.value = NAN, .covered = -1, .classes = e->net.classes};
+    ebm_sampler_params p = *sp;
+    p.progress = NULL;
+    p.lv.seed = FID_SEED;
+    p.lv.step_offset = 0;
+    p.lv.trajectory_every = 0;
+    ebm_init_states(EBM_INIT_UNIFORM, e->init_lo, e->init_hi, FID_SEED, 0, 0, e->x, e->n, e->numel);
+    feature_score s;
+    if (ebm_sampler_run(e->ctx, e->x, e->n, &p, NULL, NULL, NULL, NULL) ||
+        feature_net_score(&e->net, &e->ref, e->x, e->n, &s, NULL))
+        return r;
+    r.value = s.fid;
+    r.covered = s.covered;
+    return r;
+}
+
+train_eval_result train_eval_measure(train_eval *e, const float *params, const ebm_sampler_params *sp)
+{
+    train_eval_result r = {.value = NAN, .covered = -1};
+    if (e->kind == EVAL_NONE)
+        return r;
+    ebm_model *m = ebm_ctx_model(e->ctx);
+    const int64_t wn = ebm_model_desc(m)->weights_numel;
+    float *w = ebm_model_weights(m), *live = NULL;
+    if (params != w) {
+        if (!(live = malloc((size_t)wn * sizeof(float))))
+            return r;
+        memcpy(live, w, (size_t)wn * sizeof(float));
+        memcpy(w, params, (size_t)wn * sizeof(float));
+    }
+    if (e->kind == EVAL_TOY_KL)
+        r.value = kl_value(e);
+    else
+        r = fid_value(e, sp);
+    if (live) {
+        memcpy(w, live, (size_t)wn * sizeof(float));
+        free(live);
+    }
+    return r;
+}
