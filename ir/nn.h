@@ -126,6 +126,12 @@ typedef struct ir_nn_defaults {
     int64_t buffer_capacity;  /* ebm.buffer.capacity */
     double reinit_prob;       /* ebm.buffer.reinit_prob */
     double alpha;             /* ebm.train.alpha: the energy regularisation of the CD loss */
+    /* The training recipe, written only when objective is set (else `ebm
+     * train` keeps its built-in defaults): ebm.train.objective, .sigma (dsm),
+     * .batch, .lr, .ema, .steps */
+    const char *objective;
+    double sigma, lr, ema;
+    int64_t batch, steps;
 } ir_nn_defaults;
 
 typedef struct ir_nn_spec {

@@ -378,12 +378,12 @@ static void assert_meta(const ir_graph *g, const char *key, const char *want)
 START_TEST(test_metadata_defaults)
 {
     const struct {
-        const char *preset, *steps, *step, *noise, *buffer, *alpha, *input;
+        const char *preset, *steps, *step, *noise, *clip, *buffer, *alpha, *input, *objective;
     } want[] = {
-        {"simple", "60", "0.01", "0.005", "2048", "0.01", "2"},
-        {"mnist", "60", "0.01", "0.005", "4096", "0.01", "1,28,28"},
-        {"cifar", "100", "0.005", "0.001", "8192", "0.001", "3,32,32"},
-        {"cnn", "60", "0.01", "0.005", "8192", "0.01", "1,28,28"},
+        {"simple", "500", "0.01", "auto", "0", "2048", "0.01", "2", "dsm"},
+        {"mnist", "60", "0.01", "0.005", "0.03", "4096", "0.01", "1,28,28", NULL},
+        {"cifar", "100", "0.005", "0.001", "0.03", "8192", "0.001", "3,32,32", NULL},
+        {"cnn", "60", "0.01", "0.005", "0.03", "8192", "0.01", "1,28,28", NULL},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         ir_graph *g0 = build_preset(want[i].preset, 77);
@@ -403,7 +403,17 @@ START_TEST(test_metadata_defaults)
         assert_meta(g, "ebm.buffer.capacity", want[i].buffer);
         assert_meta(g, "ebm.train.alpha", want[i].alpha);
         assert_meta(g, "ebm.input_shape", want[i].input);
-        assert_meta(g, "ebm.sampler.grad_clip", "0.03");
+        assert_meta(g, "ebm.sampler.grad_clip", want[i].clip);
+        if (want[i].objective) {   /* the toy recipe (presets.c): dsm, sigma 0.05, EMA, 12000 steps of 256 */
+            assert_meta(g, "ebm.train.objective", want[i].objective);
+            assert_meta(g, "ebm.train.sigma", "0.05");
+            assert_meta(g, "ebm.train.lr", "0.001");
+            assert_meta(g, "ebm.train.ema", "0.999");
+            assert_meta(g, "ebm.train.batch", "256");
+            assert_meta(g, "ebm.train.steps", "12000");
+        } else {
+            ck_assert_ptr_null(ir_graph_get_meta(g, "ebm.train.objective"));
+        }
         assert_meta(g, "ebm.sampler.clamp", "-1,1");
         assert_meta(g, "ebm.sampler.temperature", "1");
         assert_meta(g, "ebm.buffer.reinit_prob", "0.05");
