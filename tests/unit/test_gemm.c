@@ -1,9 +1,10 @@
-/* test_gemm.c — the generated GEMM kernels (compiler/codegen_c_gemm.c) on
- * their own.
+/* test_gemm.c — the GEMM kernels (compiler/kernels/ebmk_gemm.h) on their
+ * own, and the form compiler/codegen_c_gemm.c picks per shape.
  *
- * The helper text is compiled (through ebmc_cc_run, the model compiler's own
- * flags) with one exported wrapper per shape, for -march=native and for
- * generic x86-64 (SSE vectors, no FMA), and dlopen'ed:
+ * The kernels are compiled in the build (kernels_gemm.c, one wrapper per
+ * shape of gemm_shapes.h with K and N constants) with the flags models are
+ * compiled with, for -march=native and for generic x86-64 (SSE vectors, no
+ * FMA), and linked in:
  *   - against a double-precision product for awkward shapes: rows n = 1, 2,
  *     7, 64, 65; K and N not multiples of any vector width (and 1); each
  *     element within K * 2^-23 of sum_k |a_ik b_kj| (a float sum of K terms);
@@ -15,8 +16,11 @@
  *     1..1030 columns, so tails, many strips and N a multiple of 1024);
  *   - the form chosen per shape (N = 1 a dot product, K = 1 an axpy) and the
  *     prologue transpose only for short K;
- *   - the helper text compiles cleanly under -Wall -Wextra -Werror for both
- *     targets (the C compiler on PATH, as cc.c runs it).
+ *   - what a model gets: the embedded text (ebmc_emit_gemm_helpers) with the
+ *     calls ebmc_emit_gemm_call writes, compiled at run time by ebmc_cc_run,
+ *     gives the same bits as the kernels compiled in the build.
+ * That the header compiles under -Wall -Wextra -Werror for each target is
+ * checked by the build (compiler/kernels/ebmk_check.c).
  */
 #include <check.h>
 #include <dlfcn.h>
@@ -27,93 +31,38 @@
 #include <string.h>
 
 #include "codegen_internal.h"
+#include "gemm_shapes.h"
 #include "testutil.h"
-
-typedef void (*gemm_fn)(int64_t m, const float *a, const float *w, float *c);
-
-/* Convolutions call ebmk_gemm_nn with weights on the left: m (output
- * channels) and K constants, N (the chunk's pixel columns) at run time. */
-typedef struct conv_shape {
-    int64_t m, k;
-} conv_shape;
-static const conv_shape conv_shapes[] = {{1, 3}, {3, 32}, {6, 3}, {7, 40}, {13, 300}, {27, 32}, {16, 9}, {64, 33}};
-#define N_CONV ((int)(sizeof conv_shapes / sizeof conv_shapes[0]))
-static const int64_t conv_ns[] = {1, 15, 16, 17, 64, 100, 200, 1024, 1030};
-#define MAX_CONV_N 1030
 
 typedef struct shape {
     int64_t k, n;
     int trans_b;   /* B = W^T with W [n, k] */
+    ebmc_gemm_form form;
 } shape;
-
-/* Forms NT (trans_b or n = 1), NN and NT_COPY ({64, 2, 0}, {37, 3, 0}: a
- * handful of columns), tails in k, n or both; {40, 300, 0} and {96, 45, 1}
- * are wide enough for the single-row strips of EBMK_WIDE vectors (NN) or
- * blocks of EBMK_NT_ONE columns (NT; 45 leaves a tail with AVX-512's 2); {600, 70, 0} takes three blocks of
- * k (EBMK_NN_KC), {9, 200, 0} and the other short K the row-outside order
- * (EBMK_NN_SHORT_K). */
-static const shape shapes[] = {
-    {37, 5, 1},  {300, 3, 1}, {129, 33, 1}, {17, 1, 1},  {256, 1, 0},   {1, 19, 1},  {784, 20, 1},
-    {5, 37, 0},  {64, 2, 0},  {3, 100, 0},  {200, 17, 0}, {1, 19, 0},  {7, 129, 0}, {2, 64, 0},
-    {40, 300, 0}, {96, 45, 1}, {37, 3, 0}, {600, 70, 0}, {9, 200, 0},
-};
+#define SHAPE_ROW(i, k, n, trans_b, form) {k, n, trans_b, EBMC_GEMM_##form},
+static const shape shapes[] = {GEMM_SHAPES(SHAPE_ROW)};
 #define N_SHAPES ((int)(sizeof shapes / sizeof shapes[0]))
 static const int64_t rows[] = {1, 2, 7, 64, 65};
 #define MAX_ROWS 66
 
-/* The helper text and one exported wrapper per shape. */
-static char *gemm_source(void)
+typedef struct conv_shape {
+    int64_t m, k;
+} conv_shape;
+#define CONV_ROW(i, m, k) {m, k},
+static const conv_shape conv_shapes[] = {GEMM_CONV_SHAPES(CONV_ROW)};
+#define N_CONV ((int)(sizeof conv_shapes / sizeof conv_shapes[0]))
+static const int64_t conv_ns[] = {1, 15, 16, 17, 64, 100, 200, 1024, 1030};
+#define MAX_CONV_N 1030
+
+/* The kernels of a target: "native" or "generic". */
+static const gemm_shape_fn *shape_fns(const char *cpu)
 {
-    ebmc_buf b = {0};
-    ebmc_buf_puts(&b, "#include <stdint.h>\n#include <string.h>\n\n");
-    ebmc_emit_gemm_helpers(&b);
-    for (int s = 0; s < N_SHAPES; s++) {
-        ebmc_gemm_form f = ebmc_gemm_form_of(shapes[s].k, shapes[s].n, shapes[s].trans_b);
-        ck_assert_int_ne(f, EBMC_GEMM_BLAS);
-        ebmc_buf_printf(&b, "__attribute__((visibility(\"default\"))) void gemm_%d(int64_t m, const float *a, "
-                            "const float *w, float *c)\n{\n", s);
-        ebmc_emit_gemm_call(&b, "    ", f, "m", shapes[s].k, shapes[s].n, "a", "w", "c");
-        ebmc_buf_puts(&b, "}\n");
-    }
-    for (int s = 0; s < N_CONV; s++)
-        ebmc_buf_printf(&b, "__attribute__((visibility(\"default\"))) void conv_%d(int64_t n, const float *a, "
-                            "const float *w, float *c)\n{\n    ebmk_gemm_nn(%lld, %lld, n, a, w, c);\n}\n", s,
-                        (long long)conv_shapes[s].m, (long long)conv_shapes[s].k);
-    ck_assert(!b.oom);
-    return b.s;
+    return strcmp(cpu, "native") == 0 ? gemm_shape_native : gemm_shape_generic;
 }
 
-/* fns: one per shape; convs (if not NULL): one per conv shape. */
-static void *load(const char *cpu, gemm_fn *fns, gemm_fn *convs)
+static const gemm_conv_fn *conv_fns(const char *cpu)
 {
-    tu_scratch_make("gemm");
-    char *src = gemm_source();
-    const char *so_path = tu_scratch_file("gemm.so");
-    ebmc_cc_job job = {.cc = "cc", .opt_level = 2, .target_cpu = cpu, .c_source = src, .out_path = so_path};
-    ebm_error err = {0};
-    ck_assert_msg(ebmc_cc_run(&job, &err) == EBM_OK, "%s", err.msg);
-    free(src);
-    void *so = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
-    ck_assert_msg(so != NULL, "%s", dlerror());
-    for (int s = 0; s < N_SHAPES; s++) {
-        char name[32];
-        snprintf(name, sizeof name, "gemm_%d", s);
-        *(void **)&fns[s] = dlsym(so, name);
-        ck_assert_msg(fns[s] != NULL, "%s", name);
-    }
-    for (int s = 0; convs && s < N_CONV; s++) {
-        char name[32];
-        snprintf(name, sizeof name, "conv_%d", s);
-        *(void **)&convs[s] = dlsym(so, name);
-        ck_assert_msg(convs[s] != NULL, "%s", name);
-    }
-    return so;
-}
-
-static void unload(void *so)
-{
-    dlclose(so);
-    tu_scratch_remove();
+    return strcmp(cpu, "native") == 0 ? gemm_conv_native : gemm_conv_generic;
 }
 
 /* W as stored: [n, k] when trans_b, else [k, n]. */
@@ -124,8 +73,7 @@ static float w_at(const shape *sh, const float *w, int64_t k, int64_t j)
 
 static void check_against_double(const char *cpu)
 {
-    gemm_fn fns[N_SHAPES];
-    void *so = load(cpu, fns, NULL);
+    const gemm_shape_fn *fns = shape_fns(cpu);
     for (int s = 0; s < N_SHAPES; s++) {
         const shape *sh = &shapes[s];
         float *a = malloc(sizeof(float) * MAX_ROWS * sh->k), *w = malloc(sizeof(float) * sh->k * sh->n);
@@ -155,7 +103,6 @@ static void check_against_double(const char *cpu)
         free(w);
         free(c);
     }
-    unload(so);
 }
 
 START_TEST(matches_double_native)
@@ -174,8 +121,7 @@ END_TEST
  * the row sits (blocks of rows start at row 0 of the call). */
 static void check_rows_independent(const char *cpu)
 {
-    gemm_fn fns[N_SHAPES];
-    void *so = load(cpu, fns, NULL);
+    const gemm_shape_fn *fns = shape_fns(cpu);
     static const int64_t ms[] = {1, 2, 3, 7, 64, 65};
     for (int s = 0; s < N_SHAPES; s++) {
         const shape *sh = &shapes[s];
@@ -199,7 +145,6 @@ static void check_rows_independent(const char *cpu)
         free(full);
         free(c);
     }
-    unload(so);
 }
 
 START_TEST(rows_independent_of_n_native)
@@ -235,8 +180,8 @@ static float nn_chain(int fma, int64_t k, const float *a, const float *w, int64_
  * counts from 1 to 1030 (tails, several strips, N a multiple of 1024). */
 static void check_nn_chain(const char *cpu, int fma)
 {
-    gemm_fn fns[N_SHAPES], convs[N_CONV];
-    void *so = load(cpu, fns, convs);
+    const gemm_shape_fn *fns = shape_fns(cpu);
+    const gemm_conv_fn *convs = conv_fns(cpu);
     for (int s = 0; s < N_SHAPES; s++) {
         const shape *sh = &shapes[s];
         if (ebmc_gemm_form_of(sh->k, sh->n, sh->trans_b) != EBMC_GEMM_NN)
@@ -284,7 +229,6 @@ static void check_nn_chain(const char *cpu, int fma)
         free(w);
         free(c);
     }
-    unload(so);
 }
 
 START_TEST(nn_chain_native)
@@ -313,25 +257,70 @@ START_TEST(form_by_shape)
     ck_assert_int_eq(ebmc_gemm_form_of(8, IR_DIM_N, 1), EBMC_GEMM_BLAS);
     ck_assert(ebmc_gemm_packs_transpose(2, 64));
     ck_assert(!ebmc_gemm_packs_transpose(784, 256));
+    for (int s = 0; s < N_SHAPES; s++)   /* the forms kernels_gemm.c compiled */
+        ck_assert_msg(ebmc_gemm_form_of(shapes[s].k, shapes[s].n, shapes[s].trans_b) == shapes[s].form,
+                      "K=%lld N=%lld transB=%d: form %d, gemm_shapes.h says %d", (long long)shapes[s].k,
+                      (long long)shapes[s].n, shapes[s].trans_b,
+                      (int)ebmc_gemm_form_of(shapes[s].k, shapes[s].n, shapes[s].trans_b), (int)shapes[s].form);
     ck_assert(!ebmc_gemm_packs_transpose(1, 64) && !ebmc_gemm_packs_transpose(64, 1));
 }
 END_TEST
 
-/* The helper text under the strictest flags, for both targets. */
-START_TEST(compiles_without_warnings)
+/* The embedded kernel text and one exported wrapper per shape, with the
+ * calls the C backend writes: what a model carries. */
+static char *model_source(void)
 {
-    tu_scratch_make("gemmw");
-    char *src = gemm_source();
-    const char *c_path = tu_scratch_file("gemm.c");
-    tu_write_file(c_path, src, strlen(src));
-    free(src);
-    static const char *const march[] = {"-march=native", "-march=x86-64", "-march=haswell"};
-    for (size_t i = 0; i < sizeof march / sizeof march[0]; i++) {
-        char cmd[8192];
-        snprintf(cmd, sizeof cmd, "cc -O2 -std=c11 -ffp-contract=off -fopenmp-simd -Wall -Wextra -Werror %s "
-                                  "-c -o /dev/null '%s'", march[i], c_path);
-        ck_assert_msg(system(cmd) == 0, "%s", cmd);
+    ebmc_buf b = {0};
+    ebmc_buf_puts(&b, "#include <stdint.h>\n#include <string.h>\n\n");
+    ebmc_emit_gemm_helpers(&b);
+    for (int s = 0; s < N_SHAPES; s++) {
+        ebmc_buf_printf(&b, "__attribute__((visibility(\"default\"))) void gemm_%d(int64_t m, const float *a, "
+                            "const float *w, float *c)\n{\n", s);
+        ebmc_emit_gemm_call(&b, "    ", shapes[s].form, "m", shapes[s].k, shapes[s].n, "a", "w", "c");
+        ebmc_buf_puts(&b, "}\n");
     }
+    ck_assert(!b.oom);
+    return b.s;
+}
+
+/* The model's copy, compiled at run time as cc.c compiles models, gives the
+ * bits of the kernels compiled in the build, for every shape and row count. */
+START_TEST(embedded_text_same_bits)
+{
+    tu_scratch_make("gemm");
+    char *src = model_source();
+    const char *so_path = tu_scratch_file("gemm.so");
+    ebmc_cc_job job = {.cc = "cc", .opt_level = 3, .target_cpu = "native", .c_source = src, .out_path = so_path};
+    ebm_error err = {0};
+    ck_assert_msg(ebmc_cc_run(&job, &err) == EBM_OK, "%s", err.msg);
+    free(src);
+    void *so = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(so != NULL, "%s", dlerror());
+    for (int s = 0; s < N_SHAPES; s++) {
+        const shape *sh = &shapes[s];
+        char name[32];
+        snprintf(name, sizeof name, "gemm_%d", s);
+        gemm_shape_fn model;
+        *(void **)&model = dlsym(so, name);
+        ck_assert_msg(model != NULL, "%s", name);
+        float *a = malloc(sizeof(float) * MAX_ROWS * sh->k), *w = malloc(sizeof(float) * sh->k * sh->n);
+        float *want = malloc(sizeof(float) * MAX_ROWS * sh->n), *got = malloc(sizeof(float) * MAX_ROWS * sh->n);
+        ck_assert(a && w && want && got);
+        tu_fill_uniform_f32(a, (size_t)(MAX_ROWS * sh->k), 41 + (uint64_t)s, -1, 1);
+        tu_fill_uniform_f32(w, (size_t)(sh->k * sh->n), 43 + (uint64_t)s, -1, 1);
+        for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+            gemm_shape_native[s](rows[r], a, w, want);
+            model(rows[r], a, w, got);
+            ck_assert_msg(memcmp(want, got, sizeof(float) * (size_t)(rows[r] * sh->n)) == 0,
+                          "K=%lld N=%lld transB=%d m=%lld: the model's copy differs from the build's",
+                          (long long)sh->k, (long long)sh->n, sh->trans_b, (long long)rows[r]);
+        }
+        free(a);
+        free(w);
+        free(want);
+        free(got);
+    }
+    dlclose(so);
     tu_scratch_remove();
 }
 END_TEST
@@ -348,7 +337,7 @@ int main(void)
     tcase_add_test(tc, rows_independent_of_n_generic);
     tcase_add_test(tc, nn_chain_native);
     tcase_add_test(tc, nn_chain_generic);
-    tcase_add_test(tc, compiles_without_warnings);
+    tcase_add_test(tc, embedded_text_same_bits);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
