@@ -1,6 +1,6 @@
 /* test_codegen_conv.c — the C backend's convolution kernels (conv2d and its
  * two transposes, compiler/codegen_c_kernels.c with the helpers of
- * codegen_c_helpers.c) against the reference executor in double precision.
+ * compiler/kernels/ebmk_conv.h) against the reference executor in double precision.
  *
  * Each case is a one-layer model E(x) = 1/2 sum conv2d(x, W)^2, so that the
  * SCORE program runs conv2d and CONV2D_BWD_DATA (dE/dy = y) and PARAM_GRAD
