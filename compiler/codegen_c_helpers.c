@@ -9,6 +9,7 @@
 
 extern const char ebmc_text_ebmk_math_h[];
 extern const char ebmc_text_ebmk_conv_h[];
+extern const char ebmc_text_ebmk_wino_h[];
 extern const char ebmc_text_ebmk_pool_h[];
 
 void ebmc_emit_helpers(ebmc_buf *b, unsigned helpers)
@@ -17,8 +18,10 @@ void ebmc_emit_helpers(ebmc_buf *b, unsigned helpers)
         ebmc_buf_puts(b, ebmc_text_ebmk_math_h);
         ebmc_emit_float_ops(b);   /* per op, from ir/ops.def: they call ebmk_expf & co. */
     }
-    if (helpers & EBMC_HELP_CONV)
+    if (helpers & EBMC_HELP_CONV) {
         ebmc_buf_puts(b, ebmc_text_ebmk_conv_h);
+        ebmc_buf_puts(b, ebmc_text_ebmk_wino_h);
+    }
     if (helpers & EBMC_HELP_POOL)
         ebmc_buf_puts(b, ebmc_text_ebmk_pool_h);
     if (helpers & EBMC_HELP_GEMM)

@@ -9,5 +9,6 @@
  */
 #include "ebmk_math.h"
 #include "ebmk_conv.h"
+#include "ebmk_wino.h"
 #include "ebmk_pool.h"
 #include "ebmk_gemm.h"

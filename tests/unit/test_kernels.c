@@ -1,9 +1,9 @@
 /* test_kernels.c — the convolution, pooling and float-math kernels of
- * compiler/kernels/ (ebmk_conv.h, ebmk_pool.h, ebmk_math.h) called directly,
- * as a model's kernels call them.  tests/CMakeLists.txt builds this file
- * twice with the flags models are compiled with: test_kernels with
- * -march=native (the AVX-512 paths where the CPU has them) and
- * test_kernels_generic without (compiler/cc.c's "generic": SSE, no FMA).
+ * compiler/kernels/ (ebmk_conv.h, ebmk_wino.h, ebmk_pool.h, ebmk_math.h)
+ * called directly, as a model's kernels call them.  tests/CMakeLists.txt
+ * builds this file twice with the flags models are compiled with:
+ * test_kernels with -march=native (the AVX-512 paths where the CPU has
+ * them) and test_kernels_generic without (compiler/cc.c's "generic": SSE, no FMA).
  *   - im2col through the phase planes (ebmk_pad_in, ebmk_im2col_chunk) bit
  *     for bit a direct gather, and col2im (ebmk_col2im_chunk, ebmk_pad_out)
  *     bit for bit a direct scatter summing each pixel's cells in kernel-cell
@@ -29,6 +29,7 @@
 
 #include "ebmk_math.h"
 #include "ebmk_conv.h"
+#include "ebmk_wino.h"
 #include "ebmk_pool.h"
 #include "ebmk_gemm.h"
 #include "testutil.h"
