@@ -33,14 +33,6 @@ ir_op ir_op_from_name(const char *name)
     return IR_OP_COUNT;
 }
 
-const char *ir_fuse_class_name(ir_fuse_class c)
-{
-    static const char *const names[IR_FUSE_COUNT] = {
-        "elemwise", "broadcast", "injective", "reduce", "out-ewise", "opaque",
-    };
-    return (c >= 0 && c < IR_FUSE_COUNT) ? names[c] : "?";
-}
-
 /* ---- shapes ------------------------------------------------------------- */
 
 ir_shape ir_shape_make(int rank, ...)

@@ -181,7 +181,6 @@ typedef struct ir_op_info {
 const ir_op_info *ir_op_get(ir_op op);
 /* The op named `name` ("add", "conv2d", ...), or IR_OP_COUNT. */
 ir_op ir_op_from_name(const char *name);
-const char *ir_fuse_class_name(ir_fuse_class c);
 
 ir_graph *ir_graph_new(void);
 void ir_graph_free(ir_graph *g);
