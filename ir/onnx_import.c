@@ -878,7 +878,7 @@ static const struct onnx_op_row {
     const char *op_type;
     imp_lower_fn fn;
 } onnx_ops[] = {
-#define ONNX_OP(op_type, fn) {op_type, fn},
+#define ONNX_OP(op_type, fn, note) {op_type, fn},
 #include "onnx_ops.def"
 #undef ONNX_OP
 };

@@ -33,7 +33,7 @@ typedef struct imp_node {
 typedef ebm_status (*imp_lower_fn)(imp_ctx *c, const imp_node *n);
 
 /* Declarations of all lowering functions (one per row of onnx_ops.def). */
-#define ONNX_OP(op_type, fn) ebm_status fn(imp_ctx *c, const imp_node *n);
+#define ONNX_OP(op_type, fn, note) ebm_status fn(imp_ctx *c, const imp_node *n);
 #include "onnx_ops.def"
 #undef ONNX_OP
 
