@@ -17,7 +17,7 @@
 #include "passes.h"
 
 static const ebmc_vjp_fn vjp_table[IR_OP_COUNT] = {
-#define IR_OP(NAME, text, arity, cls, shape_rule, vjp, expr) vjp,
+#define IR_OP(NAME, text, arity, cls, kern, attr, shape_rule, vjp, onnx, ex, expr, fexpr) vjp,
 #include "ops.def"
 #undef IR_OP
 };

@@ -20,7 +20,8 @@
  * g->nodes across builder calls (the array may move). */
 typedef int (*ebmc_vjp_fn)(ir_graph *g, int node, int k, int gy, ebm_error *err);
 
-#define IR_OP(NAME, text, arity, cls, shape_rule, vjp, expr) int vjp(ir_graph *, int, int, int, ebm_error *);
+#define IR_OP(NAME, text, arity, cls, kern, attr, shape_rule, vjp, onnx, ex, expr, fexpr) \
+    int vjp(ir_graph *, int, int, int, ebm_error *);
 #include "ops.def"
 #undef IR_OP
 /* The rule of an op that cannot be differentiated: a clear error naming the node. */

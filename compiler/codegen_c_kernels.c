@@ -5,9 +5,9 @@
  * the oracle the generated code is tested against:
  *   - elementwise ops run as fused loops (groups chosen by fuse.c), one loop
  *     per group over its result shape, each member one call of
- *     ebmk_<op>(...), the scalar_expr column of ir/ops.def (the executor's
- *     text, from the same X-macro) turned into float arithmetic, with exp as a
- *     vectorisable polynomial; the innermost loop carries `#pragma omp simd`;
+ *     ebmk_<op>(...), the float_expr column of ir/ops.def (the float form of
+ *     the executor's scalar_expr, with exp as a vectorisable polynomial);
+ *     the innermost loop carries `#pragma omp simd`;
  *   - reductions accumulate in float, a contiguous innermost run through a
  *     local accumulator the compiler may split into vector lanes;
  *   - MATMUL is cblas_sgemm (a transpose feeding it is folded into BLAS's
@@ -338,12 +338,6 @@ static void emit_fill(ebmc_buf *b, const char *ptr, poly count, const char *valu
 
 /* ---- names and signatures -------------------------------------------------------------- */
 
-static const char *const scalar_expr[IR_OP_COUNT] = {
-#define IR_OP(NAME, text, arity, cls, shape_rule, vjp, expr) #expr,
-#include "ops.def"
-#undef IR_OP
-};
-
 static int expr_uses(const char *e, char var)
 {
     for (const char *p = e; (p = strchr(p, var)) != NULL; p++) {
@@ -560,7 +554,7 @@ static void fused_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, 
             else
                 ebmc_buf_printf(b, "%sa%d", k ? ", " : "", fused_in_index(io, q));
         }
-        if (expr_uses(scalar_expr[nd->op], 'P')) {
+        if (expr_uses(ir_op_get(nd->op)->float_expr, 'P')) {
             char lit[64];
             ebmc_buf_printf(b, ", %s", ebmc_float_literal((float)nd->attr.f, lit, sizeof lit));
         }
@@ -843,52 +837,6 @@ void ebmc_emit_langevin_call(ebmc_buf *b, const ebmc_cg_program *p, int k, int s
 
 /* ---- the float forms of the scalar expressions ------------------------------------------- */
 
-/* ops.def's scalar_expr is C on doubles (the executor's); fused loops run in
- * float.  The same text with float literals, float math functions, and
- * exp as ebmk_expf (a polynomial the C compiler can vectorise). */
-static void float_expr(ebmc_buf *b, const char *e)
-{
-    static const char *const map[][2] = {
-        {"exp", "ebmk_expf"}, {"log", "ebmk_logf"}, {"log1p", "ebmk_log1pf"}, {"sqrt", "sqrtf"},
-        {"tanh", "ebmk_tanhf"}, {"erf", "ebmk_erff"}, {"fabs", "fabsf"},       {"pow", "powf"},
-        {"double", "float"},
-    };
-    for (const char *c = e; *c;) {
-        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '_') {
-            const char *t = c;
-            while ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_')
-                c++;
-            size_t len = (size_t)(c - t);
-            const char *to = NULL;
-            for (size_t k = 0; k < sizeof map / sizeof map[0] && !to; k++)
-                if (strlen(map[k][0]) == len && strncmp(map[k][0], t, len) == 0)
-                    to = map[k][1];
-            if (to)
-                ebmc_buf_puts(b, to);
-            else
-                ebmc_buf_printf(b, "%.*s", (int)len, t);
-        } else if (*c >= '0' && *c <= '9') {
-            const char *t = c;
-            int real = 0;
-            while ((*c >= '0' && *c <= '9') || *c == '.' || *c == 'e' ||
-                   ((*c == '-' || *c == '+') && (c[-1] == 'e')))
-                real |= *c == '.' || *c == 'e', c++;
-            ebmc_buf_printf(b, "%.*s%s", (int)(c - t), t, real ? "f" : "");
-        } else {
-            ebmc_buf_printf(b, "%c", *c++);
-        }
-    }
-}
-
-/* Ops whose float form is not their scalar_expr: the same values, cheaper.
- * sigmoid: ops.def's two-sided form needs exp(-x) and exp(x); with
- * e = exp(-|x|) both sides are (x >= 0 ? 1 : e) / (1 + e), the same
- * operations on the same operands, so the same bits, with one exp. */
-static const char *const float_body[IR_OP_COUNT] = {
-    [IR_OP_SIGMOID] = "    const float e = ebmk_expf_nonpos(-fabsf(x));\n"
-                      "    return (x >= 0 ? 1.0f : e) / (1.0f + e);\n",
-};
-
 /* pows with the exponents GroupNorm, LayerNorm and their derivatives make
  * (var^-0.5, its derivative's ^-1.5, squares, square roots): sqrtf, a
  * division, products, which vectorise, instead of a powf call per element.
@@ -916,6 +864,18 @@ static const char pows_body[] =
     "    return powf(x, P);\n"
     "}\n";
 
+/* The float_expr column of ops.def: an expression, or statements (each
+ * ending in "; ") of which the last returns. */
+static void emit_float_body(ebmc_buf *b, const char *e)
+{
+    if (!strchr(e, ';')) {
+        ebmc_buf_printf(b, "    return %s;\n", e);
+        return;
+    }
+    for (const char *end; (end = strchr(e, ';')) != NULL; e = end[1] == ' ' ? end + 2 : end + 1)
+        ebmc_buf_printf(b, "    %.*s\n", (int)(end + 1 - e), e);
+}
+
 void ebmc_emit_float_ops(ebmc_buf *b)
 {
     ebmc_buf_puts(b, "/* The elementwise ops of ir/ops.def in float, for the fused loops. */\n");
@@ -927,18 +887,14 @@ void ebmc_emit_float_ops(ebmc_buf *b)
             ebmc_buf_puts(b, pows_body);
             continue;
         }
-        if (float_body[op]) {
-            ebmc_buf_printf(b, "static inline float ebmk_%s(float x)\n{\n%s}\n", info->name, float_body[op]);
-            continue;
-        }
         ebmc_buf_printf(b, "static inline float ebmk_%s(", info->name);
         for (int k = 0; k < info->arity; k++)
             ebmc_buf_printf(b, "%sfloat %s", k ? ", " : "", var_names[k]);
-        if (expr_uses(scalar_expr[op], 'P'))
+        if (expr_uses(info->float_expr, 'P'))
             ebmc_buf_puts(b, ", float P");
-        ebmc_buf_puts(b, ")\n{\n    return ");
-        float_expr(b, scalar_expr[op]);
-        ebmc_buf_puts(b, ";\n}\n");
+        ebmc_buf_puts(b, ")\n{\n");
+        emit_float_body(b, info->float_expr);
+        ebmc_buf_puts(b, "}\n");
     }
     ebmc_buf_puts(b, "\n");
 }
@@ -1603,35 +1559,23 @@ ebm_status ebmc_emit_kernel(ebmc_buf *b, const ebmc_cg_program *p, int id, unsig
     emit_signature(b, p, id, p->v[id].scratch_floats > 0);
     ebm_status st = EBM_OK;
     {
-        switch (op) {
-        case IR_OP_RSUM:
-        case IR_OP_RMAX:
+        switch (ir_op_get(op)->kernel) {   /* the KERNEL column of ops.def */
+        case IR_KERNEL_REDUCE:
             emit_reduce(b, p, id);
             break;
-        case IR_OP_MATMUL:
+        case IR_KERNEL_MATMUL:
             if (emit_matmul(b, p, id))
                 *helpers |= EBMC_HELP_GEMM;
             break;
-        case IR_OP_CONV2D:
-        case IR_OP_CONV2D_BWD_DATA:
-        case IR_OP_CONV2D_BWD_FILTER:
+        case IR_KERNEL_CONV:
             *helpers |= EBMC_HELP_CONV | EBMC_HELP_GEMM;
             emit_conv(b, p, id);
             break;
-        case IR_OP_MAXPOOL2D:
-        case IR_OP_AVGPOOL2D:
-        case IR_OP_MAXPOOL2D_BWD:
-        case IR_OP_AVGPOOL2D_BWD:
-        case IR_OP_MAXPOOL2D_GATHER:
+        case IR_KERNEL_POOL:
             *helpers |= EBMC_HELP_POOL;
             emit_pool(b, p, id);
             break;
-        case IR_OP_TRANSPOSE:
-        case IR_OP_BROADCAST:
-        case IR_OP_SLICE:
-        case IR_OP_SLICE_BWD:
-        case IR_OP_PAD:
-        case IR_OP_CONCAT:
+        case IR_KERNEL_MOVEMENT:   /* RESHAPE never gets here: it is a view (EBMC_VIEW_ALIAS) */
             emit_movement(b, p, id);
             break;
         default: {

@@ -104,12 +104,3 @@ const char *ebmc_float_literal(float v, char *buf, size_t size)
     snprintf(buf, size, "%s%sf", t, strpbrk(t, ".e") ? "" : ".0");
     return buf;
 }
-
-const char *ebmc_double_literal(double v, char *buf, size_t size)
-{
-    if (!isfinite(v))
-        snprintf(buf, size, "%s", nonfinite_literal(v));
-    else
-        snprintf(buf, size, "%.17g", v);   /* 17 digits round-trip any double */
-    return buf;
-}

@@ -186,9 +186,8 @@ void ebmc_buf_puts(ebmc_buf *b, const char *s);
 void ebmc_buf_c_string(ebmc_buf *b, const char *s);
 /* s made safe inside a C comment (no end-of-comment, no newlines). */
 void ebmc_buf_c_comment(ebmc_buf *b, const char *s);
-/* Exact C literals ("1.5f", "-INFINITY", "0.10000000000000001"); return buf. */
+/* An exact C float literal ("1.5f", "-INFINITY"); returns buf. */
 const char *ebmc_float_literal(float v, char *buf, size_t size);
-const char *ebmc_double_literal(double v, char *buf, size_t size);
 
 /* ---- kernels (codegen_c_kernels.c) ------------------------------------------------------ */
 

@@ -24,13 +24,13 @@
 typedef double (*ew_fn)(double x, double y, double z, double P);
 
 /* Rows without a formula have expr 0; their functions exist but are never called. */
-#define IR_OP(NAME, text, arity, cls, rule, vjp, expr) \
+#define IR_OP(NAME, text, arity, cls, kern, attr, rule, vjp, onnx, ex, expr, fexpr) \
     static double ew_##NAME(double x, double y, double z, double P) { return (expr); }
 #include "ops.def"
 #undef IR_OP
 
 static const ew_fn ew_table[IR_OP_COUNT] = {
-#define IR_OP(NAME, text, arity, cls, rule, vjp, expr) ew_##NAME,
+#define IR_OP(NAME, text, arity, cls, kern, attr, rule, vjp, onnx, ex, expr, fexpr) ew_##NAME,
 #include "ops.def"
 #undef IR_OP
 };

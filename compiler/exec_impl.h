@@ -318,32 +318,19 @@ static ebm_status FN(run_node)(const node_run *r, const void *const *in_v, void 
         in[k] = in_v[k];
     REAL *out = out_v;
     ir_op op = r->node->op;
-    if (ir_op_get(op)->elementwise)
+    switch (ir_op_get(op)->kernel) {   /* the KERNEL column of ops.def */
+    case IR_KERNEL_ELEMWISE:
         return FN(elementwise)(r, in, out, err);
-    switch (op) {
-    case IR_OP_RSUM:
-    case IR_OP_RMAX:
+    case IR_KERNEL_REDUCE:
         FN(reduce)(r, in[0], out);
         return EBM_OK;
-    case IR_OP_MATMUL:
+    case IR_KERNEL_MATMUL:
         return FN(matmul)(r, in, out, err);
-    case IR_OP_CONV2D:
-    case IR_OP_CONV2D_BWD_DATA:
-    case IR_OP_CONV2D_BWD_FILTER:
+    case IR_KERNEL_CONV:
         return FN(conv)(r, in, out, err);
-    case IR_OP_MAXPOOL2D:
-    case IR_OP_AVGPOOL2D:
-    case IR_OP_MAXPOOL2D_BWD:
-    case IR_OP_AVGPOOL2D_BWD:
-    case IR_OP_MAXPOOL2D_GATHER:
+    case IR_KERNEL_POOL:
         return FN(pool)(r, in, out, err);
-    case IR_OP_RESHAPE:
-    case IR_OP_TRANSPOSE:
-    case IR_OP_BROADCAST:
-    case IR_OP_SLICE:
-    case IR_OP_SLICE_BWD:
-    case IR_OP_PAD:
-    case IR_OP_CONCAT:
+    case IR_KERNEL_MOVEMENT:
         FN(movement)(r, in, out);
         return EBM_OK;
     default:

@@ -118,6 +118,17 @@ VJP(ebmc_vjp_sigmoid)
     return mul(g, gy, y_1my, err);
 }
 
+VJP(ebmc_vjp_sin)
+{
+    return mul(g, gy, ir_unary(g, IR_OP_COS, nd(g, node).in[0], NULL, err), err);
+}
+
+VJP(ebmc_vjp_cos)
+{
+    int minus_sin = ir_unary(g, IR_OP_NEG, ir_unary(g, IR_OP_SIN, nd(g, node).in[0], NULL, err), NULL, err);
+    return mul(g, gy, minus_sin, err);
+}
+
 VJP(ebmc_vjp_erf)
 {
     int x = nd(g, node).in[0];

@@ -7,17 +7,20 @@
 
 /* ---- op table --------------------------------------------------------- */
 
-#define IR_OP(NAME, text, arity, cls, rule, vjp, expr) \
+#define IR_OP(NAME, text, arity, cls, kern, attr, rule, vjp, onnx, ex, expr, fexpr) \
     ebm_status rule(const ir_graph *, ir_op, const int *, int, const ir_attr *, ir_shape *, ebm_error *);
 #include "ops.def"
 #undef IR_OP
 
 /* `#expr` is "0" exactly for the non-elementwise rows. */
+#define EWISE(s) (!(sizeof(s) == 2 && (s)[0] == '0'))
 static const ir_op_info op_table[IR_OP_COUNT] = {
-#define IR_OP(NAME, text, arity, cls, rule, vjp, expr) \
-    {text, arity, IR_FUSE_##cls, rule, !(sizeof(#expr) == 2 && #expr[0] == '0')},
+#define IR_OP(NAME, text, arity, cls, kern, attr, rule, vjp, onnx, ex, expr, fexpr)                      \
+    {text, arity, IR_FUSE_##cls, IR_KERNEL_##kern, IR_ATTR_##attr, rule, onnx, EWISE(#expr),            \
+     EWISE(#expr) ? #expr : NULL, EWISE(#expr) ? #fexpr : NULL},
 #include "ops.def"
 #undef IR_OP
+#undef EWISE
 };
 
 const ir_op_info *ir_op_get(ir_op op)
@@ -31,14 +34,6 @@ ir_op ir_op_from_name(const char *name)
         if (strcmp(op_table[i].name, name) == 0)
             return (ir_op)i;
     return IR_OP_COUNT;
-}
-
-const char *ir_fuse_class_name(ir_fuse_class c)
-{
-    static const char *const names[IR_FUSE_COUNT] = {
-        "elemwise", "broadcast", "injective", "reduce", "out-ewise", "opaque",
-    };
-    return (c >= 0 && c < IR_FUSE_COUNT) ? names[c] : "?";
 }
 
 /* ---- shapes ------------------------------------------------------------- */

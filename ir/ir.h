@@ -41,7 +41,7 @@
 /* ---- ops ---------------------------------------------------------------- */
 
 typedef enum ir_op {
-#define IR_OP(NAME, text, arity, cls, shape_rule, vjp, expr) IR_OP_##NAME,
+#define IR_OP(NAME, text, arity, cls, kern, attr, shape_rule, vjp, onnx, ex, expr, fexpr) IR_OP_##NAME,
 #include "ops.def"
 #undef IR_OP
     IR_OP_COUNT
@@ -56,6 +56,33 @@ typedef enum ir_fuse_class {
     IR_FUSE_OPAQUE,
     IR_FUSE_COUNT
 } ir_fuse_class;
+
+/* The kernel family that runs an op (the KERNEL column of ops.def). */
+typedef enum ir_kernel {
+    IR_KERNEL_SOURCE,     /* INPUT, CONST: no kernel */
+    IR_KERNEL_ELEMWISE,   /* scalar_expr / float_expr over broadcast operands */
+    IR_KERNEL_REDUCE,
+    IR_KERNEL_MATMUL,
+    IR_KERNEL_CONV,
+    IR_KERNEL_POOL,
+    IR_KERNEL_MOVEMENT,   /* strided copies between views */
+    IR_KERNEL_COUNT
+} ir_kernel;
+
+/* The member of ir_attr an op reads (the ATTR column of ops.def). */
+typedef enum ir_attr_kind {
+    IR_ATTR_NONE,
+    IR_ATTR_F,
+    IR_ATTR_AXES,
+    IR_ATTR_AXIS,
+    IR_ATTR_PERM,
+    IR_ATTR_SHAPE,
+    IR_ATTR_CONV,
+    IR_ATTR_POOL,
+    IR_ATTR_SLICE,
+    IR_ATTR_PAD,
+    IR_ATTR_COUNT
+} ir_attr_kind;
 
 /* ---- shapes ------------------------------------------------------------- */
 
@@ -170,18 +197,25 @@ typedef struct ir_graph {
 typedef ebm_status (*ir_shape_rule_fn)(const ir_graph *g, ir_op op, const int *in, int n_in,
                                        const ir_attr *attr, ir_shape *out, ebm_error *err);
 
+/* One row of ops.def (the columns that are data; the function columns
+ * vjp_rule and export_rule are read by their passes). */
 typedef struct ir_op_info {
     const char *name;
     int arity;
     ir_fuse_class fuse;
+    ir_kernel kernel;
+    ir_attr_kind attr;
     ir_shape_rule_fn shape_rule;
-    int elementwise;   /* has a scalar_expr in ops.def */
+    const char *onnx_type;     /* the ONNX operator it is exported as; NULL: not exported */
+    int elementwise;           /* has a scalar_expr in ops.def */
+    const char *scalar_expr;   /* elementwise: C text on doubles x, y, z, P; else NULL */
+    const char *float_expr;    /* elementwise: the float form (an expression, or statements
+                                  ending in a return); else NULL */
 } ir_op_info;
 
 const ir_op_info *ir_op_get(ir_op op);
 /* The op named `name` ("add", "conv2d", ...), or IR_OP_COUNT. */
 ir_op ir_op_from_name(const char *name);
-const char *ir_fuse_class_name(ir_fuse_class c);
 
 ir_graph *ir_graph_new(void);
 void ir_graph_free(ir_graph *g);

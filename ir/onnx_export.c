@@ -2,9 +2,12 @@
  * operators only (ai.onnx, opset 17), so any ONNX tool can read what ebmc
  * writes and ebmc reads it back to the same graph.
  *
- * Each core op maps to one ONNX operator, or a short fixed pattern (table
- * `rules` below), chosen so that ebmc's importer lowers it back to the same
- * core op: export -> import is a fixpoint after the first round trip.
+ * Each core op maps to one ONNX operator, or a short fixed pattern (the
+ * onnx_type and export_rule columns of ir/ops.def, the rules in
+ * onnx_export_ops.c), chosen so that ebmc's importer lowers it back to the
+ * same core op: export -> import is a fixpoint after the first round trip.
+ * This file holds the rest: the context, protobuf builders, value names, the
+ * graph and model, and the files (atomic write, weight/metadata update).
  * Parameters become initializers under their own names; other constants
  * become Constant nodes, because every float initializer comes back as a
  * trainable parameter.
@@ -29,41 +32,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "onnx.h"
-#include "onnx_ebmc.pb-c.h"
+#include "onnx_export_internal.h"
 
 #ifndef EBMC_VERSION_STRING
 #define EBMC_VERSION_STRING "0.1.0"
 #endif
 
-#define EXPORT_OPSET 17
-#define EXPORT_IR_VERSION 8   /* the ONNX IR version that goes with opset 17 */
-
-typedef struct ex_list {
-    void **items;
-    size_t n, cap;
-} ex_list;
-
-typedef struct ex_ctx {
-    const ir_graph *g;
-    ebm_error *err;
-    ebm_status st;
-    ex_list allocs;          /* everything below is freed with these */
-    ex_list nodes, inits;    /* Onnx__NodeProto *, Onnx__TensorProto * */
-    char **vname;            /* per IR node: its ONNX value name */
-    char **bname;            /* per comparison node: the name of its bool result */
-    unsigned char *as_float; /* per comparison node: some consumer needs the float 0/1 */
-    char **names;            /* hash set of every name in use */
-    size_t names_cap, names_n;
-    const char *batch_size;  /* [N] read from a graph input, made on first use */
-} ex_ctx;
-
 /* ---- memory and errors ------------------------------------------------------- */
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void ex_fail(ex_ctx *c, ebm_status code, const char *fmt, ...)
+void ir_ex_fail(ir_ex_ctx *c, ebm_status code, const char *fmt, ...)
 {
     if (c->st != EBM_OK)
         return;
@@ -77,13 +54,13 @@ static void ex_fail(ex_ctx *c, ebm_status code, const char *fmt, ...)
     }
 }
 
-static int list_push(ex_ctx *c, ex_list *l, void *item)
+static int list_push(ir_ex_ctx *c, ir_ex_list *l, void *item)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
         void **items = realloc(l->items, cap * sizeof *items);
         if (!items) {
-            ex_fail(c, EBM_ERR_NOMEM, "export: out of memory");
+            ir_ex_fail(c, EBM_ERR_NOMEM, "export: out of memory");
             return -1;
         }
         l->items = items;
@@ -94,13 +71,13 @@ static int list_push(ex_ctx *c, ex_list *l, void *item)
 }
 
 /* Zeroed memory owned by the context; NULL after any error. */
-static void *ex_alloc(ex_ctx *c, size_t size)
+static void *ex_alloc(ir_ex_ctx *c, size_t size)
 {
     if (c->st != EBM_OK)
         return NULL;
     void *p = calloc(1, size ? size : 1);
     if (!p) {
-        ex_fail(c, EBM_ERR_NOMEM, "export: out of memory");
+        ir_ex_fail(c, EBM_ERR_NOMEM, "export: out of memory");
         return NULL;
     }
     if (list_push(c, &c->allocs, p)) {
@@ -110,10 +87,10 @@ static void *ex_alloc(ex_ctx *c, size_t size)
     return p;
 }
 
-static char *ex_strdup(ex_ctx *c, const char *s)
+static char *ex_strdup(ir_ex_ctx *c, const char *s)
 {
     if (!s) {   /* a name that failed to be made: the failure is already recorded */
-        ex_fail(c, EBM_ERR_INTERNAL, "export: a name is missing");
+        ir_ex_fail(c, EBM_ERR_INTERNAL, "export: a name is missing");
         return NULL;
     }
     size_t n = strlen(s) + 1;
@@ -123,10 +100,7 @@ static char *ex_strdup(ex_ctx *c, const char *s)
     return d;
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static char *ex_printf(ex_ctx *c, const char *fmt, ...)
+char *ir_ex_printf(ir_ex_ctx *c, const char *fmt, ...)
 {
     char buf[512];
     va_list ap;
@@ -154,12 +128,12 @@ static size_t name_slot(char **table, size_t cap, const char *s)
     return i;
 }
 
-static int names_grow(ex_ctx *c)
+static int names_grow(ir_ex_ctx *c)
 {
     size_t cap = c->names_cap ? c->names_cap * 2 : 256;
     char **t = calloc(cap, sizeof *t);
     if (!t) {
-        ex_fail(c, EBM_ERR_NOMEM, "export: out of memory");
+        ir_ex_fail(c, EBM_ERR_NOMEM, "export: out of memory");
         return -1;
     }
     for (size_t i = 0; i < c->names_cap; i++)
@@ -172,13 +146,13 @@ static int names_grow(ex_ctx *c)
 }
 
 /* `base`, or base_2, base_3, ... if taken; the result is reserved. */
-static char *unique_name(ex_ctx *c, const char *base)
+char *ir_ex_unique_name(ir_ex_ctx *c, const char *base)
 {
     if (c->st != EBM_OK || ((c->names_n + 1) * 2 > c->names_cap && names_grow(c)))
         return NULL;
     char *s = ex_strdup(c, base);
     for (int k = 2; s && c->names[name_slot(c->names, c->names_cap, s)]; k++)
-        s = ex_printf(c, "%s_%d", base, k);
+        s = ir_ex_printf(c, "%s_%d", base, k);
     if (s) {
         c->names[name_slot(c->names, c->names_cap, s)] = s;
         c->names_n++;
@@ -188,8 +162,8 @@ static char *unique_name(ex_ctx *c, const char *base)
 
 /* ---- protobuf builders ------------------------------------------------------------- */
 
-static Onnx__NodeProto *ex_node(ex_ctx *c, const char *op_type, const char *name, const char *const *in,
-                                int n_in, const char *out)
+Onnx__NodeProto *ir_ex_node(ir_ex_ctx *c, const char *op_type, const char *name, const char *const *in, int n_in,
+                            const char *out)
 {
     Onnx__NodeProto *p = ex_alloc(c, sizeof *p);
     char **ins = ex_alloc(c, (size_t)(n_in ? n_in : 1) * sizeof *ins);
@@ -213,7 +187,7 @@ static Onnx__NodeProto *ex_node(ex_ctx *c, const char *op_type, const char *name
     return p;
 }
 
-static Onnx__AttributeProto *ex_attr(ex_ctx *c, Onnx__NodeProto *p, const char *name,
+static Onnx__AttributeProto *ex_attr(ir_ex_ctx *c, Onnx__NodeProto *p, const char *name,
                                      Onnx__AttributeProto__AttributeType type)
 {
     if (!p)
@@ -233,7 +207,7 @@ static Onnx__AttributeProto *ex_attr(ex_ctx *c, Onnx__NodeProto *p, const char *
     return a;
 }
 
-static void attr_int(ex_ctx *c, Onnx__NodeProto *p, const char *name, int64_t v)
+void ir_ex_attr_int(ir_ex_ctx *c, Onnx__NodeProto *p, const char *name, int64_t v)
 {
     Onnx__AttributeProto *a = ex_attr(c, p, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
     if (a) {
@@ -242,7 +216,7 @@ static void attr_int(ex_ctx *c, Onnx__NodeProto *p, const char *name, int64_t v)
     }
 }
 
-static void attr_ints(ex_ctx *c, Onnx__NodeProto *p, const char *name, const int64_t *v, int n)
+void ir_ex_attr_ints(ir_ex_ctx *c, Onnx__NodeProto *p, const char *name, const int64_t *v, int n)
 {
     Onnx__AttributeProto *a = ex_attr(c, p, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
     int64_t *copy = ex_alloc(c, (size_t)(n ? n : 1) * sizeof *copy);
@@ -262,8 +236,8 @@ static int host_is_little_endian(void)
 
 /* A TensorProto of `count` elements of elem_size bytes, stored little-endian
  * in raw_data as ONNX requires. */
-static Onnx__TensorProto *ex_tensor(ex_ctx *c, int32_t data_type, const int64_t *dims, int rank,
-                                    const void *data, size_t count, size_t elem_size)
+Onnx__TensorProto *ir_ex_tensor(ir_ex_ctx *c, int32_t data_type, const int64_t *dims, int rank, const void *data,
+                                size_t count, size_t elem_size)
 {
     Onnx__TensorProto *t = ex_alloc(c, sizeof *t);
     int64_t *d = ex_alloc(c, (size_t)(rank ? rank : 1) * sizeof *d);
@@ -289,9 +263,9 @@ static Onnx__TensorProto *ex_tensor(ex_ctx *c, int32_t data_type, const int64_t 
 }
 
 /* A Constant node whose value is named `out` (already reserved); returns out. */
-static const char *ex_constant(ex_ctx *c, const char *out, Onnx__TensorProto *t)
+const char *ir_ex_constant(ir_ex_ctx *c, const char *out, Onnx__TensorProto *t)
 {
-    Onnx__NodeProto *p = out ? ex_node(c, "Constant", out, NULL, 0, out) : NULL;
+    Onnx__NodeProto *p = out ? ir_ex_node(c, "Constant", out, NULL, 0, out) : NULL;
     Onnx__AttributeProto *a = ex_attr(c, p, "value", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR);
     if (!a || !t)
         return NULL;
@@ -299,19 +273,19 @@ static const char *ex_constant(ex_ctx *c, const char *out, Onnx__TensorProto *t)
     return out;
 }
 
-static const char *const_i64(ex_ctx *c, const char *name, const int64_t *v, int n)
+const char *ir_ex_const_i64(ir_ex_ctx *c, const char *name, const int64_t *v, int n)
 {
     int64_t dims[1] = {n};
-    return ex_constant(c, name, ex_tensor(c, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims, 1, v, (size_t)n,
-                                          sizeof *v));
+    return ir_ex_constant(c, name,
+                          ir_ex_tensor(c, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims, 1, v, (size_t)n, sizeof *v));
 }
 
-static const char *const_f32_scalar(ex_ctx *c, const char *name, float v)
+const char *ir_ex_const_f32(ir_ex_ctx *c, const char *name, float v)
 {
-    return ex_constant(c, name, ex_tensor(c, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, NULL, 0, &v, 1, sizeof v));
+    return ir_ex_constant(c, name, ir_ex_tensor(c, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, NULL, 0, &v, 1, sizeof v));
 }
 
-static Onnx__ValueInfoProto *ex_value_info(ex_ctx *c, const char *name, const ir_shape *s)
+static Onnx__ValueInfoProto *ex_value_info(ir_ex_ctx *c, const char *name, const ir_shape *s)
 {
     Onnx__ValueInfoProto *vi = ex_alloc(c, sizeof *vi);
     Onnx__TypeProto *tp = ex_alloc(c, sizeof *tp);
@@ -352,456 +326,95 @@ static Onnx__ValueInfoProto *ex_value_info(ex_ctx *c, const char *name, const ir
 
 /* ---- names of IR values and nodes ------------------------------------------------------ */
 
-static const ir_node *node_at(const ex_ctx *c, int id)
-{
-    return &c->g->nodes[id];
-}
-
-static int is_compare(ir_op op)
-{
-    return op == IR_OP_GT || op == IR_OP_GE || op == IR_OP_EQ || op == IR_OP_STEP;
-}
-
 /* The ONNX node name: the IR node's name without the " (OpType)" that the
  * importer appends (so names do not grow with every round trip), else op_id. */
-static const char *node_name(ex_ctx *c, int id)
+const char *ir_ex_node_name(ir_ex_ctx *c, int id)
 {
-    const ir_node *n = node_at(c, id);
+    const ir_node *n = ir_ex_node_at(c, id);
     const char *s;
     if (!n->name || !n->name[0]) {
-        s = ex_printf(c, "%s_%d", ir_op_get(n->op)->name, id);
+        s = ir_ex_printf(c, "%s_%d", ir_op_get(n->op)->name, id);
     } else {
         size_t len = strlen(n->name);
         const char *open = strrchr(n->name, '(');
         if (n->name[len - 1] == ')' && open && open > n->name + 1 && open[-1] == ' ')
             len = (size_t)(open - 1 - n->name);
-        s = ex_printf(c, "%.*s", (int)len, n->name);
+        s = ir_ex_printf(c, "%.*s", (int)len, n->name);
     }
     return s ? s : "";   /* the failure is recorded; "" keeps callers simple */
 }
 
 /* The value name of a computed node, made on first use: its node's name
  * (made unique), as in Netron a value is best known by what computes it. */
-static const char *value_name(ex_ctx *c, int id)
+const char *ir_ex_value_name(ir_ex_ctx *c, int id)
 {
     if (!c->vname[id])
-        c->vname[id] = unique_name(c, node_name(c, id));
+        c->vname[id] = ir_ex_unique_name(c, ir_ex_node_name(c, id));
     return c->vname[id];
 }
 
-static const char *in_name(ex_ctx *c, int id, int k)
+const char *ir_ex_in_name(ir_ex_ctx *c, int id, int k)
 {
-    return value_name(c, node_at(c, id)->in[k]);
+    return ir_ex_value_name(c, ir_ex_node_at(c, id)->in[k]);
 }
 
 /* A helper node's output name, derived from its IR node's. */
-static char *aux_name(ex_ctx *c, int id, const char *suffix)
+char *ir_ex_aux_name(ir_ex_ctx *c, int id, const char *suffix)
 {
-    const char *base = value_name(c, id);
-    return base ? unique_name(c, ex_printf(c, "%s_%s", base, suffix)) : NULL;
+    const char *base = ir_ex_value_name(c, id);
+    return base ? ir_ex_unique_name(c, ir_ex_printf(c, "%s_%s", base, suffix)) : NULL;
 }
-
-/* ---- per-op rules ------------------------------------------------------------------ */
-
-typedef void (*ex_rule_fn)(ex_ctx *c, int id, const char *op_type);
-
-typedef struct ex_rule {
-    const char *op_type;
-    ex_rule_fn fn;
-} ex_rule;
-
-/* One ONNX node with the IR node's operands as inputs. */
-static Onnx__NodeProto *emit_same(ex_ctx *c, int id, const char *op_type)
-{
-    const ir_node *n = node_at(c, id);
-    const char *in[IR_MAX_OPERANDS];
-    for (int k = 0; k < n->n_in; k++)
-        in[k] = in_name(c, id, k);
-    return ex_node(c, op_type, node_name(c, id), in, n->n_in, value_name(c, id));
-}
-
-static void ex_plain(ex_ctx *c, int id, const char *op_type)
-{
-    emit_same(c, id, op_type);
-}
-
-/* ONNX comparisons yield bool; ebmc's yield 1.0/0.0.  The bool result feeds
- * Where directly; a Cast gives the float one to other consumers. */
-static void finish_compare(ex_ctx *c, int id, const char *op_type, const char *const *in)
-{
-    const char *name = node_name(c, id);
-    c->bname[id] = aux_name(c, id, "bool");
-    ex_node(c, op_type, name, in, 2, c->bname[id]);
-    if (!c->as_float[id])
-        return;
-    const char *cast_in[1] = {c->bname[id]};
-    Onnx__NodeProto *p = ex_node(c, "Cast", ex_printf(c, "%s/Cast", name), cast_in, 1,
-                                 value_name(c, id));
-    attr_int(c, p, "to", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT);
-}
-
-static void ex_compare(ex_ctx *c, int id, const char *op_type)
-{
-    const char *in[2] = {in_name(c, id, 0), in_name(c, id, 1)};
-    finish_compare(c, id, op_type, in);
-}
-
-/* step(x) = x > 0 */
-static void ex_step(ex_ctx *c, int id, const char *op_type)
-{
-    const char *in[2] = {in_name(c, id, 0), const_f32_scalar(c, aux_name(c, id, "zero"), 0.0f)};
-    finish_compare(c, id, op_type, in);
-}
-
-/* select(cond, a, b) = cond != 0 ? a : b.  A comparison's bool result is the
- * condition as is; any other float condition c becomes Where(c == 0, b, a),
- * which is the same for every c, NaN included (NaN != 0 picks a). */
-static void ex_select(ex_ctx *c, int id, const char *op_type)
-{
-    const ir_node *n = node_at(c, id);
-    const char *cond = is_compare(node_at(c, n->in[0])->op) ? c->bname[n->in[0]] : NULL;
-    const char *a = in_name(c, id, 1), *b = in_name(c, id, 2);
-    if (cond) {
-        const char *in[3] = {cond, a, b};
-        ex_node(c, op_type, node_name(c, id), in, 3, value_name(c, id));
-        return;
-    }
-    const char *eq_in[2] = {in_name(c, id, 0), const_f32_scalar(c, aux_name(c, id, "zero"), 0.0f)};
-    const char *is_zero = aux_name(c, id, "is_zero");
-    ex_node(c, "Equal", ex_printf(c, "%s/Equal", node_name(c, id)), eq_in, 2, is_zero);
-    const char *in[3] = {is_zero, b, a};
-    ex_node(c, op_type, node_name(c, id), in, 3, value_name(c, id));
-}
-
-/* x^p with the exponent as a double scalar, so p is kept exactly. */
-static void ex_pows(ex_ctx *c, int id, const char *op_type)
-{
-    double p = node_at(c, id)->attr.f;
-    const char *e = ex_constant(c, aux_name(c, id, "exponent"),
-                                ex_tensor(c, ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE, NULL, 0, &p, 1, sizeof p));
-    const char *in[2] = {in_name(c, id, 0), e};
-    ex_node(c, op_type, node_name(c, id), in, 2, value_name(c, id));
-}
-
-static int axes_list(uint32_t mask, int rank, int64_t *axes)
-{
-    int k = 0;
-    for (int i = 0; i < rank; i++)
-        if (mask & (1u << i))
-            axes[k++] = i;
-    return k;
-}
-
-/* ReduceSum takes its axes as an input from opset 13 on; keepdims = 1 as in
- * the IR.  No axes reduces nothing (noop_with_empty_axes). */
-static void ex_reduce_sum(ex_ctx *c, int id, const char *op_type)
-{
-    const ir_node *n = node_at(c, id);
-    int64_t axes[IR_MAX_RANK];
-    int k = axes_list(n->attr.axes, n->shape.rank, axes);
-    const char *in[2] = {in_name(c, id, 0), k ? const_i64(c, aux_name(c, id, "axes"), axes, k) : NULL};
-    Onnx__NodeProto *p = ex_node(c, op_type, node_name(c, id), in, k ? 2 : 1, value_name(c, id));
-    attr_int(c, p, "keepdims", 1);
-    if (!k)
-        attr_int(c, p, "noop_with_empty_axes", 1);
-}
-
-/* ReduceMax still takes axes as an attribute at opset 17 (an input from 18). */
-static void ex_reduce_max(ex_ctx *c, int id, const char *op_type)
-{
-    const ir_node *n = node_at(c, id);
-    int64_t axes[IR_MAX_RANK];
-    int k = axes_list(n->attr.axes, n->shape.rank, axes);
-    if (!k) {   /* ReduceMax without axes would reduce all of them */
-        emit_same(c, id, "Identity");
-        return;
-    }
-    Onnx__NodeProto *p = emit_same(c, id, op_type);
-    attr_ints(c, p, "axes", axes, k);
-    attr_int(c, p, "keepdims", 1);
-}
-
-static void ex_conv(ex_ctx *c, int id, const char *op_type)
-{
-    const ir_node *n = node_at(c, id);
-    const ir_conv_attr *a = &n->attr.conv;
-    const ir_shape *w = &node_at(c, n->in[1])->shape;
-    int64_t kernel[2] = {w->d[2], w->d[3]};
-    Onnx__NodeProto *p = emit_same(c, id, op_type);
-    attr_ints(c, p, "kernel_shape", kernel, 2);
-    attr_ints(c, p, "strides", a->stride, 2);
-    attr_ints(c, p, "pads", a->pad, 4);
-    attr_ints(c, p, "dilations", a->dilation, 2);
-    attr_int(c, p, "group", a->group);
-}
-
-static void ex_pool(ex_ctx *c, int id, const char *op_type)
-{
-    const ir_node *n = node_at(c, id);
-    const ir_pool_attr *a = &n->attr.pool;
-    int avg = n->op == IR_OP_AVGPOOL2D;
-    if (avg && (a->dilation[0] != 1 || a->dilation[1] != 1)) {
-        char label[256];
-        ex_fail(c, EBM_ERR_UNSUPPORTED, "export: node %s: AveragePool has no dilations before opset 19 "
-                "(ebmc writes opset %d); dilation %lldx%lld cannot be exported",
-                ir_node_label(c->g, id, label, sizeof label), EXPORT_OPSET, (long long)a->dilation[0],
-                (long long)a->dilation[1]);
-        return;
-    }
-    Onnx__NodeProto *p = emit_same(c, id, op_type);
-    attr_ints(c, p, "kernel_shape", a->kernel, 2);
-    attr_ints(c, p, "strides", a->stride, 2);
-    attr_ints(c, p, "pads", a->pad, 4);
-    attr_int(c, p, "ceil_mode", a->ceil_mode != 0);
-    if (avg)
-        attr_int(c, p, "count_include_pad", a->count_include_pad != 0);
-    else
-        attr_ints(c, p, "dilations", a->dilation, 2);
-}
-
-/* N -> -1.  A 0 in Reshape's shape means "copy" unless allowzero, and
- * allowzero forbids -1, so an empty dim next to N cannot be written. */
-static void ex_reshape(ex_ctx *c, int id, const char *op_type)
-{
-    const ir_shape *t = &node_at(c, id)->shape;
-    int64_t spec[IR_MAX_RANK];
-    int zero = 0;
-    for (int i = 0; i < t->rank; i++) {
-        spec[i] = t->d[i] == IR_DIM_N ? -1 : t->d[i];
-        zero |= t->d[i] == 0;
-    }
-    if (zero && ir_shape_has_batch(t)) {
-        char label[256], sb[64];
-        ex_fail(c, EBM_ERR_UNSUPPORTED, "export: node %s: a reshape to %s (an empty dimension next to N) "
-                "has no ONNX Reshape form", ir_node_label(c->g, id, label, sizeof label),
-                ir_shape_str(t, sb, sizeof sb));
-        return;
-    }
-    const char *in[2] = {in_name(c, id, 0), const_i64(c, aux_name(c, id, "shape"), spec, t->rank)};
-    Onnx__NodeProto *p = ex_node(c, op_type, node_name(c, id), in, 2, value_name(c, id));
-    if (zero)
-        attr_int(c, p, "allowzero", 1);
-}
-
-static void ex_transpose(ex_ctx *c, int id, const char *op_type)
-{
-    const ir_node *n = node_at(c, id);
-    int64_t perm[IR_MAX_RANK];
-    for (int i = 0; i < n->shape.rank; i++)
-        perm[i] = n->attr.perm[i];
-    attr_ints(c, emit_same(c, id, op_type), "perm", perm, n->shape.rank);
-}
-
-/* [N] as an int64 vector, read once from the first graph input with N. */
-static const char *batch_size(ex_ctx *c, int id)
-{
-    if (c->batch_size)
-        return c->batch_size;
-    for (int i = 0; i < c->g->n_inputs; i++) {
-        const ir_shape *s = &node_at(c, c->g->inputs[i])->shape;
-        for (int k = 0; k < s->rank; k++) {
-            if (s->d[k] != IR_DIM_N)
-                continue;
-            const char *in[1] = {value_name(c, c->g->inputs[i])};
-            const char *out = unique_name(c, "batch_size");
-            Onnx__NodeProto *p = ex_node(c, "Shape", "batch_size", in, 1, out);
-            attr_int(c, p, "start", k);
-            attr_int(c, p, "end", k + 1);
-            return c->batch_size = p ? out : NULL;
-        }
-    }
-    char label[256];
-    ex_fail(c, EBM_ERR_INVALID, "export: node %s broadcasts to the batch size N, but no graph input has N",
-            ir_node_label(c->g, id, label, sizeof label));
-    return NULL;
-}
-
-/* Expand's target: 1 where the operand already has N, N itself (from Shape,
- * joined with the static dims by Concat) where it must be created. */
-static const char *broadcast_target(ex_ctx *c, int id)
-{
-    const ir_shape *t = &node_at(c, id)->shape, *x = &node_at(c, node_at(c, id)->in[0])->shape;
-    int64_t spec[IR_MAX_RANK];
-    int new_n = 0, off = t->rank - x->rank;
-    for (int i = 0; i < t->rank; i++) {
-        int64_t xd = i >= off ? x->d[i - off] : 1;
-        spec[i] = t->d[i] != IR_DIM_N ? t->d[i] : 1;
-        new_n |= t->d[i] == IR_DIM_N && xd != IR_DIM_N;
-    }
-    if (!new_n)
-        return const_i64(c, aux_name(c, id, "shape"), spec, t->rank);
-    const char *parts[IR_MAX_RANK];
-    int k = 0;
-    for (int i = 0; i < t->rank;) {
-        if (t->d[i] == IR_DIM_N) {
-            parts[k++] = batch_size(c, id);
-            i++;
-            continue;
-        }
-        int j = i;
-        while (j < t->rank && t->d[j] != IR_DIM_N)
-            j++;
-        parts[k++] = const_i64(c, aux_name(c, id, "dims"), spec + i, j - i);
-        i = j;
-    }
-    const char *out = aux_name(c, id, "shape");
-    Onnx__NodeProto *p = ex_node(c, "Concat", ex_printf(c, "%s/Concat", node_name(c, id)), parts, k, out);
-    attr_int(c, p, "axis", 0);
-    return p ? out : NULL;
-}
-
-static void ex_broadcast(ex_ctx *c, int id, const char *op_type)
-{
-    const char *in[2] = {in_name(c, id, 0), broadcast_target(c, id)};
-    ex_node(c, op_type, node_name(c, id), in, 2, value_name(c, id));
-}
-
-/* Every axis sliced explicitly.  The batch axis is whole: end INT64_MAX.  A
- * negative step's end of -1 ("before element 0") is INT64_MIN in ONNX, where
- * -1 would mean the last element. */
-static void ex_slice(ex_ctx *c, int id, const char *op_type)
-{
-    const ir_node *n = node_at(c, id);
-    const ir_shape *x = &node_at(c, n->in[0])->shape;
-    const ir_slice_attr *s = &n->attr.slice;
-    int r = x->rank;
-    int64_t start[IR_MAX_RANK], end[IR_MAX_RANK], axes[IR_MAX_RANK], step[IR_MAX_RANK];
-    for (int i = 0; i < r; i++) {
-        int whole_n = x->d[i] == IR_DIM_N;
-        start[i] = whole_n ? 0 : s->start[i];
-        end[i] = whole_n ? INT64_MAX : s->step[i] < 0 && s->end[i] < 0 ? INT64_MIN : s->end[i];
-        step[i] = whole_n ? 1 : s->step[i];
-        axes[i] = i;
-    }
-    const char *in[5] = {in_name(c, id, 0), const_i64(c, aux_name(c, id, "starts"), start, r),
-                         const_i64(c, aux_name(c, id, "ends"), end, r),
-                         const_i64(c, aux_name(c, id, "axes"), axes, r),
-                         const_i64(c, aux_name(c, id, "steps"), step, r)};
-    ex_node(c, op_type, node_name(c, id), in, 5, value_name(c, id));
-}
-
-static void ex_pad(ex_ctx *c, int id, const char *op_type)
-{
-    const ir_node *n = node_at(c, id);
-    int r = n->shape.rank;
-    int64_t pads[2 * IR_MAX_RANK];
-    for (int i = 0; i < r; i++) {
-        pads[i] = n->attr.pad.begin[i];
-        pads[r + i] = n->attr.pad.end[i];
-    }
-    const char *in[3] = {in_name(c, id, 0), const_i64(c, aux_name(c, id, "pads"), pads, 2 * r),
-                         const_f32_scalar(c, aux_name(c, id, "value"), (float)n->attr.pad.value)};
-    ex_node(c, op_type, node_name(c, id), in, 3, value_name(c, id));   /* mode "constant" is the default */
-}
-
-static void ex_concat(ex_ctx *c, int id, const char *op_type)
-{
-    attr_int(c, emit_same(c, id, op_type), "axis", node_at(c, id)->attr.axis);
-}
-
-/* Ops missing here (convolution and pooling backward ops, slice_bwd,
- * maxpool2d_gather) only appear in differentiated graphs. */
-static const ex_rule rules[IR_OP_COUNT] = {
-    [IR_OP_NEG] = {"Neg", ex_plain},
-    [IR_OP_ABS] = {"Abs", ex_plain},
-    [IR_OP_SIGN] = {"Sign", ex_plain},
-    [IR_OP_STEP] = {"Greater", ex_step},
-    [IR_OP_EXP] = {"Exp", ex_plain},
-    [IR_OP_LOG] = {"Log", ex_plain},
-    [IR_OP_SQRT] = {"Sqrt", ex_plain},
-    [IR_OP_TANH] = {"Tanh", ex_plain},
-    [IR_OP_SIGMOID] = {"Sigmoid", ex_plain},
-    [IR_OP_ERF] = {"Erf", ex_plain},
-    [IR_OP_RELU] = {"Relu", ex_plain},
-    [IR_OP_SOFTPLUS] = {"Softplus", ex_plain},
-    [IR_OP_POWS] = {"Pow", ex_pows},
-    [IR_OP_ADD] = {"Add", ex_plain},
-    [IR_OP_SUB] = {"Sub", ex_plain},
-    [IR_OP_MUL] = {"Mul", ex_plain},
-    [IR_OP_DIV] = {"Div", ex_plain},
-    [IR_OP_MAX] = {"Max", ex_plain},
-    [IR_OP_MIN] = {"Min", ex_plain},
-    [IR_OP_GT] = {"Greater", ex_compare},
-    [IR_OP_GE] = {"GreaterOrEqual", ex_compare},
-    [IR_OP_EQ] = {"Equal", ex_compare},
-    [IR_OP_SELECT] = {"Where", ex_select},
-    [IR_OP_RSUM] = {"ReduceSum", ex_reduce_sum},
-    [IR_OP_RMAX] = {"ReduceMax", ex_reduce_max},
-    [IR_OP_MATMUL] = {"MatMul", ex_plain},
-    [IR_OP_CONV2D] = {"Conv", ex_conv},
-    [IR_OP_MAXPOOL2D] = {"MaxPool", ex_pool},
-    [IR_OP_AVGPOOL2D] = {"AveragePool", ex_pool},
-    [IR_OP_RESHAPE] = {"Reshape", ex_reshape},
-    [IR_OP_TRANSPOSE] = {"Transpose", ex_transpose},
-    [IR_OP_BROADCAST] = {"Expand", ex_broadcast},
-    [IR_OP_SLICE] = {"Slice", ex_slice},
-    [IR_OP_PAD] = {"Pad", ex_pad},
-    [IR_OP_CONCAT] = {"Concat", ex_concat},
-};
 
 /* ---- sources, outputs and the model -------------------------------------------------- */
 
-static void ex_param(ex_ctx *c, int id)
+static void ex_param(ir_ex_ctx *c, int id)
 {
-    const ir_node *n = node_at(c, id);
-    Onnx__TensorProto *t = ex_tensor(c, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, n->shape.d, n->shape.rank,
-                                     n->data, (size_t)ir_shape_numel(&n->shape, 0), sizeof(float));
+    const ir_node *n = ir_ex_node_at(c, id);
+    Onnx__TensorProto *t = ir_ex_tensor(c, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, n->shape.d, n->shape.rank, n->data,
+                                        (size_t)ir_shape_numel(&n->shape, 0), sizeof(float));
     if (t) {
         t->name = c->vname[id];
         list_push(c, &c->inits, t);
     }
 }
 
-static void ex_const(ex_ctx *c, int id)
+static void ex_const(ir_ex_ctx *c, int id)
 {
-    const ir_node *n = node_at(c, id);
-    char *out = unique_name(c, n->name && n->name[0] ? n->name : ex_printf(c, "const_%d", id));
-    c->vname[id] = (char *)ex_constant(c, out,
-                                       ex_tensor(c, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, n->shape.d,
-                                                 n->shape.rank, n->data, (size_t)ir_shape_numel(&n->shape, 0),
-                                                 sizeof(float)));
-}
-
-static void ex_op(ex_ctx *c, int id)
-{
-    const ir_node *n = node_at(c, id);
-    const ex_rule *r = &rules[n->op];
-    if (!r->fn) {
-        char label[256];
-        ex_fail(c, EBM_ERR_UNSUPPORTED, "export: node %s: core op %s has no ONNX form (it appears only in "
-                "differentiated graphs; export the model before differentiating it)",
-                ir_node_label(c->g, id, label, sizeof label), ir_op_get(n->op)->name);
-        return;
-    }
-    r->fn(c, id, r->op_type);
+    const ir_node *n = ir_ex_node_at(c, id);
+    char *out = ir_ex_unique_name(c, n->name && n->name[0] ? n->name : ir_ex_printf(c, "const_%d", id));
+    c->vname[id] =
+        (char *)ir_ex_constant(c, out,
+                               ir_ex_tensor(c, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, n->shape.d, n->shape.rank, n->data,
+                                            (size_t)ir_shape_numel(&n->shape, 0), sizeof(float)));
 }
 
 /* Names kept from the graph (inputs, parameters, outputs) are reserved before
  * any generated one, so they keep their spelling unless two of them clash. */
-static void reserve_names(ex_ctx *c)
+static void reserve_names(ir_ex_ctx *c)
 {
     const ir_graph *g = c->g;
     for (int i = 0; i < g->n_inputs; i++) {
-        const ir_node *n = node_at(c, g->inputs[i]);
-        c->vname[g->inputs[i]] = unique_name(c, n->name && n->name[0] ? n->name : ex_printf(c, "input_%d", i));
+        const ir_node *n = ir_ex_node_at(c, g->inputs[i]);
+        c->vname[g->inputs[i]] = ir_ex_unique_name(c, n->name && n->name[0] ? n->name : ir_ex_printf(c, "input_%d", i));
     }
     for (int id = 0; id < g->n_nodes; id++) {
-        const ir_node *n = node_at(c, id);
+        const ir_node *n = ir_ex_node_at(c, id);
         if (n->op == IR_OP_CONST && (n->flags & IR_NODE_PARAM))
-            c->vname[id] = unique_name(c, n->name && n->name[0] ? n->name : ex_printf(c, "param_%d", id));
+            c->vname[id] = ir_ex_unique_name(c, n->name && n->name[0] ? n->name : ir_ex_printf(c, "param_%d", id));
     }
     /* A computed output value takes the output's name; sources and values
      * named twice get an Identity in emit_outputs. */
     for (int i = 0; i < g->n_outputs; i++) {
         int id = g->outputs[i];
-        ir_op op = node_at(c, id)->op;
+        ir_op op = ir_ex_node_at(c, id)->op;
         if (op != IR_OP_INPUT && op != IR_OP_CONST && !c->vname[id])
-            c->vname[id] = unique_name(c, g->output_names[i] ? g->output_names[i] : ex_printf(c, "output_%d", i));
+            c->vname[id] =
+                ir_ex_unique_name(c, g->output_names[i] ? g->output_names[i] : ir_ex_printf(c, "output_%d", i));
     }
 }
 
 /* Which comparisons need their float 0/1 value (anything but a Where condition). */
-static void mark_float_uses(ex_ctx *c)
+static void mark_float_uses(ir_ex_ctx *c)
 {
     const ir_graph *g = c->g;
     for (int id = 0; id < g->n_nodes; id++) {
@@ -814,25 +427,25 @@ static void mark_float_uses(ex_ctx *c)
         c->as_float[g->outputs[i]] = 1;
 }
 
-static Onnx__ValueInfoProto **value_infos(ex_ctx *c, const int *ids, int n, char *const *names)
+static Onnx__ValueInfoProto **value_infos(ir_ex_ctx *c, const int *ids, int n, char *const *names)
 {
     Onnx__ValueInfoProto **v = ex_alloc(c, (size_t)(n ? n : 1) * sizeof *v);
     for (int i = 0; v && i < n; i++)
-        v[i] = ex_value_info(c, names[i], &node_at(c, ids[i])->shape);
+        v[i] = ex_value_info(c, names[i], &ir_ex_node_at(c, ids[i])->shape);
     return v;
 }
 
 /* Output names, with an Identity where the value is a source or was named
  * by an earlier output. */
-static char **emit_outputs(ex_ctx *c)
+static char **emit_outputs(ir_ex_ctx *c)
 {
     const ir_graph *g = c->g;
     char **names = ex_alloc(c, (size_t)(g->n_outputs ? g->n_outputs : 1) * sizeof *names);
     for (int i = 0; names && i < g->n_outputs; i++) {
         int id = g->outputs[i];
-        const char *want = g->output_names[i] ? g->output_names[i] : ex_printf(c, "output_%d", i);
-        if (c->vname[id] && want && strcmp(c->vname[id], want) == 0 && node_at(c, id)->op != IR_OP_INPUT &&
-            node_at(c, id)->op != IR_OP_CONST) {
+        const char *want = g->output_names[i] ? g->output_names[i] : ir_ex_printf(c, "output_%d", i);
+        if (c->vname[id] && want && strcmp(c->vname[id], want) == 0 && ir_ex_node_at(c, id)->op != IR_OP_INPUT &&
+            ir_ex_node_at(c, id)->op != IR_OP_CONST) {
             int first = 1;
             for (int j = 0; j < i; j++)
                 first &= g->outputs[j] != id;
@@ -841,20 +454,20 @@ static char **emit_outputs(ex_ctx *c)
                 continue;
             }
         }
-        names[i] = unique_name(c, want ? want : "output");
+        names[i] = ir_ex_unique_name(c, want ? want : "output");
         const char *in[1] = {c->vname[id]};
-        ex_node(c, "Identity", ex_printf(c, "%s/Identity", names[i] ? names[i] : ""), in, 1, names[i]);
+        ir_ex_node(c, "Identity", ir_ex_printf(c, "%s/Identity", names[i] ? names[i] : ""), in, 1, names[i]);
     }
     return names;
 }
 
-static Onnx__GraphProto *emit_graph(ex_ctx *c)
+static Onnx__GraphProto *emit_graph(ir_ex_ctx *c)
 {
     const ir_graph *g = c->g;
     reserve_names(c);
     mark_float_uses(c);
     for (int id = 0; id < g->n_nodes && c->st == EBM_OK; id++) {
-        const ir_node *n = node_at(c, id);
+        const ir_node *n = ir_ex_node_at(c, id);
         if (n->op == IR_OP_INPUT)
             continue;
         if (n->op == IR_OP_CONST && (n->flags & IR_NODE_PARAM))
@@ -862,7 +475,7 @@ static Onnx__GraphProto *emit_graph(ex_ctx *c)
         else if (n->op == IR_OP_CONST)
             ex_const(c, id);
         else
-            ex_op(c, id);
+            ir_ex_op(c, id);
     }
     char **out_names = emit_outputs(c);
     Onnx__GraphProto *gp = ex_alloc(c, sizeof *gp);
@@ -885,7 +498,7 @@ static Onnx__GraphProto *emit_graph(ex_ctx *c)
     return c->st == EBM_OK ? gp : NULL;
 }
 
-static Onnx__ModelProto *emit_model(ex_ctx *c, Onnx__GraphProto *gp)
+static Onnx__ModelProto *emit_model(ir_ex_ctx *c, Onnx__GraphProto *gp)
 {
     const ir_graph *g = c->g;
     Onnx__ModelProto *m = ex_alloc(c, sizeof *m);
@@ -921,7 +534,7 @@ static Onnx__ModelProto *emit_model(ex_ctx *c, Onnx__GraphProto *gp)
     return c->st == EBM_OK ? m : NULL;
 }
 
-static void ctx_free(ex_ctx *c)
+static void ctx_free(ir_ex_ctx *c)
 {
     for (size_t i = 0; i < c->allocs.n; i++)
         free(c->allocs.items[i]);
@@ -938,7 +551,7 @@ ebm_status ir_onnx_export_buffer(const ir_graph *g, void **buf, size_t *len, ebm
 {
     *buf = NULL;
     *len = 0;
-    ex_ctx c;
+    ir_ex_ctx c;
     memset(&c, 0, sizeof c);
     c.g = g;
     c.err = err;
@@ -947,7 +560,7 @@ ebm_status ir_onnx_export_buffer(const ir_graph *g, void **buf, size_t *len, ebm
     c.bname = calloc(n, sizeof *c.bname);
     c.as_float = calloc(n, 1);
     if (!c.vname || !c.bname || !c.as_float)
-        ex_fail(&c, EBM_ERR_NOMEM, "export: out of memory");
+        ir_ex_fail(&c, EBM_ERR_NOMEM, "export: out of memory");
     Onnx__ModelProto *m = c.st == EBM_OK ? emit_model(&c, emit_graph(&c)) : NULL;
     if (m) {
         *len = onnx__model_proto__get_packed_size(m);
@@ -955,7 +568,7 @@ ebm_status ir_onnx_export_buffer(const ir_graph *g, void **buf, size_t *len, ebm
         if (*buf)
             onnx__model_proto__pack(m, *buf);
         else
-            ex_fail(&c, EBM_ERR_NOMEM, "export: out of memory for a %zu-byte model", *len);
+            ir_ex_fail(&c, EBM_ERR_NOMEM, "export: out of memory for a %zu-byte model", *len);
     }
     ebm_status st = c.st;
     ctx_free(&c);

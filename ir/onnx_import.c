@@ -633,18 +633,6 @@ int imp_attr_ints(const imp_node *n, const char *name, int64_t *out, int max)
     return (int)a->n_ints;
 }
 
-int imp_attr_floats(const imp_node *n, const char *name, double *out, int max)
-{
-    const Onnx__AttributeProto *a = imp_attr(n, name);
-    if (!a)
-        return -1;
-    if (a->n_floats > (size_t)max)
-        return -2;
-    for (size_t i = 0; i < a->n_floats; i++)
-        out[i] = a->floats[i];
-    return (int)a->n_floats;
-}
-
 const char *imp_attr_string(const imp_node *n, const char *name, char *buf, size_t size,
                             const char *dflt)
 {
@@ -890,7 +878,7 @@ static const struct onnx_op_row {
     const char *op_type;
     imp_lower_fn fn;
 } onnx_ops[] = {
-#define ONNX_OP(op_type, fn) {op_type, fn},
+#define ONNX_OP(op_type, fn, note) {op_type, fn},
 #include "onnx_ops.def"
 #undef ONNX_OP
 };

@@ -33,7 +33,7 @@ typedef struct imp_node {
 typedef ebm_status (*imp_lower_fn)(imp_ctx *c, const imp_node *n);
 
 /* Declarations of all lowering functions (one per row of onnx_ops.def). */
-#define ONNX_OP(op_type, fn) ebm_status fn(imp_ctx *c, const imp_node *n);
+#define ONNX_OP(op_type, fn, note) ebm_status fn(imp_ctx *c, const imp_node *n);
 #include "onnx_ops.def"
 #undef ONNX_OP
 
@@ -82,7 +82,6 @@ double imp_attr_float(const imp_node *n, const char *name, double dflt);
 /* Copies up to max ints; returns the count, or -1 if absent (error if > max:
  * returns -2, caller reports). */
 int imp_attr_ints(const imp_node *n, const char *name, int64_t *out, int max);
-int imp_attr_floats(const imp_node *n, const char *name, double *out, int max);
 /* String attribute (NUL-terminated copy in buf) or dflt if absent. */
 const char *imp_attr_string(const imp_node *n, const char *name, char *buf, size_t size,
                             const char *dflt);

@@ -461,16 +461,16 @@ static ebm_status lower_core_unary(imp_ctx *c, const imp_node *n, ir_op op)
     return out0(c, n, imp_un(c, n, op, unary_input(c, n, legacy_only)));
 }
 
-ebm_status imp_lower_neg(imp_ctx *c, const imp_node *n) { return lower_core_unary(c, n, IR_OP_NEG); }
-ebm_status imp_lower_abs(imp_ctx *c, const imp_node *n) { return lower_core_unary(c, n, IR_OP_ABS); }
-ebm_status imp_lower_sqrt(imp_ctx *c, const imp_node *n) { return lower_core_unary(c, n, IR_OP_SQRT); }
-ebm_status imp_lower_exp(imp_ctx *c, const imp_node *n) { return lower_core_unary(c, n, IR_OP_EXP); }
-ebm_status imp_lower_log(imp_ctx *c, const imp_node *n) { return lower_core_unary(c, n, IR_OP_LOG); }
-ebm_status imp_lower_erf(imp_ctx *c, const imp_node *n) { return lower_core_unary(c, n, IR_OP_ERF); }
-ebm_status imp_lower_relu(imp_ctx *c, const imp_node *n) { return lower_core_unary(c, n, IR_OP_RELU); }
-ebm_status imp_lower_sigmoid(imp_ctx *c, const imp_node *n) { return lower_core_unary(c, n, IR_OP_SIGMOID); }
-ebm_status imp_lower_tanh(imp_ctx *c, const imp_node *n) { return lower_core_unary(c, n, IR_OP_TANH); }
-ebm_status imp_lower_softplus(imp_ctx *c, const imp_node *n) { return lower_core_unary(c, n, IR_OP_SOFTPLUS); }
+/* The one-operand core op whose onnx_type (ir/ops.def) is the node's op_type. */
+ebm_status imp_lower_core_unary(imp_ctx *c, const imp_node *n)
+{
+    for (int op = 0; op < IR_OP_COUNT; op++) {
+        const ir_op_info *info = ir_op_get((ir_op)op);
+        if (info->arity == 1 && info->onnx_type && strcmp(info->onnx_type, n->p->op_type) == 0)
+            return lower_core_unary(c, n, (ir_op)op);
+    }
+    return imp_fail(c, n, EBM_ERR_INTERNAL, "no core op of ir/ops.def is exported as %s", n->p->op_type);
+}
 
 ebm_status imp_lower_reciprocal(imp_ctx *c, const imp_node *n)
 {

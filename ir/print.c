@@ -28,19 +28,19 @@ static void add_ints(char *buf, size_t size, size_t *at, const char *key, const 
     add(buf, size, at, "]");
 }
 
-/* The attributes that matter for the node's op, as " key=value" pairs. */
+/* The attributes the node's op reads (the ATTR column of ops.def), as
+ * " key=value" pairs. */
 static void attr_str(const ir_node *n, int rank_in, char *buf, size_t size)
 {
     size_t at = 0;
     char sb[64];
     const ir_attr *a = &n->attr;
     buf[0] = 0;
-    switch (n->op) {
-    case IR_OP_POWS:
+    switch (ir_op_get(n->op)->attr) {
+    case IR_ATTR_F:
         add(buf, size, &at, " p=%.9g", a->f);
         break;
-    case IR_OP_RSUM:
-    case IR_OP_RMAX:
+    case IR_ATTR_AXES:
         add(buf, size, &at, " axes=[");
         for (int i = 0, first = 1; i < 32; i++)
             if (a->axes & (1u << i)) {
@@ -49,33 +49,27 @@ static void attr_str(const ir_node *n, int rank_in, char *buf, size_t size)
             }
         add(buf, size, &at, "]");
         break;
-    case IR_OP_CONCAT:
+    case IR_ATTR_AXIS:
         add(buf, size, &at, " axis=%d", a->axis);
         break;
-    case IR_OP_TRANSPOSE: {
+    case IR_ATTR_PERM: {
         int64_t p[IR_MAX_RANK];
         for (int i = 0; i < rank_in; i++)
             p[i] = a->perm[i];
         add_ints(buf, size, &at, "perm", p, rank_in);
         break;
     }
-    case IR_OP_RESHAPE:
-    case IR_OP_BROADCAST:
+    case IR_ATTR_SHAPE:
         add(buf, size, &at, " to=%s", ir_shape_str(&a->shape, sb, sizeof sb));
         break;
-    case IR_OP_CONV2D:
-    case IR_OP_CONV2D_BWD_DATA:
-    case IR_OP_CONV2D_BWD_FILTER:
+    case IR_ATTR_CONV:
         add_ints(buf, size, &at, "stride", a->conv.stride, 2);
         add_ints(buf, size, &at, "pad", a->conv.pad, 4);
         add_ints(buf, size, &at, "dilation", a->conv.dilation, 2);
         if (a->conv.group != 1)
             add(buf, size, &at, " group=%lld", (long long)a->conv.group);
         break;
-    case IR_OP_MAXPOOL2D:
-    case IR_OP_AVGPOOL2D:
-    case IR_OP_MAXPOOL2D_BWD:
-    case IR_OP_AVGPOOL2D_BWD:
+    case IR_ATTR_POOL:
         add_ints(buf, size, &at, "kernel", a->pool.kernel, 2);
         add_ints(buf, size, &at, "stride", a->pool.stride, 2);
         add_ints(buf, size, &at, "pad", a->pool.pad, 4);
@@ -86,18 +80,19 @@ static void attr_str(const ir_node *n, int rank_in, char *buf, size_t size)
         if (a->pool.count_include_pad)
             add(buf, size, &at, " count_include_pad");
         break;
-    case IR_OP_SLICE:
+    case IR_ATTR_SLICE:
         add_ints(buf, size, &at, "start", a->slice.start, rank_in);
         add_ints(buf, size, &at, "end", a->slice.end, rank_in);
         add_ints(buf, size, &at, "step", a->slice.step, rank_in);
         break;
-    case IR_OP_PAD:
+    case IR_ATTR_PAD:
         add_ints(buf, size, &at, "begin", a->pad.begin, rank_in);
         add_ints(buf, size, &at, "end", a->pad.end, rank_in);
         if (a->pad.value != 0)
             add(buf, size, &at, " value=%.9g", a->pad.value);
         break;
-    default:
+    case IR_ATTR_NONE:
+    case IR_ATTR_COUNT:
         break;
     }
 }

@@ -1,5 +1,7 @@
-/* test_ir.c — the graph builder, shape rules, verifier and printer. */
+/* test_ir.c — the graph builder, shape rules, verifier, printer and op table. */
 #include <check.h>
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -205,6 +207,93 @@ START_TEST(test_op_table)
 }
 END_TEST
 
+/* What is wrong with a float_expr column entry, or NULL: it must compute in
+ * single precision (calls of float functions only: ebmk_* or a name ending
+ * in f; float literals; no double), and read its operands x, y, z only
+ * as far as the op's arity. */
+static const char *float_form_problem(const char *e, int arity)
+{
+    static char why[128];
+    int uses[3] = {0, 0, 0};
+    for (const char *p = e; *p;) {
+        const char *t = p;
+        if (isalpha((unsigned char)*p) || *p == '_') {
+            while (isalnum((unsigned char)*p) || *p == '_')
+                p++;
+            size_t len = (size_t)(p - t);
+            const char *q = p;
+            while (*q == ' ')
+                q++;
+            if (len == 6 && strncmp(t, "double", 6) == 0)
+                return "uses double";
+            int keyword = len == 6 && strncmp(t, "return", 6) == 0;
+            if (*q == '(' && !keyword && strncmp(t, "ebmk_", 5) != 0 && t[len - 1] != 'f') {
+                snprintf(why, sizeof why, "calls %.*s, not a float function", (int)len, t);
+                return why;
+            }
+            if (len == 1 && *t >= 'x' && *t <= 'z')
+                uses[*t - 'x'] = 1;
+        } else if (isdigit((unsigned char)*p) || (*p == '.' && isdigit((unsigned char)p[1]))) {
+            int real = 0;
+            while (isalnum((unsigned char)*p) || *p == '.' || ((*p == '-' || *p == '+') && (p[-1] == 'e')))
+                real |= *p == '.' || *p == 'e', p++;
+            if (real && p[-1] != 'f') {
+                snprintf(why, sizeof why, "literal %.*s is a double", (int)(p - t), t);
+                return why;
+            }
+        } else {
+            p++;
+        }
+    }
+    if (!uses[0])
+        return "does not read x";
+    if ((uses[1] && arity < 2) || (uses[2] && arity < 3))
+        return "reads an operand the op does not have";
+    return NULL;
+}
+
+START_TEST(test_float_form_check)
+{
+    ck_assert_ptr_null(float_form_problem("(x > 0 ? 1.0f : 0.0f)", 1));
+    ck_assert_ptr_null(float_form_problem("const float e = ebmk_expf(x); return e * 2;", 1));
+    ck_assert_str_eq(float_form_problem("sin(x)", 1), "calls sin, not a float function");
+    ck_assert_str_eq(float_form_problem("(x > 0 ? 1.0 : 0.0f)", 1), "literal 1.0 is a double");
+    ck_assert_str_eq(float_form_problem("(double)x", 1), "uses double");
+    ck_assert_str_eq(float_form_problem("0", 1), "does not read x");
+    ck_assert_str_eq(float_form_problem("(x + y)", 1), "reads an operand the op does not have");
+}
+END_TEST
+
+/* Every row of ops.def has the columns its kernel family needs, so a new row
+ * is picked up by the sweeps over IR_OP_COUNT in the other tests (executor,
+ * C backend, derivatives, export). */
+START_TEST(test_ops_table_is_complete)
+{
+    int ewise = 0;
+    for (int op = 0; op < IR_OP_COUNT; op++) {
+        const ir_op_info *in = ir_op_get((ir_op)op);
+        ck_assert_ptr_nonnull(in->shape_rule);
+        ck_assert_msg(ir_op_from_name(in->name) == (ir_op)op, "%s: the name is taken by an earlier row", in->name);
+        ck_assert_msg(in->kernel >= 0 && in->kernel < IR_KERNEL_COUNT && in->attr >= 0 && in->attr < IR_ATTR_COUNT,
+                      "%s: kernel or attribute kind out of range", in->name);
+        ck_assert_msg((in->kernel == IR_KERNEL_SOURCE) == (in->arity == 0), "%s: only sources have no operands",
+                      in->name);
+        ck_assert_msg(in->elementwise == (in->kernel == IR_KERNEL_ELEMWISE),
+                      "%s: the ELEMWISE kernel family is the rows with a scalar_expr", in->name);
+        if (!in->elementwise) {
+            ck_assert_msg(!in->scalar_expr && !in->float_expr, "%s: expressions on a non-elementwise row", in->name);
+            continue;
+        }
+        ck_assert_msg(in->fuse == IR_FUSE_ELEMWISE || in->fuse == IR_FUSE_BROADCAST, "%s: fuse class", in->name);
+        ck_assert_msg(in->arity >= 1 && in->arity <= 3, "%s: elementwise ops take 1 to 3 operands", in->name);
+        const char *why = float_form_problem(in->float_expr, in->arity);
+        ck_assert_msg(!why, "%s: float_expr \"%s\" %s", in->name, in->float_expr, why);
+        ewise++;
+    }
+    ck_assert_int_gt(ewise, 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ir");
@@ -217,6 +306,8 @@ int main(void)
     tcase_add_test(tc, test_verify_catches_corruption);
     tcase_add_test(tc, test_clone_meta_print);
     tcase_add_test(tc, test_op_table);
+    tcase_add_test(tc, test_float_form_check);
+    tcase_add_test(tc, test_ops_table_is_complete);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

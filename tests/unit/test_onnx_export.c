@@ -239,20 +239,61 @@ static int count_ir_op(const ir_graph *g, ir_op op)
 
 /* ---- elementwise ops ---------------------------------------------------------------- */
 
+/* One node of core op `op` on x [N,5] (and, for more operands, parameters
+ * that broadcast against it), as the graph's output. */
+static ir_graph *one_op_graph(ir_op op)
+{
+    int x, in[3];
+    ir_graph *g = new_graph(ir_shape_make(2, IR_DIM_N, 5), &x);
+    in[0] = x;
+    for (int k = 1; k < ir_op_get(op)->arity; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "w%d", k);
+        in[k] = param(g, name, ir_shape_make(1, 5), 40 + (uint64_t)k);
+    }
+    ir_attr a = zero_attr();
+    if (ir_op_get(op)->attr == IR_ATTR_F)
+        a.f = 3.0;   /* pows: x^3 */
+    out(g, node(g, op, in, ir_op_get(op)->arity, &a), "y");
+    return g;
+}
+
+/* Every elementwise op of ops.def with an onnx_type: exported and imported
+ * again it computes the same (float32 bit for bit) and is a fixpoint from
+ * then on; when its export is the one ONNX node of that type, it comes back
+ * as the same IR.  A new row of ops.def is tested here without an edit. */
+START_TEST(test_every_elementwise_op_round_trips)
+{
+    int tested = 0;
+    for (int op = 0; op < IR_OP_COUNT; op++) {
+        const ir_op_info *info = ir_op_get((ir_op)op);
+        if (!info->elementwise || !info->onnx_type)
+            continue;
+        ir_graph *g = one_op_graph((ir_op)op);
+        size_t len;
+        void *buf = export_ok(g, &len);
+        Onnx__ModelProto *m = decode(buf, len);
+        ck_assert_msg(count_op_type(m, info->onnx_type) == 1, "%s: no %s node in the file", info->name,
+                      info->onnx_type);
+        int one_node = m->graph->n_node == 1;
+        onnx__model_proto__free_unpacked(m, NULL);
+        free(buf);
+        check_round_trip(g, one_node, info->name);
+        ir_graph_free(g);
+        tested++;
+    }
+    ck_assert_int_gt(tested, 0);
+}
+END_TEST
+
+/* log and sqrt of positive values; x^3 and x^-0.5 (exponents the importer
+ * keeps as pows: 2 and 0.5 come back as mul and sqrt); x^(1/3) keeps its
+ * double exponent. */
 START_TEST(test_unary_ops_round_trip)
 {
-    static const ir_op ops[] = {IR_OP_NEG, IR_OP_ABS, IR_OP_EXP, IR_OP_TANH, IR_OP_SIGMOID,
-                                IR_OP_ERF, IR_OP_RELU, IR_OP_SOFTPLUS};
     ebm_error err = {0};
     int x;
     ir_graph *g = new_graph(ir_shape_make(2, IR_DIM_N, 5), &x);
-    char name[32];
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
-        snprintf(name, sizeof name, "y%zu", i);
-        out(g, ir_unary(g, ops[i], x, NULL, &err), name);
-    }
-    /* log and sqrt of positive values; x^3 and x^-0.5 (exponents the
-     * importer keeps as pows: 2 and 0.5 come back as mul and sqrt) */
     int pos = ir_unary(g, IR_OP_EXP, x, NULL, &err);
     out(g, ir_unary(g, IR_OP_LOG, pos, NULL, &err), "log");
     out(g, ir_unary(g, IR_OP_SQRT, pos, NULL, &err), "sqrt");
@@ -271,13 +312,15 @@ START_TEST(test_unary_ops_round_trip)
 }
 END_TEST
 
+/* Binary ops against parameters that broadcast; the parameters are
+ * initializers, a plain constant a Constant node. */
 START_TEST(test_binary_ops_broadcast_round_trip)
 {
-    static const ir_op ops[] = {IR_OP_ADD, IR_OP_SUB, IR_OP_MUL, IR_OP_DIV, IR_OP_MAX, IR_OP_MIN};
     ebm_error err = {0};
     int x;
     ir_graph *g = new_graph(ir_shape_make(3, IR_DIM_N, 2, 4), &x);
     char name[32];
+    static const ir_op ops[] = {IR_OP_ADD, IR_OP_DIV};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         snprintf(name, sizeof name, "w%zu", i);
         int w = param(g, name, ir_shape_make(2, 1, 4), 100 + i);
@@ -291,7 +334,7 @@ START_TEST(test_binary_ops_broadcast_round_trip)
     size_t len;
     void *buf = export_ok(g, &len);
     Onnx__ModelProto *m = decode(buf, len);
-    ck_assert_uint_eq(m->graph->n_initializer, 6);   /* the parameters only */
+    ck_assert_uint_eq(m->graph->n_initializer, 2);   /* the parameters only */
     ck_assert_int_eq(count_op_type(m, "Constant"), 1);
     onnx__model_proto__free_unpacked(m, NULL);
     free(buf);
@@ -351,23 +394,6 @@ START_TEST(test_step_and_general_select_values)
     ck_assert_int_eq(count_ir_op(h, IR_OP_EQ), 2);
     ck_assert_int_eq(count_ir_op(h, IR_OP_SELECT), 2);
     ir_graph_free(h);
-    ir_graph_free(g);
-}
-END_TEST
-
-/* The importer has no Sign; the file still uses the standard operator. */
-START_TEST(test_sign_is_standard_sign)
-{
-    ebm_error err = {0};
-    int x;
-    ir_graph *g = new_graph(ir_shape_make(2, IR_DIM_N, 3), &x);
-    out(g, ir_unary(g, IR_OP_SIGN, x, NULL, &err), "s");
-    size_t len;
-    void *buf = export_ok(g, &len);
-    Onnx__ModelProto *m = decode(buf, len);
-    ck_assert_int_eq(count_op_type(m, "Sign"), 1);
-    onnx__model_proto__free_unpacked(m, NULL);
-    free(buf);
     ir_graph_free(g);
 }
 END_TEST
@@ -740,11 +766,11 @@ static Suite *export_suite(void)
     Suite *s = suite_create("onnx_export");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_every_elementwise_op_round_trips);
     tcase_add_test(tc, test_unary_ops_round_trip);
     tcase_add_test(tc, test_binary_ops_broadcast_round_trip);
     tcase_add_test(tc, test_compare_and_select_round_trip);
     tcase_add_test(tc, test_step_and_general_select_values);
-    tcase_add_test(tc, test_sign_is_standard_sign);
     tcase_add_test(tc, test_reduce_matmul_round_trip);
     tcase_add_test(tc, test_conv_and_pool_round_trip);
     tcase_add_test(tc, test_reshape_transpose_concat_pad_round_trip);
