@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "autodiff.h"
-#include "passes.h"
+#include "pipeline.h"
 
 static const ebmc_vjp_fn vjp_table[IR_OP_COUNT] = {
 #define IR_OP(NAME, text, arity, cls, kern, attr, shape_rule, vjp, onnx, ex, expr, fexpr) vjp,
@@ -258,9 +258,7 @@ ebm_status ebmc_build_program(const ir_graph *energy, ebmc_program p, ir_graph *
     memset(&o, 0, sizeof o);
     o.verify = 1;
     if (st == EBM_OK)
-        st = ebmc_pass_simplify(g, &o, err);
-    if (st == EBM_OK)
-        st = ir_verify(g, err);
+        st = ebmc_pass_run(EBMC_PASS_SIMPLIFY, g, &o, err);
     if (st) {
         ebm_error_prefix(err, "building the %s program", ebmc_program_name(p));
         ir_graph_free(g);

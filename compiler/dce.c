@@ -86,10 +86,6 @@ ebm_status ebmc_pass_dce(ir_graph *g, const ebmc_options *o, ebm_error *err)
         goto done;
     }
     compact(c, live, remap);
-    if (o && o->verify && (st = ir_verify(c, err))) {
-        ebm_error_prefix(err, "after dce");
-        goto done;
-    }
     ir_graph_replace(g, c);
     c = NULL;
 done:

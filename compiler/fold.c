@@ -53,7 +53,6 @@ static ebm_status fold_node(ir_graph *g, int id, ebm_error *err)
     ebm_status st = ebmc_exec_node(g, id, 0, EBMC_F32, in, data, err);
     if (st) {
         free(data);
-        ebm_error_prefix(err, "fold_constants");
         return st;
     }
     nd->op = IR_OP_CONST;
@@ -77,10 +76,7 @@ ebm_status ebmc_pass_fold_constants(ir_graph *g, const ebmc_options *o, ebm_erro
         if (foldable(c, id) && !(st = fold_node(c, id, err)))
             folded++;
     if (!st && folded) {
-        ebmc_options quiet = {.verify = 0};   /* verified once below */
-        st = ebmc_pass_dce(c, &quiet, err);
-        if (!st && o && o->verify && (st = ir_verify(c, err)))
-            ebm_error_prefix(err, "after fold_constants");
+        st = ebmc_pass_dce(c, o, err);
         if (!st) {
             ir_graph_replace(g, c);
             c = NULL;

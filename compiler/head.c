@@ -152,11 +152,6 @@ ebm_status ebmc_pass_energy_head(ir_graph *g, const ebmc_options *o, ebm_error *
     c->outputs[0] = e;
     free(c->output_names[0]);
     c->output_names[0] = name;
-    if (o->verify && (st = ir_verify(c, err))) {
-        ebm_error_prefix(err, "after energy head");
-        ir_graph_free(c);
-        return st;
-    }
     ir_graph_replace(g, c);
     return EBM_OK;
 fail:

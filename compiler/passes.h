@@ -2,8 +2,8 @@
  *
  * A pass is `ebm_status ebmc_pass_NAME(ir_graph *g, const ebmc_options *o, ebm_error *err)`:
  * it rewrites *g (building the new graph aside and swapping it in, so a failed
- * pass leaves g unchanged) and, in debug builds or with o->verify, runs
- * ir_verify afterwards.
+ * pass leaves g unchanged).  Verifying the result and naming the pass in its
+ * errors is the runner's job (pipeline.h: ebmc_pass_run, ebmc_front_end_run).
  */
 #ifndef EBMC_PASSES_H
 #define EBMC_PASSES_H
@@ -24,7 +24,7 @@ const char *ebm_head_name(ebm_head h);
 
 typedef struct ebmc_options {
     ebm_head head;
-    int verify;      /* run ir_verify after each pass */
+    int verify;      /* the runner verifies after each pass (pipeline.h) */
 } ebmc_options;
 
 /* Replaces the graph's single output by the energy [N] of the chosen head. */

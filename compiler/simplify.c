@@ -270,12 +270,8 @@ ebm_status ebmc_pass_simplify(ir_graph *g, const ebmc_options *o, ebm_error *err
         st = ir_add_output(c, map[g->outputs[k]], g->output_names[k], err);
     if (st == EBM_OK)
         st = ebmc_pass_dce(c, o, err);
-    if (st == EBM_OK && o && o->verify)
-        st = ir_verify(c, err);
-    if (st) {
-        ebm_error_prefix(err, "simplify");
+    if (st)
         goto done;
-    }
     ir_graph_replace(g, c);
     c = NULL;
 done:

@@ -18,7 +18,7 @@
 #include "codegen.h"
 #include "nn.h"
 #include "onnx.h"
-#include "passes.h"
+#include "pipeline.h"
 
 static int fail(const ebm_error *err)
 {
@@ -38,11 +38,12 @@ static ir_graph *custom_energy(uint64_t seed, ebm_error *err)
     return ir_nn_finish(&nn, err);   /* NULL, with the first error, if any call failed */
 }
 
-/* The energy head [N,1] -> [N], then the code generator. */
+/* The front end `ebmc` runs (energy head [N,1] -> [N], folding, DCE,
+ * verify), then the code generator. */
 static ebm_status compile(ir_graph *g, const char *path, ebm_error *err)
 {
-    ebmc_options o = {.head = EBM_HEAD_OUTPUT};
-    ebm_status st = ebmc_pass_energy_head(g, &o, err);
+    ebmc_front_end fe = {.head = EBM_HEAD_OUTPUT, .fold = 1};
+    ebm_status st = ebmc_front_end_run(g, &fe, err);
     if (!st)
         st = ebmc_compile_model(g, NULL, path, err);
     return st;

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 
 #include "onnx.h"
-#include "passes.h"
+#include "pipeline.h"
 
 const char *tu_source_dir(void)
 {
@@ -132,23 +132,14 @@ ebm_status tu_fixture_graph(const char *dir, ir_graph **out, ebm_error *err)
     ebm_status st = tu_fixture_head(tu_path("%s/meta.json", dir), head_name, sizeof head_name, err);
     if (st)
         return st;
-    ebmc_options o = {.verify = 1};
-    if (ebm_head_parse(head_name, &o.head) != 0)
+    ebmc_front_end fe = {.fold = 1, .verify_each = 1};
+    if (ebm_head_parse(head_name, &fe.head) != 0)
         return ebm_fail(err, EBM_ERR_FORMAT, "%s/meta.json: unknown head '%s'", dir, head_name);
     ir_import_options io = {.batch_symbolic = 1};
     st = ir_onnx_import_file(tu_path("%s/model.onnx", dir), &io, out, err);
     if (st)
         return st;
-    st = ebmc_pass_energy_head(*out, &o, err);
-    if (!st)
-        st = ebmc_pass_fold_constants(*out, &o, err);
-    if (!st)
-        st = ebmc_pass_simplify(*out, &o, err);
-    if (!st)
-        st = ebmc_pass_dce(*out, &o, err);
-    if (!st)
-        st = ir_verify(*out, err);
-    return st;
+    return ebmc_front_end_run(*out, &fe, err);
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -355,32 +355,6 @@ ebm_status cli_resolve_head(const ir_graph *g, const char *flag_value, ebm_head 
     return EBM_OK;
 }
 
-/* Pass messages name nodes but not the file (a graph need not come from one);
- * on the command line the file is the first thing the user needs. */
-static ebm_status name_source(const ir_graph *g, ebm_status st, ebm_error *err)
-{
-    if (!st || !err || !g->source || strstr(err->msg, g->source))
-        return st;
-    char msg[EBM_ERROR_MSG_MAX];
-    snprintf(msg, sizeof msg, "%s", err->msg);
-    return ebm_fail(err, st, "%s: %s", g->source, msg);
-}
-
-ebm_status cli_run_pipeline(ir_graph *g, const cli_pipeline *p, ebm_error *err)
-{
-    ebmc_options o = {.head = p->head, .verify = p->verify_each};
-    ebm_status st = ebmc_pass_energy_head(g, &o, err);
-    if (!st && p->fold)
-        st = ebmc_pass_fold_constants(g, &o, err);
-    if (!st && p->fold)
-        st = ebmc_pass_simplify(g, &o, err);
-    if (!st)
-        st = ebmc_pass_dce(g, &o, err);
-    if (!st)
-        st = ir_verify(g, err);
-    return name_source(g, st, err);
-}
-
 void cli_error_rename(ebm_error *err, const char *from, const char *to)
 {
     if (!err || !from || !to || !from[0] || !strstr(err->msg, from))

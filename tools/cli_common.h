@@ -1,7 +1,7 @@
 /* cli_common.h — what the two command-line tools (ebmc, ebm) share: option
  * parsing from a table (which also writes --help, so help and parser cannot
- * disagree), one-line error reporting, model loading by content and the
- * front-end pipeline import -> energy head -> fold -> DCE -> verify.
+ * disagree), one-line error reporting and model loading by content (the
+ * front end that follows the import is compiler/pipeline.h).
  *
  * Exit codes: 0 success, 1 an error in the input (message from ebm_error),
  * 2 a usage error or a feature that is not implemented yet.
@@ -15,7 +15,7 @@
 #include "ebm_status.h"
 #include "ir.h"
 #include "npy.h"
-#include "passes.h"
+#include "pipeline.h"
 
 #ifndef EBMC_VERSION_STRING
 #define EBMC_VERSION_STRING "0.1.0"
@@ -109,14 +109,5 @@ ebm_status cli_head_from_flag(const char *value, ebm_head *out, ebm_error *err);
  * metadata, else "output".  Errors name the flag or the metadata key. */
 ebm_status cli_resolve_head(const ir_graph *g, const char *flag_value, ebm_head *out,
                             ebm_error *err);
-
-typedef struct cli_pipeline {
-    ebm_head head;
-    int fold;          /* run constant folding */
-    int verify_each;   /* verify after every pass, not only at the end */
-} cli_pipeline;
-
-/* Energy head, constant folding (optional), DCE, then ir_verify. */
-ebm_status cli_run_pipeline(ir_graph *g, const cli_pipeline *p, ebm_error *err);
 
 #endif /* EBMC_CLI_COMMON_H */

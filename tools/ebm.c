@@ -407,7 +407,7 @@ static int eval_wants_score(const cli_args *a)
 static ebm_status eval_reference(const cli_args *a, ebm_error *err)
 {
     const char *model = a->positional[0], *in_path = cli_get(&eval_cmd, a, "input");
-    cli_pipeline p = {.fold = 1};
+    ebmc_front_end p = {.fold = 1};
     ir_graph *g = NULL, *prog = NULL;
     ebm_array x = {0};
     eval_out o = {.f64 = cli_get(&eval_cmd, a, "f64") != NULL};
@@ -416,7 +416,7 @@ static ebm_status eval_reference(const cli_args *a, ebm_error *err)
     if (!st)
         st = cli_resolve_head(g, cli_get(&eval_cmd, a, "energy-head"), &p.head, err);
     if (!st)
-        st = cli_run_pipeline(g, &p, err);
+        st = ebmc_front_end_run(g, &p, err);
     if (!st && g->n_inputs != 1)
         st = ebm_fail(err, EBM_ERR_UNSUPPORTED, "%s: ebm eval needs a model with one input, this one has %d",
                       model, g->n_inputs);

@@ -136,7 +136,7 @@ typedef struct ebmc_run {
 } ebmc_run;
 
 /* Everything the flags say, checked before the model is read. */
-static ebm_status read_flags(const cli_args *a, ebmc_run *r, cli_pipeline *p, ebm_error *err)
+static ebm_status read_flags(const cli_args *a, ebmc_run *r, ebmc_front_end *p, ebm_error *err)
 {
     const char *v;
     memset(r, 0, sizeof *r);
@@ -234,7 +234,7 @@ int main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     ebmc_run r;
-    cli_pipeline p = {0};
+    ebmc_front_end p = {0};
     if (read_flags(&a, &r, &p, &err))
         return cli_fail("ebmc", &err, CLI_EXIT_USAGE);
 
@@ -245,7 +245,7 @@ int main(int argc, char **argv)
     if (!st)
         st = cli_resolve_head(g, head_flag, &p.head, &err);
     if (!st)
-        st = cli_run_pipeline(g, &p, &err);
+        st = ebmc_front_end_run(g, &p, &err);
     r.co.energy_head = ebm_head_name(p.head);
     if (!st && (r.kind == EMIT_IR || r.kind == EMIT_DOT))
         st = emit_ir(model, g, &r, &err);

@@ -133,12 +133,12 @@ static ebm_status compile_to(const cache_request *r, const char *source_hash, co
                              ebm_error *err)
 {
     ir_graph *g = NULL;
-    cli_pipeline p = {.fold = 1};
+    ebmc_front_end p = {.fold = 1};
     ebm_status st = cli_load_model(r->model, &g, err);
     if (!st)
         st = cli_resolve_head(g, r->head_flag, &p.head, err);
     if (!st)
-        st = cli_run_pipeline(g, &p, err);
+        st = ebmc_front_end_run(g, &p, err);
     if (!st) {
         ebmc_compile_options o = {
             .opt_level = 3,

@@ -1,12 +1,13 @@
-/* test_passes.c — constant folding, dead code elimination and the energy
- * heads, checked against values computed here by hand. */
+/* test_passes.c — constant folding, dead code elimination, the energy
+ * heads and the front-end pipeline, checked against values computed here by
+ * hand. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "exec.h"
-#include "passes.h"
+#include "pipeline.h"
 
 static const ebmc_options verify_opts = {.head = EBM_HEAD_OUTPUT, .verify = 1};
 
@@ -54,7 +55,7 @@ START_TEST(test_fold_chain)
     g->producer = strdup("test");
     g->onnx_nodes = 42;
 
-    ck_assert_int_eq(ebmc_pass_fold_constants(g, &verify_opts, &err), EBM_OK);
+    ck_assert_int_eq(ebmc_pass_run(EBMC_PASS_FOLD_CONSTANTS, g, &verify_opts, &err), EBM_OK);
     ck_assert_int_eq(g->n_nodes, 3);   /* x, the folded constant, the add */
     ck_assert_int_eq(count_op(g, IR_OP_CONST), 1);
     ck_assert_int_eq(g->n_inputs, 1);
@@ -97,7 +98,7 @@ START_TEST(test_fold_keeps_params_and_batch)
     int y = ir_binary(g, IR_OP_ADD, ir_binary(g, IR_OP_MUL, x, w2, NULL, &err), b, NULL, &err);
     ck_assert_int_eq(ir_add_output(g, y, "y", &err), EBM_OK);
     int before = g->n_nodes;
-    ck_assert_int_eq(ebmc_pass_fold_constants(g, &verify_opts, &err), EBM_OK);
+    ck_assert_int_eq(ebmc_pass_run(EBMC_PASS_FOLD_CONSTANTS, g, &verify_opts, &err), EBM_OK);
     ck_assert_int_eq(g->n_nodes, before);
     ck_assert_int_eq(count_op(g, IR_OP_MUL), 2);
     ck_assert_int_eq(count_op(g, IR_OP_BROADCAST), 1);
@@ -123,7 +124,7 @@ START_TEST(test_dce)
     ck_assert_int_eq(ir_add_output(g, t, "t", &err), EBM_OK);
     ck_assert_int_eq(g->n_nodes, 8);
 
-    ck_assert_int_eq(ebmc_pass_dce(g, &verify_opts, &err), EBM_OK);
+    ck_assert_int_eq(ebmc_pass_run(EBMC_PASS_DCE, g, &verify_opts, &err), EBM_OK);
     ck_assert_int_eq(g->n_nodes, 5);   /* x, unused, t, z, y */
     ck_assert_int_eq(g->n_inputs, 3);
     ck_assert_str_eq(g->nodes[g->inputs[0]].name, "x");
@@ -143,7 +144,7 @@ START_TEST(test_dce)
         ck_assert(fabs(yv[i] - tanh(xv[i]) * zv[i]) < 1e-15);
 
     /* nothing dead: unchanged */
-    ck_assert_int_eq(ebmc_pass_dce(g, NULL, &err), EBM_OK);
+    ck_assert_int_eq(ebmc_pass_run(EBMC_PASS_DCE, g, NULL, &err), EBM_OK);
     ck_assert_int_eq(g->n_nodes, 5);
     ir_graph_free(g);
 }
@@ -165,7 +166,7 @@ static ir_graph *net(ir_shape xs)
 static ebm_status apply_head(ir_graph *g, ebm_head h, ebm_error *err)
 {
     ebmc_options o = {.head = h, .verify = 1};
-    return ebmc_pass_energy_head(g, &o, err);
+    return ebmc_pass_run(EBMC_PASS_ENERGY_HEAD, g, &o, err);
 }
 
 static void check_energy_graph(const ir_graph *g)
@@ -316,6 +317,62 @@ START_TEST(test_head_names)
 }
 END_TEST
 
+/* ---- the front-end pipeline (pipeline.c) ------------------------------------------------ */
+
+START_TEST(test_pipeline_table)
+{
+    static const char *const order[EBMC_PASS_COUNT] = {"energy head", "fold_constants", "simplify", "dce"};
+    for (int i = 0; i < EBMC_PASS_COUNT; i++) {
+        ck_assert_str_eq(ebmc_passes[i].name, order[i]);
+        ck_assert_ptr_nonnull(ebmc_passes[i].run);
+        ck_assert_int_eq(ebmc_passes[i].folding, i == EBMC_PASS_FOLD_CONSTANTS || i == EBMC_PASS_SIMPLIFY);
+    }
+    ebm_error err = {0};
+    ir_graph *g = net(ir_shape_make(2, IR_DIM_N, 1));
+    ck_assert_int_eq(ebmc_pass_run(EBMC_PASS_COUNT, g, &verify_opts, &err), EBM_ERR_INTERNAL);
+    ir_graph_free(g);
+}
+END_TEST
+
+/* The runner verifies after a pass only when asked, and names the pass. */
+START_TEST(test_pipeline_verifies_after_pass)
+{
+    ebm_error err = {0};
+    ir_graph *g = net(ir_shape_make(2, IR_DIM_N, 1));
+    g->nodes[g->outputs[0]].shape = ir_shape_make(2, IR_DIM_N, 7);   /* 2*x cannot be [N,7] */
+    ebmc_options quiet = {.verify = 0};
+    ck_assert_int_eq(ebmc_pass_run(EBMC_PASS_DCE, g, &quiet, &err), EBM_OK);
+    ck_assert_int_ne(ebmc_pass_run(EBMC_PASS_DCE, g, &verify_opts, &err), EBM_OK);
+    ck_assert_msg(strncmp(err.msg, "after dce: ", 11) == 0, "%s", err.msg);
+    ir_graph_free(g);
+}
+END_TEST
+
+/* energy head -> (fold, simplify) -> dce -> verify, with the file named in errors. */
+START_TEST(test_pipeline_front_end)
+{
+    for (int fold = 0; fold < 2; fold++) {
+        ebm_error err = {0};
+        ir_graph *g = net(ir_shape_make(2, IR_DIM_N, 1));
+        ebmc_front_end fe = {.head = EBM_HEAD_OUTPUT, .fold = fold, .verify_each = 1};
+        ck_assert_msg(ebmc_front_end_run(g, &fe, &err) == EBM_OK, "%s", err.msg);
+        check_energy_graph(g);
+        double xv[2] = {1.5, -4}, e[2];
+        run_f64(g, 2, xv, e);
+        ck_assert(e[0] == 3 && e[1] == -8);
+        ir_graph_free(g);
+    }
+    ebm_error err = {0};
+    ir_graph *g = net(ir_shape_make(2, IR_DIM_N, 10));
+    g->source = strdup("net.onnx");
+    ebmc_front_end fe = {.head = EBM_HEAD_OUTPUT, .fold = 1};
+    ck_assert_int_eq(ebmc_front_end_run(g, &fe, &err), EBM_ERR_SHAPE);
+    ck_assert_str_eq(err.msg, "net.onnx: energy head 'output' needs one value per sample, but the network's "
+                              "output 'y' has shape [N,10]; use --energy-head sum or neg-logsumexp");
+    ir_graph_free(g);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("passes");
@@ -330,6 +387,9 @@ int main(void)
     tcase_add_test(tc, test_head_logsumexp_rank3);
     tcase_add_test(tc, test_head_errors);
     tcase_add_test(tc, test_head_names);
+    tcase_add_test(tc, test_pipeline_table);
+    tcase_add_test(tc, test_pipeline_verifies_after_pass);
+    tcase_add_test(tc, test_pipeline_front_end);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -21,7 +21,7 @@
 #include "nn.h"
 #include "npy.h"
 #include "onnx.h"
-#include "passes.h"
+#include "pipeline.h"
 #include "testutil.h"
 
 /* ---- helpers ------------------------------------------------------------------------ */
@@ -245,7 +245,7 @@ static ir_graph *energy_graph(const char *preset)
     free(buf);
     ir_graph_free(g0);
     ebmc_options o = {.head = EBM_HEAD_OUTPUT, .verify = 1};
-    ck_assert_msg(ebmc_pass_energy_head(g, &o, &err) == EBM_OK, "%s", err.msg);
+    ck_assert_msg(ebmc_pass_run(EBMC_PASS_ENERGY_HEAD, g, &o, &err) == EBM_OK, "%s", err.msg);
     const ir_shape *es = &g->nodes[g->outputs[0]].shape;
     ck_assert_msg(es->rank == 1 && es->d[0] == IR_DIM_N, "%s: energy is not [N]", preset);
     return g;
@@ -323,9 +323,9 @@ START_TEST(test_compiled_energies_match_pytorch)
         ebm_error err = {0};
         ir_graph *g = energy_graph(all_presets[p]);
         ebmc_options o = {.head = EBM_HEAD_OUTPUT};
-        ck_assert_int_eq(ebmc_pass_fold_constants(g, &o, &err), EBM_OK);
-        ck_assert_int_eq(ebmc_pass_simplify(g, &o, &err), EBM_OK);
-        ck_assert_int_eq(ebmc_pass_dce(g, &o, &err), EBM_OK);
+        ck_assert_int_eq(ebmc_pass_run(EBMC_PASS_FOLD_CONSTANTS, g, &o, &err), EBM_OK);
+        ck_assert_int_eq(ebmc_pass_run(EBMC_PASS_SIMPLIFY, g, &o, &err), EBM_OK);
+        ck_assert_int_eq(ebmc_pass_run(EBMC_PASS_DCE, g, &o, &err), EBM_OK);
         const char *so = tu_path("%s/%s.so", dir, all_presets[p]);
         ebmc_compile_options co = {.opt_level = 1, .energy_head = "output"};
         ck_assert_msg(ebmc_compile_model(g, &co, so, &err) == EBM_OK, "%s: %s", all_presets[p], err.msg);

@@ -23,7 +23,7 @@
 #include "codegen.h"
 #include "ebm.h"
 #include "nn.h"
-#include "passes.h"
+#include "pipeline.h"
 #include "testutil.h"
 
 #define TILE 4
@@ -62,7 +62,7 @@ static ebm_status build_big_mlp(ir_graph **g, ebm_error *err)
     ebmc_options o = {.head = EBM_HEAD_OUTPUT, .verify = 1};
     ebm_status st = ir_nn_build(&s, 3, g, err);
     if (!st)
-        st = ebmc_pass_energy_head(*g, &o, err);
+        st = ebmc_pass_run(EBMC_PASS_ENERGY_HEAD, *g, &o, err);
     return st;
 }
 

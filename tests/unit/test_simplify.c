@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "exec.h"
-#include "passes.h"
+#include "pipeline.h"
 #include "testutil.h"
 
 static int count_op(const ir_graph *g, ir_op op)
@@ -32,7 +32,7 @@ static void simplify_keeps_values(ir_graph *g)
     float xin[6] = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f}, before[8], after[8];
     run(g, xin, before);
     ebmc_options o = {.verify = 1};
-    ck_assert_msg(ebmc_pass_simplify(g, &o, &err) == EBM_OK, "%s", err.msg);
+    ck_assert_msg(ebmc_pass_run(EBMC_PASS_SIMPLIFY, g, &o, &err) == EBM_OK, "%s", err.msg);
     run(g, xin, after);
     for (int i = 0; i < 8; i++)
         ck_assert_float_eq(before[i], after[i]);
@@ -116,7 +116,7 @@ START_TEST(test_factor_common_product)
         float xin[6] = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f}, before[6], after[6];
         run(g, xin, before);
         ebmc_options o = {.verify = 1};
-        ck_assert_msg(ebmc_pass_simplify(g, &o, &err) == EBM_OK, "%s", err.msg);
+        ck_assert_msg(ebmc_pass_run(EBMC_PASS_SIMPLIFY, g, &o, &err) == EBM_OK, "%s", err.msg);
         run(g, xin, after);
         for (int i = 0; i < 6; i++) {
             const double want = (double)before[i];
@@ -145,7 +145,7 @@ START_TEST(test_cse_merges_constants_not_params)
     y = ir_binary(g, IR_OP_ADD, y, ir_binary(g, IR_OP_ADD, p1, p2, NULL, &err), NULL, &err);
     ck_assert_int_eq(ir_add_output(g, y, "y", &err), EBM_OK);
     ebmc_options o = {.verify = 1};
-    ck_assert_int_eq(ebmc_pass_simplify(g, &o, &err), EBM_OK);
+    ck_assert_int_eq(ebmc_pass_run(EBMC_PASS_SIMPLIFY, g, &o, &err), EBM_OK);
     ck_assert_int_eq(count_op(g, IR_OP_CONST), 3);   /* c1 = c2 merged; p1, p2 kept */
     ck_assert_int_eq(count_op(g, IR_OP_MUL), 1);
     ir_graph_free(g);
