@@ -112,7 +112,8 @@ def build_driver(build, out):
     if not os.path.exists(lib):
         raise SystemExit(f"{lib} is missing: build first (cmake -S . -B build && cmake --build build -j2)")
     if not os.path.exists(exe) or os.path.getmtime(exe) < max(os.path.getmtime(src), os.path.getmtime(lib)):
-        run(["cc", "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-I", os.path.join(ROOT, "runtime"), src, lib,
+        run(["cc", "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-I", os.path.join(ROOT, "runtime"),
+             "-I", os.path.join(ROOT, "base"), src, lib,
              "-lopenblas", "-lm", "-ldl", "-pthread", "-o", exe])
     return exe
 

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "codegen_internal.h"
 
 extern char **environ;
@@ -36,7 +37,7 @@ extern char **environ;
 
 typedef struct cc_paths {
     char work[PATH_MAX_LEN];     /* the work folder, "" until created */
-    char tmp_out[PATH_MAX_LEN];  /* the temporary .so, "" until created */
+    base_atomic_file out;        /* the temporary .so next to the destination */
 } cc_paths;
 
 static const char *const work_files[] = {"model.c", "ebm_abi.h", "ebm_philox.h", "weights.bin", "weights.s",
@@ -68,7 +69,7 @@ static ebm_status write_file(const char *dir, const char *name, const void *data
 /* ---- the destination --------------------------------------------------------------- */
 
 /* Creates the temporary output next to out_path (same file system, so the
- * final rename is atomic). */
+ * final rename is atomic); the compiler writes it by name. */
 static ebm_status open_destination(const char *out_path, cc_paths *cp, ebm_error *err)
 {
     struct stat sb;
@@ -77,46 +78,24 @@ static ebm_status open_destination(const char *out_path, cc_paths *cp, ebm_error
     if (stat(out_path, &sb) == 0 && S_ISDIR(sb.st_mode))
         return ebm_fail(err, EBM_ERR_IO, "%s: is a folder, expected the path of the shared library to write",
                         out_path);
-    const char *slash = strrchr(out_path, '/');
-    char dir[PATH_MAX_LEN];
-    int k = slash ? snprintf(dir, sizeof dir, "%.*s", (int)(slash - out_path), out_path)
-                  : snprintf(dir, sizeof dir, ".");
-    if (k < 0 || k >= (int)sizeof dir)
-        return ebm_fail(err, EBM_ERR_IO, "%s: path too long", out_path);
-    if (slash == out_path)
-        snprintf(dir, sizeof dir, "/");
-    const char *base = slash ? slash + 1 : out_path;
-    k = snprintf(cp->tmp_out, sizeof cp->tmp_out, "%s/.%s.tmp-XXXXXX", dir, base);
-    if (k < 0 || k >= (int)sizeof cp->tmp_out) {
-        cp->tmp_out[0] = 0;
-        return ebm_fail(err, EBM_ERR_IO, "%s: path too long", out_path);
-    }
-    int fd = mkstemp(cp->tmp_out);
-    if (fd < 0) {
+    if (base_atomic_open(&cp->out, out_path, NULL) != EBM_OK) {
         int e = errno;
-        cp->tmp_out[0] = 0;
-        return ebm_fail(err, EBM_ERR_IO, "%s: cannot write the shared library into folder %s: %s", out_path, dir,
-                        strerror(e));
+        const char *slash = strrchr(out_path, '/');
+        int len = slash == out_path ? 1 : slash ? (int)(slash - out_path) : 1;
+        return ebm_fail(err, EBM_ERR_IO, "%s: cannot write the shared library into folder %.*s: %s", out_path, len,
+                        slash ? out_path : ".", strerror(e));
     }
-    close(fd);
+    close(cp->out.fd);
+    cp->out.fd = -1;
     return EBM_OK;
 }
 
-/* The permissions a new file would get (mkstemp made it 0600). */
-static mode_t default_mode(void)
+/* The permissions a new executable gets under the umask. */
+static unsigned default_mode(void)
 {
     mode_t u = umask(0);
     umask(u);
     return 0755 & ~u;
-}
-
-static ebm_status commit_output(const char *out_path, cc_paths *cp, ebm_error *err)
-{
-    if (chmod(cp->tmp_out, default_mode()) != 0 || rename(cp->tmp_out, out_path) != 0)
-        return ebm_fail(err, EBM_ERR_IO, "%s: cannot move the compiled library into place: %s", out_path,
-                        strerror(errno));
-    cp->tmp_out[0] = 0;
-    return EBM_OK;
 }
 
 /* ---- the work folder ------------------------------------------------------------------- */
@@ -222,7 +201,7 @@ static ebm_status build_argv(const ebmc_cc_job *job, const char *cc, const cc_pa
      * loop, whatever its trip count) without OpenMP's runtime. */
     const char *args[] = {cc, a->opt, "-std=c11", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-contract=off",
                           "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd",
-                          strcmp(cpu, "generic") == 0 ? NULL : a->march, "-o", cp->tmp_out, a->c_file, a->s_file,
+                          strcmp(cpu, "generic") == 0 ? NULL : a->march, "-o", cp->out.tmp, a->c_file, a->s_file,
                           "-lopenblas", "-lm"};
     a->n = 0;
     for (size_t i = 0; i < sizeof args / sizeof args[0]; i++)
@@ -329,9 +308,8 @@ ebm_status ebmc_cc_run(const ebmc_cc_job *job, ebm_error *err)
     if (!st)
         st = spawn_compiler(job, cc, &a, &cp, err);
     if (!st)
-        st = commit_output(job->out_path, &cp, err);
-    if (cp.tmp_out[0])
-        unlink(cp.tmp_out);
+        st = base_atomic_commit(&cp.out, NULL, NULL, 0, default_mode(), err);
+    base_atomic_discard(&cp.out);
     if (job->keep_temps && cp.work[0])
         fprintf(stderr, "ebmc: kept the generated files in %s\n", cp.work);
     else

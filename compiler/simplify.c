@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "passes.h"
 
 typedef struct cse_table {
@@ -21,24 +22,16 @@ typedef struct cse_table {
     size_t cap;     /* power of two */
 } cse_table;
 
-static uint64_t mix(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;   /* FNV-1a */
-    return h;
-}
-
 static uint64_t node_hash(const ir_node *n)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    h = mix(h, &n->op, sizeof n->op);
-    h = mix(h, &n->n_in, sizeof n->n_in);
-    h = mix(h, n->in, (size_t)n->n_in * sizeof n->in[0]);
-    h = mix(h, &n->attr, sizeof n->attr);
+    uint64_t h = BASE_FNV1A_INIT;
+    h = base_fnv1a(h, &n->op, sizeof n->op);
+    h = base_fnv1a(h, &n->n_in, sizeof n->n_in);
+    h = base_fnv1a(h, n->in, (size_t)n->n_in * sizeof n->in[0]);
+    h = base_fnv1a(h, &n->attr, sizeof n->attr);
     if (n->op == IR_OP_CONST) {
-        h = mix(h, &n->shape, sizeof n->shape);
-        h = mix(h, n->data, (size_t)ir_shape_numel(&n->shape, 0) * sizeof(float));
+        h = base_fnv1a(h, &n->shape, sizeof n->shape);
+        h = base_fnv1a(h, n->data, (size_t)ir_shape_numel(&n->shape, 0) * sizeof(float));
     }
     return h;
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "nn.h"
+#include "text.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
 
@@ -155,8 +156,7 @@ static ebm_status unknown_field(cfg *c, const char *prefix, const char *key, con
     char list[512] = "", hint[96] = "";
     size_t at = 0, best = 3;
     for (size_t i = 0; i < n; i++) {
-        at += (size_t)snprintf(list + at, at < sizeof list ? sizeof list - at : 0, "%s%s", i ? ", " : "",
-                               known[i].name);
+        base_appendf(list, sizeof list, &at, "%s%s", i ? ", " : "", known[i].name);
         size_t d = distance(key, known[i].name);
         if (d < best) {
             best = d;

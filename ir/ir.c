@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
 /* ---- op table --------------------------------------------------------- */
 
 #define IR_OP(NAME, text, arity, cls, kern, attr, rule, vjp, onnx, ex, expr, fexpr) \
@@ -85,15 +87,14 @@ char *ir_shape_str(const ir_shape *s, char *buf, size_t size)
     if (size == 0)
         return buf;
     buf[0] = 0;
-    at += (size_t)snprintf(buf, size, "[");
-    for (int i = 0; i < s->rank && at < size; i++) {
+    base_appendf(buf, size, &at, "[");
+    for (int i = 0; i < s->rank; i++) {
         if (s->d[i] == IR_DIM_N)
-            at += (size_t)snprintf(buf + at, size - at, "%sN", i ? "," : "");
+            base_appendf(buf, size, &at, "%sN", i ? "," : "");
         else
-            at += (size_t)snprintf(buf + at, size - at, "%s%lld", i ? "," : "", (long long)s->d[i]);
+            base_appendf(buf, size, &at, "%s%lld", i ? "," : "", (long long)s->d[i]);
     }
-    if (at < size)
-        snprintf(buf + at, size - at, "]");
+    base_appendf(buf, size, &at, "]");
     return buf;
 }
 

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
+
 #define GROUP_NORM_EPS 1e-5
 #define LEAKY_RELU_SLOPE 0.01
 
@@ -28,17 +30,9 @@ uint64_t ir_nn_splitmix64(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-static uint64_t fnv1a64(const char *s)
-{
-    uint64_t h = 14695981039346656037u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211u;
-    return h;
-}
-
 void ir_nn_fill_uniform(uint64_t seed, const char *name, double bound, float *out, int64_t n)
 {
-    uint64_t state = seed ^ fnv1a64(name);
+    uint64_t state = seed ^ base_fnv1a(BASE_FNV1A_INIT, name, strlen(name));
     for (int64_t i = 0; i < n; i++) {
         double u = (double)(ir_nn_splitmix64(&state) >> 40) / 16777216.0;   /* [0, 1), 24 bits */
         out[i] = (float)((2.0 * u - 1.0) * bound);

@@ -23,15 +23,13 @@
  * pointers into each other), and errors are sticky: after the first, every
  * helper returns NULL and the exporter reports that one.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "atomic_file.h"
 #include "onnx_export_internal.h"
 
 #ifndef EBMC_VERSION_STRING
@@ -577,59 +575,6 @@ ebm_status ir_onnx_export_buffer(const ir_graph *g, void **buf, size_t *len, ebm
     return st;
 }
 
-/* ---- atomic file write ------------------------------------------------------------- */
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* A temporary file next to path (created exclusively), filled, synced and
- * renamed over path: readers see the old file or the new one, never half. */
-static ebm_status write_atomic(const char *path, const void *data, size_t len, ebm_error *err)
-{
-    size_t size = strlen(path) + 48;
-    char *tmp = malloc(size);
-    int fd = -1;
-    for (unsigned k = 0; tmp && fd < 0 && k < 1000; k++) {
-        snprintf(tmp, size, "%s.tmp-%ld-%u", path, (long)getpid(), k);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd < 0) {
-        int e = tmp ? errno : ENOMEM;
-        free(tmp);
-        return ebm_fail(err, EBM_ERR_IO, "%s: cannot create a temporary file next to it: %s", path, strerror(e));
-    }
-    const char *step = write_all(fd, data, len) ? "write" : fsync(fd) ? "fsync" : NULL;
-    int saved = errno;
-    if (close(fd) != 0 && !step) {
-        step = "close";
-        saved = errno;
-    }
-    if (!step && rename(tmp, path) != 0) {
-        step = "rename";
-        saved = errno;
-    }
-    if (step)
-        unlink(tmp);
-    free(tmp);
-    if (step)
-        return ebm_fail(err, EBM_ERR_IO, "%s: %s failed: %s (the previous file, if any, is unchanged)", path,
-                        step, strerror(saved));
-    return EBM_OK;
-}
-
 ebm_status ir_onnx_export_file(const ir_graph *g, const char *path, ebm_error *err)
 {
     void *buf;
@@ -639,7 +584,7 @@ ebm_status ir_onnx_export_file(const ir_graph *g, const char *path, ebm_error *e
         ebm_error_prefix(err, "%s", path);
         return st;
     }
-    st = write_atomic(path, buf, len, err);
+    st = base_write_atomic(path, (const void *const[]){buf}, &len, 1, err);
     free(buf);
     return st;
 }
@@ -726,7 +671,7 @@ ebm_status ir_onnx_update_file(const char *in_path, const char *out_path, const 
             st = ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", out_path);
         else {
             onnx__model_proto__pack(m, out);
-            st = write_atomic(out_path, out, n, err);
+            st = base_write_atomic(out_path, (const void *const[]){out}, &n, 1, err);
             free(out);
         }
     }

@@ -19,80 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "onnx_internal.h"
 
 #define MAX_ELEMENTS (INT64_C(1) << 31)          /* in a decoded tensor */
 #define COMPUTED_MAX_ELEMENTS (INT64_C(1) << 27) /* in one computed at import time */
-
-/* ---- string -> int hash map ---------------------------------------------- */
-
-/* Open addressing over borrowed keys (names owned by the unpacked model, which
- * outlives the map).  Graphs of 10^5 values stay linear. */
-typedef struct strmap {
-    const char **keys;
-    int *vals;
-    size_t cap, n;
-} strmap;
-
-static uint64_t str_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-static int strmap_get(const strmap *m, const char *key)
-{
-    if (m->cap == 0)
-        return -1;
-    for (size_t i = str_hash(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-        if (!m->keys[i])
-            return -1;
-        if (strcmp(m->keys[i], key) == 0)
-            return m->vals[i];
-    }
-}
-
-static void strmap_insert(strmap *m, const char *key, int val)
-{
-    size_t i = str_hash(key) & (m->cap - 1);
-    while (m->keys[i])
-        i = (i + 1) & (m->cap - 1);
-    m->keys[i] = key;
-    m->vals[i] = val;
-    m->n++;
-}
-
-/* Adds key (which must not be present yet); -1 when out of memory. */
-static int strmap_put(strmap *m, const char *key, int val)
-{
-    if (2 * (m->n + 1) > m->cap) {
-        strmap bigger = {NULL, NULL, m->cap ? 2 * m->cap : 64, 0};
-        bigger.keys = calloc(bigger.cap, sizeof *bigger.keys);
-        bigger.vals = calloc(bigger.cap, sizeof *bigger.vals);
-        if (!bigger.keys || !bigger.vals) {
-            free(bigger.keys);
-            free(bigger.vals);
-            return -1;
-        }
-        for (size_t i = 0; i < m->cap; i++)
-            if (m->keys[i])
-                strmap_insert(&bigger, m->keys[i], m->vals[i]);
-        free(m->keys);
-        free(m->vals);
-        *m = bigger;
-    }
-    strmap_insert(m, key, val);
-    return 0;
-}
-
-static void strmap_free(strmap *m)
-{
-    free(m->keys);
-    free(m->vals);
-    memset(m, 0, sizeof *m);
-}
 
 /* ---- context ---------------------------------------------------------------- */
 
@@ -117,7 +48,7 @@ struct imp_ctx {
     int64_t opset;
     imp_value **vals;       /* each allocated once: pointers handed out stay valid */
     int n_vals, cap_vals;
-    strmap map;
+    base_strmap map;
 };
 
 ir_graph *imp_graph(imp_ctx *c)
@@ -154,7 +85,7 @@ static ebm_status nomem(imp_ctx *c)
 
 static imp_value *val_find(imp_ctx *c, const char *name)
 {
-    int k = strmap_get(&c->map, name);
+    int k = base_strmap_get(&c->map, name);
     return k < 0 ? NULL : c->vals[k];
 }
 
@@ -172,7 +103,7 @@ static imp_value *val_add(imp_ctx *c, const char *name)
         c->cap_vals = cap;
     }
     imp_value *v = calloc(1, sizeof *v);
-    if (!v || strmap_put(&c->map, name, c->n_vals)) {
+    if (!v || base_strmap_put(&c->map, name, c->n_vals)) {
         free(v);
         nomem(c);
         return NULL;
@@ -199,7 +130,7 @@ static void ctx_free(imp_ctx *c)
         free(c->vals[i]);
     }
     free(c->vals);
-    strmap_free(&c->map);
+    base_strmap_free(&c->map);
 }
 
 /* ---- tensors ---------------------------------------------------------------- */
@@ -907,12 +838,12 @@ static char *node_label(const Onnx__NodeProto *p, size_t index)
 }
 
 /* n: the node defining the name, NULL for initializers. */
-static ebm_status define_name(imp_ctx *c, strmap *defined, const char *name, const imp_node *n)
+static ebm_status define_name(imp_ctx *c, base_strmap *defined, const char *name, const imp_node *n)
 {
-    if (strmap_get(defined, name) >= 0)
+    if (base_strmap_get(defined, name) >= 0)
         return imp_fail(c, n, EBM_ERR_INVALID, "%s '%s' is defined more than once",
                         n ? "value" : "initializer", name);
-    return strmap_put(defined, name, 1) ? nomem(c) : EBM_OK;
+    return base_strmap_put(defined, name, 1) ? nomem(c) : EBM_OK;
 }
 
 static ebm_status check_opset(imp_ctx *c)
@@ -929,7 +860,7 @@ static ebm_status check_opset(imp_ctx *c)
     return EBM_OK;
 }
 
-static ebm_status check_node(imp_ctx *c, const Onnx__NodeProto *p, size_t index, strmap *defined)
+static ebm_status check_node(imp_ctx *c, const Onnx__NodeProto *p, size_t index, base_strmap *defined)
 {
     char *label = node_label(p, index);
     if (!label)
@@ -942,7 +873,7 @@ static ebm_status check_node(imp_ctx *c, const Onnx__NodeProto *p, size_t index,
         st = imp_fail(c, &n, EBM_ERR_UNSUPPORTED, "operator domain '%s' is not supported (only ai.onnx)",
                       p->domain);
     for (size_t k = 0; st == EBM_OK && k < p->n_input; k++)
-        if (p->input[k][0] && strmap_get(defined, p->input[k]) < 0)
+        if (p->input[k][0] && base_strmap_get(defined, p->input[k]) < 0)
             st = imp_fail(c, &n, EBM_ERR_INVALID,
                           "input '%s' is not produced by any node, initializer or graph input", p->input[k]);
     if (st == EBM_OK && !find_lowering(node_op(p)))
@@ -955,7 +886,7 @@ static ebm_status check_node(imp_ctx *c, const Onnx__NodeProto *p, size_t index,
     return st;
 }
 
-static ebm_status check_graph(imp_ctx *c, strmap *defined)
+static ebm_status check_graph(imp_ctx *c, base_strmap *defined)
 {
     const Onnx__GraphProto *gp = c->gp;
     ebm_status st = EBM_OK;
@@ -968,8 +899,8 @@ static ebm_status check_graph(imp_ctx *c, strmap *defined)
         const char *name = str_or_empty(gp->input[i]->name);
         if (!name[0])
             st = imp_fail(c, NULL, EBM_ERR_FORMAT, "graph input %zu has no name", i);
-        else if (strmap_get(defined, name) < 0)   /* inputs may repeat initializers (IR < 4) */
-            st = strmap_put(defined, name, 1) ? nomem(c) : EBM_OK;
+        else if (base_strmap_get(defined, name) < 0)   /* inputs may repeat initializers (IR < 4) */
+            st = base_strmap_put(defined, name, 1) ? nomem(c) : EBM_OK;
     }
     for (size_t i = 0; st == EBM_OK && i < gp->n_node; i++)
         st = check_node(c, gp->node[i], i, defined);
@@ -977,7 +908,7 @@ static ebm_status check_graph(imp_ctx *c, strmap *defined)
         st = imp_fail(c, NULL, EBM_ERR_INVALID, "the graph has no outputs");
     for (size_t i = 0; st == EBM_OK && i < gp->n_output; i++) {
         const char *name = str_or_empty(gp->output[i]->name);
-        if (strmap_get(defined, name) < 0)
+        if (base_strmap_get(defined, name) < 0)
             st = imp_fail(c, NULL, EBM_ERR_INVALID,
                           "graph output '%s' is not produced by any node, initializer or graph input", name);
     }
@@ -994,9 +925,9 @@ static ebm_status check_model(imp_ctx *c)
     ebm_status st = check_opset(c);
     if (st != EBM_OK)
         return st;
-    strmap defined = {0};
+    base_strmap defined = {0};
     st = check_graph(c, &defined);
-    strmap_free(&defined);
+    base_strmap_free(&defined);
     return st;
 }
 
@@ -1360,17 +1291,17 @@ void ir_onnx_inputs_free(ir_onnx_input_desc *d, int n)
 static ebm_status list_inputs(const Onnx__GraphProto *gp, const char *path, ir_onnx_input_desc *d,
                               int *n, ebm_error *err)
 {
-    strmap inits = {0};
+    base_strmap inits = {0};
     ebm_status st = EBM_OK;
     for (size_t i = 0; st == EBM_OK && i < gp->n_initializer; i++) {
         const char *name = str_or_empty(gp->initializer[i]->name);
-        if (strmap_get(&inits, name) < 0 && strmap_put(&inits, name, 1))
+        if (base_strmap_get(&inits, name) < 0 && base_strmap_put(&inits, name, 1))
             st = ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", path);
     }
     for (size_t i = 0; st == EBM_OK && i < gp->n_input; i++) {
         const Onnx__ValueInfoProto *vi = gp->input[i];
         const char *name = str_or_empty(vi->name);
-        if (strmap_get(&inits, name) >= 0)
+        if (base_strmap_get(&inits, name) >= 0)
             continue;
         const Onnx__TypeProto__Tensor *tt = tensor_type(vi);
         ir_onnx_input_desc *e = &d[*n];
@@ -1385,7 +1316,7 @@ static ebm_status list_inputs(const Onnx__GraphProto *gp, const char *path, ir_o
         else
             (*n)++;
     }
-    strmap_free(&inits);
+    base_strmap_free(&inits);
     return st;
 }
 

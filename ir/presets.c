@@ -14,11 +14,11 @@
  * the channels or the size change), then act: two convolutions deep, so the
  * shortcut carries a real second path.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "nn.h"
+#include "text.h"
 
 #define MAX_GROUPS 32
 #define MAX_INPUT_DIM (INT64_C(1) << 24)   /* sizes far beyond any real model, far below overflow */
@@ -216,21 +216,6 @@ static int64_t head_width(const ir_nn_spec *s, int k)
     return w < 1 ? 1 : w;
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 4, 5)))
-#endif
-static void put(char *buf, size_t size, size_t *at, const char *fmt, ...)
-{
-    if (*at >= size)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(buf + *at, size - *at, fmt, ap);
-    va_end(ap);
-    if (k > 0)
-        *at += (size_t)k;
-}
-
 void ir_nn_spec_describe(const ir_nn_spec *s, char *buf, size_t size)
 {
     size_t at = 0;
@@ -238,30 +223,30 @@ void ir_nn_spec_describe(const ir_nn_spec *s, char *buf, size_t size)
         return;
     buf[0] = 0;
     if (is_image(s))
-        put(buf, size, &at, "%s: x[%lld,%lld,%lld]", kind_names[s->kind], (long long)s->input_hwc[2],
+        base_appendf(buf, size, &at, "%s: x[%lld,%lld,%lld]", kind_names[s->kind], (long long)s->input_hwc[2],
             (long long)s->input_hwc[0], (long long)s->input_hwc[1]);
     else
-        put(buf, size, &at, "%s: x[%lld]", kind_names[s->kind], (long long)s->input_dim);
+        base_appendf(buf, size, &at, "%s: x[%lld]", kind_names[s->kind], (long long)s->input_dim);
     if (s->kind == IR_NN_MLP && is_image(s))
-        put(buf, size, &at, " flattened");
+        base_appendf(buf, size, &at, " flattened");
     for (int i = 0; i < s->n_hidden; i++) {
         if (s->kind == IR_NN_MLP)
-            put(buf, size, &at, " -> %lld", (long long)s->hidden[i]);
+            base_appendf(buf, size, &at, " -> %lld", (long long)s->hidden[i]);
         else
-            put(buf, size, &at, " -> conv%lldx%lld %lld/s%lld", (long long)s->kernel, (long long)s->kernel,
+            base_appendf(buf, size, &at, " -> conv%lldx%lld %lld/s%lld", (long long)s->kernel, (long long)s->kernel,
                 (long long)s->hidden[i], (long long)stride_of(s, i));
     }
     if (s->kind == IR_NN_DEEP)
-        put(buf, size, &at, ", GroupNorm");
-    put(buf, size, &at, ", %s", ir_nn_act_name(s->act));
+        base_appendf(buf, size, &at, ", GroupNorm");
+    base_appendf(buf, size, &at, ", %s", ir_nn_act_name(s->act));
     if (s->use_residual)
-        put(buf, size, &at, s->kind == IR_NN_MLP ? ", residual where sizes agree"
+        base_appendf(buf, size, &at, s->kind == IR_NN_MLP ? ", residual where sizes agree"
                                                   : ", residual blocks (1x1 projection where the shape changes)");
     if (s->kind != IR_NN_MLP)
-        put(buf, size, &at, " -> global mean");
+        base_appendf(buf, size, &at, " -> global mean");
     if (s->kind == IR_NN_DEEP)
-        put(buf, size, &at, " -> %lld -> %lld", (long long)head_width(s, 1), (long long)head_width(s, 2));
-    put(buf, size, &at, " -> 1%s", s->use_bias ? "" : " (no bias)");
+        base_appendf(buf, size, &at, " -> %lld -> %lld", (long long)head_width(s, 1), (long long)head_width(s, 2));
+    base_appendf(buf, size, &at, " -> 1%s", s->use_bias ? "" : " (no bias)");
 }
 
 /* ---- building ------------------------------------------------------------------------ */
@@ -405,7 +390,7 @@ static ebm_status set_meta(ir_graph *g, const ir_nn_spec *s, uint64_t seed, ebm_
     size_t at = 0;
     shape[0] = 0;
     for (int i = 1; i < in->rank; i++)
-        put(shape, sizeof shape, &at, "%s%lld", i > 1 ? "," : "", (long long)in->d[i]);
+        base_appendf(shape, sizeof shape, &at, "%s%lld", i > 1 ? "," : "", (long long)in->d[i]);
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)seed);
     ebm_status st = s->preset[0] ? ir_graph_set_meta(g, "ebm.preset", s->preset, err) : EBM_OK;
     if (!st)

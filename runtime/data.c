@@ -17,19 +17,9 @@
 #include <zlib.h>
 
 #include "npy.h"
+#include "text.h"
 
 /* ---- small helpers ------------------------------------------------------------- */
-
-static void shape_str(int rank, const int64_t *shape, char *buf, size_t size)
-{
-    size_t len = 0;
-    buf[0] = 0;
-    len += (size_t)snprintf(buf, size, "[");
-    for (int i = 0; i < rank && len < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%lld", i ? "," : "", (long long)shape[i]);
-    if (len < size)
-        snprintf(buf + len, size - len, "]");
-}
 
 int64_t ebm_dataset_sample_numel(const ebm_dataset *d)
 {
@@ -199,7 +189,7 @@ static ebm_status load_idx(const char *path, const file_bytes *fb, ebm_dataset *
     if (st)
         return st;
     char sbuf[160];
-    shape_str(rank, dims, sbuf, sizeof sbuf);
+    base_dims_str(dims, rank, sbuf, sizeof sbuf);
     size_t hdr = 4 + 4 * (size_t)rank;
     /* Each dim < 2^32 and rank <= 7: check the product against the bytes read. */
     uint64_t numel = 1;
@@ -248,7 +238,7 @@ static ebm_status npy_to_dataset(const char *path, const ebm_array *a, ebm_datas
                                  ebm_error *err)
 {
     char sbuf[160];
-    shape_str(a->rank, a->shape, sbuf, sizeof sbuf);
+    base_dims_str(a->shape, a->rank, sbuf, sizeof sbuf);
     if (a->rank == 0)
         return ebm_fail(err, EBM_ERR_SHAPE, "%s: a scalar .npy array is not a dataset; expected "
                         "shape [N, ...]", path);
@@ -508,10 +498,10 @@ ebm_status ebm_data_check_shape(const ebm_dataset *d, int rank, const int64_t *s
                                 ebm_error *err)
 {
     char have[160], want[160];
-    shape_str(d->rank - 1, d->shape + 1, have, sizeof have);
+    base_dims_str(d->shape + 1, d->rank - 1, have, sizeof have);
     if (rank < 0 || rank > EBM_DATA_MAX_RANK || (rank > 0 && !sample_shape))
         return ebm_fail(err, EBM_ERR_INVALID, "invalid model input rank %d", rank);
-    shape_str(rank, sample_shape, want, sizeof want);
+    base_dims_str(sample_shape, rank, want, sizeof want);
     int equal = rank == d->rank - 1 &&
                 (rank == 0 || memcmp(sample_shape, d->shape + 1, (size_t)rank * 8) == 0);
     if (equal)
@@ -521,7 +511,7 @@ ebm_status ebm_data_check_shape(const ebm_dataset *d, int rank, const int64_t *s
     if (ra == rb && (ra == 0 || memcmp(a, b, (size_t)ra * sizeof a[0]) == 0))
         return EBM_OK;
     char full[160];
-    shape_str(d->rank, d->shape, full, sizeof full);
+    base_dims_str(d->shape, d->rank, full, sizeof full);
     return ebm_fail(err, EBM_ERR_SHAPE, "dataset samples have shape %s (dataset %s), the model "
                     "expects inputs of shape %s per sample", have, full, want);
 }

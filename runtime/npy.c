@@ -10,12 +10,13 @@
 #include "npy.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
+
+#include "atomic_file.h"
+#include "text.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "npy.c reads and writes little-endian data with memcpy: port it for this host"
@@ -60,18 +61,6 @@ static int64_t shape_numel_checked(int rank, const int64_t *shape, size_t elem_s
         n *= shape[i];
     }
     return n;
-}
-
-static void shape_to_str(int rank, const int64_t *shape, char *buf, size_t size)
-{
-    size_t len = 0;
-    buf[0] = '\0';
-    len += (size_t)snprintf(buf + len, size - len, "[");
-    for (int i = 0; i < rank && len < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%lld", i ? "," : "",
-                                (long long)shape[i]);
-    if (len < size)
-        snprintf(buf + len, size - len, "]");
 }
 
 /* ---- header parsing --------------------------------------------------------- */
@@ -439,7 +428,7 @@ static ebm_status check_header(const char *path, const npy_header *h, int64_t da
         return ebm_fail(err, EBM_ERR_UNSUPPORTED, "%s: Fortran-order arrays are not supported "
                         "(dtype '%s'); save with np.ascontiguousarray()", path, h->descr);
     char sbuf[256];
-    shape_to_str(h->rank, h->shape, sbuf, sizeof sbuf);
+    base_dims_str(h->shape, h->rank, sbuf, sizeof sbuf);
     /* The widened element is the larger of the two sizes, so check with it. */
     int64_t numel = shape_numel_checked(h->rank, h->shape, 8);
     if (numel < 0)
@@ -543,94 +532,11 @@ static size_t build_header(ebm_npy_dtype dtype, int rank, const int64_t *shape, 
     return padded;
 }
 
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Creates "<path>.tmp-<pid>-<k>" exclusively, so concurrent writers never share one. */
-static int open_temp(const char *path, char **tmp_out)
-{
-    size_t size = strlen(path) + 48;
-    char *tmp = malloc(size);
-    if (!tmp) {
-        errno = ENOMEM;
-        return -1;
-    }
-    for (unsigned k = 0; k < 1000; k++) {
-        snprintf(tmp, size, "%s.tmp-%ld-%u", path, (long)getpid(), k);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0) {
-            *tmp_out = tmp;
-            return fd;
-        }
-        if (errno != EEXIST)
-            break;
-    }
-    int saved = errno;
-    free(tmp);
-    errno = saved;
-    return -1;
-}
-
-/* Makes the rename itself durable; failure only weakens durability, so it is ignored. */
-static void sync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir)
-        return;
-    int fd = open(dir, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
+/* The public name of base_write_atomic (npy.h). */
 ebm_status ebm_write_atomic(const char *path, const void *const *parts, const size_t *lens, int n_parts,
                             ebm_error *err)
 {
-    char *tmp = NULL;
-    int fd = open_temp(path, &tmp);
-    if (fd < 0)
-        return ebm_fail(err, EBM_ERR_IO, "%s: cannot create a temporary file next to it: %s",
-                        path, strerror(errno));
-    const char *step = NULL;
-    for (int k = 0; k < n_parts && !step; k++)
-        if (write_all(fd, parts[k], lens[k]))
-            step = "write";
-    if (!step && fsync(fd) != 0)
-        step = "fsync";
-    int saved = errno;
-    if (close(fd) != 0 && !step) {
-        step = "close";
-        saved = errno;
-    }
-    if (!step && rename(tmp, path) != 0) {
-        step = "rename";
-        saved = errno;
-    }
-    if (step) {
-        unlink(tmp);
-        free(tmp);
-        return ebm_fail(err, EBM_ERR_IO, "%s: %s failed: %s (the previous file, if any, is "
-                        "unchanged)", path, step, strerror(saved));
-    }
-    free(tmp);
-    sync_parent_dir(path);
-    return EBM_OK;
+    return base_write_atomic(path, parts, lens, n_parts, err);
 }
 
 ebm_status ebm_npy_write(const char *path, ebm_npy_dtype dtype, int rank, const int64_t *shape,

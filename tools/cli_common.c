@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "hash.h"
 #include "onnx.h"
 
 /* ---- options ------------------------------------------------------------------ */
@@ -236,12 +237,11 @@ ebm_status cli_hash_file(const char *path, char *hex, size_t size, ebm_error *er
     FILE *f = fopen(path, "rb");
     if (!f)
         return ebm_fail(err, EBM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = BASE_FNV1A_INIT;
     unsigned char buf[65536];
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        for (size_t i = 0; i < n; i++)
-            h = (h ^ buf[i]) * 0x100000001b3ull;
+        h = base_fnv1a(h, buf, n);
     int bad = ferror(f);
     fclose(f);
     if (bad)

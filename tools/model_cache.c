@@ -11,6 +11,7 @@
 
 #include "cli_common.h"
 #include "codegen.h"
+#include "hash.h"
 
 #define PATH_MAX_LEN 4096
 
@@ -58,16 +59,15 @@ static int make_dirs(const char *path)
 
 static uint64_t fnv1a(uint64_t h, const char *s)
 {
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return (h ^ 0xff) * 0x100000001b3ull;   /* a separator, so "ab"+"c" != "a"+"bc" */
+    h = base_fnv1a(h, s, strlen(s));
+    return base_fnv1a(h, "\xff", 1);   /* a separator, so "ab"+"c" != "a"+"bc" */
 }
 
 /* "<16 hex digits>.so": the key only, so a copy of a model under another
  * name finds the same compiled file. */
 static void cache_name(const cache_request *r, const char *source_hash, char *buf, size_t size)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = BASE_FNV1A_INIT;
     h = fnv1a(h, source_hash);
     h = fnv1a(h, "ebmc " EBMC_VERSION_STRING);
     char abi[32];

@@ -5,8 +5,9 @@
  * op) or the flag involved and what was expected.  Passing err = NULL is allowed
  * everywhere: the code is still returned, the message is dropped.
  *
- * This header is self-contained (no library to link) so that ir/ and compiler/
- * can report errors with the same record the runtime's users see.
+ * It sits in base/, the bottom layer, and is self-contained (no library to
+ * link), so ir/, compiler/ and runtime/ report errors with the same record;
+ * it is installed with libebm as <ebm/ebm_status.h>.
  */
 #ifndef EBM_STATUS_H
 #define EBM_STATUS_H
