@@ -8,7 +8,7 @@
  * and the previous file, if any, is left as it was.
  *
  * Used by every writer of models, arrays, checkpoints and compiled libraries
- * (runtime/npy.c, ir/onnx_export.c, compiler/cc.c).
+ * (runtime/npy.c, onnx/onnx_export.c, compiler/cc.c).
  */
 #ifndef BASE_ATOMIC_FILE_H
 #define BASE_ATOMIC_FILE_H

@@ -1,7 +1,7 @@
 """models.py — the benchmark networks as PyTorch modules, one per case.
 
 Each energy network maps x to one energy per sample ([N, 1]).  The image
-networks are the `ebm init` presets (ir/presets.c) rebuilt in torch, layer
+networks are the `ebm init` presets (zoo/presets.c) rebuilt in torch, layer
 for layer, so both sides run the same computation:
 
   mnist  [N,1,28,28]: conv3x3 16/s2, 32/s2, 64/s1, each + GroupNorm + SiLU;
@@ -11,7 +11,7 @@ for layer, so both sides run the same computation:
          (a 1x1 conv with the block's stride where the shape changes), SiLU
 
 GroupNorm uses min(32, C) groups (the largest divisor of C not above 32, as
-norm_groups in ir/presets.c), eps 1e-5.  check_presets() in run_bench.py
+norm_groups in zoo/presets.c), eps 1e-5.  check_presets() in run_bench.py
 compares the parameter shapes with `ebm init --preset mnist|cifar`.
 """
 import torch
@@ -62,7 +62,7 @@ class Residual(nn.Module):
 
 
 class Deep(nn.Module):
-    """The `deep` energy of ir/presets.c (mnist, cifar)."""
+    """The `deep` energy of zoo/presets.c (mnist, cifar)."""
 
     def __init__(self, cin, hidden, residual):
         super().__init__()

@@ -1,6 +1,6 @@
 /* nn.h — energy networks in a few lines of C: layers with PyTorch's default
- * initialisation (ir/nn.c), the model presets (ir/presets.c) and JSON model
- * configurations (ir/config.c).  Everything builds core IR through ir.h, so a
+ * initialisation (ir/nn.c; the model presets and JSON configurations built
+ * from them are zoo/zoo.h).  Everything builds core IR through ir.h, so a
  * network can be saved as ONNX (ir_onnx_export_file) or compiled directly.
  *
  * Tutorial: the custom energy function Linear 784->256, ReLU, 256->128, ReLU, 128->1
@@ -100,78 +100,5 @@ const char *ir_nn_act_name(ir_nn_act_kind act);
 uint64_t ir_nn_splitmix64(uint64_t *state);
 /* n values ~ U(-bound, bound) from the stream of (seed, name), as above. */
 void ir_nn_fill_uniform(uint64_t seed, const char *name, double bound, float *out, int64_t n);
-
-/* ---- architectures: presets and configurations -------------------------------------- */
-
-typedef enum ir_nn_kind {
-    IR_NN_MLP,    /* hidden linear layers + activation, then -> 1 */
-    IR_NN_CNN,    /* per hidden dim a stride-2 conv + activation; global mean; linear -> 1 */
-    IR_NN_DEEP,   /* conv (stride 2 but the last) + GroupNorm + activation per hidden dim;
-                     global mean; head C -> C/2 -> C/4 -> 1 */
-    IR_NN_KIND_COUNT
-} ir_nn_kind;
-
-#define IR_NN_MAX_LAYERS 16
-#define IR_NN_NAME_MAX 64
-
-/* Sampler and training defaults, carried in the model's ebm.* metadata. */
-typedef struct ir_nn_defaults {
-    int64_t mcmc_steps;       /* ebm.sampler.steps */
-    double step_size;         /* ebm.sampler.step_size */
-    double noise_scale;       /* ebm.sampler.noise_scale; < 0 writes "auto" (sqrt(2 step_size)) */
-    double grad_clip;         /* ebm.sampler.grad_clip; 0 = off */
-    int clamp;                /* ebm.sampler.clamp: 1 = "lo,hi", 0 = "none" */
-    double clamp_lo, clamp_hi;
-    double temperature;       /* ebm.sampler.temperature */
-    int64_t buffer_capacity;  /* ebm.buffer.capacity */
-    double reinit_prob;       /* ebm.buffer.reinit_prob */
-    double alpha;             /* ebm.train.alpha: the energy regularisation of the CD loss */
-    /* The training recipe, written only when objective is set (else `ebm
-     * train` keeps its built-in defaults): ebm.train.objective, .sigma (dsm),
-     * .batch, .lr, .ema, .steps */
-    const char *objective;
-    double sigma, lr, ema;
-    int64_t batch, steps;
-} ir_nn_defaults;
-
-typedef struct ir_nn_spec {
-    char name[IR_NN_NAME_MAX];    /* ebm.name */
-    char preset[IR_NN_NAME_MAX];  /* ebm.preset; "" = built from a configuration alone */
-    ir_nn_kind kind;
-    int64_t input_dim;            /* > 0: the input is [N, input_dim] */
-    int64_t input_hwc[3];         /* H, W, C (when input_dim is 0): the input is [N, C, H, W] */
-    int64_t hidden[IR_NN_MAX_LAYERS];
-    int n_hidden;
-    ir_nn_act_kind act;
-    int use_residual;             /* mlp: h + act(W h) where sizes agree; conv: residual blocks */
-    int use_bias;
-    int64_t kernel;               /* conv kernel size, odd */
-    ir_nn_defaults defaults;
-} ir_nn_spec;
-
-/* Where a configuration without a preset starts: an mlp with hidden 128,
- * 128, 64, SiLU, bias, kernel 3, DESIGN.md's sampler defaults, no input. */
-void ir_nn_spec_default(ir_nn_spec *s);
-/* The preset `name` (see ir_nn_preset_names); an unknown name fails listing them. */
-ebm_status ir_nn_preset(const char *name, ir_nn_spec *s, ebm_error *err);
-/* "simple, cnn, mnist, cifar" */
-const char *ir_nn_preset_names(void);
-
-/* Applies a JSON model configuration on top of *s: the fields it gives
- * replace those in s (a preset can be the starting point).  Unknown fields,
- * wrong types and values out of range fail with the file, the field, what
- * was expected and what was found; *s is then unchanged. */
-ebm_status ir_nn_config_file(const char *path, ir_nn_spec *s, ebm_error *err);
-/* The same from text; label names the source in messages. */
-ebm_status ir_nn_config_text(const char *json, const char *label, ir_nn_spec *s, ebm_error *err);
-
-/* Checks that s describes a network that can be built (names the field). */
-ebm_status ir_nn_spec_check(const ir_nn_spec *s, ebm_error *err);
-/* One line describing the architecture (the ebm.architecture metadata). */
-void ir_nn_spec_describe(const ir_nn_spec *s, char *buf, size_t size);
-/* Builds the network of s with parameters from seed: input "x", output
- * "energy" [N,1], and the ebm.* metadata (preset, name, architecture, input
- * shape, seed, energy head and the defaults).  *out is a new graph. */
-ebm_status ir_nn_build(const ir_nn_spec *s, uint64_t seed, ir_graph **out, ebm_error *err);
 
 #endif /* EBMC_IR_NN_H */

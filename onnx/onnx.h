@@ -73,7 +73,7 @@ typedef struct ir_onnx_input_desc {
 ebm_status ir_onnx_list_inputs(const char *path, ir_onnx_input_desc **out, int *n, ebm_error *err);
 void ir_onnx_inputs_free(ir_onnx_input_desc *d, int n);
 
-/* ---- export (ir/onnx_export.c) ---------------------------------------------- */
+/* ---- export (onnx/onnx_export.c) ---------------------------------------------- */
 
 /* Writes g as an ONNX model: ai.onnx opset 17, standard operators only, IR
  * version 8, producer "ebmc", g's metadata as metadata_props.  Parameters

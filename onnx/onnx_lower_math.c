@@ -25,103 +25,103 @@
  * (the builder keeps the first error), so calls nest and are checked once. */
 
 
-static int imp_k(imp_ctx *c, double v)
+static int onnx_imp_k(onnx_imp_ctx *c, double v)
 {
-    return ir_add_scalar(imp_graph(c), v, imp_err(c));
+    return ir_add_scalar(onnx_imp_graph(c), v, onnx_imp_err(c));
 }
 
-static int imp_un(imp_ctx *c, const imp_node *n, ir_op op, int x)
+static int onnx_imp_un(onnx_imp_ctx *c, const onnx_imp_node *n, ir_op op, int x)
 {
-    return ir_unary(imp_graph(c), op, x, n->label, imp_err(c));
+    return ir_unary(onnx_imp_graph(c), op, x, n->label, onnx_imp_err(c));
 }
 
-int imp_bin(imp_ctx *c, const imp_node *n, ir_op op, int a, int b)
+int onnx_imp_bin(onnx_imp_ctx *c, const onnx_imp_node *n, ir_op op, int a, int b)
 {
-    return ir_binary(imp_graph(c), op, a, b, n->label, imp_err(c));
+    return ir_binary(onnx_imp_graph(c), op, a, b, n->label, onnx_imp_err(c));
 }
 
 /* op(x, v) with v a scalar constant. */
-int imp_bin_k(imp_ctx *c, const imp_node *n, ir_op op, int x, double v)
+int onnx_imp_bin_k(onnx_imp_ctx *c, const onnx_imp_node *n, ir_op op, int x, double v)
 {
     if (x < 0)
         return -1;
-    return imp_bin(c, n, op, x, imp_k(c, v));
+    return onnx_imp_bin(c, n, op, x, onnx_imp_k(c, v));
 }
 
 /* A reduction that keeps dims; no axes = the value itself (a reduction over
  * nothing), which is what ONNX's noop_with_empty_axes and rank-0 inputs mean. */
-static int imp_red(imp_ctx *c, const imp_node *n, ir_op op, int x, uint32_t axes)
+static int onnx_imp_red(onnx_imp_ctx *c, const onnx_imp_node *n, ir_op op, int x, uint32_t axes)
 {
     if (axes == 0 || x < 0)
         return x;
-    return ir_reduce(imp_graph(c), op, x, axes, n->label, imp_err(c));
+    return ir_reduce(onnx_imp_graph(c), op, x, axes, n->label, onnx_imp_err(c));
 }
 
-int imp_reshape(imp_ctx *c, const imp_node *n, int x, ir_shape s)
+int onnx_imp_reshape(onnx_imp_ctx *c, const onnx_imp_node *n, int x, ir_shape s)
 {
-    return ir_reshape(imp_graph(c), x, s, n->label, imp_err(c));
+    return ir_reshape(onnx_imp_graph(c), x, s, n->label, onnx_imp_err(c));
 }
 
 /* The shape of a value (a copy: the node array moves as nodes are added). */
-ir_shape imp_value_shape(imp_ctx *c, int id)
+ir_shape onnx_imp_value_shape(onnx_imp_ctx *c, int id)
 {
     ir_shape s;
     memset(&s, 0, sizeof s);
-    if (id >= 0 && id < imp_graph(c)->n_nodes)
-        s = imp_graph(c)->nodes[id].shape;
+    if (id >= 0 && id < onnx_imp_graph(c)->n_nodes)
+        s = onnx_imp_graph(c)->nodes[id].shape;
     return s;
 }
 
 /* Mean over axes (dims kept).  Dividing needs the element count, which is
  * unknown when the batch axis N is among the axes. */
-int imp_mean(imp_ctx *c, const imp_node *n, int x, uint32_t axes, const char *what)
+int onnx_imp_mean(onnx_imp_ctx *c, const onnx_imp_node *n, int x, uint32_t axes, const char *what)
 {
     if (x < 0)
         return -1;
-    ir_shape s = imp_value_shape(c, x);
+    ir_shape s = onnx_imp_value_shape(c, x);
     double count = 1;
     for (int i = 0; i < s.rank; i++) {
         if (!(axes & (1u << i)))
             continue;
         if (s.d[i] == IR_DIM_N) {
-            imp_fail(c, n, EBM_ERR_NOT_STATIC,
-                     "%s averages over the batch axis N (axis %d), whose size is only known at run time",
-                     what, i);
+            onnx_imp_fail(c, n, EBM_ERR_NOT_STATIC,
+                          "%s averages over the batch axis N (axis %d), whose size is only known at run time",
+                          what, i);
             return -1;
         }
         count *= (double)s.d[i];
     }
     /* a division by the count, not a product with 1/count: constants are
      * float32, and an integer count is exact where 1/count is not */
-    return imp_bin_k(c, n, IR_OP_DIV, imp_red(c, n, IR_OP_RSUM, x, axes), count);
+    return onnx_imp_bin_k(c, n, IR_OP_DIV, onnx_imp_red(c, n, IR_OP_RSUM, x, axes), count);
 }
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static ebm_status out0(imp_ctx *c, const imp_node *n, int value)
+static ebm_status out0(onnx_imp_ctx *c, const onnx_imp_node *n, int value)
 {
-    return imp_set_output(c, n, 0, value);
+    return onnx_imp_set_output(c, n, 0, value);
 }
 
 /* SELECT(x > 0, pos, neg). */
-static int where_pos(imp_ctx *c, const imp_node *n, int x, int pos, int neg)
+static int where_pos(onnx_imp_ctx *c, const onnx_imp_node *n, int x, int pos, int neg)
 {
-    int cond = imp_bin_k(c, n, IR_OP_GT, x, 0.0);
-    return ir_select(imp_graph(c), cond, pos, neg, n->label, imp_err(c));
+    int cond = onnx_imp_bin_k(c, n, IR_OP_GT, x, 0.0);
+    return ir_select(onnx_imp_graph(c), cond, pos, neg, n->label, onnx_imp_err(c));
 }
 
 /* Fails unless `value`'s shape is x's shape: ONNX's unidirectional
  * broadcasting (PRelu slope, Gemm C, LayerNorm scale) may not grow x. */
-int imp_keep_shape(imp_ctx *c, const imp_node *n, int value, const ir_shape *x, const char *what)
+int onnx_imp_keep_shape(onnx_imp_ctx *c, const onnx_imp_node *n, int value, const ir_shape *x, const char *what)
 {
     if (value < 0)
         return -1;
-    ir_shape s = imp_value_shape(c, value);
+    ir_shape s = onnx_imp_value_shape(c, value);
     if (ir_shape_eq(&s, x))
         return value;
     char b1[64], b2[64];
-    imp_fail(c, n, EBM_ERR_SHAPE, "%s makes the result %s instead of %s", what,
-             ir_shape_str(&s, b1, sizeof b1), ir_shape_str(x, b2, sizeof b2));
+    onnx_imp_fail(c, n, EBM_ERR_SHAPE, "%s makes the result %s instead of %s", what,
+                  ir_shape_str(&s, b1, sizeof b1), ir_shape_str(x, b2, sizeof b2));
     return -1;
 }
 
@@ -133,15 +133,15 @@ int imp_keep_shape(imp_ctx *c, const imp_node *n, int value, const ir_shape *x, 
 /* Opset < 7 broadcasting: with broadcast=1 and an axis, B's dims line up with
  * A's starting at axis (B [3] + A [2,3,4] at axis 1 means B [1,3,1]).  Without
  * an axis it is suffix matching, which numpy broadcasting already does. */
-static ebm_status legacy_align(imp_ctx *c, const imp_node *n, const ir_shape *a, ir_shape *b)
+static ebm_status legacy_align(onnx_imp_ctx *c, const onnx_imp_node *n, const ir_shape *a, ir_shape *b)
 {
-    if (n->opset >= 7 || !imp_attr_int(n, "broadcast", 0) || !imp_attr(n, "axis"))
+    if (n->opset >= 7 || !onnx_imp_attr_int(n, "broadcast", 0) || !onnx_imp_attr(n, "axis"))
         return EBM_OK;
-    int64_t axis = imp_attr_int(n, "axis", 0);
-    int ax = imp_norm_axis(axis, a->rank);
+    int64_t axis = onnx_imp_attr_int(n, "axis", 0);
+    int ax = onnx_imp_norm_axis(axis, a->rank);
     if (ax < 0 || ax + b->rank > a->rank)
-        return imp_fail(c, n, EBM_ERR_INVALID, "broadcast axis %lld does not fit B (rank %d) into A (rank %d)",
-                        (long long)axis, b->rank, a->rank);
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "broadcast axis %lld does not fit B (rank %d) into A (rank %d)",
+                             (long long)axis, b->rank, a->rank);
     ir_shape t = ir_shape_make(0);
     t.rank = a->rank;
     for (int i = 0; i < t.rank; i++)
@@ -183,13 +183,13 @@ typedef enum arith_result { ARITH_OK, ARITH_NEEDS_N, ARITH_DIV_ZERO } arith_resu
 /* Identities that hold whatever N is: N+0, 0+N, N-0, N*1, 1*N, N/1. */
 static arith_result arith_batch(ir_op op, int64_t x, int64_t y, int64_t *r)
 {
-    int xn = x == IMP_SYM_N, yn = y == IMP_SYM_N;
+    int xn = x == ONNX_IMP_SYM_N, yn = y == ONNX_IMP_SYM_N;
     int keep_x = xn && !yn && (((op == IR_OP_ADD || op == IR_OP_SUB) && y == 0) ||
                                ((op == IR_OP_MUL || op == IR_OP_DIV) && y == 1));
     int keep_y = yn && !xn && ((op == IR_OP_ADD && x == 0) || (op == IR_OP_MUL && x == 1));
     if (!keep_x && !keep_y)
         return ARITH_NEEDS_N;
-    *r = IMP_SYM_N;
+    *r = ONNX_IMP_SYM_N;
     return ARITH_OK;
 }
 
@@ -197,7 +197,7 @@ static arith_result arith_batch(ir_op op, int64_t x, int64_t y, int64_t *r)
  * no UB), division truncates toward zero. */
 static arith_result arith_i64(ir_op op, int64_t x, int64_t y, int64_t *r)
 {
-    if (x == IMP_SYM_N || y == IMP_SYM_N)
+    if (x == ONNX_IMP_SYM_N || y == ONNX_IMP_SYM_N)
         return arith_batch(op, x, y, r);
     uint64_t ux = (uint64_t)x, uy = (uint64_t)y;
     switch (op) {
@@ -231,7 +231,7 @@ static const char *arith_sym(ir_op op)
 /* An int64 shape value for messages: the batch sentinel prints as N. */
 static const char *int_str(int64_t v, char *buf, size_t size)
 {
-    if (v == IMP_SYM_N)
+    if (v == ONNX_IMP_SYM_N)
         snprintf(buf, size, "N");
     else
         snprintf(buf, size, "%lld", (long long)v);
@@ -241,33 +241,33 @@ static const char *int_str(int64_t v, char *buf, size_t size)
 /* Element k of a static tensor as a float; the batch sentinel is an error. */
 static int static_float(const ir_tensor *t, int64_t k, double *out)
 {
-    if (t->dtype == IR_DT_I64 && imp_tensor_get_i(t, k) == IMP_SYM_N)
+    if (t->dtype == IR_DT_I64 && onnx_imp_tensor_get_i(t, k) == ONNX_IMP_SYM_N)
         return -1;
-    *out = imp_tensor_get_f(t, k);
+    *out = onnx_imp_tensor_get_f(t, k);
     return 0;
 }
 
-static ebm_status arith_element(imp_ctx *c, const imp_node *n, ir_op op, const ir_tensor *a, int64_t ia,
+static ebm_status arith_element(onnx_imp_ctx *c, const onnx_imp_node *n, ir_op op, const ir_tensor *a, int64_t ia,
                                 const ir_tensor *b, int64_t ib, ir_tensor *out, int64_t k)
 {
     if (out->dtype == IR_DT_I64) {
-        int64_t x = imp_tensor_get_i(a, ia), y = imp_tensor_get_i(b, ib);
+        int64_t x = onnx_imp_tensor_get_i(a, ia), y = onnx_imp_tensor_get_i(b, ib);
         arith_result r = arith_i64(op, x, y, (int64_t *)out->data + k);
         if (r == ARITH_DIV_ZERO)
-            return imp_fail(c, n, EBM_ERR_INVALID, "integer division by zero (%lld / 0)", (long long)x);
+            return onnx_imp_fail(c, n, EBM_ERR_INVALID, "integer division by zero (%lld / 0)", (long long)x);
         char bx[24], by[24];
         if (r == ARITH_NEEDS_N)
-            return imp_fail(c, n, EBM_ERR_NOT_STATIC,
-                            "uses the batch size N in arithmetic (%s %s %s); N is only known at run time, "
-                            "so shape computations may pass it through but not compute with it (e.g. "
-                            "write x.view(x.size(0), -1) rather than x.view(x.size(0) * k, -1))",
-                            int_str(x, bx, sizeof bx), arith_sym(op), int_str(y, by, sizeof by));
+            return onnx_imp_fail(c, n, EBM_ERR_NOT_STATIC,
+                                 "uses the batch size N in arithmetic (%s %s %s); N is only known at run time, "
+                                 "so shape computations may pass it through but not compute with it (e.g. "
+                                 "write x.view(x.size(0), -1) rather than x.view(x.size(0) * k, -1))",
+                                 int_str(x, bx, sizeof bx), arith_sym(op), int_str(y, by, sizeof by));
         return EBM_OK;
     }
     double x, y;
     if (static_float(a, ia, &x) || static_float(b, ib, &y))
-        return imp_fail(c, n, EBM_ERR_NOT_STATIC,
-                        "uses the batch size N in floating-point arithmetic; N is only known at run time");
+        return onnx_imp_fail(c, n, EBM_ERR_NOT_STATIC,
+                             "uses the batch size N in floating-point arithmetic; N is only known at run time");
     double v = arith_f64(op, x, y);
     if (out->dtype == IR_DT_F32)
         ((float *)out->data)[k] = (float)v;
@@ -285,16 +285,16 @@ static ir_dtype arith_dtype(ir_dtype a, ir_dtype b)
 
 /* The result of a binary op on two static tensors, seen with shapes sa, sb
  * (which may differ from the tensors' own by legacy alignment). */
-static ebm_status static_binary(imp_ctx *c, const imp_node *n, ir_op op, const ir_tensor *a,
+static ebm_status static_binary(onnx_imp_ctx *c, const onnx_imp_node *n, ir_op op, const ir_tensor *a,
                                 const ir_shape *sa, const ir_tensor *b, const ir_shape *sb)
 {
     ir_shape so;
     char b1[64], b2[64];
     if (broadcast_shapes(sa, sb, &so))
-        return imp_fail(c, n, EBM_ERR_SHAPE, "operands %s and %s do not broadcast",
-                        ir_shape_str(sa, b1, sizeof b1), ir_shape_str(sb, b2, sizeof b2));
+        return onnx_imp_fail(c, n, EBM_ERR_SHAPE, "operands %s and %s do not broadcast",
+                             ir_shape_str(sa, b1, sizeof b1), ir_shape_str(sb, b2, sizeof b2));
     ir_tensor out;
-    ebm_status st = imp_tensor_alloc(&out, arith_dtype(a->dtype, b->dtype), &so, imp_err(c));
+    ebm_status st = onnx_imp_tensor_alloc(&out, arith_dtype(a->dtype, b->dtype), &so, onnx_imp_err(c));
     if (st != EBM_OK)   /* e.g. a broadcast too large to hold */
         return st;
     int64_t total = ir_shape_numel(&so, 0), idx[IR_MAX_RANK] = {0};
@@ -308,30 +308,30 @@ static ebm_status static_binary(imp_ctx *c, const imp_node *n, ir_op op, const i
         ir_tensor_free(&out);
         return st;
     }
-    return imp_set_static_output(c, n, 0, &out);
+    return onnx_imp_set_static_output(c, n, 0, &out);
 }
 
-static ebm_status lower_arith(imp_ctx *c, const imp_node *n, ir_op op)
+static ebm_status lower_arith(onnx_imp_ctx *c, const onnx_imp_node *n, ir_op op)
 {
     static const char *const known[] = {"broadcast", "axis", LEGACY_ATTRS, NULL};
     static const char *const none[] = {NULL};
-    ebm_status st = imp_check_attrs(c, n, n->opset < 7 ? known : none);
+    ebm_status st = onnx_imp_check_attrs(c, n, n->opset < 7 ? known : none);
     if (st != EBM_OK)
         return st;
-    const ir_tensor *ta = imp_static(c, n, 0), *tb = imp_static(c, n, 1);
-    int fold = ta && tb && !imp_static_is_param(c, n, 0) && !imp_static_is_param(c, n, 1);
+    const ir_tensor *ta = onnx_imp_static(c, n, 0), *tb = onnx_imp_static(c, n, 1);
+    int fold = ta && tb && !onnx_imp_static_is_param(c, n, 0) && !onnx_imp_static_is_param(c, n, 1);
     int a = -1, b = -1;
     ir_shape sa, sb;
     if (fold) {
         sa = ta->shape;
         sb = tb->shape;
     } else {
-        a = imp_input(c, n, 0);
-        b = imp_input(c, n, 1);
+        a = onnx_imp_input(c, n, 0);
+        b = onnx_imp_input(c, n, 1);
         if (a < 0 || b < 0)
-            return imp_err(c)->code;
-        sa = imp_value_shape(c, a);
-        sb = imp_value_shape(c, b);
+            return onnx_imp_err(c)->code;
+        sa = onnx_imp_value_shape(c, a);
+        sb = onnx_imp_value_shape(c, b);
     }
     ir_shape sb0 = sb;
     if ((st = legacy_align(c, n, &sa, &sb)) != EBM_OK)
@@ -339,314 +339,314 @@ static ebm_status lower_arith(imp_ctx *c, const imp_node *n, ir_op op)
     if (fold)
         return static_binary(c, n, op, ta, &sa, tb, &sb);
     if (!ir_shape_eq(&sb, &sb0))
-        b = imp_reshape(c, n, b, sb);
-    return out0(c, n, imp_bin(c, n, op, a, b));
+        b = onnx_imp_reshape(c, n, b, sb);
+    return out0(c, n, onnx_imp_bin(c, n, op, a, b));
 }
 
-ebm_status imp_lower_add(imp_ctx *c, const imp_node *n) { return lower_arith(c, n, IR_OP_ADD); }
-ebm_status imp_lower_sub(imp_ctx *c, const imp_node *n) { return lower_arith(c, n, IR_OP_SUB); }
-ebm_status imp_lower_mul(imp_ctx *c, const imp_node *n) { return lower_arith(c, n, IR_OP_MUL); }
-ebm_status imp_lower_div(imp_ctx *c, const imp_node *n) { return lower_arith(c, n, IR_OP_DIV); }
+ebm_status onnx_imp_lower_add(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_arith(c, n, IR_OP_ADD); }
+ebm_status onnx_imp_lower_sub(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_arith(c, n, IR_OP_SUB); }
+ebm_status onnx_imp_lower_mul(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_arith(c, n, IR_OP_MUL); }
+ebm_status onnx_imp_lower_div(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_arith(c, n, IR_OP_DIV); }
 
 /* Max, Min, Sum, Mean: any number of inputs, broadcast together; folded
  * left to right into binary core ops (ties in Max/Min split the gradient). */
-static ebm_status lower_variadic(imp_ctx *c, const imp_node *n, ir_op op, int mean)
+static ebm_status lower_variadic(onnx_imp_ctx *c, const onnx_imp_node *n, ir_op op, int mean)
 {
     static const char *const known[] = {LEGACY_ATTRS, NULL};
-    ebm_status st = imp_check_attrs(c, n, known);
-    int count = imp_n_inputs(n);
+    ebm_status st = onnx_imp_check_attrs(c, n, known);
+    int count = onnx_imp_n_inputs(n);
     if (st != EBM_OK)
         return st;
     if (count < 1)
-        return imp_fail(c, n, EBM_ERR_INVALID, "needs at least one input");
-    int acc = imp_input(c, n, 0);
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "needs at least one input");
+    int acc = onnx_imp_input(c, n, 0);
     for (int k = 1; k < count; k++)
-        acc = imp_bin(c, n, op, acc, imp_input(c, n, k));
+        acc = onnx_imp_bin(c, n, op, acc, onnx_imp_input(c, n, k));
     if (mean && count > 1)
-        acc = imp_bin_k(c, n, IR_OP_DIV, acc, count);
+        acc = onnx_imp_bin_k(c, n, IR_OP_DIV, acc, count);
     if (count == 1 && acc >= 0)   /* a copy, so the output is a value of its own */
-        acc = imp_bin_k(c, n, IR_OP_ADD, acc, 0.0);
+        acc = onnx_imp_bin_k(c, n, IR_OP_ADD, acc, 0.0);
     return out0(c, n, acc);
 }
 
-ebm_status imp_lower_max(imp_ctx *c, const imp_node *n) { return lower_variadic(c, n, IR_OP_MAX, 0); }
-ebm_status imp_lower_min(imp_ctx *c, const imp_node *n) { return lower_variadic(c, n, IR_OP_MIN, 0); }
-ebm_status imp_lower_sum(imp_ctx *c, const imp_node *n) { return lower_variadic(c, n, IR_OP_ADD, 0); }
-ebm_status imp_lower_mean(imp_ctx *c, const imp_node *n) { return lower_variadic(c, n, IR_OP_ADD, 1); }
+ebm_status onnx_imp_lower_max(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_variadic(c, n, IR_OP_MAX, 0); }
+ebm_status onnx_imp_lower_min(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_variadic(c, n, IR_OP_MIN, 0); }
+ebm_status onnx_imp_lower_sum(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_variadic(c, n, IR_OP_ADD, 0); }
+ebm_status onnx_imp_lower_mean(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_variadic(c, n, IR_OP_ADD, 1); }
 
 /* Comparisons yield 1.0 / 0.0 floats (ebmc's booleans); `swap` compares b
  * with a, so Less(a, b) is GT(b, a). */
-static ebm_status lower_compare(imp_ctx *c, const imp_node *n, ir_op op, int swap)
+static ebm_status lower_compare(onnx_imp_ctx *c, const onnx_imp_node *n, ir_op op, int swap)
 {
     static const char *const known[] = {NULL};
-    ebm_status st = imp_check_attrs(c, n, known);
+    ebm_status st = onnx_imp_check_attrs(c, n, known);
     if (st != EBM_OK)
         return st;
-    int a = imp_input(c, n, 0), b = imp_input(c, n, 1);
-    return out0(c, n, swap ? imp_bin(c, n, op, b, a) : imp_bin(c, n, op, a, b));
+    int a = onnx_imp_input(c, n, 0), b = onnx_imp_input(c, n, 1);
+    return out0(c, n, swap ? onnx_imp_bin(c, n, op, b, a) : onnx_imp_bin(c, n, op, a, b));
 }
 
-ebm_status imp_lower_less(imp_ctx *c, const imp_node *n) { return lower_compare(c, n, IR_OP_GT, 1); }
-ebm_status imp_lower_greater(imp_ctx *c, const imp_node *n) { return lower_compare(c, n, IR_OP_GT, 0); }
-ebm_status imp_lower_less_or_equal(imp_ctx *c, const imp_node *n) { return lower_compare(c, n, IR_OP_GE, 1); }
-ebm_status imp_lower_greater_or_equal(imp_ctx *c, const imp_node *n) { return lower_compare(c, n, IR_OP_GE, 0); }
-ebm_status imp_lower_equal(imp_ctx *c, const imp_node *n) { return lower_compare(c, n, IR_OP_EQ, 0); }
+ebm_status onnx_imp_lower_less(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_compare(c, n, IR_OP_GT, 1); }
+ebm_status onnx_imp_lower_greater(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_compare(c, n, IR_OP_GT, 0); }
+ebm_status onnx_imp_lower_less_or_equal(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_compare(c, n, IR_OP_GE, 1); }
+ebm_status onnx_imp_lower_greater_or_equal(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_compare(c, n, IR_OP_GE, 0); }
+ebm_status onnx_imp_lower_equal(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_compare(c, n, IR_OP_EQ, 0); }
 
 /* A condition given as a static boolean/integer tensor becomes a 0/1 float constant. */
-static int condition_input(imp_ctx *c, const imp_node *n, int k)
+static int condition_input(onnx_imp_ctx *c, const onnx_imp_node *n, int k)
 {
-    const ir_tensor *t = imp_static(c, n, k);
+    const ir_tensor *t = onnx_imp_static(c, n, k);
     if (!t || t->dtype != IR_DT_I64)
-        return imp_input(c, n, k);
+        return onnx_imp_input(c, n, k);
     int64_t count = ir_shape_numel(&t->shape, 0);
     float *v = malloc((size_t)(count > 0 ? count : 1) * sizeof *v);
     if (!v) {
-        imp_fail(c, n, EBM_ERR_NOMEM, "out of memory");
+        onnx_imp_fail(c, n, EBM_ERR_NOMEM, "out of memory");
         return -1;
     }
     for (int64_t i = 0; i < count; i++)
         v[i] = ((const int64_t *)t->data)[i] != 0;
-    int id = ir_add_const(imp_graph(c), n->label, t->shape, v, 0, imp_err(c));
+    int id = ir_add_const(onnx_imp_graph(c), n->label, t->shape, v, 0, onnx_imp_err(c));
     free(v);
     return id;
 }
 
-ebm_status imp_lower_where(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_where(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {NULL};
-    ebm_status st = imp_check_attrs(c, n, known);
+    ebm_status st = onnx_imp_check_attrs(c, n, known);
     if (st != EBM_OK)
         return st;
-    int cond = condition_input(c, n, 0), a = imp_input(c, n, 1), b = imp_input(c, n, 2);
-    return out0(c, n, ir_select(imp_graph(c), cond, a, b, n->label, imp_err(c)));
+    int cond = condition_input(c, n, 0), a = onnx_imp_input(c, n, 1), b = onnx_imp_input(c, n, 2);
+    return out0(c, n, ir_select(onnx_imp_graph(c), cond, a, b, n->label, onnx_imp_err(c)));
 }
 
 /* ---- one-input activations ----------------------------------------------------- */
 
 /* Reads input 0 after checking the attributes; -1 on error. */
-static int unary_input(imp_ctx *c, const imp_node *n, const char *const *known)
+static int unary_input(onnx_imp_ctx *c, const onnx_imp_node *n, const char *const *known)
 {
-    if (imp_check_attrs(c, n, known) != EBM_OK)
+    if (onnx_imp_check_attrs(c, n, known) != EBM_OK)
         return -1;
-    return imp_input(c, n, 0);
+    return onnx_imp_input(c, n, 0);
 }
 
 static const char *const legacy_only[] = {LEGACY_ATTRS, NULL};
 
 /* Neg/Abs of a static integer tensor (shape plumbing such as ONNX's own
  * LayerNormalization function body) are computed at import time. */
-static ebm_status static_int_unary(imp_ctx *c, const imp_node *n, ir_op op, const ir_tensor *t)
+static ebm_status static_int_unary(onnx_imp_ctx *c, const onnx_imp_node *n, ir_op op, const ir_tensor *t)
 {
     ir_tensor r;
-    ebm_status st = imp_tensor_alloc(&r, IR_DT_I64, &t->shape, imp_err(c));
+    ebm_status st = onnx_imp_tensor_alloc(&r, IR_DT_I64, &t->shape, onnx_imp_err(c));
     int64_t count = ir_shape_numel(&t->shape, 0);
     for (int64_t i = 0; st == EBM_OK && i < count; i++) {
         int64_t v = ((const int64_t *)t->data)[i];
-        if (v == IMP_SYM_N || v == INT64_MIN) {
+        if (v == ONNX_IMP_SYM_N || v == INT64_MIN) {
             ir_tensor_free(&r);
-            return imp_fail(c, n, EBM_ERR_NOT_STATIC, "uses the batch size N in arithmetic (%s N)",
-                            ir_op_get(op)->name);
+            return onnx_imp_fail(c, n, EBM_ERR_NOT_STATIC, "uses the batch size N in arithmetic (%s N)",
+                                 ir_op_get(op)->name);
         }
         ((int64_t *)r.data)[i] = op == IR_OP_NEG ? -v : (v < 0 ? -v : v);
     }
-    return st == EBM_OK ? imp_set_static_output(c, n, 0, &r) : st;
+    return st == EBM_OK ? onnx_imp_set_static_output(c, n, 0, &r) : st;
 }
 
-static ebm_status lower_core_unary(imp_ctx *c, const imp_node *n, ir_op op)
+static ebm_status lower_core_unary(onnx_imp_ctx *c, const onnx_imp_node *n, ir_op op)
 {
-    const ir_tensor *t = imp_static(c, n, 0);
+    const ir_tensor *t = onnx_imp_static(c, n, 0);
     if (t && t->dtype == IR_DT_I64 && (op == IR_OP_NEG || op == IR_OP_ABS) &&
-        imp_check_attrs(c, n, legacy_only) == EBM_OK)
+        onnx_imp_check_attrs(c, n, legacy_only) == EBM_OK)
         return static_int_unary(c, n, op, t);
-    return out0(c, n, imp_un(c, n, op, unary_input(c, n, legacy_only)));
+    return out0(c, n, onnx_imp_un(c, n, op, unary_input(c, n, legacy_only)));
 }
 
 /* The one-operand core op whose onnx_type (ir/ops.def) is the node's op_type. */
-ebm_status imp_lower_core_unary(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_core_unary(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     for (int op = 0; op < IR_OP_COUNT; op++) {
         const ir_op_info *info = ir_op_get((ir_op)op);
         if (info->arity == 1 && info->onnx_type && strcmp(info->onnx_type, n->p->op_type) == 0)
             return lower_core_unary(c, n, (ir_op)op);
     }
-    return imp_fail(c, n, EBM_ERR_INTERNAL, "no core op of ir/ops.def is exported as %s", n->p->op_type);
+    return onnx_imp_fail(c, n, EBM_ERR_INTERNAL, "no core op of ir/ops.def is exported as %s", n->p->op_type);
 }
 
-ebm_status imp_lower_reciprocal(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_reciprocal(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     int x = unary_input(c, n, legacy_only);
-    return out0(c, n, x < 0 ? -1 : imp_bin(c, n, IR_OP_DIV, imp_k(c, 1.0), x));
+    return out0(c, n, x < 0 ? -1 : onnx_imp_bin(c, n, IR_OP_DIV, onnx_imp_k(c, 1.0), x));
 }
 
 /* x^p for a static p: the common exponents become cheaper core ops. */
-static int power(imp_ctx *c, const imp_node *n, int x, double p)
+static int power(onnx_imp_ctx *c, const onnx_imp_node *n, int x, double p)
 {
     if (p == 1)
         return x;
     if (p == 2)
-        return imp_bin(c, n, IR_OP_MUL, x, x);
+        return onnx_imp_bin(c, n, IR_OP_MUL, x, x);
     if (p == 0.5)
-        return imp_un(c, n, IR_OP_SQRT, x);
-    return ir_pows(imp_graph(c), x, p, n->label, imp_err(c));
+        return onnx_imp_un(c, n, IR_OP_SQRT, x);
+    return ir_pows(onnx_imp_graph(c), x, p, n->label, onnx_imp_err(c));
 }
 
 /* The one value every element of the static exponent holds; the exponent may
  * not grow x's shape. */
-static ebm_status pow_exponent(imp_ctx *c, const imp_node *n, const ir_shape *x, double *p)
+static ebm_status pow_exponent(onnx_imp_ctx *c, const onnx_imp_node *n, const ir_shape *x, double *p)
 {
     const ir_tensor *t;
-    ebm_status st = imp_require_static(c, n, 1, "the exponent of Pow", &t);
+    ebm_status st = onnx_imp_require_static(c, n, 1, "the exponent of Pow", &t);
     if (st != EBM_OK)
         return st;
     int64_t count = ir_shape_numel(&t->shape, 0);
     ir_shape both;
     if (count == 0 || broadcast_shapes(x, &t->shape, &both) || !ir_shape_eq(&both, x))
-        return imp_fail(c, n, EBM_ERR_UNSUPPORTED,
-                        "the exponent of Pow must be one value applied to every element of the base");
+        return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
+                             "the exponent of Pow must be one value applied to every element of the base");
     for (int64_t k = 0; k < count; k++) {
         double v;
         if (static_float(t, k, &v))
-            return imp_fail(c, n, EBM_ERR_NOT_STATIC, "the exponent of Pow is the batch size N");
+            return onnx_imp_fail(c, n, EBM_ERR_NOT_STATIC, "the exponent of Pow is the batch size N");
         if (k > 0 && v != *p)
-            return imp_fail(c, n, EBM_ERR_UNSUPPORTED,
-                            "the exponent of Pow differs between elements (%g and %g); only one exponent "
-                            "for the whole tensor is supported", *p, v);
+            return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
+                                 "the exponent of Pow differs between elements (%g and %g); only one exponent "
+                                 "for the whole tensor is supported", *p, v);
         *p = v;
     }
     return EBM_OK;
 }
 
-ebm_status imp_lower_pow(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_pow(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"broadcast", "axis", NULL};
     static const char *const none[] = {NULL};
     int x = unary_input(c, n, n->opset < 7 ? known : none);
     if (x < 0)
-        return imp_err(c)->code;
-    ir_shape sx = imp_value_shape(c, x);
+        return onnx_imp_err(c)->code;
+    ir_shape sx = onnx_imp_value_shape(c, x);
     double p = 0;
     ebm_status st = pow_exponent(c, n, &sx, &p);
     return st != EBM_OK ? st : out0(c, n, power(c, n, x, p));
 }
 
-ebm_status imp_lower_leaky_relu(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_leaky_relu(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"alpha", LEGACY_ATTRS, NULL};
     int x = unary_input(c, n, known);
-    double alpha = imp_attr_float(n, "alpha", 0.01);
-    return out0(c, n, where_pos(c, n, x, x, imp_bin_k(c, n, IR_OP_MUL, x, alpha)));
+    double alpha = onnx_imp_attr_float(n, "alpha", 0.01);
+    return out0(c, n, where_pos(c, n, x, x, onnx_imp_bin_k(c, n, IR_OP_MUL, x, alpha)));
 }
 
 /* Opset < 7 PRelu: a 1-D slope of C values is per channel (axis 1), not
  * numpy-aligned with the last axis as from opset 7 on. */
-static int prelu_slope(imp_ctx *c, const imp_node *n, const ir_shape *x)
+static int prelu_slope(onnx_imp_ctx *c, const onnx_imp_node *n, const ir_shape *x)
 {
-    int s = imp_input(c, n, 1);
-    ir_shape ss = imp_value_shape(c, s);
+    int s = onnx_imp_input(c, n, 1);
+    ir_shape ss = onnx_imp_value_shape(c, s);
     if (s < 0 || n->opset >= 7 || ss.rank != 1 || x->rank < 3 || ss.d[0] != x->d[1] || ss.d[0] == 1)
         return s;
     ir_shape t = ir_shape_make(0);
     t.rank = x->rank - 1;
     for (int i = 0; i < t.rank; i++)
         t.d[i] = i == 0 ? ss.d[0] : 1;
-    return imp_reshape(c, n, s, t);
+    return onnx_imp_reshape(c, n, s, t);
 }
 
-ebm_status imp_lower_prelu(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_prelu(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {LEGACY_ATTRS, NULL};
     int x = unary_input(c, n, known);
     if (x < 0)
-        return imp_err(c)->code;
-    ir_shape sx = imp_value_shape(c, x);
-    int neg = imp_bin(c, n, IR_OP_MUL, x, prelu_slope(c, n, &sx));
-    return out0(c, n, imp_keep_shape(c, n, where_pos(c, n, x, x, neg), &sx, "the slope's shape"));
+        return onnx_imp_err(c)->code;
+    ir_shape sx = onnx_imp_value_shape(c, x);
+    int neg = onnx_imp_bin(c, n, IR_OP_MUL, x, prelu_slope(c, n, &sx));
+    return out0(c, n, onnx_imp_keep_shape(c, n, where_pos(c, n, x, x, neg), &sx, "the slope's shape"));
 }
 
-static int clamp01(imp_ctx *c, const imp_node *n, int x)
+static int clamp01(onnx_imp_ctx *c, const onnx_imp_node *n, int x)
 {
-    return imp_bin_k(c, n, IR_OP_MAX, imp_bin_k(c, n, IR_OP_MIN, x, 1.0), 0.0);
+    return onnx_imp_bin_k(c, n, IR_OP_MAX, onnx_imp_bin_k(c, n, IR_OP_MIN, x, 1.0), 0.0);
 }
 
 /* max(0, min(1, alpha*x + beta)) */
-ebm_status imp_lower_hard_sigmoid(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_hard_sigmoid(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"alpha", "beta", LEGACY_ATTRS, NULL};
     int x = unary_input(c, n, known);
-    double alpha = imp_attr_float(n, "alpha", 0.2), beta = imp_attr_float(n, "beta", 0.5);
-    int lin = imp_bin_k(c, n, IR_OP_ADD, imp_bin_k(c, n, IR_OP_MUL, x, alpha), beta);
+    double alpha = onnx_imp_attr_float(n, "alpha", 0.2), beta = onnx_imp_attr_float(n, "beta", 0.5);
+    int lin = onnx_imp_bin_k(c, n, IR_OP_ADD, onnx_imp_bin_k(c, n, IR_OP_MUL, x, alpha), beta);
     return out0(c, n, clamp01(c, n, lin));
 }
 
 /* x * max(0, min(1, x/6 + 1/2)); x/6 rather than x*(1/6), which float32
  * constants cannot hold exactly */
-ebm_status imp_lower_hard_swish(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_hard_swish(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     int x = unary_input(c, n, NULL);
-    int lin = imp_bin_k(c, n, IR_OP_ADD, imp_bin_k(c, n, IR_OP_DIV, x, 6.0), 0.5);
-    return out0(c, n, imp_bin(c, n, IR_OP_MUL, x, clamp01(c, n, lin)));
+    int lin = onnx_imp_bin_k(c, n, IR_OP_ADD, onnx_imp_bin_k(c, n, IR_OP_DIV, x, 6.0), 0.5);
+    return out0(c, n, onnx_imp_bin(c, n, IR_OP_MUL, x, clamp01(c, n, lin)));
 }
 
 /* x > alpha ? x : 0 */
-ebm_status imp_lower_thresholded_relu(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_thresholded_relu(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"alpha", NULL};
     int x = unary_input(c, n, known);
-    int keep = imp_bin_k(c, n, IR_OP_GT, x, imp_attr_float(n, "alpha", 1.0));
-    return out0(c, n, imp_bin(c, n, IR_OP_MUL, x, keep));
+    int keep = onnx_imp_bin_k(c, n, IR_OP_GT, x, onnx_imp_attr_float(n, "alpha", 1.0));
+    return out0(c, n, onnx_imp_bin(c, n, IR_OP_MUL, x, keep));
 }
 
 /* x * sigmoid(alpha x) (opset 24; SiLU for alpha = 1) */
-ebm_status imp_lower_swish(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_swish(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"alpha", NULL};
     int x = unary_input(c, n, known);
-    double alpha = imp_attr_float(n, "alpha", 1.0);
-    int ax = alpha == 1.0 ? x : imp_bin_k(c, n, IR_OP_MUL, x, alpha);
-    return out0(c, n, imp_bin(c, n, IR_OP_MUL, x, imp_un(c, n, IR_OP_SIGMOID, ax)));
+    double alpha = onnx_imp_attr_float(n, "alpha", 1.0);
+    int ax = alpha == 1.0 ? x : onnx_imp_bin_k(c, n, IR_OP_MUL, x, alpha);
+    return out0(c, n, onnx_imp_bin(c, n, IR_OP_MUL, x, onnx_imp_un(c, n, IR_OP_SIGMOID, ax)));
 }
 
-ebm_status imp_lower_softsign(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_softsign(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     int x = unary_input(c, n, NULL);
-    int den = imp_bin_k(c, n, IR_OP_ADD, imp_un(c, n, IR_OP_ABS, x), 1.0);
-    return out0(c, n, imp_bin(c, n, IR_OP_DIV, x, den));
+    int den = onnx_imp_bin_k(c, n, IR_OP_ADD, onnx_imp_un(c, n, IR_OP_ABS, x), 1.0);
+    return out0(c, n, onnx_imp_bin(c, n, IR_OP_DIV, x, den));
 }
 
 /* x > 0 ? x : alpha*(exp(x/inner) - 1), with exp seeing MIN(x, 0) so that
  * neither branch (nor its derivative) overflows for large positive x. */
-static int elu_like(imp_ctx *c, const imp_node *n, int x, double alpha, double inner)
+static int elu_like(onnx_imp_ctx *c, const onnx_imp_node *n, int x, double alpha, double inner)
 {
-    int neg = imp_bin_k(c, n, IR_OP_MIN, x, 0.0);
+    int neg = onnx_imp_bin_k(c, n, IR_OP_MIN, x, 0.0);
     if (inner != 1)
-        neg = imp_bin_k(c, n, IR_OP_DIV, neg, inner);
-    int em1 = imp_bin_k(c, n, IR_OP_SUB, imp_un(c, n, IR_OP_EXP, neg), 1.0);
-    return where_pos(c, n, x, x, imp_bin_k(c, n, IR_OP_MUL, em1, alpha));
+        neg = onnx_imp_bin_k(c, n, IR_OP_DIV, neg, inner);
+    int em1 = onnx_imp_bin_k(c, n, IR_OP_SUB, onnx_imp_un(c, n, IR_OP_EXP, neg), 1.0);
+    return where_pos(c, n, x, x, onnx_imp_bin_k(c, n, IR_OP_MUL, em1, alpha));
 }
 
-ebm_status imp_lower_elu(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_elu(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"alpha", LEGACY_ATTRS, NULL};
     int x = unary_input(c, n, known);
-    return out0(c, n, elu_like(c, n, x, imp_attr_float(n, "alpha", 1.0), 1.0));
+    return out0(c, n, elu_like(c, n, x, onnx_imp_attr_float(n, "alpha", 1.0), 1.0));
 }
 
-ebm_status imp_lower_selu(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_selu(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"alpha", "gamma", LEGACY_ATTRS, NULL};
     int x = unary_input(c, n, known);
-    double alpha = imp_attr_float(n, "alpha", 1.67326319217681884765625);
-    double gamma = imp_attr_float(n, "gamma", 1.05070102214813232421875);
-    return out0(c, n, imp_bin_k(c, n, IR_OP_MUL, elu_like(c, n, x, alpha, 1.0), gamma));
+    double alpha = onnx_imp_attr_float(n, "alpha", 1.67326319217681884765625);
+    double gamma = onnx_imp_attr_float(n, "gamma", 1.05070102214813232421875);
+    return out0(c, n, onnx_imp_bin_k(c, n, IR_OP_MUL, elu_like(c, n, x, alpha, 1.0), gamma));
 }
 
-ebm_status imp_lower_celu(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_celu(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"alpha", NULL};
     int x = unary_input(c, n, known);
-    double alpha = imp_attr_float(n, "alpha", 1.0);
+    double alpha = onnx_imp_attr_float(n, "alpha", 1.0);
     if (x >= 0 && alpha == 0)
-        return imp_fail(c, n, EBM_ERR_INVALID, "attribute alpha must not be 0 (Celu divides by it)");
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "attribute alpha must not be 0 (Celu divides by it)");
     return out0(c, n, elu_like(c, n, x, alpha, alpha));
 }
 
@@ -654,129 +654,129 @@ ebm_status imp_lower_celu(imp_ctx *c, const imp_node *n)
 
 /* 0.5 x (1 + erf(x / sqrt 2)), or with the tanh approximation
  * 0.5 x (1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))). */
-ebm_status imp_lower_gelu(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_gelu(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"approximate", NULL};
     char buf[32];
     int x = unary_input(c, n, known);
-    const char *approx = imp_attr_string(n, "approximate", buf, sizeof buf, "none");
+    const char *approx = onnx_imp_attr_string(n, "approximate", buf, sizeof buf, "none");
     int inner;
     if (x < 0)
-        return imp_err(c)->code;
+        return onnx_imp_err(c)->code;
     if (strcmp(approx, "none") == 0) {
-        inner = imp_un(c, n, IR_OP_ERF, imp_bin_k(c, n, IR_OP_MUL, x, 1 / sqrt(2.0)));
+        inner = onnx_imp_un(c, n, IR_OP_ERF, onnx_imp_bin_k(c, n, IR_OP_MUL, x, 1 / sqrt(2.0)));
     } else if (strcmp(approx, "tanh") == 0) {
-        int x2 = imp_bin(c, n, IR_OP_MUL, x, x);
-        int poly = imp_bin_k(c, n, IR_OP_ADD, imp_bin_k(c, n, IR_OP_MUL, x2, 0.044715), 1.0);
-        int arg = imp_bin_k(c, n, IR_OP_MUL, imp_bin(c, n, IR_OP_MUL, x, poly), SQRT_2_OVER_PI);
-        inner = imp_un(c, n, IR_OP_TANH, arg);
+        int x2 = onnx_imp_bin(c, n, IR_OP_MUL, x, x);
+        int poly = onnx_imp_bin_k(c, n, IR_OP_ADD, onnx_imp_bin_k(c, n, IR_OP_MUL, x2, 0.044715), 1.0);
+        int arg = onnx_imp_bin_k(c, n, IR_OP_MUL, onnx_imp_bin(c, n, IR_OP_MUL, x, poly), SQRT_2_OVER_PI);
+        inner = onnx_imp_un(c, n, IR_OP_TANH, arg);
     } else {
-        return imp_fail(c, n, EBM_ERR_UNSUPPORTED, "attribute approximate = '%s' is not supported "
-                        "(expected 'none' or 'tanh')", approx);
+        return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "attribute approximate = '%s' is not supported "
+                             "(expected 'none' or 'tanh')", approx);
     }
-    int half_x = imp_bin_k(c, n, IR_OP_MUL, x, 0.5);
-    return out0(c, n, imp_bin(c, n, IR_OP_MUL, half_x, imp_bin_k(c, n, IR_OP_ADD, inner, 1.0)));
+    int half_x = onnx_imp_bin_k(c, n, IR_OP_MUL, x, 0.5);
+    return out0(c, n, onnx_imp_bin(c, n, IR_OP_MUL, half_x, onnx_imp_bin_k(c, n, IR_OP_ADD, inner, 1.0)));
 }
 
-ebm_status imp_lower_mish(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_mish(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     int x = unary_input(c, n, NULL);
-    int t = imp_un(c, n, IR_OP_TANH, imp_un(c, n, IR_OP_SOFTPLUS, x));
-    return out0(c, n, imp_bin(c, n, IR_OP_MUL, x, t));
+    int t = onnx_imp_un(c, n, IR_OP_TANH, onnx_imp_un(c, n, IR_OP_SOFTPLUS, x));
+    return out0(c, n, onnx_imp_bin(c, n, IR_OP_MUL, x, t));
 }
 
 /* ---- Clip ------------------------------------------------------------------- */
 
 /* One bound of Clip: an attribute before opset 11, an optional static scalar
  * input from then on.  *has = 0 when the bound is absent. */
-static ebm_status clip_bound(imp_ctx *c, const imp_node *n, int k, const char *name, double *v, int *has)
+static ebm_status clip_bound(onnx_imp_ctx *c, const onnx_imp_node *n, int k, const char *name, double *v, int *has)
 {
     *has = 0;
     if (n->opset < 11) {
-        *has = imp_attr(n, name) != NULL;
-        *v = imp_attr_float(n, name, 0);
+        *has = onnx_imp_attr(n, name) != NULL;
+        *v = onnx_imp_attr_float(n, name, 0);
         return EBM_OK;
     }
-    if (!imp_has_input(n, k))
+    if (!onnx_imp_has_input(n, k))
         return EBM_OK;
     *has = 1;
-    return imp_static_scalar(c, n, k, k == 1 ? "the min of Clip" : "the max of Clip", v);
+    return onnx_imp_static_scalar(c, n, k, k == 1 ? "the min of Clip" : "the max of Clip", v);
 }
 
-ebm_status imp_lower_clip(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_clip(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"min", "max", LEGACY_ATTRS, NULL};
     static const char *const none[] = {NULL};
     int x = unary_input(c, n, n->opset < 11 ? known : none);
     double lo = 0, hi = 0;
     int has_lo, has_hi;
-    ebm_status st = x < 0 ? imp_err(c)->code : clip_bound(c, n, 1, "min", &lo, &has_lo);
+    ebm_status st = x < 0 ? onnx_imp_err(c)->code : clip_bound(c, n, 1, "min", &lo, &has_lo);
     if (st == EBM_OK)
         st = clip_bound(c, n, 2, "max", &hi, &has_hi);
     if (st != EBM_OK)
         return st;
     /* max first, then min: with min > max every element becomes max, as ONNX says */
     if (has_lo)
-        x = imp_bin_k(c, n, IR_OP_MAX, x, lo);
+        x = onnx_imp_bin_k(c, n, IR_OP_MAX, x, lo);
     if (has_hi)
-        x = imp_bin_k(c, n, IR_OP_MIN, x, hi);
+        x = onnx_imp_bin_k(c, n, IR_OP_MIN, x, hi);
     return out0(c, n, x);
 }
 
 /* ---- Gemm, MatMul --------------------------------------------------------------- */
 
-static int transpose2(imp_ctx *c, const imp_node *n, int x)
+static int transpose2(onnx_imp_ctx *c, const onnx_imp_node *n, int x)
 {
     static const int perm[2] = {1, 0};
-    return ir_transpose(imp_graph(c), x, perm, n->label, imp_err(c));
+    return ir_transpose(onnx_imp_graph(c), x, perm, n->label, onnx_imp_err(c));
 }
 
 /* Input k of Gemm, which must be a matrix; transposed when `trans`. */
-static int gemm_operand(imp_ctx *c, const imp_node *n, int k, int trans)
+static int gemm_operand(onnx_imp_ctx *c, const onnx_imp_node *n, int k, int trans)
 {
-    int v = imp_input(c, n, k);
-    ir_shape s = imp_value_shape(c, v);
+    int v = onnx_imp_input(c, n, k);
+    ir_shape s = onnx_imp_value_shape(c, v);
     char b1[64];
     if (v >= 0 && s.rank != 2) {
-        imp_fail(c, n, EBM_ERR_INVALID, "input %c must be a matrix, its shape is %s", "AB"[k],
-                 ir_shape_str(&s, b1, sizeof b1));
+        onnx_imp_fail(c, n, EBM_ERR_INVALID, "input %c must be a matrix, its shape is %s", "AB"[k],
+                      ir_shape_str(&s, b1, sizeof b1));
         return -1;
     }
     return trans ? transpose2(c, n, v) : v;
 }
 
-ebm_status imp_lower_gemm(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_gemm(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"alpha", "beta", "transA", "transB", "broadcast", NULL};
-    ebm_status st = imp_check_attrs(c, n, known);
+    ebm_status st = onnx_imp_check_attrs(c, n, known);
     if (st != EBM_OK)
         return st;
-    double alpha = imp_attr_float(n, "alpha", 1.0), beta = imp_attr_float(n, "beta", 1.0);
-    int a = gemm_operand(c, n, 0, imp_attr_int(n, "transA", 0) != 0);
-    int b = a < 0 ? -1 : gemm_operand(c, n, 1, imp_attr_int(n, "transB", 0) != 0);
-    int y = ir_matmul(imp_graph(c), a, b, n->label, imp_err(c));
+    double alpha = onnx_imp_attr_float(n, "alpha", 1.0), beta = onnx_imp_attr_float(n, "beta", 1.0);
+    int a = gemm_operand(c, n, 0, onnx_imp_attr_int(n, "transA", 0) != 0);
+    int b = a < 0 ? -1 : gemm_operand(c, n, 1, onnx_imp_attr_int(n, "transB", 0) != 0);
+    int y = ir_matmul(onnx_imp_graph(c), a, b, n->label, onnx_imp_err(c));
     if (alpha != 1)
-        y = imp_bin_k(c, n, IR_OP_MUL, y, alpha);
-    if (y >= 0 && imp_has_input(n, 2) && beta != 0) {
-        ir_shape sy = imp_value_shape(c, y);
-        int cc = imp_input(c, n, 2);
+        y = onnx_imp_bin_k(c, n, IR_OP_MUL, y, alpha);
+    if (y >= 0 && onnx_imp_has_input(n, 2) && beta != 0) {
+        ir_shape sy = onnx_imp_value_shape(c, y);
+        int cc = onnx_imp_input(c, n, 2);
         if (beta != 1)
-            cc = imp_bin_k(c, n, IR_OP_MUL, cc, beta);
-        y = imp_keep_shape(c, n, imp_bin(c, n, IR_OP_ADD, y, cc), &sy, "C's shape");
+            cc = onnx_imp_bin_k(c, n, IR_OP_MUL, cc, beta);
+        y = onnx_imp_keep_shape(c, n, onnx_imp_bin(c, n, IR_OP_ADD, y, cc), &sy, "C's shape");
     }
     return out0(c, n, y);
 }
 
 /* Drops axis `ax` (of size 1) from x's shape. */
-static int squeeze_axis(imp_ctx *c, const imp_node *n, int x, int ax)
+static int squeeze_axis(onnx_imp_ctx *c, const onnx_imp_node *n, int x, int ax)
 {
-    ir_shape s = imp_value_shape(c, x);
+    ir_shape s = onnx_imp_value_shape(c, x);
     if (x < 0)
         return -1;
     for (int i = ax; i + 1 < s.rank; i++)
         s.d[i] = s.d[i + 1];
     s.rank--;
-    return imp_reshape(c, n, x, s);
+    return onnx_imp_reshape(c, n, x, s);
 }
 
 static ir_shape matrix_shape(int64_t rows, int64_t cols)
@@ -790,22 +790,22 @@ static ir_shape matrix_shape(int64_t rows, int64_t cols)
 
 /* numpy matmul: a 1-D operand is a row (left) or column (right) vector whose
  * unit axis is dropped from the result; batch axes broadcast. */
-ebm_status imp_lower_matmul(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_matmul(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
-    ebm_status st = imp_check_attrs(c, n, NULL);
-    int a = st == EBM_OK ? imp_input(c, n, 0) : -1;
-    int b = a < 0 ? -1 : imp_input(c, n, 1);
+    ebm_status st = onnx_imp_check_attrs(c, n, NULL);
+    int a = st == EBM_OK ? onnx_imp_input(c, n, 0) : -1;
+    int b = a < 0 ? -1 : onnx_imp_input(c, n, 1);
     if (b < 0)
-        return imp_err(c)->code;
-    ir_shape sa = imp_value_shape(c, a), sb = imp_value_shape(c, b);
+        return onnx_imp_err(c)->code;
+    ir_shape sa = onnx_imp_value_shape(c, a), sb = onnx_imp_value_shape(c, b);
     if (sa.rank == 0 || sb.rank == 0)
-        return imp_fail(c, n, EBM_ERR_INVALID, "MatMul operands must have rank >= 1, not 0");
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "MatMul operands must have rank >= 1, not 0");
     if (sa.rank == 1)
-        a = imp_reshape(c, n, a, matrix_shape(1, sa.d[0]));
+        a = onnx_imp_reshape(c, n, a, matrix_shape(1, sa.d[0]));
     if (sb.rank == 1)
-        b = imp_reshape(c, n, b, matrix_shape(sb.d[0], 1));
-    int y = ir_matmul(imp_graph(c), a, b, n->label, imp_err(c));
-    int r = imp_value_shape(c, y).rank;
+        b = onnx_imp_reshape(c, n, b, matrix_shape(sb.d[0], 1));
+    int y = ir_matmul(onnx_imp_graph(c), a, b, n->label, onnx_imp_err(c));
+    int r = onnx_imp_value_shape(c, y).rank;
     if (sb.rank == 1)
         y = squeeze_axis(c, n, y, r - 1);
     if (sa.rank == 1)
@@ -822,31 +822,31 @@ typedef enum red_kind { RED_SUM, RED_MEAN, RED_MAX, RED_SUM_SQUARE, RED_LOG_SUM_
 /* The axes of a reduction as a bit mask: an attribute before `input_opset`
  * (13 for ReduceSum, 18 for the others), an optional input from then on.  No
  * axes means all of them, or none with noop_with_empty_axes. */
-static ebm_status reduce_axes(imp_ctx *c, const imp_node *n, int rank, int64_t input_opset,
+static ebm_status reduce_axes(onnx_imp_ctx *c, const onnx_imp_node *n, int rank, int64_t input_opset,
                               uint32_t *mask)
 {
     int64_t ax[MAX_AXES];
     int k = -1;
     *mask = 0;
     if (n->opset < input_opset) {
-        k = imp_attr_ints(n, "axes", ax, MAX_AXES);
+        k = onnx_imp_attr_ints(n, "axes", ax, MAX_AXES);
         if (k == -2)
-            return imp_fail(c, n, EBM_ERR_INVALID, "attribute axes has more than %d entries", MAX_AXES);
-    } else if (imp_has_input(n, 1)) {
-        k = imp_static_ints(c, n, 1, "the axes of the reduction", ax, MAX_AXES);
+            return onnx_imp_fail(c, n, EBM_ERR_INVALID, "attribute axes has more than %d entries", MAX_AXES);
+    } else if (onnx_imp_has_input(n, 1)) {
+        k = onnx_imp_static_ints(c, n, 1, "the axes of the reduction", ax, MAX_AXES);
         if (k < 0)
-            return imp_err(c)->code;
+            return onnx_imp_err(c)->code;
     }
     if (k <= 0) {
-        int noop = n->opset >= input_opset && imp_attr_int(n, "noop_with_empty_axes", 0) != 0;
+        int noop = n->opset >= input_opset && onnx_imp_attr_int(n, "noop_with_empty_axes", 0) != 0;
         *mask = noop || rank == 0 ? 0 : (1u << rank) - 1;
         return EBM_OK;
     }
     for (int i = 0; i < k; i++) {
-        int a = imp_norm_axis(ax[i], rank);
+        int a = onnx_imp_norm_axis(ax[i], rank);
         if (a < 0 || (*mask & (1u << a)))
-            return imp_fail(c, n, EBM_ERR_INVALID, "axis %lld is out of range for rank %d or repeated",
-                            (long long)ax[i], rank);
+            return onnx_imp_fail(c, n, EBM_ERR_INVALID, "axis %lld is out of range for rank %d or repeated",
+                                 (long long)ax[i], rank);
         *mask |= 1u << a;
     }
     return EBM_OK;
@@ -854,96 +854,96 @@ static ebm_status reduce_axes(imp_ctx *c, const imp_node *n, int rank, int64_t i
 
 /* log(sum(exp(x))) over axes, with the maximum subtracted first so that
  * inputs of +-1000 neither overflow nor lose every digit. */
-static int log_sum_exp(imp_ctx *c, const imp_node *n, int x, uint32_t axes)
+static int log_sum_exp(onnx_imp_ctx *c, const onnx_imp_node *n, int x, uint32_t axes)
 {
-    int m = imp_red(c, n, IR_OP_RMAX, x, axes);
-    int e = imp_un(c, n, IR_OP_EXP, imp_bin(c, n, IR_OP_SUB, x, m));
-    return imp_bin(c, n, IR_OP_ADD, m, imp_un(c, n, IR_OP_LOG, imp_red(c, n, IR_OP_RSUM, e, axes)));
+    int m = onnx_imp_red(c, n, IR_OP_RMAX, x, axes);
+    int e = onnx_imp_un(c, n, IR_OP_EXP, onnx_imp_bin(c, n, IR_OP_SUB, x, m));
+    return onnx_imp_bin(c, n, IR_OP_ADD, m, onnx_imp_un(c, n, IR_OP_LOG, onnx_imp_red(c, n, IR_OP_RSUM, e, axes)));
 }
 
-static int reduce_value(imp_ctx *c, const imp_node *n, red_kind kind, int x, uint32_t axes)
+static int reduce_value(onnx_imp_ctx *c, const onnx_imp_node *n, red_kind kind, int x, uint32_t axes)
 {
     switch (kind) {
-    case RED_SUM: return imp_red(c, n, IR_OP_RSUM, x, axes);
-    case RED_MEAN: return imp_mean(c, n, x, axes, "ReduceMean");
-    case RED_MAX: return imp_red(c, n, IR_OP_RMAX, x, axes);
-    case RED_SUM_SQUARE: return imp_red(c, n, IR_OP_RSUM, imp_bin(c, n, IR_OP_MUL, x, x), axes);
+    case RED_SUM: return onnx_imp_red(c, n, IR_OP_RSUM, x, axes);
+    case RED_MEAN: return onnx_imp_mean(c, n, x, axes, "ReduceMean");
+    case RED_MAX: return onnx_imp_red(c, n, IR_OP_RMAX, x, axes);
+    case RED_SUM_SQUARE: return onnx_imp_red(c, n, IR_OP_RSUM, onnx_imp_bin(c, n, IR_OP_MUL, x, x), axes);
     case RED_LOG_SUM_EXP: return log_sum_exp(c, n, x, axes);
-    default: return imp_un(c, n, IR_OP_SQRT, imp_red(c, n, IR_OP_RSUM, imp_bin(c, n, IR_OP_MUL, x, x), axes));
+    default: return onnx_imp_un(c, n, IR_OP_SQRT, onnx_imp_red(c, n, IR_OP_RSUM, onnx_imp_bin(c, n, IR_OP_MUL, x, x), axes));
     }
 }
 
 /* keepdims = 0: the reduced axes (size 1 now) leave the shape. */
-static int drop_axes(imp_ctx *c, const imp_node *n, int y, uint32_t axes)
+static int drop_axes(onnx_imp_ctx *c, const onnx_imp_node *n, int y, uint32_t axes)
 {
-    ir_shape s = imp_value_shape(c, y), t = ir_shape_make(0);
+    ir_shape s = onnx_imp_value_shape(c, y), t = ir_shape_make(0);
     if (y < 0 || axes == 0)
         return y;
     for (int i = 0; i < s.rank; i++)
         if (!(axes & (1u << i)))
             t.d[t.rank++] = s.d[i];
-    return imp_reshape(c, n, y, t);
+    return onnx_imp_reshape(c, n, y, t);
 }
 
-static ebm_status lower_reduce(imp_ctx *c, const imp_node *n, red_kind kind, int64_t input_opset)
+static ebm_status lower_reduce(onnx_imp_ctx *c, const onnx_imp_node *n, red_kind kind, int64_t input_opset)
 {
     static const char *const old_attrs[] = {"axes", "keepdims", NULL};
     static const char *const new_attrs[] = {"keepdims", "noop_with_empty_axes", NULL};
     int x = unary_input(c, n, n->opset < input_opset ? old_attrs : new_attrs);
     uint32_t axes = 0;
-    ebm_status st = x < 0 ? imp_err(c)->code
-                          : reduce_axes(c, n, imp_value_shape(c, x).rank, input_opset, &axes);
+    ebm_status st = x < 0 ? onnx_imp_err(c)->code
+                          : reduce_axes(c, n, onnx_imp_value_shape(c, x).rank, input_opset, &axes);
     if (st != EBM_OK)
         return st;
     int y = reduce_value(c, n, kind, x, axes);
-    if (imp_attr_int(n, "keepdims", 1) == 0)
+    if (onnx_imp_attr_int(n, "keepdims", 1) == 0)
         y = drop_axes(c, n, y, axes);
     return out0(c, n, y);
 }
 
-ebm_status imp_lower_reduce_sum(imp_ctx *c, const imp_node *n) { return lower_reduce(c, n, RED_SUM, 13); }
-ebm_status imp_lower_reduce_mean(imp_ctx *c, const imp_node *n) { return lower_reduce(c, n, RED_MEAN, 18); }
-ebm_status imp_lower_reduce_max(imp_ctx *c, const imp_node *n) { return lower_reduce(c, n, RED_MAX, 18); }
-ebm_status imp_lower_reduce_sum_square(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_reduce_sum(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_reduce(c, n, RED_SUM, 13); }
+ebm_status onnx_imp_lower_reduce_mean(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_reduce(c, n, RED_MEAN, 18); }
+ebm_status onnx_imp_lower_reduce_max(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_reduce(c, n, RED_MAX, 18); }
+ebm_status onnx_imp_lower_reduce_sum_square(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     return lower_reduce(c, n, RED_SUM_SQUARE, 18);
 }
-ebm_status imp_lower_reduce_log_sum_exp(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_reduce_log_sum_exp(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     return lower_reduce(c, n, RED_LOG_SUM_EXP, 18);
 }
-ebm_status imp_lower_reduce_l2(imp_ctx *c, const imp_node *n) { return lower_reduce(c, n, RED_L2, 18); }
+ebm_status onnx_imp_lower_reduce_l2(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_reduce(c, n, RED_L2, 18); }
 
 /* ---- Softmax, LogSoftmax -------------------------------------------------------- */
 
 /* Before opset 13 the input is read as a matrix [d0*..*d(axis-1), d(axis)*..]
  * and normalised along its rows, i.e. over all axes from `axis` on; that is
  * a reduction over those axes, so no reshape is needed (and N may stay). */
-static ebm_status softmax_axes(imp_ctx *c, const imp_node *n, int rank, uint32_t *mask)
+static ebm_status softmax_axes(onnx_imp_ctx *c, const onnx_imp_node *n, int rank, uint32_t *mask)
 {
-    int64_t axis = imp_attr_int(n, "axis", n->opset < 13 ? 1 : -1);
-    int a = imp_norm_axis(axis, rank);
+    int64_t axis = onnx_imp_attr_int(n, "axis", n->opset < 13 ? 1 : -1);
+    int a = onnx_imp_norm_axis(axis, rank);
     if (a < 0)
-        return imp_fail(c, n, EBM_ERR_INVALID, "axis %lld is out of range for rank %d", (long long)axis, rank);
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "axis %lld is out of range for rank %d", (long long)axis, rank);
     *mask = n->opset < 13 ? ((1u << rank) - 1) & ~((1u << a) - 1) : 1u << a;
     return EBM_OK;
 }
 
-static ebm_status lower_softmax(imp_ctx *c, const imp_node *n, int log)
+static ebm_status lower_softmax(onnx_imp_ctx *c, const onnx_imp_node *n, int log)
 {
     static const char *const known[] = {"axis", NULL};
     int x = unary_input(c, n, known);
     uint32_t axes = 0;
-    ebm_status st = x < 0 ? imp_err(c)->code : softmax_axes(c, n, imp_value_shape(c, x).rank, &axes);
+    ebm_status st = x < 0 ? onnx_imp_err(c)->code : softmax_axes(c, n, onnx_imp_value_shape(c, x).rank, &axes);
     if (st != EBM_OK)
         return st;
-    int shifted = imp_bin(c, n, IR_OP_SUB, x, imp_red(c, n, IR_OP_RMAX, x, axes));
-    int e = imp_un(c, n, IR_OP_EXP, shifted);
-    int sum = imp_red(c, n, IR_OP_RSUM, e, axes);
+    int shifted = onnx_imp_bin(c, n, IR_OP_SUB, x, onnx_imp_red(c, n, IR_OP_RMAX, x, axes));
+    int e = onnx_imp_un(c, n, IR_OP_EXP, shifted);
+    int sum = onnx_imp_red(c, n, IR_OP_RSUM, e, axes);
     if (log)
-        return out0(c, n, imp_bin(c, n, IR_OP_SUB, shifted, imp_un(c, n, IR_OP_LOG, sum)));
-    return out0(c, n, imp_bin(c, n, IR_OP_DIV, e, sum));
+        return out0(c, n, onnx_imp_bin(c, n, IR_OP_SUB, shifted, onnx_imp_un(c, n, IR_OP_LOG, sum)));
+    return out0(c, n, onnx_imp_bin(c, n, IR_OP_DIV, e, sum));
 }
 
-ebm_status imp_lower_softmax(imp_ctx *c, const imp_node *n) { return lower_softmax(c, n, 0); }
-ebm_status imp_lower_log_softmax(imp_ctx *c, const imp_node *n) { return lower_softmax(c, n, 1); }
+ebm_status onnx_imp_lower_softmax(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_softmax(c, n, 0); }
+ebm_status onnx_imp_lower_log_softmax(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_softmax(c, n, 1); }

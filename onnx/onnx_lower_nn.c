@@ -37,9 +37,9 @@ static ir_attr attr_zero(void)
     return a;
 }
 
-static int add_node(imp_ctx *c, const imp_node *n, ir_op op, const int *in, int n_in, const ir_attr *a)
+static int add_node(onnx_imp_ctx *c, const onnx_imp_node *n, ir_op op, const int *in, int n_in, const ir_attr *a)
 {
-    return ir_add_node(imp_graph(c), op, in, n_in, a, n->label, imp_err(c));
+    return ir_add_node(onnx_imp_graph(c), op, in, n_in, a, n->label, onnx_imp_err(c));
 }
 
 /* Bits first..rank-1: the axes after the batch and channel ones, etc. */
@@ -60,22 +60,22 @@ typedef struct window {
 
 /* Attribute `name` as exactly `count` ints in [min, WINDOW_ATTR_MAX], or
  * dflt for each if absent. */
-static ebm_status ints_attr(imp_ctx *c, const imp_node *n, const char *name, int count, int64_t dflt,
+static ebm_status ints_attr(onnx_imp_ctx *c, const onnx_imp_node *n, const char *name, int count, int64_t dflt,
                             int64_t min, int64_t *out)
 {
     int64_t v[8];
-    int k = imp_attr_ints(n, name, v, 8);
+    int k = onnx_imp_attr_ints(n, name, v, 8);
     for (int i = 0; k == -1 && i < count; i++)
         out[i] = dflt;
     if (k == -1)
         return EBM_OK;
     if (k != count)
-        return imp_fail(c, n, EBM_ERR_INVALID, "attribute %s has %s%d values, expected %d for a 2-D window",
-                        name, k < 0 ? "more than " : "", k < 0 ? 8 : k, count);
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "attribute %s has %s%d values, expected %d for a 2-D window",
+                             name, k < 0 ? "more than " : "", k < 0 ? 8 : k, count);
     for (int i = 0; i < count; i++) {
         if (v[i] < min || v[i] > WINDOW_ATTR_MAX)
-            return imp_fail(c, n, EBM_ERR_INVALID, "attribute %s[%d] = %lld, expected %lld..%lld", name, i,
-                            (long long)v[i], (long long)min, (long long)WINDOW_ATTR_MAX);
+            return onnx_imp_fail(c, n, EBM_ERR_INVALID, "attribute %s[%d] = %lld, expected %lld..%lld", name, i,
+                                 (long long)v[i], (long long)min, (long long)WINDOW_ATTR_MAX);
         out[i] = v[i];
     }
     return EBM_OK;
@@ -84,7 +84,7 @@ static ebm_status ints_attr(imp_ctx *c, const imp_node *n, const char *name, int
 /* A per-axis window attribute for `nsp` (1 or 2) spatial axes, as 2-D values:
  * a 1-D window is a 2-D one of height 1 (kernel, stride, dilation 1, no pad).
  * `per_axis` is 1 for kernel/strides/dilations, 2 for pads (begins, ends). */
-static ebm_status window_attr(imp_ctx *c, const imp_node *n, const char *name, int nsp, int per_axis,
+static ebm_status window_attr(onnx_imp_ctx *c, const onnx_imp_node *n, const char *name, int nsp, int per_axis,
                               int64_t dflt, int64_t min, int64_t *out)
 {
     int64_t v[4];
@@ -120,7 +120,7 @@ static void same_pads(const int64_t *hw, window *w, int lower)
 
 /* Strides, dilations and pads (explicit or from auto_pad) for a window whose
  * kernel is already in w->kernel, over spatial size hw. */
-static ebm_status read_window(imp_ctx *c, const imp_node *n, const int64_t *hw, int nsp, window *w)
+static ebm_status read_window(onnx_imp_ctx *c, const onnx_imp_node *n, const int64_t *hw, int nsp, window *w)
 {
     char buf[32];
     ebm_status st = window_attr(c, n, "strides", nsp, 1, 1, 1, w->stride);
@@ -130,17 +130,17 @@ static ebm_status read_window(imp_ctx *c, const imp_node *n, const int64_t *hw, 
         st = window_attr(c, n, "pads", nsp, 2, 0, 0, w->pad);
     if (st != EBM_OK)
         return st;
-    const char *ap = imp_attr_string(n, "auto_pad", buf, sizeof buf, "NOTSET");
+    const char *ap = onnx_imp_attr_string(n, "auto_pad", buf, sizeof buf, "NOTSET");
     if (strcmp(ap, "NOTSET") == 0 || ap[0] == 0)
         return EBM_OK;
     for (int i = 0; i < 4; i++)
         if (w->pad[i] != 0)
-            return imp_fail(c, n, EBM_ERR_INVALID, "attribute pads cannot be combined with auto_pad = %s", ap);
+            return onnx_imp_fail(c, n, EBM_ERR_INVALID, "attribute pads cannot be combined with auto_pad = %s", ap);
     if (strcmp(ap, "VALID") == 0)
         return EBM_OK;
     if (strcmp(ap, "SAME_UPPER") != 0 && strcmp(ap, "SAME_LOWER") != 0)
-        return imp_fail(c, n, EBM_ERR_UNSUPPORTED, "attribute auto_pad = '%s' is not supported "
-                        "(expected NOTSET, VALID, SAME_UPPER or SAME_LOWER)", ap);
+        return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "attribute auto_pad = '%s' is not supported "
+                             "(expected NOTSET, VALID, SAME_UPPER or SAME_LOWER)", ap);
     same_pads(hw, w, strcmp(ap, "SAME_LOWER") == 0);
     return EBM_OK;
 }
@@ -148,39 +148,39 @@ static ebm_status read_window(imp_ctx *c, const imp_node *n, const int64_t *hw, 
 /* Input 0, [N,C,H,W] or (1-D) [N,C,L], the latter reshaped to [N,C,1,L] so
  * the 2-D core ops serve both; *nsp gets the number of spatial axes and *s
  * the 4-D shape.  `what` names the op family for the message. */
-static int spatial_input(imp_ctx *c, const imp_node *n, const char *what, ir_shape *s, int *nsp)
+static int spatial_input(onnx_imp_ctx *c, const onnx_imp_node *n, const char *what, ir_shape *s, int *nsp)
 {
-    int x = imp_input(c, n, 0);
-    *s = imp_value_shape(c, x);
+    int x = onnx_imp_input(c, n, 0);
+    *s = onnx_imp_value_shape(c, x);
     if (x >= 0 && s->rank != 4 && s->rank != 3) {
-        imp_fail(c, n, EBM_ERR_UNSUPPORTED, "only 1-D and 2-D %s are supported (input rank %d)", what, s->rank);
+        onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "only 1-D and 2-D %s are supported (input rank %d)", what, s->rank);
         return -1;
     }
     *nsp = s->rank - 2;
     if (x >= 0 && s->rank == 3) {
         *s = ir_shape_make(4, 0, 0, 1, 0);
-        ir_shape s3 = imp_value_shape(c, x);
+        ir_shape s3 = onnx_imp_value_shape(c, x);
         s->d[0] = s3.d[0], s->d[1] = s3.d[1], s->d[3] = s3.d[2];
-        x = imp_reshape(c, n, x, *s);
+        x = onnx_imp_reshape(c, n, x, *s);
     }
     return x;
 }
 
 /* Drops the height axis a 1-D window op was given (nsp == 1). */
-static int spatial_output(imp_ctx *c, const imp_node *n, int y, int nsp)
+static int spatial_output(onnx_imp_ctx *c, const onnx_imp_node *n, int y, int nsp)
 {
     if (y < 0 || nsp == 2)
         return y;
-    ir_shape s = imp_value_shape(c, y), t = ir_shape_make(3, 0, 0, 0);
+    ir_shape s = onnx_imp_value_shape(c, y), t = ir_shape_make(3, 0, 0, 0);
     t.d[0] = s.d[0], t.d[1] = s.d[1], t.d[2] = s.d[3];
-    return imp_reshape(c, n, y, t);
+    return onnx_imp_reshape(c, n, y, t);
 }
 
 /* A per-channel parameter [C] (or, for BatchNormalization with spatial = 0,
  * shaped like x without N) reshaped to broadcast against x: [1,C,1,...]. */
-static int channel_param(imp_ctx *c, const imp_node *n, int v, const ir_shape *x, const char *what)
+static int channel_param(onnx_imp_ctx *c, const onnx_imp_node *n, int v, const ir_shape *x, const char *what)
 {
-    ir_shape s = imp_value_shape(c, v), t = ir_shape_make(0);
+    ir_shape s = onnx_imp_value_shape(c, v), t = ir_shape_make(0);
     char b1[64], b2[64];
     if (v < 0)
         return -1;
@@ -189,41 +189,41 @@ static int channel_param(imp_ctx *c, const imp_node *n, int v, const ir_shape *x
     if (s.rank == 1 && s.d[0] == x->d[1]) {
         for (int i = 1; i < t.rank; i++)
             t.d[i] = i == 1 ? s.d[0] : 1;
-        return imp_reshape(c, n, v, t);
+        return onnx_imp_reshape(c, n, v, t);
     }
     if (s.rank == x->rank - 1) {
         for (int i = 1; i < t.rank; i++)
             t.d[i] = s.d[i - 1];
-        return imp_reshape(c, n, v, t);
+        return onnx_imp_reshape(c, n, v, t);
     }
-    imp_fail(c, n, EBM_ERR_SHAPE, "%s has shape %s; expected [%lld], one value per channel of the input %s",
-             what, ir_shape_str(&s, b1, sizeof b1), (long long)x->d[1], ir_shape_str(x, b2, sizeof b2));
+    onnx_imp_fail(c, n, EBM_ERR_SHAPE, "%s has shape %s; expected [%lld], one value per channel of the input %s",
+                  what, ir_shape_str(&s, b1, sizeof b1), (long long)x->d[1], ir_shape_str(x, b2, sizeof b2));
     return -1;
 }
 
 /* ---- Conv ---------------------------------------------------------------------- */
 
 /* Kernel size from the weight; kernel_shape, when given, must agree. */
-static ebm_status conv_kernel(imp_ctx *c, const imp_node *n, const ir_shape *w, int nsp, window *win)
+static ebm_status conv_kernel(onnx_imp_ctx *c, const onnx_imp_node *n, const ir_shape *w, int nsp, window *win)
 {
     char b1[64];
     if (w->rank != 4 || w->d[2] < 1 || w->d[3] < 1)
-        return imp_fail(c, n, EBM_ERR_INVALID,
-                        "the weight W must be [O, C/group, %s] with kernel sizes >= 1, its shape is %s",
-                        nsp == 1 ? "k" : "kh, kw", ir_shape_str(w, b1, sizeof b1));
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID,
+                             "the weight W must be [O, C/group, %s] with kernel sizes >= 1, its shape is %s",
+                             nsp == 1 ? "k" : "kh, kw", ir_shape_str(w, b1, sizeof b1));
     win->kernel[0] = w->d[2];
     win->kernel[1] = w->d[3];
     int64_t ks[2];
-    if (!imp_attr(n, "kernel_shape"))
+    if (!onnx_imp_attr(n, "kernel_shape"))
         return EBM_OK;
     ebm_status st = window_attr(c, n, "kernel_shape", nsp, 1, 1, 1, ks);
     if (st == EBM_OK && (ks[0] != w->d[2] || ks[1] != w->d[3]))
-        return imp_fail(c, n, EBM_ERR_INVALID, "kernel_shape [%lld,%lld] does not match the weight %s",
-                        (long long)ks[0], (long long)ks[1], ir_shape_str(w, b1, sizeof b1));
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "kernel_shape [%lld,%lld] does not match the weight %s",
+                             (long long)ks[0], (long long)ks[1], ir_shape_str(w, b1, sizeof b1));
     return st;
 }
 
-static ebm_status conv_attr(imp_ctx *c, const imp_node *n, const ir_shape *sx, const ir_shape *sw, int nsp,
+static ebm_status conv_attr(onnx_imp_ctx *c, const onnx_imp_node *n, const ir_shape *sx, const ir_shape *sw, int nsp,
                             ir_attr *a)
 {
     window win;
@@ -236,29 +236,29 @@ static ebm_status conv_attr(imp_ctx *c, const imp_node *n, const ir_shape *sx, c
     memcpy(a->conv.stride, win.stride, sizeof win.stride);
     memcpy(a->conv.dilation, win.dilation, sizeof win.dilation);
     memcpy(a->conv.pad, win.pad, sizeof win.pad);
-    a->conv.group = imp_attr_int(n, "group", 1);
+    a->conv.group = onnx_imp_attr_int(n, "group", 1);
     if (a->conv.group < 1 || a->conv.group > WINDOW_ATTR_MAX)
-        return imp_fail(c, n, EBM_ERR_INVALID, "attribute group = %lld, expected 1..%lld", (long long)a->conv.group,
-                        (long long)WINDOW_ATTR_MAX);
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "attribute group = %lld, expected 1..%lld", (long long)a->conv.group,
+                             (long long)WINDOW_ATTR_MAX);
     return EBM_OK;
 }
 
-ebm_status imp_lower_conv(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_conv(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides",
                                         NULL};
-    ebm_status st = imp_check_attrs(c, n, known);
+    ebm_status st = onnx_imp_check_attrs(c, n, known);
     ir_shape sx;
     int nsp = 2;
     int x = st == EBM_OK ? spatial_input(c, n, "convolutions", &sx, &nsp) : -1;
-    int w = x < 0 ? -1 : imp_input(c, n, 1);
+    int w = x < 0 ? -1 : onnx_imp_input(c, n, 1);
     if (w < 0)
-        return imp_err(c)->code;
-    ir_shape sw = imp_value_shape(c, w);
+        return onnx_imp_err(c)->code;
+    ir_shape sw = onnx_imp_value_shape(c, w);
     if (nsp == 1 && sw.rank == 3) {   /* [O, C/g, k] -> [O, C/g, 1, k]; the parameter itself stays 3-D */
         ir_shape s4 = ir_shape_make(4, 0, 0, 1, 0);
         s4.d[0] = sw.d[0], s4.d[1] = sw.d[1], s4.d[3] = sw.d[2];
-        w = imp_reshape(c, n, w, s4);
+        w = onnx_imp_reshape(c, n, w, s4);
         sw = s4;
     }
     ir_attr a;
@@ -266,20 +266,20 @@ ebm_status imp_lower_conv(imp_ctx *c, const imp_node *n)
         return st;
     int in[2] = {x, w};
     int y = add_node(c, n, IR_OP_CONV2D, in, 2, &a);
-    if (y >= 0 && imp_has_input(n, 2)) {
-        ir_shape sy = imp_value_shape(c, y);
-        y = imp_bin(c, n, IR_OP_ADD, y, channel_param(c, n, imp_input(c, n, 2), &sy, "the bias B"));
+    if (y >= 0 && onnx_imp_has_input(n, 2)) {
+        ir_shape sy = onnx_imp_value_shape(c, y);
+        y = onnx_imp_bin(c, n, IR_OP_ADD, y, channel_param(c, n, onnx_imp_input(c, n, 2), &sy, "the bias B"));
     }
-    return imp_set_output(c, n, 0, spatial_output(c, n, y, nsp));
+    return onnx_imp_set_output(c, n, 0, spatial_output(c, n, y, nsp));
 }
 
 /* ---- pooling ---------------------------------------------------------------------- */
 
-static ebm_status pool_attr(imp_ctx *c, const imp_node *n, const ir_shape *sx, int nsp, int is_avg, ir_attr *a)
+static ebm_status pool_attr(onnx_imp_ctx *c, const onnx_imp_node *n, const ir_shape *sx, int nsp, int is_avg, ir_attr *a)
 {
     window win;
-    if (!imp_attr(n, "kernel_shape"))
-        return imp_fail(c, n, EBM_ERR_INVALID, "attribute kernel_shape is required");
+    if (!onnx_imp_attr(n, "kernel_shape"))
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "attribute kernel_shape is required");
     ebm_status st = window_attr(c, n, "kernel_shape", nsp, 1, 1, 1, win.kernel);
     if (st == EBM_OK)
         st = read_window(c, n, sx->d + 2, nsp, &win);
@@ -290,104 +290,117 @@ static ebm_status pool_attr(imp_ctx *c, const imp_node *n, const ir_shape *sx, i
     memcpy(a->pool.stride, win.stride, sizeof win.stride);
     memcpy(a->pool.dilation, win.dilation, sizeof win.dilation);
     memcpy(a->pool.pad, win.pad, sizeof win.pad);
-    a->pool.ceil_mode = imp_attr_int(n, "ceil_mode", 0) != 0;
-    a->pool.count_include_pad = is_avg && imp_attr_int(n, "count_include_pad", 0) != 0;
+    a->pool.ceil_mode = onnx_imp_attr_int(n, "ceil_mode", 0) != 0;
+    a->pool.count_include_pad = is_avg && onnx_imp_attr_int(n, "count_include_pad", 0) != 0;
     return EBM_OK;
 }
 
 /* MaxPool's optional Indices output is not bound: a node that reads it fails
  * with the value named.  storage_order only concerns those indices. */
-static ebm_status lower_pool(imp_ctx *c, const imp_node *n, ir_op op)
+static ebm_status lower_pool(onnx_imp_ctx *c, const onnx_imp_node *n, ir_op op)
 {
     static const char *const max_known[] = {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
                                             "storage_order", "strides", NULL};
     static const char *const avg_known[] = {"auto_pad", "ceil_mode", "count_include_pad", "dilations",
                                             "kernel_shape", "pads", "strides", NULL};
     int is_avg = op == IR_OP_AVGPOOL2D;
-    ebm_status st = imp_check_attrs(c, n, is_avg ? avg_known : max_known);
+    ebm_status st = onnx_imp_check_attrs(c, n, is_avg ? avg_known : max_known);
     ir_shape sx;
     int nsp = 2;
     int x = st == EBM_OK ? spatial_input(c, n, "poolings", &sx, &nsp) : -1;
     ir_attr a;
     if (x < 0)
-        return imp_err(c)->code;
+        return onnx_imp_err(c)->code;
     if ((st = pool_attr(c, n, &sx, nsp, is_avg, &a)) != EBM_OK)
         return st;
-    return imp_set_output(c, n, 0, spatial_output(c, n, add_node(c, n, op, &x, 1, &a), nsp));
+    return onnx_imp_set_output(c, n, 0, spatial_output(c, n, add_node(c, n, op, &x, 1, &a), nsp));
 }
 
-ebm_status imp_lower_max_pool(imp_ctx *c, const imp_node *n) { return lower_pool(c, n, IR_OP_MAXPOOL2D); }
-ebm_status imp_lower_average_pool(imp_ctx *c, const imp_node *n) { return lower_pool(c, n, IR_OP_AVGPOOL2D); }
+ebm_status onnx_imp_lower_max_pool(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_pool(c, n, IR_OP_MAXPOOL2D); }
+ebm_status onnx_imp_lower_average_pool(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_pool(c, n, IR_OP_AVGPOOL2D); }
 
-ebm_status imp_lower_global_average_pool(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_global_average_pool(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
-    ebm_status st = imp_check_attrs(c, n, NULL);
-    int x = st == EBM_OK ? imp_input(c, n, 0) : -1;
-    ir_shape s = imp_value_shape(c, x);
+    ebm_status st = onnx_imp_check_attrs(c, n, NULL);
+    int x = st == EBM_OK ? onnx_imp_input(c, n, 0) : -1;
+    ir_shape s = onnx_imp_value_shape(c, x);
     if (x >= 0 && s.rank < 3)
-        return imp_fail(c, n, EBM_ERR_INVALID, "the input must be [N,C,spatial...], its rank is %d", s.rank);
-    return imp_set_output(c, n, 0, imp_mean(c, n, x, axes_from(2, s.rank), "GlobalAveragePool"));
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "the input must be [N,C,spatial...], its rank is %d", s.rank);
+    return onnx_imp_set_output(c, n, 0, onnx_imp_mean(c, n, x, axes_from(2, s.rank), "GlobalAveragePool"));
 }
 
-ebm_status imp_lower_global_max_pool(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_global_max_pool(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
-    ebm_status st = imp_check_attrs(c, n, NULL);
-    int x = st == EBM_OK ? imp_input(c, n, 0) : -1;
-    ir_shape s = imp_value_shape(c, x);
+    ebm_status st = onnx_imp_check_attrs(c, n, NULL);
+    int x = st == EBM_OK ? onnx_imp_input(c, n, 0) : -1;
+    ir_shape s = onnx_imp_value_shape(c, x);
     if (x >= 0 && s.rank < 3)
-        return imp_fail(c, n, EBM_ERR_INVALID, "the input must be [N,C,spatial...], its rank is %d", s.rank);
-    return imp_set_output(c, n, 0, ir_reduce(imp_graph(c), IR_OP_RMAX, x, axes_from(2, s.rank), n->label, imp_err(c)));
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "the input must be [N,C,spatial...], its rank is %d", s.rank);
+    return onnx_imp_set_output(c, n, 0, ir_reduce(onnx_imp_graph(c), IR_OP_RMAX, x, axes_from(2, s.rank), n->label, onnx_imp_err(c)));
 }
 
 /* ---- normalisation ------------------------------------------------------------------ */
 
 /* (var + eps)^-1/2 */
-static int inv_sqrt(imp_ctx *c, const imp_node *n, int var, double eps)
+static int inv_sqrt(onnx_imp_ctx *c, const onnx_imp_node *n, int var, double eps)
 {
-    return ir_pows(imp_graph(c), imp_bin_k(c, n, IR_OP_ADD, var, eps), -0.5, n->label, imp_err(c));
+    return ir_pows(onnx_imp_graph(c), onnx_imp_bin_k(c, n, IR_OP_ADD, var, eps), -0.5, n->label, onnx_imp_err(c));
 }
 
 /* (x - mean) / sqrt(var + eps) over axes; *mean and *inv_std (dims kept) are
  * the statistics, which LayerNormalization can also output. */
-static int normalize(imp_ctx *c, const imp_node *n, int x, uint32_t axes, double eps, const char *what,
+static int normalize(onnx_imp_ctx *c, const onnx_imp_node *n, int x, uint32_t axes, double eps, const char *what,
                      int *mean, int *inv_std)
 {
-    *mean = imp_mean(c, n, x, axes, what);
-    int d = imp_bin(c, n, IR_OP_SUB, x, *mean);
-    int var = imp_mean(c, n, imp_bin(c, n, IR_OP_MUL, d, d), axes, what);
+    *mean = onnx_imp_mean(c, n, x, axes, what);
+    int d = onnx_imp_bin(c, n, IR_OP_SUB, x, *mean);
+    int var = onnx_imp_mean(c, n, onnx_imp_bin(c, n, IR_OP_MUL, d, d), axes, what);
     *inv_std = inv_sqrt(c, n, var, eps);
-    return imp_bin(c, n, IR_OP_MUL, d, *inv_std);
+    return onnx_imp_bin(c, n, IR_OP_MUL, d, *inv_std);
 }
 
 /* x * scale + bias, per channel. */
-static int channel_affine(imp_ctx *c, const imp_node *n, int x, int scale, int bias)
+static int channel_affine(onnx_imp_ctx *c, const onnx_imp_node *n, int x, int scale, int bias)
 {
-    ir_shape s = imp_value_shape(c, x);
-    int y = imp_bin(c, n, IR_OP_MUL, x, channel_param(c, n, scale, &s, "the scale"));
-    return imp_bin(c, n, IR_OP_ADD, y, channel_param(c, n, bias, &s, "the bias"));
+    ir_shape s = onnx_imp_value_shape(c, x);
+    int y = onnx_imp_bin(c, n, IR_OP_MUL, x, channel_param(c, n, scale, &s, "the scale"));
+    return onnx_imp_bin(c, n, IR_OP_ADD, y, channel_param(c, n, bias, &s, "the bias"));
 }
 
 /* stash_type is the precision of the statistics; ebmc computes in float32 only. */
-static ebm_status check_stash_type(imp_ctx *c, const imp_node *n)
+static ebm_status check_stash_type(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
-    int64_t t = imp_attr_int(n, "stash_type", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT);
+    int64_t t = onnx_imp_attr_int(n, "stash_type", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT);
     if (t != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
-        return imp_fail(c, n, EBM_ERR_UNSUPPORTED,
-                        "attribute stash_type = %lld is not supported (only 1, float32)", (long long)t);
+        return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
+                             "attribute stash_type = %lld is not supported (only 1, float32)", (long long)t);
     return EBM_OK;
 }
 
-static int has_output(const imp_node *n, int k)
+/* The opening of LayerNormalization and GroupNormalization: attributes
+ * checked, input 0 and its shape in *s; -1 on error. */
+static int norm_input(onnx_imp_ctx *c, const onnx_imp_node *n, const char *const *known, ir_shape *s)
+{
+    ebm_status st = onnx_imp_check_attrs(c, n, known);
+    if (st == EBM_OK)
+        st = check_stash_type(c, n);
+    int x = st == EBM_OK ? onnx_imp_input(c, n, 0) : -1;
+    if (x >= 0)
+        *s = onnx_imp_value_shape(c, x);
+    return x;
+}
+
+static int has_output(const onnx_imp_node *n, int k)
 {
     return (size_t)k < n->p->n_output && n->p->output[k][0] != 0;
 }
 
 /* Running statistics are model constants but not trained: their CONST nodes
  * lose IR_NODE_TRAINABLE (they stay PARAM, so they are still saved). */
-static int statistic_input(imp_ctx *c, const imp_node *n, int k)
+static int statistic_input(onnx_imp_ctx *c, const onnx_imp_node *n, int k)
 {
-    int v = imp_input(c, n, k);
-    ir_graph *g = imp_graph(c);
+    int v = onnx_imp_input(c, n, k);
+    ir_graph *g = onnx_imp_graph(c);
     if (v >= 0 && g->nodes[v].op == IR_OP_CONST)
         g->nodes[v].flags &= ~(unsigned)IR_NODE_TRAINABLE;
     return v;
@@ -395,103 +408,100 @@ static int statistic_input(imp_ctx *c, const imp_node *n, int k)
 
 /* Only inference is supported: training mode normalises with the batch's own
  * statistics and updates the running ones (outputs 1..4). */
-static ebm_status batch_norm_mode(imp_ctx *c, const imp_node *n)
+static ebm_status batch_norm_mode(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
-    if (imp_attr_int(n, "training_mode", 0) != 0)
-        return imp_fail(c, n, EBM_ERR_UNSUPPORTED,
-                        "training_mode = 1 is not supported; export the model in eval mode (model.eval())");
-    if (n->opset < 7 && imp_attr_int(n, "is_test", 0) == 0)
-        return imp_fail(c, n, EBM_ERR_UNSUPPORTED,
-                        "is_test = 0 (training mode) is not supported; export the model in eval mode");
+    if (onnx_imp_attr_int(n, "training_mode", 0) != 0)
+        return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
+                             "training_mode = 1 is not supported; export the model in eval mode (model.eval())");
+    if (n->opset < 7 && onnx_imp_attr_int(n, "is_test", 0) == 0)
+        return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
+                             "is_test = 0 (training mode) is not supported; export the model in eval mode");
     for (int k = 1; k < 5; k++)
         if (has_output(n, k))
-            return imp_fail(c, n, EBM_ERR_UNSUPPORTED,
-                            "output %d (a training-mode statistic) is not supported; export the model in "
-                            "eval mode", k);
+            return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
+                                 "output %d (a training-mode statistic) is not supported; export the model in "
+                                 "eval mode", k);
     return EBM_OK;
 }
 
-ebm_status imp_lower_batch_norm(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_batch_norm(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"epsilon", "momentum", "training_mode", "is_test", "spatial",
                                         "consumed_inputs", NULL};
-    ebm_status st = imp_check_attrs(c, n, known);
+    ebm_status st = onnx_imp_check_attrs(c, n, known);
     if (st == EBM_OK)
         st = batch_norm_mode(c, n);
-    int x = st == EBM_OK ? imp_input(c, n, 0) : -1;
-    ir_shape s = imp_value_shape(c, x);
+    int x = st == EBM_OK ? onnx_imp_input(c, n, 0) : -1;
+    ir_shape s = onnx_imp_value_shape(c, x);
     if (x >= 0 && s.rank < 2)
-        return imp_fail(c, n, EBM_ERR_INVALID, "the input must be [N,C,...], its rank is %d", s.rank);
-    double eps = imp_attr_float(n, "epsilon", 1e-5);
-    int scale = x < 0 ? -1 : imp_input(c, n, 1), bias = x < 0 ? -1 : imp_input(c, n, 2);
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "the input must be [N,C,...], its rank is %d", s.rank);
+    double eps = onnx_imp_attr_float(n, "epsilon", 1e-5);
+    int scale = x < 0 ? -1 : onnx_imp_input(c, n, 1), bias = x < 0 ? -1 : onnx_imp_input(c, n, 2);
     int mean = x < 0 ? -1 : statistic_input(c, n, 3), var = x < 0 ? -1 : statistic_input(c, n, 4);
     /* scale / sqrt(var + eps) is per channel: compute it before broadcasting */
-    int k = imp_bin(c, n, IR_OP_MUL, scale, inv_sqrt(c, n, var, eps));
-    int d = imp_bin(c, n, IR_OP_SUB, x, channel_param(c, n, mean, &s, "the mean"));
-    return imp_set_output(c, n, 0, channel_affine(c, n, d, k, bias));
+    int k = onnx_imp_bin(c, n, IR_OP_MUL, scale, inv_sqrt(c, n, var, eps));
+    int d = onnx_imp_bin(c, n, IR_OP_SUB, x, channel_param(c, n, mean, &s, "the mean"));
+    return onnx_imp_set_output(c, n, 0, channel_affine(c, n, d, k, bias));
 }
 
-ebm_status imp_lower_instance_norm(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_instance_norm(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"epsilon", NULL};
-    ebm_status st = imp_check_attrs(c, n, known);
-    int x = st == EBM_OK ? imp_input(c, n, 0) : -1;
-    ir_shape s = imp_value_shape(c, x);
+    ebm_status st = onnx_imp_check_attrs(c, n, known);
+    int x = st == EBM_OK ? onnx_imp_input(c, n, 0) : -1;
+    ir_shape s = onnx_imp_value_shape(c, x);
     if (x >= 0 && s.rank < 3)
-        return imp_fail(c, n, EBM_ERR_INVALID, "the input must be [N,C,spatial...], its rank is %d", s.rank);
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "the input must be [N,C,spatial...], its rank is %d", s.rank);
     int mean, inv_std;
-    int y = normalize(c, n, x, axes_from(2, s.rank), imp_attr_float(n, "epsilon", 1e-5),
+    int y = normalize(c, n, x, axes_from(2, s.rank), onnx_imp_attr_float(n, "epsilon", 1e-5),
                       "InstanceNormalization", &mean, &inv_std);
-    int scale = y < 0 ? -1 : imp_input(c, n, 1), bias = y < 0 ? -1 : imp_input(c, n, 2);
-    return imp_set_output(c, n, 0, channel_affine(c, n, y, scale, bias));
+    int scale = y < 0 ? -1 : onnx_imp_input(c, n, 1), bias = y < 0 ? -1 : onnx_imp_input(c, n, 2);
+    return onnx_imp_set_output(c, n, 0, channel_affine(c, n, y, scale, bias));
 }
 
 /* y op input k, where input k may broadcast against y but not grow it. */
-static int layer_affine(imp_ctx *c, const imp_node *n, ir_op op, int y, int k, const ir_shape *s)
+static int layer_affine(onnx_imp_ctx *c, const onnx_imp_node *n, ir_op op, int y, int k, const ir_shape *s)
 {
     const char *what = k == 1 ? "the shape of Scale" : "the shape of B";
-    return imp_keep_shape(c, n, imp_bin(c, n, op, y, imp_input(c, n, k)), s, what);
+    return onnx_imp_keep_shape(c, n, onnx_imp_bin(c, n, op, y, onnx_imp_input(c, n, k)), s, what);
 }
 
 /* Normalises over the axes from `axis` on; outputs 1 and 2 (Mean, InvStdDev,
  * dims kept) are the statistics, bound when the model asks for them. */
-ebm_status imp_lower_layer_norm(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_layer_norm(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"axis", "epsilon", "stash_type", NULL};
-    ebm_status st = imp_check_attrs(c, n, known);
-    if (st == EBM_OK)
-        st = check_stash_type(c, n);
-    int x = st == EBM_OK ? imp_input(c, n, 0) : -1;
+    ir_shape s;
+    int x = norm_input(c, n, known, &s);
     if (x < 0)
-        return imp_err(c)->code;
-    ir_shape s = imp_value_shape(c, x);
-    int64_t axis = imp_attr_int(n, "axis", -1);
-    int a = imp_norm_axis(axis, s.rank);
+        return onnx_imp_err(c)->code;
+    int64_t axis = onnx_imp_attr_int(n, "axis", -1);
+    int a = onnx_imp_norm_axis(axis, s.rank);
     if (a < 0)
-        return imp_fail(c, n, EBM_ERR_INVALID, "axis %lld is out of range for rank %d", (long long)axis, s.rank);
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "axis %lld is out of range for rank %d", (long long)axis, s.rank);
     int mean, inv_std;
-    int y = normalize(c, n, x, axes_from(a, s.rank), imp_attr_float(n, "epsilon", 1e-5), "LayerNormalization",
+    int y = normalize(c, n, x, axes_from(a, s.rank), onnx_imp_attr_float(n, "epsilon", 1e-5), "LayerNormalization",
                       &mean, &inv_std);
     y = layer_affine(c, n, IR_OP_MUL, y, 1, &s);
-    if (imp_has_input(n, 2))
+    if (onnx_imp_has_input(n, 2))
         y = layer_affine(c, n, IR_OP_ADD, y, 2, &s);
-    st = imp_set_output(c, n, 0, y);
+    ebm_status st = onnx_imp_set_output(c, n, 0, y);
     if (st == EBM_OK)
-        st = imp_set_output(c, n, 1, mean);
+        st = onnx_imp_set_output(c, n, 1, mean);
     if (st == EBM_OK)
-        st = imp_set_output(c, n, 2, inv_std);
+        st = onnx_imp_set_output(c, n, 2, inv_std);
     return st;
 }
 
 /* Checks that input k holds `count` values; returns its id. */
-static int sized_input(imp_ctx *c, const imp_node *n, int k, int64_t count, const char *what)
+static int sized_input(onnx_imp_ctx *c, const onnx_imp_node *n, int k, int64_t count, const char *what)
 {
-    int v = imp_input(c, n, k);
-    ir_shape s = imp_value_shape(c, v);
+    int v = onnx_imp_input(c, n, k);
+    ir_shape s = onnx_imp_value_shape(c, v);
     char b1[64];
     if (v >= 0 && (s.rank != 1 || s.d[0] != count)) {
-        imp_fail(c, n, EBM_ERR_SHAPE, "input %d has shape %s; at opset %lld it must be [%lld] (%s)", k,
-                 ir_shape_str(&s, b1, sizeof b1), (long long)n->opset, (long long)count, what);
+        onnx_imp_fail(c, n, EBM_ERR_SHAPE, "input %d has shape %s; at opset %lld it must be [%lld] (%s)", k,
+                      ir_shape_str(&s, b1, sizeof b1), (long long)n->opset, (long long)count, what);
         return -1;
     }
     return v;
@@ -512,35 +522,32 @@ static ir_shape grouped_shape(const ir_shape *s, int64_t groups)
 
 /* Statistics per sample and group of channels.  scale and bias are per group
  * before opset 21 (applied in the grouped view) and per channel from 21 on. */
-ebm_status imp_lower_group_norm(imp_ctx *c, const imp_node *n)
+ebm_status onnx_imp_lower_group_norm(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"num_groups", "epsilon", "stash_type", NULL};
-    ebm_status st = imp_check_attrs(c, n, known);
-    if (st == EBM_OK)
-        st = check_stash_type(c, n);
-    int x = st == EBM_OK ? imp_input(c, n, 0) : -1;
+    ir_shape s;
+    int x = norm_input(c, n, known, &s);
     if (x < 0)
-        return imp_err(c)->code;
-    ir_shape s = imp_value_shape(c, x);
-    int64_t groups = imp_attr_int(n, "num_groups", 0);
+        return onnx_imp_err(c)->code;
+    int64_t groups = onnx_imp_attr_int(n, "num_groups", 0);
     if (s.rank < 2 || s.d[1] < 1)
-        return imp_fail(c, n, EBM_ERR_INVALID, "the input must be [N,C,...] with C >= 1, its rank is %d", s.rank);
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "the input must be [N,C,...] with C >= 1, its rank is %d", s.rank);
     if (groups < 1 || s.d[1] % groups != 0)
-        return imp_fail(c, n, EBM_ERR_INVALID, "num_groups = %lld must be >= 1 and divide the %lld channels",
-                        (long long)groups, (long long)s.d[1]);
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "num_groups = %lld must be >= 1 and divide the %lld channels",
+                             (long long)groups, (long long)s.d[1]);
     int per_channel = n->opset >= 21;
     int64_t count = per_channel ? s.d[1] : groups;
     const char *what = per_channel ? "one value per channel" : "one value per group";
     int scale = sized_input(c, n, 1, count, what);
     int bias = scale < 0 ? -1 : sized_input(c, n, 2, count, what);
     int mean, inv_std;
-    int y = imp_reshape(c, n, x, grouped_shape(&s, groups));
-    y = normalize(c, n, bias < 0 ? -1 : y, 1u << 2, imp_attr_float(n, "epsilon", 1e-5), "GroupNormalization",
+    int y = onnx_imp_reshape(c, n, x, grouped_shape(&s, groups));
+    y = normalize(c, n, bias < 0 ? -1 : y, 1u << 2, onnx_imp_attr_float(n, "epsilon", 1e-5), "GroupNormalization",
                   &mean, &inv_std);
     if (!per_channel)
         y = channel_affine(c, n, y, scale, bias);
-    y = imp_reshape(c, n, y, s);
+    y = onnx_imp_reshape(c, n, y, s);
     if (per_channel)
         y = channel_affine(c, n, y, scale, bias);
-    return imp_set_output(c, n, 0, y);
+    return onnx_imp_set_output(c, n, 0, y);
 }

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "nn.h"
+#include "zoo.h"
 #include "onnx.h"
 
 static const cli_opt init_opts[] = {
@@ -98,7 +98,7 @@ static ebm_status read_flags(const cli_args *a, init_flags *f, ebm_error *err)
         return ebm_fail(err, EBM_ERR_INVALID, "init: missing required flag -o FILE (see 'ebm init --help')");
     if (!f->preset && !f->config)
         return ebm_fail(err, EBM_ERR_INVALID, "init: give --preset NAME (%s) or --config FILE, or both "
-                        "(see 'ebm init --help')", ir_nn_preset_names());
+                        "(see 'ebm init --help')", zoo_preset_names());
     if (dim && shape)
         return ebm_fail(err, EBM_ERR_INVALID, "init: --input-dim and --input-shape both given; a model has one "
                         "input (--input-dim for tabular data, --input-shape for images)");
@@ -113,7 +113,7 @@ static ebm_status read_flags(const cli_args *a, init_flags *f, ebm_error *err)
 }
 
 /* The flags' input size replaces the preset's or configuration's. */
-static void apply_input_flags(const init_flags *f, ir_nn_spec *s)
+static void apply_input_flags(const init_flags *f, zoo_spec *s)
 {
     if (f->input_dim) {
         s->input_dim = f->input_dim;
@@ -129,17 +129,17 @@ int run_init(const cli_args *a)
     init_flags f;
     if (read_flags(a, &f, &err))
         return cli_fail("ebm", &err, CLI_EXIT_USAGE);
-    ir_nn_spec s;
+    zoo_spec s;
     ir_graph *g = NULL;
-    ir_nn_spec_default(&s);
-    if (f.preset && ir_nn_preset(f.preset, &s, &err)) {   /* a bad flag value */
+    zoo_spec_default(&s);
+    if (f.preset && zoo_preset(f.preset, &s, &err)) {   /* a bad flag value */
         ebm_error_prefix(&err, "--preset");
         return cli_fail("ebm", &err, CLI_EXIT_USAGE);
     }
-    if (f.config && ir_nn_config_file(f.config, &s, &err))
+    if (f.config && zoo_config_file(f.config, &s, &err))
         return cli_fail("ebm", &err, CLI_EXIT_ERROR);
     apply_input_flags(&f, &s);
-    ebm_status st = ir_nn_build(&s, f.seed, &g, &err);
+    ebm_status st = zoo_build(&s, f.seed, &g, &err);
     if (!st)
         st = ir_onnx_export_file(g, f.out, &err);
     if (st) {
@@ -147,7 +147,7 @@ int run_init(const cli_args *a)
         return cli_fail("ebm", &err, CLI_EXIT_ERROR);
     }
     char arch[512];
-    ir_nn_spec_describe(&s, arch, sizeof arch);
+    zoo_spec_describe(&s, arch, sizeof arch);
     printf("ebm init: wrote %s: %s%s%s, %lld parameters, seed %llu\n", f.out, s.preset[0] ? s.preset : "",
            s.preset[0] ? " " : "", arch, (long long)ir_graph_param_count(g, 1), f.seed);
     ir_graph_free(g);

@@ -1,4 +1,4 @@
-/* config.c — JSON model configurations (jansson) applied to an ir_nn_spec.
+/* config.c — JSON model configurations (jansson) applied to a zoo_spec.
  *
  *   {"name": "my-ebm", "input_shape": [28, 28, 1], "hidden_dims": [32, 64],
  *    "activation": "silu", "energy_type": "deep", "use_residual": false,
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn.h"
+#include "zoo.h"
 #include "text.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
@@ -30,7 +30,7 @@ typedef struct cfg {
     int gave_dim, gave_shape;
 } cfg;
 
-typedef ebm_status (*field_fn)(cfg *c, const char *field, json_t *v, ir_nn_spec *s);
+typedef ebm_status (*field_fn)(cfg *c, const char *field, json_t *v, zoo_spec *s);
 
 typedef struct field {
     const char *name;
@@ -168,7 +168,7 @@ static ebm_status unknown_field(cfg *c, const char *prefix, const char *key, con
 }
 
 static ebm_status apply_object(cfg *c, const char *prefix, json_t *obj, const field *known, size_t n,
-                               ir_nn_spec *s)
+                               zoo_spec *s)
 {
     const char *key;
     json_t *v;
@@ -189,17 +189,17 @@ static ebm_status apply_object(cfg *c, const char *prefix, json_t *obj, const fi
 
 /* ---- parameters: the sampler and training defaults ---------------------------------------- */
 
-static ebm_status p_steps(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status p_steps(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     return get_int(c, f, v, 0, INT64_C(1) << 30, "an integer >= 0", &s->defaults.mcmc_steps);
 }
 
-static ebm_status p_step_size(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status p_step_size(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     return get_num(c, f, v, 0, ABOVE, HUGE_VAL, "a number > 0", &s->defaults.step_size);
 }
 
-static ebm_status p_noise(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status p_noise(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     if (json_is_string(v) && strcmp(json_string_value(v), "auto") == 0) {
         s->defaults.noise_scale = -1;
@@ -208,12 +208,12 @@ static ebm_status p_noise(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
     return get_num(c, f, v, 0, AT_LEAST, HUGE_VAL, "a number >= 0 or \"auto\"", &s->defaults.noise_scale);
 }
 
-static ebm_status p_grad_clip(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status p_grad_clip(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     return get_num(c, f, v, 0, AT_LEAST, HUGE_VAL, "a number >= 0 (0 = off)", &s->defaults.grad_clip);
 }
 
-static ebm_status p_clamp(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status p_clamp(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     static const char *const want = "[lo, hi] with lo < hi, \"none\" or null";
     if (json_is_null(v) || (json_is_string(v) && strcmp(json_string_value(v), "none") == 0)) {
@@ -231,22 +231,22 @@ static ebm_status p_clamp(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
     return EBM_OK;
 }
 
-static ebm_status p_temperature(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status p_temperature(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     return get_num(c, f, v, 0, ABOVE, HUGE_VAL, "a number > 0", &s->defaults.temperature);
 }
 
-static ebm_status p_buffer(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status p_buffer(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     return get_int(c, f, v, 1, INT64_C(1) << 40, "an integer >= 1", &s->defaults.buffer_capacity);
 }
 
-static ebm_status p_reinit(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status p_reinit(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     return get_num(c, f, v, 0, AT_LEAST, 1, "a number in [0, 1]", &s->defaults.reinit_prob);
 }
 
-static ebm_status p_alpha(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status p_alpha(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     return get_num(c, f, v, 0, AT_LEAST, HUGE_VAL, "a number >= 0", &s->defaults.alpha);
 }
@@ -259,7 +259,7 @@ static const field parameter_fields[] = {
 
 /* ---- the model fields ------------------------------------------------------------------------ */
 
-static ebm_status f_name(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status f_name(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     const char *str = json_string_value(v);
     int printable = str && str[0] && strlen(str) < sizeof s->name;
@@ -275,7 +275,7 @@ static ebm_status f_name(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
     return EBM_OK;
 }
 
-static ebm_status f_input_dim(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status f_input_dim(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     ebm_status st = get_int(c, f, v, 1, INT64_C(1) << 24, "a positive integer (features per sample)",
                             &s->input_dim);
@@ -284,7 +284,7 @@ static ebm_status f_input_dim(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
 }
 
 /* [H, W, C] as users write image sizes; the graph input is [N, C, H, W]. */
-static ebm_status f_input_shape(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status f_input_shape(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     int n;
     int64_t hwc[3];
@@ -297,11 +297,11 @@ static ebm_status f_input_shape(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
     return EBM_OK;
 }
 
-static ebm_status f_hidden(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status f_hidden(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
-    int64_t h[IR_NN_MAX_LAYERS];
+    int64_t h[ZOO_MAX_LAYERS];
     int n;
-    ebm_status st = get_dims(c, f, v, 1, IR_NN_MAX_LAYERS, INT64_C(1) << 20, h, &n);
+    ebm_status st = get_dims(c, f, v, 1, ZOO_MAX_LAYERS, INT64_C(1) << 20, h, &n);
     if (st)
         return st;
     memcpy(s->hidden, h, sizeof h[0] * (size_t)n);
@@ -309,13 +309,13 @@ static ebm_status f_hidden(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
     return EBM_OK;
 }
 
-static ebm_status f_output_dim(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status f_output_dim(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     int64_t d;
     return get_int(c, f, v, 1, 1, "1 (an energy-based model gives one energy per sample)", &d);
 }
 
-static ebm_status f_activation(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status f_activation(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     ir_nn_act_kind a;
     if (!json_is_string(v) || ir_nn_act_parse(json_string_value(v), &a) != 0 || a == IR_NN_IDENTITY)
@@ -325,29 +325,29 @@ static ebm_status f_activation(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
     return EBM_OK;
 }
 
-static ebm_status f_energy_type(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status f_energy_type(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
-    static const char *const names[IR_NN_KIND_COUNT] = {"mlp", "cnn", "deep"};
-    for (int k = 0; json_is_string(v) && k < IR_NN_KIND_COUNT; k++) {
+    static const char *const names[ZOO_KIND_COUNT] = {"mlp", "cnn", "deep"};
+    for (int k = 0; json_is_string(v) && k < ZOO_KIND_COUNT; k++) {
         if (strcmp(json_string_value(v), names[k]) == 0) {
-            s->kind = (ir_nn_kind)k;
+            s->kind = (zoo_kind)k;
             return EBM_OK;
         }
     }
     return bad(c, f, "one of \"mlp\", \"cnn\", \"deep\"", v);
 }
 
-static ebm_status f_residual(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status f_residual(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     return get_bool(c, f, v, &s->use_residual);
 }
 
-static ebm_status f_bias(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status f_bias(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     return get_bool(c, f, v, &s->use_bias);
 }
 
-static ebm_status f_kernel(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status f_kernel(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     int64_t k;
     ebm_status st = get_int(c, f, v, 1, 31, "an odd integer in 1..31", &k);
@@ -358,7 +358,7 @@ static ebm_status f_kernel(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
     return st;
 }
 
-static ebm_status f_parameters(cfg *c, const char *f, json_t *v, ir_nn_spec *s)
+static ebm_status f_parameters(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     if (!json_is_object(v))
         return bad(c, f, "an object of sampler and training settings", v);
@@ -382,7 +382,7 @@ static const field model_fields[] = {
 
 /* ---- entry points ------------------------------------------------------------------------------ */
 
-static ebm_status apply_root(cfg *c, json_t *root, ir_nn_spec *s)
+static ebm_status apply_root(cfg *c, json_t *root, zoo_spec *s)
 {
     if (!json_is_object(root)) {
         char what[96];
@@ -397,14 +397,14 @@ static ebm_status apply_root(cfg *c, json_t *root, ir_nn_spec *s)
     return st;
 }
 
-ebm_status ir_nn_config_text(const char *json, const char *label, ir_nn_spec *s, ebm_error *err)
+ebm_status zoo_config_text(const char *json, const char *label, zoo_spec *s, ebm_error *err)
 {
     cfg c = {.label = label ? label : "<config>", .err = err};
     json_error_t je;
     json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &je);
     if (!root)
         return ebm_fail(err, EBM_ERR_FORMAT, "%s:%d:%d: not valid JSON: %s", c.label, je.line, je.column, je.text);
-    ir_nn_spec tmp = *s;
+    zoo_spec tmp = *s;
     ebm_status st = apply_root(&c, root, &tmp);
     json_decref(root);
     if (!st)
@@ -412,7 +412,7 @@ ebm_status ir_nn_config_text(const char *json, const char *label, ir_nn_spec *s,
     return st;
 }
 
-ebm_status ir_nn_config_file(const char *path, ir_nn_spec *s, ebm_error *err)
+ebm_status zoo_config_file(const char *path, zoo_spec *s, ebm_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -433,7 +433,7 @@ ebm_status ir_nn_config_file(const char *path, ir_nn_spec *s, ebm_error *err)
         st = ebm_fail(err, EBM_ERR_FORMAT, "%s: contains NUL bytes; expected a JSON text file", path);
     if (!st) {
         text[n] = 0;
-        st = ir_nn_config_text(text, path, s, err);
+        st = zoo_config_text(text, path, s, err);
     }
     free(text);
     return st;

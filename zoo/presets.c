@@ -1,4 +1,4 @@
-/* presets.c — the architectures EBM users know, as ir_nn_spec values, and
+/* presets.c — the architectures EBM users know, as zoo_spec values, and
  * the one builder that turns any spec (preset or configuration) into a
  * network with its ebm.* metadata.
  *
@@ -17,7 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "nn.h"
+#include "zoo.h"
 #include "text.h"
 
 #define MAX_GROUPS 32
@@ -28,22 +28,22 @@
 /* ---- the presets ---------------------------------------------------------------- */
 
 /* DESIGN.md's sampler defaults; presets change steps, sizes, buffer and alpha. */
-static ir_nn_defaults design_defaults(void)
+static zoo_defaults design_defaults(void)
 {
-    return (ir_nn_defaults){
+    return (zoo_defaults){
         .mcmc_steps = 60, .step_size = 0.01, .noise_scale = 0.005, .grad_clip = 0.03, .clamp = 1,
         .clamp_lo = -1, .clamp_hi = 1, .temperature = 1, .buffer_capacity = 8192, .reinit_prob = 0.05,
         .alpha = 0.01,
     };
 }
 
-static void set_hidden(ir_nn_spec *s, const int64_t *h, int n)
+static void set_hidden(zoo_spec *s, const int64_t *h, int n)
 {
     memcpy(s->hidden, h, (size_t)n * sizeof *h);
     s->n_hidden = n;
 }
 
-static void set_image(ir_nn_spec *s, int64_t h, int64_t w, int64_t c)
+static void set_image(zoo_spec *s, int64_t h, int64_t w, int64_t c)
 {
     s->input_dim = 0;
     s->input_hwc[0] = h;
@@ -51,12 +51,12 @@ static void set_image(ir_nn_spec *s, int64_t h, int64_t w, int64_t c)
     s->input_hwc[2] = c;
 }
 
-void ir_nn_spec_default(ir_nn_spec *s)
+void zoo_spec_default(zoo_spec *s)
 {
     static const int64_t hidden[] = {128, 128, 64};
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "model");
-    s->kind = IR_NN_MLP;
+    s->kind = ZOO_MLP;
     set_hidden(s, hidden, 3);
     s->act = IR_NN_SILU;
     s->use_bias = 1;
@@ -71,7 +71,7 @@ void ir_nn_spec_default(ir_nn_spec *s)
  * 2spirals.  Sampling a
  * trained model: exact-discretisation Langevin (noise sqrt(2 alpha)), no
  * gradient clip, 500 steps. */
-static void preset_simple(ir_nn_spec *s)
+static void preset_simple(zoo_spec *s)
 {
     static const int64_t hidden[] = {128, 128, 64};
     set_hidden(s, hidden, 3);
@@ -91,28 +91,28 @@ static void preset_simple(ir_nn_spec *s)
     s->defaults.steps = 12000;
 }
 
-static void preset_cnn(ir_nn_spec *s)
+static void preset_cnn(zoo_spec *s)
 {
     static const int64_t hidden[] = {32, 64};
-    s->kind = IR_NN_CNN;
+    s->kind = ZOO_CNN;
     set_hidden(s, hidden, 2);
     set_image(s, 28, 28, 1);
 }
 
-static void preset_mnist(ir_nn_spec *s)
+static void preset_mnist(zoo_spec *s)
 {
     static const int64_t hidden[] = {16, 32, 64};
-    s->kind = IR_NN_DEEP;
+    s->kind = ZOO_DEEP;
     set_hidden(s, hidden, 3);
     set_image(s, 28, 28, 1);
     s->defaults.buffer_capacity = 4096;
     s->defaults.alpha = 0.01;
 }
 
-static void preset_cifar(ir_nn_spec *s)
+static void preset_cifar(zoo_spec *s)
 {
     static const int64_t hidden[] = {32, 64, 128, 256};
-    s->kind = IR_NN_DEEP;
+    s->kind = ZOO_DEEP;
     set_hidden(s, hidden, 4);
     set_image(s, 32, 32, 3);
     s->use_residual = 1;
@@ -125,7 +125,7 @@ static void preset_cifar(ir_nn_spec *s)
 
 static const struct {
     const char *name;
-    void (*fill)(ir_nn_spec *s);
+    void (*fill)(zoo_spec *s);
 } presets[] = {
     {"simple", preset_simple},
     {"cnn", preset_cnn},
@@ -133,38 +133,38 @@ static const struct {
     {"cifar", preset_cifar},
 };
 
-const char *ir_nn_preset_names(void)
+const char *zoo_preset_names(void)
 {
     return "simple, cnn, mnist, cifar";
 }
 
-ebm_status ir_nn_preset(const char *name, ir_nn_spec *s, ebm_error *err)
+ebm_status zoo_preset(const char *name, zoo_spec *s, ebm_error *err)
 {
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
         if (strcmp(presets[i].name, name) == 0) {
-            ir_nn_spec_default(s);
+            zoo_spec_default(s);
             snprintf(s->name, sizeof s->name, "%s", name);
             snprintf(s->preset, sizeof s->preset, "%s", name);
             presets[i].fill(s);
             return EBM_OK;
         }
     }
-    return ebm_fail(err, EBM_ERR_INVALID, "unknown preset '%s' (expected one of %s)", name, ir_nn_preset_names());
+    return ebm_fail(err, EBM_ERR_INVALID, "unknown preset '%s' (expected one of %s)", name, zoo_preset_names());
 }
 
 /* ---- checking and describing a spec ---------------------------------------------------- */
 
-static const char *const kind_names[IR_NN_KIND_COUNT] = {"mlp", "cnn", "deep"};
+static const char *const kind_names[ZOO_KIND_COUNT] = {"mlp", "cnn", "deep"};
 
-static int is_image(const ir_nn_spec *s)
+static int is_image(const zoo_spec *s)
 {
     return s->input_dim == 0;
 }
 
-ebm_status ir_nn_spec_check(const ir_nn_spec *s, ebm_error *err)
+ebm_status zoo_spec_check(const zoo_spec *s, ebm_error *err)
 {
     const char *who = s->name[0] ? s->name : "model";
-    if (s->kind < 0 || s->kind >= IR_NN_KIND_COUNT)
+    if (s->kind < 0 || s->kind >= ZOO_KIND_COUNT)
         return ebm_fail(err, EBM_ERR_INVALID, "%s: energy_type %d is not mlp, cnn or deep", who, (int)s->kind);
     if (s->input_dim < 0 || s->input_dim > MAX_INPUT_DIM)
         return ebm_fail(err, EBM_ERR_INVALID, "%s: input_dim must be in 1..%lld, found %lld", who,
@@ -176,17 +176,17 @@ ebm_status ir_nn_spec_check(const ir_nn_spec *s, ebm_error *err)
         if (s->input_hwc[i] > MAX_IMAGE_SIDE)
             return ebm_fail(err, EBM_ERR_INVALID, "%s: input_shape[%d] must be in 1..%lld, found %lld", who, i,
                             (long long)MAX_IMAGE_SIDE, (long long)s->input_hwc[i]);
-    if (s->kind != IR_NN_MLP && !is_image(s))
+    if (s->kind != ZOO_MLP && !is_image(s))
         return ebm_fail(err, EBM_ERR_INVALID, "%s: energy_type '%s' needs input_shape [H, W, C], not "
                         "input_dim", who, kind_names[s->kind]);
-    if (s->n_hidden < 1 || s->n_hidden > IR_NN_MAX_LAYERS)
+    if (s->n_hidden < 1 || s->n_hidden > ZOO_MAX_LAYERS)
         return ebm_fail(err, EBM_ERR_INVALID, "%s: hidden_dims needs 1 to %d layers, found %d", who,
-                        IR_NN_MAX_LAYERS, s->n_hidden);
+                        ZOO_MAX_LAYERS, s->n_hidden);
     for (int i = 0; i < s->n_hidden; i++)
         if (s->hidden[i] < 1 || s->hidden[i] > MAX_WIDTH)
             return ebm_fail(err, EBM_ERR_INVALID, "%s: hidden_dims[%d] must be in 1..%lld, found %lld", who, i,
                             (long long)MAX_WIDTH, (long long)s->hidden[i]);
-    if (s->kind != IR_NN_MLP && (s->kernel < 1 || s->kernel % 2 == 0 || s->kernel > 31))
+    if (s->kind != ZOO_MLP && (s->kernel < 1 || s->kernel % 2 == 0 || s->kernel > 31))
         return ebm_fail(err, EBM_ERR_INVALID, "%s: kernel_size must be odd, 1..31, found %lld", who,
                         (long long)s->kernel);
     if (s->act < 0 || s->act >= IR_NN_ACT_COUNT)
@@ -204,19 +204,19 @@ static int64_t norm_groups(int64_t c)
     return g;
 }
 
-static int64_t stride_of(const ir_nn_spec *s, int i)
+static int64_t stride_of(const zoo_spec *s, int i)
 {
-    return s->kind == IR_NN_CNN || i < s->n_hidden - 1 ? 2 : 1;
+    return s->kind == ZOO_CNN || i < s->n_hidden - 1 ? 2 : 1;
 }
 
 /* The deep head's widths C/2, C/4 (at least 1). */
-static int64_t head_width(const ir_nn_spec *s, int k)
+static int64_t head_width(const zoo_spec *s, int k)
 {
     int64_t w = s->hidden[s->n_hidden - 1] >> k;
     return w < 1 ? 1 : w;
 }
 
-void ir_nn_spec_describe(const ir_nn_spec *s, char *buf, size_t size)
+void zoo_spec_describe(const zoo_spec *s, char *buf, size_t size)
 {
     size_t at = 0;
     if (size == 0)
@@ -227,24 +227,24 @@ void ir_nn_spec_describe(const ir_nn_spec *s, char *buf, size_t size)
             (long long)s->input_hwc[0], (long long)s->input_hwc[1]);
     else
         base_appendf(buf, size, &at, "%s: x[%lld]", kind_names[s->kind], (long long)s->input_dim);
-    if (s->kind == IR_NN_MLP && is_image(s))
+    if (s->kind == ZOO_MLP && is_image(s))
         base_appendf(buf, size, &at, " flattened");
     for (int i = 0; i < s->n_hidden; i++) {
-        if (s->kind == IR_NN_MLP)
+        if (s->kind == ZOO_MLP)
             base_appendf(buf, size, &at, " -> %lld", (long long)s->hidden[i]);
         else
             base_appendf(buf, size, &at, " -> conv%lldx%lld %lld/s%lld", (long long)s->kernel, (long long)s->kernel,
                 (long long)s->hidden[i], (long long)stride_of(s, i));
     }
-    if (s->kind == IR_NN_DEEP)
+    if (s->kind == ZOO_DEEP)
         base_appendf(buf, size, &at, ", GroupNorm");
     base_appendf(buf, size, &at, ", %s", ir_nn_act_name(s->act));
     if (s->use_residual)
-        base_appendf(buf, size, &at, s->kind == IR_NN_MLP ? ", residual where sizes agree"
+        base_appendf(buf, size, &at, s->kind == ZOO_MLP ? ", residual where sizes agree"
                                                   : ", residual blocks (1x1 projection where the shape changes)");
-    if (s->kind != IR_NN_MLP)
+    if (s->kind != ZOO_MLP)
         base_appendf(buf, size, &at, " -> global mean");
-    if (s->kind == IR_NN_DEEP)
+    if (s->kind == ZOO_DEEP)
         base_appendf(buf, size, &at, " -> %lld -> %lld", (long long)head_width(s, 1), (long long)head_width(s, 2));
     base_appendf(buf, size, &at, " -> 1%s", s->use_bias ? "" : " (no bias)");
 }
@@ -257,24 +257,24 @@ static void block_name(char *buf, size_t size, int i, const char *part)
 }
 
 /* conv -> [GroupNorm] in block i; `part` names the conv ("conv", "conv1", ...). */
-static int conv_norm(ir_nn *nn, const ir_nn_spec *s, int x, int i, const char *conv, const char *norm,
+static int conv_norm(ir_nn *nn, const zoo_spec *s, int x, int i, const char *conv, const char *norm,
                      int64_t stride)
 {
     char name[64];
     block_name(name, sizeof name, i, conv);
     int y = ir_nn_conv2d(nn, name, x, s->hidden[i], s->kernel, stride);
-    if (s->kind != IR_NN_DEEP)
+    if (s->kind != ZOO_DEEP)
         return y;
     block_name(name, sizeof name, i, norm);
     return ir_nn_group_norm(nn, name, y, norm_groups(s->hidden[i]));
 }
 
-static int plain_block(ir_nn *nn, const ir_nn_spec *s, int x, int i)
+static int plain_block(ir_nn *nn, const zoo_spec *s, int x, int i)
 {
     return ir_nn_act(nn, conv_norm(nn, s, x, i, "conv", "norm", stride_of(s, i)), s->act);
 }
 
-static int residual_block(ir_nn *nn, const ir_nn_spec *s, int x, int i)
+static int residual_block(ir_nn *nn, const zoo_spec *s, int x, int i)
 {
     int64_t stride = stride_of(s, i);
     int64_t cin = x >= 0 ? nn->g->nodes[x].shape.d[1] : 0;
@@ -290,14 +290,14 @@ static int residual_block(ir_nn *nn, const ir_nn_spec *s, int x, int i)
 }
 
 /* A linear layer and the activation, with h + act(W h) where sizes agree. */
-static int dense(ir_nn *nn, const ir_nn_spec *s, const char *name, int h, int64_t width)
+static int dense(ir_nn *nn, const zoo_spec *s, const char *name, int h, int64_t width)
 {
     int y = ir_nn_act(nn, ir_nn_linear(nn, name, h, width), s->act);
     int64_t in = h >= 0 ? nn->g->nodes[h].shape.d[1] : 0;
     return s->use_residual && in == width ? ir_nn_add(nn, h, y) : y;
 }
 
-static int build_mlp(ir_nn *nn, const ir_nn_spec *s, int x)
+static int build_mlp(ir_nn *nn, const zoo_spec *s, int x)
 {
     int h = is_image(s) ? ir_nn_flatten(nn, x) : x;
     char name[32];
@@ -309,13 +309,13 @@ static int build_mlp(ir_nn *nn, const ir_nn_spec *s, int x)
     return ir_nn_linear(nn, name, h, 1);
 }
 
-static int build_conv(ir_nn *nn, const ir_nn_spec *s, int x)
+static int build_conv(ir_nn *nn, const zoo_spec *s, int x)
 {
     int h = x;
     for (int i = 0; i < s->n_hidden; i++)
         h = s->use_residual ? residual_block(nn, s, h, i) : plain_block(nn, s, h, i);
     h = ir_nn_global_mean(nn, h);
-    if (s->kind == IR_NN_CNN)
+    if (s->kind == ZOO_CNN)
         return ir_nn_linear(nn, "head.fc", h, 1);
     h = ir_nn_act(nn, ir_nn_linear(nn, "head.fc1", h, head_width(s, 1)), s->act);
     h = ir_nn_act(nn, ir_nn_linear(nn, "head.fc2", h, head_width(s, 2)), s->act);
@@ -338,7 +338,7 @@ static ebm_status meta_i(ir_graph *g, const char *key, int64_t v, ebm_error *err
     return ir_graph_set_meta(g, key, buf, err);
 }
 
-static ebm_status set_defaults_meta(ir_graph *g, const ir_nn_defaults *d, ebm_error *err)
+static ebm_status set_defaults_meta(ir_graph *g, const zoo_defaults *d, ebm_error *err)
 {
     char clamp[96], noise[32];
     if (d->clamp)
@@ -382,10 +382,10 @@ static ebm_status set_defaults_meta(ir_graph *g, const ir_nn_defaults *d, ebm_er
     return st;
 }
 
-static ebm_status set_meta(ir_graph *g, const ir_nn_spec *s, uint64_t seed, ebm_error *err)
+static ebm_status set_meta(ir_graph *g, const zoo_spec *s, uint64_t seed, ebm_error *err)
 {
     char arch[512], shape[96], seed_s[32];
-    ir_nn_spec_describe(s, arch, sizeof arch);
+    zoo_spec_describe(s, arch, sizeof arch);
     const ir_shape *in = &g->nodes[g->inputs[0]].shape;
     size_t at = 0;
     shape[0] = 0;
@@ -408,10 +408,10 @@ static ebm_status set_meta(ir_graph *g, const ir_nn_spec *s, uint64_t seed, ebm_
     return st;
 }
 
-ebm_status ir_nn_build(const ir_nn_spec *s, uint64_t seed, ir_graph **out, ebm_error *err)
+ebm_status zoo_build(const zoo_spec *s, uint64_t seed, ir_graph **out, ebm_error *err)
 {
     *out = NULL;
-    ebm_status st = ir_nn_spec_check(s, err);
+    ebm_status st = zoo_spec_check(s, err);
     if (st)
         return st;
     ir_nn nn;
@@ -426,7 +426,7 @@ ebm_status ir_nn_build(const ir_nn_spec *s, uint64_t seed, ir_graph **out, ebm_e
         in.d[1] = s->input_dim;
     }
     int x = ir_nn_input(&nn, "x", in);
-    int e = s->kind == IR_NN_MLP ? build_mlp(&nn, s, x) : build_conv(&nn, s, x);
+    int e = s->kind == ZOO_MLP ? build_mlp(&nn, s, x) : build_conv(&nn, s, x);
     ir_nn_output(&nn, e, "energy");
     ir_graph *g = ir_nn_finish(&nn, err);
     if (!g)

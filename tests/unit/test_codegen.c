@@ -38,7 +38,7 @@
 #include "ebm_abi.h"
 #include "ebm_philox.h"
 #include "exec.h"
-#include "nn.h"
+#include "zoo.h"
 #include "passes.h"
 #include "testutil.h"
 
@@ -353,11 +353,11 @@ static void check_descriptor(const compiled *c)
  * generated C. */
 static int64_t emitted_tile(const char *preset, int64_t tile)
 {
-    ir_nn_spec s;
+    zoo_spec s;
     ebm_error err = {0};
     ir_graph *g = NULL;
-    ck_assert_msg(ir_nn_preset(preset, &s, &err) == EBM_OK, "%s", err.msg);
-    ebm_status st = ir_nn_build(&s, 1, &g, &err);
+    ck_assert_msg(zoo_preset(preset, &s, &err) == EBM_OK, "%s", err.msg);
+    ebm_status st = zoo_build(&s, 1, &g, &err);
     ebmc_options po = {.head = EBM_HEAD_OUTPUT};
     if (!st)
         st = ebmc_pass_energy_head(g, &po, &err);

@@ -1,5 +1,5 @@
 /* test_lowering.c — the ONNX math and neural-network lowerings
- * (ir/onnx_lower_math.c, ir/onnx_lower_nn.c) against NumPy / torch.
+ * (onnx/onnx_lower_math.c, onnx/onnx_lower_nn.c) against NumPy / torch.
  *
  * tests/data/lowering/gen.py writes one small model per operator variant with
  * its input arrays and float64 expected outputs (computed from the ONNX

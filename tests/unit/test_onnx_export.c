@@ -1,4 +1,4 @@
-/* test_onnx_export.c — writing the core IR as ONNX (ir/onnx_export.c).
+/* test_onnx_export.c — writing the core IR as ONNX (onnx/onnx_export.c).
  *
  * The oracle is the importer, which is checked against ONNX's own backend
  * tests (conformance runner): a graph exported and imported again must
@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "exec.h"
-#include "nn.h"
+#include "zoo.h"
 #include "onnx.h"
 #include "onnx_ebmc.pb-c.h"
 #include "testutil.h"
@@ -730,10 +730,10 @@ START_TEST(test_presets_round_trip)
     const char *presets[] = {"simple", "cnn", "mnist", "cifar"};
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
         ebm_error err = {0};
-        ir_nn_spec s;
-        ck_assert_int_eq(ir_nn_preset(presets[i], &s, &err), EBM_OK);
+        zoo_spec s;
+        ck_assert_int_eq(zoo_preset(presets[i], &s, &err), EBM_OK);
         ir_graph *g = NULL;
-        ck_assert_msg(ir_nn_build(&s, 1, &g, &err) == EBM_OK, "%s: %s", presets[i], err.msg);
+        ck_assert_msg(zoo_build(&s, 1, &g, &err) == EBM_OK, "%s: %s", presets[i], err.msg);
         /* the builder already makes the IR the importer makes */
         check_round_trip(g, 1, presets[i]);
         ir_graph_free(g);
@@ -746,15 +746,15 @@ START_TEST(test_every_activation_round_trip)
 {
     for (int a = 0; a < IR_NN_ACT_COUNT; a++) {
         ebm_error err = {0};
-        ir_nn_spec s;
-        ir_nn_spec_default(&s);
+        zoo_spec s;
+        zoo_spec_default(&s);
         s.input_dim = 5;
         s.hidden[0] = 8, s.hidden[1] = 8;
         s.n_hidden = 2;
         s.use_residual = 1;
         s.act = (ir_nn_act_kind)a;
         ir_graph *g = NULL;
-        ck_assert_msg(ir_nn_build(&s, 2, &g, &err) == EBM_OK, "%s", err.msg);
+        ck_assert_msg(zoo_build(&s, 2, &g, &err) == EBM_OK, "%s", err.msg);
         check_round_trip(g, 1, ir_nn_act_name(s.act));
         ir_graph_free(g);
     }

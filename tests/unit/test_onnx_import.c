@@ -1,5 +1,5 @@
 /* test_onnx_import.c — the ONNX import framework and the shape/plumbing
- * lowering (ir/onnx_import.c, ir/onnx_lower_shape.c).
+ * lowering (onnx/onnx_import.c, onnx/onnx_lower_shape.c).
  *
  * Models come from tests/data/import/gen.py; where values are checked, the
  * expected output was computed by NumPy (<name>_out.npy) and the lowered graph

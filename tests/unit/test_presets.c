@@ -1,5 +1,5 @@
 /* test_presets.c — the network builder, initialisation, presets and JSON
- * configurations (ir/nn.c, ir/presets.c, ir/config.c).
+ * configurations (ir/nn.c, zoo/presets.c, zoo/config.c).
  *
  * Expected values come from outside the code under test: splitmix64's
  * published outputs; the moments of a uniform distribution; parameter counts
@@ -18,7 +18,7 @@
 #include "codegen.h"
 #include "ebm.h"
 #include "exec.h"
-#include "nn.h"
+#include "zoo.h"
 #include "npy.h"
 #include "onnx.h"
 #include "pipeline.h"
@@ -29,18 +29,18 @@
 static ir_graph *build_preset(const char *name, uint64_t seed)
 {
     ebm_error err = {0};
-    ir_nn_spec s;
-    ck_assert_msg(ir_nn_preset(name, &s, &err) == EBM_OK, "%s", err.msg);
+    zoo_spec s;
+    ck_assert_msg(zoo_preset(name, &s, &err) == EBM_OK, "%s", err.msg);
     ir_graph *g = NULL;
-    ck_assert_msg(ir_nn_build(&s, seed, &g, &err) == EBM_OK, "%s: %s", name, err.msg);
+    ck_assert_msg(zoo_build(&s, seed, &g, &err) == EBM_OK, "%s: %s", name, err.msg);
     return g;
 }
 
-static ir_graph *build_spec(const ir_nn_spec *s, uint64_t seed)
+static ir_graph *build_spec(const zoo_spec *s, uint64_t seed)
 {
     ebm_error err = {0};
     ir_graph *g = NULL;
-    ck_assert_msg(ir_nn_build(s, seed, &g, &err) == EBM_OK, "%s", err.msg);
+    ck_assert_msg(zoo_build(s, seed, &g, &err) == EBM_OK, "%s", err.msg);
     return g;
 }
 
@@ -223,8 +223,8 @@ START_TEST(test_parameter_counts)
     }
     /* simple with 784 features */
     ebm_error err = {0};
-    ir_nn_spec s;
-    ck_assert_int_eq(ir_nn_preset("simple", &s, &err), EBM_OK);
+    zoo_spec s;
+    ck_assert_int_eq(zoo_preset("simple", &s, &err), EBM_OK);
     s.input_dim = 784;
     ir_graph *g = build_spec(&s, 0);
     ck_assert_int_eq(ir_graph_param_count(g, 1), simple - linear_params(2, 128) + linear_params(784, 128));
@@ -656,20 +656,20 @@ END_TEST
 
 /* ---- configurations ----------------------------------------------------------------------- */
 
-static void config_ok(const char *name, ir_nn_spec *s)
+static void config_ok(const char *name, zoo_spec *s)
 {
     ebm_error err = {0};
-    ck_assert_msg(ir_nn_config_file(config_path(name), s, &err) == EBM_OK, "%s: %s", name, err.msg);
+    ck_assert_msg(zoo_config_file(config_path(name), s, &err) == EBM_OK, "%s: %s", name, err.msg);
 }
 
 START_TEST(test_config_every_field)
 {
-    ir_nn_spec s;
-    ir_nn_spec_default(&s);
+    zoo_spec s;
+    zoo_spec_default(&s);
     config_ok("deep_custom", &s);
     ck_assert_str_eq(s.name, "small-deep");
     ck_assert_str_eq(s.preset, "");
-    ck_assert_int_eq(s.kind, IR_NN_DEEP);
+    ck_assert_int_eq(s.kind, ZOO_DEEP);
     ck_assert_int_eq(s.input_dim, 0);
     ck_assert_int_eq(s.input_hwc[0], 16);
     ck_assert_int_eq(s.input_hwc[2], 3);
@@ -697,7 +697,7 @@ START_TEST(test_config_every_field)
     assert_meta(g, "ebm.input_shape", "3,16,16");
     ir_graph_free(g);
 
-    ir_nn_spec_default(&s);
+    zoo_spec_default(&s);
     config_ok("mlp_tabular", &s);
     g = build_spec(&s, 0);
     ck_assert_int_eq(ir_graph_param_count(g, 1), 10 * 32 + 32 + 32 * 32 + 32 + 32 + 1);
@@ -712,11 +712,11 @@ END_TEST
 START_TEST(test_config_overrides_preset)
 {
     ebm_error err = {0};
-    ir_nn_spec s;
-    ck_assert_int_eq(ir_nn_preset("mnist", &s, &err), EBM_OK);
+    zoo_spec s;
+    ck_assert_int_eq(zoo_preset("mnist", &s, &err), EBM_OK);
     config_ok("override_mnist", &s);
     ck_assert_str_eq(s.preset, "mnist");
-    ck_assert_int_eq(s.kind, IR_NN_DEEP);
+    ck_assert_int_eq(s.kind, ZOO_DEEP);
     ck_assert_int_eq(s.input_hwc[0], 28);
     ck_assert_int_eq(s.act, IR_NN_GELU);
     ck_assert_int_eq(s.defaults.mcmc_steps, 40);
@@ -738,11 +738,11 @@ END_TEST
 static void config_fails(const char *name, ebm_status code, const char *w1, const char *w2, const char *w3)
 {
     ebm_error err = {0};
-    ir_nn_spec s, before;
-    ck_assert_int_eq(ir_nn_preset("simple", &s, &err), EBM_OK);
+    zoo_spec s, before;
+    ck_assert_int_eq(zoo_preset("simple", &s, &err), EBM_OK);
     before = s;
     const char *path = config_path(name);
-    ebm_status st = ir_nn_config_file(path, &s, &err);
+    ebm_status st = zoo_config_file(path, &s, &err);
     ck_assert_msg(st == code, "%s: got %s (%s)", name, ebm_status_name(st), err.msg);
     ck_assert_msg(strncmp(err.msg, path, strlen(path)) == 0, "%s: message does not start with the file: %s", name,
                   err.msg);
@@ -776,17 +776,17 @@ START_TEST(test_bad_configs)
 
     /* valid fields that do not make a network: caught before building */
     ebm_error err = {0};
-    ir_nn_spec s;
-    ir_nn_spec_default(&s);
+    zoo_spec s;
+    zoo_spec_default(&s);
     config_ok("bad_deep_tabular", &s);
     ir_graph *g = (ir_graph *)&err;
-    ck_assert_int_eq(ir_nn_build(&s, 0, &g, &err), EBM_ERR_INVALID);
+    ck_assert_int_eq(zoo_build(&s, 0, &g, &err), EBM_ERR_INVALID);
     ck_assert_ptr_null(g);
     ck_assert_msg(strstr(err.msg, "energy_type 'deep' needs input_shape"), "%s", err.msg);
-    ir_nn_spec_default(&s);   /* no input at all */
-    ck_assert_int_eq(ir_nn_build(&s, 0, &g, &err), EBM_ERR_INVALID);
+    zoo_spec_default(&s);   /* no input at all */
+    ck_assert_int_eq(zoo_build(&s, 0, &g, &err), EBM_ERR_INVALID);
     ck_assert_msg(strstr(err.msg, "give input_dim") && strstr(err.msg, "input_shape"), "%s", err.msg);
-    ck_assert_int_eq(ir_nn_preset("imagenet", &s, &err), EBM_ERR_INVALID);
+    ck_assert_int_eq(zoo_preset("imagenet", &s, &err), EBM_ERR_INVALID);
     ck_assert_msg(strstr(err.msg, "'imagenet'") && strstr(err.msg, "simple, cnn, mnist, cifar"), "%s", err.msg);
 }
 END_TEST
@@ -795,22 +795,22 @@ END_TEST
 START_TEST(test_config_text)
 {
     ebm_error err = {0};
-    ir_nn_spec s;
-    ir_nn_spec_default(&s);
-    ck_assert_int_eq(ir_nn_config_text("{\"input_dim\": 8.0, \"parameters\": {\"clamp\": null, "
+    zoo_spec s;
+    zoo_spec_default(&s);
+    ck_assert_int_eq(zoo_config_text("{\"input_dim\": 8.0, \"parameters\": {\"clamp\": null, "
                                        "\"mcmc_steps\": 0, \"reinit_prob\": 1}}", "inline", &s, &err), EBM_OK);
     ck_assert_int_eq(s.input_dim, 8);
     ck_assert_int_eq(s.defaults.clamp, 0);
     ck_assert_int_eq(s.defaults.mcmc_steps, 0);
-    ck_assert_int_eq(ir_nn_config_text("{\"input_dim\": 8.5}", "inline", &s, &err), EBM_ERR_INVALID);
+    ck_assert_int_eq(zoo_config_text("{\"input_dim\": 8.5}", "inline", &s, &err), EBM_ERR_INVALID);
     ck_assert_msg(strstr(err.msg, "inline: field 'input_dim'") && strstr(err.msg, "found 8.5"), "%s", err.msg);
-    ck_assert_int_eq(ir_nn_config_text("{\"parameters\": {\"reinit_prob\": 1.5}}", "inline", &s, &err),
+    ck_assert_int_eq(zoo_config_text("{\"parameters\": {\"reinit_prob\": 1.5}}", "inline", &s, &err),
                      EBM_ERR_INVALID);
     ck_assert_msg(strstr(err.msg, "[0, 1]"), "%s", err.msg);
-    ck_assert_int_eq(ir_nn_config_text("{\"parameters\": {\"step_size\": 0}}", "inline", &s, &err), EBM_ERR_INVALID);
+    ck_assert_int_eq(zoo_config_text("{\"parameters\": {\"step_size\": 0}}", "inline", &s, &err), EBM_ERR_INVALID);
     ck_assert_msg(strstr(err.msg, "a number > 0") && strstr(err.msg, "found 0"), "%s", err.msg);
-    ck_assert_int_eq(ir_nn_config_text("", "inline", &s, &err), EBM_ERR_FORMAT);
-    ck_assert_int_eq(ir_nn_config_text("{\"name\": \"\"}", "inline", &s, &err), EBM_ERR_INVALID);
+    ck_assert_int_eq(zoo_config_text("", "inline", &s, &err), EBM_ERR_FORMAT);
+    ck_assert_int_eq(zoo_config_text("{\"name\": \"\"}", "inline", &s, &err), EBM_ERR_INVALID);
 }
 END_TEST
 

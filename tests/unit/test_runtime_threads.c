@@ -22,7 +22,7 @@
 #include "alloc_counter.h"
 #include "codegen.h"
 #include "ebm.h"
-#include "nn.h"
+#include "zoo.h"
 #include "pipeline.h"
 #include "testutil.h"
 
@@ -52,15 +52,15 @@ static const char *model_so(int k)
  * enough that OpenBLAS would split them over threads. */
 static ebm_status build_big_mlp(ir_graph **g, ebm_error *err)
 {
-    ir_nn_spec s;
-    ir_nn_spec_default(&s);
-    s.kind = IR_NN_MLP;
+    zoo_spec s;
+    zoo_spec_default(&s);
+    s.kind = ZOO_MLP;
     s.input_dim = 256;
     s.n_hidden = 2;
     s.hidden[0] = s.hidden[1] = 512;
     s.act = IR_NN_SILU;
     ebmc_options o = {.head = EBM_HEAD_OUTPUT, .verify = 1};
-    ebm_status st = ir_nn_build(&s, 3, g, err);
+    ebm_status st = zoo_build(&s, 3, g, err);
     if (!st)
         st = ebmc_pass_run(EBMC_PASS_ENERGY_HEAD, *g, &o, err);
     return st;

@@ -1,0 +1,87 @@
+/* zoo.h — the model zoo: architectures described by a small spec (an MLP,
+ * a CNN or a deeper CNN with GroupNorm, their widths, activation and the
+ * sampler/training defaults), the named presets (zoo/presets.c), JSON model
+ * configurations on top of them (zoo/config.c, the only user of jansson), and
+ * the builder that turns a spec into core IR with ir/nn.h.  `ebm init` is its
+ * command-line face.
+ */
+#ifndef EBMC_ZOO_H
+#define EBMC_ZOO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn.h"
+
+typedef enum zoo_kind {
+    ZOO_MLP,    /* hidden linear layers + activation, then -> 1 */
+    ZOO_CNN,    /* per hidden dim a stride-2 conv + activation; global mean; linear -> 1 */
+    ZOO_DEEP,   /* conv (stride 2 but the last) + GroupNorm + activation per hidden dim;
+                     global mean; head C -> C/2 -> C/4 -> 1 */
+    ZOO_KIND_COUNT
+} zoo_kind;
+
+#define ZOO_MAX_LAYERS 16
+#define ZOO_NAME_MAX 64
+
+/* Sampler and training defaults, carried in the model's ebm.* metadata. */
+typedef struct zoo_defaults {
+    int64_t mcmc_steps;       /* ebm.sampler.steps */
+    double step_size;         /* ebm.sampler.step_size */
+    double noise_scale;       /* ebm.sampler.noise_scale; < 0 writes "auto" (sqrt(2 step_size)) */
+    double grad_clip;         /* ebm.sampler.grad_clip; 0 = off */
+    int clamp;                /* ebm.sampler.clamp: 1 = "lo,hi", 0 = "none" */
+    double clamp_lo, clamp_hi;
+    double temperature;       /* ebm.sampler.temperature */
+    int64_t buffer_capacity;  /* ebm.buffer.capacity */
+    double reinit_prob;       /* ebm.buffer.reinit_prob */
+    double alpha;             /* ebm.train.alpha: the energy regularisation of the CD loss */
+    /* The training recipe, written only when objective is set (else `ebm
+     * train` keeps its built-in defaults): ebm.train.objective, .sigma (dsm),
+     * .batch, .lr, .ema, .steps */
+    const char *objective;
+    double sigma, lr, ema;
+    int64_t batch, steps;
+} zoo_defaults;
+
+typedef struct zoo_spec {
+    char name[ZOO_NAME_MAX];    /* ebm.name */
+    char preset[ZOO_NAME_MAX];  /* ebm.preset; "" = built from a configuration alone */
+    zoo_kind kind;
+    int64_t input_dim;            /* > 0: the input is [N, input_dim] */
+    int64_t input_hwc[3];         /* H, W, C (when input_dim is 0): the input is [N, C, H, W] */
+    int64_t hidden[ZOO_MAX_LAYERS];
+    int n_hidden;
+    ir_nn_act_kind act;
+    int use_residual;             /* mlp: h + act(W h) where sizes agree; conv: residual blocks */
+    int use_bias;
+    int64_t kernel;               /* conv kernel size, odd */
+    zoo_defaults defaults;
+} zoo_spec;
+
+/* Where a configuration without a preset starts: an mlp with hidden 128,
+ * 128, 64, SiLU, bias, kernel 3, DESIGN.md's sampler defaults, no input. */
+void zoo_spec_default(zoo_spec *s);
+/* The preset `name` (see zoo_preset_names); an unknown name fails listing them. */
+ebm_status zoo_preset(const char *name, zoo_spec *s, ebm_error *err);
+/* "simple, cnn, mnist, cifar" */
+const char *zoo_preset_names(void);
+
+/* Applies a JSON model configuration on top of *s: the fields it gives
+ * replace those in s (a preset can be the starting point).  Unknown fields,
+ * wrong types and values out of range fail with the file, the field, what
+ * was expected and what was found; *s is then unchanged. */
+ebm_status zoo_config_file(const char *path, zoo_spec *s, ebm_error *err);
+/* The same from text; label names the source in messages. */
+ebm_status zoo_config_text(const char *json, const char *label, zoo_spec *s, ebm_error *err);
+
+/* Checks that s describes a network that can be built (names the field). */
+ebm_status zoo_spec_check(const zoo_spec *s, ebm_error *err);
+/* One line describing the architecture (the ebm.architecture metadata). */
+void zoo_spec_describe(const zoo_spec *s, char *buf, size_t size);
+/* Builds the network of s with parameters from seed: input "x", output
+ * "energy" [N,1], and the ebm.* metadata (preset, name, architecture, input
+ * shape, seed, energy head and the defaults).  *out is a new graph. */
+ebm_status zoo_build(const zoo_spec *s, uint64_t seed, ir_graph **out, ebm_error *err);
+
+#endif /* EBMC_ZOO_H */
