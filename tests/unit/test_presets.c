@@ -798,7 +798,7 @@ START_TEST(test_config_text)
     zoo_spec s;
     zoo_spec_default(&s);
     ck_assert_int_eq(zoo_config_text("{\"input_dim\": 8.0, \"parameters\": {\"clamp\": null, "
-                                       "\"mcmc_steps\": 0, \"reinit_prob\": 1}}", "inline", &s, &err), EBM_OK);
+                                     "\"mcmc_steps\": 0, \"reinit_prob\": 1}}", "inline", &s, &err), EBM_OK);
     ck_assert_int_eq(s.input_dim, 8);
     ck_assert_int_eq(s.defaults.clamp, 0);
     ck_assert_int_eq(s.defaults.mcmc_steps, 0);
