@@ -7,7 +7,7 @@
 #include "data.h"
 #include "exec.h"
 #include "onnx.h"
-#include "passes.h"
+#include "pipeline.h"
 
 /* tools/fid/fmnist_features.onnx, embedded by CMakeLists.txt (a NUL follows the bytes) */
 extern const char ebmc_blob_fmnist_features[];
@@ -49,9 +49,9 @@ ebm_status feature_net_open(const char *path, feature_net *f, ebm_error *err)
                                                  BUILTIN_LABEL, &opt, &f->g, err);
     ebmc_options o = {0};
     if (!st)
-        st = ebmc_pass_fold_constants(f->g, &o, err);
+        st = ebmc_pass_run(EBMC_PASS_FOLD_CONSTANTS, f->g, &o, err);
     if (!st)
-        st = ebmc_pass_dce(f->g, &o, err);
+        st = ebmc_pass_run(EBMC_PASS_DCE, f->g, &o, err);
     if (!st)
         st = ir_verify(f->g, err);
     if (st) {
