@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # docs_operators.sh — docs/operators.md is what tools/gen_operators prints
 # from the op tables, so the list of supported operators stays current.
-# After changing ir/onnx_ops.def or ir/ops.def:
+# After changing onnx/onnx_ops.def or ir/ops.def:
 #   build/bin/gen_operators > docs/operators.md
 set -u
 
