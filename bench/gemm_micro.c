@@ -28,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "codegen_internal.h"
+#include "codegen_c.h"
 
 typedef struct gshape {
     const char *label;

@@ -27,7 +27,8 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
-#include "codegen_internal.h"
+#include "cc.h"
+#include "schedule.h"   /* EBMC_ALIGN: the blob starts aligned like the arena */
 
 extern char **environ;
 

@@ -38,7 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen_internal.h"
+#include "cc.h"
+#include "codegen_c.h"
 #include "ebm_abi.h"
 
 _Static_assert(EBMC_ALIGN == EBM_ABI_ALIGN, "arena alignment must be the ABI's");

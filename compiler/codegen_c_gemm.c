@@ -46,7 +46,7 @@
  * transpose is computed once per call in the weight-only prologue instead
  * (schedule.c asks ebmc_gemm_packs_transpose) and the product runs as NN.
  */
-#include "codegen_internal.h"
+#include "codegen_c.h"
 
 /* Below this K, a W^T operand is transposed in the prologue and the product
  * runs as NN.  Measured on Zen 5 (AVX-512), m = 1 / 64 rows, microseconds:

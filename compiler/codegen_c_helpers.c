@@ -5,7 +5,7 @@
  * time (cmake/embed_text.cmake) and copied into the model in this order,
  * which is the order ebmk_check.c includes them in.
  */
-#include "codegen_internal.h"
+#include "codegen_c.h"
 
 extern const char ebmc_text_ebmk_math_h[];
 extern const char ebmc_text_ebmk_conv_h[];

@@ -31,7 +31,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "codegen_internal.h"
+#include "codegen_c.h"
 
 /* ---- polynomials in n ----------------------------------------------------------- */
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen_internal.h"
+#include "codegen_c.h"
 
 static int buf_reserve(ebmc_buf *b, size_t more)
 {

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen_internal.h"
+#include "schedule.h"
 
 int ebmc_fusible(const ir_graph *g, const ebmc_graph_info *gi, int id)
 {

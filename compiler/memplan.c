@@ -11,7 +11,7 @@
  */
 #include <stdlib.h>
 
-#include "codegen_internal.h"
+#include "plan.h"
 
 static int time_overlap(const ebmc_buffer *a, const ebmc_buffer *b)
 {

@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen_internal.h"
+#include "codegen_c.h"
 #include "passes.h"
 #include "testutil.h"
 

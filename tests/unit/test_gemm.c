@@ -30,7 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen_internal.h"
+#include "cc.h"
+#include "codegen_c.h"
 #include "gemm_shapes.h"
 #include "testutil.h"
 

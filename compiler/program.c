@@ -1,4 +1,4 @@
-/* codegen_c_program.c — one program made ready for code emission: built from
+/* program.c — one program made ready for a backend: built from
  * the energy graph, scheduled, every value given a storage (arena, input,
  * parameter, constant, or none for views), and the arena planned.
  *
@@ -19,8 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen_internal.h"
+#include "codegen_c.h"
 #include "passes.h"
+#include "plan.h"
 
 static const char *program_prefix(ebmc_program kind)
 {

@@ -1,0 +1,102 @@
+/* codegen_c.h — the C backend's internals: the text buffer, the kernel
+ * emitters (one file per kernel family: codegen_c_kernels.c names and
+ * dispatches), the Langevin epilogue, the generated GEMM and the helper text.
+ * They read a planned program (plan.h).  codegen_c.c writes the whole file.
+ */
+#ifndef EBMC_CODEGEN_C_H
+#define EBMC_CODEGEN_C_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codegen.h"
+#include "plan.h"
+
+#ifndef EBMC_VERSION_STRING
+#define EBMC_VERSION_STRING "0.1.0"
+#endif
+
+/* ---- text (codegen_c_text.c) ------------------------------------------------------------ */
+
+typedef struct ebmc_buf {
+    char *s;
+    size_t len, cap;
+    int oom;   /* an append failed: the text is incomplete */
+} ebmc_buf;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void ebmc_buf_printf(ebmc_buf *b, const char *fmt, ...);
+void ebmc_buf_puts(ebmc_buf *b, const char *s);
+/* s as the body of a C string literal (escapes quotes, backslashes, control
+ * and non-ASCII bytes; splits "??" so no trigraph can form). */
+void ebmc_buf_c_string(ebmc_buf *b, const char *s);
+/* s made safe inside a C comment (no end-of-comment, no newlines). */
+void ebmc_buf_c_comment(ebmc_buf *b, const char *s);
+/* An exact C float literal ("1.5f", "-INFINITY"); returns buf. */
+const char *ebmc_float_literal(float v, char *buf, size_t size);
+
+/* ---- kernels (codegen_c_kernels.c) ------------------------------------------------------ */
+
+/* Which shared helpers of the generated file the kernels need. */
+enum { EBMC_HELP_CONV = 1u << 0, EBMC_HELP_POOL = 1u << 1, EBMC_HELP_FLOAT = 1u << 2, EBMC_HELP_GEMM = 1u << 3 };
+
+/* The C expression of a value's first element as `const float *` (or float *
+ * for computed values), e.g. "((float *)(A + 4096))", "X", "(W + 128)". */
+void ebmc_value_ptr(const ebmc_cg_program *p, int id, char *buf, size_t size);
+/* The name of node id's kernel function, e.g. "score_k12_matmul_fc1_Gemm". */
+void ebmc_kernel_name(const ebmc_cg_program *p, int id, char *buf, size_t size);
+/* Whether node id's kernel takes the batch size n. */
+int ebmc_kernel_uses_n(const ebmc_cg_program *p, int id);
+/* Emits node id's kernel function; ORs the helpers it needs into *helpers. */
+ebm_status ebmc_emit_kernel(ebmc_buf *b, const ebmc_cg_program *p, int id, unsigned *helpers,
+                            ebm_error *err);
+/* Writes the call of node id's kernel (a line of a prologue or body). */
+void ebmc_emit_kernel_call(ebmc_buf *b, const ebmc_cg_program *p, int id);
+/* Floats of scratch node id's kernel needs at p->tile (im2col matrices), 0 for most. */
+int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id);
+/* Floats of weights node id's kernel wants prepared once per call by the
+ * prologue (0: none), and the prologue's code that prepares them. */
+int64_t ebmc_kernel_prologue_floats(const ebmc_cg_program *p, int id);
+void ebmc_emit_kernel_prologue(ebmc_buf *b, const ebmc_cg_program *p, int id);
+/* Emits ebmk_<op>(x, ...) in float for every elementwise op (fused loops call them). */
+void ebmc_emit_float_ops(ebmc_buf *b);
+/* Emits the helper functions named in `helpers`. */
+void ebmc_emit_helpers(ebmc_buf *b, unsigned helpers);
+
+/* The Langevin program fuses its update (clip, scale, noise, clamp) into the
+ * loop computing the score: the kernel of the score program that loop is
+ * (score: the node of its "score" output), or -1 when the update must run
+ * as a loop of its own.  It must be an elementwise loop over [N, ...] with a
+ * sample's numel, the body's last kernel (x changes in it), compute no other
+ * output (the energy), and read x, if at all, where it writes it. */
+int ebmc_langevin_kernel(const ebmc_cg_program *p, int score);
+/* Emits that loop as `static int <kernel>_langevin(n, ..., lx, leps, le, lv)`
+ * (ebm_lv: the update's constants) and, for the body, the line
+ * `return <kernel>_langevin(n, ..., X, eps, <energy>, lv);`. */
+void ebmc_emit_langevin_kernel(ebmc_buf *b, const ebmc_cg_program *p, int k, int score);
+void ebmc_emit_langevin_call(ebmc_buf *b, const ebmc_cg_program *p, int k, int score, int energy);
+
+/* ---- the generated GEMM (codegen_c_gemm.c) ------------------------------------------------ */
+
+/* How C[m x k] * B[k x n] with a weight matrix B runs: cblas_sgemm, or the
+ * generated kernel with B = W [k, n] row-major (NN) or B = W^T, W [n, k] (NT),
+ * or NT on a copy of B transposed at each call (NT_COPY: B = W [k, n] with a
+ * handful of columns, where NN would fill a vector with n lanes per k). */
+typedef enum ebmc_gemm_form { EBMC_GEMM_BLAS = 0, EBMC_GEMM_NN, EBMC_GEMM_NT, EBMC_GEMM_NT_COPY } ebmc_gemm_form;
+
+/* The form for constant k and n; trans_b: B is read as the transpose of its
+ * operand.  A function of the shape only, never of the tile's row count. */
+ebmc_gemm_form ebmc_gemm_form_of(int64_t k, int64_t n, int trans_b);
+/* Whether a weight-only transpose giving a B [k, n] should be computed once
+ * (in the prologue) rather than read transposed, so the product runs as NN. */
+int ebmc_gemm_packs_transpose(int64_t k, int64_t n);
+/* The helper text (ebmk_gemm_nn, ebmk_gemm_nt), emitted once when EBMC_HELP_GEMM is set. */
+void ebmc_emit_gemm_helpers(ebmc_buf *b);
+/* The call `<ind>ebmk_gemm_<form>(m, k, n, a, w, c);` (NT_COPY: a block that
+ * transposes w into a local array first). */
+void ebmc_emit_gemm_call(ebmc_buf *b, const char *ind, ebmc_gemm_form form, const char *m, int64_t k, int64_t n,
+                         const char *a, const char *w, const char *c);
+
+#endif /* EBMC_CODEGEN_C_H */
