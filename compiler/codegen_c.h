@@ -62,8 +62,26 @@ int64_t ebmc_kernel_prologue_floats(const ebmc_cg_program *p, int id);
 void ebmc_emit_kernel_prologue(ebmc_buf *b, const ebmc_cg_program *p, int id);
 /* Emits ebmk_<op>(x, ...) in float for every elementwise op (fused loops call them). */
 void ebmc_emit_float_ops(ebmc_buf *b);
+/* Whether ebmk_<op> takes the op's float attribute as a last argument P. */
+int ebmc_float_op_takes_p(ir_op op);
 /* Emits the helper functions named in `helpers`. */
 void ebmc_emit_helpers(ebmc_buf *b, unsigned helpers);
+
+/* ---- kernel families (codegen_c_fused.c, _loops.c, _matmul.c, _conv.c, _pool.c) ------------ */
+
+/* Node id's kernel is a fused loop: an elementwise group, or one ending in a
+ * sum over its last axis (a sink, fuse.c). */
+int ebmc_fused_kernel(const ebmc_cg_program *p, int id);
+/* A fused group's whole function (signature, comment, loop) and its call. */
+void ebmc_emit_fused(ebmc_buf *b, const ebmc_cg_program *p, int last);
+void ebmc_emit_fused_call(ebmc_buf *b, const ebmc_cg_program *p, int last);
+/* Each of these emits the body of node id's kernel function (after its signature). */
+void ebmc_emit_reduce(ebmc_buf *b, const ebmc_cg_program *p, int id);
+void ebmc_emit_movement(ebmc_buf *b, const ebmc_cg_program *p, int id);
+/* Returns whether the generated GEMM (EBMC_HELP_GEMM) is used. */
+int ebmc_emit_matmul(ebmc_buf *b, const ebmc_cg_program *p, int id);
+void ebmc_emit_conv(ebmc_buf *b, const ebmc_cg_program *p, int id);
+void ebmc_emit_pool(ebmc_buf *b, const ebmc_cg_program *p, int id);
 
 /* The Langevin program fuses its update (clip, scale, noise, clamp) into the
  * loop computing the score: the kernel of the score program that loop is
