@@ -1,7 +1,9 @@
 /* codegen_c.h — the C backend's internals: the text buffer, the kernel
  * emitters (one file per kernel family: codegen_c_kernels.c names and
  * dispatches), the Langevin epilogue, the generated GEMM and the helper text.
- * They read a planned program (plan.h).  codegen_c.c writes the whole file.
+ * They read a planned program (plan.h) and write what its kernel descriptors
+ * say (kernel_select.h); no choice is made here.  codegen_c.c writes the
+ * whole file.
  */
 #ifndef EBMC_CODEGEN_C_H
 #define EBMC_CODEGEN_C_H
@@ -54,11 +56,8 @@ ebm_status ebmc_emit_kernel(ebmc_buf *b, const ebmc_cg_program *p, int id, unsig
                             ebm_error *err);
 /* Writes the call of node id's kernel (a line of a prologue or body). */
 void ebmc_emit_kernel_call(ebmc_buf *b, const ebmc_cg_program *p, int id);
-/* Floats of scratch node id's kernel needs at p->tile (im2col matrices), 0 for most. */
-int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id);
-/* Floats of weights node id's kernel wants prepared once per call by the
- * prologue (0: none), and the prologue's code that prepares them. */
-int64_t ebmc_kernel_prologue_floats(const ebmc_cg_program *p, int id);
+/* The prologue's code that prepares node id's weights (p->kern[id].pro_floats > 0:
+ * a Winograd convolution's transformed kernels). */
 void ebmc_emit_kernel_prologue(ebmc_buf *b, const ebmc_cg_program *p, int id);
 /* Emits ebmk_<op>(x, ...) in float for every elementwise op (fused loops call them). */
 void ebmc_emit_float_ops(ebmc_buf *b);
@@ -69,9 +68,6 @@ void ebmc_emit_helpers(ebmc_buf *b, unsigned helpers);
 
 /* ---- kernel families (codegen_c_fused.c, _loops.c, _matmul.c, _conv.c, _pool.c) ------------ */
 
-/* Node id's kernel is a fused loop: an elementwise group, or one ending in a
- * sum over its last axis (a sink, fuse.c). */
-int ebmc_fused_kernel(const ebmc_cg_program *p, int id);
 /* A fused group's whole function (signature, comment, loop) and its call. */
 void ebmc_emit_fused(ebmc_buf *b, const ebmc_cg_program *p, int last);
 void ebmc_emit_fused_call(ebmc_buf *b, const ebmc_cg_program *p, int last);
@@ -83,13 +79,7 @@ int ebmc_emit_matmul(ebmc_buf *b, const ebmc_cg_program *p, int id);
 void ebmc_emit_conv(ebmc_buf *b, const ebmc_cg_program *p, int id);
 void ebmc_emit_pool(ebmc_buf *b, const ebmc_cg_program *p, int id);
 
-/* The Langevin program fuses its update (clip, scale, noise, clamp) into the
- * loop computing the score: the kernel of the score program that loop is
- * (score: the node of its "score" output), or -1 when the update must run
- * as a loop of its own.  It must be an elementwise loop over [N, ...] with a
- * sample's numel, the body's last kernel (x changes in it), compute no other
- * output (the energy), and read x, if at all, where it writes it. */
-int ebmc_langevin_kernel(const ebmc_cg_program *p, int score);
+/* The Langevin update fused into the score loop k (ebmc_langevin_kernel, kernel_select.h): */
 /* Emits that loop as `static int <kernel>_langevin(n, ..., lx, leps, le, lv)`
  * (ebm_lv: the update's constants) and, for the body, the line
  * `return <kernel>_langevin(n, ..., X, eps, <energy>, lv);`. */
@@ -98,18 +88,7 @@ void ebmc_emit_langevin_call(ebmc_buf *b, const ebmc_cg_program *p, int k, int s
 
 /* ---- the generated GEMM (codegen_c_gemm.c) ------------------------------------------------ */
 
-/* How C[m x k] * B[k x n] with a weight matrix B runs: cblas_sgemm, or the
- * generated kernel with B = W [k, n] row-major (NN) or B = W^T, W [n, k] (NT),
- * or NT on a copy of B transposed at each call (NT_COPY: B = W [k, n] with a
- * handful of columns, where NN would fill a vector with n lanes per k). */
-typedef enum ebmc_gemm_form { EBMC_GEMM_BLAS = 0, EBMC_GEMM_NN, EBMC_GEMM_NT, EBMC_GEMM_NT_COPY } ebmc_gemm_form;
-
-/* The form for constant k and n; trans_b: B is read as the transpose of its
- * operand.  A function of the shape only, never of the tile's row count. */
-ebmc_gemm_form ebmc_gemm_form_of(int64_t k, int64_t n, int trans_b);
-/* Whether a weight-only transpose giving a B [k, n] should be computed once
- * (in the prologue) rather than read transposed, so the product runs as NN. */
-int ebmc_gemm_packs_transpose(int64_t k, int64_t n);
+/* (The form of a product, ebmc_gemm_form, is chosen by kernel_select.c.) */
 /* The helper text (ebmk_gemm_nn, ebmk_gemm_nt), emitted once when EBMC_HELP_GEMM is set. */
 void ebmc_emit_gemm_helpers(ebmc_buf *b);
 /* The call `<ind>ebmk_gemm_<form>(m, k, n, a, w, c);` (NT_COPY: a block that

@@ -4,6 +4,8 @@
  * the forward pass and the input gradient, sgemm for the filter gradient
  * (1x1 stride-1 unpadded convolutions skip im2col: their chunks are staged
  * copies of x and y, and their filter gradient is sgemm per sample).
+ * The variant, the chunk of samples, the Winograd tile and whether the
+ * prologue transforms the kernels are the descriptor's (kernel_select.c).
  */
 #include <math.h>
 #include <stdio.h>
@@ -11,189 +13,11 @@
 
 #include "codegen_c_nest.h"
 
-typedef struct conv_geom {
-    const ir_shape *x, *w, *y;   /* x [B,C,H,W], w [O,C/g,kh,kw], y [B,O,ho,wo] */
-    const ir_conv_attr *a;
-    int64_t c, h, wd, o, kh, kw, ho, wo, group, cg, og, krows, hw_in, hw_out;
-    int64_t hq, wq, planes;   /* the helpers' phase planes: hq x wq, floats per sample and channel */
-} conv_geom;
-
-static conv_geom conv_geom_of(const ebmc_cg_program *p, int id)
-{
-    const ir_node *nd = &p->g->nodes[id];
-    const ir_shape *s0 = &p->g->nodes[nd->in[0]].shape, *s1 = &p->g->nodes[nd->in[1]].shape;
-    conv_geom gm;
-    memset(&gm, 0, sizeof gm);
-    gm.a = &nd->attr.conv;
-    if (nd->op == IR_OP_CONV2D)
-        gm.x = s0, gm.w = s1, gm.y = &nd->shape;
-    else if (nd->op == IR_OP_CONV2D_BWD_DATA)
-        gm.y = s0, gm.w = s1, gm.x = &nd->shape;
-    else
-        gm.x = s0, gm.y = s1, gm.w = &nd->shape;
-    gm.c = gm.x->d[1], gm.h = gm.x->d[2], gm.wd = gm.x->d[3];
-    gm.o = gm.w->d[0], gm.kh = gm.w->d[2], gm.kw = gm.w->d[3];
-    gm.ho = gm.y->d[2], gm.wo = gm.y->d[3];
-    gm.group = gm.a->group > 0 ? gm.a->group : 1;
-    gm.cg = gm.w->d[1];
-    gm.og = gm.o / gm.group;
-    gm.krows = gm.cg * gm.kh * gm.kw;
-    gm.hw_in = gm.h * gm.wd;
-    gm.hw_out = gm.ho * gm.wo;
-    gm.hq = gm.ho + (gm.kh - 1) * gm.a->dilation[0] / gm.a->stride[0];
-    gm.wq = gm.wo + (gm.kw - 1) * gm.a->dilation[1] / gm.a->stride[1];
-    gm.planes = gm.a->stride[0] * gm.a->stride[1] * gm.hq * gm.wq;
-    return gm;
-}
-
-/* 1x1, stride 1, no padding: the im2col matrix is the input itself. */
-static int conv_pointwise(const conv_geom *gm)
-{
-    const ir_conv_attr *a = gm->a;
-    return gm->kh == 1 && gm->kw == 1 && a->stride[0] == 1 && a->stride[1] == 1 && !a->pad[0] && !a->pad[1] &&
-           !a->pad[2] && !a->pad[3];
-}
-
-/* Scratch a chunk of samples may use: the im2col matrices of all its samples
- * side by side (one GEMM for the chunk instead of one per sample, which for
- * the small images of EBMs is mostly call overhead), the staging copy of y or
- * dy in [og][sample][ho*wo] order and the phase planes of x or dx.  A chunk
- * is CONV_CHUNK_FLOATS (256 KiB, so that what im2col writes is still in L2
- * when the GEMM reads it), but at least CONV_CHUNK_COLUMNS GEMM columns:
- * OpenBLAS packs the weights once per call, which on narrow GEMMs costs as
- * much as the product (cifar's 4x4 images with 2304-row im2col matrices:
- * ~10% of a step at one sample per GEMM). */
-#define CONV_CHUNK_FLOATS ((int64_t)1 << 16)
-#define CONV_CHUNK_COLUMNS 256
-
-static int64_t conv_per_sample(const conv_geom *gm)
-{
-    if (conv_pointwise(gm))   /* x and y staged, no im2col */
-        return (gm->cg + gm->og) * gm->hw_out;
-    return (gm->krows + gm->og) * gm->hw_out + gm->cg * gm->planes;
-}
-
-/* Samples per GEMM (at most the tile). */
-static int64_t conv_chunk(const conv_geom *gm, int64_t tile)
-{
-    int64_t per = conv_per_sample(gm);
-    int64_t s = per > 0 ? CONV_CHUNK_FLOATS / per : tile;
-    int64_t wide = gm->hw_out > 0 ? (CONV_CHUNK_COLUMNS + gm->hw_out - 1) / gm->hw_out : 1;
-    s = s > wide ? s : wide;
-    return s < 1 ? 1 : s > tile ? tile : s;
-}
-
-/* Winograd F(2x2, 3x3) or F(4x4, 3x3) (the helpers' ebmk_wino_* and
- * ebmk_wino4_*; wino_r picks) for CONV2D and its transpose CONV2D_BWD_DATA
- * when both are 3x3 stride-1 convolutions padded by 1 on every side,
- * ungrouped, with enough channels that the 16 (36) GEMMs over channels
- * outweigh the tile transforms: 2.25x (4x) fewer multiply-adds. */
-#define WINO_MIN_CHANNELS 16
-
-static int conv_winograd(const conv_geom *gm, ir_op op)
-{
-    const ir_conv_attr *a = gm->a;
-    return (op == IR_OP_CONV2D || op == IR_OP_CONV2D_BWD_DATA) && gm->kh == 3 && gm->kw == 3 && a->stride[0] == 1 &&
-           a->stride[1] == 1 && a->dilation[0] == 1 && a->dilation[1] == 1 && a->pad[0] == 1 && a->pad[1] == 1 &&
-           a->pad[2] == 1 && a->pad[3] == 1 && gm->group == 1 && gm->c >= WINO_MIN_CHANNELS &&
-           gm->o >= WINO_MIN_CHANNELS && gm->ho == gm->h && gm->wo == gm->wd;
-}
-
-/* Samples per chunk of the transformed tiles v [n, c, T] and m [n, o, T]:
- * the transforms run over a tile's samples, so a chunk is one AVX-512 vector
- * of them.  Measured per call on Zen 5 (tile 32 / 16): 16 samples against 4
- * and 8 is 25-40% faster on 4x4 and 8x8 images with 64-256 channels and
- * 7x7 with 32-64, and still 20% faster on 16x16 with 32 channels (1024
- * columns per GEMM, v 2 MiB). */
-#define WINO_CHUNK 16
-
-/* The floats between cells of v and m: the helpers' EBMK_WINO_GAP. */
-#define WINO_GAP 16
-
-static int64_t wino_chunk(int64_t tile)
-{
-    return tile < WINO_CHUNK ? tile : WINO_CHUNK;
-}
-
-/* Output tiles per sample of F(r x r, 3x3), r = 2 or 4. */
-static int64_t wino_tiles(const conv_geom *gm, int r)
-{
-    return ((gm->h + r - 1) / r) * ((gm->wd + r - 1) / r);
-}
-
-/* F(4x4, 3x3) (36 products per 16 outputs, against 64 for F(2x2, 3x3)) when
- * a chunk has at least WINO4_MIN_COLUMNS columns (tiles x samples): fewer
- * leave the GEMMs too narrow to hide the fma latency (4x4 images on tiles of
- * 16 samples stay F(2x2, 3x3)); and only up to WINO4_MAX_CHANNELS channels
- * on either side: its float32 error grows with the GEMMs' depth.  Norm-wise
- * relative error of test_codegen_conv's score (a convolution and its input
- * gradient) against the float64 executor: F(2x2, 3x3) 2-5e-7 at 16-32
- * channels; F(4x4, 3x3) 3.4e-6 at 32, 4.9e-6 at 64, 8.4e-6 at 128 and
- * 1.1e-5 at 256 (over the tests' 1e-5). */
-#define WINO4_MIN_COLUMNS 64
-#define WINO4_MAX_CHANNELS 64
-
-static int wino_r(const conv_geom *gm, int64_t tile)
-{
-    return gm->c <= WINO4_MAX_CHANNELS && gm->o <= WINO4_MAX_CHANNELS &&
-                   wino_chunk(tile) * wino_tiles(gm, 4) >= WINO4_MIN_COLUMNS
-               ? 4
-               : 2;
-}
-
-/* The input gradient's product runs as ebmk_gemm_nn on W^T, every group's
- * W_g^T copied into the front of the scratch once per call; the other
- * products need none. */
-static int64_t conv_wt_floats(const conv_geom *gm, ir_op op)
-{
-    return op == IR_OP_CONV2D_BWD_DATA ? gm->o * gm->krows : 0;
-}
-
-static int64_t wino_scratch(const conv_geom *gm, int64_t tile)
-{
-    /* per sample: the transformed tiles and a padded plane, (r*th+2) x (r*tw+2) */
-    int r = wino_r(gm, tile);
-    int64_t cells = (r + 2) * (r + 2), th = (gm->h + r - 1) / r, tw = (gm->wd + r - 1) / r;
-    int64_t per = cells * (gm->c + gm->o) * wino_tiles(gm, r) + (r * th + 2) * (r * tw + 2);
-    return cells * gm->c * gm->o + wino_chunk(tile) * per + 2 * cells * WINO_GAP;
-}
-
-int64_t ebmc_kernel_scratch_floats(const ebmc_cg_program *p, int id)
-{
-    ir_op op = p->g->nodes[id].op;
-    if (op != IR_OP_CONV2D && op != IR_OP_CONV2D_BWD_DATA && op != IR_OP_CONV2D_BWD_FILTER)
-        return 0;
-    conv_geom gm = conv_geom_of(p, id);
-    if (conv_pointwise(&gm) && op == IR_OP_CONV2D_BWD_FILTER)
-        return 0;
-    int64_t tile = ir_shape_has_batch(gm.x) ? p->tile : 1;
-    if (conv_winograd(&gm, op))
-        return wino_scratch(&gm, tile) - ebmc_kernel_prologue_floats(p, id);
-    return conv_wt_floats(&gm, op) + conv_chunk(&gm, tile) * conv_per_sample(&gm);
-}
-
-/* A Winograd convolution of weights the call cannot change (parameters, or
- * values of them) has its kernels transformed by the prologue, once per
- * call, not at every run of the body: for cifar's 256-channel 4x4 layer,
- * 4 MiB of transformed kernels per 16-sample tile and step. */
-int64_t ebmc_kernel_prologue_floats(const ebmc_cg_program *p, int id)
-{
-    const ir_node *nd = &p->g->nodes[id];
-    if ((nd->op != IR_OP_CONV2D && nd->op != IR_OP_CONV2D_BWD_DATA) || p->info.invariant[id] ||
-        !p->info.invariant[p->info.root[nd->in[1]]])
-        return 0;
-    conv_geom gm = conv_geom_of(p, id);
-    if (conv_pointwise(&gm) || !conv_winograd(&gm, nd->op))
-        return 0;
-    int r = wino_r(&gm, ir_shape_has_batch(gm.x) ? p->tile : 1);
-    return (int64_t)(r + 2) * (r + 2) * gm.c * gm.o;
-}
-
 void ebmc_emit_kernel_prologue(ebmc_buf *b, const ebmc_cg_program *p, int id)
 {
     const ir_node *nd = &p->g->nodes[id];
-    conv_geom gm = conv_geom_of(p, id);
-    int bwd = nd->op == IR_OP_CONV2D_BWD_DATA, r = wino_r(&gm, ir_shape_has_batch(gm.x) ? p->tile : 1);
+    ebmc_conv_geom gm = ebmc_conv_geom_of(p->g, id);
+    int bwd = nd->op == IR_OP_CONV2D_BWD_DATA, r = p->kern[id].wino_r;
     long long ci = bwd ? gm.o : gm.c, co = bwd ? gm.c : gm.o;
     char w[128];
     ebmc_value_ptr(p, ebmc_operand_src(p->g, &p->info, id, 1), w, sizeof w);
@@ -210,7 +34,7 @@ void ebmc_emit_kernel_prologue(ebmc_buf *b, const ebmc_cg_program *p, int id)
 
 /* The geometry as a comment, and (unless no_helpers) as the constant the
  * im2col helpers read. */
-static void emit_conv_geometry(ebmc_buf *b, const conv_geom *gm, const char *batch, int no_helpers)
+static void emit_conv_geometry(ebmc_buf *b, const ebmc_conv_geom *gm, const char *batch, int no_helpers)
 {
     const ir_conv_attr *a = gm->a;
     ebmc_buf_printf(b,
@@ -243,7 +67,7 @@ static void emit_conv_geometry(ebmc_buf *b, const conv_geom *gm, const char *bat
  *   CONV2D_BWD_DATA    X  = W_g^T . Y    (W^T copied once per call)
  * and the filter gradient per sample with sgemm:
  *   CONV2D_BWD_FILTER  dW_g += dy_g . x_g^T */
-static void emit_conv_pointwise(ebmc_buf *b, ir_op op, const conv_geom *gm, const char *bs, int64_t chunk)
+static void emit_conv_pointwise(ebmc_buf *b, ir_op op, const ebmc_conv_geom *gm, const char *bs, int64_t chunk)
 {
     long long og = gm->og, cg = gm->cg, hw = gm->hw_out, c = gm->c, o = gm->o;
     if (op == IR_OP_CONV2D_BWD_FILTER) {
@@ -300,7 +124,7 @@ static void emit_conv_pointwise(ebmc_buf *b, ir_op op, const conv_geom *gm, cons
  * the executor's per-sample products, with the samples of a chunk in one GEMM:
  * ebmc's own (codegen_c_gemm.c) for the first two, OpenBLAS for the filter
  * gradient (param_grad only). */
-static void emit_conv_chunked(ebmc_buf *b, ir_op op, const conv_geom *gm, const char *bs, int64_t chunk)
+static void emit_conv_chunked(ebmc_buf *b, ir_op op, const ebmc_conv_geom *gm, const char *bs, int64_t chunk)
 {
     long long og = gm->og, kr = gm->krows, hw = gm->hw_out;
     const char *x = op == IR_OP_CONV2D_BWD_DATA ? "out" : "in0";
@@ -310,7 +134,7 @@ static void emit_conv_chunked(ebmc_buf *b, ir_op op, const conv_geom *gm, const 
                     "    float *restrict wt = tmp, *restrict col = tmp + %lld;   /* wt: W^T for the input gradient */\n"
                     "    float *restrict stage = col + %lld, *restrict pad = stage + %lld;\n"
                     "    (void)wt;\n",
-                    (long long)conv_wt_floats(gm, op), (long long)(chunk * kr * hw), (long long)(chunk * og * hw));
+                    (long long)ebmc_conv_wt_floats(gm, op), (long long)(chunk * kr * hw), (long long)(chunk * og * hw));
     if (op == IR_OP_CONV2D_BWD_DATA)
         ebmc_buf_printf(b,
                         "    for (int64_t g = 0; g < %lld; g++)\n"
@@ -349,22 +173,22 @@ static void emit_conv_chunked(ebmc_buf *b, ir_op op, const conv_geom *gm, const 
  * GEMMs m_k = u_k . v_k, and the output tiles from m.  CONV2D_BWD_DATA is
  * the same convolution of dy with the kernels transposed and rotated
  * (ci = o, co = c). */
-static void emit_conv_winograd(ebmc_buf *b, ir_op op, const conv_geom *gm, const char *bs, int64_t tile, int pro)
+static void emit_conv_winograd(ebmc_buf *b, ir_op op, const ebmc_conv_geom *gm, const char *bs, const ebmc_kernel *kd)
 {
-    int bwd = op == IR_OP_CONV2D_BWD_DATA, r = wino_r(gm, tile);
-    long long ci = bwd ? gm->o : gm->c, co = bwd ? gm->c : gm->o, tiles = wino_tiles(gm, r);
-    long long n = (r + 2) * (r + 2), chunk = wino_chunk(tile);
+    int bwd = op == IR_OP_CONV2D_BWD_DATA, r = kd->wino_r, pro = kd->pro_floats > 0;
+    long long ci = bwd ? gm->o : gm->c, co = bwd ? gm->c : gm->o, tiles = ebmc_wino_tiles(gm, r);
+    long long n = (r + 2) * (r + 2), chunk = kd->chunk;
     const char *f = r == 4 ? "wino4" : "wino";
     char head[256], wts[256];
     if (pro) {   /* u: transformed by the prologue (ebmc_emit_kernel_prologue) */
         snprintf(head, sizeof head,
                  "    const float *restrict u = uw;   /* in1's kernels, transformed */\n"
                  "    float *restrict v = tmp, *restrict m = v + %lld;\n    (void)in1;\n",
-                 chunk * n * ci * tiles + n * WINO_GAP);
+                 chunk * n * ci * tiles + n * EBMC_WINO_GAP);
         wts[0] = 0;
     } else {
         snprintf(head, sizeof head, "    float *restrict u = tmp, *restrict v = tmp + %lld, *restrict m = v + %lld;\n",
-                 n * ci * co, chunk * n * ci * tiles + n * WINO_GAP);
+                 n * ci * co, chunk * n * ci * tiles + n * EBMC_WINO_GAP);
         snprintf(wts, sizeof wts, "    ebmk_wino_weights(&wg, in1, %d, %d, v, u);   /* v: room for the kernels' taps [9, ci] */\n",
                  bwd, r);
     }
@@ -388,20 +212,19 @@ static void emit_conv_winograd(ebmc_buf *b, ir_op op, const conv_geom *gm, const
 void ebmc_emit_conv(ebmc_buf *b, const ebmc_cg_program *p, int id)
 {
     ir_op op = p->g->nodes[id].op;
-    conv_geom gm = conv_geom_of(p, id);
-    int pw = conv_pointwise(&gm);
+    const ebmc_kernel *kd = &p->kern[id];
+    ebmc_conv_geom gm = ebmc_conv_geom_of(p->g, id);
     char bs[128];
     p_str(p_dim(gm.x->d[0]), bs, sizeof bs);
-    emit_conv_geometry(b, &gm, bs, pw || conv_winograd(&gm, op));
+    emit_conv_geometry(b, &gm, bs, kd->variant != EBMC_KERNEL_CONV_IM2COL);
     if (op == IR_OP_CONV2D_BWD_FILTER) {   /* accumulated into; the other ops write every element */
         pshape out = ps_of(&p->g->nodes[id].shape);
         ebmc_emit_fill(b, "out", ps_numel(&out), "0.0f", 1);
     }
-    int64_t tile = ir_shape_has_batch(gm.x) ? p->tile : 1;
-    if (pw)
-        emit_conv_pointwise(b, op, &gm, bs, conv_chunk(&gm, tile));
-    else if (conv_winograd(&gm, op))
-        emit_conv_winograd(b, op, &gm, bs, tile, p->v[id].pro_buffer >= 0);
+    if (kd->variant == EBMC_KERNEL_CONV_POINTWISE)
+        emit_conv_pointwise(b, op, &gm, bs, kd->chunk);
+    else if (kd->variant == EBMC_KERNEL_CONV_WINOGRAD)
+        emit_conv_winograd(b, op, &gm, bs, kd);
     else
-        emit_conv_chunked(b, op, &gm, bs, conv_chunk(&gm, tile));
+        emit_conv_chunked(b, op, &gm, bs, kd->chunk);
 }

@@ -12,50 +12,7 @@
 
 #include "codegen_c_nest.h"
 
-/* Node id's kernel is a fused loop: an elementwise group, or one ending in a
- * sum over its last axis (a sink, fuse.c). */
-int ebmc_fused_kernel(const ebmc_cg_program *p, int id)
-{
-    if (ebmc_fusible(p->g, &p->info, id))
-        return 1;
-    return id > 0 && p->v[id - 1].kernel == id && ebmc_fuse_sink(p->g, &p->info, id);
-}
-
-/* A fused group: the members are the nodes L, L-1, ... whose kernel is L
- * (consecutive ids, fuse.c).  Its loop reads each external operand once per
- * element (broadcast as its shape says) and stores the members read outside. */
-typedef struct fused_io {
-    int first, last;               /* the first member and the last (the kernel's node) */
-    int n_in, n_out;
-    int in[EBMC_FUSE_MAX_IO];      /* external operands, in order of first use */
-    int out[EBMC_FUSE_MAX_IO];     /* stored members, in id order */
-    int sink;                      /* the last member if it is a sum over the last axis, else -1 */
-    int space;                     /* the node whose shape the loop runs over: last, or the sink's summand */
-} fused_io;
-
-static void fused_io_of(const ebmc_cg_program *p, int last, fused_io *io)
-{
-    memset(io, 0, sizeof *io);
-    io->first = io->last = last;
-    io->sink = ebmc_fusible(p->g, &p->info, last) ? -1 : last;
-    io->space = io->sink >= 0 ? p->g->nodes[last].in[0] : last;
-    while (io->first > 0 && p->v[io->first - 1].kernel == last)
-        io->first--;
-    for (int j = io->first; j <= last; j++) {
-        const ir_node *nd = &p->g->nodes[j];
-        for (int k = 0; k < nd->n_in; k++) {
-            int q = nd->in[k], seen = q >= io->first && q <= last;
-            for (int e = 0; e < io->n_in && !seen; e++)
-                seen = io->in[e] == q;
-            if (!seen && io->n_in < EBMC_FUSE_MAX_IO)
-                io->in[io->n_in++] = q;
-        }
-        if (p->v[j].store == EBMC_STORE_ARENA && io->n_out < EBMC_FUSE_MAX_IO)
-            io->out[io->n_out++] = j;
-    }
-}
-
-static int fused_in_index(const fused_io *io, int q)
+static int fused_in_index(const ebmc_fused_io *io, int q)
 {
     for (int e = 0; e < io->n_in; e++)
         if (io->in[e] == q)
@@ -65,7 +22,7 @@ static int fused_in_index(const fused_io *io, int q)
 
 typedef struct fused_ctx {
     const ebmc_cg_program *p;
-    const fused_io *io;
+    const ebmc_fused_io *io;
     poly inner[NEST_MAX_VIEWS];   /* with a sink: each view's stride along the summed axis */
     char len[256];                /* and that axis's length */
     int lv_score;                 /* Langevin kernel: the member holding the score, else -1 */
@@ -76,7 +33,7 @@ typedef struct fused_ctx {
 static void fused_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx)
 {
     const fused_ctx *c = ctx;
-    const fused_io *io = c->io;
+    const ebmc_fused_io *io = c->io;
     const ir_graph *g = c->p->g;
     for (int e = 0; e < io->n_in; e++)
         ebmc_buf_printf(b, "%sconst float a%d = in%d[%s];\n", ind, e, e, idx[io->n_out + e]);
@@ -124,7 +81,7 @@ static void fused_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, 
 static void fused_sink_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx)
 {
     const fused_ctx *c = ctx;
-    const fused_io *io = c->io;
+    const ebmc_fused_io *io = c->io;
     char inner[NEST_MAX_VIEWS][IDX_MAX], ind2[64];
     int nv = io->n_out + io->n_in, sink_view = -1;
     for (int k = 0; k < nv; k++) {
@@ -145,7 +102,7 @@ static void fused_sink_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *
     ebmc_buf_printf(b, "%s}\n%sout%d[%s] = acc;\n", ind, ind, sink_view, idx[sink_view]);
 }
 
-static void emit_fused_comment(ebmc_buf *b, const ebmc_cg_program *p, const fused_io *io, int last)
+static void emit_fused_comment(ebmc_buf *b, const ebmc_cg_program *p, const ebmc_fused_io *io, int last)
 {
     char s[96];
     ebmc_buf_printf(b, "/* fused loop over %s: %d nodes, %d stored",
@@ -169,7 +126,7 @@ static void emit_fused_comment(ebmc_buf *b, const ebmc_cg_program *p, const fuse
 /* The loop nest of a fused group over its space (not simplified): views
  * 0..n_out-1 its stored members (the sink's broadcast along the summed axis),
  * then its inputs, each broadcast as its shape says. */
-static void fused_nest(const ebmc_cg_program *p, const fused_io *io, nest *ns)
+static void fused_nest(const ebmc_cg_program *p, const ebmc_fused_io *io, nest *ns)
 {
     memset(ns, 0, sizeof *ns);
     ns->space = ps_of(&p->g->nodes[io->space].shape);
@@ -186,8 +143,7 @@ static void fused_nest(const ebmc_cg_program *p, const fused_io *io, nest *ns)
 
 void ebmc_emit_fused(ebmc_buf *b, const ebmc_cg_program *p, int last)
 {
-    fused_io io;
-    fused_io_of(p, last, &io);
+    const ebmc_fused_io io = p->kern[last].io;
     emit_fused_comment(b, p, &io, last);
     char name[160];
     ebmc_kernel_name(p, last, name, sizeof name);
@@ -225,8 +181,7 @@ void ebmc_emit_fused(ebmc_buf *b, const ebmc_cg_program *p, int last)
 
 void ebmc_emit_fused_call(ebmc_buf *b, const ebmc_cg_program *p, int last)
 {
-    fused_io io;
-    fused_io_of(p, last, &io);
+    const ebmc_fused_io io = p->kern[last].io;
     char name[160], ptr[128];
     ebmc_kernel_name(p, last, name, sizeof name);
     ebmc_buf_printf(b, "    %s(", name);
@@ -248,55 +203,10 @@ void ebmc_emit_fused_call(ebmc_buf *b, const ebmc_cg_program *p, int last)
 
 /* ---- the Langevin update as the epilogue of the score's loop ------------------------------ */
 
-/* Whether group input e is x itself (the program's input, read through any alias). */
-static int reads_x(const ebmc_cg_program *p, const fused_io *io, int e)
-{
-    return p->info.root[io->in[e]] == p->g->inputs[0];
-}
-
-int ebmc_langevin_kernel(const ebmc_cg_program *p, int score)
-{
-    const ir_graph *g = p->g;
-    const ebmc_graph_info *gi = &p->info;
-    const int r = gi->root[score], k = p->v[r].kernel;
-    if (k < 0 || gi->invariant[k] || !ebmc_fusible(g, gi, k))
-        return -1;
-    const ir_shape *sp = &g->nodes[k].shape;
-    const int64_t numel = ir_shape_numel(&g->nodes[g->inputs[0]].shape, 1);
-    if (sp->rank < 1 || sp->d[0] != IR_DIM_N || ir_shape_numel(sp, 1) != numel ||
-        ir_shape_numel(&g->nodes[r].shape, 1) != numel)
-        return -1;
-    for (int a = 1; a < sp->rank; a++)
-        if (sp->d[a] == IR_DIM_N)
-            return -1;
-    for (int j = k + 1; j < g->n_nodes; j++)   /* x changes in it: nothing may run after */
-        if (p->v[j].kernel == j && !gi->invariant[j])
-            return -1;
-    fused_io io;
-    fused_io_of(p, k, &io);
-    for (int j = io.first; j <= k; j++)   /* the energy, read after the loop, is not in it */
-        if (j != r && gi->output[j])
-            return -1;
-    pshape space = ps_of(sp);
-    pview c = v_contiguous(&space);
-    for (int e = 0; e < io.n_in; e++) {   /* x read where it is written, or not at all */
-        if (!reads_x(p, &io, e))
-            continue;
-        pshape in = ps_of(&g->nodes[io.in[e]].shape);
-        pview v = v_broadcast(&in, &space);
-        int same = p_eq(v.base, c.base);
-        for (int a = 0; a < space.rank; a++)
-            same &= p_eq(v.stride[a], c.stride[a]);
-        if (!same)
-            return -1;
-    }
-    return k;
-}
-
 /* The fused group without the score among its stored members. */
-static void langevin_io(const ebmc_cg_program *p, int k, int score, fused_io *io)
+static void langevin_io(const ebmc_cg_program *p, int k, int score, ebmc_fused_io *io)
 {
-    fused_io_of(p, k, io);
+    *io = p->kern[k].io;
     int n = 0;
     for (int o = 0; o < io->n_out; o++)
         if (io->out[o] != p->info.root[score])
@@ -313,7 +223,7 @@ static void langevin_kernel_name(const ebmc_cg_program *p, int k, char *buf, siz
 
 void ebmc_emit_langevin_kernel(ebmc_buf *b, const ebmc_cg_program *p, int k, int score)
 {
-    fused_io io;
+    ebmc_fused_io io;
     langevin_io(p, k, score, &io);
     char name[176];
     langevin_kernel_name(p, k, name, sizeof name);
@@ -325,13 +235,13 @@ void ebmc_emit_langevin_kernel(ebmc_buf *b, const ebmc_cg_program *p, int k, int
                     "static int %s(int64_t n",
                     k, p->info.root[score], name);
     for (int e = 0; e < io.n_in; e++)
-        if (!reads_x(p, &io, e))
+        if (!ebmc_fused_reads_x(p, &io, e))
             ebmc_buf_printf(b, ", const float *restrict in%d", e);
     for (int o = 0; o < io.n_out; o++)
         ebmc_buf_printf(b, ", float *restrict out%d", o);
     ebmc_buf_puts(b, ", float *restrict lx, const float *restrict leps, const float *restrict le, const ebm_lv *lv)\n{\n");
     for (int e = 0; e < io.n_in; e++)
-        if (reads_x(p, &io, e))
+        if (ebmc_fused_reads_x(p, &io, e))
             ebmc_buf_printf(b, "    const float *const in%d = lx;   /* x, read before it is written */\n", e);
     ebmc_buf_puts(b, "    const float l_alpha = lv->alpha, l_sigma = lv->sigma, l_temp = lv->temp;\n"
                      "    const float l_clip = lv->clip, l_lo = lv->lo, l_hi = lv->hi;\n"
@@ -358,13 +268,13 @@ void ebmc_emit_langevin_kernel(ebmc_buf *b, const ebmc_cg_program *p, int k, int
 
 void ebmc_emit_langevin_call(ebmc_buf *b, const ebmc_cg_program *p, int k, int score, int energy)
 {
-    fused_io io;
+    ebmc_fused_io io;
     langevin_io(p, k, score, &io);
     char name[176], ptr[128];
     langevin_kernel_name(p, k, name, sizeof name);
     ebmc_buf_printf(b, "    return %s(n", name);
     for (int e = 0; e < io.n_in; e++)
-        if (!reads_x(p, &io, e)) {
+        if (!ebmc_fused_reads_x(p, &io, e)) {
             ebmc_value_ptr(p, io.in[e], ptr, sizeof ptr);
             ebmc_buf_printf(b, ", %s", ptr);
         }

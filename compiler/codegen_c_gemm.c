@@ -3,8 +3,8 @@
  * or a value computed only from parameters and constants) and m is the
  * tile's row count, known only at run time, while K and N are constants.
  * The kernels are real C in compiler/kernels/ebmk_gemm.h (embedded into the
- * model when it needs them); this file picks their form per shape and
- * writes their calls.
+ * model when it needs them); this file writes their calls, in the form
+ * kernel_select.c picks per shape.
  *
  * Why not cblas_sgemm: for the small and medium products of an MLP on a tile
  * of 1..64 samples, OpenBLAS spends much of its time packing both operands
@@ -44,43 +44,10 @@
  *
  * A W^T with a short K would waste most vector lanes in the NT form; such a
  * transpose is computed once per call in the weight-only prologue instead
- * (schedule.c asks ebmc_gemm_packs_transpose) and the product runs as NN.
+ * (graph_info.c asks kernel_select.c's ebmc_gemm_packs_transpose) and the
+ * product runs as NN; kernel_select.c picks the form of each product.
  */
 #include "codegen_c.h"
-
-/* Below this K, a W^T operand is transposed in the prologue and the product
- * runs as NN.  Measured on Zen 5 (AVX-512), m = 1 / 64 rows, microseconds:
- * K=N=64: NT 0.10 / 6.2, NN 0.06 / 3.6; K=N=128: NT 0.61 / 21, NN 0.53 / 13;
- * K=N=256: NT 2.0 / 63, NN 2.6 / 53 (and the transpose costs a pass over W
- * per call); K=2, N=64: NT 0.08 / 4.3, NN 0.003 / 0.12. */
-#define GEMM_NT_MIN_K 128
-
-/* A W [k, n] with at most this many columns (and enough rows to fill vectors)
- * is copied transposed at each call and read by the NT form: the input
- * gradient of a 2-D toy model's first layer, g [m, 64] x W [64, 2], took 7% of
- * tabular_b4096's step as NN, one fma per k with 2 of 16 lanes used.  The
- * copy lives on the stack (at most 16 KiB). */
-#define GEMM_COPY_MAX_N 4
-#define GEMM_COPY_MIN_K 16
-#define GEMM_COPY_MAX_FLOATS 4096
-
-ebmc_gemm_form ebmc_gemm_form_of(int64_t k, int64_t n, int trans_b)
-{
-    if (k <= 0 || n <= 0 || k == IR_DIM_N || n == IR_DIM_N)
-        return EBMC_GEMM_BLAS;
-    if (n == 1)   /* W [1,K] and W^T [K,1] are the same floats: a dot product per row */
-        return EBMC_GEMM_NT;
-    if (k == 1)
-        return EBMC_GEMM_NN;
-    if (!trans_b && n <= GEMM_COPY_MAX_N && k >= GEMM_COPY_MIN_K && k * n <= GEMM_COPY_MAX_FLOATS)
-        return EBMC_GEMM_NT_COPY;
-    return trans_b ? EBMC_GEMM_NT : EBMC_GEMM_NN;
-}
-
-int ebmc_gemm_packs_transpose(int64_t k, int64_t n)
-{
-    return k > 1 && n > 1 && k != IR_DIM_N && n != IR_DIM_N && k < GEMM_NT_MIN_K;
-}
 
 /* compiler/kernels/ebmk_gemm.h, embedded at build time. */
 extern const char ebmc_text_ebmk_gemm_h[];

@@ -226,14 +226,14 @@ ebm_status ebmc_emit_kernel(ebmc_buf *b, const ebmc_cg_program *p, int id, unsig
 {
     const ir_node *nd = &p->g->nodes[id];
     ir_op op = nd->op;
-    if (ebmc_fused_kernel(p, id)) {
+    if (p->kern[id].variant == EBMC_KERNEL_FUSED) {
         *helpers |= EBMC_HELP_FLOAT;
         ebmc_emit_fused(b, p, id);
         ebmc_buf_puts(b, "}\n\n");
         return EBM_OK;
     }
     emit_kernel_comment(b, p, id);
-    emit_signature(b, p, id, p->v[id].scratch_floats > 0);
+    emit_signature(b, p, id, p->kern[id].scratch_floats > 0);
     ebm_status st = EBM_OK;
     {
         switch (ir_op_get(op)->kernel) {   /* the KERNEL column of ops.def */
@@ -270,7 +270,7 @@ ebm_status ebmc_emit_kernel(ebmc_buf *b, const ebmc_cg_program *p, int id, unsig
 /* Writes the call of node id's kernel (one line of a prologue or body). */
 void ebmc_emit_kernel_call(ebmc_buf *b, const ebmc_cg_program *p, int id)
 {
-    if (ebmc_fused_kernel(p, id)) {
+    if (p->kern[id].variant == EBMC_KERNEL_FUSED) {
         ebmc_emit_fused_call(b, p, id);
         return;
     }
@@ -290,7 +290,7 @@ void ebmc_emit_kernel_call(ebmc_buf *b, const ebmc_cg_program *p, int id)
     }
     ebmc_value_ptr(p, id, ptr, sizeof ptr);
     ebmc_buf_printf(b, "%s%s", sep, ptr);
-    if (p->v[id].scratch_floats > 0)
+    if (p->kern[id].scratch_floats > 0)
         ebmc_buf_printf(b, ", (float *)(A + %lld)", (long long)p->bufs[p->v[id].scratch_buffer].offset);
     if (p->v[id].pro_buffer >= 0)
         ebmc_buf_printf(b, ", (const float *)(A + %lld)", (long long)p->bufs[p->v[id].pro_buffer].offset);

@@ -12,7 +12,7 @@
 typedef struct gemm_ctx {
     int ta, tb;
     char m[128], nn[128], k[128], lda[128], ldb[128];
-    ebmc_gemm_form form;   /* BLAS, or the generated kernel (codegen_c_gemm.c) */
+    ebmc_gemm_form form;   /* BLAS, or the generated kernel (codegen_c_gemm.c): kernel_select.c's */
     int64_t kc, nc;        /* k and nn, constants for the generated kernel */
 } gemm_ctx;
 
@@ -43,18 +43,6 @@ static int batch_is_broadcast(const ir_shape *s)
     return 1;
 }
 
-/* Activations x weights: A not transposed, B weight-only, K and N constants;
- * then the form codegen_c_gemm.c picks for the shape. */
-static ebmc_gemm_form own_gemm_form(const ebmc_cg_program *p, int id, const gemm_ctx *c, poly k, poly nn)
-{
-    if (c->ta || !p->info.invariant[ebmc_operand_src(p->g, &p->info, id, 1)])
-        return EBMC_GEMM_BLAS;
-    poly kc = p_const(k.c[0]), nc = p_const(nn.c[0]);
-    if (!p_eq(k, kc) || !p_eq(nn, nc))
-        return EBMC_GEMM_BLAS;
-    return ebmc_gemm_form_of(k.c[0], nn.c[0], c->tb);
-}
-
 /* [.., M, K] x [.., K, N]: one sgemm (or generated GEMM) per result matrix,
  * batch axes broadcast; when B is the same matrix for every batch index and A
  * is dense over them, the batch folds into M and one call does it all.
@@ -65,8 +53,8 @@ int ebmc_emit_matmul(ebmc_buf *b, const ebmc_cg_program *p, int id)
     const ir_shape *as = &p->g->nodes[nd->in[0]].shape, *bs = &p->g->nodes[nd->in[1]].shape;
     gemm_ctx c;
     memset(&c, 0, sizeof c);
-    c.ta = p->info.view[nd->in[0]] == EBMC_VIEW_MATMUL_T;
-    c.tb = p->info.view[nd->in[1]] == EBMC_VIEW_MATMUL_T;
+    c.ta = p->kern[id].trans_a;
+    c.tb = p->kern[id].trans_b;
     poly m = p_dim(as->d[as->rank - 2]), k = p_dim(as->d[as->rank - 1]), nn = p_dim(bs->d[bs->rank - 1]);
     pshape out = ps_of(&nd->shape), batch = out, ab = ps_of(as), bb = ps_of(bs);
     batch.rank -= 2;
@@ -78,7 +66,7 @@ int ebmc_emit_matmul(ebmc_buf *b, const ebmc_cg_program *p, int id)
         ebmc_emit_fill(b, "out", ps_numel(&out), "0.0f", 1);
         return 0;
     }
-    c.form = own_gemm_form(p, id, &c, k, nn);
+    c.form = p->kern[id].gemm;
     c.kc = k.c[0];
     c.nc = nn.c[0];
     p_str(k, c.k, sizeof c.k);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen_c.h"
+#include "kernel_select.h"
 #include "schedule.h"
 
 int64_t ebmc_float_bytes(int64_t floats)
@@ -69,7 +69,7 @@ static ebmc_view view_kind(const ir_graph *g, const ebmc_graph_info *gi, int id)
         return EBMC_VIEW_ALIAS;
     if (!transpose_swaps_last_two(nd) || gi->output[id] || gi->user_start[id] == gi->user_start[id + 1])
         return EBMC_VIEW_NONE;
-    int packs = gi->invariant[nd->in[0]] &&   /* weights, see codegen_c_gemm.c */
+    int packs = gi->invariant[nd->in[0]] &&   /* weights, see kernel_select.c */
                 ebmc_gemm_packs_transpose(nd->shape.d[nd->shape.rank - 2], nd->shape.d[nd->shape.rank - 1]);
     for (int u = gi->user_start[id]; u < gi->user_start[id + 1]; u++) {
         const ir_node *user = &g->nodes[gi->users[u]];

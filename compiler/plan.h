@@ -6,7 +6,8 @@
  * The pipeline of ebmc_compile_model (codegen.h):
  *   energy graph -> ebmc_build_program (energy, score, param_grad)
  *   -> ebmc_pass_schedule (memory-aware topological order, renumbers nodes)
- *   -> fusion (fuse.c) -> storage -> arena plan (this header)
+ *   -> fusion (fuse.c) -> storage -> kernel selection (kernel_select.h: one
+ *      descriptor per kernel at the tile) -> arena plan (this header)
  *   -> C text (emit_c.h) -> ebmc_cc_run (cc.h).
  */
 #ifndef EBMC_PLAN_H
@@ -15,6 +16,7 @@
 #include <stdint.h>
 
 #include "autodiff.h"
+#include "kernel_select.h"
 #include "schedule.h"
 
 /* Default samples per program call. */
@@ -67,32 +69,32 @@ typedef struct ebmc_cg_value {
     int slot;             /* STORE_INPUT */
     int param;            /* STORE_PARAM: index in the model's parameter table */
     int buffer;           /* index in bufs of its arena buffer, or -1 */
-    int scratch_buffer;   /* the kernel's scratch buffer, or -1 */
-    int64_t scratch_floats;
+    int scratch_buffer;   /* the kernel's scratch buffer (kern[].scratch_floats), or -1 */
     int pro_buffer;       /* weights the kernel reads prepared by the prologue (a
                              Winograd convolution's transformed kernels), or -1 */
-    int64_t pro_floats;
 } ebmc_cg_value;
 
-typedef struct ebmc_cg_program {
+struct ebmc_cg_program {   /* typedef in kernel_select.h */
     ebmc_program kind;
     const char *prefix;   /* "energy", "score", "param_grad": names in the C */
     ir_graph *g;          /* scheduled: node order is execution order */
     ebmc_graph_info info;
     ebmc_cg_value *v;     /* per node */
+    ebmc_kernel *kern;    /* per node: how the kernel rooted there runs (kernel_select.c) */
     ebmc_buffer *bufs;
     int n_bufs;
     int64_t tile;
     int64_t arena_bytes;  /* planned */
     int64_t sum_bytes;    /* sum of all buffer sizes (what one buffer per value would take) */
-} ebmc_cg_program;
+};
 
 /* Builds program `kind` from the energy graph, schedules it and plans its
  * arena for `tile` samples.  Parameters are matched to the table later
  * (param = -1, offset = -1 until then). */
 ebm_status ebmc_cg_program_build(const ir_graph *energy, ebmc_program kind, int64_t tile,
                                  ebmc_cg_program **out, ebm_error *err);
-/* Re-plans the arena for another tile (the schedule does not change). */
+/* Selects the kernels for `tile` samples and plans the arena from their
+ * descriptors (again for every tile tried; the schedule does not change). */
 ebm_status ebmc_cg_program_plan(ebmc_cg_program *p, int64_t tile, ebm_error *err);
 void ebmc_cg_program_free(ebmc_cg_program *p);
 

@@ -1,6 +1,7 @@
 /* program.c — one program made ready for a backend: built from
  * the energy graph, scheduled, every value given a storage (arena, input,
- * parameter, constant, or none for views), and the arena planned.
+ * parameter, constant, or none for views), its kernels selected
+ * (kernel_select.c) and the arena planned from their descriptors.
  *
  * After scheduling, fuse.c groups elementwise nodes into loops and renumbers
  * the graph so each group's nodes are consecutive; a member read only inside
@@ -10,8 +11,10 @@
  * through views (reshapes, folded transposes) count for the storage they read.  Outputs and
  * weight-only values live to the end: outputs are copied out after the body,
  * and the weight-only prologue runs once per call while the body may run K
- * times (Langevin).  A kernel's scratch (im2col) lives at its node only; its
- * size may depend on the tile, so it is sized when planning.  No
+ * times (Langevin).  A kernel's scratch (im2col, Winograd tiles) lives at its
+ * node only, and the weights the prologue prepares for it live throughout;
+ * both sizes are its descriptor's, which depend on the tile, so kernels are
+ * selected again each time the arena is planned for a tile.  No
  * kernel writes in place: a buffer whose last reader is node i is not reused
  * for node i's result, so kernels may take restrict pointers.
  */
@@ -19,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen_c.h"
 #include "passes.h"
 #include "plan.h"
 
@@ -35,6 +37,7 @@ void ebmc_cg_program_free(ebmc_cg_program *p)
     ir_graph_free(p->g);
     ebmc_graph_info_free(&p->info);
     free(p->v);
+    free(p->kern);
     free(p->bufs);
     free(p);
 }
@@ -143,22 +146,22 @@ ebm_status ebmc_cg_program_plan(ebmc_cg_program *p, int64_t tile, ebm_error *err
     p->tile = tile;
     p->n_bufs = 0;
     live_ends(p, last);
+    ebmc_kernel_select(p);
     ebm_status st = EBM_OK;
     for (int i = 0; i < g->n_nodes && !st; i++) {
         ebmc_cg_value *v = &p->v[i];
         if (v->store != EBMC_STORE_ARENA)
             continue;
         v->buffer = p->n_bufs;
-        v->pro_floats = ebmc_kernel_prologue_floats(p, i);
-        v->scratch_floats = ebmc_kernel_scratch_floats(p, i);
+        const ebmc_kernel *kd = &p->kern[i];
         st = add_buffer(p, i, v->kernel, last[i], ebmc_value_bytes(&g->nodes[i].shape, tile), 0, err);
-        if (!st && v->scratch_floats > 0) {
+        if (!st && kd->scratch_floats > 0) {
             v->scratch_buffer = p->n_bufs;
-            st = add_buffer(p, i, i, i, ebmc_float_bytes(v->scratch_floats), 1, err);
+            st = add_buffer(p, i, i, i, ebmc_float_bytes(kd->scratch_floats), 1, err);
         }
-        if (!st && v->pro_floats > 0) {   /* written by the prologue, read by every run of the body */
+        if (!st && kd->pro_floats > 0) {   /* written by the prologue, read by every run of the body */
             v->pro_buffer = p->n_bufs;
-            st = add_buffer(p, i, 0, g->n_nodes, ebmc_float_bytes(v->pro_floats), 0, err);
+            st = add_buffer(p, i, 0, g->n_nodes, ebmc_float_bytes(kd->pro_floats), 0, err);
         }
     }
     free(last);
@@ -216,8 +219,9 @@ ebm_status ebmc_cg_program_build(const ir_graph *energy, ebmc_program kind, int6
     if (!st) {
         size_t n = (size_t)p->g->n_nodes + 1;
         p->v = calloc(n, sizeof *p->v);
+        p->kern = calloc(n, sizeof *p->kern);
         p->bufs = calloc(3 * n, sizeof *p->bufs);   /* a value, a scratch and prologue weights per node at most */
-        if (!p->v || !p->bufs)
+        if (!p->v || !p->kern || !p->bufs)
             st = ebm_fail(err, EBM_ERR_NOMEM, "codegen: out of memory");
     }
     if (!st)

@@ -138,9 +138,9 @@ static void check_live_ranges(const ebmc_cg_program *p, const char *fixture)
         const ebmc_buffer *own = &p->bufs[p->v[i].buffer];
         ck_assert_int_eq(own->first, at);
         ck_assert_int_eq(own->size, ebmc_value_bytes(&g->nodes[i].shape, p->tile));
-        if (p->v[i].scratch_floats > 0) {
+        if (p->kern[i].scratch_floats > 0) {
             const ebmc_buffer *s = &p->bufs[p->v[i].scratch_buffer];
-            ck_assert(s->first <= i && s->last >= i && s->size >= p->v[i].scratch_floats * 4);
+            ck_assert(s->first <= i && s->last >= i && s->size >= p->kern[i].scratch_floats * 4);
         }
         if (p->info.invariant[i])
             ck_assert_int_eq(own->last, g->n_nodes);
