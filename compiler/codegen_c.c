@@ -1,4 +1,5 @@
-/* codegen_c.c — the compiled model as one C file (see codegen.h).
+/* codegen_c.c — the compiled model as one C file (see codegen.h), written
+ * from a model built and planned by model.c.
  *
  * The file holds, per program graph (energy, score, param_grad, and dsm_grad
  * when ebmc_compile_options.dsm asks for it): its small
@@ -41,281 +42,12 @@
 #include "cc.h"
 #include "codegen_c.h"
 #include "ebm_abi.h"
+#include "model.h"
 
 _Static_assert(EBMC_ALIGN == EBM_ABI_ALIGN, "arena alignment must be the ABI's");
 _Static_assert(IR_MAX_RANK <= EBM_ABI_MAX_RANK, "IR shapes must fit the ABI's shape arrays");
 
-/* Non-parameter constants up to this many floats become static arrays. */
-#define INLINE_CONST_MAX 64
-#define ALIGN_FLOATS (EBMC_ALIGN / 4)
-
-/* CG_DSM comes last: a model without it simply has n_prog = CG_DSM programs. */
-enum { CG_ENERGY, CG_SCORE, CG_PARAM_GRAD, CG_DSM, CG_NPROG };
-static const ebmc_program cg_kinds[CG_NPROG] = {EBMC_PROGRAM_ENERGY, EBMC_PROGRAM_SCORE, EBMC_PROGRAM_PARAM_GRAD,
-                                                EBMC_PROGRAM_DSM_GRAD};
-
-typedef struct cg_param {
-    const ir_node *node;   /* in the energy graph */
-    int64_t offset, numel; /* floats */
-} cg_param;
-
-typedef struct cg_model {
-    const ir_graph *energy;
-    const ebmc_compile_options *o;
-    cg_param *params;
-    int n_params;
-    float *blob;
-    int64_t blob_floats, blob_cap;
-    int64_t weights_numel;
-    int64_t sample_numel;
-    int64_t tile;
-    int n_prog;            /* programs built: CG_NPROG with o->dsm, else CG_DSM */
-    ebmc_cg_program *prog[CG_NPROG];
-    int lv_kernel;         /* the score program's kernel the Langevin update fuses into, or -1 */
-} cg_model;
-
-static void model_free(cg_model *m)
-{
-    for (int k = 0; k < CG_NPROG; k++)
-        ebmc_cg_program_free(m->prog[k]);
-    free(m->params);
-    free(m->blob);
-    memset(m, 0, sizeof *m);
-}
-
-/* ---- the blob and the parameter table ------------------------------------------------ */
-
-/* Appends numel floats at the next aligned offset; returns the offset or -1. */
-static int64_t blob_append(cg_model *m, const float *data, int64_t numel, ebm_error *err)
-{
-    int64_t at = (m->blob_floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
-    int64_t need = at + numel;
-    if (need > m->blob_cap) {
-        int64_t cap = m->blob_cap ? m->blob_cap : 1024;
-        while (cap < need)
-            cap *= 2;
-        float *nb = realloc(m->blob, (size_t)cap * sizeof *nb);
-        if (!nb) {
-            ebm_fail(err, EBM_ERR_NOMEM, "codegen: out of memory for the weights blob (%lld floats)", (long long)cap);
-            return -1;
-        }
-        m->blob = nb;
-        m->blob_cap = cap;
-    }
-    memset(m->blob + m->blob_floats, 0, (size_t)(at - m->blob_floats) * sizeof *m->blob);
-    if (numel > 0)
-        memcpy(m->blob + at, data, (size_t)numel * sizeof *data);
-    m->blob_floats = need;
-    return at;
-}
-
-static int find_param(const cg_model *m, const char *name)
-{
-    for (int k = 0; name && k < m->n_params; k++)
-        if (strcmp(m->params[k].node->name, name) == 0)
-            return k;
-    return -1;
-}
-
-static ebm_status collect_params(cg_model *m, ebm_error *err)
-{
-    const ir_graph *g = m->energy;
-    m->params = calloc((size_t)g->n_nodes + 1, sizeof *m->params);
-    if (!m->params)
-        return ebm_fail(err, EBM_ERR_NOMEM, "codegen: out of memory");
-    for (int i = 0; i < g->n_nodes; i++) {
-        const ir_node *nd = &g->nodes[i];
-        if (nd->op != IR_OP_CONST || !(nd->flags & IR_NODE_PARAM))
-            continue;
-        char lb[256];
-        if (!nd->name || !nd->name[0])
-            return ebm_fail(err, EBM_ERR_INVALID, "codegen: parameter %s has no name (training writes parameters "
-                            "back by name)", ir_node_label(g, i, lb, sizeof lb));
-        if (find_param(m, nd->name) >= 0)
-            return ebm_fail(err, EBM_ERR_INVALID, "codegen: two parameters are named \"%s\"", nd->name);
-        cg_param *p = &m->params[m->n_params++];
-        p->node = nd;
-        p->numel = ir_shape_numel(&nd->shape, 0);
-        p->offset = blob_append(m, nd->data, p->numel, err);
-        if (p->offset < 0)
-            return EBM_ERR_NOMEM;
-    }
-    m->weights_numel = (m->blob_floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
-    return EBM_OK;
-}
-
-/* Points each CONST of a program at its parameter or constant storage. */
-static ebm_status link_constants(cg_model *m, ebmc_cg_program *p, ebm_error *err)
-{
-    for (int i = 0; i < p->g->n_nodes; i++) {
-        const ir_node *nd = &p->g->nodes[i];
-        ebmc_cg_value *v = &p->v[i];
-        if (v->store == EBMC_STORE_PARAM) {
-            int k = find_param(m, nd->name);
-            if (k < 0 || !ir_shape_eq(&nd->shape, &m->params[k].node->shape)) {
-                char lb[256];
-                return ebm_fail(err, EBM_ERR_INTERNAL, "codegen: %s program: parameter %s is not in the energy graph",
-                                p->prefix, ir_node_label(p->g, i, lb, sizeof lb));
-            }
-            v->param = k;
-            v->offset = m->params[k].offset;
-        } else if (v->store == EBMC_STORE_CONST) {
-            int64_t numel = ir_shape_numel(&nd->shape, 0);
-            v->offset = numel > INLINE_CONST_MAX ? blob_append(m, nd->data, numel, err) : -1;
-            if (numel > INLINE_CONST_MAX && v->offset < 0)
-                return EBM_ERR_NOMEM;
-        }
-    }
-    return EBM_OK;
-}
-
-/* ---- building the model ------------------------------------------------------------------ */
-
-static int output_index(const ir_graph *g, const char *name)
-{
-    for (int j = 0; j < g->n_outputs; j++)
-        if (g->output_names[j] && strcmp(g->output_names[j], name) == 0)
-            return j;
-    return -1;
-}
-
-/* The node of program p's output `name` (check_outputs has made sure it exists). */
-static int output_node(const ebmc_cg_program *p, const char *name)
-{
-    return p->g->outputs[output_index(p->g, name)];
-}
-
-/* The score and energy programs' arena, then the noise: a tile's when the
- * update is fused into the score's loop, else EBM_NOISE_ROWS rows. */
-static int64_t langevin_eps_offset(const cg_model *m)
-{
-    int64_t a = m->prog[CG_SCORE]->arena_bytes, b = m->prog[CG_ENERGY]->arena_bytes;
-    return a > b ? a : b;
-}
-
-/* Sample rows whose noise is drawn together: enough for 256 normals. */
-static int64_t noise_rows(const cg_model *m)
-{
-    return m->sample_numel >= 256 ? 1 : 256 / m->sample_numel;
-}
-
-static int64_t langevin_arena(const cg_model *m)
-{
-    return langevin_eps_offset(m) + ebmc_float_bytes((m->lv_kernel >= 0 ? m->tile : noise_rows(m)) * m->sample_numel);
-}
-
-static int64_t largest_arena(const cg_model *m)
-{
-    int64_t best = 0;
-    for (int k = 0; k < m->n_prog; k++)
-        if (m->prog[k]->arena_bytes > best)
-            best = m->prog[k]->arena_bytes;
-    return best;
-}
-
-static ebm_status plan_all(cg_model *m, int64_t tile, ebm_error *err)
-{
-    m->tile = tile;
-    for (int k = 0; k < m->n_prog; k++) {
-        ebm_status st = ebmc_cg_program_plan(m->prog[k], tile, err);
-        if (st)
-            return st;
-    }
-    return EBM_OK;
-}
-
-/* The automatic tile: EBMC_DEFAULT_TILE samples, halved while an arena
- * exceeds EBMC_ARENA_BUDGET (a tile of big images must still fit memory),
- * then while the tile's activations outgrow the caches: halving stops at
- * EBMC_CACHE_TILE (a Winograd chunk is 16 samples) or when the half it
- * removes held at most EBMC_CACHE_BUDGET / 2.  Measured on the mnist preset
- * (2 threads, batch 64, A/B): its parameter gradient 4.0-4.6 ms on tiles of
- * 64 (one tile: one thread), 2.3-2.4 on 16; the Langevin step 0.97 against
- * 0.96 (libebm splits the one tile of 64 into two parts of 32 already).
- * MLPs keep 64. */
-static ebm_status choose_tile(cg_model *m, ebm_error *err)
-{
-    if (m->o->tile > 0)
-        return EBM_OK;
-    while (m->tile > 1 && largest_arena(m) > EBMC_ARENA_BUDGET) {
-        ebm_status st = plan_all(m, m->tile / 2, err);
-        if (st)
-            return st;
-    }
-    while (m->tile > EBMC_CACHE_TILE) {
-        const int64_t tile = m->tile, arena = largest_arena(m);
-        ebm_status st = plan_all(m, tile / 2, err);
-        if (st)
-            return st;
-        if (arena - largest_arena(m) <= EBMC_CACHE_BUDGET / 2)
-            return plan_all(m, tile, err);
-    }
-    return EBM_OK;
-}
-
-static ebm_status check_energy(const ir_graph *e, ebm_error *err)
-{
-    if (!e || e->n_inputs != 1 || e->n_outputs != 1)
-        return ebm_fail(err, EBM_ERR_INVALID, "codegen: expected an energy graph with one input x and one output "
-                        "energy");
-    const ir_shape *xs = &e->nodes[e->inputs[0]].shape;
-    for (int i = 1; i < xs->rank; i++)
-        if (xs->d[i] == IR_DIM_N) {
-            char sb[64];
-            return ebm_fail(err, EBM_ERR_SHAPE, "codegen: the input %s may hold the batch dimension N only first",
-                            ir_shape_str(xs, sb, sizeof sb));
-        }
-    return EBM_OK;
-}
-
-/* Every output the entry points read exists: energy (and score; dsm_grad:
- * loss), and one parameter per "grad:<name>". */
-static ebm_status check_outputs(const cg_model *m, ebm_error *err)
-{
-    for (int k = 0; k < m->n_prog; k++) {
-        const ir_graph *g = m->prog[k]->g;
-        const char *first = k == CG_DSM ? "loss" : "energy", *need = k == CG_SCORE ? "score" : first;
-        if (output_index(g, first) < 0 || output_index(g, need) < 0)
-            return ebm_fail(err, EBM_ERR_INTERNAL, "codegen: the %s program has no '%s' output",
-                            m->prog[k]->prefix, need);
-        for (int j = 0; (k == CG_PARAM_GRAD || k == CG_DSM) && j < g->n_outputs; j++) {
-            const char *name = g->output_names[j];
-            if (name && strncmp(name, "grad:", 5) == 0 && find_param(m, name + 5) < 0)
-                return ebm_fail(err, EBM_ERR_INTERNAL, "codegen: %s output '%s' names no parameter",
-                                m->prog[k]->prefix, name);
-        }
-    }
-    return EBM_OK;
-}
-
-static ebm_status model_build(cg_model *m, const ir_graph *energy, const ebmc_compile_options *o, ebm_error *err)
-{
-    memset(m, 0, sizeof *m);
-    m->energy = energy;
-    m->o = o;
-    m->tile = o->tile > 0 ? o->tile : EBMC_DEFAULT_TILE;
-    m->lv_kernel = -1;
-    m->n_prog = o->dsm ? CG_NPROG : CG_DSM;
-    ebm_status st = check_energy(energy, err);
-    if (!st)
-        st = collect_params(m, err);
-    for (int k = 0; k < m->n_prog && !st; k++)
-        st = ebmc_cg_program_build(energy, cg_kinds[k], m->tile, &m->prog[k], err);
-    if (!st)
-        st = choose_tile(m, err);
-    for (int k = 0; k < m->n_prog && !st; k++)
-        st = link_constants(m, m->prog[k], err);
-    if (!st)
-        st = check_outputs(m, err);
-    if (!st) {
-        const ebmc_cg_program *p = m->prog[CG_SCORE];
-        m->sample_numel = ir_shape_numel(&energy->nodes[energy->inputs[0]].shape, 1);
-        m->lv_kernel = ebmc_langevin_kernel(p, output_node(p, "score"));
-    }
-    return st;
-}
-
-/* ---- emission ------------------------------------------------------------------------------ */
+/* ---- the programs ------------------------------------------------------------------------------ */
 
 static void emit_constants(ebmc_buf *b, const ebmc_cg_program *p)
 {
@@ -459,7 +191,7 @@ static const char langevin_step_helper[] =
 static void emit_output_ptr(ebmc_buf *b, const ebmc_cg_program *p, const char *var, const char *out)
 {
     char ptr[128];
-    ebmc_value_ptr(p, output_node(p, out), ptr, sizeof ptr);
+    ebmc_value_ptr(p, ebmc_program_output(p, out), ptr, sizeof ptr);
     ebmc_buf_printf(b, "    const float *const %s = %s;\n", var, ptr);
 }
 
@@ -479,20 +211,20 @@ static void emit_run(ebmc_buf *b, const ebmc_cg_program *p, const char *sw)
     ebmc_buf_printf(b, "    %s_prologue(n, A, W, X, %s);\n    %s_body(n, A, W, X, %s);\n", p->prefix, sw, p->prefix, sw);
 }
 
-static void emit_entry_energy(ebmc_buf *b, const cg_model *m)
+static void emit_entry_energy(ebmc_buf *b, const ebmc_model *m)
 {
     emit_entry_start(b, "ebm_run_energy", 0);
-    emit_run(b, m->prog[CG_ENERGY], "NULL");
-    emit_output_ptr(b, m->prog[CG_ENERGY], "E", "energy");
+    emit_run(b, m->prog[EBMC_CG_ENERGY], "NULL");
+    emit_output_ptr(b, m->prog[EBMC_CG_ENERGY], "E", "energy");
     ebmc_buf_puts(b, "    return ebm_put_energy(call->energy, E, n);\n}\n\n");
 }
 
-static void emit_entry_score(ebmc_buf *b, const cg_model *m)
+static void emit_entry_score(ebmc_buf *b, const ebmc_model *m)
 {
     emit_entry_start(b, "ebm_run_score", 0);
-    emit_run(b, m->prog[CG_SCORE], "NULL");
-    emit_output_ptr(b, m->prog[CG_SCORE], "E", "energy");
-    emit_output_ptr(b, m->prog[CG_SCORE], "S", "score");
+    emit_run(b, m->prog[EBMC_CG_SCORE], "NULL");
+    emit_output_ptr(b, m->prog[EBMC_CG_SCORE], "E", "energy");
+    emit_output_ptr(b, m->prog[EBMC_CG_SCORE], "S", "score");
     ebmc_buf_puts(b,
                   "    ebm_put_energy(call->energy, E, n);\n"
                   "    if (call->score)\n"
@@ -503,10 +235,10 @@ static void emit_entry_score(ebmc_buf *b, const cg_model *m)
 /* The entry of PARAM_GRAD (second input: call->sample_weights; first output
  * "energy") or DSM_GRAD (call->target; "loss"): its first output goes to
  * call->energy, each "grad:<name>" output is added into call->param_grad. */
-static void emit_entry_grads(ebmc_buf *b, const cg_model *m, int k_prog)
+static void emit_entry_grads(ebmc_buf *b, const ebmc_model *m, int k_prog)
 {
     const ebmc_cg_program *p = m->prog[k_prog];
-    const int dsm = k_prog == CG_DSM;
+    const int dsm = k_prog == EBMC_CG_DSM;
     emit_entry_start(b, dsm ? "ebm_run_dsm_grad" : "ebm_run_param_grad", 0);
     ebmc_buf_printf(b, "    const float *const SW = call->%s;\n", dsm ? "target" : "sample_weights");
     emit_run(b, p, "SW");
@@ -516,7 +248,7 @@ static void emit_entry_grads(ebmc_buf *b, const cg_model *m, int k_prog)
         const char *name = p->g->output_names[j];
         if (!name || strncmp(name, "grad:", 5) != 0)
             continue;
-        int k = find_param(m, name + 5);
+        int k = ebmc_model_find_param(m, name + 5);
         char ptr[128];
         ebmc_value_ptr(p, p->g->outputs[j], ptr, sizeof ptr);
         ebmc_buf_printf(b, "    if (call->param_grad)\n        ebm_accumulate(call->param_grad + %lld, %s, %lld);   /* ",
@@ -531,11 +263,11 @@ static void emit_entry_grads(ebmc_buf *b, const cg_model *m, int k_prog)
 /* The Langevin step's body when the update is fused: the score program's
  * body, the noise of the tile drawn just before its last loop (so the loop
  * reads it from cache), and that loop with the update as its epilogue. */
-static void emit_langevin_body(ebmc_buf *b, const cg_model *m)
+static void emit_langevin_body(ebmc_buf *b, const ebmc_model *m)
 {
-    const ebmc_cg_program *p = m->prog[CG_SCORE];
+    const ebmc_cg_program *p = m->prog[EBMC_CG_SCORE];
     const int k = m->lv_kernel;
-    ebmc_emit_langevin_kernel(b, p, k, output_node(p, "score"));
+    ebmc_emit_langevin_kernel(b, p, k, ebmc_program_output(p, "score"));
     ebmc_buf_puts(b, "/* One Langevin step of the tile (score_prologue has run); returns the number of\n"
                      " * samples whose energy, gradient or new state is not finite. */\n"
                      "static int score_langevin_body(int64_t n, char *A, const float *W, float *X, float *eps, "
@@ -546,14 +278,14 @@ static void emit_langevin_body(ebmc_buf *b, const cg_model *m)
             ebmc_emit_kernel_call(b, p, i);
     ebmc_buf_puts(b, "    if (lv->sigma != 0.0f)\n"
                      "        ebm_philox_normals_rows(lv->seed, lv->sample0, n, lv->step, eps, EBM_SAMPLE_NUMEL);\n");
-    ebmc_emit_langevin_call(b, p, k, output_node(p, "score"), output_node(p, "energy"));
+    ebmc_emit_langevin_call(b, p, k, ebmc_program_output(p, "score"), ebmc_program_output(p, "energy"));
     ebmc_buf_puts(b, "}\n\n");
 }
 
 /* K steps (DESIGN.md): the score, then the update, then the next step; the
  * energies returned are those of the final states (the energy program).  On
  * a non-finite sample it stops, returning the energies of the step's start. */
-static void emit_entry_langevin(ebmc_buf *b, const cg_model *m)
+static void emit_entry_langevin(ebmc_buf *b, const ebmc_model *m)
 {
     const int fused = m->lv_kernel >= 0;
     emit_entry_start(b, "ebm_run_langevin", 1);
@@ -561,11 +293,11 @@ static void emit_entry_langevin(ebmc_buf *b, const cg_model *m)
                   "    const ebm_abi_langevin *const L = call->langevin;\n"
                   "    const int32_t steps = L ? L->steps : 0;\n"
                   "    const int64_t every = L && call->trajectory ? L->trajectory_every : 0;\n");
-    emit_output_ptr(b, m->prog[CG_SCORE], "E", "energy");
+    emit_output_ptr(b, m->prog[EBMC_CG_SCORE], "E", "energy");
     if (!fused)
-        emit_output_ptr(b, m->prog[CG_SCORE], "S", "score");
-    emit_output_ptr(b, m->prog[CG_ENERGY], "EF", "energy");
-    ebmc_buf_printf(b, "    float *const eps = (float *)(A + %lld);\n", (long long)langevin_eps_offset(m));
+        emit_output_ptr(b, m->prog[EBMC_CG_SCORE], "S", "score");
+    emit_output_ptr(b, m->prog[EBMC_CG_ENERGY], "EF", "energy");
+    ebmc_buf_printf(b, "    float *const eps = (float *)(A + %lld);\n", (long long)ebmc_model_eps_offset(m));
     ebmc_buf_printf(b,
                     "    if (every > 0)\n"
                     "        ebm_store_frame(call, 0);\n"
@@ -596,7 +328,7 @@ static void emit_entry_langevin(ebmc_buf *b, const cg_model *m)
                   "        if (every > 0 && (t + 1) % every == 0)\n"
                   "            ebm_store_frame(call, (t + 1) / every);\n"
                   "    }\n");
-    emit_run(b, m->prog[CG_ENERGY], "NULL");
+    emit_run(b, m->prog[EBMC_CG_ENERGY], "NULL");
     ebmc_buf_puts(b, "    return ebm_put_energy(call->energy, EF, n);\n}\n\n");
 }
 
@@ -611,7 +343,7 @@ static void emit_string_or_null(ebmc_buf *b, const char *s)
     ebmc_buf_puts(b, "\"");
 }
 
-static void emit_param_table(ebmc_buf *b, const cg_model *m)
+static void emit_param_table(ebmc_buf *b, const ebmc_model *m)
 {
     if (!m->n_params)
         return;
@@ -644,11 +376,11 @@ static void emit_meta_table(ebmc_buf *b, const ir_graph *g)
     ebmc_buf_puts(b, "};\n\n");
 }
 
-static void emit_descriptor(ebmc_buf *b, const cg_model *m)
+static void emit_descriptor(ebmc_buf *b, const ebmc_model *m)
 {
     const ir_graph *e = m->energy;
     const ir_shape *xs = &e->nodes[e->inputs[0]].shape;
-    const int n_abi_programs = m->prog[CG_DSM] ? 5 : 4;
+    const int n_abi_programs = m->prog[EBMC_CG_DSM] ? 5 : 4;
     emit_param_table(b, m);
     emit_meta_table(b, e);
     ebmc_buf_printf(b,
@@ -657,12 +389,12 @@ static void emit_descriptor(ebmc_buf *b, const cg_model *m)
                     "    {EBM_PROGRAM_SCORE, %lld, ebm_run_score},\n"
                     "    {EBM_PROGRAM_PARAM_GRAD, %lld, ebm_run_param_grad},\n"
                     "    {EBM_PROGRAM_LANGEVIN, %lld, ebm_run_langevin},\n",
-                    n_abi_programs, (long long)m->prog[CG_ENERGY]->arena_bytes,
-                    (long long)m->prog[CG_SCORE]->arena_bytes, (long long)m->prog[CG_PARAM_GRAD]->arena_bytes,
-                    (long long)langevin_arena(m));
-    if (m->prog[CG_DSM])
+                    n_abi_programs, (long long)m->prog[EBMC_CG_ENERGY]->arena_bytes,
+                    (long long)m->prog[EBMC_CG_SCORE]->arena_bytes, (long long)m->prog[EBMC_CG_PARAM_GRAD]->arena_bytes,
+                    (long long)ebmc_model_langevin_arena(m));
+    if (m->prog[EBMC_CG_DSM])
         ebmc_buf_printf(b, "    {EBM_PROGRAM_DSM_GRAD, %lld, ebm_run_dsm_grad},\n",
-                        (long long)m->prog[CG_DSM]->arena_bytes);
+                        (long long)m->prog[EBMC_CG_DSM]->arena_bytes);
     ebmc_buf_puts(b, "};\n\n");
     ebmc_buf_puts(b, "__attribute__((visibility(\"default\"))) const ebm_abi_model EBM_ABI_SYMBOL = {\n"
                      "    .magic = EBM_ABI_MAGIC,\n    .abi_version = EBM_ABI_VERSION,\n"
@@ -681,7 +413,7 @@ static void emit_descriptor(ebmc_buf *b, const cg_model *m)
                     (long long)m->weights_numel, e->n_meta, e->n_meta ? "ebm_meta" : "NULL", n_abi_programs);
 }
 
-static void emit_prelude(ebmc_buf *b, const cg_model *m)
+static void emit_prelude(ebmc_buf *b, const ebmc_model *m)
 {
     ebmc_buf_puts(b, "/* model.c — generated by ebmc " EBMC_VERSION_STRING " from ");
     ebmc_buf_c_comment(b, m->energy->source ? m->energy->source : "an energy graph");
@@ -701,12 +433,12 @@ static void emit_prelude(ebmc_buf *b, const cg_model *m)
                     "    uint64_t seed, sample0, step;   /* the noise of sample sample0 + i at this step */\n"
                     "} ebm_lv;\n\n"
                     "extern const float ebm_blob[] __attribute__((visibility(\"hidden\")));\n\n",
-                    m->prog[CG_DSM] ? " and dsm_grad" : "", (long long)m->tile, (long long)m->weights_numel,
-                    (long long)m->sample_numel, (long long)noise_rows(m));
+                    m->prog[EBMC_CG_DSM] ? " and dsm_grad" : "", (long long)m->tile, (long long)m->weights_numel,
+                    (long long)m->sample_numel, (long long)ebmc_model_noise_rows(m));
 }
 
 /* The whole file; helpers go after the prelude, once the kernels say which. */
-static ebm_status emit_model(const cg_model *m, ebmc_buf *out, ebm_error *err)
+static ebm_status emit_model(const ebmc_model *m, ebmc_buf *out, ebm_error *err)
 {
     ebmc_buf kernels = {0};
     unsigned helpers = 0;
@@ -724,10 +456,10 @@ static ebm_status emit_model(const cg_model *m, ebmc_buf *out, ebm_error *err)
             ebmc_buf_puts(out, langevin_step_helper);
         emit_entry_energy(out, m);
         emit_entry_score(out, m);
-        emit_entry_grads(out, m, CG_PARAM_GRAD);
+        emit_entry_grads(out, m, EBMC_CG_PARAM_GRAD);
         emit_entry_langevin(out, m);
-        if (m->prog[CG_DSM])
-            emit_entry_grads(out, m, CG_DSM);
+        if (m->prog[EBMC_CG_DSM])
+            emit_entry_grads(out, m, EBMC_CG_DSM);
         emit_descriptor(out, m);
         if (out->oom || kernels.oom)
             st = ebm_fail(err, EBM_ERR_NOMEM, "codegen: out of memory writing the C source");
@@ -736,26 +468,16 @@ static ebm_status emit_model(const cg_model *m, ebmc_buf *out, ebm_error *err)
     return st;
 }
 
-static void report_plan(const cg_model *m)
-{
-    for (int k = 0; k < m->n_prog; k++) {
-        const ebmc_cg_program *p = m->prog[k];
-        fprintf(stderr, "ebmc: %s program: %d nodes, %d buffers, arena %lld bytes for a tile of %lld "
-                "(sum of intermediates %lld bytes, %.1f%%)\n",
-                p->prefix, p->g->n_nodes, p->n_bufs, (long long)p->arena_bytes, (long long)p->tile,
-                (long long)p->sum_bytes, p->sum_bytes ? 100.0 * (double)p->arena_bytes / (double)p->sum_bytes : 100.0);
-    }
-}
 
-static ebm_status build_and_emit(const ir_graph *energy, const ebmc_compile_options *o, cg_model *m, ebmc_buf *c,
+static ebm_status build_and_emit(const ir_graph *energy, const ebmc_compile_options *o, ebmc_model *m, ebmc_buf *c,
                                  ebm_error *err)
 {
     double t0 = ebmc_now_seconds();
-    ebm_status st = model_build(m, energy, o, err);
+    ebm_status st = ebmc_model_build(m, energy, o, err);
     if (!st)
         st = emit_model(m, c, err);
     if (!st && o->verbose) {
-        report_plan(m);
+        ebmc_model_report_plan(m);
         fprintf(stderr, "ebmc: programs built, scheduled, planned and emitted in %.3f s (%zu bytes of C)\n",
                 ebmc_now_seconds() - t0, c->len);
     }
@@ -766,11 +488,11 @@ static const ebmc_compile_options default_options = {.opt_level = 3};
 
 ebm_status ebmc_emit_c(const ir_graph *energy, const ebmc_compile_options *o, char **c_source, ebm_error *err)
 {
-    cg_model m;
+    ebmc_model m;
     ebmc_buf c = {0};
     *c_source = NULL;
     ebm_status st = build_and_emit(energy, o ? o : &default_options, &m, &c, err);
-    model_free(&m);
+    ebmc_model_free(&m);
     if (st) {
         free(c.s);
         return st;
@@ -784,7 +506,7 @@ ebm_status ebmc_compile_model(const ir_graph *energy, const ebmc_compile_options
 {
     if (!o)
         o = &default_options;
-    cg_model m;
+    ebmc_model m;
     ebmc_buf c = {0};
     ebm_status st = build_and_emit(energy, o, &m, &c, err);
     if (!st) {
@@ -801,7 +523,7 @@ ebm_status ebmc_compile_model(const ir_graph *energy, const ebmc_compile_options
         };
         st = ebmc_cc_run(&job, err);
     }
-    model_free(&m);
+    ebmc_model_free(&m);
     free(c.s);
     return st;
 }
