@@ -51,6 +51,10 @@ void ebmc_value_ptr(const ebmc_cg_program *p, int id, char *buf, size_t size);
 void ebmc_kernel_name(const ebmc_cg_program *p, int id, char *buf, size_t size);
 /* Whether node id's kernel takes the batch size n. */
 int ebmc_kernel_uses_n(const ebmc_cg_program *p, int id);
+/* The start of node id's kernel's definition ("static void NAME(int64_t n")
+ * or, with call, of its call ("    NAME(n"), n only when the kernel takes it;
+ * returns the separator before the next parameter. */
+const char *ebmc_emit_kernel_open(ebmc_buf *b, const ebmc_cg_program *p, int id, int call);
 /* Emits node id's kernel function; ORs the helpers it needs into *helpers. */
 ebm_status ebmc_emit_kernel(ebmc_buf *b, const ebmc_cg_program *p, int id, unsigned *helpers,
                             ebm_error *err);

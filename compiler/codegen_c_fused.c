@@ -145,14 +145,7 @@ void ebmc_emit_fused(ebmc_buf *b, const ebmc_cg_program *p, int last)
 {
     const ebmc_fused_io io = p->kern[last].io;
     emit_fused_comment(b, p, &io, last);
-    char name[160];
-    ebmc_kernel_name(p, last, name, sizeof name);
-    ebmc_buf_printf(b, "static void %s(", name);
-    const char *sep = "";
-    if (ebmc_kernel_uses_n(p, last)) {
-        ebmc_buf_puts(b, "int64_t n");
-        sep = ", ";
-    }
+    const char *sep = ebmc_emit_kernel_open(b, p, last, 0);
     for (int e = 0; e < io.n_in; e++, sep = ", ")
         ebmc_buf_printf(b, "%sconst float *restrict in%d", sep, e);
     for (int o = 0; o < io.n_out; o++, sep = ", ")
@@ -182,14 +175,8 @@ void ebmc_emit_fused(ebmc_buf *b, const ebmc_cg_program *p, int last)
 void ebmc_emit_fused_call(ebmc_buf *b, const ebmc_cg_program *p, int last)
 {
     const ebmc_fused_io io = p->kern[last].io;
-    char name[160], ptr[128];
-    ebmc_kernel_name(p, last, name, sizeof name);
-    ebmc_buf_printf(b, "    %s(", name);
-    const char *sep = "";
-    if (ebmc_kernel_uses_n(p, last)) {
-        ebmc_buf_puts(b, "n");
-        sep = ", ";
-    }
+    char ptr[128];
+    const char *sep = ebmc_emit_kernel_open(b, p, last, 1);
     for (int e = 0; e < io.n_in; e++, sep = ", ") {
         ebmc_value_ptr(p, io.in[e], ptr, sizeof ptr);
         ebmc_buf_printf(b, "%s%s", sep, ptr);

@@ -130,17 +130,21 @@ static void emit_kernel_comment(ebmc_buf *b, const ebmc_cg_program *p, int id)
     ebmc_buf_puts(b, " */\n");
 }
 
+const char *ebmc_emit_kernel_open(ebmc_buf *b, const ebmc_cg_program *p, int id, int call)
+{
+    char name[160];
+    ebmc_kernel_name(p, id, name, sizeof name);
+    ebmc_buf_printf(b, call ? "    %s(" : "static void %s(", name);
+    if (!ebmc_kernel_uses_n(p, id))
+        return "";
+    ebmc_buf_puts(b, call ? "n" : "int64_t n");
+    return ", ";
+}
+
 static void emit_signature(ebmc_buf *b, const ebmc_cg_program *p, int id, int scratch)
 {
     const ir_node *nd = &p->g->nodes[id];
-    char name[160];
-    ebmc_kernel_name(p, id, name, sizeof name);
-    ebmc_buf_printf(b, "static void %s(", name);
-    const char *sep = "";
-    if (ebmc_kernel_uses_n(p, id)) {
-        ebmc_buf_puts(b, "int64_t n");
-        sep = ", ";
-    }
+    const char *sep = ebmc_emit_kernel_open(b, p, id, 0);
     for (int k = 0; k < nd->n_in; k++) {
         ebmc_buf_printf(b, "%sconst float *restrict in%d", sep, k);
         sep = ", ";
@@ -275,14 +279,8 @@ void ebmc_emit_kernel_call(ebmc_buf *b, const ebmc_cg_program *p, int id)
         return;
     }
     const ir_node *nd = &p->g->nodes[id];
-    char name[160], ptr[128];
-    ebmc_kernel_name(p, id, name, sizeof name);
-    ebmc_buf_printf(b, "    %s(", name);
-    const char *sep = "";
-    if (ebmc_kernel_uses_n(p, id)) {
-        ebmc_buf_puts(b, "n");
-        sep = ", ";
-    }
+    char ptr[128];
+    const char *sep = ebmc_emit_kernel_open(b, p, id, 1);
     for (int k = 0; k < nd->n_in; k++) {
         ebmc_value_ptr(p, ebmc_operand_src(p->g, &p->info, id, k), ptr, sizeof ptr);
         ebmc_buf_printf(b, "%s%s", sep, ptr);
