@@ -3,12 +3,13 @@
  * register, none), and the arena plan for a tile of samples.
  * program.c builds and plans a program; memplan.c places the buffers.
  *
- * The pipeline of ebmc_compile_model (codegen.h):
+ * The pipeline of ebmc_compile_model (codegen.h), per program of the model
+ * (model.c):
  *   energy graph -> ebmc_build_program (energy, score, param_grad)
  *   -> ebmc_pass_schedule (memory-aware topological order, renumbers nodes)
  *   -> fusion (fuse.c) -> storage -> kernel selection (kernel_select.h: one
  *      descriptor per kernel at the tile) -> arena plan (this header)
- *   -> C text (emit_c.h) -> ebmc_cc_run (cc.h).
+ * then, for the whole model, C text (codegen_c.h) -> ebmc_cc_run (cc.h).
  */
 #ifndef EBMC_PLAN_H
 #define EBMC_PLAN_H
