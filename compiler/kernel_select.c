@@ -244,7 +244,8 @@ static int fused_kernel(const ebmc_cg_program *p, int id)
     return id > 0 && p->v[id - 1].kernel == id && ebmc_fuse_sink(p->g, &p->info, id);
 }
 
-
+/* The group ending at last: its members, the operands it reads from outside
+ * (in order of first use) and the members stored for readers outside it. */
 static void fused_io_of(const ebmc_cg_program *p, int last, ebmc_fused_io *io)
 {
     memset(io, 0, sizeof *io);
