@@ -1,31 +1,15 @@
 /* print.c — text and Graphviz views of a graph (`ebmc --emit=ir|dot`). */
-#include <stdarg.h>
 #include <string.h>
 
 #include "ir.h"
-
-/* Appends printf output to buf at *at, never past size. */
-#if defined(__GNUC__)
-__attribute__((format(printf, 4, 5)))
-#endif
-static void add(char *buf, size_t size, size_t *at, const char *fmt, ...)
-{
-    if (*at >= size)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(buf + *at, size - *at, fmt, ap);
-    va_end(ap);
-    if (k > 0)
-        *at += (size_t)k;
-}
+#include "text.h"
 
 static void add_ints(char *buf, size_t size, size_t *at, const char *key, const int64_t *v, int n)
 {
-    add(buf, size, at, " %s=[", key);
+    base_appendf(buf, size, at, " %s=[", key);
     for (int i = 0; i < n; i++)
-        add(buf, size, at, "%s%lld", i ? "," : "", (long long)v[i]);
-    add(buf, size, at, "]");
+        base_appendf(buf, size, at, "%s%lld", i ? "," : "", (long long)v[i]);
+    base_appendf(buf, size, at, "]");
 }
 
 /* The attributes the node's op reads (the ATTR column of ops.def), as
@@ -38,19 +22,19 @@ static void attr_str(const ir_node *n, int rank_in, char *buf, size_t size)
     buf[0] = 0;
     switch (ir_op_get(n->op)->attr) {
     case IR_ATTR_F:
-        add(buf, size, &at, " p=%.9g", a->f);
+        base_appendf(buf, size, &at, " p=%.9g", a->f);
         break;
     case IR_ATTR_AXES:
-        add(buf, size, &at, " axes=[");
+        base_appendf(buf, size, &at, " axes=[");
         for (int i = 0, first = 1; i < 32; i++)
             if (a->axes & (1u << i)) {
-                add(buf, size, &at, "%s%d", first ? "" : ",", i);
+                base_appendf(buf, size, &at, "%s%d", first ? "" : ",", i);
                 first = 0;
             }
-        add(buf, size, &at, "]");
+        base_appendf(buf, size, &at, "]");
         break;
     case IR_ATTR_AXIS:
-        add(buf, size, &at, " axis=%d", a->axis);
+        base_appendf(buf, size, &at, " axis=%d", a->axis);
         break;
     case IR_ATTR_PERM: {
         int64_t p[IR_MAX_RANK];
@@ -60,14 +44,14 @@ static void attr_str(const ir_node *n, int rank_in, char *buf, size_t size)
         break;
     }
     case IR_ATTR_SHAPE:
-        add(buf, size, &at, " to=%s", ir_shape_str(&a->shape, sb, sizeof sb));
+        base_appendf(buf, size, &at, " to=%s", ir_shape_str(&a->shape, sb, sizeof sb));
         break;
     case IR_ATTR_CONV:
         add_ints(buf, size, &at, "stride", a->conv.stride, 2);
         add_ints(buf, size, &at, "pad", a->conv.pad, 4);
         add_ints(buf, size, &at, "dilation", a->conv.dilation, 2);
         if (a->conv.group != 1)
-            add(buf, size, &at, " group=%lld", (long long)a->conv.group);
+            base_appendf(buf, size, &at, " group=%lld", (long long)a->conv.group);
         break;
     case IR_ATTR_POOL:
         add_ints(buf, size, &at, "kernel", a->pool.kernel, 2);
@@ -76,9 +60,9 @@ static void attr_str(const ir_node *n, int rank_in, char *buf, size_t size)
         if (a->pool.dilation[0] != 1 || a->pool.dilation[1] != 1)
             add_ints(buf, size, &at, "dilation", a->pool.dilation, 2);
         if (a->pool.ceil_mode)
-            add(buf, size, &at, " ceil");
+            base_appendf(buf, size, &at, " ceil");
         if (a->pool.count_include_pad)
-            add(buf, size, &at, " count_include_pad");
+            base_appendf(buf, size, &at, " count_include_pad");
         break;
     case IR_ATTR_SLICE:
         add_ints(buf, size, &at, "start", a->slice.start, rank_in);
@@ -89,7 +73,7 @@ static void attr_str(const ir_node *n, int rank_in, char *buf, size_t size)
         add_ints(buf, size, &at, "begin", a->pad.begin, rank_in);
         add_ints(buf, size, &at, "end", a->pad.end, rank_in);
         if (a->pad.value != 0)
-            add(buf, size, &at, " value=%.9g", a->pad.value);
+            base_appendf(buf, size, &at, " value=%.9g", a->pad.value);
         break;
     case IR_ATTR_NONE:
     case IR_ATTR_COUNT:
