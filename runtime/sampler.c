@@ -23,6 +23,7 @@
 #define MALA_KEY_TWEAK 0x6d616c615f616363ull   /* "mala_acc" */
 
 #define PROGRESS_SEGMENTS 100   /* progress reports per run, at most */
+#define ANNEAL_LEVELS 100       /* temperatures of an annealed run, at most */
 
 const char *ebm_sampler_name(ebm_sampler_kind k)
 {
@@ -84,6 +85,7 @@ typedef struct run {
     float *trajectory;      /* or NULL */
     int32_t every;
     float alpha;            /* the current step size */
+    float temp, noise;      /* langevin: the current temperature and (fixed) noise scale */
     ebm_sampler_stats st;
     double phase_acc, phase_prop;   /* MALA: acceptance in the current phase, for progress */
     int in_burn_in;
@@ -141,8 +143,8 @@ static ebm_status langevin_segment(run *r, int64_t from, int64_t to, ebm_error *
 {
     ebm_langevin_params lp = r->p->lv;
     lp.step_size = r->alpha;
-    if (r->p->noise_auto)
-        lp.noise_scale = sqrtf(2.0f * r->alpha);
+    lp.temperature = r->temp;
+    lp.noise_scale = r->p->noise_auto ? sqrtf(2.0f * r->alpha) : r->noise;
     lp.trajectory_every = 0;
     for (int64_t s = from; s < to;) {
         int64_t next = to;
@@ -193,6 +195,57 @@ static ebm_status run_langevin(run *r, ebm_error *err)
             report(r, to);
     }
     free(before);
+    return st;
+}
+
+/* Annealed Langevin: L = min(K, ANNEAL_LEVELS) levels of about K/L steps; at
+ * level l the temperature is T0 (T/T0)^(l/(L-1)), the step size alpha (T_l/T)^2
+ * and the fixed noise sigma T_l/T (auto: sqrt(2 alpha_l)), so each level is
+ * DESIGN.md's update for exp(-E/T_l) and the last is the configured one. */
+static ebm_status run_annealed(run *r, ebm_error *err)
+{
+    const int64_t K = r->p->lv.steps;
+    const int64_t L = K < ANNEAL_LEVELS ? K : ANNEAL_LEVELS;
+    const double T = r->p->lv.temperature, T0 = r->p->anneal_from;
+    ebm_status st = EBM_OK;
+    if (K == 0 || r->p->progress)
+        st = ebm_energy(r->ctx, r->x, r->n, r->energy, err);
+    if (!st)
+        report(r, 0);
+    for (int64_t l = 0; l < L && !st; l++) {
+        const int64_t from = l * K / L, to = (l + 1) * K / L;
+        const double Tl = L > 1 ? T0 * pow(T / T0, (double)l / (double)(L - 1)) : T;
+        r->temp = (float)Tl;
+        r->alpha = (float)(r->p->lv.step_size * (Tl / T) * (Tl / T));
+        r->noise = (float)(r->p->lv.noise_scale * (Tl / T));
+        st = langevin_segment(r, from, to, err);
+        if (!st && r->p->progress && (l + 1) % ((L + PROGRESS_SEGMENTS - 1) / PROGRESS_SEGMENTS) == 0)
+            report(r, to);
+    }
+    return st;
+}
+
+/* The noiseless last step x <- clamp(x - d dE/dx), and the energies there. */
+static ebm_status run_denoise(run *r, ebm_error *err)
+{
+    const ebm_langevin_params *lv = &r->p->lv;
+    const int64_t count = r->n * r->numel;
+    float *score = malloc((size_t)count * sizeof *score);
+    if (!score)
+        return ebm_fail(err, EBM_ERR_NOMEM, "%s: denoising step: out of memory for %lld samples", r->path,
+                        (long long)r->n);
+    ebm_status st = ebm_score(r->ctx, r->x, r->n, r->energy, score, err);
+    if (!st) {
+        for (int64_t j = 0; j < count; j++) {
+            float v = r->x[j] + r->p->denoise * score[j];
+            r->x[j] = lv->clamp ? (v < lv->lo ? lv->lo : v > lv->hi ? lv->hi : v) : v;
+        }
+        st = ebm_energy(r->ctx, r->x, r->n, r->energy, err);
+    }
+    free(score);
+    if (st)
+        ebm_error_prefix(err, "%s sampler, the denoising step after step %d", ebm_sampler_name(r->p->kind),
+                         (int)lv->steps);
     return st;
 }
 
@@ -366,6 +419,12 @@ static ebm_status check_params(int64_t n, const ebm_sampler_params *p, const flo
     if (!(p->target_rate > 0 && p->target_rate < 1))
         return ebm_fail(err, EBM_ERR_INVALID, "ebm_sampler_run: target_rate = %g: expected 0 < rate < 1",
                         p->target_rate);
+    if (!(p->anneal_from >= 0 && isfinite(p->anneal_from)) || !(p->denoise >= 0 && isfinite(p->denoise)))
+        return ebm_fail(err, EBM_ERR_INVALID, "ebm_sampler_run: anneal_from = %g, denoise = %g: expected finite "
+                        "values >= 0 (0 = off)", p->anneal_from, p->denoise);
+    if (p->anneal_from > 0 && p->kind != EBM_SAMPLER_LANGEVIN)
+        return ebm_fail(err, EBM_ERR_INVALID, "ebm_sampler_run: annealing (anneal_from %g) is for the langevin "
+                        "sampler, not %s", p->anneal_from, ebm_sampler_name(p->kind));
     if (p->lv.trajectory_every > 0 && !trajectory)
         return ebm_fail(err, EBM_ERR_INVALID, "ebm_sampler_run: trajectory_every = %d but trajectory is NULL",
                         (int)p->lv.trajectory_every);
@@ -395,6 +454,8 @@ ebm_status ebm_sampler_run(ebm_ctx *ctx, float *x, int64_t n, const ebm_sampler_
         .trajectory = p->lv.trajectory_every > 0 ? trajectory : NULL,
         .every = p->lv.trajectory_every,
         .alpha = p->lv.step_size,
+        .temp = p->lv.temperature,
+        .noise = p->lv.noise_scale,
         .st = {.acceptance = -1},
     };
     if (n > 0) {
@@ -404,7 +465,10 @@ ebm_status ebm_sampler_run(ebm_ctx *ctx, float *x, int64_t n, const ebm_sampler_
         if (!r.energy)
             return ebm_fail(err, EBM_ERR_NOMEM, "ebm_sampler_run: out of memory for %lld energies", (long long)n);
         frame(&r, 0);
-        st = p->kind == EBM_SAMPLER_MALA ? run_mala(&r, err) : run_langevin(&r, err);
+        st = p->kind == EBM_SAMPLER_MALA ? run_mala(&r, err) : p->anneal_from > 0 ? run_annealed(&r, err)
+                                                                                 : run_langevin(&r, err);
+        if (!st && p->denoise > 0)
+            st = run_denoise(&r, err);
         if (!st && energy)
             memcpy(energy, r.energy, (size_t)n * sizeof(float));
         free(r.energy);

@@ -61,6 +61,13 @@ typedef struct ebm_sampler_params {
     int noise_auto;          /* langevin/adaptive: sigma = sqrt(2 alpha), following alpha */
     int32_t burn_in;         /* MALA: the first B of the K steps adapt alpha (0 <= B <= K) */
     double target_rate;      /* adaptive and MALA burn-in (default 0.574) */
+    float anneal_from;       /* langevin: > 0 anneals the temperature geometrically from this value at the
+                                first step to lv.temperature at the last, the step size following the
+                                temperature's square (the noise, when auto, sqrt(2 alpha)) -- annealed
+                                Langevin for a model trained at many noise levels; 0 = off */
+    float denoise;           /* > 0: after the last step, one noiseless step x <- x - denoise * dE/dx
+                                (clamped): Tweedie's denoiser when denoise = sigma^2 of the noise the
+                                model was trained at (T = 1); 0 = off */
     ebm_progress_fn progress;   /* may be NULL */
     void *progress_user;
 } ebm_sampler_params;

@@ -242,6 +242,78 @@ START_TEST(langevin_gaussian_bias)
 }
 END_TEST
 
+/* Annealed Langevin on N(0, s^2): level l runs DESIGN.md's update for
+ * exp(-E/T_l), T_l = T0 (1/T0)^(l/(L-1)), alpha_l = a T_l^2, noise sqrt(2 alpha_l),
+ * so x' = c_l x + sqrt(2 alpha_l) eps with c_l = 1 - alpha_l / (T_l s^2): the
+ * variance follows v' = c_l^2 v + 2 alpha_l exactly.  The recursion, in
+ * double over the documented schedule, is the expected value. */
+START_TEST(annealed_gaussian_variance)
+{
+    const int64_t n = 4000;
+    const int K = 240, L = 100;   /* 100 levels of 2 or 3 steps */
+    const double a = 0.01, T0 = 9.0;
+    opened o = open_model(M_GAUSS, n);
+    float *x = falloc(n * GD);
+    fill_normal(x, n, GD, 3, 0, 1);
+    ebm_sampler_params p = unclamped(EBM_SAMPLER_LANGEVIN, K, (float)a);
+    p.anneal_from = (float)T0;
+    ebm_error err = {0};
+    ck_assert_msg(ebm_sampler_run(o.ctx, x, n, &p, NULL, NULL, NULL, &err) == EBM_OK, "%s", err.msg);
+    double v = 1, mid = 0;
+    for (int l = 0; l < L; l++) {
+        const double Tl = T0 * pow(1.0 / T0, (double)l / (L - 1)), al = a * Tl * Tl;
+        const double c = 1 - al / (Tl * GSIG2);
+        for (int k = l * K / L; k < (l + 1) * K / L; k++)
+            v = c * c * v + 2 * al;
+        if (l == L / 2)
+            mid = v;
+    }
+    double mean[GD], var[GD], pooled = 0;
+    moments(x, n, GD, mean, var);
+    for (int j = 0; j < GD; j++)
+        pooled += var[j] / GD;
+    const double se = v * sqrt(2.0 / (GD * (n - 1)));
+    printf("annealed gaussian T %g -> 1: var %.4f, recursion %.4f (se %.4f; %.4f half way; exp(-E) has %.4f)\n", T0,
+           pooled, v, se, mid, GSIG2);
+    ck_assert_msg(fabs(pooled - v) < 4 * se, "variance %g, the schedule's recursion gives %g", pooled, v);
+    ck_assert_msg(mid > 2 * v, "the temperature did not anneal: half-way variance %g vs final %g", mid, v);
+    free(x);
+    close_model(&o);
+}
+END_TEST
+
+/* The denoising step alone (0 steps): x - d dE/dx = (1 - d / s^2) x exactly. */
+START_TEST(denoise_step_exact)
+{
+    const int64_t n = 50;
+    opened o = open_model(M_GAUSS, n);
+    float *x = falloc(n * GD), *x0 = falloc(n * GD), *e = falloc(n);
+    fill_normal(x, n, GD, 4, 0, 1);
+    memcpy(x0, x, (size_t)(n * GD) * sizeof *x);
+    ebm_sampler_params p = unclamped(EBM_SAMPLER_LANGEVIN, 0, 0.01f);
+    p.denoise = 0.1f;
+    ebm_error err = {0};
+    ck_assert_msg(ebm_sampler_run(o.ctx, x, n, &p, e, NULL, NULL, &err) == EBM_OK, "%s", err.msg);
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double en = 0;
+        for (int j = 0; j < GD; j++) {
+            const double want = (1 - 0.1 / GSIG2) * x0[i * GD + j];
+            worst = fmax(worst, fabs(x[i * GD + j] - want));
+            en += 0.5 * want * want / GSIG2;
+        }
+        ck_assert_msg(fabs(e[i] - en) <= 1e-5 * (1 + en), "sample %lld: energy %g after the step, want %g",
+                      (long long)i, (double)e[i], en);
+    }
+    printf("denoise step d=0.1 on N(0, %.2f): max |x - (1 - d/s^2) x0| = %.2e\n", GSIG2, worst);
+    ck_assert_msg(worst < 1e-6, "denoised state off by %g", worst);
+    free(x);
+    free(x0);
+    free(e);
+    close_model(&o);
+}
+END_TEST
+
 /* ---- double well ----------------------------------------------------------------------- */
 
 static double well_energy(double x)
@@ -491,6 +563,18 @@ START_TEST(bad_params)
     p.lv.steps = -1;
     ck_assert_int_eq(ebm_sampler_run(o.ctx, x, 4, &p, NULL, NULL, NULL, &err), EBM_ERR_INVALID);
     ck_assert_int_eq(ebm_sampler_run(o.ctx, x, 5, &p, NULL, NULL, NULL, &err), EBM_ERR_INVALID);
+    p = ebm_sampler_defaults();
+    p.anneal_from = -1;
+    ck_assert_int_eq(ebm_sampler_run(o.ctx, x, 4, &p, NULL, NULL, NULL, &err), EBM_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "anneal_from"));
+    p.anneal_from = 4;
+    p.kind = EBM_SAMPLER_MALA;
+    ck_assert_int_eq(ebm_sampler_run(o.ctx, x, 4, &p, NULL, NULL, NULL, &err), EBM_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "for the langevin sampler"));
+    p = ebm_sampler_defaults();
+    p.denoise = NAN;
+    ck_assert_int_eq(ebm_sampler_run(o.ctx, x, 4, &p, NULL, NULL, NULL, &err), EBM_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "denoise"));
     close_model(&o);
 }
 END_TEST
@@ -718,6 +802,8 @@ int main(void)
     TCase *stat = tcase_create("statistics");
     tcase_add_test(stat, mala_gaussian_moments);
     tcase_add_test(stat, langevin_gaussian_bias);
+    tcase_add_test(stat, annealed_gaussian_variance);
+    tcase_add_test(stat, denoise_step_exact);
     tcase_add_test(stat, mala_double_well);
     tcase_add_test(stat, energy_down_from_far);
     tcase_add_test(stat, clamp_every_step);
