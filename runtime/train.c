@@ -19,6 +19,7 @@
 #include "toy.h"
 
 #define NOISE_KEY_TWEAK 0x646174615f6e6f69ull   /* "data_noi" */
+#define LEVEL_KEY_TWEAK 0x6c6576656c5f7369ull  /* "level_si" */
 #define STEP_KEY_MUL 0x9E3779B97F4A7C15ull
 
 #define CKPT_MAGIC "EBMCKPT1"
@@ -202,6 +203,8 @@ static ebm_status check_config(const ebm_model *m, const ebm_train_data *data, c
                       : !(c->ema >= 0 && c->ema < 1) ? "0 <= ema < 1 (0 = off)"
                       : !(c->data_noise >= 0 && isfinite(c->data_noise)) ? "data_noise >= 0"
                       : !(c->sigma > 0 && isfinite(c->sigma)) ? "sigma > 0"
+                      : !(c->sigma_max == 0 || (c->sigma_max >= c->sigma && isfinite(c->sigma_max)))
+                          ? "sigma_max = 0 (one noise level) or sigma_max >= sigma"
                       : c->buffer_capacity < 1 ? "buffer_capacity >= 1"
                       : !(c->reinit >= 0 && c->reinit <= 1) ? "0 <= reinit <= 1"
                       : !(c->energy_limit > 0) ? "energy_limit > 0"
@@ -449,6 +452,18 @@ static void adam_update(ebm_trainer *t)
             t->ema[i] = (float)(c->ema * t->ema[i] + (1 - c->ema) * t->w[i]);
 }
 
+/* The dsm noise level of sample i: sigma, or with sigma_max > sigma a
+ * log-uniform draw from [sigma, sigma_max]. */
+static double noise_level(const ebm_train_config *c, uint64_t key, int64_t i)
+{
+    if (!(c->sigma_max > c->sigma))
+        return c->sigma;
+    const uint64_t k = key ^ LEVEL_KEY_TWEAK;
+    uint32_t ctr[4] = {(uint32_t)i, (uint32_t)((uint64_t)i >> 32), 0, 0};
+    ebm_philox4x32_10(ctr, (uint32_t)k, (uint32_t)(k >> 32));
+    return c->sigma * pow(c->sigma_max / c->sigma, ebm_philox_uniform(ctr[0]));
+}
+
 /* Loss and gradient of step s into stats and t->grad. */
 static ebm_status loss_and_grad(ebm_trainer *t, int64_t s, ebm_train_stats *stats, ebm_error *err)
 {
@@ -460,10 +475,13 @@ static ebm_status loss_and_grad(ebm_trainer *t, int64_t s, ebm_train_stats *stat
         const uint64_t key = step_seed(t->cfg.seed, s) ^ NOISE_KEY_TWEAK;
         float *xt = t->x + B * numel;
         ebm_philox_normals_rows(key, 0, B, 1, t->target, numel);
-        for (int64_t j = 0; j < B * numel; j++) {
-            float eps = t->target[j];
-            xt[j] = (float)(t->x[j] + sg * eps);
-            t->target[j] = (float)(-eps / sg);
+        for (int64_t i = 0; i < B; i++) {
+            const double si = noise_level(&t->cfg, key, i);
+            for (int64_t j = i * numel; j < (i + 1) * numel; j++) {
+                float eps = t->target[j];
+                xt[j] = (float)(t->x[j] + si * eps);
+                t->target[j] = (float)(-eps / sg);
+            }
         }
         st = ebm_dsm_grad(t->ctx, xt, t->target, B, t->e, t->grad, err);
         if (st)

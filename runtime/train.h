@@ -24,6 +24,14 @@
  *   dsm            loss = sigma^2 / B * sum_i 1/2 |s(x~_i) - (x_i - x~_i) / sigma^2|^2,
  *                  x~ = x + sigma eps, s = -dE/dx: needs a model compiled with
  *                  the dsm_grad program; no sampling.
+ *                  With sigma_max > sigma, each sample's noise level sigma_i is
+ *                  log-uniform in [sigma, sigma_max] (x~ = x + sigma_i eps) and
+ *                  the model at level sigma_i is exp(-E sigma / sigma_i), i.e.
+ *                  E at temperature sigma_i / sigma (the score network of NCSNv2
+ *                  as s(x) / sigma_i); weighting level i by sigma_i^2 the loss
+ *                  keeps the form above with the target -eps_i / sigma.  Sample
+ *                  it with annealed Langevin from T = sigma_max / sigma to 1
+ *                  (sampler.h, anneal_from) and a last denoising step of sigma^2.
  *
  * Divergence guard: a step whose loss, energies or gradient is NaN/Inf, or
  * whose |energy| exceeds energy_limit, is undone: the trainer goes back to
@@ -60,6 +68,8 @@ typedef struct ebm_train_config {
     int64_t batch;              /* B >= 1 */
     double alpha;               /* L2 energy regularisation (default 0.01) */
     double sigma;               /* dsm noise (default 0.1) */
+    double sigma_max;           /* dsm: > sigma trains at noise levels log-uniform in [sigma, sigma_max]
+                                   (0 = one level) */
     double lr;                  /* Adam (defaults 1e-4, 0, 0.999, 1e-8) */
     double beta1, beta2, adam_eps;
     double grad_norm_clip;      /* global norm; 0 = off (default 1) */

@@ -52,6 +52,11 @@ static const char *so_path(void)
     return tu_path("%s/quad.so", work_dir);
 }
 
+static const char *so_dsm_path(void)
+{
+    return tu_path("%s/quad_dsm.so", work_dir);
+}
+
 static void setup_all(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -65,6 +70,9 @@ static void setup_all(void)
     ebmc_compile_options o = {.opt_level = 2, .target_cpu = "native", .energy_head = "output", .tile = 16};
     if (!g || ebmc_compile_model(g, &o, so_path(), &err))
         snprintf(compile_err, sizeof compile_err, "%s", err.msg[0] ? err.msg : "failed");
+    o.dsm = 1;
+    if (g && !compile_err[0] && ebmc_compile_model(g, &o, so_dsm_path(), &err))
+        snprintf(compile_err, sizeof compile_err, "%s", err.msg[0] ? err.msg : "failed");
     ir_graph_free(g);
 }
 
@@ -73,19 +81,25 @@ static void teardown_all(void)
     if (!work_dir[0])
         return;
     unlink(so_path());
+    unlink(so_dsm_path());
     const char *names[] = {"a.ckpt", "b.ckpt", "bad.ckpt", "short.ckpt"};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
         unlink(tu_path("%s/%s", work_dir, names[k]));
     rmdir(work_dir);
 }
 
-static ebm_model *open_quad(void)
+static ebm_model *open_so(const char *path)
 {
     ck_assert_msg(!compile_err[0], "compiling the test model: %s", compile_err);
     ebm_model *m = NULL;
     ebm_error err = {0};
-    ck_assert_msg(ebm_model_open(so_path(), &m, &err) == EBM_OK, "%s", err.msg);
+    ck_assert_msg(ebm_model_open(path, &m, &err) == EBM_OK, "%s", err.msg);
     return m;
+}
+
+static ebm_model *open_quad(void)
+{
+    return open_so(so_path());
 }
 
 /* ---- the losses ---------------------------------------------------------------------------- */
@@ -277,6 +291,66 @@ START_TEST(resume_is_bit_identical)
 }
 END_TEST
 
+/* ---- denoising score matching at many noise levels ----------------------------------------- */
+
+/* x ~ N(0, v) per dimension and E = 1/2 sum_j (a_j x_j)^2.  At level s_i the
+ * model is E sigma / s_i (score -a^2 sigma x / s_i) and the noisy data's score
+ * is -x / (v + s_i^2); the s_i^2-weighted loss is then
+ * E_i (a^2 sigma - s_i / (v + s_i^2))^2 (v + s_i^2), least at
+ *   a^2 = E[s_i] / (sigma (v + E[s_i^2])),
+ * with s_i log-uniform on [sigma, sigma_max]: E[s] = (sigma_max - sigma) / ln r,
+ * E[s^2] = (sigma_max^2 - sigma^2) / (2 ln r), r = sigma_max / sigma.  With one
+ * level (sigma_max = 0) it is 1 / (v + sigma^2). */
+static double dsm_levels_train(double sigma_max, double *v_out)
+{
+    enum { N = 4096 };
+    ebm_dataset d = {.rank = 2, .shape = {N, AD}};
+    d.data = malloc(N * AD * sizeof(float));
+    ck_assert_ptr_nonnull(d.data);
+    ebm_init_states(EBM_INIT_NORMAL, 0, 0, 9, 0, 0, d.data, N, AD);
+    double v = 0;
+    for (int i = 0; i < N * AD; i++) {
+        d.data[i] *= 0.5f;
+        v += (double)d.data[i] * d.data[i] / (N * AD);
+    }
+    ebm_train_config c = ebm_train_defaults();
+    c.objective = EBM_OBJ_DSM;
+    c.sigma = 0.1;
+    c.sigma_max = sigma_max;
+    c.batch = 256;
+    c.lr = 0.01;
+    c.ema = 0.995;
+    c.grad_norm_clip = 0;
+    c.seed = 3;
+    ebm_model *m = open_so(so_dsm_path());
+    ebm_trainer *t = make_trainer(m, &d, &c);
+    run_steps(t, 2000);
+    const float *a = ebm_trainer_params(t);
+    double p = 0;
+    for (int j = 0; j < AD; j++)
+        p += (double)a[j] * a[j] / AD;
+    ebm_trainer_free(t);
+    ebm_model_close(m);
+    free(d.data);
+    *v_out = v;
+    return p;
+}
+
+START_TEST(dsm_levels_optimum)
+{
+    const double sigma = 0.1, smax = 1.0, lr = log(smax / sigma);
+    double v1, vm;
+    const double p1 = dsm_levels_train(0, &v1), pm = dsm_levels_train(smax, &vm);
+    const double want1 = 1 / (v1 + sigma * sigma);
+    const double es = (smax - sigma) / lr, es2 = (smax * smax - sigma * sigma) / (2 * lr);
+    const double wantm = es / (sigma * (vm + es2));
+    printf("dsm, one level sigma %.2f: a^2 %.4f, analytic %.4f; levels [%.2f, %.2f]: a^2 %.4f, analytic %.4f\n", sigma,
+           p1, want1, sigma, smax, pm, wantm);
+    ck_assert_msg(fabs(p1 / want1 - 1) < 0.04, "one level: a^2 = %g, analytic %g", p1, want1);
+    ck_assert_msg(fabs(pm / wantm - 1) < 0.04, "levels: a^2 = %g, analytic %g", pm, wantm);
+}
+END_TEST
+
 static int64_t file_size(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -402,6 +476,10 @@ START_TEST(bad_config)
     ck_assert_int_eq(ebm_trainer_new(m, &td, &c, &t, &err), EBM_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(err.msg, "lr > 0"));
     c = small_config();
+    c.sigma_max = 0.05;   /* below sigma (0.1) */
+    ck_assert_int_eq(ebm_trainer_new(m, &td, &c, &t, &err), EBM_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "sigma_max"));
+    c = small_config();
     c.batch = 100;   /* more than the 64 samples */
     ck_assert_int_eq(ebm_trainer_new(m, &td, &c, &t, &err), EBM_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(err.msg, "fewer than the batch"));
@@ -436,6 +514,7 @@ int main(void)
     tcase_add_test(tc, checkpoint_failures);
     tcase_add_test(tc, divergence_guard);
     tcase_add_test(tc, bad_config);
+    tcase_add_test(tc, dsm_levels_optimum);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
