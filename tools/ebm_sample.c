@@ -51,6 +51,12 @@ static const cli_opt sample_opts[] = {
      .help = "keep samples in [LO, HI] (default: ebm.sampler.clamp, else -1,1)"},
     {.name = "temperature", .metavar = "T", .help = "T > 0: samples p(x) ~ exp(-E(x)/T) (default: "
                                                     "ebm.sampler.temperature, else 1)"},
+    {.name = "anneal", .metavar = "T0", .help = "langevin: anneal the temperature geometrically from T0 at the first "
+                                               "step to --temperature at the last, the step size following T^2 "
+                                               "(default: ebm.sampler.anneal, else 0 = off)"},
+    {.name = "denoise", .metavar = "D", .help = "after the last step, one noiseless step x - D dE/dx (Tweedie's "
+                                                "denoiser when D = sigma^2 of the training noise; default: "
+                                                "ebm.sampler.denoise, else 0 = off)"},
     {.name = "seed", .metavar = "S", .help = "random seed (default 0); a sample depends only on the seed and "
                                              "its index, not on N"},
     {.name = "init", .metavar = "uniform|normal|FILE.npy",
@@ -144,6 +150,20 @@ static ebm_status parse_temperature(const char *what, int is_flag, const char *v
     return parse_float(what, value, 0, &s->p.temperature, err);
 }
 
+static ebm_status parse_anneal(const char *what, int is_flag, const char *value, sample_settings *s,
+                               ebm_error *err)
+{
+    s->anneal_given = 1;
+    return parse_float(what, value, 1, &s->anneal, err);
+}
+
+static ebm_status parse_denoise(const char *what, int is_flag, const char *value, sample_settings *s,
+                                ebm_error *err)
+{
+    s->denoise_given = 1;
+    return parse_float(what, value, 1, &s->denoise, err);
+}
+
 static ebm_status parse_bound(const char *what, const char *text, float *out, ebm_error *err)
 {
     double v;
@@ -223,6 +243,8 @@ static const setting settings[] = {
     {"grad-clip", "ebm.sampler.grad_clip", "ebm.train.grad_clip", parse_grad_clip},
     {"clamp", "ebm.sampler.clamp", NULL, parse_clamp},
     {"temperature", "ebm.sampler.temperature", NULL, parse_temperature},
+    {"anneal", "ebm.sampler.anneal", NULL, parse_anneal},
+    {"denoise", "ebm.sampler.denoise", NULL, parse_denoise},
     {"init", "ebm.sampler.init", "ebm.train.init", parse_init},
     {"reinit", "ebm.buffer.reinit_prob", NULL, parse_reinit},
     {NULL, "ebm.buffer.capacity", NULL, parse_capacity},   /* metadata only */
@@ -445,6 +467,12 @@ static ebm_status run_chains(const sample_job *j, ebm_model *m, sample_result *r
     p.lv.seed = j->seed;
     p.lv.trajectory_every = j->every;
     p.noise_auto = j->s.noise_auto;
+    p.anneal_from = j->s.anneal;
+    p.denoise = j->s.denoise;
+    if (p.anneal_from > 0 && j->kind != EBM_SAMPLER_LANGEVIN)
+        return ebm_fail(err, EBM_ERR_INVALID, "--sampler %s: annealing (--anneal %g, or ebm.sampler.anneal of %s) is "
+                        "for the langevin sampler; add --anneal 0", ebm_sampler_name(j->kind), (double)p.anneal_from,
+                        j->model);
     p.burn_in = j->kind != EBM_SAMPLER_MALA ? 0 : j->burn_in >= 0 ? j->burn_in : p.lv.steps / 2;
     if (p.burn_in > p.lv.steps)
         return ebm_fail(err, EBM_ERR_INVALID, "--burn-in %d exceeds the %d steps (from %s; burn-in is part of them)",
@@ -534,9 +562,17 @@ static void print_summary(const sample_job *j, const sample_result *r)
         snprintf(sampler, sizeof sampler, "adaptive Langevin steps (final step size %g, last window: %.3f lowered "
                  "their energy, noise %s", (double)s->step_size, s->acceptance,
                  j->s.noise_auto ? "sqrt(2 alpha)" : "fixed");
+    else if (j->s.anneal > 0)
+        snprintf(sampler, sizeof sampler, "annealed Langevin steps (T %g down to %g, step size %g x T^2/T_end^2, "
+                 "noise %s", (double)j->s.anneal, (double)p->temperature, (double)p->step_size,
+                 j->s.noise_auto ? "sqrt(2 alpha)" : "x T/T_end");
     else
         snprintf(sampler, sizeof sampler, "Langevin steps (step size %g, noise %g", (double)p->step_size,
                  (double)p->noise_scale);
+    if (j->s.denoise > 0) {
+        size_t k = strlen(sampler);
+        snprintf(sampler + k, sizeof sampler - k, ", then a denoising step of %g", (double)j->s.denoise);
+    }
     fprintf(stderr, "ebm sample: N=%lld, %d %s, grad clip %g, clamp %s, T %g, seed %llu, init %s) in %.3g s "
             "(%.3g sample-steps/s): final energy mean %.6g min %.6g max %.6g, %lld NaN/Inf -> %s%s\n",
             (long long)r->n, (int)p->steps, sampler, (double)p->grad_clip, clamp, (double)p->temperature,

@@ -14,6 +14,7 @@
 #include <float.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,9 @@ static const cli_opt train_opts[] = {
     {.name = "objective", .metavar = "cd|cd-softplus|cd-logsumexp|dsm",
      .help = "the loss (default: ebm.train.objective, else cd; dsm = denoising score matching, no sampling)"},
     {.name = "sigma", .metavar = "S", .help = "dsm noise level (default: ebm.train.sigma, else 0.1)"},
+    {.name = "sigma-max", .metavar = "S", .help = "dsm: train at noise levels log-uniform in [sigma, S], the model "
+                                                  "at level s being E at temperature s/sigma (default: "
+                                                  "ebm.train.sigma_max, else 0 = one level)"},
     {.name = "mcmc-steps", .metavar = "K", .help = "sampler steps per training step (default: ebm.train.mcmc_steps, "
                                                    "else ebm.sampler.steps, else 60)"},
     {.name = "sampler", .metavar = "langevin|adaptive|mala", .help = "the sampler (default langevin)"},
@@ -65,6 +69,10 @@ static const cli_opt train_opts[] = {
     {.name = "clamp", .metavar = "LO,HI|none", .help = "sampler range (default: ebm.sampler.clamp, else [-1,1], "
                                                        "widened to the data's range)"},
     {.name = "temperature", .metavar = "T", .help = "sampler temperature (default 1)"},
+    {.name = "anneal", .metavar = "T0", .help = "the trained model's sampler: anneal from temperature T0 (default: "
+                                               "ebm.sampler.anneal; dsm with --sigma-max: sigma-max/sigma)"},
+    {.name = "denoise", .metavar = "D", .help = "the trained model's sampler: a last noiseless step of D (default: "
+                                                "ebm.sampler.denoise; dsm with --sigma-max: sigma^2)"},
     {.name = "buffer-capacity", .metavar = "C", .help = "sample buffer capacity (default: ebm.buffer.capacity, "
                                                         "else 8192)"},
     {.name = "reinit", .metavar = "P", .help = "buffer re-init probability (default: ebm.buffer.reinit_prob, "
@@ -88,7 +96,8 @@ static const cli_opt train_opts[] = {
                                                  "at the end"},
     {.name = "png-every", .metavar = "S", .help = "steps between pictures (default 500)"},
     {.name = "eval-every", .metavar = "S", .help = "steps between sample-quality measurements: KL on toy data, FID "
-                                                   "on 28x28 images (default 500; 0 = off)"},
+                                                   "on 28x28 images (default 500; FID: first at 500, then as "
+                                                   "often as keeps it to 5% of the time; 0 = off)"},
     {.name = "eval-samples", .metavar = "N", .help = "fresh chains drawn for each FID measurement (default 1000)"},
     {.name = "features", .metavar = "NET.onnx", .help = "the feature network for FID (default: the built-in "
                                                         "Fashion-MNIST classifier, for 28x28x1 data)"},
@@ -113,6 +122,7 @@ const cli_cmd train_cmd = {
 
 #define DEFAULT_STEPS 1000
 #define DEFAULT_EVAL_SAMPLES 1000
+#define FID_TIME_SHARE 0.05   /* without --eval-every, FID measurements take at most this share of the run */
 
 typedef struct train_job {
     const char *model, *data, *out, *ckpt, *resume, *log, *png, *features;
@@ -154,6 +164,7 @@ static const train_setting train_settings[] = {
     {"alpha", "ebm.train.alpha", TS_NUM, 0, DBL_MAX, 0, offsetof(train_job, cfg.alpha)},
     {"objective", "ebm.train.objective", TS_OBJECTIVE, 0, 0, 0, 0},
     {"sigma", "ebm.train.sigma", TS_NUM, 0, DBL_MAX, 1, offsetof(train_job, cfg.sigma)},
+    {"sigma-max", "ebm.train.sigma_max", TS_NUM, 0, DBL_MAX, 0, offsetof(train_job, cfg.sigma_max)},
     {"data-noise", "ebm.train.data_noise", TS_NUM, 0, DBL_MAX, 0, offsetof(train_job, cfg.data_noise)},
     {"grad-norm-clip", "ebm.train.grad_norm_clip", TS_NUM, 0, DBL_MAX, 0, offsetof(train_job, cfg.grad_norm_clip)},
     {"ema", "ebm.train.ema", TS_NUM, 0, 0.999999, 0, offsetof(train_job, cfg.ema)},
@@ -359,6 +370,18 @@ static ebm_status resolve(const cli_args *a, train_job *j, const ebm_model *m, c
     j->draw = c->sampler;
     j->draw.lv = draw.p;
     j->draw.noise_auto = draw.noise_auto;
+    j->draw.anneal_from = draw.anneal;
+    j->draw.denoise = draw.denoise;
+    /* a model trained at many noise levels is drawn by annealing over them and denoised at the lowest */
+    if (c->objective == EBM_OBJ_DSM && c->sigma_max > c->sigma) {
+        if (!draw.anneal_given)
+            j->draw.anneal_from = (float)(c->sigma_max / c->sigma);
+        if (!draw.denoise_given)
+            j->draw.denoise = (float)(c->sigma * c->sigma);
+    }
+    /* the training chains (cd) neither anneal nor denoise */
+    c->sampler.anneal_from = 0;
+    c->sampler.denoise = 0;
     j->draw.lv.clamp = p->clamp;
     j->draw.lv.lo = p->lo;
     j->draw.lv.hi = p->hi;
@@ -374,13 +397,40 @@ static const char *data_label(const char *path)
     return slash && strncmp(path, "toy:", 4) != 0 ? slash + 1 : path;
 }
 
-/* "LO,HI" or "none". */
-static void clamp_text(const ebm_langevin_params *p, char *buf, size_t size)
+/* The metadata the trained model gets: keys with their formatted values. */
+#define META_MAX 40
+#define META_VALUE_MAX 4200
+typedef struct meta_list {
+    int n, overflow;
+    const char *keys[META_MAX];
+    const char *values[META_MAX];
+    char text[META_MAX][META_VALUE_MAX];
+} meta_list;
+
+static void meta_add(meta_list *ml, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void meta_add(meta_list *ml, const char *key, const char *fmt, ...)
 {
-    if (p->clamp)
-        snprintf(buf, size, "%.9g,%.9g", (double)p->lo, (double)p->hi);
+    if (ml->n >= META_MAX) {
+        ml->overflow = 1;
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(ml->text[ml->n], META_VALUE_MAX, fmt, ap);
+    va_end(ap);
+    ml->overflow |= k < 0 || k >= META_VALUE_MAX;
+    ml->keys[ml->n] = key;
+    ml->values[ml->n] = ml->text[ml->n];
+    ml->n++;
+}
+
+/* "auto" or the fixed noise scale. */
+static void meta_noise(meta_list *ml, const char *key, int noise_auto, const ebm_langevin_params *p)
+{
+    if (noise_auto)
+        meta_add(ml, key, "auto");
     else
-        snprintf(buf, size, "none");
+        meta_add(ml, key, "%.9g", (double)p->noise_scale);
 }
 
 /* The trained model: the same graph with the shipped parameters, and the
@@ -406,57 +456,54 @@ static ebm_status write_model(const train_job *j, ebm_model *m, const float *par
     }
     const ebm_train_config *c = &j->cfg;
     const ebm_langevin_params *p = &c->sampler.lv, *q = &draw->lv;
-    enum { N_KEYS = 25 };
-    static const char *const keys[N_KEYS] = {
-        "ebm.train.alpha", "ebm.train.objective", "ebm.train.steps", "ebm.train.batch", "ebm.train.lr",
-        "ebm.train.adam", "ebm.train.sigma", "ebm.train.data_noise", "ebm.train.grad_norm_clip", "ebm.train.ema",
-        "ebm.train.mcmc_steps", "ebm.train.step_size", "ebm.train.noise_scale", "ebm.train.grad_clip",
-        "ebm.train.sampler", "ebm.train.seed", "ebm.train.data",
-        "ebm.sampler.steps", "ebm.sampler.step_size", "ebm.sampler.noise_scale", "ebm.sampler.grad_clip",
-        "ebm.sampler.clamp", "ebm.sampler.temperature", "ebm.buffer.capacity", "ebm.buffer.reinit_prob"};
-    char v[N_KEYS][96];
-    const char *values[N_KEYS];
-    int k = 0;
-    snprintf(v[k++], sizeof v[0], "%g", c->alpha);
-    snprintf(v[k++], sizeof v[0], "%s", ebm_objective_name(c->objective));
-    snprintf(v[k++], sizeof v[0], "%lld", (long long)steps);
-    snprintf(v[k++], sizeof v[0], "%lld", (long long)c->batch);
-    snprintf(v[k++], sizeof v[0], "%g", c->lr);
-    snprintf(v[k++], sizeof v[0], "%g,%g", c->beta1, c->beta2);
-    snprintf(v[k++], sizeof v[0], "%g", c->sigma);
-    snprintf(v[k++], sizeof v[0], "%g", c->data_noise);
-    snprintf(v[k++], sizeof v[0], "%g", c->grad_norm_clip);
-    snprintf(v[k++], sizeof v[0], "%g", c->ema);
-    snprintf(v[k++], sizeof v[0], "%d", (int)p->steps);
-    snprintf(v[k++], sizeof v[0], "%.9g", (double)p->step_size);
-    if (c->sampler.noise_auto)
-        snprintf(v[k++], sizeof v[0], "auto");
+    meta_list *mlp = calloc(1, sizeof *mlp);
+    if (!mlp) {
+        free(names), free(data), free(numel);
+        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", j->out);
+    }
+    meta_add(mlp, "ebm.train.alpha", "%g", c->alpha);
+    meta_add(mlp, "ebm.train.objective", "%s", ebm_objective_name(c->objective));
+    meta_add(mlp, "ebm.train.steps", "%lld", (long long)steps);
+    meta_add(mlp, "ebm.train.batch", "%lld", (long long)c->batch);
+    meta_add(mlp, "ebm.train.lr", "%g", c->lr);
+    meta_add(mlp, "ebm.train.adam", "%g,%g", c->beta1, c->beta2);
+    meta_add(mlp, "ebm.train.sigma", "%g", c->sigma);
+    meta_add(mlp, "ebm.train.sigma_max", "%g", c->sigma_max);
+    meta_add(mlp, "ebm.train.data_noise", "%g", c->data_noise);
+    meta_add(mlp, "ebm.train.grad_norm_clip", "%g", c->grad_norm_clip);
+    meta_add(mlp, "ebm.train.ema", "%g", c->ema);
+    meta_add(mlp, "ebm.train.mcmc_steps", "%d", (int)p->steps);
+    meta_add(mlp, "ebm.train.step_size", "%.9g", (double)p->step_size);
+    meta_noise(mlp, "ebm.train.noise_scale", c->sampler.noise_auto, p);
+    meta_add(mlp, "ebm.train.grad_clip", "%.9g", (double)p->grad_clip);
+    meta_add(mlp, "ebm.train.sampler", "%s", ebm_sampler_name(c->sampler.kind));
+    meta_add(mlp, "ebm.train.seed", "%llu", (unsigned long long)c->seed);
+    meta_add(mlp, "ebm.train.data", "%s", j->data);   /* the path as given */
+    meta_add(mlp, "ebm.sampler.steps", "%d", (int)q->steps);
+    meta_add(mlp, "ebm.sampler.step_size", "%.9g", (double)q->step_size);
+    meta_noise(mlp, "ebm.sampler.noise_scale", draw->noise_auto, q);
+    meta_add(mlp, "ebm.sampler.grad_clip", "%.9g", (double)q->grad_clip);
+    if (q->clamp)
+        meta_add(mlp, "ebm.sampler.clamp", "%.9g,%.9g", (double)q->lo, (double)q->hi);
     else
-        snprintf(v[k++], sizeof v[0], "%.9g", (double)p->noise_scale);
-    snprintf(v[k++], sizeof v[0], "%.9g", (double)p->grad_clip);
-    snprintf(v[k++], sizeof v[0], "%s", ebm_sampler_name(c->sampler.kind));
-    snprintf(v[k++], sizeof v[0], "%llu", (unsigned long long)c->seed);
-    k++;
-    snprintf(v[k++], sizeof v[0], "%d", (int)q->steps);
-    snprintf(v[k++], sizeof v[0], "%.9g", (double)q->step_size);
-    if (draw->noise_auto)
-        snprintf(v[k++], sizeof v[0], "auto");
-    else
-        snprintf(v[k++], sizeof v[0], "%.9g", (double)q->noise_scale);
-    snprintf(v[k++], sizeof v[0], "%.9g", (double)q->grad_clip);
-    clamp_text(q, v[k++], sizeof v[0]);
-    snprintf(v[k++], sizeof v[0], "%.9g", (double)q->temperature);
-    snprintf(v[k++], sizeof v[0], "%lld", (long long)c->buffer_capacity);
-    snprintf(v[k++], sizeof v[0], "%g", c->reinit);
-    for (int i = 0; i < N_KEYS; i++)
-        values[i] = v[i];
-    values[16] = j->data;   /* ebm.train.data: the path as given */
+        meta_add(mlp, "ebm.sampler.clamp", "none");
+    meta_add(mlp, "ebm.sampler.temperature", "%.9g", (double)q->temperature);
+    meta_add(mlp, "ebm.sampler.anneal", "%.9g", (double)draw->anneal_from);
+    meta_add(mlp, "ebm.sampler.denoise", "%.9g", (double)draw->denoise);
+    meta_add(mlp, "ebm.buffer.capacity", "%lld", (long long)c->buffer_capacity);
+    meta_add(mlp, "ebm.buffer.reinit_prob", "%g", c->reinit);
+    if (mlp->overflow) {
+        free(names), free(data), free(numel), free(mlp);
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: a metadata value does not fit in %d bytes (ebm.train.data is "
+                        "the --data path as given)", j->out, META_VALUE_MAX);
+    }
     ir_onnx_update u = {.n_params = d->n_params, .names = names, .data = data, .numel = numel,
-                        .n_meta = N_KEYS, .keys = keys, .values = values};
+                        .n_meta = mlp->n, .keys = mlp->keys, .values = mlp->values};
     ebm_status st = ir_onnx_update_file(j->model, j->out, &u, err);
     free(names);
     free(data);
     free(numel);
+    free(mlp);
     return st;
 }
 
@@ -504,10 +551,11 @@ static void log_row(loop_state *ls, const ebm_train_stats *s, double q)
     fflush(ls->log);
 }
 
-/* The training chains' settings, which the FID chains use too. */
-static ebm_sampler_params chain_params(const train_job *j)
+/* The settings the trained model will be drawn with (ebm.sampler.*), which
+ * the FID chains use: the measurement is of what `ebm sample` will give. */
+static ebm_sampler_params draw_params(const train_job *j)
 {
-    ebm_sampler_params p = j->cfg.sampler;
+    ebm_sampler_params p = j->draw;
     if (p.noise_auto)
         p.lv.noise_scale = sqrtf(2.0f * p.lv.step_size);
     return p;
@@ -529,8 +577,8 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
         cli_progress_set_budget(&bar, ls->t0, j->time_budget);
     ebm_status st = EBM_OK;
     ebm_train_stats s;
-    const ebm_sampler_params sp = chain_params(j);
-    double eval_secs = 0;
+    const ebm_sampler_params sp = draw_params(j);
+    double eval_secs = 0, last_eval_end = 0;
     while (!st && ebm_trainer_steps_done(t) < j->steps) {
         if (j->time_budget > 0 && cli_now_seconds() - ls->t0 + reserve_seconds(ls, eval_secs) >= j->time_budget) {
             ls->time_up = 1;
@@ -551,12 +599,17 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
         }
         double q = NAN;
         int at_log = k % j->log_every == 0 || k == j->steps;
-        /* KL is cheap (one energy pass over a grid): at every log row; FID draws chains: every --eval-every */
+        /* KL is cheap (one energy pass over a grid): at every log row.  FID draws chains: every
+         * --eval-every steps when given, else first at the default step and then whenever the
+         * time since the last one is FID_TIME_SHARE^-1 - 1 times what it took (<= 5% of the run) */
         int at_eval = j->eval_every > 0 && k % j->eval_every == 0;
+        if (ls->eval.kind == EVAL_FID && !j->eval_every_given && j->eval_every > 0 && eval_secs > 0)
+            at_eval = cli_now_seconds() - last_eval_end >= eval_secs * (1 / FID_TIME_SHARE - 1);
         if ((ls->eval.kind == EVAL_TOY_KL && (at_log || at_eval)) || (ls->eval.kind == EVAL_FID && at_eval)) {
             double e0 = cli_now_seconds();
             ls->last = train_eval_measure(&ls->eval, ebm_trainer_params(t), &sp);
-            eval_secs = cli_now_seconds() - e0;
+            last_eval_end = cli_now_seconds();
+            eval_secs = last_eval_end - e0;
             q = ls->last.value;
             if (ls->eval.kind == EVAL_FID && !bar.active) {
                 fprintf(stderr, "ebm train: step %lld, %.0f s: FID %.1f", (long long)k, cli_now_seconds() - ls->t0,
@@ -676,7 +729,7 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
         /* the model file gets the shipped parameters (the EMA when enabled) */
         float *w = ebm_model_weights(m);
         memcpy(w, ebm_trainer_params(t), (size_t)ebm_model_desc(m)->weights_numel * sizeof(float));
-        const ebm_sampler_params sp = chain_params(j);
+        const ebm_sampler_params sp = draw_params(j);
         final = train_eval_measure(&ls.eval, w, &sp);
         st = write_model(j, m, w, ebm_trainer_steps_done(t), &j->draw, err);
     }
