@@ -410,6 +410,33 @@ int ir_nn_act(ir_nn *nn, int x, ir_nn_act_kind act)
     }
 }
 
+/* 1/2 sum over the sample of (scale * (x - center))^2 as [N, 1]: a Gaussian
+ * term with a learned mean and precision per element, which lets an energy
+ * say how far each pixel may stray (e.g. an image's borders) without the
+ * network having to learn a steep linear score. */
+int ir_nn_quadratic(ir_nn *nn, const char *name, int x, float init_scale)
+{
+    if (layer_stopped(nn, name, x))
+        return -1;
+    ir_shape s = shape_of(nn, x);
+    char sb[64];
+    if (s.rank < 2 || s.d[0] != IR_DIM_N || ir_shape_has_batch(&s) != 1)
+        return nn_fail(nn, EBM_ERR_SHAPE, "quadratic '%s': input %s, expected [N, ...] with N only first", name,
+                       ir_shape_str(&s, sb, sizeof sb));
+    ir_shape ps = s;
+    ps.d[0] = 1;
+    uint32_t axes = 0;
+    for (int i = 1; i < s.rank; i++)
+        axes |= 1u << i;
+    int c = param(nn, name, "center", ps, 0, 0.0f);
+    int w = param(nn, name, "scale", ps, 0, init_scale);
+    int y = binary(nn, IR_OP_MUL, binary(nn, IR_OP_SUB, x, c, name, "centered"), w, name, "scaled");
+    int sum = reduce_sum(nn, binary(nn, IR_OP_MUL, y, y, name, "square"), axes, name, "sum");
+    int half = binary(nn, IR_OP_MUL, sum, scalar(nn, 0.5), name, "half");
+    int64_t d[2] = {IR_DIM_N, 1};
+    return reshape(nn, half, shape_dims(2, d), name, "energy");
+}
+
 /* ---- shape and plumbing ------------------------------------------------------------------ */
 
 int ir_nn_global_mean(ir_nn *nn, int x)

@@ -83,6 +83,9 @@ int ir_nn_conv2d(ir_nn *nn, const char *name, int x, int64_t out_channels, int64
  * "<name>.weight" (ones) and shift "<name>.bias" (zeros). */
 int ir_nn_group_norm(ir_nn *nn, const char *name, int x, int64_t groups);
 int ir_nn_act(ir_nn *nn, int x, ir_nn_act_kind act);
+/* 1/2 sum_i (scale_i (x_i - center_i))^2 per sample, [N, 1]; parameters
+ * "<name>.center" (0) and "<name>.scale" (init_scale), each of x's shape with 1 for N. */
+int ir_nn_quadratic(ir_nn *nn, const char *name, int x, float init_scale);
 /* Mean over the spatial axes: [N,C,H,W] -> [N,C]. */
 int ir_nn_global_mean(ir_nn *nn, int x);
 /* [N, d1, d2, ...] -> [N, d1*d2*...]. */

@@ -2,7 +2,8 @@
  *
  *   {"name": "my-ebm", "input_shape": [28, 28, 1], "hidden_dims": [32, 64],
  *    "activation": "silu", "energy_type": "deep", "use_residual": false,
- *    "use_bias": true, "kernel_size": 3, "output_dim": 1,
+ *    "use_bias": true, "kernel_size": 3, "output_dim": 1, "norm_groups": 4,
+ *    "quadratic": true,
  *    "parameters": {"mcmc_steps": 60, "step_size": 0.01, "noise_scale": 0.005,
  *                   "grad_clip": 0.03, "clamp": [-1, 1], "temperature": 1,
  *                   "buffer_capacity": 4096, "reinit_prob": 0.05, "alpha": 0.01}}
@@ -358,6 +359,16 @@ static ebm_status f_kernel(cfg *c, const char *f, json_t *v, zoo_spec *s)
     return st;
 }
 
+static ebm_status f_norm_groups(cfg *c, const char *f, json_t *v, zoo_spec *s)
+{
+    return get_int(c, f, v, 1, 1 << 20, "an integer >= 1 (GroupNorm groups at most)", &s->norm_groups);
+}
+
+static ebm_status f_quadratic(cfg *c, const char *f, json_t *v, zoo_spec *s)
+{
+    return get_bool(c, f, v, &s->quadratic);
+}
+
 static ebm_status f_parameters(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     if (!json_is_object(v))
@@ -377,6 +388,8 @@ static const field model_fields[] = {
     {"use_residual", f_residual},
     {"use_bias", f_bias},
     {"kernel_size", f_kernel},
+    {"norm_groups", f_norm_groups},
+    {"quadratic", f_quadratic},
     {"parameters", f_parameters},
 };
 

@@ -24,6 +24,7 @@
 #define MAX_INPUT_DIM (INT64_C(1) << 24)   /* sizes far beyond any real model, far below overflow */
 #define MAX_IMAGE_SIDE (INT64_C(1) << 14)
 #define MAX_WIDTH (INT64_C(1) << 20)
+#define QUAD_INIT_SCALE 0.5f   /* the Gaussian term's initial scale: a broad prior (sd 2 on [-1, 1] data) */
 
 /* ---- the presets ---------------------------------------------------------------- */
 
@@ -194,11 +195,13 @@ ebm_status zoo_spec_check(const zoo_spec *s, ebm_error *err)
     return EBM_OK;
 }
 
-/* GroupNorm groups for c channels: min(32, c), or the largest divisor of c
- * below 32 when 32 does not divide it (GroupNorm needs equal groups). */
-static int64_t norm_groups(int64_t c)
+/* GroupNorm groups for c channels: the largest divisor of c not above the
+ * spec's norm_groups (0: not above 32; GroupNorm needs equal groups). */
+static int64_t norm_groups(const zoo_spec *s, int64_t c)
 {
-    int64_t g = c < MAX_GROUPS ? c : MAX_GROUPS;
+    int64_t g = s->norm_groups > 0 ? s->norm_groups : MAX_GROUPS;
+    if (g > c)
+        g = c;
     while (c % g != 0)
         g--;
     return g;
@@ -238,6 +241,8 @@ void zoo_spec_describe(const zoo_spec *s, char *buf, size_t size)
     }
     if (s->kind == ZOO_DEEP)
         base_appendf(buf, size, &at, ", GroupNorm");
+    if (s->kind == ZOO_DEEP && s->norm_groups > 0)
+        base_appendf(buf, size, &at, " (up to %lld groups)", (long long)s->norm_groups);
     base_appendf(buf, size, &at, ", %s", ir_nn_act_name(s->act));
     if (s->use_residual)
         base_appendf(buf, size, &at, s->kind == ZOO_MLP ? ", residual where sizes agree"
@@ -247,6 +252,8 @@ void zoo_spec_describe(const zoo_spec *s, char *buf, size_t size)
     if (s->kind == ZOO_DEEP)
         base_appendf(buf, size, &at, " -> %lld -> %lld", (long long)head_width(s, 1), (long long)head_width(s, 2));
     base_appendf(buf, size, &at, " -> 1%s", s->use_bias ? "" : " (no bias)");
+    if (s->quadratic)
+        base_appendf(buf, size, &at, ", + a Gaussian term 1/2 |scale (x - center)|^2");
 }
 
 /* ---- building ------------------------------------------------------------------------ */
@@ -266,7 +273,7 @@ static int conv_norm(ir_nn *nn, const zoo_spec *s, int x, int i, const char *con
     if (s->kind != ZOO_DEEP)
         return y;
     block_name(name, sizeof name, i, norm);
-    return ir_nn_group_norm(nn, name, y, norm_groups(s->hidden[i]));
+    return ir_nn_group_norm(nn, name, y, norm_groups(s, s->hidden[i]));
 }
 
 static int plain_block(ir_nn *nn, const zoo_spec *s, int x, int i)
@@ -378,7 +385,13 @@ static ebm_status set_defaults_meta(ir_graph *g, const zoo_defaults *d, ebm_erro
             st = meta_i(g, "ebm.train.batch", d->batch, err);
         if (!st)
             st = meta_i(g, "ebm.train.steps", d->steps, err);
+        if (!st && d->sigma_max > 0)
+            st = meta_f(g, "ebm.train.sigma_max", d->sigma_max, err);
     }
+    if (!st && d->anneal > 0)
+        st = meta_f(g, "ebm.sampler.anneal", d->anneal, err);
+    if (!st && d->denoise > 0)
+        st = meta_f(g, "ebm.sampler.denoise", d->denoise, err);
     return st;
 }
 
@@ -427,6 +440,8 @@ ebm_status zoo_build(const zoo_spec *s, uint64_t seed, ir_graph **out, ebm_error
     }
     int x = ir_nn_input(&nn, "x", in);
     int e = s->kind == ZOO_MLP ? build_mlp(&nn, s, x) : build_conv(&nn, s, x);
+    if (s->quadratic)
+        e = ir_nn_add(&nn, e, ir_nn_quadratic(&nn, "quad", x, QUAD_INIT_SCALE));
     ir_nn_output(&nn, e, "energy");
     ir_graph *g = ir_nn_finish(&nn, err);
     if (!g)

@@ -42,6 +42,10 @@ typedef struct zoo_defaults {
     const char *objective;
     double sigma, lr, ema;
     int64_t batch, steps;
+    /* Written when > 0: ebm.train.sigma_max (dsm at many noise levels), and
+     * the annealed sampler that draws such a model, ebm.sampler.anneal and
+     * ebm.sampler.denoise. */
+    double sigma_max, anneal, denoise;
 } zoo_defaults;
 
 typedef struct zoo_spec {
@@ -56,6 +60,9 @@ typedef struct zoo_spec {
     int use_residual;             /* mlp: h + act(W h) where sizes agree; conv: residual blocks */
     int use_bias;
     int64_t kernel;               /* conv kernel size, odd */
+    int64_t norm_groups;          /* deep: GroupNorm groups at most (the largest divisor of C not above it);
+                                     0 = min(32, C) */
+    int quadratic;                /* add 1/2 sum (scale (x - center))^2, a learned Gaussian term */
     zoo_defaults defaults;
 } zoo_spec;
 
