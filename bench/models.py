@@ -4,8 +4,9 @@ Each energy network maps x to one energy per sample ([N, 1]).  The image
 networks are the `ebm init` presets (zoo/presets.c) rebuilt in torch, layer
 for layer, so both sides run the same computation:
 
-  mnist  [N,1,28,28]: conv3x3 16/s2, 32/s2, 64/s1, each + GroupNorm + SiLU;
-         global mean; 64 -> 32 -> 16 -> 1 with SiLU
+  mnist  [N,1,28,28]: conv3x3 16/s2, 32/s2, 64/s2, 64/s1, each + GroupNorm
+         (at most 4 groups) + SiLU; global mean; 64 -> 32 -> 16 -> 1 with
+         SiLU; plus the Gaussian term 1/2 |scale (x - center)|^2
   cifar  [N,3,32,32]: the same with 32/s2, 64/s2, 128/s2, 256/s1 residual
          blocks: conv(s) -> GN -> SiLU -> conv(1) -> GN, plus the shortcut
          (a 1x1 conv with the block's stride where the shape changes), SiLU
@@ -19,8 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def norm_groups(c):
-    g = min(c, 32)
+def norm_groups(c, most=32):
+    g = min(c, most)
     while c % g:
         g -= 1
     return g
@@ -40,10 +41,10 @@ class MLP(nn.Module):
 
 
 class ConvNorm(nn.Module):
-    def __init__(self, cin, cout, stride):
+    def __init__(self, cin, cout, stride, groups=32):
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
-        self.norm = nn.GroupNorm(norm_groups(cout), cout, eps=1e-5)
+        self.norm = nn.GroupNorm(norm_groups(cout, groups), cout, eps=1e-5)
 
     def forward(self, x):
         return self.norm(self.conv(x))
@@ -64,21 +65,31 @@ class Residual(nn.Module):
 class Deep(nn.Module):
     """The `deep` energy of zoo/presets.c (mnist, cifar)."""
 
-    def __init__(self, cin, hidden, residual):
+    def __init__(self, cin, hidden, residual, groups=32, quad_shape=None):
         super().__init__()
         blocks, c = [], cin
         for i, h in enumerate(hidden):
             stride = 2 if i < len(hidden) - 1 else 1
-            blocks.append(Residual(c, h, stride) if residual else ConvNorm(c, h, stride))
+            blocks.append(Residual(c, h, stride) if residual else ConvNorm(c, h, stride, groups))
             c = h
         self.blocks = nn.ModuleList(blocks)
         self.residual = residual
         self.head = MLP([c, c // 2, c // 4, 1])
+        # the Gaussian term 1/2 |scale (x - center)|^2 (zoo/presets.c: center 0, scale 0.5)
+        self.quad = None
+        if quad_shape is not None:
+            self.center = nn.Parameter(torch.zeros((1,) + quad_shape))
+            self.scale = nn.Parameter(torch.full((1,) + quad_shape, 0.5))
+            self.quad = True
 
     def forward(self, x):
+        x0 = x
         for b in self.blocks:
             x = b(x) if self.residual else F.silu(b(x))
-        return self.head(x.mean(dim=(2, 3)))
+        e = self.head(x.mean(dim=(2, 3)))
+        if self.quad:
+            e = e + 0.5 * ((self.scale * (x0 - self.center)) ** 2).sum(dim=(1, 2, 3)).unsqueeze(1)
+        return e
 
 
 def matmul_flops(model, x):
@@ -107,7 +118,7 @@ def matmul_flops(model, x):
 CASES = {
     "mlp784_b128": (lambda: MLP([784, 256, 256, 1]), (784,), 128, 64),
     "mlp784_b1": (lambda: MLP([784, 256, 256, 1]), (784,), 1, 64),
-    "mnist_b64": (lambda: Deep(1, [16, 32, 64], False), (1, 28, 28), 64, 16),
+    "mnist_b64": (lambda: Deep(1, [16, 32, 64, 64], False, groups=4, quad_shape=(1, 28, 28)), (1, 28, 28), 64, 16),
     "cifar_b32": (lambda: Deep(3, [32, 64, 128, 256], True), (3, 32, 32), 32, 16),
     "tabular_b4096": (lambda: MLP([2, 64, 64, 1]), (2,), 4096, 64),
 }

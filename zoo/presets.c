@@ -5,8 +5,9 @@
  *   preset  input          network
  *   simple  [N, D]         mlp 128, 128, 64, GELU -> 1
  *   cnn     [N, C, H, W]   per hidden dim (32, 64) a 3x3 stride-2 conv + SiLU; global mean; -> 1
- *   mnist   [N, 1, 28, 28] deep: conv 16, 32, 64 (stride 2 but the last) + GroupNorm + SiLU;
- *                          global mean; head 64 -> 32 -> 16 -> 1 with SiLU
+ *   mnist   [N, 1, 28, 28] deep: conv 16, 32, 64, 64 (stride 2 but the last) + GroupNorm
+ *                          (4 groups) + SiLU; global mean; head 64 -> 32 -> 16 -> 1 with
+ *                          SiLU; plus a learned Gaussian term
  *   cifar   [N, 3, 32, 32] deep as mnist with 32, 64, 128, 256 in residual blocks
  *
  * A residual block is conv(k, stride) -> norm -> act -> conv(k, 1) -> norm,
@@ -100,14 +101,37 @@ static void preset_cnn(zoo_spec *s)
     set_image(s, 28, 28, 1);
 }
 
+/* Measured on Fashion-MNIST (README, "Training"): conv 16, 32, 64 at stride 2
+ * and 64 at stride 1, GroupNorm of 4 groups (one group per channel, i.e.
+ * instance norm, loses the intensities a score needs), and a learned
+ * Gaussian term, which carries the near-constant borders the network would
+ * otherwise have to learn as a steep linear score.  Trained by denoising
+ * score matching at noise levels log-uniform in [0.05, 1] (the model at
+ * level s is E at temperature s / 0.05), drawn by annealed Langevin from
+ * T = 20 to 1 over 2,000 steps and one denoising step of 0.05^2. */
 static void preset_mnist(zoo_spec *s)
 {
-    static const int64_t hidden[] = {16, 32, 64};
+    static const int64_t hidden[] = {16, 32, 64, 64};
     s->kind = ZOO_DEEP;
-    set_hidden(s, hidden, 3);
+    set_hidden(s, hidden, 4);
     set_image(s, 28, 28, 1);
+    s->norm_groups = 4;
+    s->quadratic = 1;
     s->defaults.buffer_capacity = 4096;
     s->defaults.alpha = 0.01;
+    s->defaults.mcmc_steps = 2000;
+    s->defaults.step_size = 2e-3;
+    s->defaults.noise_scale = -1;   /* auto */
+    s->defaults.grad_clip = 0;
+    s->defaults.objective = "dsm";
+    s->defaults.sigma = 0.05;
+    s->defaults.sigma_max = 1;
+    s->defaults.anneal = 20;
+    s->defaults.denoise = 0.0025;
+    s->defaults.lr = 1e-3;
+    s->defaults.ema = 0.999;
+    s->defaults.batch = 128;
+    s->defaults.steps = 20000;
 }
 
 static void preset_cifar(zoo_spec *s)

@@ -46,9 +46,9 @@ def conv(w, name, x, stride):
     return F.conv2d(x, w[name + ".weight"], w[name + ".bias"], stride=stride, padding=(k - 1) // 2)
 
 
-def group_norm(w, name, x):
+def group_norm(w, name, x, most=32):
     c = x.shape[1]
-    groups = min(32, c)
+    groups = min(most, c)
     while c % groups:
         groups -= 1
     return F.group_norm(x, groups, w[name + ".weight"], w[name + ".bias"], eps=1e-5)
@@ -76,10 +76,12 @@ def deep_head(w, h):
 
 def mnist(w, x):
     h = x
-    for i, stride in enumerate([2, 2, 1]):
+    for i, stride in enumerate([2, 2, 2, 1]):
         b = "block%d." % (i + 1)
-        h = F.silu(group_norm(w, b + "norm", conv(w, b + "conv", h, stride)))
-    return deep_head(w, h)
+        h = F.silu(group_norm(w, b + "norm", conv(w, b + "conv", h, stride), most=4))
+    # the Gaussian term: 1/2 sum (scale (x - center))^2
+    quad = 0.5 * ((w["quad.scale"] * (x - w["quad.center"])) ** 2).sum(dim=(1, 2, 3)).unsqueeze(1)
+    return deep_head(w, h) + quad
 
 
 def cifar(w, x):
