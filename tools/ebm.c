@@ -25,9 +25,14 @@
  *   ebm.sampler.clamp          "LO,HI" or "none"             -1,1
  *   ebm.sampler.temperature    number > 0                    1
  *   ebm.sampler.init           "uniform" or "normal"         uniform (in the clamp range)
+ *   ebm.sampler.anneal         number >= 0 (0 = off)         0  (langevin: the first step's
+ *                                                                 temperature, annealed to T)
+ *   ebm.sampler.denoise        number >= 0 (0 = off)         0  (a last noiseless step's size)
  *
- * (The training keys of a later issue would follow the same pattern:
- * ebm.buffer.capacity, ebm.buffer.reinit_prob, ebm.train.alpha, ...)
+ * The training keys (ebm.train.*, ebm.buffer.*) are read by ebm_train.c's
+ * settings table; ebm.train.sigma_max > ebm.train.sigma makes a dsm model of
+ * many noise levels, which `ebm train` writes with the anneal and denoise that
+ * draw it (sigma_max / sigma and sigma^2) unless given.
  */
 #include <math.h>
 #include <stdarg.h>

@@ -488,8 +488,8 @@ static ebm_status write_model(const train_job *j, ebm_model *m, const float *par
     else
         meta_add(mlp, "ebm.sampler.clamp", "none");
     meta_add(mlp, "ebm.sampler.temperature", "%.9g", (double)q->temperature);
-    meta_add(mlp, "ebm.sampler.anneal", "%.9g", (double)draw->anneal_from);
-    meta_add(mlp, "ebm.sampler.denoise", "%.9g", (double)draw->denoise);
+    meta_add(mlp, "ebm.sampler.anneal", "%.7g", (double)draw->anneal_from);
+    meta_add(mlp, "ebm.sampler.denoise", "%.7g", (double)draw->denoise);
     meta_add(mlp, "ebm.buffer.capacity", "%lld", (long long)c->buffer_capacity);
     meta_add(mlp, "ebm.buffer.reinit_prob", "%g", c->reinit);
     if (mlp->overflow) {

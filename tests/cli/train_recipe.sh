@@ -4,7 +4,8 @@
 # next run (a flag still wins); --time ends a run on the clock; on 28x28x1
 # images the FID of fresh chains is logged every --eval-every steps and
 # reported at the end; the trained model keeps the training chains' settings
-# (ebm.train.*) apart from the sampler's (ebm.sampler.*).
+# (ebm.train.*) apart from the sampler's (ebm.sampler.*); a dsm model of many
+# noise levels carries the annealed, denoised sampler that draws it.
 set -u
 
 BIN="${EBMC_BIN_DIR:?EBMC_BIN_DIR must point at the bin folder of the build}"
@@ -67,5 +68,26 @@ check "summary: FID of 24 fresh chains and classes" grep -qE "FID [0-9.]+ of 24 
 expect_fail "--features that does not fit the data" 1 "--features;784;4" \
     "$EBM" train "$TMP/cnn.onnx" --data "$SRC/tests/data/fid/a.npy" -o "$TMP/x.onnx" --steps 2 --eval-every 1 \
     --features "$SRC/tests/fixtures/mlp_silu/model.onnx"
+
+# ---- dsm at many noise levels: the trained model carries the sampler that draws it -----------------------
+expect_ok "dsm with --sigma-max" "$EBM" train "$T2D" --data toy:moons -o "$TMP/ms.onnx" --objective dsm \
+    --sigma 0.1 --sigma-max 0.8 --steps 3 --batch 8 --mcmc-steps 40 --step-size 0.001 --noise auto --grad-clip 0
+"$EBM" info "$TMP/ms.onnx" >"$TMP/info" 2>&1
+for kv in "ebm.train.sigma = 0.1" "ebm.train.sigma_max = 0.8" "ebm.sampler.anneal = 8" "ebm.sampler.denoise = 0.01"; do
+    check "metadata: $kv" grep -qF "$kv" "$TMP/info"
+done
+expect_ok "sample it with no flags" "$EBM" sample "$TMP/ms.onnx" -n 16 -o "$TMP/ms.npy"
+cp "$TMP/err" "$TMP/summary"
+check "annealed from 8 and denoised, from the metadata" \
+    grep -qF "40 annealed Langevin steps (T 8 down to 1, step size 0.001 x T^2/T_end^2, noise sqrt(2 alpha), then a denoising step of 0.01" "$TMP/summary"
+expect_ok "--anneal 0 --denoise 0 turn both off" "$EBM" sample "$TMP/ms.onnx" -n 4 -o "$TMP/ms0.npy" --anneal 0 \
+    --denoise 0
+cp "$TMP/err" "$TMP/summary"
+check "plain Langevin" bash -c "grep -q '40 Langevin steps (step size 0.001' '$TMP/summary' && ! grep -q denoising '$TMP/summary'"
+expect_fail "--anneal with mala" 1 "annealing;langevin" "$EBM" sample "$TMP/ms.onnx" -n 4 -o "$TMP/x.npy" \
+    --sampler mala
+expect_fail "negative --anneal" 2 "--anneal" "$EBM" sample "$TMP/ms.onnx" -n 4 -o "$TMP/x.npy" --anneal -1
+expect_fail "--sigma-max below --sigma" 1 "sigma_max" "$EBM" train "$T2D" --data toy:moons -o "$TMP/x.onnx" \
+    --objective dsm --sigma 0.1 --sigma-max 0.05 --steps 1 --batch 8
 
 finish
