@@ -50,6 +50,17 @@ expect_ok "first 10 steps + checkpoint" "$EBM" train "$T2D" --data toy:rings -o 
 expect_ok "resume to 20" "$EBM" train "$T2D" --data toy:rings -o "$TMP/b.onnx" --steps 20 "${SMALL[@]}" --seed 5 \
     --resume "$TMP/c.ckpt"
 check "resumed = straight, byte for byte" cmp -s "$TMP/a.onnx" "$TMP/b.onnx"
+# a resume with other settings, or from a damaged checkpoint, is refused (issue 18)
+expect_fail "resume with another --batch" 1 "c.ckpt;batch = 16, this run has batch = 8 (--batch)" \
+    "$EBM" train "$T2D" --data toy:rings -o "$TMP/x.onnx" --steps 20 "${SMALL[@]}" --batch 8 --seed 5 \
+    --resume "$TMP/c.ckpt"
+expect_fail "resume with another --seed" 1 "c.ckpt;seed = 5, this run has seed = 6 (--seed)" \
+    "$EBM" train "$T2D" --data toy:rings -o "$TMP/x.onnx" --steps 20 "${SMALL[@]}" --seed 6 --resume "$TMP/c.ckpt"
+cp "$TMP/c.ckpt" "$TMP/flip.ckpt"
+byte=$(od -An -t u1 -j 200 -N 1 "$TMP/flip.ckpt" | tr -d ' ')
+printf "\\x$(printf %02x $((byte ^ 4)))" | dd of="$TMP/flip.ckpt" bs=1 seek=200 conv=notrunc status=none
+expect_fail "resume from a checkpoint with one flipped byte" 1 "flip.ckpt;damaged" \
+    "$EBM" train "$T2D" --data toy:rings -o "$TMP/x.onnx" --steps 20 "${SMALL[@]}" --seed 5 --resume "$TMP/flip.ckpt"
 
 # ---- bad input ----------------------------------------------------------------------------------
 expect_fail "missing data file" 1 "nope.idx" "$EBM" train "$T2D" --data "$TMP/nope.idx" -o "$TMP/x.onnx"
