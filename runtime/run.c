@@ -15,6 +15,9 @@
  *     so the sum is ((0 + g_0) + g_1) + ... whatever the thread count;
  *   - errors name the first failing tile in tile order: tiles are handed out
  *     in increasing order, and a thread stops only at tiles after a failure.
+ * Inputs are checked first: a NaN/Inf in x (or a DSM target) is an
+ * EBM_ERR_NUMERIC error naming the first such sample, even where the model
+ * would map it to a finite output.
  * Inside a call that runs on several threads OpenBLAS runs on one (its
  * threaded path allocates per call, and our threads already fill the cores).
  *
@@ -223,6 +226,16 @@ static ebm_status numeric_fail(const ebm_ctx *ctx, const char *fn, const char *w
                     (long long)bc->first);
 }
 
+/* Inputs must be finite: a NaN input can come out as a finite energy (a ReLU's
+ * max(x, 0) may give 0), so the outputs alone would not show it. */
+static ebm_status check_input(const ebm_ctx *ctx, const char *fn, const char *name, const float *x, int64_t n,
+                              ebm_error *err)
+{
+    bad_count bc = {0, -1};
+    count_bad(NULL, x, ctx->m->d->sample_numel, n, 0, &bc);
+    return bc.samples ? numeric_fail(ctx, fn, name, &bc, n, err) : EBM_OK;
+}
+
 /* ---- running tiles on threads -------------------------------------------------- */
 
 /* Runs tile t on worker w; on failure fills w->fail_status / fail_err and
@@ -401,7 +414,8 @@ ebm_status ebm_energy(ebm_ctx *ctx, const float *x, int64_t n, float *energy, eb
     ebm_status st = check_call(ctx, fn, n, EBM_PROGRAM_ENERGY, err);
     if (st || n == 0)
         return st;
-    if ((st = need_ptr(ctx, fn, x, "x", err)) || (st = need_ptr(ctx, fn, energy, "energy", err)))
+    if ((st = need_ptr(ctx, fn, x, "x", err)) || (st = need_ptr(ctx, fn, energy, "energy", err)) ||
+        (st = check_input(ctx, fn, "input x", x, n, err)))
         return st;
     batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_ENERGY], .n = n, .x = x, .energy = energy};
     bad_count bc = {0, -1};
@@ -418,7 +432,7 @@ ebm_status ebm_score(ebm_ctx *ctx, const float *x, int64_t n, float *energy, flo
     if (st || n == 0)
         return st;
     if ((st = need_ptr(ctx, fn, x, "x", err)) || (st = need_ptr(ctx, fn, energy, "energy", err)) ||
-        (st = need_ptr(ctx, fn, score, "score", err)))
+        (st = need_ptr(ctx, fn, score, "score", err)) || (st = check_input(ctx, fn, "input x", x, n, err)))
         return st;
     if (score == x)
         return ebm_fail(err, EBM_ERR_INVALID, "%s: %s: score may not alias x", ctx->m->path, fn);
@@ -518,7 +532,8 @@ ebm_status ebm_param_grad(ebm_ctx *ctx, const float *x, const float *w, int64_t 
     ebm_status st = check_call(ctx, fn, n, EBM_PROGRAM_PARAM_GRAD, err);
     if (st || (st = need_ptr(ctx, fn, grad, "grad", err)))
         return st;
-    if (n > 0 && ((st = need_ptr(ctx, fn, x, "x", err)) || (st = need_ptr(ctx, fn, w, "w", err))))
+    if (n > 0 && ((st = need_ptr(ctx, fn, x, "x", err)) || (st = need_ptr(ctx, fn, w, "w", err)) ||
+                  (st = check_input(ctx, fn, "input x", x, n, err))))
         return st;
     if (n == 0) {   /* the empty sum */
         memset(grad, 0, (size_t)ctx->m->d->weights_numel * sizeof(float));
@@ -691,7 +706,9 @@ ebm_status ebm_dsm_grad(ebm_ctx *ctx, const float *x, const float *target, int64
     ebm_status st = check_call(ctx, fn, n, EBM_PROGRAM_DSM_GRAD, err);
     if (st || (st = need_ptr(ctx, fn, grad, "grad", err)))
         return st;
-    if (n > 0 && ((st = need_ptr(ctx, fn, x, "x", err)) || (st = need_ptr(ctx, fn, target, "target", err))))
+    if (n > 0 && ((st = need_ptr(ctx, fn, x, "x", err)) || (st = need_ptr(ctx, fn, target, "target", err)) ||
+                  (st = check_input(ctx, fn, "input x", x, n, err)) ||
+                  (st = check_input(ctx, fn, "target", target, n, err))))
         return st;
     if (n == 0) {   /* the empty sum */
         memset(grad, 0, (size_t)ctx->m->d->weights_numel * sizeof(float));

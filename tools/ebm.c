@@ -60,13 +60,20 @@ static const cli_cmd info_cmd = {
     .positional_names = "MODEL",
 };
 
-/* Prints a metadata value on one line: control characters would break the layout. */
+/* Text from the model file, escaped (cli_escape): control bytes would break
+ * the layout or reach the terminal.  Returns buf. */
+#define SAFE_MAX 4096
+static const char *safe(const char *text, char *buf)
+{
+    cli_escape(text, buf, SAFE_MAX);
+    return buf;
+}
+
+/* Prints a metadata key and value on one line. */
 static void print_meta_kv(const char *key, const char *value)
 {
-    printf("  %s = ", key);
-    for (const char *p = value; p && *p; p++)
-        putchar((unsigned char)*p < 0x20 ? ' ' : *p);
-    putchar('\n');
+    char k[SAFE_MAX], v[SAFE_MAX];
+    printf("  %s = %s\n", safe(key, k), safe(value, v));
 }
 
 static void print_meta(const ir_meta *m)
@@ -81,7 +88,8 @@ static void info_values(const char *label, const ir_graph *g, const int *ids, in
     for (int i = 0; i < n; i++) {
         const ir_node *node = &g->nodes[ids[i]];
         const char *name = names ? names[i] : node->name;
-        printf("%-12s %s %s\n", i == 0 ? label : "", name ? name : "?",
+        char nb[SAFE_MAX];
+        printf("%-12s %s %s\n", i == 0 ? label : "", safe(name ? name : "?", nb),
                ir_shape_str(&node->shape, sbuf, sizeof sbuf));
     }
     if (n == 0)
@@ -116,7 +124,8 @@ static void info_params(const ir_graph *g)
         const ir_node *node = &g->nodes[i];
         if (!(node->flags & IR_NODE_PARAM))
             continue;
-        printf("  %-32s %s%s\n", node->name ? node->name : "?",
+        char nb[SAFE_MAX];
+        printf("  %-32s %s%s\n", safe(node->name ? node->name : "?", nb),
                ir_shape_str(&node->shape, sbuf, sizeof sbuf),
                node->flags & IR_NODE_TRAINABLE ? "" : "  (not trainable)");
     }
@@ -197,12 +206,12 @@ static int run_info(const cli_args *a)
     if (cli_load_model(a->positional[0], &g, &err))
         return cli_fail("ebm", &err, CLI_EXIT_ERROR);
     printf("%-12s %s\n", "file", a->positional[0]);
-    printf("%-12s %s\n", "producer", g->producer ? g->producer : "(unknown)");
+    char pb[SAFE_MAX];
+    printf("%-12s %s\n", "producer", safe(g->producer ? g->producer : "(unknown)", pb));
     printf("%-12s %lld\n", "onnx ir", (long long)g->onnx_ir_version);
     printf("%-12s", "opsets");
     for (int i = 0; i < g->n_opsets; i++)
-        printf(" %s %lld", g->opsets[i].domain && g->opsets[i].domain[0] ? g->opsets[i].domain
-                                                                         : "ai.onnx",
+        printf(" %s %lld", safe(g->opsets[i].domain && g->opsets[i].domain[0] ? g->opsets[i].domain : "ai.onnx", pb),
                (long long)g->opsets[i].version);
     putchar('\n');
     info_values("inputs", g, g->inputs, g->n_inputs, NULL);

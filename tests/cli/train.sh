@@ -68,6 +68,9 @@ printf 'a,b\n' >"$TMP/empty.csv"
 expect_fail "empty dataset" 1 "empty.csv" "$EBM" train "$T2D" --data "$TMP/empty.csv" -o "$TMP/x.onnx"
 printf '1,2,3\n4,5,6\n' >"$TMP/three.csv"
 expect_fail "wrong sample size" 1 "three.csv;[2]" "$EBM" train "$T2D" --data "$TMP/three.csv" -o "$TMP/x.onnx"
+make_npy "$TMP/nan.npy" "(4, 2)" 8 7fc00000
+expect_fail "NaN in the data" 1 "nan.npy;element 0 = nan is not a finite" \
+    "$EBM" train "$T2D" --data "$TMP/nan.npy" -o "$TMP/x.onnx"
 expect_fail "2-D toy for an image model" 1 "8gaussians;[N,2]" \
     "$EBM" train "$IMG" --data toy:8gaussians -o "$TMP/x.onnx"
 expect_fail "unknown toy" 1 "nosuch;8gaussians" "$EBM" train "$T2D" --data toy:nosuch -o "$TMP/x.onnx"
