@@ -228,6 +228,23 @@ int cli_fail(const char *tool, const ebm_error *err, int exit_code)
     return exit_code;
 }
 
+int cli_finish(const char *tool, int exit_code)
+{
+    /* fclose also reports what a buffered write could not say before (a full
+     * disk, a closed pipe, /dev/full) */
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    int saved = errno;
+    if (fclose(stdout) != 0 && !bad) {
+        bad = 1;
+        saved = errno;
+    }
+    if (!bad || exit_code != CLI_EXIT_OK)
+        return exit_code;
+    ebm_error err;
+    ebm_fail(&err, EBM_ERR_IO, "<stdout>: write failed: %s", saved ? strerror(saved) : "I/O error");
+    return cli_fail(tool, &err, CLI_EXIT_ERROR);
+}
+
 /* ---- flag values ---------------------------------------------------------------- */
 
 ebm_status cli_parse_int(const char *what, const char *value, long long lo, long long hi, long long *out,

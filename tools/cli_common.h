@@ -66,6 +66,11 @@ void cli_print_help(FILE *f, const cli_cmd *cmd);
  * cli_escape) and returns exit_code, for `return cli_fail(...)`. */
 int cli_fail(const char *tool, const ebm_error *err, int exit_code);
 
+/* What main returns: exit_code, unless it is CLI_EXIT_OK and writing stdout
+ * failed (flushed and closed here: a full disk, /dev/full, a closed pipe),
+ * which is reported as an error. */
+int cli_finish(const char *tool, int exit_code);
+
 /* Text from a file made safe for one line of a terminal: newline, CR and tab
  * become spaces; other control bytes (C0, DEL, the C1 controls) and bytes
  * that are not well-formed UTF-8 become "\xNN", so nothing a file holds can

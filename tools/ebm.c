@@ -29,6 +29,7 @@
  * (The training keys of a later issue would follow the same pattern:
  * ebm.buffer.capacity, ebm.buffer.reinit_prob, ebm.train.alpha, ...)
  */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -194,7 +195,7 @@ static int info_compiled(const char *path)
             if ((strncmp(d->meta[i].key, "ebm.", 4) == 0) == (pass == 0))
                 print_meta_kv(d->meta[i].key, d->meta[i].value);
     ebm_model_close(m);
-    return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+    return CLI_EXIT_OK;   /* a failed write to stdout: main says so (cli_finish) */
 }
 
 static int run_info(const cli_args *a)
@@ -221,7 +222,7 @@ static int run_info(const cli_args *a)
     info_params(g);
     info_meta(g);
     ir_graph_free(g);
-    return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+    return CLI_EXIT_OK;   /* a failed write to stdout: main says so (cli_finish) */
 }
 
 /* ---- ebm eval ---------------------------------------------------------------------- */
@@ -394,6 +395,9 @@ static ebm_status eval_report(const cli_args *a, const char *model, const ebm_ar
         st = write_score(g_path, x, o->score, o->f64, 1, err);
     for (int64_t i = 0; !st && cli_get(&eval_cmd, a, "print") && i < n; i++)
         printf("%.9g\n", o->f64 ? ((double *)o->energy)[i] : ((float *)o->energy)[i]);
+    if (!st && cli_get(&eval_cmd, a, "print") && (fflush(stdout) != 0 || ferror(stdout)))
+        st = ebm_fail(err, EBM_ERR_IO, "<stdout>: write failed: %s (the energies were not all printed)",
+                      errno ? strerror(errno) : "I/O error");
     if (st)
         return st;
     value_stats s = stats_of(o->energy, o->f64, n);
@@ -582,7 +586,7 @@ static int run_help(int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2)
         return usage_error("missing command (see 'ebm --help')");
@@ -609,4 +613,9 @@ int main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     return c->run(&a);
+}
+
+int main(int argc, char **argv)
+{
+    return cli_finish("ebm", dispatch(argc, argv));
 }

@@ -135,6 +135,22 @@ check "info: ESC, BEL and C1 shown escaped, UTF-8 kept" grep -qF \
     -e 'ebm.energy_head = \x1b[2J\x1b]0;pwned\x07evil_head' "$TMP/out.kept"
 check "info: C1 CSI escaped, é kept" grep -qF 'note = café \xc2\x9b31m' "$TMP/out.kept"
 
+# ---- a failed write to stdout is an error, not exit 0 with the output lost (issue 18) ----------
+# to_full TOOL ARGS...: runs with stdout on /dev/full; stderr in $TMP/full.err, the status printed
+to_full() { "$@" >/dev/full 2>"$TMP/full.err"; echo $?; }
+for run in "ebm info" "ebm eval --print" "ebmc --emit=ir" "ebm --help"; do
+    case $run in
+    "ebm info") status=$(to_full "$EBM" info "$GOOD") ;;
+    "ebm eval --print") status=$(to_full "$EBM" eval "$GOOD" --input "$DATA/x.npy" --print --reference) ;;
+    "ebmc --emit=ir") status=$(to_full "$EBMC" "$GOOD" --emit=ir) ;;
+    *) status=$(to_full "$EBM" --help) ;;
+    esac
+    check "$run > /dev/full: exit status 1" test "$status" = 1
+    check "$run > /dev/full: one line naming stdout" \
+        test "$(grep -c 'stdout>: write failed: No space left on device' "$TMP/full.err")" = 1 -a \
+        "$(wc -l <"$TMP/full.err")" = 1
+done
+
 # ---- good input still works (controls) ------------------------------------------------
 expect_ok "control: ebmc --emit=ir" "$EBMC" "$GOOD" --emit=ir
 expect_ok "control: ebmc --emit dot -o" "$EBMC" "$GOOD" --emit dot -o "$TMP/g.dot" --verify

@@ -80,6 +80,8 @@ expect_fail "unknown objective" 2 "--objective;nce" "$EBM" train "$T2D" --data t
 expect_fail "missing -o" 2 "-o TRAINED.onnx" "$EBM" train "$T2D" --data toy:moons
 expect_fail "resume from a missing checkpoint" 1 "missing.ckpt" \
     "$EBM" train "$T2D" --data toy:moons -o "$TMP/x.onnx" --steps 2 "${SMALL[@]}" --resume "$TMP/missing.ckpt"
+expect_fail "--log on a full disk" 1 "--log /dev/full: write failed: No space left on device" \
+    "$EBM" train "$T2D" --data toy:moons -o "$TMP/x.onnx" --steps 2 "${SMALL[@]}" --log /dev/full
 check "failed runs wrote no model" test ! -e "$TMP/x.onnx"
 
 finish
