@@ -50,6 +50,17 @@ expect_ok "first 10 steps + checkpoint" "$EBM" train "$T2D" --data toy:rings -o 
 expect_ok "resume to 20" "$EBM" train "$T2D" --data toy:rings -o "$TMP/b.onnx" --steps 20 "${SMALL[@]}" --seed 5 \
     --resume "$TMP/c.ckpt"
 check "resumed = straight, byte for byte" cmp -s "$TMP/a.onnx" "$TMP/b.onnx"
+# a run killed while writing leaves c.ckpt.tmp-PID-0; the next write of c.ckpt removes it (issue 18)
+(exit 0) &
+gone=$!
+wait "$gone"
+printf 'partial' >"$TMP/c.ckpt.tmp-$gone-0"
+printf 'partial' >"$TMP/b.onnx.tmp-$gone-3"
+printf 'partial' >"$TMP/c.ckpt.tmp-$$-0"
+expect_ok "a run after a killed one" "$EBM" train "$T2D" --data toy:rings -o "$TMP/b.onnx" --steps 12 "${SMALL[@]}" \
+    --seed 5 --resume "$TMP/c.ckpt" --checkpoint "$TMP/c.ckpt" --checkpoint-every 5
+check "the killed run's temporaries are gone" test ! -e "$TMP/c.ckpt.tmp-$gone-0" -a ! -e "$TMP/b.onnx.tmp-$gone-3"
+check "a live process's temporary stays" test -e "$TMP/c.ckpt.tmp-$$-0"
 # a resume with other settings, or from a damaged checkpoint, is refused (issue 18)
 expect_fail "resume with another --batch" 1 "c.ckpt;batch = 16, this run has batch = 8 (--batch)" \
     "$EBM" train "$T2D" --data toy:rings -o "$TMP/x.onnx" --steps 20 "${SMALL[@]}" --batch 8 --seed 5 \
