@@ -398,7 +398,7 @@ static double norm2(const float *g, int64_t n)
     return sqrt(s);
 }
 
-static void adam_update(ebm_trainer *t)
+void ebm__adam_update(ebm_trainer *t)
 {
     const ebm_train_config *c = &t->cfg;
     const double k = (double)(t->step + 1);
@@ -549,7 +549,7 @@ ebm_status ebm_trainer_step(ebm_trainer *t, ebm_train_stats *stats, ebm_error *e
         for (int64_t i = 0; i < t->wn; i++)
             t->grad[i] *= k;
     }
-    adam_update(t);
+    ebm__adam_update(t);
     t->step++;
     stats->step = t->step;
     stats->lr = t->lr;

@@ -44,6 +44,10 @@ struct ebm_trainer {
 /* n zeroed floats (at least one, so that n = 0 is not an allocation failure). */
 float *ebm__falloc(int64_t n);
 
+/* One Adam step of step t->step + 1 on the trainable weights from t->grad
+ * (both bias corrections, 1 - beta1^k and 1 - beta2^k), then the EMA. */
+void ebm__adam_update(ebm_trainer *t);
+
 /* Copies the live state into t->snap (what the divergence guard goes back to). */
 ebm_status ebm__snapshot_take(ebm_trainer *t, ebm_error *err);
 

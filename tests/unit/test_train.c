@@ -23,6 +23,7 @@
 #include "npy.h"
 #include "testutil.h"
 #include "train.h"
+#include "train_internal.h"
 
 #define AD 2
 static char work_dir[512];
@@ -252,6 +253,54 @@ static void run_steps(ebm_trainer *t, int64_t until)
         ck_assert(!s.restored);
     }
 }
+
+/* ---- Adam ---------------------------------------------------------------------------------------- */
+
+/* Three Adam steps with beta1 = 0.9, beta2 = 0.99 from given gradients,
+ * against the textbook update in float64 (Kingma & Ba, Algorithm 1: m and v
+ * from zero, m/(1 - b1^t) / (sqrt(v/(1 - b2^t)) + eps)), computed outside:
+ *   g1 = (1, -3), g2 = (-2, 0.5), g3 = (0.25, 0.25), lr 0.1, a0 = (0.7, 1.3).
+ * The second correction taken with beta1 would give (0.3838, 1.6162) at step 1
+ * and (0.4967, 1.7830) at step 2; without the first, step 2 moves ~2x. */
+START_TEST(adam_by_hand)
+{
+    static const float G[3][AD] = {{1.0f, -3.0f}, {-2.0f, 0.5f}, {0.25f, 0.25f}};
+    static const double W[3][AD] = {{0.600000001000, 1.399999999667},
+                                    {0.636560772103, 1.453969435624},
+                                    {0.657600982193, 1.490378167483}};
+    ebm_dataset d = make_data();
+    ebm_train_config c = small_config();
+    c.beta1 = 0.9;
+    c.beta2 = 0.99;
+    c.adam_eps = 1e-8;
+    c.lr = 0.1;
+    c.ema = 0;
+    ebm_model *m = open_quad();
+    ebm_trainer *t = make_trainer(m, &d, &c);
+    const int64_t wn = ebm_model_desc(m)->weights_numel;
+    float *w = ebm_model_weights(m);
+    float *pad = malloc((size_t)wn * sizeof(float));
+    ck_assert_ptr_nonnull(pad);
+    memcpy(pad, w, (size_t)wn * sizeof(float));
+    for (int s = 0; s < 3; s++) {
+        memset(t->grad, 0, (size_t)wn * sizeof(float));
+        for (int j = 0; j < wn; j++)
+            t->grad[j] = j < AD ? G[s][j] : 1.0f;   /* padding: not trainable, must not move */
+        t->step = s;
+        ebm__adam_update(t);
+        for (int j = 0; j < AD; j++)
+            ck_assert_msg(fabs(w[j] - W[s][j]) < 2e-6, "step %d: a_%d = %.9f, by hand %.9f", s + 1, j, (double)w[j],
+                          W[s][j]);
+        ck_assert_mem_eq(w + AD, pad + AD, (size_t)(wn - AD) * sizeof(float));
+    }
+    printf("adam: a = (%.6f, %.6f) after 3 steps, by hand (%.6f, %.6f)\n", (double)w[0], (double)w[1], W[2][0],
+           W[2][1]);
+    free(pad);
+    ebm_trainer_free(t);
+    ebm_model_close(m);
+    free(d.data);
+}
+END_TEST
 
 START_TEST(resume_is_bit_identical)
 {
@@ -843,6 +892,7 @@ int main(void)
     TCase *tc = tcase_create("train");
     tcase_add_test(tc, cd_loss_by_hand);
     tcase_add_test(tc, cd_param_grad_matches_fd);
+    tcase_add_test(tc, adam_by_hand);
     tcase_add_test(tc, resume_is_bit_identical);
     tcase_add_test(tc, checkpoint_failures);
     tcase_add_test(tc, checkpoint_flipped_byte_per_section);
