@@ -4,9 +4,14 @@
  *   - grad_theta of the CD loss through the compiled param_grad program
  *     against central differences of the loss computed analytically, on
  *     E(x) = 1/2 sum_j (a_j x_j)^2 with trainable a;
+ *   - Adam (beta1 0.9, beta2 0.99) over three steps against the textbook
+ *     update computed by hand; one dsm step's loss and gradient against
+ *     their closed form, at one noise level and at many;
  *   - kill-and-resume from a checkpoint gives the bits of an uninterrupted
  *     run; damaged, truncated or foreign checkpoints are refused; a failed
- *     write leaves the previous checkpoint loadable;
+ *     write leaves the previous checkpoint loadable; one flipped byte in
+ *     each section, each absurd field (valid checksum) and each setting of
+ *     another run are refused, naming it, and leave the trainer unchanged;
  *   - the divergence guard fires on an engineered blow-up (huge learning
  *     rate, low energy limit), halves the learning rate per restore, and
  *     gives up with a clear error;
@@ -337,6 +342,69 @@ START_TEST(resume_is_bit_identical)
     ebm_trainer_free(t3);
     ebm_model_close(m1);
     ebm_model_close(m3);
+    free(d.data);
+}
+END_TEST
+
+/* ---- one DSM step against its closed form --------------------------------------------------- */
+
+/* One training step of dsm on E = 1/2 sum_j (a_j x_j)^2, whose score is
+ * s_j(x) = -a_j^2 x_j: with the step's clean batch x, noise eps and noisy
+ * x~ = x + sigma_i eps (read back from the trainer), the loss is
+ *   L = sigma^2 / B sum_i 1/2 |s(x~_i) + eps_i / sigma|^2
+ * and dL/da_j = sigma^2 / B sum_i (s_j(x~_i) + eps_ij / sigma) (-2 a_j x~_ij),
+ * in float64 here against the trainer's float32 (no gradient clipping).  Once
+ * at one noise level, once at levels in [sigma, 4 sigma], where each sample's
+ * x~ - x must be one sigma_i in that range times eps. */
+START_TEST(dsm_step_analytic)
+{
+    const double sigma = 0.1, sigma_max = _i ? 0.4 : 0;
+    ebm_dataset d = make_data();
+    ebm_train_config c = small_config();
+    c.objective = EBM_OBJ_DSM;
+    c.sigma = sigma;
+    c.sigma_max = sigma_max;
+    c.grad_norm_clip = 0;
+    c.ema = 0;
+    ebm_model *m = open_so(so_dsm_path());
+    ebm_trainer *t = make_trainer(m, &d, &c);
+    ebm_train_stats st;
+    ebm_error err = {0};
+    ck_assert_msg(ebm_trainer_step(t, &st, &err) == EBM_OK, "%s", err.msg);
+    const int64_t B = c.batch;
+    const float *x = t->x, *xt = t->x + B * AD;
+    double loss = 0, g[AD] = {0};
+    for (int64_t i = 0; i < B; i++) {
+        double level = -1;
+        for (int j = 0; j < AD; j++) {
+            const double eps = -sigma * t->target[i * AD + j];   /* the target is -eps / sigma */
+            const double li = (xt[i * AD + j] - x[i * AD + j]) / eps;
+            if (level < 0)
+                level = li;
+            ck_assert_msg(fabs(li - level) < 1e-4 * level, "sample %lld: noise levels %g and %g", (long long)i,
+                          level, li);
+            const double a = A0[j], s = -a * a * xt[i * AD + j], r = s + eps / sigma;
+            loss += 0.5 * r * r;
+            g[j] += r * (-2 * a * xt[i * AD + j]);
+        }
+        if (sigma_max > 0)
+            ck_assert_msg(level > sigma * (1 - 1e-5) && level < sigma_max * (1 + 1e-5), "sample %lld: level %g",
+                          (long long)i, level);
+        else
+            ck_assert_msg(fabs(level - sigma) < 1e-5 * sigma, "sample %lld: level %g, want %g", (long long)i, level,
+                          sigma);
+    }
+    const double scale = sigma * sigma / (double)B;
+    loss *= scale;
+    printf("dsm step (levels %s): loss %.8f, closed form %.8f; dL/da (%.8f, %.8f), closed form (%.8f, %.8f)\n",
+           sigma_max > 0 ? "[0.1, 0.4]" : "0.1", st.loss, loss, (double)t->grad[0], (double)t->grad[1],
+           g[0] * scale, g[1] * scale);
+    ck_assert_msg(fabs(st.loss - loss) <= 1e-5 * fabs(loss), "loss %g, closed form %g", st.loss, loss);
+    for (int j = 0; j < AD; j++)
+        ck_assert_msg(fabs(t->grad[j] - g[j] * scale) <= 1e-5 * fabs(g[j] * scale), "dL/da_%d = %g, closed form %g",
+                      j, (double)t->grad[j], g[j] * scale);
+    ebm_trainer_free(t);
+    ebm_model_close(m);
     free(d.data);
 }
 END_TEST
@@ -902,6 +970,7 @@ int main(void)
     tcase_add_test(tc, divergence_guard);
     tcase_add_test(tc, bad_config);
     tcase_add_test(tc, dsm_levels_optimum);
+    tcase_add_loop_test(tc, dsm_step_analytic, 0, 2);   /* _i: one noise level, many */
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
