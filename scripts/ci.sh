@@ -47,7 +47,7 @@ run_stage() {
 build_and_test() {
     local dir=$1
     shift
-    cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEBMC_WERROR=ON \
           -DEBMC_SHARED_DIR="$EBMC_SHARED_DIR" "$@" || return 1
     cmake --build "$dir" -j"$jobs" || return 1
     local status=0

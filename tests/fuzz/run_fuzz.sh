@@ -29,7 +29,7 @@ flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fn
 echo "run_fuzz: configuring $build (clang, EBMC_FUZZ=ON)"
 mkdir -p "$build"
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DEBMC_FUZZ=ON -DCMAKE_C_FLAGS="$flags" -DEBMC_SHARED_DIR="$shared" >"$build/configure.log" 2>&1 \
+      -DEBMC_FUZZ=ON -DEBMC_WERROR=ON -DCMAKE_C_FLAGS="$flags" -DEBMC_SHARED_DIR="$shared" >"$build/configure.log" 2>&1 \
     || { cat "$build/configure.log"; exit 1; }
 # shellcheck disable=SC2086  # $targets is a list
 cmake --build "$build" -j"$jobs" --target $targets ebm_fake_models
