@@ -439,8 +439,8 @@ START_TEST(test_bad_arguments)
     expect_fail(ebm_dsm_grad(c, x, t, n + 1, loss, g, &err), EBM_ERR_INVALID, &err, "capacity");
     expect_fail(ebm_dsm_grad(c, x, t, -1, loss, g, &err), EBM_ERR_INVALID, &err, "n = -1");
     expect_fail(ebm_dsm_grad(NULL, x, t, n, loss, g, &err), EBM_ERR_INVALID, &err, "context is NULL");
-    /* control: the same call with good arguments works; then a NaN target, and a NaN x, are refused
-     * as inputs before anything runs, naming the sample */
+    /* control: the same call with good arguments works; then a NaN target, and an Inf x, are named as
+     * inputs with their sample */
     ck_assert_msg(ebm_dsm_grad(c, x, t, n, loss, g, &err) == EBM_OK, "%s", err.msg);
     t[numel + 1] = NAN;
     expect_fail(ebm_dsm_grad(c, x, t, n, loss, g, &err), EBM_ERR_NUMERIC, &err,

@@ -581,9 +581,13 @@ START_TEST(test_numeric_energy)
     x[17 * NUMEL + 2] = NAN;
     x[33 * NUMEL] = INFINITY;
     ebm_error err = {0};
-    /* non-finite inputs are refused before anything runs (a model may map them to finite energies) */
+    /* non-finite inputs are named (a model may map them to finite energies); the other samples are still
+     * computed, as a sampler scoring proposals needs */
+    for (int64_t i = 0; i < n; i++)
+        e[i] = -1;
     expect_err(ebm_energy(c, x, n, e, &err), EBM_ERR_NUMERIC, &err,
                "input x not finite (NaN/Inf) for 2 of 40 samples (first: sample 17)");
+    ck_assert_float_eq(e[16], 0.0f);
     expect_err(ebm_score(c, x, n, e, s, &err), EBM_ERR_NUMERIC, &err, "input x not finite (NaN/Inf) for 2 of 40");
     for (int64_t i = 0; i < n; i++)
         w[i] = 1;
