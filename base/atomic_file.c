@@ -1,8 +1,10 @@
 /* atomic_file.c — temporary file, fsync, rename (see atomic_file.h). */
 #include "atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +41,53 @@ static void sync_parent_dir(const char *path)
     free(dir);
 }
 
+/* pid of a "<base>.tmp-<pid>-<k>" name, else 0. */
+static long temp_pid(const char *name, const char *base, size_t base_len)
+{
+    if (strncmp(name, base, base_len) != 0 || strncmp(name + base_len, ".tmp-", 5) != 0)
+        return 0;
+    const char *p = name + base_len + 5;
+    char *end;
+    errno = 0;
+    long pid = strtol(p, &end, 10);
+    if (errno || end == p || *p == '-' || *p == '+' || *end != '-' || pid <= 0)
+        return 0;
+    const char *k = end + 1;
+    if (!*k)
+        return 0;
+    for (; *k; k++)
+        if (*k < '0' || *k > '9')
+            return 0;
+    return pid;
+}
+
+void base_atomic_remove_stale(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    DIR *d = dir ? opendir(dir) : NULL;
+    free(dir);
+    if (!d)
+        return;
+    const size_t base_len = strlen(base);
+    const long self = (long)getpid();
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        const long pid = temp_pid(e->d_name, base, base_len);
+        /* only a process that does not exist (ESRCH; EPERM means it does) */
+        if (pid == 0 || pid == self || (pid_t)pid != pid || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        struct stat sb;
+        if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode) &&
+            sb.st_uid == geteuid())
+            (void)unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
 ebm_status base_atomic_open(base_atomic_file *f, const char *path, ebm_error *err)
 {
+    base_atomic_remove_stale(path);
     f->path = path;
     f->fd = -1;
     size_t size = strlen(path) + 48;

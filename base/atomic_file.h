@@ -9,6 +9,12 @@
  *
  * Used by every writer of models, arrays, checkpoints and compiled libraries
  * (runtime/npy.c, onnx/onnx_export.c, compiler/cc.c).
+ *
+ * A process killed during a write leaves its temporary behind.  Opening a
+ * temporary first removes those of path whose pid names no process on this
+ * machine (kill(pid, 0) fails with ESRCH): regular files of this user only,
+ * never a symlink.  (On a folder shared between machines a writer elsewhere
+ * may have such a pid: its rename then fails, and its previous file stays.)
  */
 #ifndef BASE_ATOMIC_FILE_H
 #define BASE_ATOMIC_FILE_H
@@ -23,6 +29,10 @@ typedef struct base_atomic_file {
     int fd;             /* open for writing; a caller that lets another program write
                            the temporary by name closes it and sets -1 */
 } base_atomic_file;
+
+/* Removes path's temporaries left by processes that no longer exist (see
+ * above); best effort, errors are ignored.  base_atomic_open calls it. */
+void base_atomic_remove_stale(const char *path);
 
 /* Creates the temporary for path (mode 0666 less the umask); on failure errno
  * still says why. */

@@ -158,7 +158,12 @@ static ir_shape shape_dims(int rank, const int64_t *d)
 /* "layer<sep>what" in buf (names of parameters and nodes). */
 static const char *join(char *buf, size_t size, const char *layer, char sep, const char *what)
 {
-    snprintf(buf, size, "%s%c%s", layer, sep, what);
+    /* layer names are at most 128 characters (layer_stopped), so nothing is
+     * cut in the callers' 256 bytes; the length is looked at only so that
+     * gcc -O3's -Wformat-truncation does not flag a cut it cannot rule out */
+    int k = snprintf(buf, size, "%s%c%s", layer, sep, what);
+    if (k < 0 && size > 0)
+        buf[0] = '\0';
     return buf;
 }
 
@@ -192,6 +197,13 @@ static int param(ir_nn *nn, const char *layer, const char *what, ir_shape s, dou
         return nn_fail(nn, EBM_ERR_INVALID, "layer '%s': the parameter name '%s' is already used (give each "
                        "layer its own name)", layer, name);
     int64_t n = ir_shape_numel(&s, 0);
+    if (nn->max_params > 0 && n > nn->max_params - nn->n_params) {
+        nn->over_ceiling = 1;
+        return nn_fail(nn, EBM_ERR_INVALID, "layer '%s': %s of %lld values would bring the network to %lld "
+                       "parameters, above the ceiling of %lld", layer, name, (long long)n,
+                       (long long)(nn->n_params + n), (long long)nn->max_params);
+    }
+    nn->n_params += n;
     float *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
     if (!v)
         return nn_fail(nn, EBM_ERR_NOMEM, "layer '%s': out of memory for %lld parameters", layer, (long long)n);

@@ -46,6 +46,10 @@ typedef struct ir_nn {
     ir_graph *g;       /* the graph being built; ir_nn_finish hands it over */
     uint64_t seed;     /* parameter initialisation */
     int use_bias;      /* linear and convolution layers made while 1 get a bias (default 1) */
+    int64_t max_params;   /* > 0: a layer that would bring the parameter count above it fails
+                             before allocating (0 = no ceiling, the default) */
+    int64_t n_params;     /* parameters made so far */
+    int over_ceiling;     /* 1 once a layer failed on max_params */
     ebm_error err;     /* the first error; err.code != EBM_OK once something failed */
 } ir_nn;
 

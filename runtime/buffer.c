@@ -187,6 +187,10 @@ ebm_status ebm_buffer_load(ebm_buffer *b, const char *path, ebm_error *err)
                         "per sample (the model's input); this file has rank %d and %lld values per sample",
                         path, (long long)b->numel, a.rank, (long long)(a.rank >= 1 ? per : 0));
     }
+    if ((st = ebm_array_check_finite(&a, path, err))) {
+        ebm_array_free(&a);
+        return st;
+    }
     const int64_t total = a.shape[0], keep = total < b->capacity ? total : b->capacity, first = total - keep;
     for (int64_t j = 0; j < keep; j++) {
         float *dst = b->data + j * b->numel;
@@ -199,8 +203,8 @@ ebm_status ebm_buffer_load(ebm_buffer *b, const char *path, ebm_error *err)
     for (int64_t j = 0; j < keep * b->numel; j++)
         if (!isfinite(b->data[j])) {
             b->count = 0;
-            return ebm_fail(err, EBM_ERR_NUMERIC, "%s: sample %lld of the buffer holds NaN/Inf", path,
-                            (long long)(first + j / b->numel));
+            return ebm_fail(err, EBM_ERR_NUMERIC, "%s: sample %lld of the buffer holds a float64 value beyond "
+                            "float32's range", path, (long long)(first + j / b->numel));
         }
     b->count = keep;
     b->head = 0;

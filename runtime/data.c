@@ -63,39 +63,110 @@ static ebm_status read_plain(FILE *f, const char *path, size_t size, file_bytes 
     return EBM_OK;
 }
 
-static ebm_status read_gzip(const char *path, file_bytes *fb, ebm_error *err)
+/* How much a gzip stream may inflate to, decided from its first GZIP_PROBE
+ * decompressed bytes (fewer at end of stream), so a small file cannot make us
+ * inflate gigabytes (a "gzip bomb"):
+ *   IDX (00 00 08 r + dims)  the header's size exactly; more is an error at
+ *                            once; a header claiming more than deflate can
+ *                            expand the file to (1032:1) is truncated for sure;
+ *   other data from 00 00, or .npy: nothing more (the loader names the format);
+ *   anything else (CSV text): GZIP_TEXT_MAX. */
+#define GZIP_PROBE 4096
+#define GZIP_TEXT_MAX ((size_t)1 << 30)
+#define DEFLATE_MAX_RATIO 1032u
+
+/* *limit: how many decompressed bytes the stream may hold, 0 = read no more
+ * (the loader names what the bytes are). */
+static ebm_status gzip_limit(const char *path, size_t packed, const file_bytes *fb, size_t *limit,
+                             ebm_error *err)
+{
+    const unsigned char *p = fb->p;
+    *limit = 0;
+    if (fb->len >= 6 && memcmp(p, "\x93NUMPY", 6) == 0)
+        return EBM_OK;
+    if (!(fb->len >= 2 && p[0] == 0 && p[1] == 0)) {
+        *limit = GZIP_TEXT_MAX;
+        return EBM_OK;
+    }
+    if (fb->len < 4 || p[2] != 0x08 || p[3] < 1 || p[3] > EBM_DATA_MAX_RANK - 1)
+        return EBM_OK;
+    const int rank = p[3];
+    const size_t hdr = 4 + 4 * (size_t)rank;
+    if (fb->len < hdr)
+        return EBM_OK;
+    uint64_t bytes = 1;
+    for (int i = 0; i < rank; i++) {
+        const unsigned char *q = p + 4 + 4 * i;
+        const uint64_t d = (uint64_t)q[0] << 24 | (uint64_t)q[1] << 16 | (uint64_t)q[2] << 8 | q[3];
+        if (d != 0 && bytes > UINT64_MAX / 2 / d)
+            return EBM_OK;   /* load_idx says the shape is too large */
+        bytes *= d;
+    }
+    bytes += hdr;
+    if (bytes / DEFLATE_MAX_RATIO > (uint64_t)packed || bytes >= SIZE_MAX)
+        return ebm_fail(err, EBM_ERR_FORMAT, "%s: truncated gzipped IDX: the header says %llu bytes, more than "
+                        "the %zu-byte file can inflate to (deflate expands at most %u:1)", path,
+                        (unsigned long long)bytes, packed, DEFLATE_MAX_RATIO);
+    *limit = (size_t)bytes;
+    return EBM_OK;
+}
+
+/* Decompresses into fb until it holds `upto` bytes or the stream ends (*eof). */
+static ebm_status gz_fill(gzFile gz, const char *path, file_bytes *fb, size_t *cap, size_t upto, int *eof,
+                          ebm_error *err)
+{
+    while (fb->len < upto) {
+        if (fb->len == *cap) {
+            size_t grow = *cap > SIZE_MAX / 2 ? SIZE_MAX : *cap * 2;
+            grow = grow < upto ? grow : upto;
+            unsigned char *q = realloc(fb->p, grow);
+            if (!q)
+                return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory decompressing (%zu bytes so far)", path,
+                                fb->len);
+            fb->p = q;
+            *cap = grow;
+        }
+        const size_t room = (*cap < upto ? *cap : upto) - fb->len;
+        int got = gzread(gz, fb->p + fb->len, (unsigned)(room < (1u << 30) ? room : (1u << 30)));
+        int zerr = Z_OK;
+        const char *zmsg = gzerror(gz, &zerr);
+        if (got < 0 || (zerr != Z_OK && zerr != Z_STREAM_END))
+            return ebm_fail(err, EBM_ERR_FORMAT, "%s: corrupt or truncated gzip data after %zu "
+                            "decompressed bytes: %s", path, fb->len, zmsg ? zmsg : "zlib error");
+        if (got == 0) {
+            *eof = 1;
+            return EBM_OK;
+        }
+        fb->len += (size_t)got;
+    }
+    return EBM_OK;
+}
+
+static ebm_status read_gzip(const char *path, size_t packed, file_bytes *fb, ebm_error *err)
 {
     gzFile gz = gzopen(path, "rb");
     if (!gz)
         return ebm_fail(err, EBM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 20;
+    size_t cap = GZIP_PROBE, limit = 0;
+    int eof = 0;
     fb->p = malloc(cap);
     fb->gzipped = 1;
     ebm_status st = fb->p ? EBM_OK : ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", path);
-    while (!st) {
-        if (fb->len == cap) {
-            unsigned char *q = cap > SIZE_MAX / 2 ? NULL : realloc(fb->p, cap * 2);
-            if (!q) {
-                st = ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory decompressing (%zu bytes "
-                              "so far)", path, fb->len);
-                break;
-            }
-            fb->p = q;
-            cap *= 2;
-        }
-        size_t want = cap - fb->len < (1u << 30) ? cap - fb->len : (1u << 30);
-        int got = gzread(gz, fb->p + fb->len, (unsigned)want);
-        int zerr = Z_OK;
-        const char *zmsg = gzerror(gz, &zerr);
-        if (got < 0 || (zerr != Z_OK && zerr != Z_STREAM_END))
-            st = ebm_fail(err, EBM_ERR_FORMAT, "%s: corrupt or truncated gzip data after %zu "
-                          "decompressed bytes: %s", path, fb->len, zmsg ? zmsg : "zlib error");
-        else if (got == 0)
-            break;
-        else
-            fb->len += (size_t)got;
-    }
+    if (!st)
+        st = gz_fill(gz, path, fb, &cap, GZIP_PROBE, &eof, err);
+    if (!st)
+        st = gzip_limit(path, packed, fb, &limit, err);
+    /* one byte past the limit tells that the stream is longer */
+    if (!st && limit && !eof && fb->len <= limit)
+        st = gz_fill(gz, path, fb, &cap, limit + 1, &eof, err);
     gzclose(gz);
+    if (!st && limit && fb->len > limit)
+        st = limit == GZIP_TEXT_MAX
+                 ? ebm_fail(err, EBM_ERR_FORMAT, "%s: gzipped text inflating beyond %zu bytes: decompress it "
+                            "first", path, limit)
+                 : ebm_fail(err, EBM_ERR_FORMAT, "%s: the gzip data inflates beyond the %zu bytes its IDX header "
+                            "describes (a gzip bomb, or data after the array); decompression stopped there", path,
+                            limit);
     return st;
 }
 
@@ -122,7 +193,7 @@ static ebm_status read_file(const char *path, file_bytes *fb, ebm_error *err)
     size_t got = fread(magic, 1, 2, f);
     if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
         fclose(f);
-        st = read_gzip(path, fb, err);
+        st = read_gzip(path, (size_t)sb.st_size, fb, err);
     } else {
         rewind(f);
         st = read_plain(f, path, (size_t)sb.st_size, fb, err);

@@ -10,6 +10,7 @@
 #include "npy.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,36 @@ int64_t ebm_array_numel(const ebm_array *a)
     for (int i = 0; i < a->rank; i++)
         n *= a->shape[i];
     return n;
+}
+
+ebm_status ebm_array_check_finite(const ebm_array *a, const char *path, ebm_error *err)
+{
+    if (a->dtype == EBM_NPY_I64)
+        return EBM_OK;
+    const int64_t n = ebm_array_numel(a);
+    int64_t bad = -1;
+    double v = 0;
+    for (int64_t i = 0; i < n && bad < 0; i++) {
+        v = a->dtype == EBM_NPY_F32 ? (double)((const float *)a->data)[i] : ((const double *)a->data)[i];
+        if (!isfinite(v))
+            bad = i;
+    }
+    if (bad < 0)
+        return EBM_OK;
+    /* the element's index per dimension, C order */
+    int64_t idx[EBM_NPY_MAX_RANK], rest = bad;
+    for (int d = a->rank - 1; d >= 0; d--) {
+        idx[d] = a->shape[d] > 0 ? rest % a->shape[d] : 0;
+        rest = a->shape[d] > 0 ? rest / a->shape[d] : 0;
+    }
+    char where[EBM_NPY_MAX_RANK * 24 + 4] = "[";
+    size_t k = 1;
+    for (int d = 0; d < a->rank && k < sizeof where; d++)
+        k += (size_t)snprintf(where + k, sizeof where - k, "%s%lld", d ? "," : "", (long long)idx[d]);
+    if (k < sizeof where - 1)
+        snprintf(where + k, sizeof where - k, "]");
+    return ebm_fail(err, EBM_ERR_NUMERIC, "%s: element %lld %s is %s: every value of an input array must be "
+                    "finite", path, (long long)bad, where, isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
 }
 
 void ebm_array_free(ebm_array *a)

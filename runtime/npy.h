@@ -31,6 +31,10 @@ typedef struct ebm_array {
 
 int64_t ebm_array_numel(const ebm_array *a);
 void ebm_array_free(ebm_array *a);
+/* EBM_OK when every element of a float array is finite (integer arrays
+ * always are); else EBM_ERR_NUMERIC naming path, the first NaN/Inf element's
+ * flat index and its index per dimension ("x.npy: element 3 [1,1] is NaN"). */
+ebm_status ebm_array_check_finite(const ebm_array *a, const char *path, ebm_error *err);
 
 ebm_status ebm_npy_read(const char *path, ebm_array *out, ebm_error *err);
 ebm_status ebm_npy_write(const char *path, ebm_npy_dtype dtype, int rank, const int64_t *shape,

@@ -15,6 +15,11 @@
  *     so the sum is ((0 + g_0) + g_1) + ... whatever the thread count;
  *   - errors name the first failing tile in tile order: tiles are handed out
  *     in increasing order, and a thread stops only at tiles after a failure.
+ * Inputs are checked too: a NaN/Inf in x (or a DSM target) is an
+ * EBM_ERR_NUMERIC error naming the first such sample, even where the model
+ * maps it to a finite output.  Every sample is still computed (MALA scores a
+ * batch of proposals and rejects the non-finite ones; the others' values
+ * must be right), and the input is named before any output.
  * Inside a call that runs on several threads OpenBLAS runs on one (its
  * threaded path allocates per call, and our threads already fill the cores).
  *
@@ -223,6 +228,28 @@ static ebm_status numeric_fail(const ebm_ctx *ctx, const char *fn, const char *w
                     (long long)bc->first);
 }
 
+/* The samples of x[n, ...] holding a NaN/Inf.  Inputs must be finite: a NaN
+ * can come out as a finite energy (a ReLU's max(x, 0) may give 0), so the
+ * outputs alone would not show it. */
+static bad_count input_bad(const ebm_ctx *ctx, const float *x, int64_t n)
+{
+    bad_count bc = {0, -1};
+    count_bad(NULL, x, ctx->m->d->sample_numel, n, 0, &bc);
+    return bc;
+}
+
+/* After a call that ran: a non-finite input (x, then a target) is named
+ * first, then a non-finite output. */
+static ebm_status numeric_result(const ebm_ctx *ctx, const char *fn, const bad_count *in_x, const bad_count *in_t,
+                                 const char *out_name, const bad_count *out, int64_t n, ebm_error *err)
+{
+    if (in_x->samples)
+        return numeric_fail(ctx, fn, "input x", in_x, n, err);
+    if (in_t && in_t->samples)
+        return numeric_fail(ctx, fn, "target", in_t, n, err);
+    return out->samples ? numeric_fail(ctx, fn, out_name, out, n, err) : EBM_OK;
+}
+
 /* ---- running tiles on threads -------------------------------------------------- */
 
 /* Runs tile t on worker w; on failure fills w->fail_status / fail_err and
@@ -404,11 +431,9 @@ ebm_status ebm_energy(ebm_ctx *ctx, const float *x, int64_t n, float *energy, eb
     if ((st = need_ptr(ctx, fn, x, "x", err)) || (st = need_ptr(ctx, fn, energy, "energy", err)))
         return st;
     batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_ENERGY], .n = n, .x = x, .energy = energy};
-    bad_count bc = {0, -1};
+    bad_count bc = {0, -1}, in = input_bad(ctx, x, n);
     st = run_job(&b, energy_tile, &bc, err);
-    if (!st && bc.samples)
-        st = numeric_fail(ctx, fn, "energy", &bc, n, err);
-    return st;
+    return st ? st : numeric_result(ctx, fn, &in, NULL, "energy", &bc, n, err);
 }
 
 ebm_status ebm_score(ebm_ctx *ctx, const float *x, int64_t n, float *energy, float *score, ebm_error *err)
@@ -424,11 +449,9 @@ ebm_status ebm_score(ebm_ctx *ctx, const float *x, int64_t n, float *energy, flo
         return ebm_fail(err, EBM_ERR_INVALID, "%s: %s: score may not alias x", ctx->m->path, fn);
     batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_SCORE], .n = n, .x = x, .energy = energy,
                .score = score};
-    bad_count bc = {0, -1};
+    bad_count bc = {0, -1}, in = input_bad(ctx, x, n);
     st = run_job(&b, energy_tile, &bc, err);
-    if (!st && bc.samples)
-        st = numeric_fail(ctx, fn, "energy or score", &bc, n, err);
-    return st;
+    return st ? st : numeric_result(ctx, fn, &in, NULL, "energy or score", &bc, n, err);
 }
 
 /* ---- parameter gradient -------------------------------------------------------- */
@@ -526,10 +549,10 @@ ebm_status ebm_param_grad(ebm_ctx *ctx, const float *x, const float *w, int64_t 
     }
     batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_PARAM_GRAD], .n = n, .x = x,
                .energy = energy, .w = w, .grad = 1};
-    bad_count bc = {0, -1};
+    bad_count bc = {0, -1}, in = input_bad(ctx, x, n);
     st = run_grad_rounds(&b, grad, &bc, err);
-    if (!st && bc.samples)
-        st = numeric_fail(ctx, fn, "energy", &bc, n, err);
+    if (!st)
+        st = numeric_result(ctx, fn, &in, NULL, "energy", &bc, n, err);
     if (!st)
         st = grad_numeric(ctx, fn, grad, err);
     return st;
@@ -700,10 +723,10 @@ ebm_status ebm_dsm_grad(ebm_ctx *ctx, const float *x, const float *target, int64
     /* As ebm_param_grad: each tile into its own zeroed buffer, summed in tile order. */
     batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_DSM_GRAD], .n = n, .x = x, .energy = loss,
                .grad = 1, .target = target};
-    bad_count bc = {0, -1};
+    bad_count bc = {0, -1}, in = input_bad(ctx, x, n), in_t = input_bad(ctx, target, n);
     st = run_grad_rounds(&b, grad, &bc, err);
-    if (!st && bc.samples)
-        st = numeric_fail(ctx, fn, "loss", &bc, n, err);
+    if (!st)
+        st = numeric_result(ctx, fn, &in, &in_t, "loss", &bc, n, err);
     if (!st)
         st = grad_numeric(ctx, fn, grad, err);
     return st;

@@ -321,7 +321,8 @@ static ebm_status mala_step(run *r, mala *w, int64_t t, int64_t *acc, ebm_error 
             r->st.rejected_outside++;
             continue;
         }
-        if (!isfinite(w->ey[i]) || !row_finite(dyi, numel)) {
+        /* y itself too: a ReLU can give a NaN proposal a finite energy */
+        if (!isfinite(w->ey[i]) || !row_finite(dyi, numel) || !row_finite(yi, numel)) {
             r->st.rejected_nonfinite++;
             continue;
         }

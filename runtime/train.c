@@ -7,6 +7,7 @@
  * minibatch sampler, and one in-memory snapshot for the divergence guard.
  */
 #include "train.h"
+#include "train_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -21,41 +22,6 @@
 #define NOISE_KEY_TWEAK 0x646174615f6e6f69ull   /* "data_noi" */
 #define LEVEL_KEY_TWEAK 0x6c6576656c5f7369ull  /* "level_si" */
 #define STEP_KEY_MUL 0x9E3779B97F4A7C15ull
-
-#define CKPT_MAGIC "EBMCKPT1"
-#define CKPT_VERSION 2u   /* 2: the sampler step size */
-
-typedef struct snapshot {
-    int64_t step;
-    double lr;
-    float alpha;
-    float *w, *m, *v, *ema;
-    ebm_buffer *buf;
-} snapshot;
-
-struct ebm_trainer {
-    ebm_model *m;
-    const ebm_abi_model *d;
-    ebm_ctx *ctx;
-    ebm_train_config cfg;
-    ebm_train_data data;
-    int64_t B, numel, wn;
-    float *w;                 /* the model's live weights */
-    unsigned char *train;     /* [wn]: 1 where a trainable parameter lives */
-    float *x;                 /* [2B, numel]: data, then samples */
-    float *e, *wts;           /* [2B] */
-    float *grad;              /* [wn] */
-    float *target;            /* dsm: [B, numel] */
-    float *adam_m, *adam_v, *ema;
-    ebm_buffer *buf;
-    ebm_batcher batcher;
-    int64_t *idx;             /* [B] */
-    int64_t step;
-    double lr;
-    int restores;
-    float alpha;              /* the sampler's step size (adaptive and MALA carry it over) */
-    snapshot snap;
-};
 
 const char *ebm_objective_name(ebm_objective o)
 {
@@ -152,12 +118,12 @@ void ebm_cd_loss(ebm_objective o, double alpha, const float *e_real, const float
 
 /* ---- construction --------------------------------------------------------------- */
 
-static float *falloc(int64_t n)
+float *ebm__falloc(int64_t n)
 {
     return calloc((size_t)(n > 0 ? n : 1), sizeof(float));
 }
 
-static void snapshot_free(snapshot *s)
+static void snapshot_free(ebm__snapshot *s)
 {
     free(s->w);
     free(s->m);
@@ -244,9 +210,9 @@ static ebm_status check_config(const ebm_model *m, const ebm_train_data *data, c
     return EBM_OK;
 }
 
-static ebm_status snapshot_take(ebm_trainer *t, ebm_error *err)
+ebm_status ebm__snapshot_take(ebm_trainer *t, ebm_error *err)
 {
-    snapshot *s = &t->snap;
+    ebm__snapshot *s = &t->snap;
     const size_t bytes = (size_t)t->wn * sizeof(float);
     memcpy(s->w, t->w, bytes);
     memcpy(s->m, t->adam_m, bytes);
@@ -281,19 +247,19 @@ ebm_status ebm_trainer_new(ebm_model *m, const ebm_train_data *data, const ebm_t
     t->alpha = cfg->sampler.lv.step_size;
     const int64_t B = t->B, numel = t->numel, wn = t->wn;
     t->train = calloc((size_t)(wn > 0 ? wn : 1), 1);
-    t->x = falloc(2 * B * numel);
-    t->e = falloc(2 * B);
-    t->wts = falloc(2 * B);
-    t->grad = falloc(wn);
-    t->target = cfg->objective == EBM_OBJ_DSM ? falloc(B * numel) : NULL;
-    t->adam_m = falloc(wn);
-    t->adam_v = falloc(wn);
-    t->ema = cfg->ema > 0 ? falloc(wn) : NULL;
+    t->x = ebm__falloc(2 * B * numel);
+    t->e = ebm__falloc(2 * B);
+    t->wts = ebm__falloc(2 * B);
+    t->grad = ebm__falloc(wn);
+    t->target = cfg->objective == EBM_OBJ_DSM ? ebm__falloc(B * numel) : NULL;
+    t->adam_m = ebm__falloc(wn);
+    t->adam_v = ebm__falloc(wn);
+    t->ema = cfg->ema > 0 ? ebm__falloc(wn) : NULL;
     t->idx = malloc((size_t)B * sizeof *t->idx);
-    t->snap.w = falloc(wn);
-    t->snap.m = falloc(wn);
-    t->snap.v = falloc(wn);
-    t->snap.ema = cfg->ema > 0 ? falloc(wn) : NULL;
+    t->snap.w = ebm__falloc(wn);
+    t->snap.m = ebm__falloc(wn);
+    t->snap.v = ebm__falloc(wn);
+    t->snap.ema = cfg->ema > 0 ? ebm__falloc(wn) : NULL;
     if (!t->train || !t->x || !t->e || !t->wts || !t->grad || (cfg->objective == EBM_OBJ_DSM && !t->target) ||
         !t->adam_m || !t->adam_v || (cfg->ema > 0 && (!t->ema || !t->snap.ema)) || !t->idx || !t->snap.w ||
         !t->snap.m || !t->snap.v) {
@@ -314,7 +280,7 @@ ebm_status ebm_trainer_new(ebm_model *m, const ebm_train_data *data, const ebm_t
     if (!st && data->dataset)
         st = ebm_batcher_init(&t->batcher, data->dataset->shape[0], B, cfg->seed, err);
     if (!st)
-        st = snapshot_take(t, err);
+        st = ebm__snapshot_take(t, err);
     if (st) {
         if (!data->dataset)
             memset(&t->batcher, 0, sizeof t->batcher);
@@ -432,7 +398,7 @@ static double norm2(const float *g, int64_t n)
     return sqrt(s);
 }
 
-static void adam_update(ebm_trainer *t)
+void ebm__adam_update(ebm_trainer *t)
 {
     const ebm_train_config *c = &t->cfg;
     const double k = (double)(t->step + 1);
@@ -533,7 +499,7 @@ static ebm_status restore(ebm_trainer *t, ebm_train_stats *stats, const char *wh
                         "good state with the learning rate halved each time (now %g); try a lower --lr, a larger "
                         "--alpha or a smaller sampler step size", ebm_model_path(t->m), (long long)t->step + 1, why,
                         t->restores, t->lr);
-    snapshot *s = &t->snap;
+    ebm__snapshot *s = &t->snap;
     const size_t bytes = (size_t)t->wn * sizeof(float);
     memcpy(t->w, s->w, bytes);
     memcpy(t->adam_m, s->m, bytes);
@@ -583,161 +549,11 @@ ebm_status ebm_trainer_step(ebm_trainer *t, ebm_train_stats *stats, ebm_error *e
         for (int64_t i = 0; i < t->wn; i++)
             t->grad[i] *= k;
     }
-    adam_update(t);
+    ebm__adam_update(t);
     t->step++;
     stats->step = t->step;
     stats->lr = t->lr;
     if (t->step % t->cfg.snapshot_every == 0)
-        return snapshot_take(t, err);
+        return ebm__snapshot_take(t, err);
     return EBM_OK;
-}
-
-/* ---- checkpoints ------------------------------------------------------------------ */
-
-typedef struct ckpt_header {
-    char magic[8];
-    uint32_t version, has_ema;
-    int64_t step, wn, numel, capacity, count;
-    uint64_t draws, table_hash;
-    double lr;
-    int32_t restores;
-    float alpha;              /* the sampler's step size */
-} ckpt_header;
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
-
-/* The parameter table (names, offsets, sizes): a checkpoint fits only its model. */
-static uint64_t table_hash(const ebm_abi_model *d)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (int k = 0; k < d->n_params; k++) {
-        h = fnv(h, d->params[k].name, strlen(d->params[k].name) + 1);
-        h = fnv(h, &d->params[k].offset, sizeof d->params[k].offset);
-        h = fnv(h, &d->params[k].numel, sizeof d->params[k].numel);
-    }
-    return h;
-}
-
-ebm_status ebm_trainer_save(const ebm_trainer *t, const char *path, ebm_error *err)
-{
-    ckpt_header h;
-    memset(&h, 0, sizeof h);
-    memcpy(h.magic, CKPT_MAGIC, 8);
-    h.version = CKPT_VERSION;
-    h.has_ema = t->ema != NULL;
-    h.step = t->step;
-    h.wn = t->wn;
-    h.numel = t->numel;
-    h.capacity = ebm_buffer_capacity(t->buf);
-    h.count = ebm_buffer_count(t->buf);
-    h.draws = ebm_buffer_draws(t->buf);
-    h.table_hash = table_hash(t->d);
-    h.lr = t->lr;
-    h.restores = t->restores;
-    h.alpha = t->alpha;
-    float *samples = falloc(h.count * t->numel);
-    if (!samples)
-        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory writing the checkpoint", path);
-    for (int64_t j = 0; j < h.count; j++)
-        memcpy(samples + j * t->numel, ebm_buffer_sample(t->buf, j), (size_t)t->numel * sizeof(float));
-    const size_t wb = (size_t)t->wn * sizeof(float);
-    const void *parts[7] = {&h, t->w, t->adam_m, t->adam_v, t->ema ? t->ema : t->w, samples, NULL};
-    size_t lens[7] = {sizeof h, wb, wb, wb, t->ema ? wb : 0, (size_t)(h.count * t->numel) * sizeof(float), 8};
-    /* a trailing checksum of everything before it catches truncated or damaged files */
-    uint64_t sum = 0xcbf29ce484222325ull;
-    for (int k = 0; k < 6; k++)
-        sum = fnv(sum, parts[k], lens[k]);
-    parts[6] = &sum;
-    ebm_status st = ebm_write_atomic(path, parts, lens, 7, err);
-    free(samples);
-    return st;
-}
-
-static ebm_status read_exact(FILE *f, void *p, size_t n, uint64_t *sum, const char *path, ebm_error *err)
-{
-    if (n && fread(p, 1, n, f) != n)
-        return ebm_fail(err, EBM_ERR_FORMAT, "%s: the checkpoint is truncated", path);
-    if (sum)
-        *sum = fnv(*sum, p, n);
-    return EBM_OK;
-}
-
-ebm_status ebm_trainer_load(ebm_trainer *t, const char *path, ebm_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ebm_fail(err, EBM_ERR_IO, "%s: cannot open the checkpoint: %s", path, strerror(errno));
-    ckpt_header h;
-    uint64_t sum = 0xcbf29ce484222325ull, stored = 0;
-    ebm_status st = read_exact(f, &h, sizeof h, &sum, path, err);
-    if (!st && memcmp(h.magic, CKPT_MAGIC, 8) != 0)
-        st = ebm_fail(err, EBM_ERR_FORMAT, "%s: not an ebm training checkpoint (no %s magic)", path, CKPT_MAGIC);
-    else if (!st && h.version != CKPT_VERSION)
-        st = ebm_fail(err, EBM_ERR_FORMAT, "%s: checkpoint version %u, this libebm reads version %u", path,
-                      h.version, CKPT_VERSION);
-    else if (!st && (h.wn != t->wn || h.table_hash != table_hash(t->d) || h.numel != t->numel))
-        st = ebm_fail(err, EBM_ERR_SHAPE, "%s: the checkpoint is of another model (parameter table or input size "
-                      "differs from %s)", path, ebm_model_path(t->m));
-    else if (!st && (h.capacity != ebm_buffer_capacity(t->buf) || h.count < 0 || h.count > h.capacity))
-        st = ebm_fail(err, EBM_ERR_SHAPE, "%s: the checkpoint's buffer holds %lld of capacity %lld; this run's "
-                      "capacity is %lld", path, (long long)h.count, (long long)h.capacity,
-                      (long long)ebm_buffer_capacity(t->buf));
-    else if (!st && (int)h.has_ema != (t->ema != NULL))
-        st = ebm_fail(err, EBM_ERR_INVALID, "%s: the checkpoint was made %s an EMA of the parameters; resume with the "
-                      "same --ema", path, h.has_ema ? "with" : "without");
-    const size_t wb = (size_t)t->wn * sizeof(float);
-    float *w = falloc(t->wn), *m = falloc(t->wn), *v = falloc(t->wn), *e = falloc(t->wn);
-    float *samples = st ? NULL : falloc(h.count * t->numel);
-    if (!st && (!w || !m || !v || !e || !samples))
-        st = ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory reading the checkpoint", path);
-    if (!st)
-        st = read_exact(f, w, wb, &sum, path, err);
-    if (!st)
-        st = read_exact(f, m, wb, &sum, path, err);
-    if (!st)
-        st = read_exact(f, v, wb, &sum, path, err);
-    if (!st)
-        st = read_exact(f, e, h.has_ema ? wb : 0, &sum, path, err);
-    if (!st)
-        st = read_exact(f, samples, (size_t)(h.count * t->numel) * sizeof(float), &sum, path, err);
-    if (!st)
-        st = read_exact(f, &stored, 8, NULL, path, err);
-    if (!st && (stored != sum || fgetc(f) != EOF))
-        st = ebm_fail(err, EBM_ERR_FORMAT, "%s: the checkpoint is damaged (checksum mismatch)", path);
-    fclose(f);
-    if (!st) {
-        memcpy(t->w, w, wb);
-        memcpy(t->adam_m, m, wb);
-        memcpy(t->adam_v, v, wb);
-        if (t->ema)
-            memcpy(t->ema, e, wb);
-        ebm_buffer *nb = NULL;
-        st = ebm_buffer_new(ebm_buffer_capacity(t->buf), t->numel, &nb, err);
-        if (!st)
-            st = ebm_buffer_push(nb, samples, h.count, err);
-        if (!st) {
-            ebm_buffer_set_draws(nb, h.draws);
-            ebm_buffer_free(t->buf);
-            t->buf = nb;
-            t->step = h.step;
-            t->lr = h.lr;
-            t->restores = h.restores;
-            t->alpha = h.alpha;
-            st = snapshot_take(t, err);
-        } else {
-            ebm_buffer_free(nb);
-        }
-    }
-    free(w);
-    free(m);
-    free(v);
-    free(e);
-    free(samples);
-    return st;
 }

@@ -127,9 +127,12 @@ const float *ebm_trainer_samples(const ebm_trainer *t);
 ebm_buffer *ebm_trainer_buffer(ebm_trainer *t);
 double ebm_trainer_lr(const ebm_trainer *t);
 
-/* Checkpoints: parameters, Adam moments, EMA, buffer (with its draw
- * counter), step, learning rate and restore count, written atomically; a load
- * checks that the model's parameter table and the buffer's sample size match. */
+/* Checkpoints (runtime/train_ckpt.c): parameters, Adam moments, EMA,
+ * buffer (with its draw counter), step, learning rate, restore count and the
+ * run's settings, written atomically with a checksum.  A load changes nothing
+ * unless the file is whole, of the same model, made with the same settings (a
+ * mismatch names the setting and its flag, e.g. --batch) and every field is in
+ * its range (step, lr, restores, step size, counts; stored floats finite). */
 ebm_status ebm_trainer_save(const ebm_trainer *t, const char *path, ebm_error *err);
 ebm_status ebm_trainer_load(ebm_trainer *t, const char *path, ebm_error *err);
 

@@ -170,15 +170,79 @@ void cli_print_help(FILE *f, const cli_cmd *cmd)
     fprintf(f, "  %-28s %s\n", "-h, --help", "show this help and exit");
 }
 
+/* The length of the UTF-8 character at s (1..4) if it is well formed and not a
+ * C1 control (U+0080..U+009F), else 0.  Overlong forms, surrogates and code
+ * points above U+10FFFF are not well formed. */
+static int utf8_printable(const unsigned char *s)
+{
+    const unsigned char c = s[0];
+    int n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (n == 0)
+        return 0;
+    const unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+    const unsigned char hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (int k = 2; k < n; k++)
+        if (s[k] < 0x80 || s[k] > 0xBF)
+            return 0;
+    return c == 0xC2 && s[1] <= 0x9F ? 0 : n;
+}
+
+size_t cli_escape(const char *text, char *out, size_t size)
+{
+    size_t k = 0;
+    if (size == 0)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)(text ? text : ""); *p;) {
+        char piece[8];
+        size_t n;
+        int u = *p >= 0x80 ? utf8_printable(p) : 0;
+        if (u > 0) {
+            n = (size_t)u;
+            memcpy(piece, p, n);
+        } else if (*p == '\n' || *p == '\r' || *p == '\t') {
+            n = 1;
+            piece[0] = ' ';
+        } else if (*p < 0x20 || *p >= 0x7F) {
+            n = (size_t)snprintf(piece, sizeof piece, "\\x%02x", *p);
+        } else {
+            n = 1;
+            piece[0] = (char)*p;
+        }
+        if (k + n >= size)
+            break;
+        memcpy(out + k, piece, n);
+        k += n;
+        p += u > 0 ? (size_t)u : 1;
+    }
+    out[k] = '\0';
+    return k;
+}
+
 int cli_fail(const char *tool, const ebm_error *err, int exit_code)
 {
-    char line[EBM_ERROR_MSG_MAX];
-    snprintf(line, sizeof line, "%s", err->msg[0] ? err->msg : ebm_status_name(err->code));
-    for (char *p = line; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
+    char line[4 * EBM_ERROR_MSG_MAX];
+    cli_escape(err->msg[0] ? err->msg : ebm_status_name(err->code), line, sizeof line);
     fprintf(stderr, "%s: %s\n", tool, line);
     return exit_code;
+}
+
+int cli_finish(const char *tool, int exit_code)
+{
+    /* fclose also reports what a buffered write could not say before (a full
+     * disk, a closed pipe, /dev/full) */
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    int saved = errno;
+    if (fclose(stdout) != 0 && !bad) {
+        bad = 1;
+        saved = errno;
+    }
+    if (!bad || exit_code != CLI_EXIT_OK)
+        return exit_code;
+    ebm_error err;
+    ebm_fail(&err, EBM_ERR_IO, "<stdout>: write failed: %s", saved ? strerror(saved) : "I/O error");
+    return cli_fail(tool, &err, CLI_EXIT_ERROR);
 }
 
 /* ---- flag values ---------------------------------------------------------------- */
@@ -328,7 +392,7 @@ ebm_status cli_check_samples(const char *model, const char *input_name, const ir
                         input_name ? " '" : "", input_name ? input_name : "", input_name ? "'" : "", model);
     }
     *n = x->shape[0];
-    return EBM_OK;
+    return ebm_array_check_finite(x, path, err);
 }
 
 static const char *const head_choices = "output, sum, neg-logsumexp or logsumexp";

@@ -62,9 +62,21 @@ const char *cli_get(const cli_cmd *cmd, const cli_args *a, const char *name);
 
 void cli_print_help(FILE *f, const cli_cmd *cmd);
 
-/* Prints "TOOL: message" as exactly one line on stderr (newlines in the
- * message are flattened) and returns exit_code, for `return cli_fail(...)`. */
+/* Prints "TOOL: message" as exactly one line on stderr (escaped with
+ * cli_escape) and returns exit_code, for `return cli_fail(...)`. */
 int cli_fail(const char *tool, const ebm_error *err, int exit_code);
+
+/* What main returns: exit_code, unless it is CLI_EXIT_OK and writing stdout
+ * failed (flushed and closed here: a full disk, /dev/full, a closed pipe),
+ * which is reported as an error. */
+int cli_finish(const char *tool, int exit_code);
+
+/* Text from a file made safe for one line of a terminal: newline, CR and tab
+ * become spaces; other control bytes (C0, DEL, the C1 controls) and bytes
+ * that are not well-formed UTF-8 become "\xNN", so nothing a file holds can
+ * move the cursor or reprogram the terminal.  Writes at most size bytes into
+ * out (always terminated, cut at a whole character); returns the length. */
+size_t cli_escape(const char *text, char *out, size_t size);
 
 /* Replaces each occurrence of `from` in err's message with `to` (e.g. the
  * cached .so's path with the ONNX model the user named). */
@@ -99,7 +111,8 @@ ir_shape cli_desc_input_shape(const ebm_abi_model *d);
  * (batch dimension N first): float32 (or float64 when f64), same sample
  * dims; *n gets N.  The error names the file, both shapes, the input
  * (input_name may be NULL) and the model; f64_possible adds "(or pass --f64)"
- * to the float64 error. */
+ * to the float64 error.  A NaN/Inf value is an error naming the file and the
+ * first such element (a ReLU can map NaN to a finite energy). */
 ebm_status cli_check_samples(const char *model, const char *input_name, const ir_shape *want, const char *path,
                              const ebm_array *x, int f64, int f64_possible, int64_t *n, ebm_error *err);
 

@@ -34,6 +34,7 @@
  * many noise levels, which `ebm train` writes with the anneal and denoise that
  * draw it (sigma_max / sigma and sigma^2) unless given.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,13 +66,20 @@ static const cli_cmd info_cmd = {
     .positional_names = "MODEL",
 };
 
-/* Prints a metadata value on one line: control characters would break the layout. */
+/* Text from the model file, escaped (cli_escape): control bytes would break
+ * the layout or reach the terminal.  Returns buf. */
+#define SAFE_MAX 4096
+static const char *safe(const char *text, char *buf)
+{
+    cli_escape(text, buf, SAFE_MAX);
+    return buf;
+}
+
+/* Prints a metadata key and value on one line. */
 static void print_meta_kv(const char *key, const char *value)
 {
-    printf("  %s = ", key);
-    for (const char *p = value; p && *p; p++)
-        putchar((unsigned char)*p < 0x20 ? ' ' : *p);
-    putchar('\n');
+    char k[SAFE_MAX], v[SAFE_MAX];
+    printf("  %s = %s\n", safe(key, k), safe(value, v));
 }
 
 static void print_meta(const ir_meta *m)
@@ -86,7 +94,8 @@ static void info_values(const char *label, const ir_graph *g, const int *ids, in
     for (int i = 0; i < n; i++) {
         const ir_node *node = &g->nodes[ids[i]];
         const char *name = names ? names[i] : node->name;
-        printf("%-12s %s %s\n", i == 0 ? label : "", name ? name : "?",
+        char nb[SAFE_MAX];
+        printf("%-12s %s %s\n", i == 0 ? label : "", safe(name ? name : "?", nb),
                ir_shape_str(&node->shape, sbuf, sizeof sbuf));
     }
     if (n == 0)
@@ -121,7 +130,8 @@ static void info_params(const ir_graph *g)
         const ir_node *node = &g->nodes[i];
         if (!(node->flags & IR_NODE_PARAM))
             continue;
-        printf("  %-32s %s%s\n", node->name ? node->name : "?",
+        char nb[SAFE_MAX];
+        printf("  %-32s %s%s\n", safe(node->name ? node->name : "?", nb),
                ir_shape_str(&node->shape, sbuf, sizeof sbuf),
                node->flags & IR_NODE_TRAINABLE ? "" : "  (not trainable)");
     }
@@ -190,7 +200,7 @@ static int info_compiled(const char *path)
             if ((strncmp(d->meta[i].key, "ebm.", 4) == 0) == (pass == 0))
                 print_meta_kv(d->meta[i].key, d->meta[i].value);
     ebm_model_close(m);
-    return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+    return CLI_EXIT_OK;   /* a failed write to stdout: main says so (cli_finish) */
 }
 
 static int run_info(const cli_args *a)
@@ -202,12 +212,12 @@ static int run_info(const cli_args *a)
     if (cli_load_model(a->positional[0], &g, &err))
         return cli_fail("ebm", &err, CLI_EXIT_ERROR);
     printf("%-12s %s\n", "file", a->positional[0]);
-    printf("%-12s %s\n", "producer", g->producer ? g->producer : "(unknown)");
+    char pb[SAFE_MAX];
+    printf("%-12s %s\n", "producer", safe(g->producer ? g->producer : "(unknown)", pb));
     printf("%-12s %lld\n", "onnx ir", (long long)g->onnx_ir_version);
     printf("%-12s", "opsets");
     for (int i = 0; i < g->n_opsets; i++)
-        printf(" %s %lld", g->opsets[i].domain && g->opsets[i].domain[0] ? g->opsets[i].domain
-                                                                         : "ai.onnx",
+        printf(" %s %lld", safe(g->opsets[i].domain && g->opsets[i].domain[0] ? g->opsets[i].domain : "ai.onnx", pb),
                (long long)g->opsets[i].version);
     putchar('\n');
     info_values("inputs", g, g->inputs, g->n_inputs, NULL);
@@ -217,7 +227,7 @@ static int run_info(const cli_args *a)
     info_params(g);
     info_meta(g);
     ir_graph_free(g);
-    return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+    return CLI_EXIT_OK;   /* a failed write to stdout: main says so (cli_finish) */
 }
 
 /* ---- ebm eval ---------------------------------------------------------------------- */
@@ -390,6 +400,9 @@ static ebm_status eval_report(const cli_args *a, const char *model, const ebm_ar
         st = write_score(g_path, x, o->score, o->f64, 1, err);
     for (int64_t i = 0; !st && cli_get(&eval_cmd, a, "print") && i < n; i++)
         printf("%.9g\n", o->f64 ? ((double *)o->energy)[i] : ((float *)o->energy)[i]);
+    if (!st && cli_get(&eval_cmd, a, "print") && (fflush(stdout) != 0 || ferror(stdout)))
+        st = ebm_fail(err, EBM_ERR_IO, "<stdout>: write failed: %s (the energies were not all printed)",
+                      errno ? strerror(errno) : "I/O error");
     if (st)
         return st;
     value_stats s = stats_of(o->energy, o->f64, n);
@@ -578,7 +591,7 @@ static int run_help(int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2)
         return usage_error("missing command (see 'ebm --help')");
@@ -605,4 +618,9 @@ int main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     return c->run(&a);
+}
+
+int main(int argc, char **argv)
+{
+    return cli_finish("ebm", dispatch(argc, argv));
 }

@@ -56,6 +56,8 @@ int run_score(const cli_args *a)
         st = ebm_npy_read(samples, &x, &err);
     if (!st && x.dtype != EBM_NPY_F32)
         st = ebm_fail(&err, EBM_ERR_INVALID, "%s: expected float32 samples", samples);
+    if (!st)
+        st = ebm_array_check_finite(&x, samples, &err);
     if (!st) {
         n = x.rank > 0 ? x.shape[0] : 0;
         int64_t numel = n > 0 ? ebm_array_numel(&x) / n : 0;

@@ -511,6 +511,7 @@ static ebm_status write_model(const train_job *j, ebm_model *m, const float *par
 
 typedef struct loop_state {
     FILE *log;
+    const char *log_path;
     train_eval eval;
     train_eval_result last;   /* the latest measurement (value NaN before the first) */
     double t0;                /* the command's start */
@@ -539,16 +540,28 @@ static ebm_status write_png(const train_job *j, ebm_model *m, ebm_trainer *t, co
     return sample_png_write(m, &q, err);
 }
 
-static void log_row(loop_state *ls, const ebm_train_stats *s, double q)
+/* What was written to the log reaches the file now: a full disk is an error
+ * at the row that did not fit, not an empty log after a run that says it
+ * succeeded. */
+static ebm_status log_flush(loop_state *ls, ebm_error *err)
+{
+    errno = 0;
+    if (fflush(ls->log) == 0 && !ferror(ls->log))
+        return EBM_OK;
+    return ebm_fail(err, EBM_ERR_IO, "--log %s: write failed: %s", ls->log_path,
+                    errno ? strerror(errno) : "I/O error");
+}
+
+static ebm_status log_row(loop_state *ls, const ebm_train_stats *s, double q, ebm_error *err)
 {
     if (!ls->log)
-        return;
+        return EBM_OK;
     fprintf(ls->log, "%lld,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,", (long long)s->step, s->loss, s->cd, s->reg,
             s->real_energy_mean, s->fake_energy_mean, s->grad_norm, (double)s->step_size, s->acceptance, s->lr);
     if (isfinite(q))
         fprintf(ls->log, "%.6g", q);
     fprintf(ls->log, ",%.3f\n", cli_now_seconds() - ls->t0);
-    fflush(ls->log);
+    return log_flush(ls, err);
 }
 
 /* The settings the trained model will be drawn with (ebm.sampler.*), which
@@ -593,8 +606,10 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
             fprintf(stderr, "ebm train: diverged at step %lld (non-finite or |energy| > %g): back to step %lld, "
                     "learning rate now %g\n", (long long)k + 1, j->cfg.energy_limit, (long long)s.restored_to,
                     s.lr);
-            if (ls->log)
+            if (ls->log) {
                 fprintf(ls->log, "# restored to step %lld after a divergence; lr %g\n", (long long)s.restored_to, s.lr);
+                st = log_flush(ls, err);
+            }
             continue;
         }
         double q = NAN;
@@ -620,8 +635,8 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
             }
         }
         if (at_log)
-            log_row(ls, &s, q);
-        if (j->ckpt && (k % j->ckpt_every == 0 || k == j->steps))
+            st = log_row(ls, &s, q, err);
+        if (!st && j->ckpt && (k % j->ckpt_every == 0 || k == j->steps))
             st = ebm_trainer_save(t, j->ckpt, err);
         if (!st && j->png && k % j->png_every == 0 && k < j->steps)
             st = write_png(j, m, t, d, k, 0, err);
@@ -699,11 +714,14 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
     if (!st && j->log) {
         int append = j->resume != NULL;
         ls.log = fopen(j->log, append ? "a" : "w");
-        if (!ls.log)
+        ls.log_path = j->log;
+        if (!ls.log) {
             st = ebm_fail(err, EBM_ERR_IO, "--log %s: cannot open for writing: %s", j->log, strerror(errno));
-        else if (!append)
+        } else if (!append) {
             fprintf(ls.log, "step,loss,cd,reg,real_energy_mean,fake_energy_mean,grad_norm,step_size,acceptance,lr,"
                     "%s,seconds\n", d.toy ? "kl" : "fid");
+            st = log_flush(&ls, err);   /* a log that cannot be written fails the run before it starts */
+        }
     }
     if (!st && (d.toy || j->eval_every > 0)) {
         const ebm_langevin_params *p = &j->cfg.sampler.lv;
@@ -737,8 +755,8 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
         st = write_png(j, m, t, &d, ebm_trainer_steps_done(t), 1, err);
     if (!st)
         print_summary(j, &ls, &final, first, ebm_trainer_steps_done(t), secs);
-    if (ls.log)
-        fclose(ls.log);
+    if (ls.log && fclose(ls.log) != 0 && !st)
+        st = ebm_fail(err, EBM_ERR_IO, "--log %s: write failed on close: %s", j->log, strerror(errno));
     train_eval_close(&ls.eval);
     ebm_trainer_free(t);
     if (st && m)

@@ -227,11 +227,11 @@ int main(int argc, char **argv)
         return cli_fail("ebmc", &err, CLI_EXIT_USAGE);
     if (a.help) {
         cli_print_help(stdout, &ebmc_cmd);
-        return CLI_EXIT_OK;
+        return cli_finish("ebmc", CLI_EXIT_OK);
     }
     if (cli_get(&ebmc_cmd, &a, "version")) {
         printf("ebmc %s\n", EBMC_VERSION_STRING);
-        return CLI_EXIT_OK;
+        return cli_finish("ebmc", CLI_EXIT_OK);
     }
     ebmc_run r;
     ebmc_front_end p = {0};
@@ -252,5 +252,5 @@ int main(int argc, char **argv)
     else if (!st)
         st = compile(model, g, &r, &err);
     ir_graph_free(g);
-    return st ? cli_fail("ebmc", &err, CLI_EXIT_ERROR) : CLI_EXIT_OK;
+    return cli_finish("ebmc", st ? cli_fail("ebmc", &err, CLI_EXIT_ERROR) : CLI_EXIT_OK);
 }

@@ -179,13 +179,18 @@ static ebm_status compile_uncached(const cache_request *r, const char *source_ha
     return st;
 }
 
+/* Two tiles, whatever the thread count: the compiled tile changes a
+ * sample's bits (Winograd F(4x4) or F(2x2), samples per convolution GEMM,
+ * the tile-order sums of parameter gradients), so it must not follow
+ * EBM_NUM_THREADS or the cores, or 1 and 2 threads would compute different
+ * programs.  Two tiles keep both cores of a 2-core machine busy. */
+#define CACHE_TILES_PER_BATCH 2
+
 int64_t cache_tile_for_batch(int64_t batch)
 {
-    const char *env = getenv("EBM_NUM_THREADS");
-    long threads = env && env[0] ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
-    if (threads <= 1 || batch <= 1)
+    if (batch <= 1)
         return 0;
-    int64_t tile = (batch + threads - 1) / threads;
+    int64_t tile = (batch + CACHE_TILES_PER_BATCH - 1) / CACHE_TILES_PER_BATCH;
     return tile < 64 ? tile : 0;
 }
 

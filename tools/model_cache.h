@@ -26,11 +26,11 @@ typedef struct cache_request {
     int64_t tile;             /* samples per program call; 0 = ebmc's choice */
 } cache_request;
 
-/* A tile that splits a batch of `batch` samples over the threads libebm will
- * use (EBM_NUM_THREADS, else the cores; it runs one tile per thread):
- * ceil(batch / threads) when that is below ebmc's default of 64, else 0
- * (ebmc's choice); 0 as well when one thread runs anyway or batch is unknown
- * (<= 1). */
+/* A tile that splits a batch of `batch` samples into two tiles, for two
+ * threads: ceil(batch / 2) when that is below ebmc's default of 64, else 0
+ * (ebmc's choice); 0 as well when batch is unknown (<= 1).  A function of the
+ * batch alone, never of the thread count: results are the same bytes on any
+ * number of threads only for the same compiled program. */
 int64_t cache_tile_for_batch(int64_t batch);
 
 /* Opens (compiling first if needed) the model of r.  With a compiled model

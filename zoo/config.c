@@ -301,7 +301,7 @@ static ebm_status f_input_shape(cfg *c, const char *f, json_t *v, zoo_spec *s)
 static ebm_status f_hidden(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     int64_t h[ZOO_MAX_LAYERS];
-    int n;
+    int n = 0;   /* set on success; initialised for gcc -O2's -Wmaybe-uninitialized */
     ebm_status st = get_dims(c, f, v, 1, ZOO_MAX_LAYERS, INT64_C(1) << 20, h, &n);
     if (st)
         return st;
@@ -350,7 +350,7 @@ static ebm_status f_bias(cfg *c, const char *f, json_t *v, zoo_spec *s)
 
 static ebm_status f_kernel(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
-    int64_t k;
+    int64_t k = 0;   /* set on success; initialised for gcc -O2's -Wmaybe-uninitialized */
     ebm_status st = get_int(c, f, v, 1, 31, "an odd integer in 1..31", &k);
     if (!st && k % 2 == 0)
         return bad(c, f, "an odd integer in 1..31 (\"same\" padding needs a centre)", v);

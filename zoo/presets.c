@@ -454,6 +454,7 @@ ebm_status zoo_build(const zoo_spec *s, uint64_t seed, ir_graph **out, ebm_error
     ir_nn nn;
     ir_nn_begin(&nn, seed);
     nn.use_bias = s->use_bias;
+    nn.max_params = s->max_params > 0 ? s->max_params : ZOO_MAX_PARAMS;
     ir_shape in = is_image(s) ? ir_shape_make(4, IR_DIM_N, 0, 0, 0) : ir_shape_make(2, IR_DIM_N, 0);
     if (is_image(s)) {
         in.d[1] = s->input_hwc[2];
@@ -468,6 +469,11 @@ ebm_status zoo_build(const zoo_spec *s, uint64_t seed, ir_graph **out, ebm_error
         e = ir_nn_add(&nn, e, ir_nn_quadratic(&nn, "quad", x, QUAD_INIT_SCALE));
     ir_nn_output(&nn, e, "energy");
     ir_graph *g = ir_nn_finish(&nn, err);
+    if (!g && nn.over_ceiling && err) {
+        size_t k = strlen(err->msg);
+        snprintf(err->msg + k, sizeof err->msg - k, " (a larger network needs a higher ceiling: ebm init "
+                 "--max-params N)");
+    }
     if (!g)
         return err ? err->code : EBM_ERR_INVALID;
     st = set_meta(g, s, seed, err);

@@ -63,8 +63,14 @@ typedef struct zoo_spec {
     int64_t norm_groups;          /* deep: GroupNorm groups at most (the largest divisor of C not above it);
                                      0 = min(32, C) */
     int quadratic;                /* add 1/2 sum (scale (x - center))^2, a learned Gaussian term */
+    int64_t max_params;           /* the build fails, before allocating, on a network of more
+                                     parameters (0 = ZOO_MAX_PARAMS) */
     zoo_defaults defaults;
 } zoo_spec;
+
+/* The default parameter ceiling: 10^8 parameters are 400 MB of float32, and
+ * training keeps three more copies (Adam's moments, the snapshot). */
+#define ZOO_MAX_PARAMS INT64_C(100000000)
 
 /* Where a configuration without a preset starts: an mlp with hidden 128,
  * 128, 64, SiLU, bias, kernel 3, DESIGN.md's sampler defaults, no input. */

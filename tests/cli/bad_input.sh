@@ -98,9 +98,58 @@ expect_fail "eval: bad model" 1 "ghost_tensor" \
     "$EBM" eval "$DATA/dangling_input.onnx" --input "$DATA/x.npy" --energy "$E"
 expect_fail "eval: NaN/Inf energies" 1 "not finite;2 of 3;1 NaN;1 Inf" \
     "$EBM" eval "$DATA/nan.onnx" --input "$DATA/nan_input.npy" --energy "$E"
+# NaN/Inf inputs are refused, naming the file and the first bad element, on every path: a
+# ReLU maps NaN to a finite energy, so the outputs alone would not show it (issue 18)
+RELU="$DATA/relu.onnx"
+for how in compiled --reference --f64; do
+    flags=()
+    [ "$how" = compiled ] || flags=("$how")
+    expect_fail "eval $how: NaN input" 1 "relu_nan_input.npy;element 3 [1,1] is NaN" \
+        "$EBM" eval "$RELU" --input "$DATA/relu_nan_input.npy" --energy "$E" "${flags[@]}"
+    expect_fail "eval $how: -Inf input, --score" 1 "relu_inf_input.npy;element 3 [1,1] is -Inf" \
+        "$EBM" eval "$RELU" --input "$DATA/relu_inf_input.npy" --score "$E" "${flags[@]}"
+    expect_fail "eval $how: NaN input, --grad" 1 "relu_nan_input.npy;element 3 [1,1] is NaN" \
+        "$EBM" eval "$RELU" --input "$DATA/relu_nan_input.npy" --grad "$E" "${flags[@]}"
+done
 check "eval: nothing written after errors" test ! -e "$E"
 expect_fail "eval: unwritable --energy" 1 "$TMP/no/dir/e.npy" \
     "$EBM" eval "$GOOD" --input "$DATA/x.npy" --energy "$TMP/no/dir/e.npy"
+
+# ---- text from files reaches the terminal escaped (issue 18) ----------------------------------
+# ansi_meta.onnx's ebm.energy_head is ESC [2J (erase screen), ESC ]0;pwned BEL (set the title),
+# then "evil_head"; its "note" holds a C1 CSI (U+009B) after a plain UTF-8 'é'.
+no_raw_controls() { ! LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]\|\xc2[\x80-\x9f]' "$1"; }
+ANSI="$DATA/ansi_meta.onnx"
+expect_fail "ebmc: control bytes in a message are escaped" 1 'ansi_meta.onnx;\x1b[2J\x1b]0;pwned\x07evil_head' \
+    "$EBMC" "$ANSI" --emit=ir
+cp "$TMP/err" "$TMP/err.kept"
+check "ebmc: no raw control byte on stderr" no_raw_controls "$TMP/err.kept"
+expect_fail "eval: control bytes in a message are escaped" 1 'ebm.energy_head;\x1b[2J\x1b]0;pwned\x07evil_head' \
+    "$EBM" eval "$ANSI" --input "$DATA/x.npy" --energy "$E" --reference
+cp "$TMP/err" "$TMP/err.kept"
+check "eval: no raw control byte on stderr" no_raw_controls "$TMP/err.kept"
+expect_ok "info: a model with control bytes in its metadata" "$EBM" info "$ANSI"
+cp "$TMP/out" "$TMP/out.kept"
+check "info: no raw control byte on stdout" no_raw_controls "$TMP/out.kept"
+check "info: ESC, BEL and C1 shown escaped, UTF-8 kept" grep -qF \
+    -e 'ebm.energy_head = \x1b[2J\x1b]0;pwned\x07evil_head' "$TMP/out.kept"
+check "info: C1 CSI escaped, é kept" grep -qF 'note = café \xc2\x9b31m' "$TMP/out.kept"
+
+# ---- a failed write to stdout is an error, not exit 0 with the output lost (issue 18) ----------
+# to_full TOOL ARGS...: runs with stdout on /dev/full; stderr in $TMP/full.err, the status printed
+to_full() { "$@" >/dev/full 2>"$TMP/full.err"; echo $?; }
+for run in "ebm info" "ebm eval --print" "ebmc --emit=ir" "ebm --help"; do
+    case $run in
+    "ebm info") status=$(to_full "$EBM" info "$GOOD") ;;
+    "ebm eval --print") status=$(to_full "$EBM" eval "$GOOD" --input "$DATA/x.npy" --print --reference) ;;
+    "ebmc --emit=ir") status=$(to_full "$EBMC" "$GOOD" --emit=ir) ;;
+    *) status=$(to_full "$EBM" --help) ;;
+    esac
+    check "$run > /dev/full: exit status 1" test "$status" = 1
+    check "$run > /dev/full: one line naming stdout" \
+        test "$(grep -c 'stdout>: write failed: No space left on device' "$TMP/full.err")" = 1 -a \
+        "$(wc -l <"$TMP/full.err")" = 1
+done
 
 # ---- good input still works (controls) ------------------------------------------------
 expect_ok "control: ebmc --emit=ir" "$EBMC" "$GOOD" --emit=ir

@@ -98,6 +98,14 @@ expect_fail "no -o" 2 "missing required flag -o" "$EBM" init --preset mnist
 expect_fail "no preset or config" 2 "--preset NAME;--config FILE" "$EBM" init -o "$D"
 expect_fail "unknown preset" 2 "--preset: unknown preset 'imagenet';simple, cnn, mnist, cifar" \
     "$EBM" init --preset imagenet -o "$D"
+# a parameter ceiling, checked before anything is allocated (issue 18: this tried to allocate 17 GB)
+printf '{"input_dim": 2, "hidden_dims": [65536, 65536]}\n' >"$TMP/big.json"
+expect_fail "17 GB of parameters" 1 "layer 'fc2';above the ceiling of 100000000;--max-params" \
+    "$EBM" init --config "$TMP/big.json" -o "$D"
+expect_fail "a lower --max-params" 1 "above the ceiling of 1000" \
+    "$EBM" init --preset simple --max-params 1000 -o "$D"
+expect_fail "--max-params 0" 2 "--max-params: '0'" "$EBM" init --preset simple --max-params 0 -o "$D"
+expect_ok "a higher --max-params" "$EBM" init --preset simple --max-params 200000 -o "$TMP/ceiling.onnx"
 expect_fail "negative --input-dim" 2 "--input-dim: '-3'" "$EBM" init --preset simple --input-dim -3 -o "$D"
 expect_fail "bad --input-shape" 2 "--input-shape: '28,28';H,W,C" "$EBM" init --preset cnn --input-shape 28,28 -o "$D"
 expect_fail "zero in --input-shape" 2 "--input-shape: '0'" "$EBM" init --preset cnn --input-shape 28,0,1 -o "$D"

@@ -18,7 +18,7 @@ trap 'rm -rf "$TMP"' EXIT
 for tool in cmake pkg-config cc; do
     if ! command -v "$tool" >/dev/null; then
         echo "SKIP: $tool is not installed"
-        exit 0
+        exit 77   # CTest's SKIP_RETURN_CODE
     fi
 done
 

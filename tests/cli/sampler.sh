@@ -88,6 +88,11 @@ expect_fail "reinit above 1" 2 "--reinit;probability" \
 make_npy "$TMP/wrong.npy" "(3, 5)" 15 3f000000
 expect_fail "init file of the wrong shape" 1 "wrong.npy;[N,2]" \
     "$EBM" sample "$T2D" --init "$TMP/wrong.npy" -o "$TMP/x.npy"
+make_npy "$TMP/inf.npy" "(3, 2)" 6 ff800000
+expect_fail "init file holding -Inf" 1 "inf.npy;element 0 [0,0] is -Inf" \
+    "$EBM" sample "$T2D" --init "$TMP/inf.npy" -o "$TMP/x.npy"
+expect_fail "buffer file holding -Inf" 1 "inf.npy;element 0 [0,0] is -Inf" \
+    "$EBM" sample "$T2D" -n 4 --buffer "$TMP/inf.npy" -o "$TMP/x.npy"
 expect_fail "png on a 6-D model" 1 "--png;mlp_silu;[N,6];neither an image" \
     "$EBM" sample "$VEC" -n 2 -o "$TMP/x.npy" --png "$TMP/x.png"
 check "png error leaves no output" test ! -e "$TMP/x.npy"

@@ -42,5 +42,8 @@ expect_fail "data of the wrong size" 1 "two.csv;2 values per sample;784" "$EBM" 
 expect_fail "a feature network that is not ONNX" 1 "a.npy" "$EBM" score "$F/a.npy" --data "$F/b.npy" \
     --features "$F/a.npy"
 expect_fail "--max-data 1" 2 "--max-data" "$EBM" score "$F/a.npy" --data "$F/b.npy" --max-data 1
+make_npy "$TMP/nan.npy" "(2, 1, 28, 28)" 1568 7fc00000
+expect_fail "NaN samples" 1 "nan.npy;element 0 [0,0,0,0] is NaN" "$EBM" score "$TMP/nan.npy" --data "$F/a.npy"
+expect_fail "NaN data" 1 "nan.npy;element 0;not a finite" "$EBM" score "$F/a.npy" --data "$TMP/nan.npy"
 
 finish

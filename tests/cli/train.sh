@@ -50,6 +50,28 @@ expect_ok "first 10 steps + checkpoint" "$EBM" train "$T2D" --data toy:rings -o 
 expect_ok "resume to 20" "$EBM" train "$T2D" --data toy:rings -o "$TMP/b.onnx" --steps 20 "${SMALL[@]}" --seed 5 \
     --resume "$TMP/c.ckpt"
 check "resumed = straight, byte for byte" cmp -s "$TMP/a.onnx" "$TMP/b.onnx"
+# a run killed while writing leaves c.ckpt.tmp-PID-0; the next write of c.ckpt removes it (issue 18)
+(exit 0) &
+gone=$!
+wait "$gone"
+printf 'partial' >"$TMP/c.ckpt.tmp-$gone-0"
+printf 'partial' >"$TMP/b.onnx.tmp-$gone-3"
+printf 'partial' >"$TMP/c.ckpt.tmp-$$-0"
+expect_ok "a run after a killed one" "$EBM" train "$T2D" --data toy:rings -o "$TMP/b.onnx" --steps 12 "${SMALL[@]}" \
+    --seed 5 --resume "$TMP/c.ckpt" --checkpoint "$TMP/c.ckpt" --checkpoint-every 5
+check "the killed run's temporaries are gone" test ! -e "$TMP/c.ckpt.tmp-$gone-0" -a ! -e "$TMP/b.onnx.tmp-$gone-3"
+check "a live process's temporary stays" test -e "$TMP/c.ckpt.tmp-$$-0"
+# a resume with other settings, or from a damaged checkpoint, is refused (issue 18)
+expect_fail "resume with another --batch" 1 "c.ckpt;batch = 16, this run has batch = 8 (--batch)" \
+    "$EBM" train "$T2D" --data toy:rings -o "$TMP/x.onnx" --steps 20 "${SMALL[@]}" --batch 8 --seed 5 \
+    --resume "$TMP/c.ckpt"
+expect_fail "resume with another --seed" 1 "c.ckpt;seed = 5, this run has seed = 6 (--seed)" \
+    "$EBM" train "$T2D" --data toy:rings -o "$TMP/x.onnx" --steps 20 "${SMALL[@]}" --seed 6 --resume "$TMP/c.ckpt"
+cp "$TMP/c.ckpt" "$TMP/flip.ckpt"
+byte=$(od -An -t u1 -j 200 -N 1 "$TMP/flip.ckpt" | tr -d ' ')
+printf "\\x$(printf %02x $((byte ^ 4)))" | dd of="$TMP/flip.ckpt" bs=1 seek=200 conv=notrunc status=none
+expect_fail "resume from a checkpoint with one flipped byte" 1 "flip.ckpt;damaged" \
+    "$EBM" train "$T2D" --data toy:rings -o "$TMP/x.onnx" --steps 20 "${SMALL[@]}" --seed 5 --resume "$TMP/flip.ckpt"
 
 # ---- bad input ----------------------------------------------------------------------------------
 expect_fail "missing data file" 1 "nope.idx" "$EBM" train "$T2D" --data "$TMP/nope.idx" -o "$TMP/x.onnx"
@@ -57,6 +79,9 @@ printf 'a,b\n' >"$TMP/empty.csv"
 expect_fail "empty dataset" 1 "empty.csv" "$EBM" train "$T2D" --data "$TMP/empty.csv" -o "$TMP/x.onnx"
 printf '1,2,3\n4,5,6\n' >"$TMP/three.csv"
 expect_fail "wrong sample size" 1 "three.csv;[2]" "$EBM" train "$T2D" --data "$TMP/three.csv" -o "$TMP/x.onnx"
+make_npy "$TMP/nan.npy" "(4, 2)" 8 7fc00000
+expect_fail "NaN in the data" 1 "nan.npy;element 0 = nan is not a finite" \
+    "$EBM" train "$T2D" --data "$TMP/nan.npy" -o "$TMP/x.onnx"
 expect_fail "2-D toy for an image model" 1 "8gaussians;[N,2]" \
     "$EBM" train "$IMG" --data toy:8gaussians -o "$TMP/x.onnx"
 expect_fail "unknown toy" 1 "nosuch;8gaussians" "$EBM" train "$T2D" --data toy:nosuch -o "$TMP/x.onnx"
@@ -66,6 +91,8 @@ expect_fail "unknown objective" 2 "--objective;nce" "$EBM" train "$T2D" --data t
 expect_fail "missing -o" 2 "-o TRAINED.onnx" "$EBM" train "$T2D" --data toy:moons
 expect_fail "resume from a missing checkpoint" 1 "missing.ckpt" \
     "$EBM" train "$T2D" --data toy:moons -o "$TMP/x.onnx" --steps 2 "${SMALL[@]}" --resume "$TMP/missing.ckpt"
+expect_fail "--log on a full disk" 1 "--log /dev/full: write failed: No space left on device" \
+    "$EBM" train "$T2D" --data toy:moons -o "$TMP/x.onnx" --steps 2 "${SMALL[@]}" --log /dev/full
 check "failed runs wrote no model" test ! -e "$TMP/x.onnx"
 
 finish

@@ -2,7 +2,7 @@
  * pytorch-converted/, pytorch-operator/) through the importer and the
  * reference executor, and reports passed / skipped / failed per operator family.
  *
- *     run_conformance DATA_DIR [FILTER] [-v] [--no-fork]
+ *     run_conformance DATA_DIR [FILTER] [-v] [--no-fork] [--expect LIST]
  *
  * Every test directory is classified, none is dropped:
  *   PASS  every output of every data set matches (|got-exp| <= atol + rtol*|exp|);
@@ -14,6 +14,12 @@
  * importer or executor becomes one FAIL instead of ending the run.
  * The last line, read by CI, is "conformance: P passed, F failed, S skipped";
  * the exit status is non-zero when anything failed.
+ *
+ * --expect LIST: a file of "folder/test_name" lines (tests/conformance/
+ * expected_pass.txt), each a test that must PASS: one that is skipped (an op
+ * turned "unsupported"), fails or is missing fails the run too, named.  Tests
+ * that pass without being listed are counted, to be added.  Without the data
+ * folder the runner exits 77 (CTest's skip) with the reason, or 1 under CI.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -794,13 +800,69 @@ static void tally_print(tally *t)
 
 /* ---- driver ------------------------------------------------------------------------- */
 
+/* The tests that must pass (--expect), and what happened to each. */
+typedef struct expected {
+    char rel[256];     /* folder/test_name */
+    int seen;
+    test_result r;
+} expected;
+
+typedef struct expect_list {
+    const char *path;
+    expected *e;
+    int n, cap;
+    int unlisted_passes;
+} expect_list;
+
 typedef struct run_opts {
     const char *root;
     const char *filter;
     int verbose;
     int isolate;
     int filter_is_family;
+    expect_list *expect;   /* NULL without --expect */
 } run_opts;
+
+/* Reads LIST: one test per line; blank lines and # comments are ignored. */
+static int expect_read(expect_list *x, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        printf("--expect %s: cannot open: %s\n", path, strerror(errno));
+        return -1;
+    }
+    x->path = path;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        const char *s = line + strspn(line, " \t");
+        if (!*s || *s == '#')
+            continue;
+        if (strlen(s) >= sizeof x->e[0].rel || grow((void **)&x->e, &x->cap, x->n, sizeof *x->e) != 0) {
+            printf("--expect %s: line too long or out of memory: %s\n", path, s);
+            fclose(f);
+            return -1;
+        }
+        memset(&x->e[x->n], 0, sizeof x->e[x->n]);
+        snprintf(x->e[x->n].rel, sizeof x->e[x->n].rel, "%s", s);
+        x->n++;
+    }
+    fclose(f);
+    return 0;
+}
+
+static void expect_note(expect_list *x, const char *rel, const test_result *r)
+{
+    if (!x)
+        return;
+    for (int i = 0; i < x->n; i++)
+        if (strcmp(x->e[i].rel, rel) == 0) {
+            x->e[i].seen = 1;
+            x->e[i].r = *r;
+            return;
+        }
+    x->unlisted_passes += r->what == OUT_PASS;
+}
 
 static int is_test_dir(const struct dirent *e)
 {
@@ -864,10 +926,45 @@ static void run_folder(const run_opts *o, int fi, tally *t)
                        r.what == OUT_SKIP ? ": " : "", r.what == OUT_SKIP ? r.reason : "",
                        r.bound_floats ? " (float inputs bound)" : "");
             tally_add(t, fi, fam, &r);
+            expect_note(o->expect, rel, &r);
         }
         free(tests[i]);
     }
     free(tests);
+}
+
+/* The expected passes that did not pass (among the tests the filter selects);
+ * returns how many. */
+static int expect_report(const run_opts *o)
+{
+    const expect_list *x = o->expect;
+    int bad = 0, checked = 0;
+    for (int i = 0; i < x->n; i++) {
+        const expected *e = &x->e[i];
+        const char *slash = strchr(e->rel, '/');
+        char fam[128];
+        if (slash) {
+            char folder[128];
+            snprintf(folder, sizeof folder, "%.*s", (int)(slash - e->rel), e->rel);
+            family_of(folder, slash + 1, fam, sizeof fam);
+        } else {
+            snprintf(fam, sizeof fam, "?");
+        }
+        if (!selected(o, fam, e->rel))
+            continue;
+        checked++;
+        if (e->seen && e->r.what == OUT_PASS)
+            continue;
+        bad++;
+        printf("EXPECTED PASS %s: %s%s\n", e->rel,
+               !e->seen ? "not found in the data" : e->r.what == OUT_SKIP ? "skipped: " : "failed: ",
+               !e->seen ? "" : e->r.what == OUT_SKIP ? e->r.reason : e->r.detail);
+    }
+    printf("expected passes (%s): %d listed, %d passed, %d did not", x->path, checked, checked - bad, bad);
+    if (x->unlisted_passes)
+        printf("; %d tests pass that the list does not name (add them)", x->unlisted_passes);
+    printf("\n");
+    return bad;
 }
 
 static int ci_mode(void)
@@ -879,22 +976,26 @@ static int ci_mode(void)
 int main(int argc, char **argv)
 {
     run_opts o = {.isolate = 1};
+    expect_list x = {0};
+    const char *expect_path = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-v") == 0)
             o.verbose = 1;
         else if (strcmp(argv[i], "--no-fork") == 0)
             o.isolate = 0;
+        else if (strcmp(argv[i], "--expect") == 0 && i + 1 < argc)
+            expect_path = argv[++i];
         else if (!o.root)
             o.root = argv[i];
         else if (!o.filter)
             o.filter = argv[i];
         else {
-            fprintf(stderr, "usage: %s DATA_DIR [FILTER] [-v] [--no-fork]\n", argv[0]);
+            fprintf(stderr, "usage: %s DATA_DIR [FILTER] [-v] [--no-fork] [--expect LIST]\n", argv[0]);
             return 2;
         }
     }
     if (!o.root) {
-        fprintf(stderr, "usage: %s DATA_DIR [FILTER] [-v] [--no-fork]\n", argv[0]);
+        fprintf(stderr, "usage: %s DATA_DIR [FILTER] [-v] [--no-fork] [--expect LIST]\n", argv[0]);
         return 2;
     }
     struct stat st;
@@ -904,9 +1005,14 @@ int main(int argc, char **argv)
                    getenv("CI"));
             return 1;
         }
-        printf("conformance data not found at %s — skipped (it lives in ../shared/conformance;"
+        printf("SKIP: conformance data not found at %s (it lives in ../shared/conformance;"
                " CI always has it)\n", o.root);
-        return 0;
+        return 77;   /* CTest's SKIP_RETURN_CODE */
+    }
+    if (expect_path) {
+        if (expect_read(&x, expect_path) != 0)
+            return 1;
+        o.expect = &x;
     }
     o.filter_is_family = o.filter && is_family_name(o.root, o.filter);
     printf("ONNX conformance: %s (rtol %g, atol %g)\n", o.root, RTOL, ATOL);
@@ -916,11 +1022,13 @@ int main(int argc, char **argv)
     tally_print(&t);
     int failed = t.total[OUT_FAIL];
     int ran = t.total[OUT_PASS] + t.total[OUT_SKIP] + failed;
+    int missed = o.expect ? expect_report(&o) : 0;
     free(t.fam);
     free(t.why);
+    free(x.e);
     if (ran == 0) {
         printf("no test matched \"%s\"\n", o.filter ? o.filter : "");
         return 1;
     }
-    return failed ? 1 : 0;
+    return failed || missed ? 1 : 0;
 }

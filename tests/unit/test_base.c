@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "atomic_file.h"
@@ -130,6 +131,62 @@ END_TEST
 
 /* ---- bounded text -------------------------------------------------------------------------- */
 
+/* The pid of a child that has exited and been reaped: a process that no longer exists. */
+static pid_t dead_pid(void)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(0);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return pid;
+}
+
+static int exists(const char *name)
+{
+    struct stat sb;
+    return lstat(tu_scratch_file(name), &sb) == 0;
+}
+
+/* Temporaries of killed writers go at the next write of the same file: only
+ * "<name>.tmp-<pid>-<k>" of a pid that names no process, only regular files
+ * of this user; a live writer's, another file's, or an odd name stay. */
+START_TEST(atomic_removes_stale_temporaries)
+{
+    char dead[64], live[64], other[64], odd[64], link[64], dead2[64];
+    const pid_t gone = dead_pid();
+    snprintf(dead, sizeof dead, "m.onnx.tmp-%ld-0", (long)gone);
+    snprintf(dead2, sizeof dead2, "m.onnx.tmp-%ld-17", (long)gone);
+    snprintf(live, sizeof live, "m.onnx.tmp-%ld-0", (long)getppid());     /* our parent: alive */
+    snprintf(other, sizeof other, "n.onnx.tmp-%ld-0", (long)gone);        /* another file's */
+    snprintf(odd, sizeof odd, "m.onnx.tmp-%ld-x", (long)gone);            /* not the pattern */
+    snprintf(link, sizeof link, "m.onnx.tmp-%ld-1", (long)gone);          /* a symlink */
+    const char *files[] = {dead, dead2, live, other, odd};
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++)
+        tu_write_file(tu_scratch_file(files[k]), "partial", 7);
+    ck_assert_int_eq(symlink("/etc/hostname", tu_scratch_file(link)), 0);
+    int foreign = geteuid() == 0;   /* as root: a file of another user stays */
+    char theirs[64];
+    snprintf(theirs, sizeof theirs, "m.onnx.tmp-%ld-2", (long)gone);
+    if (foreign) {
+        tu_write_file(tu_scratch_file(theirs), "partial", 7);
+        ck_assert_int_eq(chown(tu_scratch_file(theirs), 65534, 65534), 0);
+    }
+    ebm_error err = {0};
+    const void *parts[1] = {"model"};
+    size_t len = 5;
+    ck_assert_msg(base_write_atomic(tu_scratch_file("m.onnx"), parts, &len, 1, &err) == EBM_OK, "%s", err.msg);
+    ck_assert_msg(!exists(dead) && !exists(dead2), "a dead writer's temporary was kept");
+    ck_assert(exists(live));
+    ck_assert(exists(other));
+    ck_assert(exists(odd));
+    ck_assert(exists(link));
+    ck_assert(!foreign || exists(theirs));
+    ck_assert(exists("m.onnx"));
+}
+END_TEST
+
 START_TEST(appendf_cuts_and_counts)
 {
     char buf[8];
@@ -203,6 +260,7 @@ static Suite *base_suite(void)
     tcase_add_test(tc, atomic_commit_by_name_with_mode);
     tcase_add_test(tc, atomic_discard_keeps_old_file);
     tcase_add_test(tc, atomic_rename_failure);
+    tcase_add_test(tc, atomic_removes_stale_temporaries);
     suite_add_tcase(s, tc);
     tc = tcase_create("text_hash");
     tcase_add_test(tc, appendf_cuts_and_counts);

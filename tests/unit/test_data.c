@@ -200,6 +200,44 @@ START_TEST(idx_truncated_gzip_stream)
 }
 END_TEST
 
+/* Gzip bombs: a small file must not inflate to gigabytes.  The IDX header
+ * says how many bytes there are, so decompression stops one byte after them;
+ * and a header claiming more than deflate can expand the file to (1032:1) is
+ * refused before anything is inflated. */
+START_TEST(idx_gzip_bomb)
+{
+    enum { ZEROS = 64 << 20 };   /* 64 MiB of zeros after a 40-byte array: ~64 KiB gzipped */
+    const uint32_t dims[3] = {10, 2, 2};
+    unsigned char head[64], data[40] = {0};
+    size_t n = make_idx(head, 3, dims, data, sizeof data);
+    gzFile g = gzopen(tmp("bomb.gz"), "wb9");
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(gzwrite(g, head, (unsigned)n), (int)n);
+    unsigned char *zeros = calloc(1, 1 << 20);
+    ck_assert_ptr_nonnull(zeros);
+    for (int k = 0; k < ZEROS >> 20; k++)
+        ck_assert_int_eq(gzwrite(g, zeros, 1 << 20), 1 << 20);
+    free(zeros);
+    ck_assert_int_eq(gzclose(g), Z_OK);
+    expect_error(tmp("bomb.gz"), EBM_ERR_FORMAT, "inflates beyond the 56 bytes its IDX header describes", NULL);
+    /* the same stop for a stream only a little longer than its header says */
+    unsigned char buf[128];
+    n = make_idx(buf, 3, img_dims, pixels, sizeof pixels);
+    buf[n++] = 7;
+    write_gz(tmp("tail.gz"), buf, n);
+    expect_error(tmp("tail.gz"), EBM_ERR_FORMAT, "inflates beyond the 28 bytes", NULL);
+    /* [60000,28,28] (47 MB) claimed by a file of ~40 bytes: truncated, said without inflating */
+    const uint32_t mnist[3] = {60000, 28, 28};
+    n = make_idx(buf, 3, mnist, pixels, sizeof pixels);
+    write_gz(tmp("claim.gz"), buf, n);
+    expect_error(tmp("claim.gz"), EBM_ERR_FORMAT, "truncated gzipped IDX: the header says 47040016 bytes",
+                 "deflate expands at most 1032:1");
+    unlink(tmp("bomb.gz"));
+    unlink(tmp("tail.gz"));
+    unlink(tmp("claim.gz"));
+}
+END_TEST
+
 START_TEST(idx_bad_magic_and_types)
 {
     unsigned char buf[64];
@@ -448,6 +486,7 @@ static Suite *data_suite(void)
     tcase_add_test(tc, idx_labels_and_rank2);
     tcase_add_test(tc, idx_truncated);
     tcase_add_test(tc, idx_truncated_gzip_stream);
+    tcase_add_test(tc, idx_gzip_bomb);
     tcase_add_test(tc, idx_bad_magic_and_types);
     tcase_add_test(tc, idx_empty);
     tcase_add_test(tc, missing_and_odd_files);

@@ -16,7 +16,7 @@
  *     for every float32 path (test_runtime_compiled.c);
  *   - a model compiled without dsm has 4 programs and ebm_dsm_grad says
  *     "compile with ebmc --dsm"; bad arguments (NULL target, NULL grad,
- *     n > capacity) and a NaN target are clear errors.
+ *     n > capacity) and a NaN target or x (refused as inputs) are clear errors.
  */
 #include <check.h>
 #include <math.h>
@@ -439,11 +439,16 @@ START_TEST(test_bad_arguments)
     expect_fail(ebm_dsm_grad(c, x, t, n + 1, loss, g, &err), EBM_ERR_INVALID, &err, "capacity");
     expect_fail(ebm_dsm_grad(c, x, t, -1, loss, g, &err), EBM_ERR_INVALID, &err, "n = -1");
     expect_fail(ebm_dsm_grad(NULL, x, t, n, loss, g, &err), EBM_ERR_INVALID, &err, "context is NULL");
-    /* control: the same call with good arguments works; then a NaN target is named */
+    /* control: the same call with good arguments works; then a NaN target, and an Inf x, are named as
+     * inputs with their sample */
     ck_assert_msg(ebm_dsm_grad(c, x, t, n, loss, g, &err) == EBM_OK, "%s", err.msg);
     t[numel + 1] = NAN;
     expect_fail(ebm_dsm_grad(c, x, t, n, loss, g, &err), EBM_ERR_NUMERIC, &err,
-                "loss not finite (NaN/Inf) for 1 of 2 samples (first: sample 1)");
+                "ebm_dsm_grad: target not finite (NaN/Inf) for 1 of 2 samples (first: sample 1)");
+    t[numel + 1] = 0;
+    x[1] = INFINITY;
+    expect_fail(ebm_dsm_grad(c, x, t, n, loss, g, &err), EBM_ERR_NUMERIC, &err,
+                "ebm_dsm_grad: input x not finite (NaN/Inf) for 1 of 2 samples (first: sample 0)");
     free(x), free(t), free(g);
     ebm_ctx_free(c);
     ebm_model_close(m);

@@ -816,6 +816,38 @@ START_TEST(test_bad_configs)
 }
 END_TEST
 
+/* The parameter ceiling: hidden_dims [65536, 65536] (4.3e9 parameters, 17 GB)
+ * is refused by the layer that crosses it, before its values are allocated;
+ * a ceiling of its own size lets a network through, one less does not. */
+START_TEST(test_param_ceiling)
+{
+    ebm_error err = {0};
+    zoo_spec s;
+    zoo_spec_default(&s);
+    ck_assert_int_eq(zoo_config_text("{\"input_dim\": 2, \"hidden_dims\": [65536, 65536]}", "big", &s, &err), EBM_OK);
+    ir_graph *g = (ir_graph *)&err;
+    ck_assert_int_eq(zoo_build(&s, 0, &g, &err), EBM_ERR_INVALID);
+    ck_assert_ptr_null(g);
+    ck_assert_msg(strstr(err.msg, "fc2.weight of 4294967296 values would bring the network to 4295163904 "
+                                  "parameters, above the ceiling of 100000000"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "--max-params"), "%s", err.msg);
+    /* the simple preset at 2-D input: exactly its own count passes, one less fails */
+    ck_assert_int_eq(zoo_preset("simple", &s, &err), EBM_OK);
+    s.input_dim = 2;
+    ck_assert_int_eq(zoo_build(&s, 0, &g, &err), EBM_OK);
+    const int64_t n = ir_graph_param_count(g, 0);
+    ir_graph_free(g);
+    s.max_params = n;
+    ck_assert_int_eq(zoo_build(&s, 0, &g, &err), EBM_OK);
+    ir_graph_free(g);
+    s.max_params = n - 1;
+    ck_assert_int_eq(zoo_build(&s, 0, &g, &err), EBM_ERR_INVALID);
+    char want[64];
+    snprintf(want, sizeof want, "above the ceiling of %lld", (long long)(n - 1));
+    ck_assert_msg(strstr(err.msg, want), "%s", err.msg);
+}
+END_TEST
+
 /* JSON from text: every numeric form of the parameters, and the label. */
 START_TEST(test_config_text)
 {
@@ -861,6 +893,7 @@ static Suite *presets_suite(void)
     tcase_add_test(tc, test_config_overrides_preset);
     tcase_add_test(tc, test_bad_configs);
     tcase_add_test(tc, test_config_text);
+    tcase_add_test(tc, test_param_ceiling);
     suite_add_tcase(s, tc);
     return s;
 }

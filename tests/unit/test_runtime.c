@@ -581,12 +581,26 @@ START_TEST(test_numeric_energy)
     x[17 * NUMEL + 2] = NAN;
     x[33 * NUMEL] = INFINITY;
     ebm_error err = {0};
-    expect_err(ebm_energy(c, x, n, e, &err), EBM_ERR_NUMERIC, &err, "for 2 of 40 samples (first: sample 17)");
-    ck_assert_float_eq(e[16], 0.0f);   /* the finite energies are still written */
-    expect_err(ebm_score(c, x, n, e, s, &err), EBM_ERR_NUMERIC, &err, "2 of 40");
+    /* non-finite inputs are named (a model may map them to finite energies); the other samples are still
+     * computed, as a sampler scoring proposals needs */
+    for (int64_t i = 0; i < n; i++)
+        e[i] = -1;
+    expect_err(ebm_energy(c, x, n, e, &err), EBM_ERR_NUMERIC, &err,
+               "input x not finite (NaN/Inf) for 2 of 40 samples (first: sample 17)");
+    ck_assert_float_eq(e[16], 0.0f);
+    expect_err(ebm_score(c, x, n, e, s, &err), EBM_ERR_NUMERIC, &err, "input x not finite (NaN/Inf) for 2 of 40");
     for (int64_t i = 0; i < n; i++)
         w[i] = 1;
-    expect_err(ebm_param_grad(c, x, w, n, NULL, g, &err), EBM_ERR_NUMERIC, &err, "2 of 40");
+    expect_err(ebm_param_grad(c, x, w, n, NULL, g, &err), EBM_ERR_NUMERIC, &err, "input x not finite (NaN/Inf) for 2 of 40");
+    /* finite inputs whose energies overflow: counted, and the finite energies are still written */
+    x[17 * NUMEL + 2] = 3e38f;
+    x[33 * NUMEL] = -3e38f;
+    for (int64_t i = 0; i < n; i++)
+        e[i] = -1;
+    expect_err(ebm_energy(c, x, n, e, &err), EBM_ERR_NUMERIC, &err, "energy not finite (NaN/Inf) for 2 of 40 samples "
+               "(first: sample 17)");
+    ck_assert_float_eq(e[16], 0.0f);
+    ck_assert_float_eq(e[18], 0.0f);
     x[17 * NUMEL + 2] = x[33 * NUMEL] = 0;
     w[5] = INFINITY;
     x[5 * NUMEL] = 1;

@@ -1,7 +1,9 @@
 /* test_sampler.c — the samplers (runtime/sampler.h) and the sample buffer
  * (runtime/buffer.h) on energies with known answers, compiled by the real
  * code generator:
- *   - Gaussian E = 1/2 |x|^2 / s^2: MALA's per-dimension mean and variance
+ *   - Gaussian E = 1/2 |x - m|^2 / s^2, twice: m = 0 runs the Langevin update
+ *     as a loop of its own, m != 0 fused into the score's last loop (checked
+ *     in the generated C); on each, MALA's per-dimension mean and variance
  *     within 4 standard errors of 0 and s^2; unadjusted Langevin's variance
  *     within 4 standard errors of its analytic stationary value
  *     s^2 / (1 - a / (2 s^2)) for three step sizes, the bias shrinking with a;
@@ -12,7 +14,8 @@
  *     a steep 100 |x|^2 stays finite;
  *   - same seed, same bits; other tile sizes, same bits; a sample depends on
  *     its index only (the first k of N chains = k chains);
- *   - the buffer: capacity, re-init 0 and 1, fresh fraction ~ p, padding,
+ *   - the buffer: capacity, re-init 0 and 1, fresh fraction ~ p, the fresh
+ *     count's variance ~ B p (1 - p), padding,
  *     without replacement, save/load round trip, bad files.
  * Standard errors are of independent chains' final states (chains share no
  * randomness: their noise is keyed by sample index). */
@@ -33,8 +36,8 @@
 
 static char work_dir[512];
 
-enum { M_GAUSS, M_GAUSS_T3, M_WELL, M_STEEP, M_COUNT };
-static const char *model_names[M_COUNT] = {"gauss", "gauss_tile3", "well", "steep"};
+enum { M_GAUSS, M_GAUSS_T3, M_WELL, M_STEEP, M_GAUSS_FUSED, M_COUNT };
+static const char *model_names[M_COUNT] = {"gauss", "gauss_tile3", "well", "steep", "gauss_fused"};
 static char compile_err[M_COUNT][EBM_ERROR_MSG_MAX];
 
 #define GD 4            /* Gaussian dimension */
@@ -56,6 +59,42 @@ static ir_graph *gauss_graph(int D, double c, ebm_error *err)
         return NULL;
     }
     return g;
+}
+
+/* The centre of gauss_fused: E = 1/2 c |x - MU|^2 (a parameter).  Its score
+ * -c (x - MU) ends in an elementwise loop the Langevin update fuses into
+ * (score_langevin_body), where the plain 1/2 c |x|^2 runs the update as a
+ * loop of its own (ebm_langevin_step): the statistical tests run on both. */
+static const float MU[GD] = {0.5f, -0.25f, 0.125f, 1.0f};
+static const float ZERO[GD] = {0};
+
+static ir_graph *gauss_centered_graph(int D, double c, const float *mu, ebm_error *err)
+{
+    ir_graph *g = ir_graph_new();
+    int x = ir_add_input(g, "x", ir_shape_make(2, IR_DIM_N, D), err);
+    int m = ir_add_const(g, "mu", ir_shape_make(1, D), mu, IR_NODE_PARAM, err);
+    int d = ir_binary(g, IR_OP_SUB, x, m, "d", err);
+    int sq = ir_binary(g, IR_OP_MUL, d, d, "sq", err);
+    int s = ir_reduce(g, IR_OP_RSUM, sq, 1u << 1, "sum", err);
+    int e = ir_binary(g, IR_OP_MUL, s, ir_add_scalar(g, 0.5 * c, err), "half_c", err);
+    e = ir_reshape(g, e, ir_shape_make(1, IR_DIM_N), "energy", err);
+    if (e < 0 || ir_add_output(g, e, "energy", err)) {
+        ir_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* The Gaussian models of the statistical tests, by loop index: 0 the plain
+ * update loop, 1 the update fused into the score's last loop. */
+static int gauss_model(int i)
+{
+    return i == 0 ? M_GAUSS : M_GAUSS_FUSED;
+}
+
+static const float *gauss_mean(int i)
+{
+    return i == 0 ? ZERO : MU;
 }
 
 /* E = h (x^2 - 1)^2 + b x, one dimension. */
@@ -95,6 +134,7 @@ static void compile_models(void)
         ebm_error err = {0};
         ir_graph *g = k == M_WELL ? well_graph(&err)
                       : k == M_STEEP ? gauss_graph(GD, 200.0, &err)   /* 100 |x|^2 */
+                      : k == M_GAUSS_FUSED ? gauss_centered_graph(GD, 1.0 / GSIG2, MU, &err)
                                      : gauss_graph(GD, 1.0 / GSIG2, &err);
         ebmc_compile_options o = {.opt_level = 2, .target_cpu = "native", .energy_head = "output",
                                   .tile = k == M_GAUSS_T3 ? 3 : 64};
@@ -182,7 +222,8 @@ static ebm_sampler_params unclamped(ebm_sampler_kind kind, int steps, float step
 START_TEST(mala_gaussian_moments)
 {
     const int64_t n = 4000;
-    opened o = open_model(M_GAUSS, n);
+    const float *mu = gauss_mean(_i);
+    opened o = open_model(gauss_model(_i), n);
     float *x = falloc(n * GD);
     fill_normal(x, n, GD, 1, 0, 1);
     ebm_sampler_params p = unclamped(EBM_SAMPLER_MALA, 300, 0.5f);   /* a too-large start: burn-in adapts it */
@@ -194,9 +235,9 @@ START_TEST(mala_gaussian_moments)
     moments(x, n, GD, mean, var);
     const double se_mean = sqrt(GSIG2 / n), se_var = GSIG2 * sqrt(2.0 / (n - 1));
     for (int j = 0; j < GD; j++) {
-        printf("mala gaussian dim %d: mean %.4f (se %.4f), var %.4f (target %.4f, se %.4f)\n", j, mean[j], se_mean,
-               var[j], GSIG2, se_var);
-        ck_assert_msg(fabs(mean[j]) < 4 * se_mean, "dim %d: mean %g", j, mean[j]);
+        printf("mala %s dim %d: mean %.4f (target %.4f, se %.4f), var %.4f (target %.4f, se %.4f)\n",
+               model_names[gauss_model(_i)], j, mean[j], (double)mu[j], se_mean, var[j], GSIG2, se_var);
+        ck_assert_msg(fabs(mean[j] - mu[j]) < 4 * se_mean, "dim %d: mean %g, want %g", j, mean[j], (double)mu[j]);
         ck_assert_msg(fabs(var[j] - GSIG2) < 4 * se_var, "dim %d: var %g, want %g", j, var[j], GSIG2);
     }
     printf("mala gaussian: acceptance %.3f after burn-in, step size %.4f (from 0.5)\n", st.acceptance,
@@ -216,7 +257,8 @@ START_TEST(langevin_gaussian_bias)
 {
     const int64_t n = 4000;
     const float steps[3] = {0.1f, 0.05f, 0.02f};
-    opened o = open_model(M_GAUSS, n);
+    const float *mu = gauss_mean(_i);
+    opened o = open_model(gauss_model(_i), n);
     float *x = falloc(n * GD);
     double bias[3];
     for (int k = 0; k < 3; k++) {
@@ -229,10 +271,13 @@ START_TEST(langevin_gaussian_bias)
         for (int j = 0; j < GD; j++)
             pooled += var[j] / GD;
         const double a = steps[k], want = GSIG2 / (1 - a / (2 * GSIG2));
-        const double se = want * sqrt(2.0 / (GD * (n - 1)));
-        printf("langevin gaussian a=%.2f: var %.4f, analytic ULA %.4f (se %.4f), exact %.4f\n", a, pooled, want, se,
-               GSIG2);
+        const double se = want * sqrt(2.0 / (GD * (n - 1))), se_mean = sqrt(want / (double)n);
+        printf("langevin %s a=%.2f: var %.4f, analytic ULA %.4f (se %.4f), exact %.4f\n", model_names[gauss_model(_i)],
+               a, pooled, want, se, GSIG2);
         ck_assert_msg(fabs(pooled - want) < 4 * se, "a=%g: var %g, analytic %g", a, pooled, want);
+        for (int j = 0; j < GD; j++)
+            ck_assert_msg(fabs(mean[j] - mu[j]) < 4 * se_mean, "a=%g dim %d: mean %g, want %g", a, j, mean[j],
+                          (double)mu[j]);
         bias[k] = pooled - GSIG2;
     }
     ck_assert_msg(bias[0] > bias[1] && bias[1] > bias[2] && bias[2] > 0, "bias not shrinking with the step size: "
@@ -252,7 +297,7 @@ START_TEST(annealed_gaussian_variance)
     const int64_t n = 4000;
     const int K = 240, L = 100;   /* 100 levels of 2 or 3 steps */
     const double a = 0.01, T0 = 9.0;
-    opened o = open_model(M_GAUSS, n);
+    opened o = open_model(gauss_model(_i), n);
     float *x = falloc(n * GD);
     fill_normal(x, n, GD, 3, 0, 1);
     ebm_sampler_params p = unclamped(EBM_SAMPLER_LANGEVIN, K, (float)a);
@@ -273,12 +318,33 @@ START_TEST(annealed_gaussian_variance)
     for (int j = 0; j < GD; j++)
         pooled += var[j] / GD;
     const double se = v * sqrt(2.0 / (GD * (n - 1)));
-    printf("annealed gaussian T %g -> 1: var %.4f, recursion %.4f (se %.4f; %.4f half way; exp(-E) has %.4f)\n", T0,
-           pooled, v, se, mid, GSIG2);
+    printf("annealed %s T %g -> 1: var %.4f, recursion %.4f (se %.4f; %.4f half way; exp(-E) has %.4f)\n",
+           model_names[gauss_model(_i)], T0, pooled, v, se, mid, GSIG2);
     ck_assert_msg(fabs(pooled - v) < 4 * se, "variance %g, the schedule's recursion gives %g", pooled, v);
     ck_assert_msg(mid > 2 * v, "the temperature did not anneal: half-way variance %g vs final %g", mid, v);
     free(x);
     close_model(&o);
+}
+END_TEST
+
+/* The two Gaussian models really take the two paths of the Langevin update:
+ * fused into the score's last loop, and a loop of its own. */
+START_TEST(gauss_models_fused_and_not)
+{
+    for (int i = 0; i < 2; i++) {
+        ebm_error err = {0};
+        ir_graph *g = i == 0 ? gauss_graph(GD, 1.0 / GSIG2, &err) : gauss_centered_graph(GD, 1.0 / GSIG2, MU, &err);
+        ck_assert_ptr_nonnull(g);
+        ebmc_compile_options o = {.opt_level = 2, .target_cpu = "native", .energy_head = "output", .tile = 64};
+        char *c = NULL;
+        ck_assert_msg(ebmc_emit_c(g, &o, &c, &err) == EBM_OK, "%s", err.msg);
+        const int fused = strstr(c, "score_langevin_body") != NULL;
+        printf("%s: the Langevin update is %s\n", model_names[gauss_model(i)],
+               fused ? "fused into the score's last loop" : "a loop of its own");
+        ck_assert_int_eq(fused, i == 1);
+        free(c);
+        ir_graph_free(g);
+    }
 }
 END_TEST
 
@@ -759,6 +825,40 @@ START_TEST(buffer_fresh_fraction_and_padding)
 }
 END_TEST
 
+/* Each sample of a draw is fresh with probability p on its own, so the
+ * fresh count k of a draw of B is Binomial(B, p): mean B p and variance
+ * B p (1 - p), not only the right mean (one uniform per draw, shared by its
+ * samples, keeps the mean but makes k 0 or B: variance B^2 p (1 - p)).  The
+ * sample variance over D draws has standard error
+ * sqrt((mu4 - s^4 (D - 3) / (D - 1)) / D), mu4 = B p q (1 + 3 (B - 2) p q). */
+START_TEST(buffer_fresh_count_variance)
+{
+    const int64_t numel = 2, B = 100, draws = 2000;
+    const double p = 0.05, q = 1 - p;
+    ebm_buffer *b = make_buffer(4096, numel);
+    push_marked(b, 0, 4096, numel);
+    ebm_buffer_init init = {.kind = EBM_INIT_UNIFORM, .lo = -1, .hi = 1, .seed = 21};
+    float *x = falloc(B * numel);
+    ebm_error err = {0};
+    double sum = 0, sum2 = 0;
+    for (int64_t d = 0; d < draws; d++) {
+        int64_t k = -1;
+        ck_assert_int_eq(ebm_buffer_draw(b, x, B, p, &init, &k, &err), EBM_OK);
+        sum += (double)k;
+        sum2 += (double)k * (double)k;
+    }
+    const double D = (double)draws, mean = sum / D, var = (sum2 - D * mean * mean) / (D - 1);
+    const double want = (double)B * p * q, mu4 = want * (1 + 3 * (double)(B - 2) * p * q);
+    const double se_var = sqrt((mu4 - want * want * (D - 3) / (D - 1)) / D), se_mean = sqrt(want / D);
+    printf("buffer: fresh count per draw of %lld: mean %.3f (B p = %.3f, se %.3f), variance %.3f (B p (1-p) = %.3f, "
+           "se %.3f)\n", (long long)B, mean, B * p, se_mean, var, want, se_var);
+    ck_assert_msg(fabs(mean - B * p) < 4 * se_mean, "mean fresh count %g, want %g", mean, B * p);
+    ck_assert_msg(fabs(var - want) < 4 * se_var, "fresh count variance %g, want B p (1 - p) = %g", var, want);
+    free(x);
+    ebm_buffer_free(b);
+}
+END_TEST
+
 START_TEST(buffer_save_load)
 {
     const int64_t numel = 6, shape[3] = {1, 2, 3};
@@ -800,9 +900,10 @@ int main(void)
     compile_models();
     Suite *s = suite_create("sampler");
     TCase *stat = tcase_create("statistics");
-    tcase_add_test(stat, mala_gaussian_moments);
-    tcase_add_test(stat, langevin_gaussian_bias);
-    tcase_add_test(stat, annealed_gaussian_variance);
+    tcase_add_loop_test(stat, mala_gaussian_moments, 0, 2);   /* _i: gauss_model */
+    tcase_add_loop_test(stat, langevin_gaussian_bias, 0, 2);
+    tcase_add_loop_test(stat, annealed_gaussian_variance, 0, 2);
+    tcase_add_test(stat, gauss_models_fused_and_not);
     tcase_add_test(stat, denoise_step_exact);
     tcase_add_test(stat, mala_double_well);
     tcase_add_test(stat, energy_down_from_far);
@@ -821,6 +922,7 @@ int main(void)
     tcase_add_test(buf, buffer_capacity_fifo);
     tcase_add_test(buf, buffer_reinit_extremes);
     tcase_add_test(buf, buffer_fresh_fraction_and_padding);
+    tcase_add_test(buf, buffer_fresh_count_variance);
     tcase_add_test(buf, buffer_save_load);
     suite_add_tcase(s, buf);
     SRunner *r = srunner_create(s);

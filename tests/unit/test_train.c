@@ -4,9 +4,14 @@
  *   - grad_theta of the CD loss through the compiled param_grad program
  *     against central differences of the loss computed analytically, on
  *     E(x) = 1/2 sum_j (a_j x_j)^2 with trainable a;
+ *   - Adam (beta1 0.9, beta2 0.99) over three steps against the textbook
+ *     update computed by hand; one dsm step's loss and gradient against
+ *     their closed form, at one noise level and at many;
  *   - kill-and-resume from a checkpoint gives the bits of an uninterrupted
  *     run; damaged, truncated or foreign checkpoints are refused; a failed
- *     write leaves the previous checkpoint loadable;
+ *     write leaves the previous checkpoint loadable; one flipped byte in
+ *     each section, each absurd field (valid checksum) and each setting of
+ *     another run are refused, naming it, and leave the trainer unchanged;
  *   - the divergence guard fires on an engineered blow-up (huge learning
  *     rate, low energy limit), halves the learning rate per restore, and
  *     gives up with a clear error;
@@ -23,6 +28,7 @@
 #include "npy.h"
 #include "testutil.h"
 #include "train.h"
+#include "train_internal.h"
 
 #define AD 2
 static char work_dir[512];
@@ -82,7 +88,8 @@ static void teardown_all(void)
         return;
     unlink(so_path());
     unlink(so_dsm_path());
-    const char *names[] = {"a.ckpt", "b.ckpt", "bad.ckpt", "short.ckpt"};
+    const char *names[] = {"a.ckpt", "b.ckpt", "bad.ckpt", "short.ckpt", "c.ckpt", "flipped.ckpt", "absurd.ckpt",
+                           "r.ckpt"};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
         unlink(tu_path("%s/%s", work_dir, names[k]));
     rmdir(work_dir);
@@ -252,6 +259,54 @@ static void run_steps(ebm_trainer *t, int64_t until)
     }
 }
 
+/* ---- Adam ---------------------------------------------------------------------------------------- */
+
+/* Three Adam steps with beta1 = 0.9, beta2 = 0.99 from given gradients,
+ * against the textbook update in float64 (Kingma & Ba, Algorithm 1: m and v
+ * from zero, m/(1 - b1^t) / (sqrt(v/(1 - b2^t)) + eps)), computed outside:
+ *   g1 = (1, -3), g2 = (-2, 0.5), g3 = (0.25, 0.25), lr 0.1, a0 = (0.7, 1.3).
+ * The second correction taken with beta1 would give (0.3838, 1.6162) at step 1
+ * and (0.4967, 1.7830) at step 2; without the first, step 2 moves ~2x. */
+START_TEST(adam_by_hand)
+{
+    static const float G[3][AD] = {{1.0f, -3.0f}, {-2.0f, 0.5f}, {0.25f, 0.25f}};
+    static const double W[3][AD] = {{0.600000001000, 1.399999999667},
+                                    {0.636560772103, 1.453969435624},
+                                    {0.657600982193, 1.490378167483}};
+    ebm_dataset d = make_data();
+    ebm_train_config c = small_config();
+    c.beta1 = 0.9;
+    c.beta2 = 0.99;
+    c.adam_eps = 1e-8;
+    c.lr = 0.1;
+    c.ema = 0;
+    ebm_model *m = open_quad();
+    ebm_trainer *t = make_trainer(m, &d, &c);
+    const int64_t wn = ebm_model_desc(m)->weights_numel;
+    float *w = ebm_model_weights(m);
+    float *pad = malloc((size_t)wn * sizeof(float));
+    ck_assert_ptr_nonnull(pad);
+    memcpy(pad, w, (size_t)wn * sizeof(float));
+    for (int s = 0; s < 3; s++) {
+        memset(t->grad, 0, (size_t)wn * sizeof(float));
+        for (int j = 0; j < wn; j++)
+            t->grad[j] = j < AD ? G[s][j] : 1.0f;   /* padding: not trainable, must not move */
+        t->step = s;
+        ebm__adam_update(t);
+        for (int j = 0; j < AD; j++)
+            ck_assert_msg(fabs(w[j] - W[s][j]) < 2e-6, "step %d: a_%d = %.9f, by hand %.9f", s + 1, j, (double)w[j],
+                          W[s][j]);
+        ck_assert_mem_eq(w + AD, pad + AD, (size_t)(wn - AD) * sizeof(float));
+    }
+    printf("adam: a = (%.6f, %.6f) after 3 steps, by hand (%.6f, %.6f)\n", (double)w[0], (double)w[1], W[2][0],
+           W[2][1]);
+    free(pad);
+    ebm_trainer_free(t);
+    ebm_model_close(m);
+    free(d.data);
+}
+END_TEST
+
 START_TEST(resume_is_bit_identical)
 {
     ebm_dataset d = make_data();
@@ -287,6 +342,69 @@ START_TEST(resume_is_bit_identical)
     ebm_trainer_free(t3);
     ebm_model_close(m1);
     ebm_model_close(m3);
+    free(d.data);
+}
+END_TEST
+
+/* ---- one DSM step against its closed form --------------------------------------------------- */
+
+/* One training step of dsm on E = 1/2 sum_j (a_j x_j)^2, whose score is
+ * s_j(x) = -a_j^2 x_j: with the step's clean batch x, noise eps and noisy
+ * x~ = x + sigma_i eps (read back from the trainer), the loss is
+ *   L = sigma^2 / B sum_i 1/2 |s(x~_i) + eps_i / sigma|^2
+ * and dL/da_j = sigma^2 / B sum_i (s_j(x~_i) + eps_ij / sigma) (-2 a_j x~_ij),
+ * in float64 here against the trainer's float32 (no gradient clipping).  Once
+ * at one noise level, once at levels in [sigma, 4 sigma], where each sample's
+ * x~ - x must be one sigma_i in that range times eps. */
+START_TEST(dsm_step_analytic)
+{
+    const double sigma = 0.1, sigma_max = _i ? 0.4 : 0;
+    ebm_dataset d = make_data();
+    ebm_train_config c = small_config();
+    c.objective = EBM_OBJ_DSM;
+    c.sigma = sigma;
+    c.sigma_max = sigma_max;
+    c.grad_norm_clip = 0;
+    c.ema = 0;
+    ebm_model *m = open_so(so_dsm_path());
+    ebm_trainer *t = make_trainer(m, &d, &c);
+    ebm_train_stats st;
+    ebm_error err = {0};
+    ck_assert_msg(ebm_trainer_step(t, &st, &err) == EBM_OK, "%s", err.msg);
+    const int64_t B = c.batch;
+    const float *x = t->x, *xt = t->x + B * AD;
+    double loss = 0, g[AD] = {0};
+    for (int64_t i = 0; i < B; i++) {
+        double level = -1;
+        for (int j = 0; j < AD; j++) {
+            const double eps = -sigma * t->target[i * AD + j];   /* the target is -eps / sigma */
+            const double li = (xt[i * AD + j] - x[i * AD + j]) / eps;
+            if (level < 0)
+                level = li;
+            ck_assert_msg(fabs(li - level) < 1e-4 * level, "sample %lld: noise levels %g and %g", (long long)i,
+                          level, li);
+            const double a = A0[j], s = -a * a * xt[i * AD + j], r = s + eps / sigma;
+            loss += 0.5 * r * r;
+            g[j] += r * (-2 * a * xt[i * AD + j]);
+        }
+        if (sigma_max > 0)
+            ck_assert_msg(level > sigma * (1 - 1e-5) && level < sigma_max * (1 + 1e-5), "sample %lld: level %g",
+                          (long long)i, level);
+        else
+            ck_assert_msg(fabs(level - sigma) < 1e-5 * sigma, "sample %lld: level %g, want %g", (long long)i, level,
+                          sigma);
+    }
+    const double scale = sigma * sigma / (double)B;
+    loss *= scale;
+    printf("dsm step (levels %s): loss %.8f, closed form %.8f; dL/da (%.8f, %.8f), closed form (%.8f, %.8f)\n",
+           sigma_max > 0 ? "[0.1, 0.4]" : "0.1", st.loss, loss, (double)t->grad[0], (double)t->grad[1],
+           g[0] * scale, g[1] * scale);
+    ck_assert_msg(fabs(st.loss - loss) <= 1e-5 * fabs(loss), "loss %g, closed form %g", st.loss, loss);
+    for (int j = 0; j < AD; j++)
+        ck_assert_msg(fabs(t->grad[j] - g[j] * scale) <= 1e-5 * fabs(g[j] * scale), "dL/da_%d = %g, closed form %g",
+                      j, (double)t->grad[j], g[j] * scale);
+    ebm_trainer_free(t);
+    ebm_model_close(m);
     free(d.data);
 }
 END_TEST
@@ -425,6 +543,338 @@ START_TEST(checkpoint_failures)
 }
 END_TEST
 
+/* ---- checkpoints as input: every section and field checked ---------------------------- */
+
+/* The checkpoint layout (runtime/train_ckpt.c), as offsets into the file. */
+enum { CK_HEADER = 96, CK_SETTING = 40, CK_VERSION = 8, CK_HAS_EMA = 12, CK_STEP = 16, CK_WN = 24, CK_NUMEL = 32,
+       CK_CAPACITY = 40, CK_COUNT = 48, CK_DRAWS = 56, CK_LR = 72, CK_RESTORES = 80, CK_ALPHA = 84,
+       CK_NSETTINGS = 88 };
+
+typedef struct ckpt_file {
+    unsigned char *b;
+    size_t len;
+    size_t sections[8];   /* header, settings, w, m, v, ema, samples, checksum: their offsets */
+    size_t ends[8];
+} ckpt_file;
+
+static ckpt_file ckpt_slurp(const char *path)
+{
+    ckpt_file c = {0};
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    c.len = (size_t)ftell(f);
+    rewind(f);
+    c.b = malloc(c.len);
+    ck_assert_ptr_nonnull(c.b);
+    ck_assert_uint_eq(fread(c.b, 1, c.len, f), c.len);
+    fclose(f);
+    uint32_t ns, has_ema;
+    int64_t wn, numel, count;
+    memcpy(&ns, c.b + CK_NSETTINGS, 4);
+    memcpy(&has_ema, c.b + CK_HAS_EMA, 4);
+    memcpy(&wn, c.b + CK_WN, 8);
+    memcpy(&numel, c.b + CK_NUMEL, 8);
+    memcpy(&count, c.b + CK_COUNT, 8);
+    const size_t sizes[8] = {CK_HEADER, (size_t)ns * CK_SETTING, (size_t)wn * 4, (size_t)wn * 4, (size_t)wn * 4,
+                             has_ema ? (size_t)wn * 4 : 0, (size_t)(count * numel) * 4, 8};
+    size_t at = 0;
+    for (int k = 0; k < 8; k++) {
+        c.sections[k] = at;
+        at += sizes[k];
+        c.ends[k] = at;
+    }
+    ck_assert_uint_eq(at, c.len);
+    return c;
+}
+
+static void ckpt_write(const ckpt_file *c, const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(c->b, 1, c->len, f), c->len);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The trailing checksum made valid again: FNV-1a 64 (offset basis
+ * 14695981039346656037, prime 1099511628211) of all bytes before it. */
+static void ckpt_reseal(ckpt_file *c)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i + 8 < c->len; i++)
+        h = (h ^ c->b[i]) * 1099511628211ull;
+    memcpy(c->b + c->len - 8, &h, 8);
+}
+
+/* The trainer's state, to see that a refused load changed nothing. */
+typedef struct trainer_state {
+    int64_t step;
+    double lr;
+    float w[AD], ema[AD];
+    int64_t count;
+} trainer_state;
+
+static trainer_state state_of(ebm_trainer *t, ebm_model *m)
+{
+    trainer_state s = {.step = ebm_trainer_steps_done(t), .lr = ebm_trainer_lr(t),
+                       .count = ebm_buffer_count(ebm_trainer_buffer(t))};
+    memcpy(s.w, ebm_model_weights(m), sizeof s.w);
+    memcpy(s.ema, ebm_trainer_params(t), sizeof s.ema);
+    return s;
+}
+
+static void assert_refused(ebm_trainer *t, ebm_model *m, const char *path, const char *what, const char *needle)
+{
+    trainer_state before = state_of(t, m);
+    ebm_error err = {0};
+    ebm_status st = ebm_trainer_load(t, path, &err);
+    ck_assert_msg(st != EBM_OK, "%s: the checkpoint was accepted", what);
+    ck_assert_msg(!needle || strstr(err.msg, needle), "%s: the message '%s' does not say '%s'", what, err.msg,
+                  needle);
+    trainer_state after = state_of(t, m);
+    ck_assert_msg(memcmp(&before, &after, sizeof before) == 0, "%s: a refused load changed the trainer", what);
+}
+
+/* A checkpoint of a trainer with an EMA and a full, wrapped buffer. */
+static const char *make_checkpoint(ebm_trainer *t)
+{
+    run_steps(t, 6);   /* 6 x 8 samples through a buffer of 32 */
+    ebm_error err = {0};
+    const char *ck = tu_path("%s/c.ckpt", work_dir);
+    ck_assert_msg(ebm_trainer_save(t, ck, &err) == EBM_OK, "%s", err.msg);
+    ck_assert_int_eq(ebm_buffer_count(ebm_trainer_buffer(t)), 32);
+    return ck;
+}
+
+START_TEST(checkpoint_flipped_byte_per_section)
+{
+    static const char *const names[8] = {"header", "settings", "parameters", "Adam m", "Adam v", "EMA", "samples",
+                                         "checksum"};
+    ebm_dataset d = make_data();
+    ebm_train_config c = small_config();
+    ebm_model *m = open_quad();
+    ebm_trainer *t = make_trainer(m, &d, &c);
+    const char *ck = make_checkpoint(t);
+    ckpt_file f = ckpt_slurp(ck);
+    const char *bad = tu_path("%s/flipped.ckpt", work_dir);
+    int tried = 0;
+    for (int k = 0; k < 8; k++) {
+        ck_assert_msg(f.ends[k] > f.sections[k], "section %s is empty", names[k]);
+        /* its first, middle and last byte, one at a time, each bit pattern a different one */
+        const size_t at[3] = {f.sections[k], (f.sections[k] + f.ends[k]) / 2, f.ends[k] - 1};
+        for (int j = 0; j < 3; j++) {
+            const unsigned char flip = (unsigned char)(1u << ((k + 3 * j) % 8));
+            f.b[at[j]] ^= flip;
+            ckpt_write(&f, bad);
+            char what[96];
+            snprintf(what, sizeof what, "%s byte %zu ^ 0x%02x", names[k], at[j], flip);
+            assert_refused(t, m, bad, what, NULL);
+            f.b[at[j]] ^= flip;
+            tried++;
+        }
+    }
+    /* and the untouched bytes still load */
+    ckpt_write(&f, bad);
+    ebm_error err = {0};
+    ck_assert_msg(ebm_trainer_load(t, bad, &err) == EBM_OK, "%s", err.msg);
+    printf("checkpoint: %d single-byte flips over 8 sections (%zu bytes) all refused\n", tried, f.len);
+    free(f.b);
+    unlink(bad);
+    unlink(ck);
+    ebm_trainer_free(t);
+    ebm_model_close(m);
+    free(d.data);
+}
+END_TEST
+
+static void put_i64(ckpt_file *f, size_t at, int64_t v)
+{
+    memcpy(f->b + at, &v, 8);
+}
+
+static void put_u32(ckpt_file *f, size_t at, uint32_t v)
+{
+    memcpy(f->b + at, &v, 4);
+}
+
+static void put_f32(ckpt_file *f, size_t at, float v)
+{
+    memcpy(f->b + at, &v, 4);
+}
+
+static void put_f64(ckpt_file *f, size_t at, double v)
+{
+    memcpy(f->b + at, &v, 8);
+}
+
+START_TEST(checkpoint_absurd_fields)
+{
+    ebm_dataset d = make_data();
+    ebm_train_config c = small_config();
+    ebm_model *m = open_quad();
+    ebm_trainer *t = make_trainer(m, &d, &c);
+    const char *ck = make_checkpoint(t);
+    const ckpt_file good = ckpt_slurp(ck);
+    const char *bad = tu_path("%s/absurd.ckpt", work_dir);
+    const size_t w = good.sections[2], v = good.sections[4], smp = good.sections[6];
+    /* each: one field changed, the checksum made valid again */
+    const struct {
+        const char *what, *needle;
+        int kind;   /* 0 i64, 1 f64, 2 f32, 3 u32 */
+        size_t at;
+        double value;
+    } cases[] = {
+        {"step = INT64_MIN", "step = -9223372036854775808", 0, CK_STEP, (double)INT64_MIN},
+        {"step = -1", "step = -1 ", 0, CK_STEP, -1},
+        {"step = 2^41", "step = 2199023255552", 0, CK_STEP, 0x1p41},
+        {"lr = -1", "lr = -1 ", 1, CK_LR, -1},
+        {"lr = 0", "lr = 0 ", 1, CK_LR, 0},
+        {"lr = NaN", "lr = nan", 1, CK_LR, NAN},
+        {"lr = 2 x the run's", "lr = 0.02", 1, CK_LR, 0.02},
+        {"restores = -1", "restores = -1 ", 3, CK_RESTORES, -1},
+        {"restores = max_restores + 1", "restores = 4 ", 3, CK_RESTORES, 4},
+        {"alpha = 1e30", "alpha = 1e+30", 2, CK_ALPHA, 1e30},
+        {"alpha = 0", "alpha = 0 ", 2, CK_ALPHA, 0},
+        {"alpha = NaN", "alpha = nan", 2, CK_ALPHA, NAN},
+        {"alpha = another step size", "alpha = 0.06", 2, CK_ALPHA, 0.06},
+        {"draws = 2^40", "draws = 1099511627776", 0, CK_DRAWS, 0x1p40},
+        {"count = -1", "count = -1 ", 0, CK_COUNT, -1},
+        {"count = capacity + 1", "count = 33 ", 0, CK_COUNT, 33},
+        {"capacity = 64", "capacity is 64", 0, CK_CAPACITY, 64},
+        {"has_ema = 2", "EMA", 3, CK_HAS_EMA, 2},
+        {"n_settings = 0", "settings count = 0", 3, CK_NSETTINGS, 0},
+        {"n_settings = 100000", "settings count = 100000", 3, CK_NSETTINGS, 100000},
+        {"wn = 1", "another model", 0, CK_WN, 1},
+        {"numel = 3", "another model", 0, CK_NUMEL, 3},
+        {"version 2", "version 2, from an older libebm", 3, CK_VERSION, 2},
+        {"version 4", "version 4", 3, CK_VERSION, 4},
+        {"a parameter = NaN", "parameters hold nan at a[1]", 2, w + 4, NAN},
+        {"a parameter = Inf", "parameters hold inf at a[0]", 2, w, INFINITY},
+        {"Adam v < 0", "second moments hold -1 at a[0]: expected a finite value >= 0", 2, v, -1},
+        {"a buffer sample = NaN", "buffer samples hold nan at sample 1, value 1", 2, smp + 12, NAN},
+        {"the recorded batch", "batch = 9, this run has batch = 8 (--batch)", 0, CK_HEADER + CK_SETTING + 32, 9},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        ckpt_file f = good;
+        f.b = malloc(good.len);
+        ck_assert_ptr_nonnull(f.b);
+        memcpy(f.b, good.b, good.len);
+        switch (cases[k].kind) {
+        case 0: put_i64(&f, cases[k].at, cases[k].value == (double)INT64_MIN ? INT64_MIN : (int64_t)cases[k].value);
+            break;
+        case 1: put_f64(&f, cases[k].at, cases[k].value); break;
+        case 2: put_f32(&f, cases[k].at, (float)cases[k].value); break;
+        default: put_u32(&f, cases[k].at, (uint32_t)(int64_t)cases[k].value); break;
+        }
+        ckpt_reseal(&f);
+        ckpt_write(&f, bad);
+        assert_refused(t, m, bad, cases[k].what, cases[k].needle);
+        free(f.b);
+    }
+    /* the recorded setting at CK_HEADER + CK_SETTING is "batch" (the value above it patched) */
+    ck_assert_str_eq((const char *)good.b + CK_HEADER + CK_SETTING, "batch");
+    free(good.b);
+    unlink(bad);
+    unlink(ck);
+    ebm_trainer_free(t);
+    ebm_model_close(m);
+    free(d.data);
+}
+END_TEST
+
+START_TEST(checkpoint_settings_must_match)
+{
+    ebm_dataset d = make_data();
+    ebm_train_config c = small_config();
+    ebm_model *m = open_quad();
+    ebm_trainer *t = make_trainer(m, &d, &c);
+    const char *ck = make_checkpoint(t);
+    const struct {
+        const char *needle;
+        void (*change)(ebm_train_config *);
+    } cases[] = {
+        {"batch = 8, this run has batch = 4 (--batch)", NULL},
+        {"seed = 4, this run has seed = 5 (--seed)", NULL},
+        {"lr = 0.01", NULL},
+        {"sampler = 0, this run has sampler = 2 (--sampler)", NULL},
+        {"mcmc_steps = 5, this run has mcmc_steps = 6 (--mcmc-steps)", NULL},
+        {"beta1 = 0, this run has beta1 = 0.5 (--adam)", NULL},
+        {"objective = 0, this run has objective = 1 (--objective)", NULL},
+        {"reinit = 0.050000000000000003, this run has reinit = 0.10000000000000001 (--reinit)", NULL},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        ebm_train_config c2 = c;
+        switch (k) {
+        case 0: c2.batch = 4; break;
+        case 1: c2.seed = 5; break;
+        case 2: c2.lr = 0.02; break;
+        case 3: c2.sampler.kind = EBM_SAMPLER_MALA; break;
+        case 4: c2.sampler.lv.steps = 6; break;
+        case 5: c2.beta1 = 0.5; break;
+        case 6: c2.objective = EBM_OBJ_CD_SOFTPLUS; break;
+        default: c2.reinit = 0.1; break;
+        }
+        ebm_trainer *t2 = make_trainer(m, &d, &c2);
+        assert_refused(t2, m, ck, cases[k].needle, cases[k].needle);
+        ebm_trainer_free(t2);
+    }
+    /* the divergence guard's settings may change (restores stay within max_restores) */
+    ebm_train_config c3 = c;
+    c3.energy_limit = 50;
+    c3.snapshot_every = 7;
+    ebm_trainer *t3 = make_trainer(m, &d, &c3);
+    ebm_error err = {0};
+    ck_assert_msg(ebm_trainer_load(t3, ck, &err) == EBM_OK, "%s", err.msg);
+    ebm_trainer_free(t3);
+    unlink(ck);
+    ebm_trainer_free(t);
+    ebm_model_close(m);
+    free(d.data);
+}
+END_TEST
+
+/* A run that went back to its snapshot (lr halved) saves a checkpoint its
+ * resume accepts: lr = lr0 / 2^restores holds exactly. */
+START_TEST(checkpoint_after_restores_loads)
+{
+    ebm_dataset d = make_data();
+    ebm_train_config c = small_config();
+    c.lr = 50;
+    c.energy_limit = 20;
+    c.grad_norm_clip = 0;
+    c.snapshot_every = 2;
+    ebm_model *m = open_quad();
+    ebm_trainer *t = make_trainer(m, &d, &c);
+    ebm_error err = {0};
+    int restores = 0;
+    for (int k = 0; k < 100 && restores < 2; k++) {
+        ebm_train_stats s;
+        ck_assert_msg(ebm_trainer_step(t, &s, &err) == EBM_OK, "%s", err.msg);
+        restores += s.restored;
+    }
+    ck_assert_int_eq(restores, 2);
+    const char *ck = tu_path("%s/r.ckpt", work_dir);
+    ck_assert_msg(ebm_trainer_save(t, ck, &err) == EBM_OK, "%s", err.msg);
+    ebm_model *m2 = open_quad();
+    ebm_trainer *t2 = make_trainer(m2, &d, &c);
+    ck_assert_msg(ebm_trainer_load(t2, ck, &err) == EBM_OK, "%s", err.msg);
+    ck_assert_double_eq(ebm_trainer_lr(t2), 12.5);
+    ck_assert_int_eq(ebm_trainer_steps_done(t2), ebm_trainer_steps_done(t));
+    /* with max_restores below the checkpoint's 2 restores it is refused */
+    ebm_train_config c1 = c;
+    c1.max_restores = 1;
+    ebm_trainer *t1 = make_trainer(m2, &d, &c1);
+    assert_refused(t1, m2, ck, "max_restores 1", "restores = 2 is out of range: expected 0..1");
+    unlink(ck);
+    ebm_trainer_free(t1);
+    ebm_trainer_free(t2);
+    ebm_trainer_free(t);
+    ebm_model_close(m2);
+    ebm_model_close(m);
+    free(d.data);
+}
+END_TEST
+
 START_TEST(divergence_guard)
 {
     ebm_dataset d = make_data();
@@ -510,11 +960,17 @@ int main(void)
     TCase *tc = tcase_create("train");
     tcase_add_test(tc, cd_loss_by_hand);
     tcase_add_test(tc, cd_param_grad_matches_fd);
+    tcase_add_test(tc, adam_by_hand);
     tcase_add_test(tc, resume_is_bit_identical);
     tcase_add_test(tc, checkpoint_failures);
+    tcase_add_test(tc, checkpoint_flipped_byte_per_section);
+    tcase_add_test(tc, checkpoint_absurd_fields);
+    tcase_add_test(tc, checkpoint_settings_must_match);
+    tcase_add_test(tc, checkpoint_after_restores_loads);
     tcase_add_test(tc, divergence_guard);
     tcase_add_test(tc, bad_config);
     tcase_add_test(tc, dsm_levels_optimum);
+    tcase_add_loop_test(tc, dsm_step_analytic, 0, 2);   /* _i: one noise level, many */
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

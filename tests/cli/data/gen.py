@@ -110,6 +110,33 @@ def arrays(rng):
         f.write(rng.integers(0, 256, 1024, dtype=np.uint8).tobytes())
 
 
+def relu_model():
+    """x [N,2] -> Relu -> MatMul [2,1]: E = relu(x0) + relu(x1).  Relu maps NaN to a
+    number in some implementations, so NaN inputs must be refused before they run."""
+    w = numpy_helper.from_array(np.ones((2, 1), np.float32), "w")
+    nodes = [helper.make_node("Relu", ["x"], ["h"], name="relu"),
+             helper.make_node("MatMul", ["h", "w"], ["y"], name="sum")]
+    save_model("relu.onnx", nodes, [tensor_in("x", ["N", 2])], [tensor_in("y", ["N", 1])], [w])
+    # The first non-finite value is element 3 ([1, 1]) in both.
+    np.save(os.path.join(HERE, "relu_nan_input.npy"),
+            np.array([[1, 2], [3, np.nan], [np.nan, 1]], np.float32))
+    np.save(os.path.join(HERE, "relu_inf_input.npy"),
+            np.array([[1, 2], [3, -np.inf], [0, 1]], np.float32))
+
+
+def escape_model():
+    """good.onnx with terminal control sequences in its metadata: an erase-screen and
+    title-setting ESC sequence, a BEL, and a C1 CSI (U+009B) next to a plain 'é'."""
+    w = numpy_helper.from_array(np.zeros((1, 192), np.float32), "fc.weight")
+    b = numpy_helper.from_array(np.array([0.25], np.float32), "fc.bias")
+    nodes = [helper.make_node("Flatten", ["x"], ["flat"], name="flatten", axis=1),
+             helper.make_node("Gemm", ["flat", "fc.weight", "fc.bias"], ["y"], name="fc",
+                              transB=1)]
+    save_model("ansi_meta.onnx", nodes, [tensor_in("x", ["N", 3, 8, 8])], [tensor_in("y", ["N", 1])],
+               [w, b], metadata={"ebm.energy_head": "\x1b[2J\x1b]0;pwned\x07evil_head",
+                                 "note": "caf\u00e9 \u009b31m"})
+
+
 def main():
     rng = np.random.default_rng(20240501)
     good_model(rng)
@@ -119,6 +146,8 @@ def main():
     nan_model()
     arrays(rng)
     logits_model()
+    relu_model()
+    escape_model()
 
 
 if __name__ == "__main__":

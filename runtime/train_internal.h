@@ -1,0 +1,54 @@
+/* train_internal.h — what runtime/train.c (the trainer) and
+ * runtime/train_ckpt.c (its checkpoints) share: the trainer record.
+ * Not installed: users see the opaque handle of train.h. */
+#ifndef EBM_TRAIN_INTERNAL_H
+#define EBM_TRAIN_INTERNAL_H
+
+#include <stdint.h>
+
+#include "train.h"
+
+/* The divergence guard's in-memory copy of the state (train.c). */
+typedef struct ebm__snapshot {
+    int64_t step;
+    double lr;
+    float alpha;
+    float *w, *m, *v, *ema;
+    ebm_buffer *buf;
+} ebm__snapshot;
+
+struct ebm_trainer {
+    ebm_model *m;
+    const ebm_abi_model *d;
+    ebm_ctx *ctx;
+    ebm_train_config cfg;
+    ebm_train_data data;
+    int64_t B, numel, wn;
+    float *w;                 /* the model's live weights */
+    unsigned char *train;     /* [wn]: 1 where a trainable parameter lives */
+    float *x;                 /* [2B, numel]: data, then samples */
+    float *e, *wts;           /* [2B] */
+    float *grad;              /* [wn] */
+    float *target;            /* dsm: [B, numel] */
+    float *adam_m, *adam_v, *ema;
+    ebm_buffer *buf;          /* its draw counter is the step (fake_batch sets it) */
+    ebm_batcher batcher;
+    int64_t *idx;             /* [B] */
+    int64_t step;
+    double lr;                /* cfg.lr halved at each of the `restores` restores */
+    int restores;             /* 0..cfg.max_restores */
+    float alpha;              /* the sampler's step size (adaptive and MALA carry it over) */
+    ebm__snapshot snap;
+};
+
+/* n zeroed floats (at least one, so that n = 0 is not an allocation failure). */
+float *ebm__falloc(int64_t n);
+
+/* One Adam step of step t->step + 1 on the trainable weights from t->grad
+ * (both bias corrections, 1 - beta1^k and 1 - beta2^k), then the EMA. */
+void ebm__adam_update(ebm_trainer *t);
+
+/* Copies the live state into t->snap (what the divergence guard goes back to). */
+ebm_status ebm__snapshot_take(ebm_trainer *t, ebm_error *err);
+
+#endif /* EBM_TRAIN_INTERNAL_H */
