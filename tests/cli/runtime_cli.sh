@@ -112,9 +112,9 @@ printf 'not a model\n' >"$TMP/notes.so"
 expect_fail "sample: text file named .so" 1 "notes.so" "$EBM" sample "$TMP/notes.so" -n 2 -o "$TMP/x.npy"
 head -c 4000 "$QUAD" >"$TMP/truncated.so"
 expect_fail "sample: truncated .so" 1 "truncated.so;truncated" "$EBM" sample "$TMP/truncated.so" -n 2 -o "$TMP/x.npy"
-expect_fail "sample: not an ebmc model" 1 "no_symbol.so;no ebm_abi_model_v2 symbol" \
+expect_fail "sample: not an ebmc model" 1 "no_symbol.so;no ebm_abi_model_v3 symbol" \
     "$EBM" sample "$FAKE/no_symbol.so" -n 2 -o "$TMP/x.npy"
-expect_fail "sample: another ABI" 1 "future_abi.so;ABI version 3" \
+expect_fail "sample: another ABI" 1 "future_abi.so;ABI version 4" \
     "$EBM" sample "$FAKE/future_abi.so" -n 2 -o "$TMP/x.npy"
 expect_fail "sample: missing model" 1 "$TMP/none.so" "$EBM" sample "$TMP/none.so" -n 2 -o "$TMP/x.npy"
 expect_fail "eval: --reference on a .so" 1 "quadratic.so;compiled model" \
