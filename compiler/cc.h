@@ -45,6 +45,9 @@ ebm_status ebmc_cc_run(const ebmc_cc_job *job, ebm_error *err);
  * model at path (runtime/ebm_abi.h: code_hash, weights_hash), after checking
  * the file as libebm will.  seal.c. */
 ebm_status ebmc_seal_model(const char *path, ebm_error *err);
+/* The same on a file's bytes in memory (name for messages): the 16 bytes at
+ * *at receive the two digests.  For tests and the fuzz target. */
+ebm_status ebmc_seal_bytes(unsigned char *bytes, uint64_t size, const char *name, uint64_t *at, ebm_error *err);
 
 /* The -march value for a target name: "native", "x86-64-v3", "x86-64-v4" as
  * they are, "generic" -> "x86-64" (the baseline); any other name is a -march

@@ -86,34 +86,41 @@ static ebm_status locate(const char *path, const base_elf *e, uint64_t *desc_off
                     "the file", path, (long long)bytes);
 }
 
-ebm_status ebmc_seal_model(const char *path, ebm_error *err)
+ebm_status ebmc_seal_bytes(unsigned char *bytes, uint64_t size, const char *name, uint64_t *at, ebm_error *err)
 {
-    unsigned char *bytes = NULL;
-    uint64_t size = 0;
-    ebm_status st = read_file(path, &bytes, &size, err);
-    if (st)
-        return st;
     base_elf e;
     char why[256];
     uint64_t desc_off = 0, blob_off = 0, blob_len = 0;
     if (base_elf_parse(&e, bytes, size, BASE_ELF_MACHINE_X86_64, why, sizeof why) != 0)
-        st = ebm_fail(err, EBM_ERR_INTERNAL, "%s: the linked model is a shared object libebm would refuse: %s", path,
-                      why);
+        return ebm_fail(err, EBM_ERR_INTERNAL, "%s: the linked model is a shared object libebm would refuse: %s", name,
+                        why);
+    ebm_status st = locate(name, &e, &desc_off, &blob_off, &blob_len, err);
+    if (st)
+        return st;
+    uint64_t digests[2];
+    *at = desc_off + offsetof(ebm_abi_model, code_hash);
+    digests[0] = base_elf_digest(&e, *at, sizeof digests, blob_off, blob_len);
+    digests[1] = base_digest64(bytes + blob_off, (size_t)blob_len);
+    memcpy(bytes + *at, digests, sizeof digests);
+    return EBM_OK;
+}
+
+ebm_status ebmc_seal_model(const char *path, ebm_error *err)
+{
+    unsigned char *bytes = NULL;
+    uint64_t size = 0, at = 0;
+    ebm_status st = read_file(path, &bytes, &size, err);
     if (!st)
-        st = locate(path, &e, &desc_off, &blob_off, &blob_len, err);
+        st = ebmc_seal_bytes(bytes, size, path, &at, err);
     if (!st) {
-        const uint64_t at = desc_off + offsetof(ebm_abi_model, code_hash);
-        uint64_t digests[2];
-        digests[0] = base_elf_digest(&e, at, sizeof digests, blob_off, blob_len);
-        digests[1] = base_digest64(bytes + blob_off, (size_t)blob_len);
         int fd = open(path, O_WRONLY | O_CLOEXEC);
-        ssize_t put = fd < 0 ? -1 : pwrite(fd, digests, sizeof digests, (off_t)at);
+        ssize_t put = fd < 0 ? -1 : pwrite(fd, bytes + at, 2 * sizeof(uint64_t), (off_t)at);
         int saved = errno;
-        if (fd >= 0 && close(fd) != 0 && put == (ssize_t)sizeof digests) {
+        if (fd >= 0 && close(fd) != 0 && put == (ssize_t)(2 * sizeof(uint64_t))) {
             put = -1;
             saved = errno;
         }
-        if (put != (ssize_t)sizeof digests)
+        if (put != (ssize_t)(2 * sizeof(uint64_t)))
             st = ebm_fail(err, EBM_ERR_IO, "%s: cannot record the digests: %s", path,
                           put >= 0 ? "short write" : strerror(saved));
     }
