@@ -155,12 +155,22 @@ int base_elf_file_offset(const base_elf *e, uint64_t vaddr, uint64_t len, uint64
 }
 
 /* A table the loader reads: vaddr[0..len) must be file-backed. */
-static int table(parse *p, const char *what, uint64_t vaddr, uint64_t len, uint64_t *offset)
+static int table_in(parse *p, const char *what, uint64_t vaddr, uint64_t len, uint64_t *offset, int writable_ok)
 {
     if (base_elf_file_offset(p->e, vaddr, len, offset) != 0)
         return fail(p->why, p->why_size, "the %s (address 0x%llx, %llu bytes) lies outside the file-backed part of "
                     "the loaded segments", what, (unsigned long long)vaddr, (unsigned long long)len);
+    const base_elf_load *l = base_elf_segment(p->e, vaddr, len);
+    if (!writable_ok && (l->flags & BASE_ELF_PF_W))
+        return fail(p->why, p->why_size, "the %s lies in a writable segment, where relocations could change it "
+                    "after this check", what);
     return 0;
+}
+
+/* A table the loader reads, which must also stay as checked: read-only. */
+static int table(parse *p, const char *what, uint64_t vaddr, uint64_t len, uint64_t *offset)
+{
+    return table_in(p, what, vaddr, len, offset, 0);
 }
 
 const char *base_elf_string(const base_elf *e, uint64_t off)
@@ -303,15 +313,32 @@ static int check_segments(parse *p)
         const uchar *ph = e->data + e->phoff + (uint64_t)k * PHDR_SIZE;
         uint32_t type = (uint32_t)rd(ph, 4), flags = (uint32_t)rd(ph + 4, 4);
         uint64_t vaddr = rd(ph + 16, 8), filesz = rd(ph + 32, 8), memsz = rd(ph + 40, 8);
+        uint64_t off;
         switch (type) {
         case PT_NULL:
         case PT_LOAD:
+            break;
         case PT_PHDR:
+            /* the loader reads the program headers from memory at this address */
+            if (filesz != (uint64_t)e->phnum * PHDR_SIZE || memsz != filesz ||
+                base_elf_file_offset(e, vaddr, filesz, &off) != 0 || off != e->phoff)
+                return fail(p->why, p->why_size, "PT_PHDR (0x%llx, %llu bytes) is not where the program headers are "
+                            "loaded", (unsigned long long)vaddr, (unsigned long long)memsz);
+            break;
         case PT_GNU_EH_FRAME:
+            /* read by unwinders once the code runs */
+            if (memsz != filesz)
+                return fail(p->why, p->why_size, "PT_GNU_EH_FRAME has %llu bytes in memory, %llu in the file",
+                            (unsigned long long)memsz, (unsigned long long)filesz);
+            if (table(p, "exception frame index (PT_GNU_EH_FRAME)", vaddr, filesz, &off))
+                return -1;
             break;
         case PT_DYNAMIC:
             if (p->have_dynamic++)
                 return fail(p->why, p->why_size, "two dynamic segments");
+            if (memsz != filesz)
+                return fail(p->why, p->why_size, "the dynamic segment has %llu bytes in memory, %llu in the file",
+                            (unsigned long long)memsz, (unsigned long long)filesz);
             p->dyn_vaddr = vaddr;
             p->dyn_size = filesz;
             break;
@@ -333,6 +360,10 @@ static int check_segments(parse *p)
         }
         case PT_NOTE:
         case PT_GNU_PROPERTY:
+            /* the loader reads p_memsz bytes of notes */
+            if (memsz != filesz)
+                return fail(p->why, p->why_size, "note segment %u has %llu bytes in memory, %llu in the file", k,
+                            (unsigned long long)memsz, (unsigned long long)filesz);
             if (check_notes(p, k, vaddr, filesz, rd(ph + 48, 8)))
                 return -1;
             break;
@@ -404,7 +435,8 @@ static int read_dynamic(parse *p)
     if (p->dyn_size < DYN_SIZE || p->dyn_size % DYN_SIZE)
         return fail(p->why, p->why_size, "the dynamic section is %llu bytes, not a whole number of entries",
                     (unsigned long long)p->dyn_size);
-    if (table(p, "dynamic section", p->dyn_vaddr, p->dyn_size, &off))
+    /* writable by convention: check_relocs keeps relocations out of it */
+    if (table_in(p, "dynamic section", p->dyn_vaddr, p->dyn_size, &off, 1))
         return -1;
     e->dyn_off = off;
     const uint64_t count = p->dyn_size / DYN_SIZE;
@@ -546,6 +578,19 @@ static int check_symbols(parse *p)
     return 0;
 }
 
+/* Whether name is one of the DT_NEEDED libraries. */
+static int is_needed(const base_elf *e, const char *name)
+{
+    for (uint64_t i = 0; i < e->n_dyn; i++) {
+        int64_t tag;
+        uint64_t val;
+        base_elf_dynamic(e, i, &tag, &val);
+        if (tag == DT_NEEDED && strcmp(base_elf_string(e, val), name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* Version needs: the loader walks them by vn_next / vna_next until a zero. */
 static int check_versions(parse *p)
 {
@@ -568,6 +613,9 @@ static int check_versions(parse *p)
             uint64_t cnt = rd(vn + 2, 2), file = rd(vn + 4, 4), aux = rd(vn + 8, 4), next = rd(vn + 12, 4);
             if (rd(vn, 2) != 1 || file >= e->strtab_size || cnt < 1 || cnt > MAX_VERNEED)
                 return fail(p->why, p->why_size, "version need %llu is malformed", (unsigned long long)k);
+            if (!is_needed(e, base_elf_string(e, file)))   /* the loader asserts the library is loaded */
+                return fail(p->why, p->why_size, "version need %llu names '%.64s', not a needed library",
+                            (unsigned long long)k, base_elf_string(e, file));
             uint64_t ava = va + aux;
             for (uint64_t j = 0;; j++) {
                 if (j == cnt)
@@ -650,6 +698,8 @@ static int check_relocs(parse *p)
         e->jmprel_off = off;
         e->n_jmprel = value(p, DT_PLTRELSZ) / RELA_SIZE;
     }
+    if (has(p, DT_PLTREL) && value(p, DT_PLTREL) != DT_RELA)   /* the loader asserts it */
+        return fail(p->why, p->why_size, "DT_PLTREL = %llu, expected DT_RELA", (unsigned long long)value(p, DT_PLTREL));
     uint64_t relative = has(p, DT_RELACOUNT) ? value(p, DT_RELACOUNT) : 0;
     if (relative > e->n_rela)
         return fail(p->why, p->why_size, "DT_RELACOUNT = %llu, but there are %llu relocations",
@@ -677,6 +727,10 @@ static int check_relocs(parse *p)
         if (!l || !(l->flags & BASE_ELF_PF_W))
             return fail(p->why, p->why_size, "relocation %llu writes at 0x%llx, outside the writable segments",
                         (unsigned long long)i, (unsigned long long)r.offset);
+        /* the loader reads the dynamic section again after relocating (dlsym's string table, ...) */
+        if (r.offset < p->dyn_vaddr + p->dyn_size && r.offset + 8 > p->dyn_vaddr)
+            return fail(p->why, p->why_size, "relocation %llu writes into the dynamic section",
+                        (unsigned long long)i);
     }
     return 0;
 }

@@ -167,6 +167,12 @@ static uint64_t phdr(uint32_t type, uint32_t flags)
     return 0;
 }
 
+/* The vaddr of the writable PT_LOAD. */
+static uint64_t phdr_vaddr_rw(void)
+{
+    return get(good + phdr(1, 6) + 16, 8);
+}
+
 /* The descriptor's vaddr and the relocation writing `field` of it. */
 static uint64_t desc_vaddr(void)
 {
@@ -260,6 +266,14 @@ START_TEST(segment_mutations)
     memcpy(c, good, good_size);
     put(c + phdr(2, 0), 3, 4);   /* PT_DYNAMIC -> PT_INTERP */
     expect_refused(c, good_size, "program interpreter");
+    /* found by fuzz_model: the code segment turned into PT_PHDR made glibc read
+     * the program headers from an unmapped page (SIGSEGV inside dlopen) */
+    memcpy(c, good, good_size);
+    put(c + phdr(1, 5), 6, 4);
+    expect_refused(c, good_size, "PT_PHDR (0x");
+    memcpy(c, good, good_size);
+    put(c + phdr(2, 0) + 40, get(good + phdr(2, 0) + 40, 8) + 64, 8);   /* PT_DYNAMIC's p_memsz */
+    expect_refused(c, good_size, "the dynamic segment has");
     free(c);
     free_good();
 }
@@ -313,6 +327,10 @@ START_TEST(dynamic_mutations)
     memcpy(c, good, good_size);
     c[good_elf.strtab_off + good_elf.strtab_size - 1] = 'x';
     expect_refused(c, good_size, "does not end with a NUL");
+    memcpy(c, good, good_size);
+    put(c + dyn_entry(5) + 8, phdr_vaddr_rw(), 8);   /* DT_STRTAB in the writable segment */
+    put(c + dyn_entry(10) + 8, 16, 8);
+    expect_refused(c, good_size, "the string table lies in a writable segment");
     free(c);
     free_good();
 }
@@ -361,11 +379,19 @@ START_TEST(table_mutations)
     put(c + r + 8, (UINT64_C(999999) << 32) | 8, 8);   /* a relative relocation naming a symbol */
     expect_refused(c, good_size, "names symbol 999999");
     memcpy(c, good, good_size);
+    put(c + r, get(good + phdr(2, 0) + 16, 8) + 8, 8);   /* rewrites a dynamic entry after the loader read it */
+    expect_refused(c, good_size, "writes into the dynamic section");
+    memcpy(c, good, good_size);
     put(c + r, desc_vaddr() + 8, 8);   /* writes the digests the file check reads */
     expect_refused(c, good_size, "writes into its header");
     memcpy(c, good, good_size);
     put(c + r, desc_vaddr() + offsetof(ebm_abi_model, weights), 8);   /* a second writer of the weights pointer */
     expect_refused(c, good_size, "the weights pointer is not set by one relative relocation");
+    /* a version need for a library that is not needed: glibc asserts (abort) */
+    memcpy(c, good, good_size);
+    uint64_t vn = file_offset(get(good + dyn_entry(0x6ffffffe) + 8, 8));
+    put(c + vn + 4, get(good + vn + 4, 4) + 1, 4);   /* vn_file "libc.so.6" -> "ibc.so.6": a string, not a library */
+    expect_refused(c, good_size, "not a needed library");
     /* version indices past the version tables */
     memcpy(c, good, good_size);
     uint64_t vs = file_offset(get(good + dyn_entry(0x6ffffff0) + 8, 8));
