@@ -565,6 +565,28 @@ START_TEST(constructor_never_runs)
 }
 END_TEST
 
+/* The cache key's build part names everything that decides a model's bytes
+ * besides its graph. */
+START_TEST(cc_identity_covers_the_build)
+{
+    char native[2048], generic[2048], o2[2048];
+    ebm_error err = {0};
+    ck_assert_msg(ebmc_cc_identity(NULL, 3, "native", native, sizeof native, &err) == EBM_OK, "%s", err.msg);
+    ck_assert_msg(ebmc_cc_identity(NULL, 3, "generic", generic, sizeof generic, &err) == EBM_OK, "%s", err.msg);
+    ck_assert_msg(ebmc_cc_identity(NULL, 2, "native", o2, sizeof o2, &err) == EBM_OK, "%s", err.msg);
+    ck_assert_msg(strstr(native, ebmc_codegen_revision) && strlen(ebmc_codegen_revision) == 16, "%s", native);
+    ck_assert_msg(strstr(native, "-march=native") && strstr(native, "-O3") && strstr(native, "-nostartfiles") &&
+                  strstr(native, "; cc /"), "%s", native);
+    ck_assert_msg(strstr(generic, "-march=x86-64 "), "%s", generic);
+    ck_assert_str_ne(native, generic);
+    ck_assert_str_ne(native, o2);
+    ck_assert_int_ne(ebmc_cc_identity("/nonexistent/cc", 3, "native", o2, sizeof o2, &err), EBM_OK);
+    ck_assert_msg(strstr(err.msg, "/nonexistent/cc"), "%s", err.msg);
+    ck_assert_int_ne(ebmc_cc_identity(NULL, 3, "x86-64; rm", o2, sizeof o2, &err), EBM_OK);
+    ck_assert_int_ne(ebmc_cc_identity(NULL, 3, "native", o2, 40, &err), EBM_OK);   /* too small a buffer */
+}
+END_TEST
+
 static void remove_tmpdir(void)
 {
     if (!tmpdir[0])
@@ -596,6 +618,7 @@ static Suite *model_file_suite(void)
     tcase_add_test(t, resealed_mutants);
     tcase_add_test(t, owner_and_permissions);
     tcase_add_test(t, constructor_never_runs);
+    tcase_add_test(t, cc_identity_covers_the_build);
     suite_add_tcase(s, t);
     return s;
 }
