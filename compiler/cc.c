@@ -15,6 +15,7 @@
  * model.so where a good one was.  Nothing is left behind on failure, except
  * the work folder with --keep-temps.
  */
+#define _XOPEN_SOURCE 700   /* realpath */
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -28,12 +29,13 @@
 
 #include "atomic_file.h"
 #include "cc.h"
+#include "digest.h"
 #include "schedule.h"   /* EBMC_ALIGN: the blob starts aligned like the arena */
 
 extern char **environ;
 
 #define PATH_MAX_LEN 4096
-#define CC_MAX_ARGS 24
+#define CC_MAX_ARGS 32
 #define LOG_LINES 6
 
 typedef struct cc_paths {
@@ -179,35 +181,64 @@ static int march_ok(const char *s)
     return 1;
 }
 
+const char *ebmc_target_march(const char *target)
+{
+    if (!target || !target[0])
+        return "native";
+    return strcmp(target, "generic") == 0 ? "x86-64" : target;
+}
+
+/* The flags of every model compile besides -O, -march and the paths.
+ * -ffp-contract=off: no FMA contraction, so native and generic builds and
+ * the reference executor round alike in the elementwise arithmetic (the
+ * float functions' polynomials, ebmk_expf and the like, ask for fmaf
+ * explicitly where the target has FMA: their bits are the target's); -fno-math-errno changes no value,
+ * nor does -fno-trapping-math (no code here reads the floating-point
+ * exception flags), which lets the vectoriser compute both sides of a
+ * select unmasked instead of once per mask; -fopenmp-simd honours the kernels' `#pragma omp simd` (vectorise this
+ * loop, whatever its trip count) without OpenMP's runtime.
+ * The link flags make the object libebm accepts (runtime/model_file.c):
+ * -nostartfiles leaves out the C runtime's start files, whose constructors and
+ * destructors (frame_dummy, __do_global_dtors_aux) a model does not need, so
+ * loading it runs none of its code; a GNU hash table only; the GOT read-only
+ * after relocation (-z relro -z now); a non-executable stack. */
+static const char *const model_flags[] = {"-std=c11", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-contract=off",
+                                          "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-nostartfiles",
+                                          "-Wl,--hash-style=gnu", "-Wl,-z,relro", "-Wl,-z,now",
+                                          "-Wl,-z,noexecstack"};
+#define N_MODEL_FLAGS (sizeof model_flags / sizeof model_flags[0])
+
+static ebm_status target_flags(int opt_level, const char *target, char *opt, size_t opt_size, char *march,
+                               size_t march_size, ebm_error *err)
+{
+    const char *cpu = ebmc_target_march(target);
+    if (opt_level < 0 || opt_level > 3)
+        return ebm_fail(err, EBM_ERR_INVALID, "-O%d: the optimisation level must be 0..3", opt_level);
+    if (!march_ok(cpu))
+        return ebm_fail(err, EBM_ERR_INVALID, "--target '%s': expected native, x86-64-v3, x86-64-v4, generic or a "
+                        "-march value (letters, digits, '-', '_', '.', '+')", target);
+    snprintf(opt, opt_size, "-O%d", opt_level);
+    snprintf(march, march_size, "-march=%s", cpu);
+    return EBM_OK;
+}
+
 static ebm_status build_argv(const ebmc_cc_job *job, const char *cc, const cc_paths *cp, cc_argv *a,
                              ebm_error *err)
 {
-    const char *cpu = job->target_cpu ? job->target_cpu : "native";
-    if (job->opt_level < 0 || job->opt_level > 3)
-        return ebm_fail(err, EBM_ERR_INVALID, "-O%d: the optimisation level must be 0..3", job->opt_level);
-    if (!march_ok(cpu))
-        return ebm_fail(err, EBM_ERR_INVALID, "--target-cpu '%s': expected native, generic or a -march value "
-                        "(letters, digits, '-', '_', '.', '+')", cpu);
-    snprintf(a->opt, sizeof a->opt, "-O%d", job->opt_level);
-    snprintf(a->march, sizeof a->march, "-march=%s", cpu);
+    ebm_status st = target_flags(job->opt_level, job->target_cpu, a->opt, sizeof a->opt, a->march, sizeof a->march,
+                                 err);
+    if (st)
+        return st;
     if (join(a->c_file, cp->work, "model.c", err) || join(a->s_file, cp->work, "weights.s", err))
         return EBM_ERR_IO;
-    /* -ffp-contract=off: no FMA contraction, so native and generic builds and
-     * the reference executor round alike in the elementwise arithmetic (the
-     * float functions' polynomials, ebmk_expf and the like, ask for fmaf
-     * explicitly where the target has FMA: their bits are the target's); -fno-math-errno changes no value,
-     * nor does -fno-trapping-math (no code here reads the floating-point
-     * exception flags), which lets the vectoriser compute both sides of a
-     * select unmasked instead of once per mask; -fopenmp-simd honours the kernels' `#pragma omp simd` (vectorise this
-     * loop, whatever its trip count) without OpenMP's runtime. */
-    const char *args[] = {cc, a->opt, "-std=c11", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-contract=off",
-                          "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd",
-                          strcmp(cpu, "generic") == 0 ? NULL : a->march, "-o", cp->out.tmp, a->c_file, a->s_file,
-                          "-lopenblas", "-lm"};
     a->n = 0;
-    for (size_t i = 0; i < sizeof args / sizeof args[0]; i++)
-        if (args[i])
-            a->v[a->n++] = (char *)args[i];
+    a->v[a->n++] = (char *)cc;
+    a->v[a->n++] = a->opt;
+    for (size_t i = 0; i < N_MODEL_FLAGS; i++)
+        a->v[a->n++] = (char *)model_flags[i];
+    const char *tail[] = {a->march, "-o", cp->out.tmp, a->c_file, a->s_file, "-lopenblas", "-lm"};
+    for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)
+        a->v[a->n++] = (char *)tail[i];
     a->v[a->n] = NULL;
     return EBM_OK;
 }
@@ -289,13 +320,17 @@ static ebm_status spawn_compiler(const ebmc_cc_job *job, const char *cc, const c
                     a->c_file, job->keep_temps ? "" : " (--keep-temps keeps it)", head[0] ? head : "(no output)");
 }
 
-ebm_status ebmc_cc_run(const ebmc_cc_job *job, ebm_error *err)
+/* The compiler command: the option, else $CC, else cc. */
+static const char *compiler_command(const char *cc)
 {
-    const char *cc = job->cc;
     if (!cc || !cc[0])
         cc = getenv("CC");
-    if (!cc || !cc[0])
-        cc = "cc";
+    return cc && cc[0] ? cc : "cc";
+}
+
+ebm_status ebmc_cc_run(const ebmc_cc_job *job, ebm_error *err)
+{
+    const char *cc = compiler_command(job->cc);
     cc_paths cp;
     memset(&cp, 0, sizeof cp);
     cc_argv a;
@@ -308,6 +343,8 @@ ebm_status ebmc_cc_run(const ebmc_cc_job *job, ebm_error *err)
         st = write_inputs(job, &cp, err);
     if (!st)
         st = spawn_compiler(job, cc, &a, &cp, err);
+    if (!st && job->seal)
+        st = ebmc_seal_model(cp.out.tmp, err);
     if (!st)
         st = base_atomic_commit(&cp.out, NULL, NULL, 0, default_mode(), err);
     base_atomic_discard(&cp.out);
@@ -316,4 +353,99 @@ ebm_status ebmc_cc_run(const ebmc_cc_job *job, ebm_error *err)
     else
         remove_work_dir(&cp);
     return st;
+}
+
+/* ---- the compiler's identity (cache keys) ---------------------------------------------------- */
+
+/* The file a command name runs: itself with a slash, else the first
+ * executable of that name on $PATH; then with symbolic links resolved. */
+static int resolve_command(const char *cmd, char *out, size_t size)
+{
+    char cand[PATH_MAX_LEN];
+    const char *found = NULL;
+    if (strchr(cmd, '/')) {
+        found = cmd;
+    } else {
+        const char *path = getenv("PATH");
+        for (const char *p = path ? path : "/usr/bin:/bin"; !found && *p;) {
+            size_t n = strcspn(p, ":");
+            int k = snprintf(cand, sizeof cand, "%.*s/%s", (int)(n ? n : 1), n ? p : ".", cmd);
+            if (k > 0 && (size_t)k < sizeof cand && access(cand, X_OK) == 0)
+                found = cand;
+            p += n + (p[n] == ':');
+        }
+    }
+    char real[PATH_MAX_LEN];
+    if (!found || !realpath(found, real) || strlen(real) >= size)
+        return -1;
+    strcpy(out, real);
+    return 0;
+}
+
+/* What `cc --version` prints (at most size - 1 bytes, NUL-terminated). */
+static ebm_status compiler_version(const char *cc, char *out, size_t size, ebm_error *err)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return ebm_fail(err, EBM_ERR_IO, "cannot ask the C compiler '%s' its version: %s", cc, strerror(errno));
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    char *argv[] = {(char *)cc, "--version", NULL};
+    pid_t pid;
+    int rc = posix_spawnp(&pid, cc, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    size_t len = 0;
+    for (ssize_t n; rc == 0 && (n = read(fds[0], out + len, size - 1 - len)) != 0;) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        len += (size_t)n;
+        if (len == size - 1) {   /* enough to tell compilers apart: drain the rest */
+            char sink[256];
+            while (read(fds[0], sink, sizeof sink) > 0) {
+            }
+            break;
+        }
+    }
+    out[len] = 0;
+    close(fds[0]);
+    if (rc != 0)
+        return ebm_fail(err, EBM_ERR_IO, "cannot run the C compiler '%s' (%s); install one or name it with --cc or "
+                        "$CC", cc, strerror(rc));
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return ebm_fail(err, EBM_ERR_IO, "C compiler '%s': waitpid failed: %s", cc, strerror(errno));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return ebm_fail(err, EBM_ERR_IO, "the C compiler '%s' fails on --version (install one or name it with --cc "
+                        "or $CC)", cc);
+    return EBM_OK;
+}
+
+ebm_status ebmc_cc_identity(const char *cc_option, int opt_level, const char *target_cpu, char *out, size_t size,
+                            ebm_error *err)
+{
+    const char *cc = compiler_command(cc_option);
+    char real[PATH_MAX_LEN], version[4096], opt[8], march[160];
+    ebm_status st = target_flags(opt_level, target_cpu, opt, sizeof opt, march, sizeof march, err);
+    if (st)
+        return st;
+    if (resolve_command(cc, real, sizeof real) != 0)
+        return ebm_fail(err, EBM_ERR_IO, "cannot find the C compiler '%s' (install one or name it with --cc or $CC)",
+                        cc);
+    if ((st = compiler_version(cc, version, sizeof version, err)))
+        return st;
+    int k = snprintf(out, size, "codegen %s; cc %s %016llx; flags %s %s", ebmc_codegen_revision, real,
+                     (unsigned long long)base_digest64(version, strlen(version)), opt, march);
+    for (size_t i = 0; i < N_MODEL_FLAGS && k >= 0 && (size_t)k < size; i++)
+        k += snprintf(out + k, size - (size_t)k, " %s", model_flags[i]);
+    if (k < 0 || (size_t)k >= size)
+        return ebm_fail(err, EBM_ERR_INTERNAL, "ebmc_cc_identity: %zu bytes are too few", size);
+    return EBM_OK;
 }

@@ -18,7 +18,8 @@
 
 typedef struct ebmc_compile_options {
     int opt_level;            /* 0..3 -> -O0..-O3 (default 3) */
-    const char *target_cpu;   /* "native" (default), "generic", or a -march value */
+    const char *target_cpu;   /* "native" (default), "x86-64-v4", "x86-64-v3", "generic", or a -march value;
+                                 recorded in the descriptor with the CPU features it allows */
     const char *cc;           /* C compiler (default: $CC, else "cc") */
     int keep_temps;           /* keep the generated C/asm/blob; their folder is reported */
     int64_t tile;             /* samples per program call (0 = choose) */

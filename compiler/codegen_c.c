@@ -36,6 +36,7 @@
  * static arrays in the C.  The blob is never a C literal: cc.c writes it as a
  * file pulled in by an assembler .incbin.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -376,6 +377,22 @@ static void emit_meta_table(ebmc_buf *b, const ir_graph *g)
     ebmc_buf_puts(b, "};\n\n");
 }
 
+/* The CPU features the C compiler may use for this -march, from the macros
+ * it predefines (runtime/ebm_abi.h), and the target's name. */
+static void emit_isa(ebmc_buf *b, const char *target)
+{
+    ebmc_buf_puts(b, "    .isa_features = 0\n");
+#define EMIT_ISA_(name, bit, text, macro) \
+    ebmc_buf_puts(b, "#if defined(" macro ")\n        | (UINT64_C(1) << EBM_ISA_" #name ")\n#endif\n");
+    EBM_ABI_ISA_FEATURES(EMIT_ISA_)
+#undef EMIT_ISA_
+    char isa[EBM_ABI_ISA_NAME_MAX];
+    snprintf(isa, sizeof isa, "%s", target && target[0] ? target : "native");
+    ebmc_buf_puts(b, "        ,\n    .isa = ");
+    emit_string_or_null(b, isa);
+    ebmc_buf_puts(b, ",\n");
+}
+
 static void emit_descriptor(ebmc_buf *b, const ebmc_model *m)
 {
     const ir_graph *e = m->energy;
@@ -398,7 +415,11 @@ static void emit_descriptor(ebmc_buf *b, const ebmc_model *m)
     ebmc_buf_puts(b, "};\n\n");
     ebmc_buf_puts(b, "__attribute__((visibility(\"default\"))) const ebm_abi_model EBM_ABI_SYMBOL = {\n"
                      "    .magic = EBM_ABI_MAGIC,\n    .abi_version = EBM_ABI_VERSION,\n"
-                     "    .compiler_version = \"" EBMC_VERSION_STRING "\",\n    .source_hash = ");
+                     "    .code_hash = 0,      /* both digests are written after linking (ebmc's compiler/seal.c) */\n"
+                     "    .weights_hash = 0,\n");
+    ebmc_buf_printf(b, "    .blob_bytes = %lld,\n", (long long)m->blob_floats * (long long)sizeof(float));
+    emit_isa(b, m->o->target_cpu);
+    ebmc_buf_puts(b, "    .compiler_version = \"" EBMC_VERSION_STRING "\",\n    .source_hash = ");
     emit_string_or_null(b, m->o->source_hash ? m->o->source_hash : "");
     ebmc_buf_printf(b, ",\n    .input_rank = %d,\n    .input_shape = {", xs->rank);
     for (int i = 0; i < xs->rank; i++)
@@ -511,6 +532,7 @@ ebm_status ebmc_compile_model(const ir_graph *energy, const ebmc_compile_options
     ebm_status st = build_and_emit(energy, o, &m, &c, err);
     if (!st) {
         ebmc_cc_job job = {
+            .seal = 1,
             .cc = o->cc,
             .opt_level = o->opt_level,
             .target_cpu = o->target_cpu,

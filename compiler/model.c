@@ -45,7 +45,8 @@ static int64_t blob_append(ebmc_model *m, const float *data, int64_t numel, ebm_
         m->blob = nb;
         m->blob_cap = cap;
     }
-    memset(m->blob + m->blob_floats, 0, (size_t)(at - m->blob_floats) * sizeof *m->blob);
+    if (at > m->blob_floats)
+        memset(m->blob + m->blob_floats, 0, (size_t)(at - m->blob_floats) * sizeof *m->blob);
     if (numel > 0)
         memcpy(m->blob + at, data, (size_t)numel * sizeof *data);
     m->blob_floats = need;
@@ -84,6 +85,9 @@ static ebm_status collect_params(ebmc_model *m, ebm_error *err)
             return EBM_ERR_NOMEM;
     }
     m->weights_numel = (m->blob_floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+    /* the runtime copies weights_numel floats: the blob holds them all, padding included */
+    if (blob_append(m, NULL, 0, err) < 0)
+        return EBM_ERR_NOMEM;
     return EBM_OK;
 }
 

@@ -41,6 +41,7 @@
 #ifndef EBM_H
 #define EBM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ebm_abi.h"
@@ -51,11 +52,38 @@ typedef struct ebm_ctx ebm_ctx;
 
 /* ---- models ------------------------------------------------------------------ */
 
-/* Loads a compiled model (a shared object made by ebmc).  Fails clearly for a
- * file that does not exist, is not a shared object, is not an ebmc model
- * (no descriptor), or was built for another ABI version. */
+/* Loads a compiled model (a shared object made by ebmc).  The file is read
+ * and checked before the dynamic loader sees it, so nothing of a foreign,
+ * planted or damaged file runs; it is refused, with the file and the failed
+ * check in the message, when it
+ *   - is not a regular file owned by you or root, or is writable by its group
+ *     or others (a model is code that runs as you; see ebm_open_options);
+ *   - is not an x86-64 ELF shared object that loads without running code of
+ *     its own (no constructors, IFUNCs, search paths), needs libraries a
+ *     compiled model does not link, or has no ebmc descriptor;
+ *   - was built for another ABI version;
+ *   - does not match the digests of its code and weights recorded when ebmc
+ *     compiled it (damaged or modified);
+ *   - needs CPU features this CPU lacks (it was compiled for another target);
+ *   - has a descriptor whose fields do not fit the loaded object (strings,
+ *     tables, program entry points, the weights' size). */
 ebm_status ebm_model_open(const char *path, ebm_model **out, ebm_error *err);
+
+typedef struct ebm_open_options {
+    int trust_file;   /* 1: skip the owner and permission check (only that one): the caller vouches
+                         for the file (`ebm --trust-file`) */
+} ebm_open_options;
+
+/* ebm_model_open with options (o may be NULL: the defaults, all checks). */
+ebm_status ebm_model_open_with(const char *path, const ebm_open_options *o, ebm_model **out, ebm_error *err);
 void ebm_model_close(ebm_model *m);
+
+/* The CPU features (1 << EBM_ISA_*, runtime/ebm_abi.h) this CPU provides, less
+ * those named in $EBM_CPU_DISABLE (comma-separated names, or "all": to see
+ * whether a model would load on an older CPU). */
+uint64_t ebm_cpu_features(void);
+/* The names of the features in mask, space-separated ("avx2 fma ..."), in buf. */
+const char *ebm_isa_names(uint64_t mask, char *buf, size_t size);
 
 /* The descriptor as compiled (shapes, parameter table, metadata, programs). */
 const ebm_abi_model *ebm_model_desc(const ebm_model *m);

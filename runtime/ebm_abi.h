@@ -9,6 +9,16 @@
  * to the generated C), so it must stay plain C11 with no includes beyond
  * <stdint.h>.
  *
+ * Trust (ABI 3): libebm reads the file before loading it (runtime/model_file.c)
+ * and loads only an inert shared object (no constructors, no IFUNC, only the
+ * libraries a model links) whose descriptor's first fields — plain numbers,
+ * no relocation, so they can be read from the file — match the file: a digest
+ * of its code (everything the loader maps but the weights blob) and of its
+ * weights, and CPU features the running CPU has.  ebmc writes the two digests
+ * after linking (compiler/seal.c); a hand-written model (tests/data/runtime)
+ * is sealed the same way.  After loading, every pointer of the descriptor is
+ * checked against the mapped segments before it is used.
+ *
  * Batching: a program processes one *tile* of 1..tile samples per call; its
  * scratch arena is planned for `tile` samples (shapes are affine in n, so a
  * smaller n uses a prefix of each buffer's room).  The runtime loops over
@@ -25,12 +35,46 @@
 #include <stdint.h>
 
 #define EBM_ABI_MAGIC 0x434d4245u   /* "EBMC" little-endian */
-/* Version 2 added the DSM_GRAD program and ebm_abi_call.target. */
-#define EBM_ABI_VERSION 2u
-#define EBM_ABI_SYMBOL ebm_abi_model_v2
-#define EBM_ABI_SYMBOL_NAME "ebm_abi_model_v2"
+/* Version 2 added the DSM_GRAD program and ebm_abi_call.target; version 3 the
+ * code and weights digests, blob_bytes and the target ISA. */
+#define EBM_ABI_VERSION 3u
+#define EBM_ABI_SYMBOL ebm_abi_model_v3
+#define EBM_ABI_SYMBOL_NAME "ebm_abi_model_v3"
 #define EBM_ABI_MAX_RANK 6
 #define EBM_ABI_ALIGN 64
+#define EBM_ABI_ISA_NAME_MAX 24
+
+/* CPU features a model's code may use beyond the x86-64 baseline (SSE2):
+ * X(NAME, bit, "name", "the compiler's predefined macro").  The generated C
+ * sets ebm_abi_model.isa_features from the macros its -march defines, so the
+ * set is what the compiler was allowed to emit; libebm refuses a model that
+ * needs a feature the running CPU (CPUID, and the OS for AVX state) lacks.
+ * Only features a compiler emits for plain C are listed (no AES, SHA, AMX:
+ * they come from intrinsics, which models do not use).  Bits are stored in
+ * model files: never renumber. */
+#define EBM_ABI_ISA_FEATURES(X)                                                                          \
+    X(SSE3, 0, "sse3", "__SSE3__") X(SSSE3, 1, "ssse3", "__SSSE3__") X(SSE4_1, 2, "sse4.1", "__SSE4_1__")   \
+    X(SSE4_2, 3, "sse4.2", "__SSE4_2__") X(SSE4A, 4, "sse4a", "__SSE4A__") X(POPCNT, 5, "popcnt", "__POPCNT__") \
+    X(CX16, 6, "cx16", "__GCC_HAVE_SYNC_COMPARE_AND_SWAP_16") X(LAHF_SAHF, 7, "lahf_sahf", "__LAHF_SAHF__")     \
+    X(MOVBE, 8, "movbe", "__MOVBE__") X(LZCNT, 9, "lzcnt", "__LZCNT__") X(BMI, 10, "bmi", "__BMI__")            \
+    X(BMI2, 11, "bmi2", "__BMI2__") X(TBM, 12, "tbm", "__TBM__") X(PRFCHW, 13, "prfchw", "__PRFCHW__")          \
+    X(AVX, 14, "avx", "__AVX__") X(AVX2, 15, "avx2", "__AVX2__") X(FMA, 16, "fma", "__FMA__")                   \
+    X(F16C, 17, "f16c", "__F16C__") X(FMA4, 18, "fma4", "__FMA4__") X(XOP, 19, "xop", "__XOP__")                \
+    X(AVX512F, 20, "avx512f", "__AVX512F__") X(AVX512CD, 21, "avx512cd", "__AVX512CD__")                       \
+    X(AVX512BW, 22, "avx512bw", "__AVX512BW__") X(AVX512DQ, 23, "avx512dq", "__AVX512DQ__")                    \
+    X(AVX512VL, 24, "avx512vl", "__AVX512VL__") X(AVX512IFMA, 25, "avx512ifma", "__AVX512IFMA__")              \
+    X(AVX512VBMI, 26, "avx512vbmi", "__AVX512VBMI__") X(AVX512VBMI2, 27, "avx512vbmi2", "__AVX512VBMI2__")     \
+    X(AVX512VNNI, 28, "avx512vnni", "__AVX512VNNI__") X(AVX512BITALG, 29, "avx512bitalg", "__AVX512BITALG__")  \
+    X(AVX512VPOPCNTDQ, 30, "avx512vpopcntdq", "__AVX512VPOPCNTDQ__")                                          \
+    X(AVX512BF16, 31, "avx512bf16", "__AVX512BF16__") X(AVX512FP16, 32, "avx512fp16", "__AVX512FP16__")        \
+    X(AVX512VP2INTERSECT, 33, "avx512vp2intersect", "__AVX512VP2INTERSECT__")                                 \
+    X(AVXVNNI, 34, "avxvnni", "__AVXVNNI__") X(AVXIFMA, 35, "avxifma", "__AVXIFMA__")                          \
+    X(AVXVNNIINT8, 36, "avxvnniint8", "__AVXVNNIINT8__") X(AVXNECONVERT, 37, "avxneconvert", "__AVXNECONVERT__") \
+    X(GFNI, 38, "gfni", "__GFNI__")
+
+#define EBM_ABI_ISA_BIT_(name, bit, text, macro) EBM_ISA_##name = bit,
+enum ebm_abi_isa_bit { EBM_ABI_ISA_FEATURES(EBM_ABI_ISA_BIT_) EBM_ISA_BIT_COUNT = 39 };
+#undef EBM_ABI_ISA_BIT_
 
 typedef enum ebm_abi_program_kind {
     EBM_PROGRAM_ENERGY = 0,     /* x -> energy */
@@ -106,6 +150,15 @@ typedef struct ebm_abi_meta {
 typedef struct ebm_abi_model {
     uint32_t magic;            /* EBM_ABI_MAGIC */
     uint32_t abi_version;      /* EBM_ABI_VERSION */
+    /* Read from the file before it is loaded: plain values, no pointers. */
+    uint64_t code_hash;        /* base_digest64 (base/digest.h) of the ELF header, the program headers and
+                                  every PT_LOAD's file bytes, the weights blob left out and these two
+                                  fields read as zero (base_elf_digest) */
+    uint64_t weights_hash;     /* base_digest64 of the blob_bytes bytes of the weights blob */
+    int64_t blob_bytes;        /* the blob `weights` points to: the parameters' weights_numel floats,
+                                  then the large constants the programs read */
+    uint64_t isa_features;     /* 1 << EBM_ISA_* for each CPU feature the code may use */
+    char isa[EBM_ABI_ISA_NAME_MAX]; /* the target it was compiled for ("native", "x86-64-v3", ...), NUL-terminated */
     const char *compiler_version;
     const char *source_hash;   /* hex digest of the model file it was compiled from */
     int32_t input_rank;        /* including N */
@@ -116,7 +169,7 @@ typedef struct ebm_abi_model {
     int32_t n_params;
     const ebm_abi_param *params;
     int64_t weights_numel;
-    const float *weights;      /* initial values, EBM_ABI_ALIGN-aligned, read-only */
+    const float *weights;      /* initial values, EBM_ABI_ALIGN-aligned, read-only: the blob */
     int32_t n_meta;
     const ebm_abi_meta *meta;
     int32_t n_programs;

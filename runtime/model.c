@@ -1,32 +1,31 @@
-/* model.c — loading a compiled model (dlopen, then every descriptor field
- * checked before use), its parameters and metadata, and contexts (see ebm.h).
- * The compute calls are in run.c.
+/* model.c — loading a compiled model, its parameters and metadata, and
+ * contexts (see ebm.h).  The compute calls are in run.c.
  *
- * A descriptor comes from a file on disk, so it is treated like any other
- * untrusted input: a corrupt or foreign .so must give a clear error, never a
- * crash, before any program runs.
+ * A model file is untrusted input: a corrupt, foreign or planted .so must give
+ * a clear error, never a crash, and nothing of it may run before it is
+ * checked.  So the file is checked before dlopen sees it (model_file.c: owner,
+ * ELF structure, no code at load, digests, CPU features), dlopen loads that
+ * very file (through its open descriptor), and then every descriptor field is
+ * checked against the segments the loader mapped before anything uses it:
+ * strings end inside read-only data, tables lie inside it, program entry
+ * points inside the code, the weights inside the blob the digest covered.
  */
-#define _GNU_SOURCE   /* dladdr1: the size of the descriptor symbol */
+#define _GNU_SOURCE   /* dlinfo: where the loader mapped the object */
 #include "model_internal.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#if defined(__GLIBC__)
-#include <elf.h>
-#include <link.h>
-#endif
 
-#define ELF_MAGIC "\x7f" "ELF"
-/* A descriptor of another ABI (older or newer) is exported under its own
- * name; probing for a few lets us say "built for ABI version 3" instead of
- * "not an ebmc model". */
-#define ABI_PROBE_MAX 16
+#include "model_file.h"
+
 #define MAX_PROGRAMS 64
 
 int64_t ebm__align_up(int64_t bytes)
@@ -48,6 +47,43 @@ float *ebm__alloc_floats(int64_t count)
     return aligned_alloc(EBM_ABI_ALIGN, (size_t)bytes);
 }
 
+/* ---- the loaded object ------------------------------------------------------------ */
+
+/* Where the loader put the object: its load bias and the checked file's
+ * segments (model_file.c), which is all a descriptor pointer may point into. */
+typedef struct loaded {
+    const char *path;
+    uintptr_t base;
+    const ebm_model_file *file;
+} loaded;
+
+/* The segment holding [p, p + len), or NULL. */
+static const base_elf_load *segment_of(const loaded *L, uintptr_t p, uint64_t len)
+{
+    if (p < L->base)
+        return NULL;
+    return base_elf_segment(&L->file->elf, (uint64_t)(p - L->base), len);
+}
+
+/* Read-only data: a segment that is neither executable nor writable, or the
+ * part of a writable one the loader makes read-only after relocation. */
+static int in_rodata(const loaded *L, uintptr_t p, uint64_t len, uint64_t *room)
+{
+    const base_elf_load *s = segment_of(L, p, len);
+    if (!s || (s->flags & BASE_ELF_PF_X))
+        return 0;
+    uint64_t va = (uint64_t)(p - L->base), end = s->vaddr + s->memsz;
+    if (s->flags & BASE_ELF_PF_W) {
+        const base_elf *e = &L->file->elf;
+        if (va < e->relro_vaddr || va - e->relro_vaddr > e->relro_size || len > e->relro_size - (va - e->relro_vaddr))
+            return 0;
+        end = e->relro_vaddr + e->relro_size;
+    }
+    if (room)
+        *room = end - va;
+    return 1;
+}
+
 /* ---- the descriptor ------------------------------------------------------------ */
 
 #if defined(__GNUC__)
@@ -62,6 +98,33 @@ static ebm_status desc_fail(ebm_error *err, const char *path, const char *fmt, .
     va_end(ap);
     return ebm_fail(err, EBM_ERR_FORMAT, "%s: corrupt ebmc model descriptor (" EBM_ABI_SYMBOL_NAME
                     "): %s", path, what);
+}
+
+/* A string field: non-NULL, inside read-only data, ending there. */
+static ebm_status check_string(const loaded *L, const char *s, const char *what, ebm_error *err)
+{
+    uint64_t room;
+    if (!s)
+        return desc_fail(err, L->path, "%s is missing", what);
+    if (!in_rodata(L, (uintptr_t)s, 1, &room))
+        return desc_fail(err, L->path, "%s points outside the model's read-only data", what);
+    if (!memchr(s, 0, (size_t)room))
+        return desc_fail(err, L->path, "%s is not NUL-terminated inside the model's data", what);
+    return EBM_OK;
+}
+
+/* A table of `count` entries of `size` bytes: inside read-only data, aligned. */
+static ebm_status check_table(const loaded *L, const void *t, int64_t count, size_t size, size_t align,
+                              const char *what, ebm_error *err)
+{
+    uint64_t bytes;
+    if (count < 0 || (uint64_t)count > UINT64_MAX / size)
+        return desc_fail(err, L->path, "%s has %lld entries", what, (long long)count);
+    bytes = (uint64_t)count * size;
+    if ((uintptr_t)t % align || !in_rodata(L, (uintptr_t)t, bytes, NULL))
+        return desc_fail(err, L->path, "%s (%lld entries of %zu bytes at %p) does not lie inside the model's "
+                         "read-only data", what, (long long)count, size, t);
+    return EBM_OK;
 }
 
 /* a * b into *out unless it overflows int64 (a, b >= 0). */
@@ -96,54 +159,82 @@ static ebm_status check_input(const char *path, const ebm_abi_model *d, ebm_erro
     return EBM_OK;
 }
 
-static ebm_status check_param(const char *path, const ebm_abi_model *d, int k, ebm_error *err)
+static ebm_status check_param(const loaded *L, const ebm_abi_model *d, int k, ebm_error *err)
 {
     const ebm_abi_param *p = &d->params[k];
-    if (!p->name)
-        return desc_fail(err, path, "parameter %d has no name", k);
+    char what[48];
+    snprintf(what, sizeof what, "parameter %d's name", k);
+    ebm_status st = check_string(L, p->name, what, err);
+    if (st)
+        return st;
     if (p->rank < 0 || p->rank > EBM_ABI_MAX_RANK)
-        return desc_fail(err, path, "parameter '%s': rank %d, expected 0..%d", p->name, (int)p->rank,
+        return desc_fail(err, L->path, "parameter '%s': rank %d, expected 0..%d", p->name, (int)p->rank,
                          EBM_ABI_MAX_RANK);
     int64_t numel = 1;
     for (int i = 0; i < p->rank; i++)
         if (!mul_ok(numel, p->shape[i], &numel))
-            return desc_fail(err, path, "parameter '%s': dimension %d is %lld", p->name, i,
+            return desc_fail(err, L->path, "parameter '%s': dimension %d is %lld", p->name, i,
                              (long long)p->shape[i]);
     if (p->numel != numel)
-        return desc_fail(err, path, "parameter '%s': numel = %lld, but its shape holds %lld", p->name,
+        return desc_fail(err, L->path, "parameter '%s': numel = %lld, but its shape holds %lld", p->name,
                          (long long)p->numel, (long long)numel);
     if (p->offset < 0 || p->offset > d->weights_numel - p->numel)
-        return desc_fail(err, path, "parameter '%s': floats %lld..%lld lie outside the %lld weights",
+        return desc_fail(err, L->path, "parameter '%s': floats %lld..%lld lie outside the %lld weights",
                          p->name, (long long)p->offset, (long long)(p->offset + p->numel),
                          (long long)d->weights_numel);
     return EBM_OK;
 }
 
-static ebm_status check_params(const char *path, const ebm_abi_model *d, ebm_error *err)
+/* The weights are the blob whose digest model_file.c checked: weights_numel
+ * floats must fit in it. */
+static ebm_status check_weights(const loaded *L, const ebm_abi_model *d, ebm_error *err)
 {
-    if (d->weights_numel < 0 || (d->weights_numel > 0 && !d->weights))
-        return desc_fail(err, path, "weights_numel = %lld with weights %s", (long long)d->weights_numel,
-                         d->weights ? "present" : "missing");
-    if (d->n_params < 0 || (d->n_params > 0 && !d->params))
-        return desc_fail(err, path, "n_params = %d with the parameter table %s", (int)d->n_params,
-                         d->params ? "present" : "missing");
-    for (int k = 0; k < d->n_params; k++) {
-        ebm_status st = check_param(path, d, k, err);
-        if (st)
-            return st;
-    }
+    const ebm_model_file *f = L->file;
+    if (d->blob_bytes != f->blob_bytes)
+        return desc_fail(err, L->path, "blob_bytes = %lld in memory, %lld in the file", (long long)d->blob_bytes,
+                         (long long)f->blob_bytes);
+    if (d->weights_numel < 0 || d->weights_numel > d->blob_bytes / (int64_t)sizeof(float))
+        return desc_fail(err, L->path, "weights_numel = %lld, but the weights blob holds %lld floats",
+                         (long long)d->weights_numel, (long long)(d->blob_bytes / (int64_t)sizeof(float)));
+    if (d->blob_bytes > 0 && (uintptr_t)d->weights != L->base + f->blob_vaddr)
+        return desc_fail(err, L->path, "the weights pointer %p is not the blob at %p", (const void *)d->weights,
+                         (void *)(L->base + f->blob_vaddr));
     return EBM_OK;
 }
 
-static ebm_status check_meta(const char *path, const ebm_abi_model *d, ebm_error *err)
+static ebm_status check_params(const loaded *L, const ebm_abi_model *d, ebm_error *err)
+{
+    ebm_status st = check_weights(L, d, err);
+    if (st)
+        return st;
+    if (d->n_params < 0 || (d->n_params > 0 && !d->params))
+        return desc_fail(err, L->path, "n_params = %d with the parameter table %s", (int)d->n_params,
+                         d->params ? "present" : "missing");
+    if (d->n_params > 0 && (st = check_table(L, d->params, d->n_params, sizeof *d->params,
+                                             _Alignof(ebm_abi_param), "the parameter table", err)))
+        return st;
+    for (int k = 0; k < d->n_params && !st; k++)
+        st = check_param(L, d, k, err);
+    return st;
+}
+
+static ebm_status check_meta(const loaded *L, const ebm_abi_model *d, ebm_error *err)
 {
     if (d->n_meta < 0 || (d->n_meta > 0 && !d->meta))
-        return desc_fail(err, path, "n_meta = %d with the metadata table %s", (int)d->n_meta,
+        return desc_fail(err, L->path, "n_meta = %d with the metadata table %s", (int)d->n_meta,
                          d->meta ? "present" : "missing");
-    for (int k = 0; k < d->n_meta; k++)
-        if (!d->meta[k].key || !d->meta[k].value)
-            return desc_fail(err, path, "metadata entry %d has no %s", k, d->meta[k].key ? "value" : "key");
-    return EBM_OK;
+    ebm_status st = EBM_OK;
+    if (d->n_meta > 0)
+        st = check_table(L, d->meta, d->n_meta, sizeof *d->meta, _Alignof(ebm_abi_meta), "the metadata table", err);
+    for (int k = 0; k < d->n_meta && !st; k++) {
+        char what[48];
+        snprintf(what, sizeof what, "metadata entry %d's key", k);
+        st = check_string(L, d->meta[k].key, what, err);
+        snprintf(what, sizeof what, "metadata entry %d's value", k);
+        if (!st)
+            st = check_string(L, d->meta[k].value, what, err);
+    }
+    return st;
 }
 
 const char *ebm__program_name(ebm_abi_program_kind kind)
@@ -153,14 +244,27 @@ const char *ebm__program_name(ebm_abi_program_kind kind)
     return names[kind];
 }
 
+/* An entry point inside the code the loader mapped from the file. */
+static int in_code(const loaded *L, ebm_abi_entry fn)
+{
+    uintptr_t p;
+    memcpy(&p, &fn, sizeof p);
+    const base_elf_load *s = segment_of(L, p, 1);
+    return s && (s->flags & BASE_ELF_PF_X) && (uint64_t)(p - L->base) - s->vaddr < s->filesz;
+}
+
 /* Indexes the programs by kind; kinds this libebm does not know are skipped
  * (a newer compiler may add programs without breaking older runtimes). */
-static ebm_status index_programs(ebm_model *m, ebm_error *err)
+static ebm_status index_programs(ebm_model *m, const loaded *L, ebm_error *err)
 {
     const ebm_abi_model *d = m->d;
     if (d->n_programs < 1 || d->n_programs > MAX_PROGRAMS || !d->programs)
         return desc_fail(err, m->path, "n_programs = %d with the program table %s, expected 1..%d programs",
                          (int)d->n_programs, d->programs ? "present" : "missing", MAX_PROGRAMS);
+    ebm_status st = check_table(L, d->programs, d->n_programs, sizeof *d->programs, _Alignof(ebm_abi_program),
+                                "the program table", err);
+    if (st)
+        return st;
     for (int k = 0; k < d->n_programs; k++) {
         const ebm_abi_program *p = &d->programs[k];
         if (p->kind < 0 || p->kind >= EBM_PROGRAM_KIND_COUNT)
@@ -170,6 +274,8 @@ static ebm_status index_programs(ebm_model *m, ebm_error *err)
             return desc_fail(err, m->path, "two %s programs", name);
         if (!p->run)
             return desc_fail(err, m->path, "the %s program has no entry point", name);
+        if (!in_code(L, p->run))
+            return desc_fail(err, m->path, "the %s program's entry point lies outside the model's code", name);
         if (p->arena_bytes < 0 || ebm__align_up(p->arena_bytes) < 0)
             return desc_fail(err, m->path, "the %s program's arena_bytes = %lld", name,
                              (long long)p->arena_bytes);
@@ -180,174 +286,112 @@ static ebm_status index_programs(ebm_model *m, ebm_error *err)
     return EBM_OK;
 }
 
-/* The size of the object behind `sym`, or -1 if the loader cannot tell: a
- * symbol smaller than the descriptor (a stray int of the same name) must not
- * be read as one. */
-static int64_t symbol_size(const void *sym)
-{
-#if defined(__GLIBC__)
-    Dl_info info;
-    const ElfW(Sym) *es = NULL;
-    if (dladdr1(sym, &info, (void **)&es, RTLD_DL_SYMENT) && es && info.dli_saddr == sym)
-        return (int64_t)es->st_size;
-#else
-    (void)sym;
-#endif
-    return -1;
-}
-
-static ebm_status check_header(const char *path, const ebm_abi_model *d, int64_t size, ebm_error *err)
-{
-    const int64_t head = (int64_t)(sizeof d->magic + sizeof d->abi_version);
-    if (size >= 0 && size < head)
-        return ebm_fail(err, EBM_ERR_FORMAT, "%s: not an ebmc model (" EBM_ABI_SYMBOL_NAME " is a %lld-byte "
-                        "object, not a model descriptor)", path, (long long)size);
-    if (d->magic != EBM_ABI_MAGIC)
-        return ebm_fail(err, EBM_ERR_FORMAT, "%s: not an ebmc model (" EBM_ABI_SYMBOL_NAME " has magic "
-                        "0x%08x, expected 0x%08x)", path, (unsigned)d->magic, (unsigned)EBM_ABI_MAGIC);
-    if (d->abi_version != EBM_ABI_VERSION)
-        return ebm_fail(err, EBM_ERR_UNSUPPORTED, "%s: built for ABI version %u, this libebm reads %u "
-                        "(recompile the model with the ebmc that matches this libebm)", path,
-                        (unsigned)d->abi_version, (unsigned)EBM_ABI_VERSION);
-    if (size >= 0 && size < (int64_t)sizeof *d)
-        return desc_fail(err, path, "the symbol is %lld bytes, an ABI %u descriptor is %zu", (long long)size,
-                         (unsigned)EBM_ABI_VERSION, sizeof *d);
-    return EBM_OK;
-}
-
-static ebm_status check_descriptor(ebm_model *m, ebm_error *err)
+static ebm_status check_descriptor(ebm_model *m, const loaded *L, ebm_error *err)
 {
     const ebm_abi_model *d = m->d;
-    ebm_status st = check_header(m->path, d, symbol_size(d), err);
+    /* the plain fields are no relocation's target (model_file.c): memory holds the file's values */
+    if (d->magic != EBM_ABI_MAGIC || d->abi_version != EBM_ABI_VERSION || d->code_hash != L->file->code_hash)
+        return desc_fail(err, m->path, "the loaded descriptor differs from the file's");
+    ebm_status st = check_string(L, d->compiler_version, "compiler_version", err);
+    if (!st)
+        st = check_string(L, d->source_hash, "source_hash", err);
+    if (!st)
+        st = check_string(L, d->energy_head, "energy_head", err);
     if (!st)
         st = check_input(m->path, d, err);
     if (!st)
-        st = check_params(m->path, d, err);
+        st = check_params(L, d, err);
     if (!st)
-        st = check_meta(m->path, d, err);
+        st = check_meta(L, d, err);
     if (!st)
-        st = index_programs(m, err);
+        st = index_programs(m, L, err);
     return st;
 }
 
 /* ---- opening ------------------------------------------------------------------- */
 
-/* Whether the file starts like an ELF object: it decides between "not a shared
- * object" and "a shared object that cannot be loaded" (e.g. a missing
- * dependency), which need different fixes. */
-static int has_elf_magic(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    char head[4];
-    ssize_t n = read(fd, head, sizeof head);
-    close(fd);
-    return n == (ssize_t)sizeof head && memcmp(head, ELF_MAGIC, sizeof head) == 0;
-}
-
-#if defined(__GLIBC__)
-/* glibc maps a truncated shared object without checking that its segments lie
- * inside the file, and touching a page past the end of the file is SIGBUS.
- * So the program headers are checked against the file size first.  Anything
- * else wrong with the file (another architecture, a bad header) is left to
- * dlopen, which reports it. */
-static ebm_status check_elf_extent(const char *path, ebm_error *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ebm_fail(err, EBM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    ElfW(Ehdr) eh;
-    ebm_status st = EBM_OK;
-    if (fstat(fd, &sb) != 0 || pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh ||
-        eh.e_ident[EI_CLASS] != (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32) ||
-        eh.e_phentsize != sizeof(ElfW(Phdr)))
-        goto done;   /* not ours to judge: dlopen explains */
-    const uint64_t size = (uint64_t)sb.st_size;
-    if (eh.e_phoff > size || (uint64_t)eh.e_phnum * sizeof(ElfW(Phdr)) > size - eh.e_phoff) {
-        st = ebm_fail(err, EBM_ERR_FORMAT, "%s: truncated or corrupt shared object: its program headers lie past "
-                      "the end of the %llu-byte file", path, (unsigned long long)size);
-        goto done;
-    }
-    for (int k = 0; k < eh.e_phnum && !st; k++) {
-        ElfW(Phdr) ph;
-        if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (uint64_t)k * sizeof ph)) != (ssize_t)sizeof ph ||
-            ph.p_offset > size || ph.p_filesz > size - ph.p_offset)
-            st = ebm_fail(err, EBM_ERR_FORMAT, "%s: truncated or corrupt shared object: segment %d (bytes %llu.."
-                          "%llu) lies past the end of the %llu-byte file", path, k,
-                          (unsigned long long)ph.p_offset, (unsigned long long)(ph.p_offset + ph.p_filesz),
-                          (unsigned long long)size);
-    }
-done:
-    close(fd);
-    return st;
-}
-#else
-static ebm_status check_elf_extent(const char *path, ebm_error *err)
-{
-    (void)path;
-    (void)err;
-    return EBM_OK;
-}
-#endif
-
-/* dlerror() text without the leading "PATH: " (our message names the file). */
-static const char *dl_reason(const char *path)
+/* dlerror() text without the leading "NAME: " (our message names the file). */
+static const char *dl_reason(const char *name)
 {
     const char *e = dlerror();
     if (!e)
         return "unknown reason";
-    size_t lp = strlen(path);
-    if (strncmp(e, path, lp) == 0 && e[lp] == ':' && e[lp + 1] == ' ')
+    size_t lp = strlen(name);
+    if (strncmp(e, name, lp) == 0 && e[lp] == ':' && e[lp + 1] == ' ')
         return e + lp + 2;
     return e;
 }
 
-static ebm_status open_object(const char *path, void **dl, ebm_error *err)
+static int find_name(struct dl_phdr_info *info, size_t size, void *name)
 {
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        return ebm_fail(err, EBM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (S_ISDIR(sb.st_mode))
-        return ebm_fail(err, EBM_ERR_IO, "%s: is a directory, expected a compiled model (.so)", path);
-    /* Without a slash dlopen searches the library path instead of opening the file. */
-    char local[4096];
-    const char *target = path;
-    if (!strchr(path, '/')) {
-        if ((size_t)snprintf(local, sizeof local, "./%s", path) >= sizeof local)
-            return ebm_fail(err, EBM_ERR_IO, "%s: path too long", path);
-        target = local;
-    }
-    ebm_status st = check_elf_extent(path, err);
-    if (st)
-        return st;
-    dlerror();
-    *dl = dlopen(target, RTLD_NOW | RTLD_LOCAL);
-    if (*dl)
-        return EBM_OK;
-    const char *why = dl_reason(target);
-    if (!has_elf_magic(path))
-        return ebm_fail(err, EBM_ERR_FORMAT, "%s: not a shared object (%s); an ONNX model must be compiled "
-                        "first: ebmc MODEL.onnx -o model.so", path, why);
-    return ebm_fail(err, EBM_ERR_FORMAT, "%s: a shared object that cannot be loaded: %s", path, why);
+    (void)size;
+    return info->dlpi_name && strcmp(info->dlpi_name, name) == 0;
 }
 
-static ebm_status find_descriptor(ebm_model *m, ebm_error *err)
+/* "/proc/self/fd/N" for a descriptor of the checked file whose name no
+ * loaded object carries: the loader reuses an object loaded under the same
+ * name without opening anything, and a model loaded earlier through a
+ * descriptor since closed keeps that name.  extra[] gets the duplicates made. */
+static int proc_name(const ebm_model_file *f, char *name, size_t size, int *extra, int *n_extra)
 {
+    int fd = f->fd;
+    for (;;) {
+        snprintf(name, size, "/proc/self/fd/%d", fd);
+        if (!dl_iterate_phdr(find_name, name))
+            return 0;
+        if (*n_extra == 8 || (fd = fcntl(f->fd, F_DUPFD_CLOEXEC, fd + 1)) < 0)
+            return -1;
+        extra[(*n_extra)++] = fd;
+    }
+}
+
+/* dlopen of the checked file itself, through its descriptor: the path could
+ * name another file by now.  Without /proc, the path again, if it still
+ * names the same file (check_descriptor then compares the loaded digest). */
+static ebm_status load_object(ebm_model *m, const ebm_model_file *f, ebm_error *err)
+{
+    char name[4096];
+    int extra[8], n_extra = 0;
+    struct stat by_fd, by_name;
+    if (fstat(f->fd, &by_fd) != 0)
+        return ebm_fail(err, EBM_ERR_IO, "%s: cannot stat: %s", m->path, strerror(errno));
+    int ok = proc_name(f, name, sizeof name, extra, &n_extra) == 0 && stat(name, &by_name) == 0 &&
+             by_name.st_ino == by_fd.st_ino && by_name.st_dev == by_fd.st_dev;
+    if (!ok) {
+        int local = !strchr(m->path, '/');   /* without a slash dlopen would search the library path */
+        if ((size_t)snprintf(name, sizeof name, "%s%s", local ? "./" : "", m->path) >= sizeof name ||
+            stat(name, &by_name) != 0 || by_name.st_ino != by_fd.st_ino || by_name.st_dev != by_fd.st_dev) {
+            for (int i = 0; i < n_extra; i++)
+                close(extra[i]);
+            return ebm_fail(err, EBM_ERR_IO, "%s: the file changed while it was being checked (and /proc is not "
+                            "mounted to load the checked one)", m->path);
+        }
+    }
+    dlerror();
+    m->dl = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    const char *why = m->dl ? NULL : dl_reason(name);
+    for (int i = 0; i < n_extra; i++)
+        close(extra[i]);
+    if (!m->dl)
+        return ebm_fail(err, EBM_ERR_FORMAT, "%s: a shared object that cannot be loaded: %s", m->path, why);
+    return EBM_OK;
+}
+
+/* The descriptor the loader resolves must be the symbol checked in the file. */
+static ebm_status find_descriptor(ebm_model *m, const ebm_model_file *f, loaded *L, ebm_error *err)
+{
+    struct link_map *lm = NULL;
+    if (dlinfo(m->dl, RTLD_DI_LINKMAP, &lm) != 0 || !lm)
+        return ebm_fail(err, EBM_ERR_FORMAT, "%s: the loader does not say where it mapped the model", m->path);
+    L->path = m->path;
+    L->base = (uintptr_t)lm->l_addr;
+    L->file = f;
     dlerror();
     m->d = dlsym(m->dl, EBM_ABI_SYMBOL_NAME);
-    if (m->d)
-        return EBM_OK;
-    for (unsigned v = 1; v <= ABI_PROBE_MAX; v++) {
-        char name[64];
-        snprintf(name, sizeof name, "ebm_abi_model_v%u", v);
-        if (v != EBM_ABI_VERSION && dlsym(m->dl, name))
-            return ebm_fail(err, EBM_ERR_UNSUPPORTED, "%s: built for ABI version %u (it exports %s), this "
-                            "libebm reads %u (recompile the model with the ebmc that matches this libebm)",
-                            m->path, v, name, (unsigned)EBM_ABI_VERSION);
-    }
-    return ebm_fail(err, EBM_ERR_FORMAT, "%s: not an ebmc model (no " EBM_ABI_SYMBOL_NAME " symbol)", m->path);
+    if (!m->d || (uintptr_t)m->d != L->base + f->desc_vaddr)
+        return ebm_fail(err, EBM_ERR_FORMAT, "%s: the loader resolves " EBM_ABI_SYMBOL_NAME " to %p, not to the "
+                        "descriptor checked in the file", m->path, (const void *)m->d);
+    return EBM_OK;
 }
 
 static ebm_status copy_weights(ebm_model *m, ebm_error *err)
@@ -373,7 +417,7 @@ static void find_blas(ebm_model *m)
     memcpy(&m->blas_get_threads, &get, sizeof get);
 }
 
-ebm_status ebm_model_open(const char *path, ebm_model **out, ebm_error *err)
+ebm_status ebm_model_open_with(const char *path, const ebm_open_options *o, ebm_model **out, ebm_error *err)
 {
     if (!out)
         return ebm_fail(err, EBM_ERR_INVALID, "ebm_model_open: out is NULL");
@@ -385,21 +429,34 @@ ebm_status ebm_model_open(const char *path, ebm_model **out, ebm_error *err)
         free(m);
         return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", path);
     }
-    ebm_status st = open_object(path, &m->dl, err);
+    ebm_model_file f;
+    loaded L;
+    ebm_status st = ebm__model_file_open(path, o && o->trust_file, &f, err);
+    if (st) {
+        ebm_model_close(m);
+        return st;
+    }
+    st = load_object(m, &f, err);
     if (!st)
-        st = find_descriptor(m, err);
+        st = find_descriptor(m, &f, &L, err);
     if (!st)
-        st = check_descriptor(m, err);
+        st = check_descriptor(m, &L, err);
     if (!st)
         st = copy_weights(m, err);
     if (!st)
         find_blas(m);
+    ebm__model_file_close(&f);
     if (st) {
         ebm_model_close(m);
         return st;
     }
     *out = m;
     return EBM_OK;
+}
+
+ebm_status ebm_model_open(const char *path, ebm_model **out, ebm_error *err)
+{
+    return ebm_model_open_with(path, NULL, out, err);
 }
 
 void ebm_model_close(ebm_model *m)

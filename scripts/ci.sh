@@ -4,8 +4,8 @@
 #   1. install missing Debian packages (scripts/install-deps.sh)
 #   2. build/       RelWithDebInfo, then ctest
 #   3. build-asan/  -DEBMC_SANITIZE=ON (ASan + UBSan, leaks checked), then ctest
-#   4. fuzz the ONNX importer and checkpoint loading for $FUZZ_SECONDS each
-#      (default 60) with libFuzzer
+#   4. fuzz the ONNX importer, checkpoint loading and compiled-model loading
+#      for $FUZZ_SECONDS each (default 60) with libFuzzer
 # Every stage runs even if an earlier test stage failed (a build failure stops
 # that stage's tests); the exit status is non-zero if any stage failed.
 # Nothing here needs the network once the packages are installed, nor PyTorch.
@@ -67,7 +67,7 @@ asan_build_and_test() (
 run_stage "install dependencies" bash scripts/install-deps.sh
 run_stage "build + ctest (build/, RelWithDebInfo)" build_and_test build
 run_stage "build + ctest (build-asan/, ASan+UBSan)" asan_build_and_test
-run_stage "fuzz: importer, checkpoints (${FUZZ_SECONDS:-60}s each)" bash tests/fuzz/run_fuzz.sh
+run_stage "fuzz: importer, checkpoints, model loading (${FUZZ_SECONDS:-60}s each)" bash tests/fuzz/run_fuzz.sh
 
 echo
 echo "==================== summary ===================="

@@ -52,11 +52,11 @@
 
 /* ---- ebm info --------------------------------------------------------------------- */
 
-static const cli_opt info_opts[] = {{0}};
+static const cli_opt info_opts[] = {CACHE_OPT_TRUST_FILE, {0}};
 
 static const cli_cmd info_cmd = {
     .prog = "ebm info",
-    .usage = "MODEL",
+    .usage = "MODEL [--trust-file]",
     .summary = "Describes a model: producer, opsets, inputs and outputs (N = batch size),\n"
                "ONNX and core-IR node counts, parameters and ebm.* metadata; for a compiled\n"
                "model (.so), what its descriptor records.",
@@ -172,11 +172,12 @@ static void info_compiled_params(const ebm_abi_model *d)
 }
 
 /* `ebm info model.so`: what the descriptor says. */
-static int info_compiled(const char *path)
+static int info_compiled(const char *path, int trust_file)
 {
     ebm_error err = {0};
     ebm_model *m = NULL;
-    if (ebm_model_open(path, &m, &err))
+    ebm_open_options o = {.trust_file = trust_file};
+    if (ebm_model_open_with(path, &o, &m, &err))
         return cli_fail("ebm", &err, CLI_EXIT_ERROR);
     const ebm_abi_model *d = ebm_model_desc(m);
     ir_shape in = cli_desc_input_shape(d);
@@ -187,6 +188,11 @@ static int info_compiled(const char *path)
     printf("%-12s %s\n", "source", d->source_hash && d->source_hash[0] ? d->source_hash : "(unknown)");
     printf("%-12s %s\n", "input", ir_shape_str(&in, sb, sizeof sb));
     printf("%-12s %s\n", "energy head", d->energy_head ? d->energy_head : "?");
+    char isa[512];
+    printf("%-12s %s (CPU features: %s)\n", "target", d->isa,
+           d->isa_features ? ebm_isa_names(d->isa_features, isa, sizeof isa) : "x86-64 baseline");
+    printf("%-12s code %016llx, weights %016llx (%lld bytes): both checked\n", "digests",
+           (unsigned long long)d->code_hash, (unsigned long long)d->weights_hash, (long long)d->blob_bytes);
     printf("%-12s %lld samples per call\n", "tile", (long long)d->tile);
     printf("%-12s", "programs");
     for (int k = 0; k < d->n_programs; k++)
@@ -206,7 +212,7 @@ static int info_compiled(const char *path)
 static int run_info(const cli_args *a)
 {
     if (cli_file_is_elf(a->positional[0]))
-        return info_compiled(a->positional[0]);
+        return info_compiled(a->positional[0], cli_get(&info_cmd, a, "trust-file") != NULL);
     ebm_error err = {0};
     ir_graph *g = NULL;
     if (cli_load_model(a->positional[0], &g, &err))
@@ -247,6 +253,7 @@ static const cli_opt eval_opts[] = {
      .help = "run the reference executor on the ONNX graph instead of compiled code"},
     {.name = "f64", .help = "compute in float64 and write float64 arrays (accepts float64 input); "
                             "implies --reference"},
+    CACHE_OPT_TRUST_FILE,
     {0},
 };
 
@@ -480,7 +487,8 @@ static ebm_status eval_compiled_run(ebm_model *m, const char *model, const ebm_a
 static ebm_status eval_compiled(const cli_args *a, ebm_error *err)
 {
     const char *model = a->positional[0], *in_path = cli_get(&eval_cmd, a, "input");
-    cache_request r = {.model = model, .head_flag = cli_get(&eval_cmd, a, "energy-head")};
+    cache_request r = {.model = model, .head_flag = cli_get(&eval_cmd, a, "energy-head"),
+                       .trust_file = cli_get(&eval_cmd, a, "trust-file") != NULL};
     ebm_model *m = NULL;
     ebm_array x = {0};
     eval_out o = {0};

@@ -76,6 +76,7 @@ static const cli_opt sample_opts[] = {
     {.name = "energy-head", .metavar = "HEAD",
      .help = "when compiling an ONNX MODEL: output|sum|neg-logsumexp|logsumexp (default: its "
              "ebm.energy_head metadata, else output)"},
+    CACHE_OPT_TRUST_FILE,
     {0},
 };
 
@@ -583,7 +584,8 @@ static void print_summary(const sample_job *j, const sample_result *r)
 static ebm_status sample_model(const cli_args *a, sample_job *j, ebm_error *err)
 {
     cache_request req = {.model = j->model, .head_flag = cli_get(&sample_cmd, a, "energy-head"),
-                         .tile = cache_tile_for_batch(j->n)};
+                         .tile = cache_tile_for_batch(j->n),
+                         .trust_file = cli_get(&sample_cmd, a, "trust-file") != NULL};
     ebm_model *m = NULL;
     sample_result r = {0};
     ebm_status st = cache_open_model(&req, &m, err);

@@ -103,6 +103,7 @@ static const cli_opt train_opts[] = {
                                                         "Fashion-MNIST classifier, for 28x28x1 data)"},
     {.name = "seed", .metavar = "S", .help = "random seed (default 0)"},
     {.name = "energy-head", .metavar = "HEAD", .help = "output|sum|neg-logsumexp|logsumexp (default: the model's)"},
+    CACHE_OPT_TRUST_FILE,
     {0},
 };
 
@@ -697,7 +698,8 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
     if ((st = load_data(j, &d, err)))
         return st;
     cache_request req = {.model = j->model, .head_flag = cli_get(&train_cmd, a, "energy-head"),
-                         .dsm = j->cfg.objective == EBM_OBJ_DSM, .tile = cache_tile_for_batch(j->cfg.batch)};
+                         .dsm = j->cfg.objective == EBM_OBJ_DSM, .tile = cache_tile_for_batch(j->cfg.batch),
+                         .trust_file = cli_get(&train_cmd, a, "trust-file") != NULL};
     ebm_model *m = NULL;
     ebm_trainer *t = NULL;
     loop_state ls = {.last = {.value = NAN, .covered = -1}, .t0 = t_start};

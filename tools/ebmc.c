@@ -1,6 +1,6 @@
 /* ebmc — the compiler command line.
  *
- *   ebmc MODEL -o model.so [-O0..-O3] [--target-cpu=native|generic|ARCH] [--cc CC]
+ *   ebmc MODEL -o model.so [-O0..-O3] [--target native|x86-64-v3|x86-64-v4|generic] [--cc CC]
  *        [--keep-temps] [--tile N] [--energy-head H] [--dsm] [--verbose]
  *   ebmc MODEL --emit=c|ir|dot [--program=PROGRAM] [-o FILE]
  *
@@ -32,8 +32,12 @@ static const cli_opt ebmc_opts[] = {
              "metadata, else output)"},
     {.name = "opt-level", .short_name = 'O', .metavar = "N",
      .help = "optimisation level 0..3 of the C compiler (-O0 .. -O3; default 3)"},
+    {.name = "target", .metavar = "TARGET",
+     .help = "the CPUs the model runs on: native (default: this machine's CPU and any with its features), "
+             "x86-64-v4 (AVX-512), x86-64-v3 (AVX2, FMA), generic (any x86-64); the model records the CPU "
+             "features its code may use and libebm refuses to load it on a CPU without them"},
     {.name = "target-cpu", .metavar = "CPU",
-     .help = "native (default: this machine's CPU), generic (any x86-64), or a -march value"},
+     .help = "like --target, with any -march value of the C compiler (e.g. skylake)"},
     {.name = "cc", .metavar = "CC", .help = "the C compiler to run (default: $CC, else cc)"},
     {.name = "keep-temps", .help = "keep the generated C, assembler and weights files; their folder is printed"},
     {.name = "tile", .metavar = "N",
@@ -52,7 +56,7 @@ static const cli_opt ebmc_opts[] = {
 
 static const cli_cmd ebmc_cmd = {
     .prog = "ebmc",
-    .usage = "MODEL -o model.so [-O0..-O3] [--target-cpu CPU] [--cc CC] [--keep-temps] [--tile N]\n"
+    .usage = "MODEL -o model.so [-O0..-O3] [--target TARGET] [--cc CC] [--keep-temps] [--tile N]\n"
              "            [--energy-head HEAD] [--dsm] [--verbose] [--no-fold] [--verify]\n"
              "       ebmc MODEL --emit=c|ir|dot [--program=PROGRAM] [-o FILE]",
     .summary = "Compiles an energy-based model (ONNX, recognised by content) to a shared library with\n"
@@ -166,7 +170,14 @@ static ebm_status read_flags(const cli_args *a, ebmc_run *r, ebmc_front_end *p, 
             return EBM_ERR_INVALID;
         r->co.tile = num;
     }
-    r->co.target_cpu = cli_get(&ebmc_cmd, a, "target-cpu");
+    const char *target = cli_get(&ebmc_cmd, a, "target"), *target_cpu = cli_get(&ebmc_cmd, a, "target-cpu");
+    if (target && target_cpu)
+        return ebm_fail(err, EBM_ERR_INVALID, "--target and --target-cpu both given: name the target once");
+    if (target && strcmp(target, "native") != 0 && strcmp(target, "generic") != 0 &&
+        strcmp(target, "x86-64-v3") != 0 && strcmp(target, "x86-64-v4") != 0)
+        return ebm_fail(err, EBM_ERR_INVALID, "--target: unknown value '%s' (expected native, x86-64-v4, x86-64-v3 or "
+                        "generic; --target-cpu takes any -march value)", target);
+    r->co.target_cpu = target ? target : target_cpu;
     r->co.cc = cli_get(&ebmc_cmd, a, "cc");
     r->co.keep_temps = cli_get(&ebmc_cmd, a, "keep-temps") != NULL;
     r->co.verbose = cli_get(&ebmc_cmd, a, "verbose") != NULL;

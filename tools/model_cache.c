@@ -9,11 +9,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cc.h"
 #include "cli_common.h"
 #include "codegen.h"
 #include "hash.h"
 
 #define PATH_MAX_LEN 4096
+/* How the cache compiles (the key covers both through ebmc_cc_identity). */
+#define CACHE_OPT_LEVEL 3
+#define CACHE_TARGET "native"
 
 int cache_dir(char *buf, size_t size)
 {
@@ -28,7 +32,8 @@ int cache_dir(char *buf, size_t size)
     return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
-/* mkdir -p; 0 or -1 with errno set. */
+/* mkdir -p, each folder it creates private (0700: the cache holds code that
+ * runs as its owner); 0 or -1 with errno set. */
 static int make_dirs(const char *path)
 {
     char buf[PATH_MAX_LEN];
@@ -41,7 +46,7 @@ static int make_dirs(const char *path)
             continue;
         char c = *p;
         *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
             return -1;
         *p = c;
         if (!c)
@@ -57,6 +62,30 @@ static int make_dirs(const char *path)
     return 0;
 }
 
+/* The cache folder must be the user's own and closed to others: whoever can
+ * write into it chooses the code `ebm` runs.  A folder of ours that others
+ * may enter is made private; one of another user is not used.  0, or -1 with
+ * the reason in why. */
+static int check_cache_dir(const char *dir, char *why, size_t size)
+{
+    struct stat sb;
+    if (lstat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        snprintf(why, size, "the cache folder %s is not a folder (a symbolic link?)", dir);
+        return -1;
+    }
+    if (sb.st_uid != geteuid()) {
+        snprintf(why, size, "the cache folder %s belongs to uid %u, not to you (uid %u)", dir, (unsigned)sb.st_uid,
+                 (unsigned)geteuid());
+        return -1;
+    }
+    if ((sb.st_mode & 077) && chmod(dir, 0700) != 0) {
+        snprintf(why, size, "the cache folder %s is open to others (mode %04o) and cannot be made private: %s", dir,
+                 (unsigned)(sb.st_mode & 07777), strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static uint64_t fnv1a(uint64_t h, const char *s)
 {
     h = base_fnv1a(h, s, strlen(s));
@@ -64,22 +93,25 @@ static uint64_t fnv1a(uint64_t h, const char *s)
 }
 
 /* "<16 hex digits>.so": the key only, so a copy of a model under another
- * name finds the same compiled file. */
-static void cache_name(const cache_request *r, const char *source_hash, char *buf, size_t size)
+ * name finds the same compiled file.  build: ebmc_cc_identity's text. */
+static void cache_name(const cache_request *r, const char *source_hash, const char *build, char *buf, size_t size)
 {
     uint64_t h = BASE_FNV1A_INIT;
     h = fnv1a(h, source_hash);
     h = fnv1a(h, "ebmc " EBMC_VERSION_STRING);
-    char abi[32];
-    snprintf(abi, sizeof abi, "abi %u", (unsigned)EBM_ABI_VERSION);
-    h = fnv1a(h, abi);
+    char text[64];
+    snprintf(text, sizeof text, "abi %u", (unsigned)EBM_ABI_VERSION);
+    h = fnv1a(h, text);
+    h = fnv1a(h, build);
+    /* -march=native means this CPU: a cache shared between machines keeps one model per CPU */
+    snprintf(text, sizeof text, "cpu %016llx", (unsigned long long)ebm_cpu_features());
+    h = fnv1a(h, text);
     h = fnv1a(h, r->head_flag ? r->head_flag : "(head from metadata)");
-    if (r->dsm)   /* without it, keys stay those of models compiled before --dsm existed */
+    if (r->dsm)
         h = fnv1a(h, "dsm");
     if (r->tile > 0) {
-        char tile[40];
-        snprintf(tile, sizeof tile, "tile %lld", (long long)r->tile);
-        h = fnv1a(h, tile);
+        snprintf(text, sizeof text, "tile %lld", (long long)r->tile);
+        h = fnv1a(h, text);
     }
     snprintf(buf, size, "%016llx.so", (unsigned long long)h);
 }
@@ -110,22 +142,27 @@ static int has_program(const ebm_model *m, ebm_abi_program_kind kind)
     return 0;
 }
 
-/* Opens a cached .so if it is there, loads, was built from this source, and
- * has the programs asked for. */
+/* Opens a cached .so if it is there, passes libebm's checks (owner, digests,
+ * CPU), was built from this source, and has the programs asked for.  A file
+ * that fails a check is removed and rebuilt, with a warning: in a private
+ * folder under a key that covers the whole build, it is damaged or planted. */
 static int open_cached(const cache_request *r, const char *path, const char *source_hash, ebm_model **out)
 {
     if (access(path, F_OK) != 0)
         return 0;
     ebm_model *m = NULL;
-    if (ebm_model_open(path, &m, NULL) == EBM_OK) {
+    ebm_error err = {0};
+    if (ebm_model_open(path, &m, &err) == EBM_OK) {
         const char *h = ebm_model_desc(m)->source_hash;
         if (h && strcmp(h, source_hash) == 0 && (!r->dsm || has_program(m, EBM_PROGRAM_DSM_GRAD))) {
             *out = m;
             return 1;
         }
         ebm_model_close(m);
+    } else {
+        fprintf(stderr, "ebm: warning: the cached model was refused and is rebuilt: %s\n", err.msg);
     }
-    remove(path);   /* stale or broken: rebuilt below */
+    remove(path);
     return 0;
 }
 
@@ -141,8 +178,8 @@ static ebm_status compile_to(const cache_request *r, const char *source_hash, co
         st = ebmc_front_end_run(g, &p, err);
     if (!st) {
         ebmc_compile_options o = {
-            .opt_level = 3,
-            .target_cpu = "native",
+            .opt_level = CACHE_OPT_LEVEL,
+            .target_cpu = CACHE_TARGET,
             .energy_head = ebm_head_name(p.head),
             .source_hash = source_hash,
             .dsm = r->dsm,
@@ -198,7 +235,8 @@ ebm_status cache_open_model(const cache_request *r, ebm_model **out, ebm_error *
 {
     *out = NULL;
     if (cli_file_is_elf(r->model)) {
-        ebm_status st = ebm_model_open(r->model, out, err);
+        ebm_open_options o = {.trust_file = r->trust_file};
+        ebm_status st = ebm_model_open_with(r->model, &o, out, err);
         if (!st && (st = check_head(r->model, *out, r->head_flag, err))) {
             ebm_model_close(*out);
             *out = NULL;
@@ -219,7 +257,12 @@ ebm_status cache_open_model(const cache_request *r, ebm_model **out, ebm_error *
         snprintf(why, sizeof why, "cannot use the cache folder %s: %s", dir, strerror(errno));
         return compile_uncached(r, source_hash, why, out, err);
     }
-    cache_name(r, source_hash, name, sizeof name);
+    if (check_cache_dir(dir, why, sizeof why) != 0)
+        return compile_uncached(r, source_hash, why, out, err);
+    char build[2048];
+    if ((st = ebmc_cc_identity(NULL, CACHE_OPT_LEVEL, CACHE_TARGET, build, sizeof build, err)))
+        return st;
+    cache_name(r, source_hash, build, name, sizeof name);
     snprintf(path, sizeof path, "%s/%s", dir, name);
     if (open_cached(r, path, source_hash, out))
         return EBM_OK;

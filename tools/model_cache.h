@@ -1,16 +1,23 @@
 /* model_cache.h — a compiled model for any MODEL argument of `ebm`.
  *
- * A shared object (recognised by content) is opened as is.  An ONNX model is
- * compiled once into the cache folder, $XDG_CACHE_HOME/ebmc (else
- * ~/.cache/ebmc), under a name keyed by the FNV-1a hash of the file's bytes,
- * the ebmc version, the ABI version, the --energy-head flag (absent = the
- * model's own ebm.energy_head metadata, which the content hash covers) and
- * whether the dsm_grad program is wanted (cache_request.dsm); later
- * runs open the cached .so without reading the ONNX graph.  A cached file
- * that does not open, or whose recorded source hash differs, is rebuilt, and
- * so is one that lacks the dsm_grad program when it is wanted.  If
- * the cache folder cannot be made, the model is compiled into a temporary
- * folder that is removed once the .so is loaded.
+ * A shared object (recognised by content) is opened as is, with libebm's
+ * checks (cache_request.trust_file skips the owner/permission one).  An ONNX
+ * model is compiled once into the cache folder, $XDG_CACHE_HOME/ebmc (else
+ * ~/.cache/ebmc; created 0700, and used only if it is the user's own and
+ * closed to others), under a name keyed by the FNV-1a hash of the file's
+ * bytes, the ebmc version, the ABI version, the build (ebmc_cc_identity:
+ * the code generator's revision, the C compiler's resolved path and
+ * `--version`, every flag, the target), this CPU's features (the target is
+ * native), the --energy-head flag (absent = the model's own ebm.energy_head
+ * metadata, which the content hash covers), whether the dsm_grad program is
+ * wanted (cache_request.dsm) and the tile; later runs open the cached .so
+ * without reading the ONNX graph (but ask the C compiler its version, for
+ * the key).  A cached file is opened with every check of libebm, never
+ * trusted: one that fails them (damaged, planted, not the user's) is
+ * removed and rebuilt with a warning; one whose recorded source hash
+ * differs, or that lacks the dsm_grad program when it is wanted, is rebuilt.
+ * If the cache folder cannot be made or used, the model is compiled into a
+ * private temporary folder that is removed once the .so is loaded.
  *
  * The tools may link the compiler; libebm never does.
  */
@@ -24,7 +31,16 @@ typedef struct cache_request {
     const char *head_flag;    /* --energy-head value, or NULL */
     int dsm;                  /* compile the dsm_grad program too (ebmc --dsm) */
     int64_t tile;             /* samples per program call; 0 = ebmc's choice */
+    int trust_file;           /* a compiled model given by the user: skip the owner/permission check (--trust-file) */
 } cache_request;
+
+/* The option row of every command that opens a MODEL (ebm info, eval,
+ * sample, train): cache_request.trust_file. */
+#define CACHE_OPT_TRUST_FILE                                                                                      \
+    {.name = "trust-file",                                                                                      \
+     .help = "open a compiled model (.so) even when it is not owned by you or root, or is writable by others: "  \
+             "you vouch for it (every other check still applies: ELF structure, digests of code and weights, "    \
+             "CPU features)"}
 
 /* A tile that splits a batch of `batch` samples into two tiles, for two
  * threads: ceil(batch / 2) when that is below ebmc's default of 64, else 0

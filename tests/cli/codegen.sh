@@ -61,11 +61,11 @@ check() {
 }
 
 is_elf_model() {
-    [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = '177ELF' ] && grep -qa "ebm_abi_model_v2" "$1"
+    [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = '177ELF' ] && grep -qa "ebm_abi_model_v3" "$1"
 }
 
 # ---- a good build --------------------------------------------------------------------
-if "$EBMC" "$MODEL" -o "$OUT/model.so" -O2 --target-cpu=generic 2>"$TMP/err"; then
+if "$EBMC" "$MODEL" -o "$OUT/model.so" -O2 --target generic 2>"$TMP/err"; then
     pass "compile mlp_silu"
 else
     fail "compile mlp_silu" "exit status $?"
@@ -100,7 +100,10 @@ expect_fail "unwritable destination" 1 "$OUT/no/such/dir/model.so;cannot write" 
 mkdir "$TMP/adir"
 expect_fail "destination is a folder" 1 "$TMP/adir;folder" "$MODEL" -o "$TMP/adir"
 expect_fail "bad -O" 2 "-O;0..3" "$MODEL" -o "$OUT/model.so" -O7
-expect_fail "bad --target-cpu" 1 "--target-cpu" "$MODEL" -o "$OUT/model.so" "--target-cpu=x86-64;rm"
+expect_fail "bad --target-cpu" 1 "--target 'x86-64" "$MODEL" -o "$OUT/model.so" "--target-cpu=x86-64;rm"
+expect_fail "unknown --target" 2 "--target: unknown value 'x86-64-v9'" "$MODEL" -o "$OUT/model.so" --target x86-64-v9
+expect_fail "--target and --target-cpu" 2 "--target and --target-cpu" "$MODEL" -o "$OUT/model.so" --target generic \
+    --target-cpu skylake
 expect_fail "bad --tile" 2 "--tile" "$MODEL" -o "$OUT/model.so" --tile 0
 expect_fail "--program without --emit=ir" 2 "--program" "$MODEL" -o "$OUT/model.so" --program=score
 expect_fail "nothing to do" 2 "-o model.so;--emit" "$MODEL"

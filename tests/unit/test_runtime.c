@@ -683,21 +683,58 @@ static void expect_open_fails(const char *path, ebm_status want, const char *nee
 
 START_TEST(test_bad_variants)
 {
-    expect_open_fails(fake_path("no_symbol"), EBM_ERR_FORMAT, "not an ebmc model (no ebm_abi_model_v2 symbol)");
+    expect_open_fails(fake_path("no_symbol"), EBM_ERR_FORMAT, "not an ebmc model (no ebm_abi_model_v3 symbol)");
     expect_open_fails(fake_path("bad_magic"), EBM_ERR_FORMAT, "magic 0xdeadbeef");
-    expect_open_fails(fake_path("future_abi"), EBM_ERR_UNSUPPORTED, "built for ABI version 3, this libebm reads 2");
-    expect_open_fails(fake_path("abi_v3_symbol"), EBM_ERR_UNSUPPORTED, "built for ABI version 3");
-    expect_open_fails(fake_path("abi_v1_symbol"), EBM_ERR_UNSUPPORTED,
-                      "built for ABI version 1 (it exports ebm_abi_model_v1), this libebm reads 2");
+    expect_open_fails(fake_path("future_abi"), EBM_ERR_UNSUPPORTED, "built for ABI version 4, this libebm reads 3");
+    expect_open_fails(fake_path("abi_v4_symbol"), EBM_ERR_UNSUPPORTED, "built for ABI version 4");
+    expect_open_fails(fake_path("abi_v2_symbol"), EBM_ERR_UNSUPPORTED,
+                      "built for ABI version 2 (it exports ebm_abi_model_v2), this libebm reads 3");
     expect_open_fails(fake_path("tiny_symbol"), EBM_ERR_FORMAT, "4-byte object");
+    expect_open_fails(fake_path("unsealed"), EBM_ERR_FORMAT, "the code does not match its digest");
+    expect_open_fails(fake_path("unsealed"), EBM_ERR_FORMAT, "never sealed");
     expect_open_fails(fake_path("defect_tile0"), EBM_ERR_FORMAT, "tile = 0");
     expect_open_fails(fake_path("defect_param_oob"), EBM_ERR_FORMAT, "parameter 'center'");
     expect_open_fails(fake_path("defect_rank"), EBM_ERR_FORMAT, "input_rank = 9");
     expect_open_fails(fake_path("defect_no_programs"), EBM_ERR_FORMAT, "program table missing");
     expect_open_fails(fake_path("defect_null_entry"), EBM_ERR_FORMAT, "score program has no entry point");
     expect_open_fails(fake_path("defect_numel"), EBM_ERR_FORMAT, "sample_numel = 5");
+    /* issue 18's reproducers: each used to crash (SIGSEGV, SIGBUS) once the model was loaded */
+    expect_open_fails(fake_path("defect_n_params"), EBM_ERR_FORMAT,
+                      "the parameter table (100000 entries of 88 bytes");
+    expect_open_fails(fake_path("defect_weights_numel"), EBM_ERR_FORMAT,
+                      "weights_numel = 16777236, but the weights blob holds 20 floats");
+    expect_open_fails(fake_path("defect_entry_in_data"), EBM_ERR_FORMAT,
+                      "the energy program's entry point lies outside the model's code");
+    expect_open_fails(fake_path("defect_string_outside"), EBM_ERR_FORMAT,
+                      "energy_head points outside the model's read-only data");
+    expect_open_fails(fake_path("isa_unknown"), EBM_ERR_UNSUPPORTED, "CPU features this libebm does not know (bit63)");
     expect_open_fails("/nonexistent/dir/model.so", EBM_ERR_IO, "No such file");
     expect_open_fails(tu_path("%s/../testdata/runtime", tu_bin_dir()), EBM_ERR_IO, "is a directory");
+}
+END_TEST
+
+/* A model compiled for CPU features this CPU lacks is refused before it is
+ * loaded (not SIGILL at its first instruction); $EBM_CPU_DISABLE plays the
+ * older CPU. */
+START_TEST(test_isa_refused)
+{
+    char names[256];
+    if (ebm_cpu_features() >> EBM_ISA_AVX512F & 1) {
+        ebm_model *m = fake_open("isa_avx512f");
+        ebm_model_close(m);
+    }
+    setenv("EBM_CPU_DISABLE", "avx2,avx512f", 1);
+    ck_assert_uint_eq(ebm_cpu_features() >> EBM_ISA_AVX512F & 1, 0);
+    expect_open_fails(fake_path("isa_avx512f"), EBM_ERR_UNSUPPORTED,
+                      "compiled for generic, which needs CPU features this CPU lacks (avx512f)");
+    ebm_model_close(fake_open("quadratic"));   /* needs nothing beyond the baseline */
+    setenv("EBM_CPU_DISABLE", "avx9000", 1);
+    expect_open_fails(fake_path("quadratic"), EBM_ERR_INVALID, "EBM_CPU_DISABLE names 'avx9000'");
+    setenv("EBM_CPU_DISABLE", "all", 1);
+    ck_assert_uint_eq(ebm_cpu_features(), 0);
+    unsetenv("EBM_CPU_DISABLE");
+    ck_assert_str_eq(ebm_isa_names((UINT64_C(1) << EBM_ISA_AVX2) | (UINT64_C(1) << EBM_ISA_FMA), names, sizeof names),
+                     "avx2 fma");
 }
 END_TEST
 
@@ -820,6 +857,7 @@ static Suite *runtime_suite(void)
     tcase_add_test(t, test_weights_per_model);
     tcase_add_test(t, test_langevin_defaults);
     tcase_add_test(t, test_bad_variants);
+    tcase_add_test(t, test_isa_refused);
     tcase_add_test(t, test_missing_program);
     tcase_add_test(t, test_bad_files);
     tcase_add_test(t, test_path_without_slash);

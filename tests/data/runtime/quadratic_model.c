@@ -21,6 +21,9 @@
  *   QUAD_TINY_SYMBOL       export the descriptor's name (EBM_ABI_SYMBOL) as a 4-byte int
  *   QUAD_DEFECT=k          one corrupt descriptor field (see the list below)
  *   QUAD_META=k            another metadata table (see quad_meta)
+ *   QUAD_ISA=mask          the CPU features it claims to need (default none)
+ *   QUAD_CONSTRUCTOR       a constructor that creates the file $EBM_FAKE_CONSTRUCTOR_MARKER
+ *                          (libebm must refuse the object before it could run)
  * This is test data, not product code.
  */
 #include <math.h>
@@ -59,6 +62,9 @@
 #ifndef QUAD_META
 #define QUAD_META 0
 #endif
+#ifndef QUAD_ISA
+#define QUAD_ISA 0u
+#endif
 /* QUAD_DEFECT values */
 #define DEFECT_TILE0 1          /* tile = 0 */
 #define DEFECT_PARAM_OOB 2      /* center's floats run past weights_numel */
@@ -67,7 +73,23 @@
 #define DEFECT_NULL_ENTRY 5     /* the score program has no entry point */
 #define DEFECT_NUMEL 6          /* sample_numel disagrees with the input shape */
 #define DEFECT_ENERGY_ONLY 7    /* valid, with only the energy program */
+#define DEFECT_N_PARAMS 8       /* n_params far beyond the 2-entry parameter table */
+#define DEFECT_WEIGHTS_NUMEL 9  /* weights_numel far beyond the 20-float blob */
+#define DEFECT_ENTRY_IN_DATA 10 /* the energy program's entry point is the weights blob */
+#define DEFECT_STRING_OUTSIDE 11 /* energy_head points 16 MiB past the blob, outside the object */
 #define ARENA_BYTES ((int64_t)QUAD_TILE * NUMEL * (int64_t)sizeof(float))
+
+#if defined(QUAD_CONSTRUCTOR)
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((constructor)) static void quad_constructor(void)
+{
+    const char *marker = getenv("EBM_FAKE_CONSTRUCTOR_MARKER");
+    FILE *f = marker ? fopen(marker, "w") : NULL;
+    if (f)
+        fclose(f);
+}
+#endif
 
 EXPORT long quad_contract_violations;
 EXPORT long quad_calls;
@@ -151,7 +173,7 @@ static int put_energies(const ebm_abi_call *c, const float *d)
     return bad;
 }
 
-static int run_energy(const ebm_abi_call *c)
+TABLE static int run_energy(const ebm_abi_call *c)
 {
     if (!contract_ok(c, EBM_PROGRAM_ENERGY))
         return refuse();
@@ -277,7 +299,11 @@ TABLE static const ebm_abi_meta quad_meta[] = {
 #endif
 
 TABLE static const ebm_abi_program quad_programs[] = {
+#if QUAD_DEFECT == DEFECT_ENTRY_IN_DATA
+    {EBM_PROGRAM_ENERGY, ARENA_BYTES, (ebm_abi_entry)(const void *)quad_blob},
+#else
     {EBM_PROGRAM_ENERGY, ARENA_BYTES, run_energy},
+#endif
 #if QUAD_DEFECT == DEFECT_NULL_ENTRY
     {EBM_PROGRAM_SCORE, ARENA_BYTES, NULL},
 #else
@@ -293,6 +319,11 @@ EXPORT const int EBM_ABI_SYMBOL = (int)EBM_ABI_MAGIC;
 EXPORT const ebm_abi_model QUAD_SYMBOL = {
     .magic = QUAD_MAGIC,
     .abi_version = QUAD_ABI_VERSION,
+    .code_hash = 0,      /* written after linking (seal_model.c) */
+    .weights_hash = 0,
+    .blob_bytes = sizeof quad_blob,
+    .isa_features = QUAD_ISA,
+    .isa = "generic",
     .compiler_version = "hand-written",
     .source_hash = "none",
 #if QUAD_DEFECT == DEFECT_RANK
@@ -306,15 +337,27 @@ EXPORT const ebm_abi_model QUAD_SYMBOL = {
 #else
     .sample_numel = NUMEL,
 #endif
+#if QUAD_DEFECT == DEFECT_STRING_OUTSIDE
+    .energy_head = (const char *)quad_blob + (1 << 24),
+#else
     .energy_head = "output",
+#endif
 #if QUAD_DEFECT == DEFECT_TILE0
     .tile = 0,
 #else
     .tile = QUAD_TILE,
 #endif
+#if QUAD_DEFECT == DEFECT_N_PARAMS
+    .n_params = 100000,
+#else
     .n_params = 2,
+#endif
     .params = quad_params,
+#if QUAD_DEFECT == DEFECT_WEIGHTS_NUMEL
+    .weights_numel = WEIGHTS_NUMEL + (1 << 24),
+#else
     .weights_numel = WEIGHTS_NUMEL,
+#endif
     .weights = quad_blob,
     .n_meta = (int32_t)(sizeof quad_meta / sizeof quad_meta[0]),
     .meta = quad_meta,
