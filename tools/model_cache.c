@@ -11,6 +11,7 @@
 
 #include "cc.h"
 #include "cli_common.h"
+#include "text.h"
 #include "codegen.h"
 #include "hash.h"
 
@@ -79,8 +80,9 @@ static int check_cache_dir(const char *dir, char *why, size_t size)
         return -1;
     }
     if ((sb.st_mode & 077) && chmod(dir, 0700) != 0) {
-        snprintf(why, size, "the cache folder %s is open to others (mode %04o) and cannot be made private: %s", dir,
-                 (unsigned)(sb.st_mode & 07777), strerror(errno));
+        size_t at = 0;   /* (bounded: a long folder name cuts the message short) */
+        base_appendf(why, size, &at, "the cache folder %s is open to others (mode %04o) and cannot be made private: "
+                     "%s", dir, (unsigned)(sb.st_mode & 07777), strerror(errno));
         return -1;
     }
     return 0;
