@@ -440,9 +440,11 @@ int ir_nn_quadratic(ir_nn *nn, const char *name, int x, float init_scale)
     uint32_t axes = 0;
     for (int i = 1; i < s.rank; i++)
         axes |= 1u << i;
+    /* each parameter just before its first use: the order an ONNX import rebuilds */
     int c = param(nn, name, "center", ps, 0, 0.0f);
+    int dx = binary(nn, IR_OP_SUB, x, c, name, "centered");
     int w = param(nn, name, "scale", ps, 0, init_scale);
-    int y = binary(nn, IR_OP_MUL, binary(nn, IR_OP_SUB, x, c, name, "centered"), w, name, "scaled");
+    int y = binary(nn, IR_OP_MUL, dx, w, name, "scaled");
     int sum = reduce_sum(nn, binary(nn, IR_OP_MUL, y, y, name, "square"), axes, name, "sum");
     int half = binary(nn, IR_OP_MUL, sum, scalar(nn, 0.5), name, "half");
     int64_t d[2] = {IR_DIM_N, 1};
