@@ -45,12 +45,22 @@ static char compile_err[M_COUNT][EBM_ERROR_MSG_MAX];
 #define WELL_H 1.0
 #define WELL_B 0.3
 
-/* E = 1/2 c |x|^2 over D dims. */
-static ir_graph *gauss_graph(int D, double c, ebm_error *err)
+/* The centre of gauss_fused: E = 1/2 c |x - MU|^2 (a parameter).  Its score
+ * -c (x - MU) ends in an elementwise loop the Langevin update fuses into
+ * (score_langevin_body), where the plain 1/2 c |x|^2 runs the update as a
+ * loop of its own (ebm_langevin_step): the statistical tests run on both. */
+static const float MU[GD] = {0.5f, -0.25f, 0.125f, 1.0f};
+static const float ZERO[GD] = {0};
+
+/* E = 1/2 c |x - mu|^2 over D dims; mu NULL: 1/2 c |x|^2. */
+static ir_graph *gauss_centered_graph(int D, double c, const float *mu, ebm_error *err)
 {
     ir_graph *g = ir_graph_new();
     int x = ir_add_input(g, "x", ir_shape_make(2, IR_DIM_N, D), err);
-    int sq = ir_binary(g, IR_OP_MUL, x, x, "sq", err);
+    int d = x;
+    if (mu)
+        d = ir_binary(g, IR_OP_SUB, x, ir_add_const(g, "mu", ir_shape_make(1, D), mu, IR_NODE_PARAM, err), "d", err);
+    int sq = ir_binary(g, IR_OP_MUL, d, d, "sq", err);
     int s = ir_reduce(g, IR_OP_RSUM, sq, 1u << 1, "sum", err);
     int e = ir_binary(g, IR_OP_MUL, s, ir_add_scalar(g, 0.5 * c, err), "half_c", err);
     e = ir_reshape(g, e, ir_shape_make(1, IR_DIM_N), "energy", err);
@@ -61,28 +71,9 @@ static ir_graph *gauss_graph(int D, double c, ebm_error *err)
     return g;
 }
 
-/* The centre of gauss_fused: E = 1/2 c |x - MU|^2 (a parameter).  Its score
- * -c (x - MU) ends in an elementwise loop the Langevin update fuses into
- * (score_langevin_body), where the plain 1/2 c |x|^2 runs the update as a
- * loop of its own (ebm_langevin_step): the statistical tests run on both. */
-static const float MU[GD] = {0.5f, -0.25f, 0.125f, 1.0f};
-static const float ZERO[GD] = {0};
-
-static ir_graph *gauss_centered_graph(int D, double c, const float *mu, ebm_error *err)
+static ir_graph *gauss_graph(int D, double c, ebm_error *err)
 {
-    ir_graph *g = ir_graph_new();
-    int x = ir_add_input(g, "x", ir_shape_make(2, IR_DIM_N, D), err);
-    int m = ir_add_const(g, "mu", ir_shape_make(1, D), mu, IR_NODE_PARAM, err);
-    int d = ir_binary(g, IR_OP_SUB, x, m, "d", err);
-    int sq = ir_binary(g, IR_OP_MUL, d, d, "sq", err);
-    int s = ir_reduce(g, IR_OP_RSUM, sq, 1u << 1, "sum", err);
-    int e = ir_binary(g, IR_OP_MUL, s, ir_add_scalar(g, 0.5 * c, err), "half_c", err);
-    e = ir_reshape(g, e, ir_shape_make(1, IR_DIM_N), "energy", err);
-    if (e < 0 || ir_add_output(g, e, "energy", err)) {
-        ir_graph_free(g);
-        return NULL;
-    }
-    return g;
+    return gauss_centered_graph(D, c, NULL, err);
 }
 
 /* The Gaussian models of the statistical tests, by loop index: 0 the plain
