@@ -259,6 +259,10 @@ static int check_load(parse *p, unsigned k, const uchar *ph)
     if (align < PAGE || (align & (align - 1)) || l.vaddr % align != l.offset % align)
         return fail(p->why, p->why_size, "segment %u: alignment %llu does not fit its address 0x%llx and offset "
                     "%llu", k, (unsigned long long)align, (unsigned long long)l.vaddr, (unsigned long long)l.offset);
+    /* the loader reads its own tables (program headers, dynamic section, notes) from the segments: an
+     * unreadable one is mapped PROT_NONE and glibc faults inside dlopen */
+    if (!(l.flags & BASE_ELF_PF_R))
+        return fail(p->why, p->why_size, "segment %u is not readable (flags 0x%x)", k, (unsigned)l.flags);
     if ((l.flags & BASE_ELF_PF_W) && (l.flags & BASE_ELF_PF_X))
         return fail(p->why, p->why_size, "segment %u is both writable and executable", k);
     if ((l.flags & BASE_ELF_PF_W) == 0 && l.memsz != l.filesz)

@@ -282,6 +282,14 @@ START_TEST(segment_mutations)
     memcpy(c, good, good_size);
     put(c + phdr(1, 5), 6, 4);
     expect_refused(c, good_size, "PT_PHDR (0x");
+    /* found by fuzz_model in CI: the first PT_LOAD made unreadable (flags 0) is mapped PROT_NONE and glibc
+     * reads the program headers from it (SIGSEGV inside dlopen) */
+    memcpy(c, good, good_size);
+    put(c + phdr(1, 4) + 4, 0, 4);
+    expect_refused(c, good_size, "is not readable (flags 0x0)");
+    memcpy(c, good, good_size);
+    put(c + phdr(1, 5) + 4, 1, 4);   /* the code segment: PF_X alone */
+    expect_refused(c, good_size, "is not readable (flags 0x1)");
     memcpy(c, good, good_size);
     put(c + phdr(2, 0) + 40, get(good + phdr(2, 0) + 40, 8) + 64, 8);   /* PT_DYNAMIC's p_memsz */
     expect_refused(c, good_size, "the dynamic segment has");
