@@ -674,34 +674,34 @@ static const char *reloc_type_note(uint32_t type)
     }
 }
 
+/* One relocation table: its address, size and a third tag that must hold
+ * `want` (the entry size for DT_RELA, the entry kind DT_RELA for the PLT's);
+ * absent when neither the address nor the size is there. */
+static int reloc_table(parse *p, const char *what, int64_t at, const char *at_name, int64_t size,
+                       const char *size_name, int64_t kind, const char *kind_name, uint64_t want, uint64_t *off,
+                       uint64_t *n)
+{
+    if (!has(p, at) && !has(p, size))
+        return 0;
+    if (need(p, at, at_name) || need(p, size, size_name) || need(p, kind, kind_name))
+        return -1;
+    if (value(p, kind) != want || value(p, size) % RELA_SIZE || value(p, size) / RELA_SIZE > MAX_RELOCS)
+        return fail(p->why, p->why_size, "%s of %llu bytes with %s = %llu", what,
+                    (unsigned long long)value(p, size), kind_name, (unsigned long long)value(p, kind));
+    if (table(p, what, value(p, at), value(p, size), off))
+        return -1;
+    *n = value(p, size) / RELA_SIZE;
+    return 0;
+}
+
 static int check_relocs(parse *p)
 {
     base_elf *e = p->e;
-    uint64_t off;
-    if (has(p, DT_RELA) || has(p, DT_RELASZ)) {
-        if (need(p, DT_RELA, "DT_RELA") || need(p, DT_RELASZ, "DT_RELASZ") || need(p, DT_RELAENT, "DT_RELAENT"))
-            return -1;
-        if (value(p, DT_RELAENT) != RELA_SIZE || value(p, DT_RELASZ) % RELA_SIZE ||
-            value(p, DT_RELASZ) / RELA_SIZE > MAX_RELOCS)
-            return fail(p->why, p->why_size, "relocation table of %llu bytes in %llu-byte entries",
-                        (unsigned long long)value(p, DT_RELASZ), (unsigned long long)value(p, DT_RELAENT));
-        if (table(p, "relocation table", value(p, DT_RELA), value(p, DT_RELASZ), &off))
-            return -1;
-        e->rela_off = off;
-        e->n_rela = value(p, DT_RELASZ) / RELA_SIZE;
-    }
-    if (has(p, DT_JMPREL) || has(p, DT_PLTRELSZ)) {
-        if (need(p, DT_JMPREL, "DT_JMPREL") || need(p, DT_PLTRELSZ, "DT_PLTRELSZ") || need(p, DT_PLTREL, "DT_PLTREL"))
-            return -1;
-        if (value(p, DT_PLTREL) != DT_RELA || value(p, DT_PLTRELSZ) % RELA_SIZE ||
-            value(p, DT_PLTRELSZ) / RELA_SIZE > MAX_RELOCS)
-            return fail(p->why, p->why_size, "PLT relocation table of %llu bytes (type %llu)",
-                        (unsigned long long)value(p, DT_PLTRELSZ), (unsigned long long)value(p, DT_PLTREL));
-        if (table(p, "PLT relocation table", value(p, DT_JMPREL), value(p, DT_PLTRELSZ), &off))
-            return -1;
-        e->jmprel_off = off;
-        e->n_jmprel = value(p, DT_PLTRELSZ) / RELA_SIZE;
-    }
+    if (reloc_table(p, "relocation table", DT_RELA, "DT_RELA", DT_RELASZ, "DT_RELASZ", DT_RELAENT, "DT_RELAENT",
+                    RELA_SIZE, &e->rela_off, &e->n_rela) ||
+        reloc_table(p, "PLT relocation table", DT_JMPREL, "DT_JMPREL", DT_PLTRELSZ, "DT_PLTRELSZ", DT_PLTREL,
+                    "DT_PLTREL", DT_RELA, &e->jmprel_off, &e->n_jmprel))
+        return -1;
     if (has(p, DT_PLTREL) && value(p, DT_PLTREL) != DT_RELA)   /* the loader asserts it */
         return fail(p->why, p->why_size, "DT_PLTREL = %llu, expected DT_RELA", (unsigned long long)value(p, DT_PLTREL));
     uint64_t relative = has(p, DT_RELACOUNT) ? value(p, DT_RELACOUNT) : 0;
