@@ -129,6 +129,14 @@ VJP(ebmc_vjp_cos)
     return mul(g, gy, minus_sin, err);
 }
 
+/* d atan(x) = g / (1 + x^2) */
+VJP(ebmc_vjp_atan)
+{
+    int x = nd(g, node).in[0];
+    return ir_binary(g, IR_OP_DIV, gy, ir_binary(g, IR_OP_ADD, mul(g, x, x, err), cst(g, 1.0, err), NULL, err),
+                     NULL, err);
+}
+
 VJP(ebmc_vjp_erf)
 {
     int x = nd(g, node).in[0];

@@ -478,6 +478,37 @@ ebm_status onnx_imp_lower_reciprocal(onnx_imp_ctx *c, const onnx_imp_node *n)
     return out0(c, n, x < 0 ? -1 : onnx_imp_bin(c, n, IR_OP_DIV, onnx_imp_k(c, 1.0), x));
 }
 
+/* ---- Tan, Asin, Acos: compositions of sin, cos and atan ------------------------ */
+
+ebm_status onnx_imp_lower_tan(onnx_imp_ctx *c, const onnx_imp_node *n)
+{
+    int x = unary_input(c, n, legacy_only);
+    if (x < 0)
+        return onnx_imp_err(c)->code;
+    return out0(c, n, onnx_imp_bin(c, n, IR_OP_DIV, onnx_imp_un(c, n, IR_OP_SIN, x), onnx_imp_un(c, n, IR_OP_COS, x)));
+}
+
+/* asin x = atan(x / sqrt(1 - x^2)); NaN outside [-1, 1] as asin is. */
+static int arcsine(onnx_imp_ctx *c, const onnx_imp_node *n, int x)
+{
+    int one_minus = onnx_imp_bin(c, n, IR_OP_SUB, onnx_imp_k(c, 1.0), onnx_imp_bin(c, n, IR_OP_MUL, x, x));
+    return onnx_imp_un(c, n, IR_OP_ATAN, onnx_imp_bin(c, n, IR_OP_DIV, x, onnx_imp_un(c, n, IR_OP_SQRT, one_minus)));
+}
+
+ebm_status onnx_imp_lower_asin(onnx_imp_ctx *c, const onnx_imp_node *n)
+{
+    int x = unary_input(c, n, legacy_only);
+    return x < 0 ? onnx_imp_err(c)->code : out0(c, n, arcsine(c, n, x));
+}
+
+ebm_status onnx_imp_lower_acos(onnx_imp_ctx *c, const onnx_imp_node *n)
+{
+    int x = unary_input(c, n, legacy_only);
+    if (x < 0)
+        return onnx_imp_err(c)->code;
+    return out0(c, n, onnx_imp_bin(c, n, IR_OP_SUB, onnx_imp_k(c, 1.5707963267948966), arcsine(c, n, x)));
+}
+
 /* x^p for a static p: the common exponents become cheaper core ops. */
 static int power(onnx_imp_ctx *c, const onnx_imp_node *n, int x, double p)
 {
@@ -490,32 +521,66 @@ static int power(onnx_imp_ctx *c, const onnx_imp_node *n, int x, double p)
     return ir_pows(onnx_imp_graph(c), x, p, n->label, onnx_imp_err(c));
 }
 
-/* The one value every element of the static exponent holds; the exponent may
- * not grow x's shape. */
-static ebm_status pow_exponent(onnx_imp_ctx *c, const onnx_imp_node *n, const ir_shape *x, double *p)
+#define POW_MAX_DISTINCT 8
+
+/* A per-element static exponent whose values are all integers (at most
+ * POW_MAX_DISTINCT distinct ones): one power per distinct value, chosen per
+ * element by SELECT with a constant mask.  Exact for negative bases, and the
+ * derivative is that of each power.  -1 with *fits = 0 if the exponent is not
+ * of that kind (then the caller takes the general form). */
+static int integer_powers(onnx_imp_ctx *c, const onnx_imp_node *n, int x, const ir_tensor *t, int *fits)
 {
-    const ir_tensor *t;
-    ebm_status st = onnx_imp_require_static(c, n, 1, "the exponent of Pow", &t);
-    if (st != EBM_OK)
-        return st;
+    double vals[POW_MAX_DISTINCT];
+    int nv = 0;
     int64_t count = ir_shape_numel(&t->shape, 0);
-    ir_shape both;
-    if (count == 0 || broadcast_shapes(x, &t->shape, &both) || !ir_shape_eq(&both, x))
-        return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
-                             "the exponent of Pow must be one value applied to every element of the base");
+    *fits = 0;
     for (int64_t k = 0; k < count; k++) {
         double v;
-        if (static_float(t, k, &v))
-            return onnx_imp_fail(c, n, EBM_ERR_NOT_STATIC, "the exponent of Pow is the batch size N");
-        if (k > 0 && v != *p)
-            return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
-                                 "the exponent of Pow differs between elements (%g and %g); only one exponent "
-                                 "for the whole tensor is supported", *p, v);
-        *p = v;
+        if (static_float(t, k, &v) || v != floor(v) || fabs(v) > 64)
+            return -1;
+        int seen = 0;
+        for (int i = 0; i < nv; i++)
+            seen |= vals[i] == v;
+        if (!seen && nv == POW_MAX_DISTINCT)
+            return -1;
+        if (!seen)
+            vals[nv++] = v;
     }
-    return EBM_OK;
+    *fits = 1;
+    int acc = -1;
+    for (int i = 0; i < nv; i++) {
+        int p = power(c, n, x, vals[i]);
+        if (vals[i] == 0)   /* x^0 = 1 everywhere, 0^0 included */
+            p = onnx_imp_bin(c, n, IR_OP_ADD, onnx_imp_bin_k(c, n, IR_OP_MUL, x, 0.0), onnx_imp_k(c, 1.0));
+        if (i == 0) {
+            acc = p;
+            continue;
+        }
+        float *mask = malloc(sizeof *mask * (size_t)(count > 0 ? count : 1));
+        if (!mask) {
+            onnx_imp_fail(c, n, EBM_ERR_NOMEM, "out of memory");
+            return -1;
+        }
+        for (int64_t k = 0; k < count; k++)
+            mask[k] = onnx_imp_tensor_get_f(t, k) == vals[i] ? 1.0f : 0.0f;
+        int m = ir_add_const(onnx_imp_graph(c), n->label, t->shape, mask, 0, onnx_imp_err(c));
+        free(mask);
+        acc = m < 0 || p < 0 || acc < 0 ? -1 : ir_select(onnx_imp_graph(c), m, p, acc, n->label, onnx_imp_err(c));
+    }
+    if (acc >= 0 && nv == 1) {
+        /* one value, but the exponent may still grow the shape: broadcast */
+        ir_shape sx = onnx_imp_value_shape(c, acc), both;
+        if (broadcast_shapes(&sx, &t->shape, &both) == 0 && !ir_shape_eq(&both, &sx))
+            acc = onnx_imp_bin(c, n, IR_OP_ADD, acc, onnx_imp_bin_k(c, n, IR_OP_MUL, onnx_imp_input(c, n, 1), 0.0));
+    }
+    return acc;
 }
 
+/* Pow(x, y):
+ *   static y, one value p      -> power(x, p) (pows, or mul/sqrt);
+ *   static y, integer values   -> integer_powers (exact for negative x);
+ *   otherwise (dynamic or non-integer y) -> exp(y * log x): NaN for x < 0,
+ *   as a real power with a non-integer exponent is. */
 ebm_status onnx_imp_lower_pow(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"broadcast", "axis", NULL};
@@ -523,10 +588,27 @@ ebm_status onnx_imp_lower_pow(onnx_imp_ctx *c, const onnx_imp_node *n)
     int x = unary_input(c, n, n->opset < 7 ? known : none);
     if (x < 0)
         return onnx_imp_err(c)->code;
-    ir_shape sx = onnx_imp_value_shape(c, x);
-    double p = 0;
-    ebm_status st = pow_exponent(c, n, &sx, &p);
-    return st != EBM_OK ? st : out0(c, n, power(c, n, x, p));
+    const ir_tensor *t = onnx_imp_static(c, n, 1);
+    if (t) {
+        int fits = 0;
+        int y = integer_powers(c, n, x, t, &fits);
+        if (fits)
+            return out0(c, n, y);
+        int64_t count = ir_shape_numel(&t->shape, 0);
+        double p = 0, v = 0;
+        int same = count > 0;
+        for (int64_t k = 0; same && k < count; k++) {
+            if (static_float(t, k, &v))
+                return onnx_imp_fail(c, n, EBM_ERR_NOT_STATIC, "the exponent of Pow is the batch size N");
+            same = k == 0 || v == p;
+            p = v;
+        }
+        ir_shape sx = onnx_imp_value_shape(c, x), both;
+        if (same && broadcast_shapes(&sx, &t->shape, &both) == 0 && ir_shape_eq(&both, &sx))
+            return out0(c, n, power(c, n, x, p));
+    }
+    int y = onnx_imp_input(c, n, 1);
+    return out0(c, n, y < 0 ? -1 : onnx_imp_un(c, n, IR_OP_EXP, onnx_imp_bin(c, n, IR_OP_MUL, y, onnx_imp_un(c, n, IR_OP_LOG, x))));
 }
 
 ebm_status onnx_imp_lower_leaky_relu(onnx_imp_ctx *c, const onnx_imp_node *n)
@@ -815,7 +897,9 @@ ebm_status onnx_imp_lower_matmul(onnx_imp_ctx *c, const onnx_imp_node *n)
 
 /* ---- reductions ------------------------------------------------------------------- */
 
-typedef enum red_kind { RED_SUM, RED_MEAN, RED_MAX, RED_SUM_SQUARE, RED_LOG_SUM_EXP, RED_L2 } red_kind;
+typedef enum red_kind {
+    RED_SUM, RED_MEAN, RED_MAX, RED_SUM_SQUARE, RED_LOG_SUM_EXP, RED_L2, RED_MIN, RED_L1, RED_LOG_SUM, RED_PROD
+} red_kind;
 
 #define MAX_AXES 16
 
@@ -861,9 +945,57 @@ static int log_sum_exp(onnx_imp_ctx *c, const onnx_imp_node *n, int x, uint32_t 
     return onnx_imp_bin(c, n, IR_OP_ADD, m, onnx_imp_un(c, n, IR_OP_LOG, onnx_imp_red(c, n, IR_OP_RSUM, e, axes)));
 }
 
+/* x[..., lo:hi, ...] along axis `ax`. */
+static int slice_range(onnx_imp_ctx *c, const onnx_imp_node *n, int x, int ax, int64_t lo, int64_t hi)
+{
+    ir_shape s = onnx_imp_value_shape(c, x);
+    ir_attr a;
+    memset(&a, 0, sizeof a);
+    for (int d = 0; d < s.rank; d++) {
+        a.slice.start[d] = d == ax ? lo : 0;
+        a.slice.end[d] = d == ax ? hi : s.d[d] == IR_DIM_N ? INT64_MAX : s.d[d];   /* N: all of it */
+        a.slice.step[d] = 1;
+    }
+    return x < 0 ? -1 : ir_add_node(onnx_imp_graph(c), IR_OP_SLICE, &x, 1, &a, n->label, onnx_imp_err(c));
+}
+
+/* The product over axes as a product of slices (the core IR has no product
+ * reduction): an axis of length d takes d - 1 muls, pairing the halves so the
+ * chain is log2(d) deep.  The length must be static, so a product over the
+ * batch axis N is refused. */
+static int reduce_prod(onnx_imp_ctx *c, const onnx_imp_node *n, int x, uint32_t axes)
+{
+    ir_shape s = onnx_imp_value_shape(c, x);
+    for (int ax = 0; x >= 0 && ax < s.rank; ax++) {
+        if (!(axes & (1u << ax)))
+            continue;
+        if (s.d[ax] == IR_DIM_N) {
+            onnx_imp_fail(c, n, EBM_ERR_NOT_STATIC,
+                          "ReduceProd over the batch axis N (axis %d) is not supported (only static axes)", ax);
+            return -1;
+        }
+        for (int64_t len = s.d[ax]; x >= 0 && len > 1;) {
+            int64_t half = len / 2;
+            int p = onnx_imp_bin(c, n, IR_OP_MUL, slice_range(c, n, x, ax, 0, half),
+                                 slice_range(c, n, x, ax, half, 2 * half));
+            if (len % 2 && p >= 0) {
+                int parts[2] = {p, slice_range(c, n, x, ax, len - 1, len)};
+                p = parts[1] < 0 ? -1 : ir_concat(onnx_imp_graph(c), parts, 2, ax, n->label, onnx_imp_err(c));
+            }
+            x = p;
+            len -= half;
+        }
+    }
+    return x;
+}
+
 static int reduce_value(onnx_imp_ctx *c, const onnx_imp_node *n, red_kind kind, int x, uint32_t axes)
 {
     switch (kind) {
+    case RED_MIN: return onnx_imp_un(c, n, IR_OP_NEG, onnx_imp_red(c, n, IR_OP_RMAX, onnx_imp_un(c, n, IR_OP_NEG, x), axes));
+    case RED_L1: return onnx_imp_red(c, n, IR_OP_RSUM, onnx_imp_un(c, n, IR_OP_ABS, x), axes);
+    case RED_LOG_SUM: return onnx_imp_un(c, n, IR_OP_LOG, onnx_imp_red(c, n, IR_OP_RSUM, x, axes));
+    case RED_PROD: return reduce_prod(c, n, x, axes);
     case RED_SUM: return onnx_imp_red(c, n, IR_OP_RSUM, x, axes);
     case RED_MEAN: return onnx_imp_mean(c, n, x, axes, "ReduceMean");
     case RED_MAX: return onnx_imp_red(c, n, IR_OP_RMAX, x, axes);
@@ -885,10 +1017,79 @@ static int drop_axes(onnx_imp_ctx *c, const onnx_imp_node *n, int y, uint32_t ax
     return onnx_imp_reshape(c, n, y, t);
 }
 
+/* ReduceProd/Sum/Min/Max of a static int64 tensor (shape plumbing: what
+ * torch.var's unbiased count and numel() export to), computed at import. */
+static ebm_status static_reduce(onnx_imp_ctx *c, const onnx_imp_node *n, red_kind kind, const ir_tensor *t,
+                                uint32_t axes)
+{
+    ir_shape rs = t->shape, keep = t->shape;
+    for (int i = 0; i < rs.rank; i++)
+        if (axes & (1u << i))
+            keep.d[i] = 1;
+    ir_tensor r;
+    ebm_status st = onnx_imp_tensor_alloc(&r, IR_DT_I64, &keep, onnx_imp_err(c));
+    if (st != EBM_OK)
+        return st;
+    int64_t count = ir_shape_numel(&keep, 0), total = ir_shape_numel(&rs, 0);
+    int64_t *out = r.data;
+    char *seen = calloc((size_t)(count > 0 ? count : 1), 1);
+    if (!seen) {
+        ir_tensor_free(&r);
+        return onnx_imp_fail(c, n, EBM_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t k = 0; k < total; k++) {
+        int64_t rest = k, o = 0, stride = 1;
+        for (int i = rs.rank - 1; i >= 0; i--) {
+            int64_t idx = rest % rs.d[i];
+            rest /= rs.d[i];
+            if (!(axes & (1u << i)))
+                o += idx * stride;
+            stride *= keep.d[i];
+        }
+        int64_t v = onnx_imp_tensor_get_i(t, k);
+        if (v == ONNX_IMP_SYM_N && kind != RED_MIN && kind != RED_MAX) {
+            free(seen);
+            ir_tensor_free(&r);
+            return onnx_imp_fail(c, n, EBM_ERR_NOT_STATIC, "uses the batch size N in a static %s",
+                                 n->p->op_type);
+        }
+        if (!seen[o])
+            out[o] = v;
+        else if (kind == RED_PROD)
+            out[o] = (int64_t)((uint64_t)out[o] * (uint64_t)v);
+        else if (kind == RED_SUM)
+            out[o] = (int64_t)((uint64_t)out[o] + (uint64_t)v);
+        else if ((kind == RED_MIN) == (v < out[o]))
+            out[o] = v;
+        seen[o] = 1;
+    }
+    for (int64_t o = 0; o < count; o++)
+        if (!seen[o])   /* an empty axis: the identity of the reduction */
+            out[o] = kind == RED_PROD ? 1 : kind == RED_SUM ? 0 : kind == RED_MIN ? INT64_MAX : INT64_MIN;
+    free(seen);
+    if (onnx_imp_attr_int(n, "keepdims", 1) == 0) {
+        ir_shape t2 = ir_shape_make(0);
+        for (int i = 0; i < keep.rank; i++)
+            if (!(axes & (1u << i)))
+                t2.d[t2.rank++] = keep.d[i];
+        r.shape = t2;
+    }
+    return onnx_imp_set_static_output(c, n, 0, &r);
+}
+
 static ebm_status lower_reduce(onnx_imp_ctx *c, const onnx_imp_node *n, red_kind kind, int64_t input_opset)
 {
     static const char *const old_attrs[] = {"axes", "keepdims", NULL};
     static const char *const new_attrs[] = {"keepdims", "noop_with_empty_axes", NULL};
+    const ir_tensor *t = onnx_imp_static(c, n, 0);
+    if (t && t->dtype == IR_DT_I64 &&
+        (kind == RED_PROD || kind == RED_SUM || kind == RED_MIN || kind == RED_MAX)) {
+        uint32_t axes = 0;
+        ebm_status st = onnx_imp_check_attrs(c, n, n->opset < input_opset ? old_attrs : new_attrs);
+        if (st == EBM_OK)
+            st = reduce_axes(c, n, t->shape.rank, input_opset, &axes);
+        return st != EBM_OK ? st : static_reduce(c, n, kind, t, axes);
+    }
     int x = unary_input(c, n, n->opset < input_opset ? old_attrs : new_attrs);
     uint32_t axes = 0;
     ebm_status st = x < 0 ? onnx_imp_err(c)->code
@@ -913,6 +1114,13 @@ ebm_status onnx_imp_lower_reduce_log_sum_exp(onnx_imp_ctx *c, const onnx_imp_nod
     return lower_reduce(c, n, RED_LOG_SUM_EXP, 18);
 }
 ebm_status onnx_imp_lower_reduce_l2(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_reduce(c, n, RED_L2, 18); }
+ebm_status onnx_imp_lower_reduce_min(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_reduce(c, n, RED_MIN, 18); }
+ebm_status onnx_imp_lower_reduce_l1(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_reduce(c, n, RED_L1, 18); }
+ebm_status onnx_imp_lower_reduce_log_sum(onnx_imp_ctx *c, const onnx_imp_node *n)
+{
+    return lower_reduce(c, n, RED_LOG_SUM, 18);
+}
+ebm_status onnx_imp_lower_reduce_prod(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_reduce(c, n, RED_PROD, 18); }
 
 /* ---- Softmax, LogSoftmax -------------------------------------------------------- */
 
@@ -947,3 +1155,224 @@ static ebm_status lower_softmax(onnx_imp_ctx *c, const onnx_imp_node *n, int log
 
 ebm_status onnx_imp_lower_softmax(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_softmax(c, n, 0); }
 ebm_status onnx_imp_lower_log_softmax(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_softmax(c, n, 1); }
+
+/* ---- Einsum ------------------------------------------------------------------------ */
+
+/* One or two operands, each a string of distinct letters (no ellipsis, no
+ * repeated letter: traces and diagonals are refused), explicit "->out" or
+ * the implicit output (letters seen once, in alphabetical order).  Letters
+ * of one operand only and not in the output are summed first (rsum).  For
+ * two operands every letter is then a batch letter (both operands and the
+ * output), kept (one operand and the output) or contracted (both operands,
+ * not the output), and the product is one matmul:
+ *     A -> [batch..., keptA..., K]           (transpose, reshape)
+ *     B -> [batch..., 1..., K, keptB merged] (transpose, reshape)
+ * whose result [batch..., keptA..., keptB] is reshaped and transposed into
+ * the output's order.  The batch axis N may be a batch letter or a kept
+ * letter of A; merged into K or keptB with other axes it is refused. */
+
+#define EINSUM_MAX 2
+
+typedef struct einsum_term {
+    char l[IR_MAX_RANK + 1];
+    int rank;
+} einsum_term;
+
+static ebm_status einsum_parse(onnx_imp_ctx *c, const onnx_imp_node *n, const char *eq, int n_in,
+                               einsum_term *in, einsum_term *out)
+{
+    int k = 0, explicit_out = 0, count[128] = {0};
+    memset(in, 0, sizeof *in * EINSUM_MAX);
+    memset(out, 0, sizeof *out);
+    einsum_term *cur = &in[0];
+    for (const char *p = eq; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == ' ')
+            continue;
+        if (ch == ',' && !explicit_out && k + 1 < EINSUM_MAX) {
+            cur = &in[++k];
+        } else if (ch == '-' && p[1] == '>' && !explicit_out) {
+            explicit_out = 1;
+            cur = out;
+            p++;
+        } else if (((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')) && cur->rank < IR_MAX_RANK &&
+                   !strchr(cur->l, ch)) {
+            cur->l[cur->rank++] = (char)ch;
+            if (cur != out)
+                count[ch]++;
+        } else {
+            return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
+                                 "equation '%s' is not supported: only 1 or 2 operands of distinct letters "
+                                 "(no '...', no repeated letter: traces and diagonals), rank <= %d", eq, IR_MAX_RANK);
+        }
+    }
+    if (k + 1 != n_in)
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "equation '%s' names %d operands, the node has %d", eq, k + 1,
+                             n_in);
+    if (!explicit_out)
+        for (int ch = 0; ch < 128; ch++)
+            if (count[ch] == 1)
+                out->l[out->rank++] = (char)ch;
+    for (int i = 0; i < out->rank; i++)
+        if (!count[(unsigned char)out->l[i]])
+            return onnx_imp_fail(c, n, EBM_ERR_INVALID, "equation '%s': output letter %c is in no operand", eq,
+                                 out->l[i]);
+    return EBM_OK;
+}
+
+/* x (letters t->l) transposed to the letters `want` (a permutation of them). */
+static int einsum_permute(onnx_imp_ctx *c, const onnx_imp_node *n, int x, const einsum_term *t, const char *want)
+{
+    int perm[IR_MAX_RANK], same = 1;
+    for (int i = 0; i < t->rank; i++) {
+        perm[i] = (int)(strchr(t->l, want[i]) - t->l);
+        same &= perm[i] == i;
+    }
+    return same || x < 0 ? x : ir_transpose(onnx_imp_graph(c), x, perm, n->label, onnx_imp_err(c));
+}
+
+/* Drops the letters of t not in `keep` by summing over them. */
+static int einsum_sum_out(onnx_imp_ctx *c, const onnx_imp_node *n, int x, einsum_term *t, const char *keep)
+{
+    uint32_t axes = 0;
+    einsum_term r;
+    memset(&r, 0, sizeof r);
+    for (int i = 0; i < t->rank; i++) {
+        if (strchr(keep, t->l[i]))
+            r.l[r.rank++] = t->l[i];
+        else
+            axes |= 1u << i;
+    }
+    if (axes == 0 || x < 0)
+        return x;
+    ir_shape s = onnx_imp_value_shape(c, x), d = ir_shape_make(0);
+    for (int i = 0; i < s.rank; i++) {
+        if (!(axes & (1u << i)))
+            d.d[d.rank++] = s.d[i];
+        else if (s.d[i] == IR_DIM_N) {
+            onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "sums over the batch axis N (letter %c): samples are independent",
+                          t->l[i]);
+            return -1;
+        }
+    }
+    *t = r;
+    return onnx_imp_reshape(c, n, onnx_imp_red(c, n, IR_OP_RSUM, x, axes), d);
+}
+
+/* Size of letter ch in operand x (letters t). */
+static int64_t einsum_dim(onnx_imp_ctx *c, int x, const einsum_term *t, char ch)
+{
+    return onnx_imp_value_shape(c, x).d[strchr(t->l, ch) - t->l];
+}
+
+/* The product of the sizes of `letters`; N only alone. */
+static int einsum_merge(onnx_imp_ctx *c, const onnx_imp_node *n, int x, const einsum_term *t, const char *letters,
+                        int64_t *out)
+{
+    int len = (int)strlen(letters);
+    *out = 1;
+    for (int i = 0; i < len; i++) {
+        int64_t d = einsum_dim(c, x, t, letters[i]);
+        if (d == IR_DIM_N && len > 1)
+            return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
+                                 "the batch axis N (letter %c) would merge with other axes into one", letters[i]);
+        *out = d == IR_DIM_N ? IR_DIM_N : *out * d;
+    }
+    return EBM_OK;
+}
+
+/* Appends ch to s (room for IR_MAX_RANK letters). */
+static void append_letter(char *s, char ch)
+{
+    size_t len = strlen(s);
+    if (len < IR_MAX_RANK) {
+        s[len] = ch;
+        s[len + 1] = 0;
+    }
+}
+
+ebm_status onnx_imp_lower_einsum(onnx_imp_ctx *c, const onnx_imp_node *n)
+{
+    static const char *const known[] = {"equation", NULL};
+    char eq[128];
+    einsum_term t[EINSUM_MAX], o;
+    int n_in = onnx_imp_n_inputs(n);
+    ebm_status st = onnx_imp_check_attrs(c, n, known);
+    if (st != EBM_OK)
+        return st;
+    onnx_imp_attr_string(n, "equation", eq, sizeof eq, "");
+    if (n_in < 1 || n_in > EINSUM_MAX)
+        return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "Einsum of %d operands is not supported (1 or 2)", n_in);
+    if ((st = einsum_parse(c, n, eq, n_in, t, &o)) != EBM_OK)
+        return st;
+    int x[EINSUM_MAX];
+    for (int k = 0; k < n_in; k++) {
+        x[k] = onnx_imp_input(c, n, k);
+        if (x[k] < 0)
+            return onnx_imp_err(c)->code;
+        if (onnx_imp_value_shape(c, x[k]).rank != t[k].rank)
+            return onnx_imp_fail(c, n, EBM_ERR_INVALID, "operand %d has rank %d, equation '%s' gives it %d letters", k,
+                                 onnx_imp_value_shape(c, x[k]).rank, eq, t[k].rank);
+    }
+    /* letters needed after the first step: the output's and the other operand's */
+    for (int k = 0; k < n_in; k++) {
+        char keep[2 * IR_MAX_RANK + 1];
+        snprintf(keep, sizeof keep, "%s%s", o.l, n_in == 2 ? t[1 - k].l : "");
+        x[k] = einsum_sum_out(c, n, x[k], &t[k], keep);
+    }
+    if (n_in == 1)
+        return out0(c, n, einsum_permute(c, n, x[0], &t[0], o.l));
+    char batch[IR_MAX_RANK + 1] = "", ka[IR_MAX_RANK + 1] = "", kb[IR_MAX_RANK + 1] = "", con[IR_MAX_RANK + 1] = "";
+    for (int i = 0; i < o.rank; i++) {
+        int in_a = strchr(t[0].l, o.l[i]) != NULL, in_b = strchr(t[1].l, o.l[i]) != NULL;
+        append_letter(in_a && in_b ? batch : in_a ? ka : kb, o.l[i]);
+    }
+    for (int i = 0; i < t[0].rank; i++)
+        if (!strchr(o.l, t[0].l[i]))
+            append_letter(con, t[0].l[i]);
+    int nb = (int)strlen(batch), na = (int)strlen(ka);
+    for (int i = 0; i < nb + (int)strlen(con); i++) {
+        char ch = i < nb ? batch[i] : con[i - nb];
+        if (einsum_dim(c, x[0], &t[0], ch) != einsum_dim(c, x[1], &t[1], ch))
+            return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "letter %c has different sizes in the two operands "
+                                 "(broadcasting in Einsum is not supported)", ch);
+    }
+    if (nb + (na ? na : 1) + 1 > IR_MAX_RANK)
+        return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "equation '%s' needs more than %d axes", eq, IR_MAX_RANK);
+    int64_t kdim, bdim;
+    if ((st = einsum_merge(c, n, x[0], &t[0], con, &kdim)) != EBM_OK ||
+        (st = einsum_merge(c, n, x[1], &t[1], kb, &bdim)) != EBM_OK)
+        return st;
+    if (kdim == IR_DIM_N)
+        return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "contracts the batch axis N: samples are independent");
+    /* A -> [batch..., keptA... (or 1), K] */
+    char wa[IR_MAX_RANK + 1], wb[IR_MAX_RANK + 1];
+    snprintf(wa, sizeof wa, "%s%s%s", batch, ka, con);
+    snprintf(wb, sizeof wb, "%s%s%s", batch, con, kb);
+    ir_shape sa = ir_shape_make(0), sb = ir_shape_make(0), sy = ir_shape_make(0);
+    for (int i = 0; i < nb; i++) {
+        int64_t d = einsum_dim(c, x[0], &t[0], batch[i]);
+        sa.d[sa.rank++] = sb.d[sb.rank++] = sy.d[sy.rank++] = d;
+    }
+    for (int i = 0; i < na; i++) {
+        int64_t d = einsum_dim(c, x[0], &t[0], ka[i]);
+        sa.d[sa.rank++] = sy.d[sy.rank++] = d;
+        if (i + 1 < na)
+            sb.d[sb.rank++] = 1;
+    }
+    if (na == 0)
+        sa.d[sa.rank++] = 1;
+    sa.d[sa.rank++] = kdim;
+    sb.d[sb.rank++] = kdim;
+    sb.d[sb.rank++] = bdim;
+    for (int i = 0; kb[i]; i++)
+        sy.d[sy.rank++] = einsum_dim(c, x[1], &t[1], kb[i]);
+    int a = onnx_imp_reshape(c, n, einsum_permute(c, n, x[0], &t[0], wa), sa);
+    int b = onnx_imp_reshape(c, n, einsum_permute(c, n, x[1], &t[1], wb), sb);
+    int y = onnx_imp_reshape(c, n, ir_matmul(onnx_imp_graph(c), a, b, n->label, onnx_imp_err(c)), sy);
+    einsum_term ty;
+    memset(&ty, 0, sizeof ty);
+    snprintf(ty.l, sizeof ty.l, "%s%s%s", batch, ka, kb);
+    ty.rank = o.rank;
+    return out0(c, n, einsum_permute(c, n, y, &ty, o.l));
+}

@@ -551,3 +551,128 @@ ebm_status onnx_imp_lower_group_norm(onnx_imp_ctx *c, const onnx_imp_node *n)
         y = channel_affine(c, n, y, scale, bias);
     return onnx_imp_set_output(c, n, 0, y);
 }
+
+/* ---- ConvTranspose ------------------------------------------------------------- */
+
+/* ConvTranspose is the data gradient of a convolution, which the core op
+ * CONV2D_BWD_DATA(dy, w) computes: with X as dy and W [C_in, C_out/g, kh, kw]
+ * as the convolution's weight [O, C/g, kh, kw] (O = C_in, C = C_out), the
+ * channel and group mapping are the same.  Along one spatial axis, without
+ * pads, the transposed convolution covers Hfull = s (in - 1) + d (k - 1) + 1
+ * cells; ONNX's result is the window [pb, pb + out) of that line (pads crop,
+ * output_padding / output_shape extend, zeros beyond Hfull).  The part
+ * [lo, hi) inside the line is a CONV2D_BWD_DATA with pads (lo, Hfull - hi):
+ * the convolution of a line of hi - lo cells with those pads has exactly
+ * `in` windows.  What lies outside [0, Hfull) is zeros, added by PAD. */
+static ebm_status convt_geometry(onnx_imp_ctx *c, const onnx_imp_node *n, const ir_shape *sx, const window *w,
+                                 int nsp, int64_t *begin, int64_t *out)
+{
+    char buf[32];
+    int64_t opad[2] = {0, 0}, oshape[4];
+    ebm_status st = window_attr(c, n, "output_padding", nsp, 1, 0, 0, opad);
+    if (st != EBM_OK)
+        return st;
+    if (nsp == 1)
+        opad[0] = 0;   /* window_attr's added height axis defaults to 1 */
+    const char *ap = onnx_imp_attr_string(n, "auto_pad", buf, sizeof buf, "NOTSET");
+    int same = strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0;
+    if (ap[0] && !same && strcmp(ap, "NOTSET") != 0 && strcmp(ap, "VALID") != 0)
+        return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "attribute auto_pad = '%s' is not supported "
+                             "(expected NOTSET, VALID, SAME_UPPER or SAME_LOWER)", ap);
+    int k = onnx_imp_attr_ints(n, "output_shape", oshape, 4);
+    if (k != -1 && k != nsp && k != nsp + 2)
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "attribute output_shape has %d values, expected %d", k, nsp);
+    for (int i = 0; i < 2; i++) {
+        int64_t in = sx->d[2 + i];
+        int64_t span = (w->kernel[i] - 1) * w->dilation[i] + 1;
+        int64_t full = w->stride[i] * (in - 1) + span;
+        int have_shape = k != -1 && (nsp == 2 || i == 1);
+        if (have_shape || same) {
+            /* output_shape lists the spatial sizes, or (as some exporters write it) the whole shape */
+            int64_t want = have_shape ? oshape[(k - nsp) + (nsp == 2 ? i : 0)] : in * w->stride[i];
+            int64_t total = full + opad[i] - want;
+            /* ONNX: upper ? total/2 : total - total/2 at the beginning, with floor division (a
+             * negative total, an output larger than the line, puts the extra cell at the end) */
+            int64_t half = total >= 0 ? total / 2 : -((1 - total) / 2);
+            begin[i] = strcmp(ap, "SAME_UPPER") == 0 ? half : total - half;
+            out[i] = want;
+        } else if (nsp == 1 && i == 0) {
+            begin[i] = 0;
+            out[i] = 1;
+        } else {
+            begin[i] = w->pad[i];
+            out[i] = full + opad[i] - w->pad[i] - w->pad[i + 2];
+        }
+        if (out[i] < 1)
+            return onnx_imp_fail(c, n, EBM_ERR_INVALID, "the output size along spatial axis %d is %lld", i,
+                                 (long long)out[i]);
+        if (opad[i] >= w->stride[i] && opad[i] >= w->dilation[i])
+            return onnx_imp_fail(c, n, EBM_ERR_INVALID, "output_padding %lld must be below the stride or dilation",
+                                 (long long)opad[i]);
+    }
+    return EBM_OK;
+}
+
+ebm_status onnx_imp_lower_conv_transpose(onnx_imp_ctx *c, const onnx_imp_node *n)
+{
+    static const char *const known[] = {"auto_pad", "dilations", "group", "kernel_shape", "output_padding",
+                                        "output_shape", "pads", "strides", NULL};
+    ebm_status st = onnx_imp_check_attrs(c, n, known);
+    ir_shape sx;
+    int nsp = 2;
+    int x = st == EBM_OK ? spatial_input(c, n, "transposed convolutions", &sx, &nsp) : -1;
+    int w = x < 0 ? -1 : onnx_imp_input(c, n, 1);
+    if (w < 0)
+        return onnx_imp_err(c)->code;
+    ir_shape sw = onnx_imp_value_shape(c, w);
+    if (nsp == 1 && sw.rank == 3) {
+        ir_shape s4 = ir_shape_make(4, 0, 0, 1, 0);
+        s4.d[0] = sw.d[0], s4.d[1] = sw.d[1], s4.d[3] = sw.d[2];
+        w = onnx_imp_reshape(c, n, w, s4);
+        sw = s4;
+    }
+    window win;
+    char b1[64];
+    if ((st = conv_kernel(c, n, &sw, nsp, &win)) != EBM_OK)
+        return st;
+    /* pads and strides as for Conv, without auto_pad (resolved below, on the output) */
+    if ((st = window_attr(c, n, "strides", nsp, 1, 1, 1, win.stride)) != EBM_OK ||
+        (st = window_attr(c, n, "dilations", nsp, 1, 1, 1, win.dilation)) != EBM_OK ||
+        (st = window_attr(c, n, "pads", nsp, 2, 0, 0, win.pad)) != EBM_OK)
+        return st;
+    int64_t group = onnx_imp_attr_int(n, "group", 1);
+    if (group < 1 || sw.d[0] != sx.d[1] || sx.d[1] % group != 0)
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "the weight %s does not fit %lld input channels in %lld groups",
+                             ir_shape_str(&sw, b1, sizeof b1), (long long)sx.d[1], (long long)group);
+    int64_t begin[2], out[2];
+    if ((st = convt_geometry(c, n, &sx, &win, nsp, begin, out)) != EBM_OK)
+        return st;
+    ir_attr a = attr_zero(), p = attr_zero();
+    int need_pad = 0;
+    for (int i = 0; i < 2; i++) {
+        int64_t full = win.stride[i] * (sx.d[2 + i] - 1) + (win.kernel[i] - 1) * win.dilation[i] + 1;
+        int64_t lo = begin[i] > 0 ? begin[i] : 0, hi = begin[i] + out[i] < full ? begin[i] + out[i] : full;
+        if (hi <= lo)
+            return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
+                                 "the output window along spatial axis %d lies outside the transposed convolution "
+                                 "(only zeros); not supported", i);
+        a.conv.pad[i] = lo;
+        a.conv.pad[i + 2] = full - hi;
+        a.conv.in_hw[i] = hi - lo;
+        p.pad.begin[2 + i] = lo - begin[i];
+        p.pad.end[2 + i] = begin[i] + out[i] - hi;
+        need_pad |= p.pad.begin[2 + i] || p.pad.end[2 + i];
+    }
+    memcpy(a.conv.stride, win.stride, sizeof win.stride);
+    memcpy(a.conv.dilation, win.dilation, sizeof win.dilation);
+    a.conv.group = group;
+    int in[2] = {x, w};
+    int y = add_node(c, n, IR_OP_CONV2D_BWD_DATA, in, 2, &a);
+    if (need_pad && y >= 0)
+        y = add_node(c, n, IR_OP_PAD, &y, 1, &p);
+    if (y >= 0 && onnx_imp_has_input(n, 2)) {
+        ir_shape sy = onnx_imp_value_shape(c, y);
+        y = onnx_imp_bin(c, n, IR_OP_ADD, y, channel_param(c, n, onnx_imp_input(c, n, 2), &sy, "the bias B"));
+    }
+    return onnx_imp_set_output(c, n, 0, spatial_output(c, n, y, nsp));
+}

@@ -117,6 +117,7 @@ static double ref_unary(ir_op op, double x, double p)
     case IR_OP_ERF: return erf(x);
     case IR_OP_SIN: return sin(x);
     case IR_OP_COS: return cos(x);
+    case IR_OP_ATAN: return 2 * atan(x / (1 + sqrt(1 + x * x)));   /* the half-angle form */
     case IR_OP_RELU: return x > 0 ? x : 0;
     case IR_OP_SOFTPLUS: return log(1 + exp(x));
     case IR_OP_POWS: return exp(p * log(x));
