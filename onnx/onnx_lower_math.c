@@ -549,9 +549,9 @@ static int integer_powers(onnx_imp_ctx *c, const onnx_imp_node *n, int x, const 
     *fits = 1;
     int acc = -1;
     for (int i = 0; i < nv; i++) {
-        int p = power(c, n, x, vals[i]);
-        if (vals[i] == 0)   /* x^0 = 1 everywhere, 0^0 included */
-            p = onnx_imp_bin(c, n, IR_OP_ADD, onnx_imp_bin_k(c, n, IR_OP_MUL, x, 0.0), onnx_imp_k(c, 1.0));
+        /* x^0 = 1 everywhere, 0^0 included (shaped like x) */
+        int p = vals[i] == 0 ? onnx_imp_bin(c, n, IR_OP_ADD, onnx_imp_bin_k(c, n, IR_OP_MUL, x, 0.0), onnx_imp_k(c, 1.0))
+                             : power(c, n, x, vals[i]);
         if (i == 0) {
             acc = p;
             continue;
@@ -1047,14 +1047,19 @@ static ebm_status static_reduce(onnx_imp_ctx *c, const onnx_imp_node *n, red_kin
             stride *= keep.d[i];
         }
         int64_t v = onnx_imp_tensor_get_i(t, k);
-        if (v == ONNX_IMP_SYM_N && kind != RED_MIN && kind != RED_MAX) {
-            free(seen);
-            ir_tensor_free(&r);
-            return onnx_imp_fail(c, n, EBM_ERR_NOT_STATIC, "uses the batch size N in a static %s",
-                                 n->p->op_type);
+        int keep_n = 0;   /* N combined with the identity of the reduction (or with N for min/max) */
+        if (seen[o] && (v == ONNX_IMP_SYM_N || out[o] == ONNX_IMP_SYM_N)) {
+            int64_t other = v == ONNX_IMP_SYM_N ? out[o] : v;
+            keep_n = kind == RED_PROD ? other == 1 : kind == RED_SUM ? other == 0 : other == ONNX_IMP_SYM_N;
+            if (!keep_n) {
+                free(seen);
+                ir_tensor_free(&r);
+                return onnx_imp_fail(c, n, EBM_ERR_NOT_STATIC,
+                                     "combines the batch size N with other sizes in a static %s", n->p->op_type);
+            }
         }
-        if (!seen[o])
-            out[o] = v;
+        if (!seen[o] || keep_n)
+            out[o] = seen[o] ? ONNX_IMP_SYM_N : v;
         else if (kind == RED_PROD)
             out[o] = (int64_t)((uint64_t)out[o] * (uint64_t)v);
         else if (kind == RED_SUM)
