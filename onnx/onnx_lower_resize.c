@@ -265,16 +265,16 @@ static ebm_status resize_sizes(onnx_imp_ctx *c, const onnx_imp_node *n, const ir
     for (int i = 0; i < ka; i++) {
         int ax = onnx_imp_norm_axis(axes[i], x->rank);
         int64_t d = x->d[ax];
-        if (use_sizes && (sz[i] < 1 || sz[i] > ONNX_IMP_MAX_DIM))
-            return onnx_imp_fail(c, n, EBM_ERR_INVALID, "size %lld on axis %d is out of range", (long long)sz[i], ax);
-        if (!use_sizes && !(sc[i] > 0 && sc[i] < 1e6))
-            return onnx_imp_fail(c, n, EBM_ERR_INVALID, "scale %g on axis %d is out of range", sc[i], ax);
         if (d == IR_DIM_N) {
             if ((use_sizes && sz[i] != ONNX_IMP_SYM_N) || (!use_sizes && sc[i] != 1.0))
                 return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
                                      "resizing the batch dimension N (axis %d) is not supported", ax);
             continue;
         }
+        if (use_sizes && (sz[i] < 1 || sz[i] > ONNX_IMP_MAX_DIM))
+            return onnx_imp_fail(c, n, EBM_ERR_INVALID, "size %lld on axis %d is out of range", (long long)sz[i], ax);
+        if (!use_sizes && !(sc[i] > 0 && sc[i] < 1e6))
+            return onnx_imp_fail(c, n, EBM_ERR_INVALID, "scale %g on axis %d is out of range", sc[i], ax);
         r->out[ax] = use_sizes ? sz[i] : (int64_t)floor((double)d * sc[i]);
         r->scale[ax] = use_sizes ? (double)sz[i] / (double)d : sc[i];
         if (r->out[ax] < 1)
