@@ -673,7 +673,8 @@ ebm_status onnx_imp_lower_split(onnx_imp_ctx *c, const onnx_imp_node *n)
     int xv = st == EBM_OK ? onnx_imp_input(c, n, 0) : -1;
     if (st == EBM_OK && xv < 0)
         st = onnx_imp_err(c)->code;
-    for (int i = 0, off = 0; st == EBM_OK && i < outputs; off += (int)sizes[i], i++) {
+    int64_t off = 0;
+    for (int i = 0; st == EBM_OK && i < outputs; off += sizes[i], i++) {
         if (!n->p->output[i][0])
             continue;
         int y = sizes[i] == x.d[ax] ? xv : slice_on(c, n, xv, &x, ax, off, off + sizes[i], 1);
