@@ -675,7 +675,7 @@ ebm_status onnx_imp_lower_split(onnx_imp_ctx *c, const onnx_imp_node *n)
         st = onnx_imp_err(c)->code;
     int64_t off = 0;
     for (int i = 0; st == EBM_OK && i < outputs; off += sizes[i], i++) {
-        if (!n->p->output[i][0])
+        if (!onnx_imp_str(n->p->output[i])[0])
             continue;
         int y = sizes[i] == x.d[ax] ? xv : slice_on(c, n, xv, &x, ax, off, off + sizes[i], 1);
         st = onnx_imp_set_output(c, n, i, y);

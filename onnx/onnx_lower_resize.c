@@ -14,8 +14,8 @@
 
 #include "onnx_internal.h"
 
-/* Largest matrix built (in * out entries). */
-#define AXIS_MATRIX_MAX (INT64_C(1) << 24)
+/* Largest matrix built (in * out entries: 2048 x 2048, 16 MiB as float). */
+#define AXIS_MATRIX_MAX (INT64_C(1) << 22)
 
 /* y = x with axis ax mapped by b ([in, out], row major, double): out[j] =
  * sum_i x[i] b[i][j].  -1 on error (reported). */
