@@ -38,6 +38,10 @@ typedef ebm_status (*onnx_imp_lower_fn)(onnx_imp_ctx *c, const onnx_imp_node *n)
 #define ONNX_OP(op_type, fn, note) ebm_status onnx_##fn(onnx_imp_ctx *c, const onnx_imp_node *n);
 #include "onnx_ops.def"
 #undef ONNX_OP
+/* The core lowerings of Equal and Where (onnx_lower_math.c), which the rows'
+ * functions (onnx_lower_shape.c) call when the operands are not static ints. */
+ebm_status onnx_imp_lower_equal(onnx_imp_ctx *c, const onnx_imp_node *n);
+ebm_status onnx_imp_lower_where(onnx_imp_ctx *c, const onnx_imp_node *n);
 
 ir_graph *onnx_imp_graph(onnx_imp_ctx *c);
 ebm_error *onnx_imp_err(onnx_imp_ctx *c);

@@ -1,5 +1,6 @@
 /* onnx_lower_move.c — data movement that picks or rearranges elements:
- * Transpose, Expand, Slice, Gather, Concat, Pad.  Like the shape plumbing of
+ * Transpose, Expand, Slice, Gather, Concat, Pad (constant, reflect, edge,
+ * wrap), Split, Tile, DepthToSpace, SpaceToDepth.  Like the shape plumbing of
  * onnx_lower_shape.c (whose helpers it shares, onnx_internal.h), each op is
  * evaluated at import time on static values and becomes core movement ops
  * (TRANSPOSE, BROADCAST, SLICE, CONCAT, PAD) on dynamic ones.
@@ -495,6 +496,76 @@ static int pad_dynamic(onnx_imp_ctx *c, const onnx_imp_node *n, int x, const ir_
     return x;
 }
 
+typedef enum pad_mode { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP, PAD_BAD } pad_mode;
+
+/* One SLICE of x on axis ax: [start, end) by step. */
+static int slice_on(onnx_imp_ctx *c, const onnx_imp_node *n, int x, const ir_shape *xs, int ax, int64_t start,
+                    int64_t end, int64_t step)
+{
+    ir_attr a = onnx_imp_attr_zero();
+    onnx_imp_slice_all(xs, &a);
+    a.slice.start[ax] = start;
+    a.slice.end[ax] = end;
+    a.slice.step[ax] = step;
+    return ir_add_node(onnx_imp_graph(c), IR_OP_SLICE, &x, 1, &a, n->label, onnx_imp_err(c));
+}
+
+/* The `count` elements put before (side 0) or after (side 1) axis ax of x
+ * (size d) by a non-constant pad mode. */
+static int pad_piece(onnx_imp_ctx *c, const onnx_imp_node *n, int x, const ir_shape *xs, int ax, int side,
+                     int64_t count, pad_mode pm)
+{
+    int64_t d = xs->d[ax];
+    if (pm == PAD_REFLECT)   /* x[count..1] before, x[d-2..d-1-count] after */
+        return side == 0 ? slice_on(c, n, x, xs, ax, count, 0, -1)
+                         : slice_on(c, n, x, xs, ax, d - 2, d - 2 - count, -1);
+    if (pm == PAD_WRAP)
+        return side == 0 ? slice_on(c, n, x, xs, ax, d - count, d, 1) : slice_on(c, n, x, xs, ax, 0, count, 1);
+    int edge = side == 0 ? slice_on(c, n, x, xs, ax, 0, 1, 1) : slice_on(c, n, x, xs, ax, d - 1, d, 1);
+    ir_shape s = *xs;
+    s.d[ax] = count;
+    return ir_broadcast_to(onnx_imp_graph(c), edge, s, n->label, onnx_imp_err(c));
+}
+
+/* Pad modes reflect, edge and wrap: axis by axis, CONCAT(before, x, after) of
+ * SLICEs (a negative step for reflect), after cropping negative pads. */
+static ebm_status pad_by_slices(onnx_imp_ctx *c, const onnx_imp_node *n, const ir_shape *xs, const pad_args *p,
+                                pad_mode pm)
+{
+    static const char *const names[] = {"constant", "reflect", "edge", "wrap"};
+    pad_args crop = *p;
+    for (int i = 0; i < xs->rank; i++) {
+        crop.begin[i] = p->begin[i] < 0 ? p->begin[i] : 0;
+        crop.end[i] = p->end[i] < 0 ? p->end[i] : 0;
+    }
+    int x = onnx_imp_input(c, n, 0);
+    if (x < 0)
+        return onnx_imp_err(c)->code;
+    x = pad_dynamic(c, n, x, xs, &crop);
+    ir_shape s = onnx_imp_value_shape(c, x);
+    for (int ax = 0; x >= 0 && ax < s.rank; ax++) {
+        int64_t before = p->begin[ax] > 0 ? p->begin[ax] : 0, after = p->end[ax] > 0 ? p->end[ax] : 0;
+        if (!before && !after)
+            continue;
+        int64_t limit = pm == PAD_REFLECT ? s.d[ax] - 1 : pm == PAD_WRAP ? s.d[ax] : (s.d[ax] > 0 ? INT64_MAX : 0);
+        if (before > limit || after > limit)
+            return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
+                                 "pad mode '%s' pads axis %d (size %lld) by %lld/%lld; at most %lld is supported",
+                                 names[pm], ax, (long long)s.d[ax], (long long)before, (long long)after,
+                                 (long long)limit);
+        int parts[3], m = 0;
+        if (before)
+            parts[m++] = pad_piece(c, n, x, &s, ax, 0, before, pm);
+        parts[m++] = x;
+        if (after)
+            parts[m++] = pad_piece(c, n, x, &s, ax, 1, after, pm);
+        x = ir_concat(onnx_imp_graph(c), parts, m, ax, n->label, onnx_imp_err(c));
+        if (x >= 0)
+            s = onnx_imp_value_shape(c, x);
+    }
+    return onnx_imp_set_output(c, n, 0, x);
+}
+
 ebm_status onnx_imp_lower_pad(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"mode", "pads", "paddings", "value", NULL};
@@ -505,8 +576,13 @@ ebm_status onnx_imp_lower_pad(onnx_imp_ctx *c, const onnx_imp_node *n)
     if (st != EBM_OK)
         return st;
     const char *mode = onnx_imp_attr_string(n, "mode", buf, sizeof buf, "constant");
-    if (strcmp(mode, "constant") != 0)
-        return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "pad mode '%s' is not supported (only 'constant')", mode);
+    pad_mode pm = strcmp(mode, "constant") == 0 ? PAD_CONSTANT
+                  : strcmp(mode, "reflect") == 0 ? PAD_REFLECT
+                  : strcmp(mode, "edge") == 0 ? PAD_EDGE
+                  : strcmp(mode, "wrap") == 0 ? PAD_WRAP : PAD_BAD;
+    if (pm == PAD_BAD)
+        return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
+                             "pad mode '%s' is not supported (constant, reflect, edge, wrap)", mode);
     st = pad_read(c, n, x.rank, &p);
     if (st != EBM_OK)
         return st;
@@ -518,6 +594,8 @@ ebm_status onnx_imp_lower_pad(onnx_imp_ctx *c, const onnx_imp_node *n)
             (x.d[i] + p.begin[i] + p.end[i] < 0 || -p.begin[i] > x.d[i] || -p.end[i] > x.d[i]))
             return onnx_imp_fail(c, n, EBM_ERR_INVALID, "pads crop more than axis %d holds", i);
     }
+    if (pm != PAD_CONSTANT)
+        return pad_by_slices(c, n, &x, &p, pm);
     const ir_tensor *t = onnx_imp_foldable(c, n, 0);
     if (t) {
         ir_attr a = onnx_imp_attr_zero();
@@ -527,4 +605,221 @@ ebm_status onnx_imp_lower_pad(onnx_imp_ctx *c, const onnx_imp_node *n)
     }
     int xv = onnx_imp_input(c, n, 0);
     return xv < 0 ? onnx_imp_err(c)->code : onnx_imp_set_output(c, n, 0, pad_dynamic(c, n, xv, &x, &p));
+}
+
+/* ---- Split -------------------------------------------------------------------- */
+
+/* The part sizes along an axis of size d: the `split` input (opset 13) or
+ * attribute (before), else num_outputs parts of ceil(d / num_outputs) with a
+ * smaller last one (opset 18), else equal parts, one per output. */
+static ebm_status split_sizes(onnx_imp_ctx *c, const onnx_imp_node *n, int64_t d, int outputs, int64_t *sizes)
+{
+    int k = -1;
+    if (n->opset >= 13 && onnx_imp_has_input(n, 1)) {
+        if ((k = onnx_imp_static_ints(c, n, 1, "the split of Split", sizes, outputs + 1)) < 0)
+            return onnx_imp_err(c)->code;
+    } else if (n->opset < 13) {
+        k = onnx_imp_attr_ints(n, "split", sizes, outputs + 1);
+    }
+    if (k >= 0) {
+        int64_t sum = 0;
+        for (int i = 0; i < k; i++) {
+            if (sizes[i] < 0 || sizes[i] > ONNX_IMP_MAX_DIM)
+                return onnx_imp_fail(c, n, EBM_ERR_INVALID, "split size %lld is out of range", (long long)sizes[i]);
+            sum += sizes[i];
+        }
+        if (k != outputs || sum != d)
+            return onnx_imp_fail(c, n, EBM_ERR_INVALID,
+                                 "split has %d sizes summing to %lld for %d outputs of an axis of %lld", k,
+                                 (long long)sum, outputs, (long long)d);
+        return EBM_OK;
+    }
+    int64_t parts = onnx_imp_attr_int(n, "num_outputs", outputs);
+    if (parts != outputs)
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "num_outputs is %lld but the node has %d outputs",
+                             (long long)parts, outputs);
+    int64_t chunk = (d + parts - 1) / parts;
+    if (!onnx_imp_attr(n, "num_outputs") && d % parts != 0)
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "an axis of %lld does not split into %d equal parts",
+                             (long long)d, outputs);
+    if (chunk * (parts - 1) >= d && parts > 1)
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "an axis of %lld cannot give %d non-empty parts",
+                             (long long)d, outputs);
+    for (int i = 0; i < outputs; i++)
+        sizes[i] = i + 1 < outputs ? chunk : d - chunk * (outputs - 1);
+    return EBM_OK;
+}
+
+ebm_status onnx_imp_lower_split(onnx_imp_ctx *c, const onnx_imp_node *n)
+{
+    static const char *const known[] = {"axis", "split", "num_outputs", NULL};
+    ir_shape x;
+    ebm_status st = onnx_imp_begin(c, n, known, &x);
+    if (st != EBM_OK)
+        return st;
+    int outputs = (int)n->p->n_output;
+    int ax = onnx_imp_norm_axis(onnx_imp_attr_int(n, "axis", 0), x.rank);
+    if (ax < 0)
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "axis out of range for rank %d", x.rank);
+    if (x.d[ax] == IR_DIM_N)
+        return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
+                             "Split along the batch dimension N (axis %d) is not supported", ax);
+    if (outputs < 1 || outputs > 4096)
+        return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "Split with %d outputs is not supported", outputs);
+    int64_t *sizes = malloc((size_t)(outputs + 1) * sizeof *sizes);
+    if (!sizes)
+        return onnx_imp_fail(c, n, EBM_ERR_NOMEM, "out of memory");
+    st = split_sizes(c, n, x.d[ax], outputs, sizes);
+    int xv = st == EBM_OK ? onnx_imp_input(c, n, 0) : -1;
+    if (st == EBM_OK && xv < 0)
+        st = onnx_imp_err(c)->code;
+    int64_t off = 0;
+    for (int i = 0; st == EBM_OK && i < outputs; off += sizes[i], i++) {
+        if (!onnx_imp_str(n->p->output[i])[0])
+            continue;
+        int y = sizes[i] == x.d[ax] ? xv : slice_on(c, n, xv, &x, ax, off, off + sizes[i], 1);
+        st = onnx_imp_set_output(c, n, i, y);
+    }
+    free(sizes);
+    return st;
+}
+
+/* ---- Tile --------------------------------------------------------------------- */
+
+/* x repeated r times along axis ax: RESHAPE [.., 1, d, ..], BROADCAST
+ * [.., r, d, ..], RESHAPE [.., r*d, ..]; a CONCAT of r copies at the maximum rank. */
+static int tile_axis(onnx_imp_ctx *c, const onnx_imp_node *n, int x, int ax, int64_t r)
+{
+    ir_graph *g = onnx_imp_graph(c);
+    ebm_error *err = onnx_imp_err(c);
+    ir_shape s = onnx_imp_value_shape(c, x), u = ir_shape_make(0), t = s;
+    t.d[ax] *= r;
+    if (s.rank == IR_MAX_RANK) {
+        int parts[64];
+        if (r > 64) {
+            onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "Tile of a rank-%d tensor by more than 64 on axis %d",
+                          IR_MAX_RANK, ax);
+            return -1;
+        }
+        for (int i = 0; i < r; i++)
+            parts[i] = x;
+        return ir_concat(g, parts, (int)r, ax, n->label, err);
+    }
+    u.rank = s.rank + 1;
+    for (int i = 0, j = 0; i < u.rank; i++)
+        u.d[i] = i == ax ? 1 : s.d[j++];
+    x = ir_reshape(g, x, u, n->label, err);
+    u.d[ax] = r;
+    x = x < 0 ? -1 : ir_broadcast_to(g, x, u, n->label, err);
+    return x < 0 ? -1 : ir_reshape(g, x, t, n->label, err);
+}
+
+ebm_status onnx_imp_lower_tile(onnx_imp_ctx *c, const onnx_imp_node *n)
+{
+    ir_shape x;
+    int64_t reps[IR_MAX_RANK];
+    ebm_status st = onnx_imp_begin(c, n, NULL, &x);
+    if (st != EBM_OK)
+        return st;
+    int k = onnx_imp_static_ints(c, n, 1, "the repeats of Tile", reps, IR_MAX_RANK);
+    if (k < 0)
+        return onnx_imp_err(c)->code;
+    if (k != x.rank)
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "repeats has %d entries for rank %d", k, x.rank);
+    for (int i = 0; i < k; i++) {
+        if (reps[i] < 1 || reps[i] > ONNX_IMP_MAX_DIM)
+            return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "repeat %lld on axis %d is not supported (only >= 1)",
+                                 (long long)reps[i], i);
+        if (x.d[i] == IR_DIM_N && reps[i] != 1)
+            return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
+                                 "Tile repeats the batch dimension N (axis %d) %lld times; only 1 is supported", i,
+                                 (long long)reps[i]);
+        if (x.d[i] != IR_DIM_N && x.d[i] * reps[i] > ONNX_IMP_MAX_DIM)
+            return onnx_imp_fail(c, n, EBM_ERR_INVALID, "axis %d would be too large", i);
+    }
+    int y = onnx_imp_input(c, n, 0);
+    for (int i = 0; y >= 0 && i < k; i++)
+        if (reps[i] != 1)
+            y = tile_axis(c, n, y, i, reps[i]);
+    return y < 0 ? onnx_imp_err(c)->code : onnx_imp_set_output(c, n, 0, y);
+}
+
+/* ---- DepthToSpace, SpaceToDepth ------------------------------------------------ */
+
+/* A shape from its dims (ir_shape_make takes ints). */
+static ir_shape dims6(int rank, int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f)
+{
+    ir_shape s = ir_shape_make(0);
+    const int64_t v[6] = {a, b, c, d, e, f};
+    s.rank = rank;
+    memcpy(s.d, v, sizeof(int64_t) * (size_t)rank);
+    return s;
+}
+
+/* RESHAPE to `mid`, TRANSPOSE by perm, RESHAPE to `out`. */
+static ebm_status regroup(onnx_imp_ctx *c, const onnx_imp_node *n, ir_shape mid, const int *perm, ir_shape out)
+{
+    ir_graph *g = onnx_imp_graph(c);
+    ebm_error *err = onnx_imp_err(c);
+    int y = onnx_imp_input(c, n, 0);
+    y = y < 0 ? -1 : ir_reshape(g, y, mid, n->label, err);
+    y = y < 0 ? -1 : ir_transpose(g, y, perm, n->label, err);
+    y = y < 0 ? -1 : ir_reshape(g, y, out, n->label, err);
+    return y < 0 ? (err->code ? err->code : EBM_ERR_INVALID) : onnx_imp_set_output(c, n, 0, y);
+}
+
+static ebm_status block_arg(onnx_imp_ctx *c, const onnx_imp_node *n, const char *const *known, ir_shape *x,
+                            int64_t *b)
+{
+    ebm_status st = onnx_imp_begin(c, n, known, x);
+    if (st != EBM_OK)
+        return st;
+    *b = onnx_imp_attr_int(n, "blocksize", -1);
+    if (x->rank != 4)
+        return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "only a 4-D input [N, C, H, W] is supported, it has rank %d",
+                             x->rank);
+    if (*b < 1 || *b > 4096)
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "attribute 'blocksize' is missing or out of range");
+    for (int i = 1; i < 4; i++)
+        if (x->d[i] == IR_DIM_N)
+            return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "the batch dimension N must be axis 0");
+    return EBM_OK;
+}
+
+ebm_status onnx_imp_lower_depth_to_space(onnx_imp_ctx *c, const onnx_imp_node *n)
+{
+    static const char *const known[] = {"blocksize", "mode", NULL};
+    static const int dcr[6] = {0, 3, 4, 1, 5, 2}, crd[6] = {0, 1, 4, 2, 5, 3};
+    ir_shape x;
+    int64_t b;
+    char buf[16];
+    ebm_status st = block_arg(c, n, known, &x, &b);
+    if (st != EBM_OK)
+        return st;
+    const char *mode = onnx_imp_attr_string(n, "mode", buf, sizeof buf, "DCR");
+    int is_crd = strcmp(mode, "CRD") == 0;
+    if (!is_crd && strcmp(mode, "DCR") != 0)
+        return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "DepthToSpace mode '%s' is not supported (DCR, CRD)", mode);
+    if (x.d[1] % (b * b) != 0)
+        return onnx_imp_fail(c, n, EBM_ERR_SHAPE, "%lld channels do not divide by blocksize^2 = %lld",
+                             (long long)x.d[1], (long long)(b * b));
+    int64_t cb = x.d[1] / (b * b);
+    ir_shape mid = is_crd ? dims6(6, x.d[0], cb, b, b, x.d[2], x.d[3]) : dims6(6, x.d[0], b, b, cb, x.d[2], x.d[3]);
+    return regroup(c, n, mid, is_crd ? crd : dcr, dims6(4, x.d[0], cb, x.d[2] * b, x.d[3] * b, 0, 0));
+}
+
+ebm_status onnx_imp_lower_space_to_depth(onnx_imp_ctx *c, const onnx_imp_node *n)
+{
+    static const char *const known[] = {"blocksize", NULL};
+    static const int perm[6] = {0, 3, 5, 1, 2, 4};
+    ir_shape x;
+    int64_t b;
+    ebm_status st = block_arg(c, n, known, &x, &b);
+    if (st != EBM_OK)
+        return st;
+    if (x.d[2] % b != 0 || x.d[3] % b != 0)
+        return onnx_imp_fail(c, n, EBM_ERR_SHAPE, "H = %lld and W = %lld must divide by the blocksize %lld",
+                             (long long)x.d[2], (long long)x.d[3], (long long)b);
+    ir_shape mid = dims6(6, x.d[0], x.d[1], x.d[2] / b, b, x.d[3] / b, b);
+    return regroup(c, n, mid, perm, dims6(4, x.d[0], x.d[1] * b * b, x.d[2] / b, x.d[3] / b, 0, 0));
 }

@@ -16,6 +16,7 @@
  * cannot disagree.
  */
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -790,4 +791,179 @@ ebm_status onnx_imp_lower_unsqueeze(onnx_imp_ctx *c, const onnx_imp_node *n)
     for (int i = 0, j = 0; st == EBM_OK && i < t.rank; i++)
         t.d[i] = mark[i] ? 1 : x.d[j++];
     return st == EBM_OK ? reshape_to(c, n, 0, &t) : st;
+}
+
+/* ---- Range, EyeLike: constants computed at import ------------------------------ */
+
+ebm_status onnx_imp_lower_range(onnx_imp_ctx *c, const onnx_imp_node *n)
+{
+    const ir_tensor *t[3];
+    static const char *const what[3] = {"the start of Range", "the limit of Range", "the delta of Range"};
+    ebm_status st = onnx_imp_check_attrs(c, n, NULL);
+    for (int k = 0; st == EBM_OK && k < 3; k++)
+        st = onnx_imp_require_static(c, n, k, what[k], &t[k]);
+    if (st != EBM_OK)
+        return st;
+    double v[3];
+    for (int k = 0; k < 3; k++) {
+        if (shape_numel(&t[k]->shape) != 1)
+            return onnx_imp_fail(c, n, EBM_ERR_INVALID, "%s must be a scalar", what[k]);
+        if (t[k]->dtype == IR_DT_I64 && onnx_imp_tensor_get_i(t[k], 0) == ONNX_IMP_SYM_N)
+            return onnx_imp_fail(c, n, EBM_ERR_NOT_STATIC, "%s is the batch size N, unknown at import time",
+                                 what[k]);
+        v[k] = onnx_imp_tensor_get_f(t[k], 0);
+    }
+    if (v[2] == 0)
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "the delta of Range is 0");
+    double count = ceil((v[1] - v[0]) / v[2]);
+    if (!(count <= (double)ONNX_IMP_MAX_DIM))
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "Range would have more than %lld elements",
+                             (long long)ONNX_IMP_MAX_DIM);
+    ir_shape s = ir_shape_make(1, 0);
+    s.d[0] = count > 0 ? (int64_t)count : 0;
+    ir_tensor out;
+    st = onnx_imp_tensor_alloc(&out, t[0]->dtype, &s, onnx_imp_err(c));
+    int64_t i0 = onnx_imp_tensor_get_i(t[0], 0), di = onnx_imp_tensor_get_i(t[2], 0);
+    for (int64_t i = 0; st == EBM_OK && i < s.d[0]; i++)
+        tensor_set(&out, i, v[0] + (double)i * v[2], i0 + i * di);
+    return st == EBM_OK ? onnx_imp_set_static_output(c, n, 0, &out) : st;
+}
+
+ebm_status onnx_imp_lower_eye_like(onnx_imp_ctx *c, const onnx_imp_node *n)
+{
+    static const char *const known[] = {"dtype", "k", NULL};
+    ir_shape x;
+    ebm_status st = onnx_imp_begin(c, n, known, &x);
+    if (st != EBM_OK)
+        return st;
+    if (x.rank != 2)
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "EyeLike needs a 2-D input, it has rank %d", x.rank);
+    if (ir_shape_has_batch(&x))
+        return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
+                             "EyeLike of a tensor with the batch dimension N is not supported (only static shapes)");
+    const ir_tensor *t = onnx_imp_static(c, n, 0);
+    ir_dtype dt = t ? t->dtype : IR_DT_F32;
+    if (onnx_imp_attr(n, "dtype")) {
+        cast_kind kind = cast_kind_of(onnx_imp_attr_int(n, "dtype", 0));
+        if (kind == CAST_BAD)
+            return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "EyeLike dtype %lld is not supported",
+                                 (long long)onnx_imp_attr_int(n, "dtype", 0));
+        dt = kind == CAST_FLOAT ? IR_DT_F32 : kind == CAST_DOUBLE ? IR_DT_F64 : IR_DT_I64;
+    }
+    int64_t k = onnx_imp_attr_int(n, "k", 0);
+    ir_tensor out;
+    st = onnx_imp_tensor_alloc(&out, dt, &x, onnx_imp_err(c));
+    for (int64_t i = 0; st == EBM_OK && i < x.d[0]; i++) {
+        int64_t j = i + k;
+        if (j >= 0 && j < x.d[1])
+            tensor_set(&out, i * x.d[1] + j, 1.0, 1);
+    }
+    return st == EBM_OK ? onnx_imp_set_static_output(c, n, 0, &out) : st;
+}
+
+/* ---- Equal, Where on static tensors (shape plumbing) ------------------------------
+ * x.expand(-1, k, -1) exports Shape -> ConstantOfShape -> Mul -> Equal -> Where
+ * on int64 shape vectors; folding them here lets Expand see a static shape.
+ * Anything else goes to the core lowering of onnx_lower_math.c. */
+
+/* Numpy broadcasting of up to three static shapes; -1 if they do not broadcast. */
+static int static_broadcast(const ir_tensor *const *t, int k, ir_shape *out)
+{
+    *out = ir_shape_make(0);
+    for (int j = 0; j < k; j++)
+        out->rank = t[j]->shape.rank > out->rank ? t[j]->shape.rank : out->rank;
+    for (int i = 0; i < out->rank; i++) {
+        out->d[i] = 1;
+        for (int j = 0; j < k; j++) {
+            int ax = i - (out->rank - t[j]->shape.rank);
+            int64_t d = ax >= 0 ? t[j]->shape.d[ax] : 1;
+            if (d != 1 && out->d[i] != 1 && d != out->d[i])
+                return -1;
+            if (d != 1)
+                out->d[i] = d;
+        }
+    }
+    return 0;
+}
+
+/* The flat index into t of result coordinate o (result rank r). */
+static int64_t static_bcast_index(const ir_tensor *t, const int64_t *o, int r)
+{
+    int64_t at = 0;
+    for (int i = 0; i < t->shape.rank; i++) {
+        int64_t d = t->shape.d[i];
+        at = at * d + (d == 1 ? 0 : o[i + r - t->shape.rank]);
+    }
+    return at;
+}
+
+/* The three inputs of Where / two of Equal when all fold; else 0. */
+static int all_foldable(onnx_imp_ctx *c, const onnx_imp_node *n, int k, const ir_tensor **t)
+{
+    int int_seen = 0;
+    for (int j = 0; j < k; j++) {
+        if (!(t[j] = onnx_imp_foldable(c, n, j)))
+            return 0;
+        int_seen |= t[j]->dtype == IR_DT_I64;
+    }
+    return int_seen;   /* float-only constants are folded later by the compiler */
+}
+
+static ebm_status static_where_equal(onnx_imp_ctx *c, const onnx_imp_node *n, const ir_tensor *const *t, int k)
+{
+    ir_shape s;
+    if (static_broadcast(t, k, &s))
+        return onnx_imp_fail(c, n, EBM_ERR_SHAPE, "the operand shapes do not broadcast");
+    ir_dtype dt = k == 2 ? IR_DT_I64 : t[1]->dtype;
+    if (k == 3 && t[2]->dtype != dt)
+        dt = IR_DT_F64 == t[1]->dtype || IR_DT_F64 == t[2]->dtype ? IR_DT_F64 : IR_DT_F32;
+    ir_tensor out;
+    ebm_status st = onnx_imp_tensor_alloc(&out, dt, &s, onnx_imp_err(c));
+    int64_t o[IR_MAX_RANK] = {0};
+    for (int64_t i = 0; st == EBM_OK && i < shape_numel(&s); i++) {
+        int64_t a = static_bcast_index(t[0], o, s.rank), b = static_bcast_index(t[1], o, s.rank);
+        if (k == 2) {
+            int64_t x = onnx_imp_tensor_get_i(t[0], a), y = onnx_imp_tensor_get_i(t[1], b);
+            int sym = t[0]->dtype == IR_DT_I64 && t[1]->dtype == IR_DT_I64 &&
+                      (x == ONNX_IMP_SYM_N || y == ONNX_IMP_SYM_N);
+            if (sym && x != y && (x > 0 || y > 0))
+                st = onnx_imp_fail(c, n, EBM_ERR_NOT_STATIC,
+                                   "comparing the batch size N with %lld needs N, unknown at import time",
+                                   (long long)(x == ONNX_IMP_SYM_N ? y : x));
+            int eq = sym ? x == y
+                         : (t[0]->dtype == IR_DT_I64 && t[1]->dtype == IR_DT_I64
+                                ? x == y
+                                : onnx_imp_tensor_get_f(t[0], a) == onnx_imp_tensor_get_f(t[1], b));
+            tensor_set(&out, i, eq, eq);
+        } else {
+            const ir_tensor *pick = onnx_imp_tensor_get_i(t[0], a) != 0 ? t[1] : t[2];
+            int64_t at = static_bcast_index(pick, o, s.rank);
+            tensor_set(&out, i, onnx_imp_tensor_get_f(pick, at), onnx_imp_tensor_get_i(pick, at));
+        }
+        for (int r = s.rank - 1; r >= 0 && ++o[r] == s.d[r]; r--)
+            o[r] = 0;
+    }
+    if (st != EBM_OK) {
+        ir_tensor_free(&out);
+        return st;
+    }
+    return onnx_imp_set_static_output(c, n, 0, &out);
+}
+
+ebm_status onnx_imp_lower_equal_static(onnx_imp_ctx *c, const onnx_imp_node *n)
+{
+    const ir_tensor *t[2];
+    if (onnx_imp_n_inputs(n) == 2 && all_foldable(c, n, 2, t) && onnx_imp_check_attrs(c, n, NULL) == EBM_OK)
+        return static_where_equal(c, n, t, 2);
+    return onnx_imp_err(c)->code ? onnx_imp_err(c)->code : onnx_imp_lower_equal(c, n);
+}
+
+ebm_status onnx_imp_lower_where_static(onnx_imp_ctx *c, const onnx_imp_node *n)
+{
+    const ir_tensor *t[3];
+    if (onnx_imp_n_inputs(n) == 3 && all_foldable(c, n, 3, t) && onnx_imp_check_attrs(c, n, NULL) == EBM_OK) {
+        if (t[1]->dtype == IR_DT_I64 || t[2]->dtype == IR_DT_I64)
+            return static_where_equal(c, n, t, 3);
+    }
+    return onnx_imp_err(c)->code ? onnx_imp_err(c)->code : onnx_imp_lower_where(c, n);
 }

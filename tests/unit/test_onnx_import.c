@@ -324,7 +324,6 @@ START_TEST(test_invalid_graphs)
                  "not produced by any node, initializer or graph input", NULL);
     import_fails("dup_output", EBM_ERR_INVALID, "node b (Identity)", "'y'", "more than once", NULL);
     import_fails("custom_domain", EBM_ERR_UNSUPPORTED, "ms_gelu", "com.microsoft", NULL);
-    import_fails("reflect_pad", EBM_ERR_UNSUPPORTED, "pad_r (Pad)", "reflect", NULL);
     import_fails("merge_batch", EBM_ERR_SHAPE, "flat_all (Reshape)", "batch dimension N", NULL);
     import_fails("flatten_axis0", EBM_ERR_SHAPE, "fl0 (Flatten)", "axis 0", "batch dimension N", NULL);
 }

@@ -194,10 +194,7 @@ def bad_models():
     # The Reshape target is declared as a graph input but its initializer is missing.
     model("missing_init", [helper.make_node("Reshape", ["x", "shape"], ["y"], name="rs")],
           x + [vi("shape", [2], I64)], [vi("y", ["N", 2, 2])])
-    # Reflect padding: valid ONNX, not supported.
-    pads = numpy_helper.from_array(np.array([0, 1, 0, 1], np.int64), "pads")
-    model("reflect_pad", [helper.make_node("Pad", ["x", "pads"], ["y"], name="pad_r", mode="reflect")],
-          x, [vi("y", ["N", 6])], inits=[pads])
+    # (Reflect padding, once refused here, is imported since issue 16: tests/data/lowering_shape.)
     # Reshape merging N with the other dims: x.view(-1).
     m1 = numpy_helper.from_array(np.array([-1], np.int64), "m1")
     model("merge_batch", [helper.make_node("Reshape", ["x", "m1"], ["y"], name="flat_all")], x,
