@@ -272,8 +272,6 @@ static const error_case ERROR_CASES[] = {
     {"err_conv3d", 1, EBM_ERR_UNSUPPORTED, "(Conv)", "only 1-D and 2-D convolutions are supported (input rank 5)"},
     {"err_gelu_approximate", 1, EBM_ERR_UNSUPPORTED, "(Gelu)", "approximate = 'fast'"},
     {"err_elu_unknown_attr", 1, EBM_ERR_UNSUPPORTED, "(Elu)", "attribute 'flavour'"},
-    {"err_pow_tensor", 1, EBM_ERR_UNSUPPORTED, "(Pow)", "exponent of Pow"},
-    {"err_pow_dynamic", 1, EBM_ERR_NOT_STATIC, "(Pow)", "the exponent of Pow"},
     {"err_clip_dynamic", 1, EBM_ERR_NOT_STATIC, "(Clip)", "the min of Clip"},
     {"err_reduce_mean_batch", 1, EBM_ERR_NOT_STATIC, "(ReduceMean)", "batch axis N"},
     {"err_batch_arithmetic", 1, EBM_ERR_NOT_STATIC, "double_batch (Mul)", "uses the batch size N in arithmetic"},

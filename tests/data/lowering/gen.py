@@ -479,8 +479,6 @@ def errors():
     y = [("y", (2, 3, 4))]
     error_case("err_gelu_approximate", [node("Gelu", ["x"], ["y"], approximate="fast")], x, y, opset=20)
     error_case("err_elu_unknown_attr", [node("Elu", ["x"], ["y"], alpha=1.0, flavour=2)], x, y)
-    error_case("err_pow_tensor", [node("Pow", ["x", "e"], ["y"])], x, y, [init("e", [1.0, 2.0, 3.0, 4.0])])
-    error_case("err_pow_dynamic", [node("Pow", ["x", "e"], ["y"])], x + [("e", (2, 3, 4))], y)
     error_case("err_clip_dynamic", [node("ReduceMax", ["x"], ["m"], keepdims=0), node("Clip", ["x", "m"], ["y"])],
                x, y)
     error_case("err_reduce_mean_batch", [node("ReduceMean", ["x"], ["y"], axes=[0])], x, [("y", (1, 3, 4))])
