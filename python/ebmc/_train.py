@@ -89,13 +89,14 @@ def train(model, data, output, progress=None, log_every=1, **settings):
         raise Error(f"{src}: no such file", code=1)
     ebm = _lib.find_program("ebm")
     with tempfile.TemporaryDirectory(prefix="ebmc-train-") as tmp:
+        data_tmp = None
         if isinstance(data, (str, os.PathLike)):
             data_arg = os.fspath(data)
         else:
             a = np.asarray(data)
             if a.dtype not in (np.float32, np.float64):
                 a = a.astype(np.float32)
-            data_arg = os.path.join(tmp, "data.npy")
+            data_arg = data_tmp = os.path.join(tmp, "data.npy")
             np.save(data_arg, np.ascontiguousarray(a))
         log = settings.pop("log", None) or os.path.join(tmp, "log.csv")
         cmd = [ebm, "train", src, "--data", data_arg, "-o", os.fspath(output), "--log", log,
@@ -134,6 +135,8 @@ def train(model, data, output, progress=None, log_every=1, **settings):
             msg = err_lines[-1] if err_lines else f"ebm train exited with status {proc.returncode}"
             if msg.startswith("ebm: "):
                 msg = msg[len("ebm: "):]
+            if data_tmp:
+                msg = msg.replace("data " + data_tmp, "the data array").replace(data_tmp, "the data array")
             raise Error(msg, code=4)
     cols = header or []
     return {c: np.array([r[c] for r in rows], dtype=np.int64 if c in COLUMNS_INT else np.float64) for c in cols}

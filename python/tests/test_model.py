@@ -161,3 +161,10 @@ def test_compiled_model_opens_directly_and_checks_its_head(tmp_path):
     assert rel_err(m.energy(x), load("mlp_silu", "energy_f64.npy")) <= TOL_F32
     with pytest.raises(ebmc.Error, match="compiled with energy head 'output'"):
         ebmc.Model(so, energy_head="sum")
+
+
+def test_from_torch_without_torch_raises(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "torch", None)   # import torch now fails, as where it is absent
+    with pytest.raises(ebmc.Error, match="needs PyTorch"):
+        ebmc.from_torch(object(), None)
