@@ -33,6 +33,8 @@ Training runs `ebm train` (writing a trained ONNX model is the compiler's
 side, not libebm's) and returns its log as arrays.
 """
 from ._errors import Error
+
+Error.__module__ = "ebmc"   # shown as ebmc.Error in tracebacks
 from ._model import BACKENDS, HEADS, Model
 from ._torch import from_torch
 from ._train import train

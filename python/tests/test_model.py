@@ -168,3 +168,27 @@ def test_from_torch_without_torch_raises(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)   # import torch now fails, as where it is absent
     with pytest.raises(ebmc.Error, match="needs PyTorch"):
         ebmc.from_torch(object(), None)
+
+
+def test_threads_share_a_model():
+    """Calls from several threads at once (ctypes releases the GIL): each gets
+    a context of its own when the model's is busy; results do not change."""
+    import threading
+    m = fixture_model("resnet_groupnorm")
+    x = load("resnet_groupnorm", "input.npy")
+    want = m.energy(x)
+    out, errors = [], []
+
+    def work():
+        try:
+            for _ in range(5):
+                out.append(m.energy(x))
+        except Exception as e:   # pragma: no cover - reported below
+            errors.append(e)
+    ts = [threading.Thread(target=work) for _ in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors
+    assert len(out) == 20 and all(np.array_equal(o, want) for o in out)
