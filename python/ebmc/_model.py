@@ -296,7 +296,7 @@ class Model:
 
     def sample(self, n=None, steps=None, sampler="langevin", seed=0, init=None, step_size=None, noise=None,
                grad_clip=None, clamp=None, temperature=None, trajectory=None, burn_in=None, anneal=None,
-               denoise=None, return_energy=False, return_stats=False):
+               denoise=None, return_energy=False, return_stats=False, progress=None):
         """Draws n samples from exp(-E(x)/T), as `ebm sample -n n --seed seed`
         with the same settings does (the same bytes).  Settings left at None
         come from the model's ebm.sampler.* metadata, else DESIGN.md's defaults
@@ -308,7 +308,13 @@ class Model:
         returns [1 + steps // M, n, *input_shape]: the initial state, then every
         M-th.  Returns the samples (float32 [n, *input_shape]), plus the final
         energies with return_energy and a dict of the sampler's statistics with
-        return_stats."""
+        return_stats.  progress(dict) is called after every chunk of steps
+        (step, total, mean_energy, acceptance, step_size, burn_in); the
+        samples are the same with or without it.
+
+        The compiled program is the one `ebm sample -n n` runs: for an ONNX
+        model and n < 128, one compiled with a tile of ceil(n / 2) samples
+        (compiled, then cached, at the first use of each such tile)."""
         if sampler not in _lib.SAMPLER_KINDS:
             raise Error(f"sampler '{sampler}' is not langevin, adaptive or mala", code=4)
         if burn_in is not None and sampler != "mala":
@@ -369,9 +375,24 @@ class Model:
         traj = np.empty((frames, n) + self.input_shape, dtype=np.float32) if frames else None
         e = np.empty(n, dtype=np.float32)
         stats = _lib.ebm_sampler_stats()
+        failure = []
+        if progress is not None:
+            def on_progress(pr, user):
+                if failure:
+                    return
+                c = pr.contents
+                try:
+                    progress({"step": int(c.step), "total": int(c.total), "mean_energy": float(c.mean_energy),
+                              "acceptance": float(c.acceptance), "step_size": float(c.step_size),
+                              "burn_in": bool(c.burn_in)})
+                except BaseException as exc:   # raised again once libebm returns
+                    failure.append(exc)
+            p.progress = _lib.PROGRESS_FN(on_progress)   # kept alive by p until the call returns
         h = self._handle(_compile.tile_for_batch(n))   # the program `ebm sample -n n` runs
         self._run(h, n, lambda ctx: _lib.call(lib.ebm_sampler_run, ctx, _addr(x), n, ctypes.byref(p), _addr(e),
                                               _addr(traj), ctypes.byref(stats)))
+        if failure:
+            raise failure[0]
         out = [traj if frames else x]
         if return_energy:
             out.append(e)

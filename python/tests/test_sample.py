@@ -112,3 +112,19 @@ def test_sampler_stats_and_errors(toy_model):
         m.sample(4, burn_in=3)
     with pytest.raises(ebmc.Error, match="give n"):
         m.sample()
+
+
+def test_progress_callback_does_not_change_the_samples(toy_model):
+    m = ebmc.Model(toy_model)
+    seen = []
+    for sampler in ("langevin", "mala"):
+        a = m.sample(12, steps=30, seed=8, sampler=sampler)
+        b = m.sample(12, steps=30, seed=8, sampler=sampler, progress=seen.append)
+        assert a.tobytes() == b.tobytes()
+    assert seen and seen[-1]["step"] == seen[-1]["total"] == 30
+    assert all(0 <= r["step"] <= 30 for r in seen) and all(np.isfinite(r["mean_energy"]) for r in seen)
+
+    def boom(r):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        m.sample(4, steps=30, progress=boom)
