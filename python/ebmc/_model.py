@@ -110,11 +110,13 @@ class Model:
         self._handles = {}        # tile -> ebm_model* (ONNX sources: one compile per tile)
         self._ctx = {}            # handle -> (ebm_ctx*, capacity), reused under _lock
         self._lock = threading.Lock()
+        self._hlock = threading.Lock()   # _handles: one compile per tile even from several threads
         self._owned = []          # things to keep alive (from_torch's temporary folder)
         if not os.path.exists(self.path):
             raise Error(f"{self.path}: no such file", code=1)
         if os.path.isdir(self.path):
             raise Error(f"{self.path}: is a directory, expected an ONNX model or a compiled model (.so)", code=1)
+        self._abspath = os.path.abspath(self.path)   # later compiles (other tiles) do not depend on the cwd
         self._compiled = _compile.is_shared_object(self.path)
         self._h = self._handle(0)
         d = self._desc(self._h)
@@ -142,13 +144,17 @@ class Model:
         return h
 
     def _handle(self, tile):
+        with self._hlock:
+            return self._handle_locked(tile)
+
+    def _handle_locked(self, tile):
         if self._compiled:
             tile = 0   # a compiled model is what it is
         h = self._handles.get(tile)
         if h is not None:
             return h
         if self._compiled:
-            h = self._open_so(self.path)
+            h = self._open_so(self._abspath)
             head = _lib.lib().ebm_model_desc(h).contents.energy_head
             want = self.energy_head_requested
             if want and (head or b"").decode() != want:
@@ -157,7 +163,7 @@ class Model:
                             f"energy_head='{want}' was given (recompile with ebmc --energy-head {want}, or drop "
                             f"it)", code=4)
         else:
-            h = _compile.compile_onnx(self.path, self.energy_head_requested, tile, self._open_so)
+            h = _compile.compile_onnx(self._abspath, self.energy_head_requested, tile, self._open_so)
         self._handles[tile] = h
         return h
 

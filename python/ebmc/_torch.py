@@ -16,6 +16,8 @@ def from_torch(module, example, energy_head=None, opset_version=13, **export_kwa
     except ImportError as e:
         raise Error(f"from_torch needs PyTorch, which cannot be imported here ({e}); install torch, or export "
                     f"the model with torch.onnx.export and open the file with ebmc.Model") from None
+    if not isinstance(example, torch.Tensor):
+        example = torch.as_tensor(example)
     tmp = tempfile.TemporaryDirectory(prefix="ebmc-torch-")
     path = os.path.join(tmp.name, "model.onnx")
     was_training = module.training

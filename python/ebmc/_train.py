@@ -80,7 +80,7 @@ def train(model, data, output, progress=None, log_every=1, **settings):
         if model._compiled:
             raise Error(f"{model.path}: training needs the ONNX model (a compiled .so cannot be written back)",
                         code=4)
-        src = model.path
+        src = model._abspath
         head = settings.pop("energy_head", model.energy_head_requested)
     else:
         src = os.fspath(model)
