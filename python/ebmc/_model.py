@@ -227,6 +227,8 @@ class Model:
             lib.ebm_ctx_free(ctx)
 
     def _check_x(self, x, what="x"):
+        if not self._handles:
+            raise Error(f"{self.path}: the model was closed", code=4)
         a = _as_f32(x)
         if a.ndim != len(self.input_shape) + 1 or tuple(a.shape[1:]) != self.input_shape:
             want = "[N, " + ", ".join(str(d) for d in self.input_shape) + "]"
@@ -321,6 +323,8 @@ class Model:
         The compiled program is the one `ebm sample -n n` runs: for an ONNX
         model and n < 128, one compiled with a tile of ceil(n / 2) samples
         (compiled, then cached, at the first use of each such tile)."""
+        if not self._handles:
+            raise Error(f"{self.path}: the model was closed", code=4)
         if sampler not in _lib.SAMPLER_KINDS:
             raise Error(f"sampler '{sampler}' is not langevin, adaptive or mala", code=4)
         if burn_in is not None and sampler != "mala":

@@ -192,3 +192,13 @@ def test_threads_share_a_model():
         t.join()
     assert not errors
     assert len(out) == 20 and all(np.array_equal(o, want) for o in out)
+
+
+def test_closed_model_raises():
+    with ebmc.Model(os.path.join(FIXTURES, "mlp_silu", "model.onnx")) as m:
+        x = load("mlp_silu", "input.npy")
+        m.energy(x)
+    with pytest.raises(ebmc.Error, match="closed"):
+        m.energy(x)
+    with pytest.raises(ebmc.Error, match="closed"):
+        m.sample(3)
