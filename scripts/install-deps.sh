@@ -2,10 +2,12 @@
 # install-deps.sh — installs the Debian packages needed to build and test ebmc,
 # only those missing.  Fast and silent when everything is already there.
 #
-# Runtime and build tools only.  PyTorch (python3-torch) and the onnx Python
-# package are NOT installed: they are needed only to regenerate the test
-# fixtures (tests/fixtures/gen_fixtures.py) and to run the benchmarks against
-# PyTorch (bench/); building and testing never use them.
+# Runtime and build tools, and what the Python package needs (NumPy, pytest,
+# pip/setuptools/wheel for an offline install).  PyTorch (python3-torch) and
+# the onnx Python package are NOT installed: they are needed only to
+# regenerate the test fixtures (tests/fixtures/gen_fixtures.py), to run the
+# benchmarks against PyTorch (bench/) and for the Python package's from_torch
+# tests, which are skipped without torch.
 set -euo pipefail
 
 packages=(
@@ -17,7 +19,9 @@ packages=(
     libpng-dev                         # PNG output of samples and 2-D plots (runtime/png.c)
     zlib1g-dev                         # gzipped IDX datasets (runtime/data.c)
     clang libclang-rt-14-dev           # libFuzzer targets (tests/fuzz)
-    python3                            # standard library only (no numpy/torch/onnx)
+    python3                            # the scripts: standard library only
+    python3-numpy python3-pytest       # the Python package (python/) and its tests (CTest python_package)
+    python3-pip python3-setuptools python3-wheel python3-venv   # pip install --no-build-isolation ./python, offline
 )
 
 missing=()
