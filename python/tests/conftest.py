@@ -15,7 +15,18 @@ FIXTURES = os.path.join(REPO, "tests", "fixtures")
 
 
 def fixture_names():
-    return sorted(d for d in os.listdir(FIXTURES) if os.path.isfile(os.path.join(FIXTURES, d, "model.onnx")))
+    """Every fixture, or those named in $EBMC_PY_FIXTURES (comma-separated): CTest
+    runs a few of each kind, since the C tests already check every fixture and
+    each one here costs a compile."""
+    names = sorted(d for d in os.listdir(FIXTURES) if os.path.isfile(os.path.join(FIXTURES, d, "model.onnx")))
+    only = os.environ.get("EBMC_PY_FIXTURES")
+    if only:
+        wanted = [n for n in only.split(",") if n]
+        missing = [n for n in wanted if n not in names]
+        if missing:
+            raise RuntimeError("EBMC_PY_FIXTURES names fixtures that do not exist: %s" % ", ".join(missing))
+        names = wanted
+    return names
 
 
 def fixture_meta(name):

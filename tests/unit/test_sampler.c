@@ -318,6 +318,45 @@ START_TEST(annealed_gaussian_variance)
 }
 END_TEST
 
+/* The annealing schedule itself, without noise: on E = 1/2 |x - mu|^2 / s^2 each
+ * step at level l is x - mu <- (1 - alpha_l / (T_l s^2)) (x - mu) with alpha_l =
+ * alpha (T_l / T)^2, so after one step per level x - mu has shrunk by the product
+ * of those factors exactly (float32 rounding aside).  The statistical test above
+ * cannot see the step's law in T (its last levels dominate); this one can. */
+START_TEST(annealed_schedule_noiseless)
+{
+    const int64_t n = 8;
+    const int K = 20;   /* 20 levels of one step */
+    const double a = 0.02, T0 = 4.0;
+    opened o = open_model(gauss_model(_i), n);
+    const float *mu = gauss_mean(_i);
+    float *x = falloc(n * GD), *x0 = falloc(n * GD);
+    fill_normal(x, n, GD, 5, 0, 1);
+    memcpy(x0, x, (size_t)(n * GD) * sizeof(float));
+    ebm_sampler_params p = unclamped(EBM_SAMPLER_LANGEVIN, K, (float)a);
+    p.anneal_from = (float)T0;
+    p.noise_auto = 0;
+    p.lv.noise_scale = 0;
+    ebm_error err = {0};
+    ck_assert_msg(ebm_sampler_run(o.ctx, x, n, &p, NULL, NULL, NULL, &err) == EBM_OK, "%s", err.msg);
+    double shrink = 1;
+    for (int l = 0; l < K; l++) {
+        const double Tl = T0 * pow(1.0 / T0, (double)l / (K - 1));
+        shrink *= 1 - a * Tl * Tl / (Tl * GSIG2);
+    }
+    double worst = 0;
+    for (int64_t i = 0; i < n * GD; i++) {
+        const double want = mu[i % GD] + shrink * ((double)x0[i] - mu[i % GD]);
+        worst = fmax(worst, fabs(x[i] - want));
+    }
+    printf("annealed noiseless %s: shrink %.6f, worst error %.2e\n", model_names[gauss_model(_i)], shrink, worst);
+    ck_assert_msg(worst < 1e-5, "annealed noiseless run off the schedule's product by %g (shrink %g)", worst, shrink);
+    free(x);
+    free(x0);
+    close_model(&o);
+}
+END_TEST
+
 /* The two Gaussian models really take the two paths of the Langevin update:
  * fused into the score's last loop, and a loop of its own. */
 START_TEST(gauss_models_fused_and_not)
@@ -894,6 +933,7 @@ int main(void)
     tcase_add_loop_test(stat, mala_gaussian_moments, 0, 2);   /* _i: gauss_model */
     tcase_add_loop_test(stat, langevin_gaussian_bias, 0, 2);
     tcase_add_loop_test(stat, annealed_gaussian_variance, 0, 2);
+    tcase_add_loop_test(stat, annealed_schedule_noiseless, 0, 2);
     tcase_add_test(stat, gauss_models_fused_and_not);
     tcase_add_test(stat, denoise_step_exact);
     tcase_add_test(stat, mala_double_well);
