@@ -15,6 +15,7 @@
 #   <!-- readme-test: skip WHY -->                 not run; WHY is printed
 #   <!-- readme-test: needs PATH -->               skipped (saying so) when PATH is absent
 #   <!-- readme-test: long WHY -->                 run only with EBMC_README_LONG=1 (minutes)
+#   <!-- readme-test: not-sanitized WHY -->        skipped in a sanitizer build (EBMC_SANITIZE)
 #   <!-- readme-test: replace |OLD|NEW| WHY -->    the test runs the block with OLD replaced by NEW
 #                                                  (a short form of a long run; OLD must occur)
 # After the blocks: nothing was written outside build/, and the README cites
@@ -39,6 +40,9 @@ if ! git -C "$SRC" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     echo "SKIP: $SRC is not a git work tree: the test copies the files git tracks"
     exit 77
 fi
+
+sanitized=0
+grep -q '^EBMC_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null && sanitized=1
 
 # ---- the copy -------------------------------------------------------------------------
 COPY="$TMP/repo"
@@ -85,6 +89,7 @@ for ((k = 1; k <= n_blocks; k++)); do
         skip) why="skipped: $rest" ;;
         needs) [ -e "$rest" ] || why="skipped: needs $rest, absent here" ;;
         long) [ "${EBMC_README_LONG:-0}" = 1 ] || why="skipped: long ($rest); EBMC_README_LONG=1 runs it" ;;
+        not-sanitized) [ "$sanitized" = 0 ] || why="skipped: a sanitizer build ($rest)" ;;
         replace)
             IFS='|' read -r _ old new reason <<<"$rest"
             if [[ "$script" != *"$old"* ]]; then
