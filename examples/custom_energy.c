@@ -9,16 +9,18 @@
  *
  *     custom_energy [MODEL.onnx] [--compile MODEL.so] [--seed S]
  *
- * Built by CMake as build/bin/custom_energy.
+ * Built by CMake as build/bin/custom_energy; against an installed SDK:
+ *
+ *     cc custom_energy.c $(pkg-config --cflags --libs ebmc) -o custom_energy
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen.h"
-#include "nn.h"
-#include "onnx.h"
-#include "pipeline.h"
+#include <ebm/codegen.h>
+#include <ebm/nn.h>
+#include <ebm/onnx.h>
+#include <ebm/pipeline.h>
 
 static int fail(const ebm_error *err)
 {

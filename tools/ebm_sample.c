@@ -37,7 +37,7 @@ static const cli_opt sample_opts[] = {
     {.name = "samples", .short_name = 'n', .metavar = "N",
      .help = "number of chains (default with --init FILE: the file's N)"},
     {.name = "sampler", .metavar = "langevin|adaptive|mala",
-     .help = "langevin: DESIGN.md's update; adaptive: step size adapted toward 57.4% of samples lowering their "
+     .help = "langevin: docs/DESIGN.md's update; adaptive: step size adapted toward 57.4% of samples lowering their "
              "energy; mala: Metropolis-adjusted, exact for exp(-E/T), noise sqrt(2 alpha) (default langevin)"},
     {.name = "steps", .metavar = "K", .help = "sampler steps (default: ebm.sampler.steps, else 60)"},
     {.name = "burn-in", .metavar = "B", .help = "mala: the first B of the K steps adapt the step size toward 57.4% "
