@@ -44,13 +44,18 @@ static const cli_opt sample_opts[] = {
                                                 "acceptance, then it is frozen (default K/2)"},
     {.name = "step-size", .metavar = "A", .help = "step size alpha > 0 (default: ebm.sampler.step_size, else 0.01)"},
     {.name = "noise", .metavar = "S|auto",
-     .help = "noise scale sigma >= 0, auto = sqrt(2 alpha) (default: ebm.sampler.noise_scale, else 0.005)"},
+     .help = "noise scale sigma >= 0, auto = sqrt(2 alpha) (default: ebm.sampler.noise_scale, else 0.005); "
+             "a fixed sigma samples at the temperature T sigma^2 / (2 alpha) (the defaults: T/800), auto at T"},
     {.name = "grad-clip", .metavar = "C",
-     .help = "clip dE/dx / T to [-C, C], 0 = off (default: ebm.sampler.grad_clip, else 0.03)"},
+     .help = "clip dE/dx to [-C, C] per element before dividing by T, 0 = off (default: ebm.sampler.grad_clip, "
+             "else 0.03): the chains then sample E_c, E with its gradient clipped, at every T"},
     {.name = "clamp", .metavar = "LO,HI|none",
      .help = "keep samples in [LO, HI] (default: ebm.sampler.clamp, else -1,1)"},
-    {.name = "temperature", .metavar = "T", .help = "T > 0: samples p(x) ~ exp(-E(x)/T) (default: "
-                                                    "ebm.sampler.temperature, else 1)"},
+    {.name = "temperature", .metavar = "T",
+     .help = "T > 0 (default: ebm.sampler.temperature, else 1): the update is x - A clip(dE/dx, C)/T + S eps, "
+             "clamped; it samples exp(-E(x)/T) exactly with mala, and with langevin/adaptive when --noise auto, "
+             "--grad-clip 0 and --clamp none (variance T s^2 on E = |x|^2/(2 s^2)); otherwise exp(-E_c(x)/T') "
+             "with T' = T S^2/(2 A), inside the clamp box"},
     {.name = "anneal", .metavar = "T0", .help = "langevin: anneal the temperature geometrically from T0 at the first "
                                                "step to --temperature at the last, the step size following T^2 "
                                                "(default: ebm.sampler.anneal, else 0 = off)"},
