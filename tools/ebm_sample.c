@@ -72,6 +72,9 @@ static const cli_opt sample_opts[] = {
              "absent file starts empty), then append the samples and save it back atomically"},
     {.name = "reinit", .metavar = "P", .help = "with --buffer: probability of a fresh state per chain (default: "
                                                "ebm.buffer.reinit_prob, else 0.05)"},
+    {.name = "buffer-capacity", .metavar = "C",
+     .help = "with --buffer: the most samples it keeps, the oldest evicted first (default: ebm.buffer.capacity, "
+             "else 8192); a larger file keeps its newest C"},
     {.name = "png", .metavar = "GRID.png",
      .help = "also draw the samples: a grid of images (1 or 3 channels), or for 2-D inputs a scatter plot over "
              "the energy's map"},
@@ -90,8 +93,8 @@ const cli_cmd sample_cmd = {
     .usage = "MODEL -n N [--sampler langevin|adaptive|mala] [--steps K] [--burn-in B]\n"
              "                  [--step-size A] [--noise S|auto] [--grad-clip C] [--clamp LO,HI|none]\n"
              "                  [--temperature T] [--seed S] [--init uniform|normal|FILE.npy]\n"
-             "                  [--buffer FILE.npy [--reinit P]] [--trajectory M] [--energy FILE]\n"
-             "                  [--png GRID.png] -o OUT.npy",
+             "                  [--buffer FILE.npy [--reinit P] [--buffer-capacity C]] [--trajectory M]\n"
+             "                  [--energy FILE] [--png GRID.png] -o OUT.npy",
     .summary = "Draws samples from exp(-E(x)/T) with Langevin dynamics, adaptive Langevin or MALA,\n"
                "run by the compiled model (an ONNX MODEL is compiled once into the cache folder).",
     .opts = sample_opts,
@@ -253,7 +256,7 @@ static const setting settings[] = {
     {"denoise", "ebm.sampler.denoise", NULL, parse_denoise},
     {"init", "ebm.sampler.init", "ebm.train.init", parse_init},
     {"reinit", "ebm.buffer.reinit_prob", NULL, parse_reinit},
-    {NULL, "ebm.buffer.capacity", NULL, parse_capacity},   /* metadata only */
+    {"buffer-capacity", "ebm.buffer.capacity", NULL, parse_capacity},
 };
 #define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
 
@@ -366,6 +369,8 @@ static ebm_status read_flags(const cli_args *a, sample_job *j, ebm_error *err)
                         "(with --buffer, --init uniform|normal says how fresh states are made)");
     if (cli_get(&sample_cmd, a, "reinit") && !j->buffer)
         return ebm_fail(err, EBM_ERR_INVALID, "--reinit applies to --buffer FILE only");
+    if (cli_get(&sample_cmd, a, "buffer-capacity") && !j->buffer)
+        return ebm_fail(err, EBM_ERR_INVALID, "--buffer-capacity applies to --buffer FILE only");
     if (j->burn_in > j->s.p.steps && cli_get(&sample_cmd, a, "steps"))
         return ebm_fail(err, EBM_ERR_INVALID, "--burn-in %d exceeds --steps %d (burn-in is part of the K steps)",
                         (int)j->burn_in, (int)j->s.p.steps);

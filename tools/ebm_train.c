@@ -43,7 +43,8 @@ static const cli_opt train_opts[] = {
              "(8gaussians, rings, moons, checkerboard, 2spirals, pinwheel) (required)"},
     {.name = "output", .short_name = 'o', .metavar = "TRAINED.onnx", .help = "the trained model (required)"},
     {.name = "steps", .metavar = "N", .help = "training steps in all (default: ebm.train.steps, else 1000; "
-                                              "with --time alone: until the time is up)"},
+                                              "with --time alone: until the time is up; 0 with --resume: the "
+                                              "checkpoint's step, no more)"},
     {.name = "time", .metavar = "SECONDS", .help = "train until SECONDS after the command started (compiling "
                                                    "included), then write the model"},
     {.name = "batch", .metavar = "B", .help = "data samples (and as many model samples) per step (default: "
@@ -88,7 +89,13 @@ static const cli_opt train_opts[] = {
     {.name = "checkpoint", .metavar = "FILE", .help = "write a checkpoint (atomically) every --checkpoint-every "
                                                       "steps and at the end"},
     {.name = "checkpoint-every", .metavar = "S", .help = "steps between checkpoints (default 100)"},
-    {.name = "resume", .metavar = "FILE", .help = "continue from a checkpoint (same model and settings)"},
+    {.name = "resume", .metavar = "FILE", .help = "continue from a checkpoint (same model and settings); with "
+                                                "--steps 0, run no step: write what the checkpoint holds (-o, "
+                                                "--buffer-out)"},
+    {.name = "buffer-out", .metavar = "FILE.npy",
+     .help = "at the end, write the persistent sample buffer (the chains' states, oldest first): .npy float32 "
+             "[count, ...input dims], count = min(steps x batch, --buffer-capacity); with --resume CKPT --steps 0, "
+             "the buffer the checkpoint holds"},
     {.name = "log", .metavar = "LOG.csv", .help = "CSV log: step, loss, cd, reg, energies, grad norm, step size, "
                                                   "acceptance, lr, kl (toy data) or fid (images), seconds"},
     {.name = "log-every", .metavar = "S", .help = "steps between log rows (default 10)"},
@@ -112,7 +119,8 @@ const cli_cmd train_cmd = {
     .usage = "MODEL.onnx --data DATA -o TRAINED.onnx [--steps N] [--batch B] [--lr LR] [--alpha A]\n"
              "                 [--objective cd|cd-softplus|cd-logsumexp|dsm] [--mcmc-steps K] [--sampler ...]\n"
              "                 [--buffer-capacity C] [--reinit P] [--checkpoint FILE --checkpoint-every S]\n"
-             "                 [--resume FILE] [--log LOG.csv] [--png PREFIX --png-every S] [--seed S]",
+             "                 [--resume FILE] [--buffer-out FILE.npy] [--log LOG.csv] [--png PREFIX --png-every S]\n"
+             "                 [--seed S]",
     .summary = "Trains an energy-based model with persistent contrastive divergence and Adam (or\n"
                "denoising score matching) on the compiled model, and writes the trained ONNX model.",
     .opts = train_opts,
@@ -126,7 +134,7 @@ const cli_cmd train_cmd = {
 #define FID_TIME_SHARE 0.05   /* without --eval-every, FID measurements take at most this share of the run */
 
 typedef struct train_job {
-    const char *model, *data, *out, *ckpt, *resume, *log, *png, *features;
+    const char *model, *data, *out, *ckpt, *resume, *log, *png, *features, *buffer_out;
     int64_t steps, ckpt_every, log_every, png_every;
     int steps_given;        /* --steps on the command line */
     double time_budget;     /* --time: seconds for the whole command, 0 = none */
@@ -238,6 +246,7 @@ static ebm_status read_flags(const cli_args *a, train_job *j, ebm_error *err)
     j->resume = cli_get(&train_cmd, a, "resume");
     j->log = cli_get(&train_cmd, a, "log");
     j->png = cli_get(&train_cmd, a, "png");
+    j->buffer_out = cli_get(&train_cmd, a, "buffer-out");
     if (!j->data)
         return ebm_fail(err, EBM_ERR_INVALID, "missing required flag --data DATA (see 'ebm train --help')");
     if (!j->out)
@@ -261,11 +270,18 @@ static ebm_status read_flags(const cli_args *a, train_job *j, ebm_error *err)
     c->seed = useed;
     for (int k = 0; k < N_TRAIN_SETTINGS; k++) {
         char what[64];
-        snprintf(what, sizeof what, "--%s", train_settings[k].flag);
-        if ((v = cli_get(&train_cmd, a, train_settings[k].flag)) && setting_parse(&train_settings[k], what, v, j, err))
+        train_setting ts = train_settings[k];
+        if (strcmp(ts.flag, "steps") == 0)
+            ts.lo = 0;   /* --steps 0: with --resume, checked below */
+        snprintf(what, sizeof what, "--%s", ts.flag);
+        if ((v = cli_get(&train_cmd, a, ts.flag)) && setting_parse(&ts, what, v, j, err))
             return EBM_ERR_INVALID;
     }
     j->steps_given = cli_get(&train_cmd, a, "steps") != NULL;
+    if (j->steps_given && j->steps == 0 && !j->resume)
+        return ebm_fail(err, EBM_ERR_INVALID, "--steps 0 needs --resume CKPT (it writes what the checkpoint holds); "
+                        "expected a whole number in 1..%d otherwise", INT32_MAX);
+
     if (flag_int(a, "checkpoint-every", 1, INT32_MAX, &j->ckpt_every, err) ||
         flag_int(a, "log-every", 1, INT32_MAX, &j->log_every, err) ||
         flag_int(a, "png-every", 1, INT32_MAX, &j->png_every, err) ||
@@ -345,6 +361,9 @@ static ebm_status resolve(const cli_args *a, train_job *j, const ebm_model *m, c
     if (st)
         return st;
     ebm_train_config *c = &j->cfg;
+    if (j->buffer_out && c->objective == EBM_OBJ_DSM)
+        return ebm_fail(err, EBM_ERR_INVALID, "--buffer-out %s: objective dsm (from --objective or ebm.train.objective "
+                        "of %s) samples no chains and keeps no buffer", j->buffer_out, j->model);
     c->sampler.lv = j->s.p;
     c->sampler.noise_auto = j->s.noise_auto;
     c->fresh = j->s.init == INIT_NORMAL ? EBM_INIT_NORMAL : EBM_INIT_UNIFORM;
@@ -689,6 +708,19 @@ static void print_summary(const train_job *j, const loop_state *ls, const train_
             ls->time_up ? "; --time reached" : "", q, j->out);
 }
 
+/* --buffer-out: the persistent buffer as [count, ...input dims], oldest first. */
+static ebm_status write_buffer(const train_job *j, ebm_model *m, ebm_trainer *t, ebm_error *err)
+{
+    const ebm_abi_model *d = ebm_model_desc(m);
+    int64_t dims[EBM_NPY_MAX_RANK];
+    for (int i = 1; i < d->input_rank; i++)
+        dims[i - 1] = d->input_shape[i];
+    ebm_status st = ebm_buffer_save(ebm_trainer_buffer(t), j->buffer_out, d->input_rank - 1, dims, err);
+    if (st)
+        ebm_error_prefix(err, "--buffer-out");
+    return st;
+}
+
 static ebm_status train_model(const cli_args *a, train_job *j, double t_start, ebm_error *err)
 {
     ebm_status st = model_settings(a, j, err);
@@ -709,8 +741,9 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
     ebm_train_data td = {.dataset = d.toy ? NULL : &d.ds, .toy = d.toy, .label = j->data};
     if (!st)
         st = ebm_trainer_new(m, &td, &j->cfg, &t, err);
-    if (!st && j->resume && (st = ebm_trainer_load(t, j->resume, err)) == EBM_OK &&
-        ebm_trainer_steps_done(t) > j->steps)
+    if (!st && j->resume && (st = ebm_trainer_load(t, j->resume, err)) == EBM_OK && j->steps_given && j->steps == 0)
+        j->steps = ebm_trainer_steps_done(t);   /* --steps 0: no step after the checkpoint's */
+    if (!st && j->resume && ebm_trainer_steps_done(t) > j->steps)
         st = ebm_fail(err, EBM_ERR_INVALID, "%s: the checkpoint is at step %lld, beyond --steps %lld", j->resume,
                       (long long)ebm_trainer_steps_done(t), (long long)j->steps);
     if (!st && j->log) {
@@ -755,6 +788,8 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
     }
     if (!st && j->png)
         st = write_png(j, m, t, &d, ebm_trainer_steps_done(t), 1, err);
+    if (!st && j->buffer_out)
+        st = write_buffer(j, m, t, err);
     if (!st)
         print_summary(j, &ls, &final, first, ebm_trainer_steps_done(t), secs);
     if (ls.log && fclose(ls.log) != 0 && !st)
