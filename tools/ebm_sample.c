@@ -81,6 +81,7 @@ static const cli_opt sample_opts[] = {
     {.name = "trajectory", .metavar = "M", .help = "write every M-th state to OUT: the initial state, then the "
                                                    "states after M, 2M, ... steps"},
     {.name = "energy", .metavar = "FILE", .help = "also write the final energies, .npy float32 [N]"},
+    CLI_OPT_LAYOUT,
     {.name = "energy-head", .metavar = "HEAD",
      .help = "when compiling an ONNX MODEL: output|sum|neg-logsumexp|logsumexp (default: its "
              "ebm.energy_head metadata, else output)"},
@@ -94,7 +95,7 @@ const cli_cmd sample_cmd = {
              "                  [--step-size A] [--noise S|auto] [--grad-clip C] [--clamp LO,HI|none]\n"
              "                  [--temperature T] [--seed S] [--init uniform|normal|FILE.npy]\n"
              "                  [--buffer FILE.npy [--reinit P] [--buffer-capacity C]] [--trajectory M]\n"
-             "                  [--energy FILE] [--png GRID.png] -o OUT.npy",
+             "                  [--energy FILE] [--png GRID.png] [--layout nchw|nhwc] -o OUT.npy",
     .summary = "Draws samples from exp(-E(x)/T) with Langevin dynamics, adaptive Langevin or MALA,\n"
                "run by the compiled model (an ONNX MODEL is compiled once into the cache folder).",
     .opts = sample_opts,
@@ -321,6 +322,7 @@ typedef struct sample_job {
     int32_t burn_in;        /* -1: K/2 */
     uint64_t seed;
     ebm_sampler_kind kind;
+    cli_layout layout;      /* of --init FILE, --buffer and the output */
     sample_settings s;
 } sample_job;
 
@@ -359,6 +361,8 @@ static ebm_status read_flags(const cli_args *a, sample_job *j, ebm_error *err)
     ebm_head h;
     if ((v = cli_get(&sample_cmd, a, "energy-head")) && cli_head_from_flag(v, &h, err))
         return EBM_ERR_INVALID;
+    if (cli_layout_from_flag(cli_get(&sample_cmd, a, "layout"), &j->layout, err))
+        return EBM_ERR_INVALID;
     j->s = sample_settings_default();
     if (sample_settings_flags(&sample_cmd, a, "steps", &j->s, err))
         return EBM_ERR_INVALID;
@@ -395,6 +399,8 @@ static ebm_status init_from_file(const sample_job *j, const ebm_model *m, ebm_ar
     ir_shape want = cli_desc_input_shape(ebm_model_desc(m));
     ebm_status st = ebm_npy_read(j->s.init_file, x, err);
     if (!st)
+        st = cli_layout_read(j->layout, j->model, &want, j->s.init_file, x, err);
+    if (!st)
         st = cli_check_samples(j->model, NULL, &want, j->s.init_file, x, 0, 0, n, err);
     if (!st && j->n >= 0 && *n != j->n)
         st = ebm_fail(err, EBM_ERR_SHAPE, "%s: holds %lld samples, but -n %lld was given", j->s.init_file,
@@ -413,6 +419,44 @@ static void sample_dims(const ebm_model *m, int *rank, int64_t *shape)
         shape[i - 1] = d->input_shape[i];
 }
 
+/* --buffer FILE with --layout nhwc: its [count, H, W, C] samples, transposed,
+ * become the buffer's contents (the newest `capacity` kept, as a load does). */
+static ebm_status load_buffer_nhwc(const sample_job *j, const ebm_model *m, ebm_buffer *buf, ebm_error *err)
+{
+    ir_shape want = cli_desc_input_shape(ebm_model_desc(m));
+    ebm_array a = {0};
+    int64_t count = 0;
+    ebm_status st = ebm_npy_read(j->buffer, &a, err);
+    if (!st)
+        st = cli_layout_read(j->layout, j->model, &want, j->buffer, &a, err);
+    if (!st)
+        st = cli_check_samples(j->model, NULL, &want, j->buffer, &a, 0, 0, &count, err);
+    int64_t keep = count < ebm_buffer_capacity(buf) ? count : ebm_buffer_capacity(buf);
+    if (!st)
+        st = ebm_buffer_push(buf, (const float *)a.data + (count - keep) * ebm_model_sample_numel(m), keep, err);
+    ebm_array_free(&a);
+    return st;
+}
+
+/* --buffer FILE with --layout nhwc: written back as [count, H, W, C]. */
+static ebm_status save_buffer_nhwc(const sample_job *j, ebm_buffer *buf, int rank, const int64_t *dims,
+                                   ebm_error *err)
+{
+    const int64_t count = ebm_buffer_count(buf);
+    int64_t per = 1;
+    for (int i = 0; i < rank; i++)
+        per *= dims[i];
+    float *all = malloc((size_t)(count * per + 1) * sizeof(float));
+    if (!all)
+        return ebm_fail(err, EBM_ERR_NOMEM, "--buffer %s: out of memory for %lld samples", j->buffer,
+                        (long long)count);
+    for (int64_t i = 0; i < count; i++)
+        memcpy(all + i * per, ebm_buffer_sample(buf, i), (size_t)per * sizeof(float));
+    ebm_status st = cli_layout_write(j->layout, j->buffer, 0, 0, NULL, count, rank, dims, all, err);
+    free(all);
+    return st;
+}
+
 /* --buffer FILE: load it when it exists (an absent file starts empty), then
  * draw N chains: fresh ones with probability --reinit. */
 static ebm_status init_from_buffer(const sample_job *j, const ebm_model *m, ebm_buffer **buf, float *x,
@@ -421,7 +465,7 @@ static ebm_status init_from_buffer(const sample_job *j, const ebm_model *m, ebm_
     const int64_t numel = ebm_model_sample_numel(m);
     ebm_status st = ebm_buffer_new(j->s.capacity, numel, buf, err);
     if (!st && access(j->buffer, F_OK) == 0)
-        st = ebm_buffer_load(*buf, j->buffer, err);
+        st = j->layout == CLI_LAYOUT_NHWC ? load_buffer_nhwc(j, m, *buf, err) : ebm_buffer_load(*buf, j->buffer, err);
     const ebm_langevin_params *p = &j->s.p;
     ebm_buffer_init init = {.kind = j->s.init == INIT_NORMAL ? EBM_INIT_NORMAL : EBM_INIT_UNIFORM,
                             .lo = p->clamp ? p->lo : -1.0f, .hi = p->clamp ? p->hi : 1.0f, .seed = j->seed};
@@ -516,19 +560,16 @@ static ebm_status run_chains(const sample_job *j, ebm_model *m, sample_result *r
 
 static ebm_status write_results(const sample_job *j, ebm_model *m, sample_result *r, ebm_error *err)
 {
-    int64_t shape[EBM_NPY_MAX_RANK], dims[EBM_NPY_MAX_RANK];
-    int rank = 0, drank;
+    int64_t dims[EBM_NPY_MAX_RANK];
+    int drank;
     sample_dims(m, &drank, dims);
-    if (r->frames)
-        shape[rank++] = r->frames;
-    shape[rank++] = r->n;
-    for (int i = 0; i < drank; i++)
-        shape[rank++] = dims[i];
-    ebm_status st = ebm_npy_write(j->out, EBM_NPY_F32, rank, shape, r->frames ? r->trajectory : r->x.data, err);
+    ebm_status st = cli_layout_write(j->layout, j->out, 0, r->frames ? 1 : 0, &r->frames, r->n, drank, dims,
+                                     r->frames ? r->trajectory : r->x.data, err);
     if (!st && j->energy_out)
         st = ebm_npy_write(j->energy_out, EBM_NPY_F32, 1, &r->n, r->energy, err);
     if (!st && r->buffer && !(st = ebm_buffer_push(r->buffer, r->x.data, r->n, err)))
-        st = ebm_buffer_save(r->buffer, j->buffer, drank, dims, err);
+        st = j->layout == CLI_LAYOUT_NHWC ? save_buffer_nhwc(j, r->buffer, drank, dims, err)
+                                          : ebm_buffer_save(r->buffer, j->buffer, drank, dims, err);
     if (!st && j->png) {
         const ebm_langevin_params *p = &j->s.p;
         sample_png_request q = {.path = j->png, .x = r->x.data, .n = r->n, .clamp = p->clamp, .lo = p->lo,
@@ -599,6 +640,10 @@ static ebm_status sample_model(const cli_args *a, sample_job *j, ebm_error *err)
     ebm_model *m = NULL;
     sample_result r = {0};
     ebm_status st = cache_open_model(&req, &m, err);
+    if (!st) {
+        ir_shape want = cli_desc_input_shape(ebm_model_desc(m));
+        st = cli_layout_check_model(j->layout, j->model, &want, err);
+    }
     if (!st)
         st = sample_settings_resolve(&sample_cmd, a, "steps", 0, j->model, m, &j->s, err);
     if (!st && j->png)

@@ -109,6 +109,7 @@ static const cli_opt train_opts[] = {
     {.name = "features", .metavar = "NET.onnx", .help = "the feature network for FID (default: the built-in "
                                                         "Fashion-MNIST classifier, for 28x28x1 data)"},
     {.name = "seed", .metavar = "S", .help = "random seed (default 0)"},
+    CLI_OPT_LAYOUT,
     {.name = "energy-head", .metavar = "HEAD", .help = "output|sum|neg-logsumexp|logsumexp (default: the model's)"},
     CACHE_OPT_TRUST_FILE,
     {0},
@@ -120,7 +121,7 @@ const cli_cmd train_cmd = {
              "                 [--objective cd|cd-softplus|cd-logsumexp|dsm] [--mcmc-steps K] [--sampler ...]\n"
              "                 [--buffer-capacity C] [--reinit P] [--checkpoint FILE --checkpoint-every S]\n"
              "                 [--resume FILE] [--buffer-out FILE.npy] [--log LOG.csv] [--png PREFIX --png-every S]\n"
-             "                 [--seed S]",
+             "                 [--seed S] [--layout nchw|nhwc]",
     .summary = "Trains an energy-based model with persistent contrastive divergence and Adam (or\n"
                "denoising score matching) on the compiled model, and writes the trained ONNX model.",
     .opts = train_opts,
@@ -147,6 +148,7 @@ typedef struct train_job {
     int clamp_given;
     int64_t capacity;       /* --buffer-capacity, 0 = not given */
     char clamp_note[400];   /* said once the run starts */
+    cli_layout layout;      /* of --data (.npy) and --buffer-out */
 } train_job;
 
 /* ---- settings: flag, else the model's ebm.train.* metadata, else the default ------------------ */
@@ -247,6 +249,8 @@ static ebm_status read_flags(const cli_args *a, train_job *j, ebm_error *err)
     j->log = cli_get(&train_cmd, a, "log");
     j->png = cli_get(&train_cmd, a, "png");
     j->buffer_out = cli_get(&train_cmd, a, "buffer-out");
+    if (cli_layout_from_flag(cli_get(&train_cmd, a, "layout"), &j->layout, err))
+        return EBM_ERR_INVALID;
     if (!j->data)
         return ebm_fail(err, EBM_ERR_INVALID, "missing required flag --data DATA (see 'ebm train --help')");
     if (!j->out)
@@ -708,6 +712,37 @@ static void print_summary(const train_job *j, const loop_state *ls, const train_
             ls->time_up ? "; --time reached" : "", q, j->out);
 }
 
+/* --layout nhwc: the data [N, H, W, C] to the model's [N, C, H, W] (a
+ * one-channel [N, H, W], as IDX files hold, is that already). */
+static ebm_status data_layout(const train_job *j, const ebm_model *m, train_data *d, ebm_error *err)
+{
+    ir_shape want = cli_desc_input_shape(ebm_model_desc(m));
+    ebm_status st = cli_layout_check_model(j->layout, j->model, &want, err);
+    if (st)
+        return st;
+    if (d->toy || (want.rank == 4 && want.d[1] == 1 && d->ds.rank == 3))
+        return EBM_OK;
+    if (j->layout == CLI_LAYOUT_NCHW) {
+        const int64_t *s = d->ds.shape;
+        if (want.rank == 4 && want.d[1] != 1 && d->ds.rank == 4 && s[1] == want.d[2] && s[2] == want.d[3] &&
+            s[3] == want.d[1])
+            return ebm_fail(err, EBM_ERR_SHAPE, "--data %s: shape [%lld,%lld,%lld,%lld] is channel-last "
+                            "[N,H,W,C]; the input of %s is [N,%lld,%lld,%lld]: pass --layout nhwc", j->data,
+                            (long long)s[0], (long long)s[1], (long long)s[2], (long long)s[3], j->model,
+                            (long long)want.d[1], (long long)want.d[2], (long long)want.d[3]);
+        return EBM_OK;
+    }
+    ebm_array x = {.dtype = EBM_NPY_F32, .rank = d->ds.rank, .data = d->ds.data};
+    memcpy(x.shape, d->ds.shape, sizeof x.shape[0] * (size_t)(d->ds.rank < EBM_NPY_MAX_RANK ? d->ds.rank
+                                                                                                 : EBM_NPY_MAX_RANK));
+    st = cli_layout_read(j->layout, j->model, &want, j->data, &x, err);
+    if (!st) {
+        d->ds.data = x.data;
+        memcpy(d->ds.shape, x.shape, sizeof x.shape[0] * 4);
+    }
+    return st;
+}
+
 /* --buffer-out: the persistent buffer as [count, ...input dims], oldest first. */
 static ebm_status write_buffer(const train_job *j, ebm_model *m, ebm_trainer *t, ebm_error *err)
 {
@@ -715,7 +750,16 @@ static ebm_status write_buffer(const train_job *j, ebm_model *m, ebm_trainer *t,
     int64_t dims[EBM_NPY_MAX_RANK];
     for (int i = 1; i < d->input_rank; i++)
         dims[i - 1] = d->input_shape[i];
-    ebm_status st = ebm_buffer_save(ebm_trainer_buffer(t), j->buffer_out, d->input_rank - 1, dims, err);
+    const ebm_buffer *b = ebm_trainer_buffer(t);
+    const int64_t count = ebm_buffer_count(b), per = ebm_model_sample_numel(m);
+    float *all = malloc((size_t)(count * per + 1) * sizeof(float));
+    if (!all)
+        return ebm_fail(err, EBM_ERR_NOMEM, "--buffer-out %s: out of memory for %lld samples", j->buffer_out,
+                        (long long)count);
+    for (int64_t i = 0; i < count; i++)
+        memcpy(all + i * per, ebm_buffer_sample(b, i), (size_t)per * sizeof(float));
+    ebm_status st = cli_layout_write(j->layout, j->buffer_out, 0, 0, NULL, count, d->input_rank - 1, dims, all, err);
+    free(all);
     if (st)
         ebm_error_prefix(err, "--buffer-out");
     return st;
@@ -736,6 +780,8 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
     ebm_trainer *t = NULL;
     loop_state ls = {.last = {.value = NAN, .covered = -1}, .t0 = t_start};
     st = cache_open_model(&req, &m, err);
+    if (!st)
+        st = data_layout(j, m, &d, err);
     if (!st)
         st = resolve(a, j, m, &d, err);
     ebm_train_data td = {.dataset = d.toy ? NULL : &d.ds, .toy = d.toy, .label = j->data};
