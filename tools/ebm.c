@@ -48,15 +48,23 @@
 #include "ebm_init.h"
 #include "exec.h"
 #include "model_cache.h"
+#include "zoo.h"
 #include "npy.h"
 
 /* ---- ebm info --------------------------------------------------------------------- */
 
-static const cli_opt info_opts[] = {CACHE_OPT_TRUST_FILE, {0}};
+static const cli_opt info_opts[] = {
+    {.name = "config", .help = "print the model's configuration as JSON (the seed's form, as ebm init --config "
+                               "reads it): what ebm init recorded in ebm.config, with the sampler and training "
+                               "defaults the model carries now; a model without ebm.config (e.g. exported from "
+                               "PyTorch) has none to print"},
+    CACHE_OPT_TRUST_FILE,
+    {0},
+};
 
 static const cli_cmd info_cmd = {
     .prog = "ebm info",
-    .usage = "MODEL [--trust-file]",
+    .usage = "MODEL [--config] [--trust-file]",
     .summary = "Describes a model: producer, opsets, inputs and outputs (N = batch size),\n"
                "ONNX and core-IR node counts, parameters and ebm.* metadata; for a compiled\n"
                "model (.so), what its descriptor records.",
@@ -209,8 +217,54 @@ static int info_compiled(const char *path, int trust_file)
     return CLI_EXIT_OK;   /* a failed write to stdout: main says so (cli_finish) */
 }
 
+/* Metadata lookups for zoo_config_from_meta. */
+static const char *graph_meta(void *g, const char *key)
+{
+    return ir_graph_get_meta(g, key);
+}
+
+static const char *desc_meta(void *d, const char *key)
+{
+    const ebm_abi_model *m = d;
+    for (int i = 0; i < m->n_meta; i++)
+        if (m->meta[i].key && strcmp(m->meta[i].key, key) == 0)
+            return m->meta[i].value;
+    return NULL;
+}
+
+/* `ebm info --config`: the configuration rebuilt from the metadata. */
+static int info_config(const char *path, int trust_file)
+{
+    ebm_error err = {0};
+    ebm_model *m = NULL;
+    ir_graph *g = NULL;
+    zoo_spec s;
+    char *json = NULL;
+    ebm_status st;
+    if (cli_file_is_elf(path)) {
+        ebm_open_options o = {.trust_file = trust_file};
+        st = ebm_model_open_with(path, &o, &m, &err);
+        if (!st)
+            st = zoo_config_from_meta(desc_meta, (void *)ebm_model_desc(m), path, &s, &err);
+    } else {
+        st = cli_load_model(path, &g, &err);
+        if (!st)
+            st = zoo_config_from_meta(graph_meta, g, path, &s, &err);
+    }
+    if (!st)
+        st = zoo_config_emit(&s, 0, &json, &err);
+    if (!st)
+        printf("%s\n", json);
+    free(json);
+    ir_graph_free(g);
+    ebm_model_close(m);
+    return st ? cli_fail("ebm", &err, CLI_EXIT_ERROR) : CLI_EXIT_OK;
+}
+
 static int run_info(const cli_args *a)
 {
+    if (cli_get(&info_cmd, a, "config"))
+        return info_config(a->positional[0], cli_get(&info_cmd, a, "trust-file") != NULL);
     if (cli_file_is_elf(a->positional[0]))
         return info_compiled(a->positional[0], cli_get(&info_cmd, a, "trust-file") != NULL);
     ebm_error err = {0};
