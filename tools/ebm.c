@@ -1,11 +1,12 @@
 /* ebm — the runtime command line.
  *
- *   ebm info MODEL
+ *   ebm info MODEL [--config]
  *   ebm eval MODEL --input x.npy [--energy e.npy] [--score s.npy] [--grad g.npy] [--print]
- *            [--energy-head H] [--reference] [--f64]
+ *            [--energy-head H] [--reference] [--f64] [--layout nchw|nhwc]
  *   ebm sample MODEL -n N [--steps K] [--step-size A] [--noise S|auto] [--grad-clip C]
  *            [--clamp LO,HI|none] [--temperature T] [--seed S] [--init uniform|normal|FILE.npy]
- *            [--trajectory M] [--energy e.npy] -o OUT.npy
+ *            [--buffer FILE.npy [--buffer-capacity C]] [--trajectory M] [--energy e.npy]
+ *            [--layout nchw|nhwc] -o OUT.npy
  *
  * MODEL is a compiled model (.so, made by ebmc) or an ONNX model, told apart
  * by content.  `eval` and `sample` run compiled code through libebm; an ONNX
@@ -33,6 +34,10 @@
  * settings table; ebm.train.sigma_max > ebm.train.sigma makes a dsm model of
  * many noise levels, which `ebm train` writes with the anneal and denoise that
  * draw it (sigma_max / sigma and sigma^2) unless given.
+ *
+ * ebm.config (written by `ebm init`) is the model's configuration as JSON in
+ * the seed's form (zoo/config.c); `ebm info --config` prints it with the
+ * sampler and training defaults above put over it.
  */
 #include <errno.h>
 #include <math.h>

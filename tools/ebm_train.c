@@ -706,6 +706,11 @@ static void print_summary(const train_job *j, const loop_state *ls, const train_
     else
         snprintf(how, sizeof how, "%s, %d %s steps each", ebm_objective_name(j->cfg.objective),
                  (int)j->cfg.sampler.lv.steps, ebm_sampler_name(j->cfg.sampler.kind));
+    if (done == first && j->resume) {
+        fprintf(stderr, "ebm train: no step after the checkpoint's step %lld (%s)%s -> %s\n", (long long)done,
+                j->resume, q, j->out);
+        return;
+    }
     fprintf(stderr, "ebm train: %lld steps (%lld..%lld) of %s on %s, batch %lld, in %.3g s (%.3g steps/s%s)%s -> %s\n",
             (long long)(done - first), (long long)first + 1, (long long)done, how, data_label(j->data),
             (long long)j->cfg.batch, secs, secs > 0 ? (double)(done - first) / secs : 0.0,
