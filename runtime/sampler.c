@@ -11,6 +11,7 @@
  */
 #include "sampler.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,19 @@ static float adapt(float alpha, double rate, double target)
 
 /* ---- Langevin and adaptive Langevin -------------------------------------------- */
 
+/* The clip the compiled program applies to dE/dx / T for a clip c on dE/dx
+ * itself: clip(g / T, +-c / T) = clip(g, +-c) / T.  Clipping the gradient of
+ * E before the temperature divides it keeps the sampled density
+ * exp(-E_c(x) / T) for one energy E_c (E with its gradient clipped) at every
+ * T; clipping after the division (c fixed) made the drift alpha c whatever T
+ * once the clip binds, so T stopped mattering.  0 stays 0 (off); a c / T
+ * beyond float range cannot bind and is off as well. */
+static float clip_over_t(float c, float T)
+{
+    const double v = (double)c / (double)T;
+    return c > 0 && v <= FLT_MAX ? (float)v : 0.0f;
+}
+
 /* Steps [from, to) of the compiled Langevin update at the current step size,
  * cut at trajectory frames; leaves the energies at the final state. */
 static ebm_status langevin_segment(run *r, int64_t from, int64_t to, ebm_error *err)
@@ -144,6 +158,7 @@ static ebm_status langevin_segment(run *r, int64_t from, int64_t to, ebm_error *
     ebm_langevin_params lp = r->p->lv;
     lp.step_size = r->alpha;
     lp.temperature = r->temp;
+    lp.grad_clip = clip_over_t(r->p->lv.grad_clip, r->temp);
     lp.noise_scale = r->p->noise_auto ? sqrtf(2.0f * r->alpha) : r->noise;
     lp.trajectory_every = 0;
     for (int64_t s = from; s < to;) {
@@ -253,20 +268,21 @@ static ebm_status run_denoise(run *r, ebm_error *err)
 
 typedef struct mala {
     float *y;          /* proposals [n, numel] */
-    float *dx, *dy;    /* drifts clip(dE/dx / T) at x and y */
+    float *dx, *dy;    /* drifts clip(dE/dx, +-c) / T at x and y */
     float *ey;         /* energies at y [n] */
     float *eps;        /* one sample's noise [numel] */
     unsigned char *outside;   /* [n]: the proposal left the clamp range */
 } mala;
 
-/* drift = clip(-score / T, +-c) in place over score (c = 0: no clip). */
+/* drift = clip(-score, +-c) / T in place over score (c = 0: no clip), the
+ * Langevin program's clip_over_t. */
 static void drift_from_score(float *d, int64_t count, float T, float c)
 {
     for (int64_t j = 0; j < count; j++) {
-        float g = -d[j] / T;
+        float g = -d[j];
         if (c > 0)
             g = g > c ? c : g < -c ? -c : g;
-        d[j] = g;
+        d[j] = g / T;
     }
 }
 

@@ -1,14 +1,23 @@
 /* sampler.h — the samplers of libebm, built on the compute calls of ebm.h:
  *
  *   langevin  DESIGN.md's update, K steps of the compiled fused program
- *             (ebm_langevin), run in chunks so progress can be reported;
+ *             (ebm_langevin), run in chunks so progress can be reported, with
+ *             the gradient clip c applied to dE/dx before the division by T:
+ *             x <- clamp(x - alpha clip(dE/dx, +-c) / T + sigma eps, lo, hi).
+ *             Its stationary density is about exp(-E_c(x) / T') with
+ *             T' = T sigma^2 / (2 alpha) and E_c the energy whose gradient is
+ *             clipped to +-c per element (E_c = E where |dE/dx| <= c), kept
+ *             in the clamp box: with noise "auto" (sigma = sqrt(2 alpha)),
+ *             no clip and no clamp, exactly exp(-E/T) up to the step's
+ *             discretisation; a fixed sigma scales the temperature by
+ *             sigma^2 / (2 alpha) (the defaults 0.005 and 0.01: 1/800);
  *   adaptive  the same update with the step size adapted in windows of
  *             W = min(50, max(1, K/10)) steps toward a target rate (0.574) of
  *             samples whose energy went down over the window: x1.05 above the
  *             target, x0.95 below; with noise "auto" sigma = sqrt(2 alpha)
  *             follows alpha;
  *   mala      Metropolis-adjusted Langevin for exp(-E/T): the proposal is
- *             y = x - alpha * clip(grad E(x)/T, +-c) + sqrt(2 alpha) * eps, accepted
+ *             y = x - alpha * clip(grad E(x), +-c)/T + sqrt(2 alpha) * eps, accepted
  *             per sample with probability min(1, pi(y) q(x|y) / (pi(x) q(y|x))),
  *             so the chain leaves exp(-E/T) exactly invariant (with a clamp
  *             range: restricted to the box; proposals outside are rejected).
@@ -20,7 +29,9 @@
  * Every random number is counter-based (ebm_philox.h) and keyed by the seed,
  * the sample's global index, the step and the element, and every adaptation
  * decision uses the whole batch, so results do not depend on the batch split
- * or thread count.  All three sample exp(-E(x)/T).
+ * or thread count.  All three sample exp(-E(x)/T) when nothing else
+ * intervenes (MALA exactly, the other two with noise "auto" and no clip or
+ * clamp that binds; see langevin above).
  *
  * The sample buffer of persistent contrastive divergence is in buffer.h.
  */

@@ -388,11 +388,129 @@ ebm_status cli_check_samples(const char *model, const char *input_name, const ir
         } else {
             snprintf(got, sizeof got, "of rank %d", x->rank);
         }
-        return ebm_fail(err, EBM_ERR_SHAPE, "%s: shape %s, expected %s (input%s%s%s of %s)", path, got, ws,
-                        input_name ? " '" : "", input_name ? input_name : "", input_name ? "'" : "", model);
+        /* [N, H, W, C] for an image input [N, C, H, W]: the channel-last layout */
+        int hwc = want->rank == 4 && x->rank == 4 && x->shape[1] == want->d[2] && x->shape[2] == want->d[3] &&
+                  x->shape[3] == want->d[1];
+        return ebm_fail(err, EBM_ERR_SHAPE, "%s: shape %s, expected %s (input%s%s%s of %s)%s", path, got, ws,
+                        input_name ? " '" : "", input_name ? input_name : "", input_name ? "'" : "", model,
+                        hwc ? "; it is channel-last [N,H,W,C]: pass --layout nhwc" : "");
     }
     *n = x->shape[0];
     return ebm_array_check_finite(x, path, err);
+}
+
+/* ---- array layout ------------------------------------------------------------------ */
+
+ebm_status cli_layout_from_flag(const char *value, cli_layout *out, ebm_error *err)
+{
+    if (!value || strcmp(value, "nchw") == 0)
+        *out = CLI_LAYOUT_NCHW;
+    else if (strcmp(value, "nhwc") == 0)
+        *out = CLI_LAYOUT_NHWC;
+    else
+        return ebm_fail(err, EBM_ERR_INVALID, "--layout: '%s' is not nchw or nhwc", value);
+    return EBM_OK;
+}
+
+/* count samples [a, b, c] -> [b, c, a] (to_last) or [b, c, a] -> [a, b, c]
+ * (!to_last), elements of esize bytes. */
+static void permute_samples(const char *in, char *out, size_t esize, int64_t count, int64_t a, int64_t b, int64_t c,
+                            int to_last)
+{
+    const int64_t per = a * b * c;
+    for (int64_t s = 0; s < count; s++) {
+        const char *src = in + (size_t)(s * per) * esize;
+        char *dst = out + (size_t)(s * per) * esize;
+        for (int64_t i = 0; i < a; i++)
+            for (int64_t j = 0; j < b; j++)
+                for (int64_t k = 0; k < c; k++) {
+                    const int64_t first = (i * b + j) * c + k, last = (j * c + k) * a + i;
+                    memcpy(dst + (size_t)(to_last ? last : first) * esize,
+                           src + (size_t)(to_last ? first : last) * esize, esize);
+                }
+    }
+}
+
+static void shape_text(int rank, const int64_t *d, char *buf, size_t size)
+{
+    ir_shape s = {.rank = rank <= IR_MAX_RANK ? rank : 0};
+    if (rank > IR_MAX_RANK) {
+        snprintf(buf, size, "of rank %d", rank);
+        return;
+    }
+    memcpy(s.d, d, sizeof s.d[0] * (size_t)rank);
+    ir_shape_str(&s, buf, size);
+}
+
+ebm_status cli_layout_check_model(cli_layout l, const char *model, const ir_shape *want, ebm_error *err)
+{
+    char ws[128];
+    ir_shape_str(want, ws, sizeof ws);
+    if (l == CLI_LAYOUT_NHWC && want->rank != 4)
+        return ebm_fail(err, EBM_ERR_SHAPE, "--layout nhwc: the input of %s is %s, not an image [N,C,H,W]; drop "
+                        "--layout", model, ws);
+    return EBM_OK;
+}
+
+ebm_status cli_layout_read(cli_layout l, const char *model, const ir_shape *want, const char *path, ebm_array *x,
+                           ebm_error *err)
+{
+    if (l == CLI_LAYOUT_NCHW)
+        return EBM_OK;
+    char ws[128], got[128];
+    ir_shape_str(want, ws, sizeof ws);
+    shape_text(x->rank, x->shape, got, sizeof got);
+    ebm_status st = cli_layout_check_model(l, model, want, err);
+    if (st)
+        return st;
+    const int64_t C = want->d[1], H = want->d[2], W = want->d[3];
+    if (x->rank != 4 || x->shape[1] != H || x->shape[2] != W || x->shape[3] != C)
+        return ebm_fail(err, EBM_ERR_SHAPE, "--layout nhwc: %s: shape %s, expected [N,%lld,%lld,%lld] (N,H,W,C for "
+                        "the input %s of %s)", path, got, (long long)H, (long long)W, (long long)C, ws, model);
+    if (x->dtype != EBM_NPY_F32 && x->dtype != EBM_NPY_F64)
+        return EBM_OK;   /* the type check that follows says what is wrong */
+    const size_t esize = x->dtype == EBM_NPY_F64 ? sizeof(double) : sizeof(float);
+    const int64_t numel = ebm_array_numel(x);
+    char *t = malloc((size_t)(numel + 1) * esize);
+    if (!t)
+        return ebm_fail(err, EBM_ERR_NOMEM, "--layout nhwc: %s: out of memory for %lld values", path,
+                        (long long)numel);
+    permute_samples(x->data, t, esize, x->shape[0], C, H, W, 0);
+    free(x->data);
+    x->data = t;
+    x->shape[1] = C, x->shape[2] = H, x->shape[3] = W;
+    return EBM_OK;
+}
+
+ebm_status cli_layout_write(cli_layout l, const char *path, int f64, int n_lead, const int64_t *lead, int64_t count,
+                            int sample_rank, const int64_t *sample_shape, const void *data, ebm_error *err)
+{
+    int64_t shape[EBM_NPY_MAX_RANK];
+    int rank = 0;
+    if (n_lead + 1 + sample_rank > EBM_NPY_MAX_RANK)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: an array of rank %d is beyond .npy's %d", path,
+                        n_lead + 1 + sample_rank, EBM_NPY_MAX_RANK);
+    int64_t total = count;
+    for (int i = 0; i < n_lead; i++) {
+        shape[rank++] = lead[i];
+        total *= lead[i];
+    }
+    shape[rank++] = count;
+    const int nhwc = l == CLI_LAYOUT_NHWC && sample_rank == 3;
+    for (int i = 0; i < sample_rank; i++)
+        shape[rank++] = nhwc ? sample_shape[(i + 1) % 3] : sample_shape[i];
+    const ebm_npy_dtype dt = f64 ? EBM_NPY_F64 : EBM_NPY_F32;
+    if (!nhwc)
+        return ebm_npy_write(path, dt, rank, shape, data, err);
+    const size_t esize = f64 ? sizeof(double) : sizeof(float);
+    const int64_t per = sample_shape[0] * sample_shape[1] * sample_shape[2];
+    char *t = malloc((size_t)(total * per + 1) * esize);
+    if (!t)
+        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory for %lld samples", path, (long long)total);
+    permute_samples(data, t, esize, total, sample_shape[0], sample_shape[1], sample_shape[2], 1);
+    ebm_status st = ebm_npy_write(path, dt, rank, shape, t, err);
+    free(t);
+    return st;
 }
 
 static const char *const head_choices = "output, sum, neg-logsumexp or logsumexp";

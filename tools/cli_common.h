@@ -116,6 +116,37 @@ ir_shape cli_desc_input_shape(const ebm_abi_model *d);
 ebm_status cli_check_samples(const char *model, const char *input_name, const ir_shape *want, const char *path,
                              const ebm_array *x, int f64, int f64_possible, int64_t *n, ebm_error *err);
 
+/* ---- array layout (--layout) ---------------------------------------------------- */
+
+/* How image arrays sit in .npy files: the model's own [N, C, H, W] (nchw, the
+ * default) or channel-last [N, H, W, C] (nhwc, the layout of ebm init's
+ * --input-shape H,W,C and of NumPy/TensorFlow images).  Arrays of nhwc are
+ * transposed to the model's layout when read and back when written. */
+typedef enum cli_layout { CLI_LAYOUT_NCHW, CLI_LAYOUT_NHWC } cli_layout;
+
+/* The --layout help text, for every command that reads or writes samples. */
+#define CLI_OPT_LAYOUT                                                                                          \
+    {.name = "layout", .metavar = "nchw|nhwc",                                                                 \
+     .help = "image arrays in files: nchw = the model's [N, C, H, W] (default), nhwc = channel-last "        \
+             "[N, H, W, C] (as --input-shape H,W,C), transposed on read and written back as nhwc"}
+
+/* Parses a --layout value (NULL: nchw); the error names the flag. */
+ebm_status cli_layout_from_flag(const char *value, cli_layout *out, ebm_error *err);
+/* With nhwc, fails unless the model's input `want` is an image [N, C, H, W]. */
+ebm_status cli_layout_check_model(cli_layout l, const char *model, const ir_shape *want, ebm_error *err);
+/* With nhwc, turns x (read from path) from [N, H, W, C] into the model's
+ * [N, C, H, W] (`want`, N symbolic) in place, float32 or float64; with nchw
+ * nothing.  Errors name --layout, the file and both shapes: a model input
+ * that is not an image, or an array that is not [N, H, W, C] of its size. */
+ebm_status cli_layout_read(cli_layout l, const char *model, const ir_shape *want, const char *path, ebm_array *x,
+                           ebm_error *err);
+/* Writes count samples of [C, H, W] (sample_rank 3; other ranks and nchw are
+ * written as they are), float32 or float64, as .npy [lead..., count, ...] --
+ * lead (n_lead dims, may be 0) before the sample axis -- transposed to
+ * [H, W, C] with nhwc. */
+ebm_status cli_layout_write(cli_layout l, const char *path, int f64, int n_lead, const int64_t *lead, int64_t count,
+                            int sample_rank, const int64_t *sample_shape, const void *data, ebm_error *err);
+
 /* Parses an --energy-head value; the error names the flag and the choices. */
 ebm_status cli_head_from_flag(const char *value, ebm_head *out, ebm_error *err);
 /* The energy head: the flag value if given, else the model's `ebm.energy_head`

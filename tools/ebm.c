@@ -1,11 +1,12 @@
 /* ebm — the runtime command line.
  *
- *   ebm info MODEL
+ *   ebm info MODEL [--config]
  *   ebm eval MODEL --input x.npy [--energy e.npy] [--score s.npy] [--grad g.npy] [--print]
- *            [--energy-head H] [--reference] [--f64]
+ *            [--energy-head H] [--reference] [--f64] [--layout nchw|nhwc]
  *   ebm sample MODEL -n N [--steps K] [--step-size A] [--noise S|auto] [--grad-clip C]
  *            [--clamp LO,HI|none] [--temperature T] [--seed S] [--init uniform|normal|FILE.npy]
- *            [--trajectory M] [--energy e.npy] -o OUT.npy
+ *            [--buffer FILE.npy [--buffer-capacity C]] [--trajectory M] [--energy e.npy]
+ *            [--layout nchw|nhwc] -o OUT.npy
  *
  * MODEL is a compiled model (.so, made by ebmc) or an ONNX model, told apart
  * by content.  `eval` and `sample` run compiled code through libebm; an ONNX
@@ -33,6 +34,10 @@
  * settings table; ebm.train.sigma_max > ebm.train.sigma makes a dsm model of
  * many noise levels, which `ebm train` writes with the anneal and denoise that
  * draw it (sigma_max / sigma and sigma^2) unless given.
+ *
+ * ebm.config (written by `ebm init`) is the model's configuration as JSON in
+ * the seed's form (zoo/config.c); `ebm info --config` prints it with the
+ * sampler and training defaults above put over it.
  */
 #include <errno.h>
 #include <math.h>
@@ -48,15 +53,23 @@
 #include "ebm_init.h"
 #include "exec.h"
 #include "model_cache.h"
+#include "zoo.h"
 #include "npy.h"
 
 /* ---- ebm info --------------------------------------------------------------------- */
 
-static const cli_opt info_opts[] = {CACHE_OPT_TRUST_FILE, {0}};
+static const cli_opt info_opts[] = {
+    {.name = "config", .help = "print the model's configuration as JSON (the seed's form, as ebm init --config "
+                               "reads it): what ebm init recorded in ebm.config, with the sampler and training "
+                               "defaults the model carries now; a model without ebm.config (e.g. exported from "
+                               "PyTorch) has none to print"},
+    CACHE_OPT_TRUST_FILE,
+    {0},
+};
 
 static const cli_cmd info_cmd = {
     .prog = "ebm info",
-    .usage = "MODEL [--trust-file]",
+    .usage = "MODEL [--config] [--trust-file]",
     .summary = "Describes a model: producer, opsets, inputs and outputs (N = batch size),\n"
                "ONNX and core-IR node counts, parameters and ebm.* metadata; for a compiled\n"
                "model (.so), what its descriptor records.",
@@ -209,8 +222,54 @@ static int info_compiled(const char *path, int trust_file)
     return CLI_EXIT_OK;   /* a failed write to stdout: main says so (cli_finish) */
 }
 
+/* Metadata lookups for zoo_config_from_meta. */
+static const char *graph_meta(void *g, const char *key)
+{
+    return ir_graph_get_meta(g, key);
+}
+
+static const char *desc_meta(void *d, const char *key)
+{
+    const ebm_abi_model *m = d;
+    for (int i = 0; i < m->n_meta; i++)
+        if (m->meta[i].key && strcmp(m->meta[i].key, key) == 0)
+            return m->meta[i].value;
+    return NULL;
+}
+
+/* `ebm info --config`: the configuration rebuilt from the metadata. */
+static int info_config(const char *path, int trust_file)
+{
+    ebm_error err = {0};
+    ebm_model *m = NULL;
+    ir_graph *g = NULL;
+    zoo_spec s;
+    char *json = NULL;
+    ebm_status st;
+    if (cli_file_is_elf(path)) {
+        ebm_open_options o = {.trust_file = trust_file};
+        st = ebm_model_open_with(path, &o, &m, &err);
+        if (!st)
+            st = zoo_config_from_meta(desc_meta, (void *)ebm_model_desc(m), path, &s, &err);
+    } else {
+        st = cli_load_model(path, &g, &err);
+        if (!st)
+            st = zoo_config_from_meta(graph_meta, g, path, &s, &err);
+    }
+    if (!st)
+        st = zoo_config_emit(&s, 0, &json, &err);
+    if (!st)
+        printf("%s\n", json);
+    free(json);
+    ir_graph_free(g);
+    ebm_model_close(m);
+    return st ? cli_fail("ebm", &err, CLI_EXIT_ERROR) : CLI_EXIT_OK;
+}
+
 static int run_info(const cli_args *a)
 {
+    if (cli_get(&info_cmd, a, "config"))
+        return info_config(a->positional[0], cli_get(&info_cmd, a, "trust-file") != NULL);
     if (cli_file_is_elf(a->positional[0]))
         return info_compiled(a->positional[0], cli_get(&info_cmd, a, "trust-file") != NULL);
     ebm_error err = {0};
@@ -253,6 +312,7 @@ static const cli_opt eval_opts[] = {
      .help = "run the reference executor on the ONNX graph instead of compiled code"},
     {.name = "f64", .help = "compute in float64 and write float64 arrays (accepts float64 input); "
                             "implies --reference"},
+    CLI_OPT_LAYOUT,
     CACHE_OPT_TRUST_FILE,
     {0},
 };
@@ -260,7 +320,7 @@ static const cli_opt eval_opts[] = {
 static const cli_cmd eval_cmd = {
     .prog = "ebm eval",
     .usage = "MODEL --input FILE [--energy FILE] [--score FILE] [--grad FILE] [--print]\n"
-             "                [--energy-head HEAD] [--reference] [--f64]",
+             "                [--energy-head HEAD] [--reference] [--f64] [--layout nchw|nhwc]",
     .summary = "Computes the energy E(x) of every sample in --input, and on request the\n"
                "score -dE/dx or the gradient dE/dx, with compiled code (an ONNX MODEL is\n"
                "compiled once into the cache folder), or with the reference executor.",
@@ -371,9 +431,10 @@ static ebm_status check_outputs(const char *model, const eval_out *o, int64_t n,
     return st;
 }
 
-/* Writes the score, or its negation (the gradient), with the input's shape. */
-static ebm_status write_score(const char *path, const ebm_array *x, const void *score, int f64, int negate,
-                              ebm_error *err)
+/* Writes the score, or its negation (the gradient), with the input's shape
+ * (in the --layout the input was read in). */
+static ebm_status write_score(const char *path, cli_layout l, const ebm_array *x, const void *score, int f64,
+                              int negate, ebm_error *err)
 {
     int64_t numel = ebm_array_numel(x);
     size_t esize = f64 ? sizeof(double) : sizeof(float);
@@ -386,7 +447,7 @@ static ebm_status write_score(const char *path, const ebm_array *x, const void *
         else
             ((float *)buf)[i] = (negate ? -1 : 1) * ((const float *)score)[i];
     }
-    ebm_status st = ebm_npy_write(path, f64 ? EBM_NPY_F64 : EBM_NPY_F32, x->rank, x->shape, buf, err);
+    ebm_status st = cli_layout_write(l, path, f64, 0, NULL, x->shape[0], x->rank - 1, x->shape + 1, buf, err);
     free(buf);
     return st;
 }
@@ -398,13 +459,16 @@ static ebm_status eval_report(const cli_args *a, const char *model, const ebm_ar
     const char *e_path = cli_get(&eval_cmd, a, "energy");
     const char *s_path = cli_get(&eval_cmd, a, "score");
     const char *g_path = cli_get(&eval_cmd, a, "grad");
-    ebm_status st = check_outputs(model, o, n, ebm_array_numel(x), err);
+    cli_layout l = CLI_LAYOUT_NCHW;
+    ebm_status st = cli_layout_from_flag(cli_get(&eval_cmd, a, "layout"), &l, err);
+    if (!st)
+        st = check_outputs(model, o, n, ebm_array_numel(x), err);
     if (!st && e_path)
         st = ebm_npy_write(e_path, o->f64 ? EBM_NPY_F64 : EBM_NPY_F32, 1, &n, o->energy, err);
     if (!st && s_path)
-        st = write_score(s_path, x, o->score, o->f64, 0, err);
+        st = write_score(s_path, l, x, o->score, o->f64, 0, err);
     if (!st && g_path)
-        st = write_score(g_path, x, o->score, o->f64, 1, err);
+        st = write_score(g_path, l, x, o->score, o->f64, 1, err);
     for (int64_t i = 0; !st && cli_get(&eval_cmd, a, "print") && i < n; i++)
         printf("%.9g\n", o->f64 ? ((double *)o->energy)[i] : ((float *)o->energy)[i]);
     if (!st && cli_get(&eval_cmd, a, "print") && (fflush(stdout) != 0 || ferror(stdout)))
@@ -426,6 +490,15 @@ static ebm_status eval_report(const cli_args *a, const char *model, const ebm_ar
 static int eval_wants_score(const cli_args *a)
 {
     return cli_get(&eval_cmd, a, "score") || cli_get(&eval_cmd, a, "grad");
+}
+
+/* --layout nhwc: the input array to the model's layout. */
+static ebm_status eval_layout(const cli_args *a, const char *model, const ir_shape *want, const char *path,
+                              ebm_array *x, ebm_error *err)
+{
+    cli_layout l = CLI_LAYOUT_NCHW;
+    ebm_status st = cli_layout_from_flag(cli_get(&eval_cmd, a, "layout"), &l, err);
+    return st ? st : cli_layout_read(l, model, want, path, x, err);
 }
 
 /* --reference / --f64: the reference executor on the front end's IR. */
@@ -451,7 +524,9 @@ static ebm_status eval_reference(const cli_args *a, ebm_error *err)
         st = ebm_npy_read(in_path, &x, err);
     if (!st) {
         const ir_node *in = &g->nodes[g->inputs[0]];
-        st = cli_check_samples(model, in->name ? in->name : "?", &in->shape, in_path, &x, o.f64, 1, &n, err);
+        st = eval_layout(a, model, &in->shape, in_path, &x, err);
+        if (!st)
+            st = cli_check_samples(model, in->name ? in->name : "?", &in->shape, in_path, &x, o.f64, 1, &n, err);
     }
     if (!st)
         st = eval_run(prog ? prog : g, &x, n, &o, err);
@@ -498,7 +573,9 @@ static ebm_status eval_compiled(const cli_args *a, ebm_error *err)
         st = ebm_npy_read(in_path, &x, err);
     if (!st) {
         ir_shape want = cli_desc_input_shape(ebm_model_desc(m));
-        st = cli_check_samples(model, NULL, &want, in_path, &x, 0, !cli_file_is_elf(model), &n, err);
+        st = eval_layout(a, model, &want, in_path, &x, err);
+        if (!st)
+            st = cli_check_samples(model, NULL, &want, in_path, &x, 0, !cli_file_is_elf(model), &n, err);
     }
     if (!st)
         st = eval_out_alloc(&o, n, ebm_array_numel(&x), eval_wants_score(a), err);
@@ -527,6 +604,9 @@ static int run_eval(const cli_args *a)
     const char *head = cli_get(&eval_cmd, a, "energy-head");
     ebm_head h;
     if (head && cli_head_from_flag(head, &h, &err))
+        return cli_fail("ebm", &err, CLI_EXIT_USAGE);
+    cli_layout l;
+    if (cli_layout_from_flag(cli_get(&eval_cmd, a, "layout"), &l, &err))
         return cli_fail("ebm", &err, CLI_EXIT_USAGE);
     int reference = cli_get(&eval_cmd, a, "reference") || cli_get(&eval_cmd, a, "f64");
     ebm_status st = reference ? eval_reference(a, &err) : eval_compiled(a, &err);

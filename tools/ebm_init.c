@@ -2,11 +2,14 @@
  *
  *   ebm init --preset NAME [--config FILE] [--input-dim D | --input-shape H,W,C] [--seed S] -o MODEL.onnx
  *   ebm init --config FILE [--input-dim D | --input-shape H,W,C] [--seed S] -o MODEL.onnx
+ *   ... [--emit-config FILE.json]
  *
  * The spec is built in layers, each overriding the one before: the preset
  * (or the default spec), the configuration file, then the input flags.  The
  * network, its initial parameters (from --seed) and its ebm.* metadata come
- * from ir/nn.h; the file is written atomically.
+ * from ir/nn.h; the file is written atomically.  The configuration itself
+ * (zoo_config_emit, the seed's form) goes into the model as ebm.config, which
+ * `ebm info --config` prints back, and into --emit-config FILE on request.
  */
 #include "ebm_init.h"
 
@@ -14,6 +17,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+
+#include "atomic_file.h"
 #include "zoo.h"
 #include "onnx.h"
 
@@ -27,13 +33,17 @@ static const cli_opt init_opts[] = {
     {.name = "max-params", .metavar = "N", .help = "refuse (before allocating) a network of more than N "
                                                    "parameters (default 100000000)"},
     {.name = "output", .short_name = 'o', .metavar = "FILE", .help = "the ONNX model to write (required)"},
+    {.name = "emit-config", .metavar = "FILE.json",
+     .help = "also write the model's configuration (after --preset, --config and the input flags) as JSON in "
+             "the seed's form; ebm init --config FILE.json builds the same network again"},
     {0},
 };
 
 const cli_cmd init_cmd = {
     .prog = "ebm init",
     .usage = "--preset NAME | --config FILE | --preset NAME --config FILE\n"
-             "                [--input-dim D | --input-shape H,W,C] [--seed S] [--max-params N] -o MODEL.onnx",
+             "                [--input-dim D | --input-shape H,W,C] [--seed S] [--max-params N]\n"
+             "                [--emit-config FILE.json] -o MODEL.onnx",
     .summary = "Writes a new energy network, from a preset or a JSON configuration, as ONNX.\n"
                "The file uses standard operators only and carries the sampler and training\n"
                "defaults in ebm.* metadata; parameters are initialised as PyTorch does, from --seed.\n"
@@ -42,10 +52,16 @@ const cli_cmd init_cmd = {
                "  cnn     images (default 28,28,1): 3x3 stride-2 conv 32, 64 + SiLU; global mean -> 1\n"
                "  mnist   28,28,1: conv 16, 32, 64 + GroupNorm + SiLU; global mean; 64 -> 32 -> 16 -> 1\n"
                "  cifar   32,32,3: as mnist with 32, 64, 128, 256 in residual blocks\n"
-               "Configuration fields: name, input_dim or input_shape [H, W, C], hidden_dims, output_dim\n"
-               "(must be 1), activation (relu, silu/swish, gelu, elu, leaky_relu, softplus, tanh),\n"
-               "energy_type (mlp, cnn, deep), use_residual, use_bias, kernel_size, and parameters {mcmc_steps,\n"
-               "step_size, noise_scale, grad_clip, clamp, temperature, buffer_capacity, reinit_prob, alpha}.",
+               "Configuration fields (flat form): name, input_dim D or input_shape [H, W, C], hidden_dims,\n"
+               "output_dim (must be 1), activation (relu, silu/swish, gelu, elu, leaky_relu, softplus, tanh),\n"
+               "energy_type (mlp, cnn, deep), use_residual, use_bias, kernel_size, norm_groups, quadratic, and\n"
+               "parameters {mcmc_steps, step_size, noise_scale, grad_clip, clamp, temperature,\n"
+               "buffer_capacity, reinit_prob, alpha}.\n"
+               "The seed's form is accepted too: model_class \"EBM\" (mlp or cnn) or \"DeepEBM\" (deep),\n"
+               "input_dim [D] or [H, W, C], name, hidden_dims, output_dim, activation, and the network\n"
+               "settings (energy_type, use_residual, use_bias, kernel_size, norm_groups, quadratic) under\n"
+               "parameters with the sampler's; a file uses one form.  Images are channel-last: --input-shape\n"
+               "and [H, W, C] give x [N, C, H, W] (read [N, H, W, C] arrays with --layout nhwc).",
     .opts = init_opts,
     .min_positional = 0,
     .max_positional = 0,
@@ -84,7 +100,7 @@ static ebm_status parse_hwc(const char *value, int64_t *hwc, ebm_error *err)
 
 /* Flag values are checked before anything is built, as usage errors. */
 typedef struct init_flags {
-    const char *preset, *config, *out;
+    const char *preset, *config, *out, *emit;
     int64_t input_dim, hwc[3];
     unsigned long long seed;
     long long max_params;   /* 0: not given */
@@ -96,6 +112,7 @@ static ebm_status read_flags(const cli_args *a, init_flags *f, ebm_error *err)
     f->preset = cli_get(&init_cmd, a, "preset");
     f->config = cli_get(&init_cmd, a, "config");
     f->out = cli_get(&init_cmd, a, "output");
+    f->emit = cli_get(&init_cmd, a, "emit-config");
     const char *dim = cli_get(&init_cmd, a, "input-dim"), *shape = cli_get(&init_cmd, a, "input-shape");
     const char *seed = cli_get(&init_cmd, a, "seed");
     if (!f->out)
@@ -147,17 +164,31 @@ int run_init(const cli_args *a)
         return cli_fail("ebm", &err, CLI_EXIT_ERROR);
     apply_input_flags(&f, &s);
     s.max_params = f.max_params;
-    ebm_status st = zoo_build(&s, f.seed, &g, &err);
+    char *compact = NULL, *indented = NULL;
+    ebm_status st = zoo_config_emit(&s, 1, &compact, &err);
+    if (!st)
+        st = zoo_build(&s, f.seed, &g, &err);
+    if (!st)
+        st = ir_graph_set_meta(g, "ebm.config", compact, &err);
     if (!st)
         st = ir_onnx_export_file(g, f.out, &err);
+    if (!st && f.emit && !(st = zoo_config_emit(&s, 0, &indented, &err))) {
+        const void *parts[2] = {indented, "\n"};
+        const size_t lens[2] = {strlen(indented), 1};
+        if ((st = base_write_atomic(f.emit, parts, lens, 2, &err)))
+            ebm_error_prefix(&err, "--emit-config");
+    }
+    free(compact);
+    free(indented);
     if (st) {
         ir_graph_free(g);
         return cli_fail("ebm", &err, CLI_EXIT_ERROR);
     }
     char arch[512];
     zoo_spec_describe(&s, arch, sizeof arch);
-    printf("ebm init: wrote %s: %s%s%s, %lld parameters, seed %llu\n", f.out, s.preset[0] ? s.preset : "",
-           s.preset[0] ? " " : "", arch, (long long)ir_graph_param_count(g, 1), f.seed);
+    printf("ebm init: wrote %s: %s%s%s, %lld parameters, seed %llu%s%s\n", f.out, s.preset[0] ? s.preset : "",
+           s.preset[0] ? " " : "", arch, (long long)ir_graph_param_count(g, 1), f.seed,
+           f.emit ? "; configuration -> " : "", f.emit ? f.emit : "");
     ir_graph_free(g);
     return CLI_EXIT_OK;   /* a failed write to stdout: main says so (cli_finish) */
 }

@@ -44,13 +44,18 @@ static const cli_opt sample_opts[] = {
                                                 "acceptance, then it is frozen (default K/2)"},
     {.name = "step-size", .metavar = "A", .help = "step size alpha > 0 (default: ebm.sampler.step_size, else 0.01)"},
     {.name = "noise", .metavar = "S|auto",
-     .help = "noise scale sigma >= 0, auto = sqrt(2 alpha) (default: ebm.sampler.noise_scale, else 0.005)"},
+     .help = "noise scale sigma >= 0, auto = sqrt(2 alpha) (default: ebm.sampler.noise_scale, else 0.005); "
+             "a fixed sigma samples at the temperature T sigma^2 / (2 alpha) (the defaults: T/800), auto at T"},
     {.name = "grad-clip", .metavar = "C",
-     .help = "clip dE/dx / T to [-C, C], 0 = off (default: ebm.sampler.grad_clip, else 0.03)"},
+     .help = "clip dE/dx to [-C, C] per element before dividing by T, 0 = off (default: ebm.sampler.grad_clip, "
+             "else 0.03): the chains then sample E_c, E with its gradient clipped, at every T"},
     {.name = "clamp", .metavar = "LO,HI|none",
      .help = "keep samples in [LO, HI] (default: ebm.sampler.clamp, else -1,1)"},
-    {.name = "temperature", .metavar = "T", .help = "T > 0: samples p(x) ~ exp(-E(x)/T) (default: "
-                                                    "ebm.sampler.temperature, else 1)"},
+    {.name = "temperature", .metavar = "T",
+     .help = "T > 0 (default: ebm.sampler.temperature, else 1): the update is x - A clip(dE/dx, C)/T + S eps, "
+             "clamped; it samples exp(-E(x)/T) exactly with mala, and with langevin/adaptive when --noise auto, "
+             "--grad-clip 0 and --clamp none (variance T s^2 on E = |x|^2/(2 s^2)); otherwise exp(-E_c(x)/T') "
+             "with T' = T S^2/(2 A), inside the clamp box"},
     {.name = "anneal", .metavar = "T0", .help = "langevin: anneal the temperature geometrically from T0 at the first "
                                                "step to --temperature at the last, the step size following T^2 "
                                                "(default: ebm.sampler.anneal, else 0 = off)"},
@@ -67,12 +72,16 @@ static const cli_opt sample_opts[] = {
              "absent file starts empty), then append the samples and save it back atomically"},
     {.name = "reinit", .metavar = "P", .help = "with --buffer: probability of a fresh state per chain (default: "
                                                "ebm.buffer.reinit_prob, else 0.05)"},
+    {.name = "buffer-capacity", .metavar = "C",
+     .help = "with --buffer: the most samples it keeps, the oldest evicted first (default: ebm.buffer.capacity, "
+             "else 8192); a larger file keeps its newest C"},
     {.name = "png", .metavar = "GRID.png",
      .help = "also draw the samples: a grid of images (1 or 3 channels), or for 2-D inputs a scatter plot over "
              "the energy's map"},
     {.name = "trajectory", .metavar = "M", .help = "write every M-th state to OUT: the initial state, then the "
                                                    "states after M, 2M, ... steps"},
     {.name = "energy", .metavar = "FILE", .help = "also write the final energies, .npy float32 [N]"},
+    CLI_OPT_LAYOUT,
     {.name = "energy-head", .metavar = "HEAD",
      .help = "when compiling an ONNX MODEL: output|sum|neg-logsumexp|logsumexp (default: its "
              "ebm.energy_head metadata, else output)"},
@@ -85,8 +94,8 @@ const cli_cmd sample_cmd = {
     .usage = "MODEL -n N [--sampler langevin|adaptive|mala] [--steps K] [--burn-in B]\n"
              "                  [--step-size A] [--noise S|auto] [--grad-clip C] [--clamp LO,HI|none]\n"
              "                  [--temperature T] [--seed S] [--init uniform|normal|FILE.npy]\n"
-             "                  [--buffer FILE.npy [--reinit P]] [--trajectory M] [--energy FILE]\n"
-             "                  [--png GRID.png] -o OUT.npy",
+             "                  [--buffer FILE.npy [--reinit P] [--buffer-capacity C]] [--trajectory M]\n"
+             "                  [--energy FILE] [--png GRID.png] [--layout nchw|nhwc] -o OUT.npy",
     .summary = "Draws samples from exp(-E(x)/T) with Langevin dynamics, adaptive Langevin or MALA,\n"
                "run by the compiled model (an ONNX MODEL is compiled once into the cache folder).",
     .opts = sample_opts,
@@ -248,7 +257,7 @@ static const setting settings[] = {
     {"denoise", "ebm.sampler.denoise", NULL, parse_denoise},
     {"init", "ebm.sampler.init", "ebm.train.init", parse_init},
     {"reinit", "ebm.buffer.reinit_prob", NULL, parse_reinit},
-    {NULL, "ebm.buffer.capacity", NULL, parse_capacity},   /* metadata only */
+    {"buffer-capacity", "ebm.buffer.capacity", NULL, parse_capacity},
 };
 #define N_SETTINGS ((int)(sizeof settings / sizeof settings[0]))
 
@@ -313,6 +322,7 @@ typedef struct sample_job {
     int32_t burn_in;        /* -1: K/2 */
     uint64_t seed;
     ebm_sampler_kind kind;
+    cli_layout layout;      /* of --init FILE, --buffer and the output */
     sample_settings s;
 } sample_job;
 
@@ -351,6 +361,8 @@ static ebm_status read_flags(const cli_args *a, sample_job *j, ebm_error *err)
     ebm_head h;
     if ((v = cli_get(&sample_cmd, a, "energy-head")) && cli_head_from_flag(v, &h, err))
         return EBM_ERR_INVALID;
+    if (cli_layout_from_flag(cli_get(&sample_cmd, a, "layout"), &j->layout, err))
+        return EBM_ERR_INVALID;
     j->s = sample_settings_default();
     if (sample_settings_flags(&sample_cmd, a, "steps", &j->s, err))
         return EBM_ERR_INVALID;
@@ -361,6 +373,8 @@ static ebm_status read_flags(const cli_args *a, sample_job *j, ebm_error *err)
                         "(with --buffer, --init uniform|normal says how fresh states are made)");
     if (cli_get(&sample_cmd, a, "reinit") && !j->buffer)
         return ebm_fail(err, EBM_ERR_INVALID, "--reinit applies to --buffer FILE only");
+    if (cli_get(&sample_cmd, a, "buffer-capacity") && !j->buffer)
+        return ebm_fail(err, EBM_ERR_INVALID, "--buffer-capacity applies to --buffer FILE only");
     if (j->burn_in > j->s.p.steps && cli_get(&sample_cmd, a, "steps"))
         return ebm_fail(err, EBM_ERR_INVALID, "--burn-in %d exceeds --steps %d (burn-in is part of the K steps)",
                         (int)j->burn_in, (int)j->s.p.steps);
@@ -385,6 +399,8 @@ static ebm_status init_from_file(const sample_job *j, const ebm_model *m, ebm_ar
     ir_shape want = cli_desc_input_shape(ebm_model_desc(m));
     ebm_status st = ebm_npy_read(j->s.init_file, x, err);
     if (!st)
+        st = cli_layout_read(j->layout, j->model, &want, j->s.init_file, x, err);
+    if (!st)
         st = cli_check_samples(j->model, NULL, &want, j->s.init_file, x, 0, 0, n, err);
     if (!st && j->n >= 0 && *n != j->n)
         st = ebm_fail(err, EBM_ERR_SHAPE, "%s: holds %lld samples, but -n %lld was given", j->s.init_file,
@@ -403,6 +419,44 @@ static void sample_dims(const ebm_model *m, int *rank, int64_t *shape)
         shape[i - 1] = d->input_shape[i];
 }
 
+/* --buffer FILE with --layout nhwc: its [count, H, W, C] samples, transposed,
+ * become the buffer's contents (the newest `capacity` kept, as a load does). */
+static ebm_status load_buffer_nhwc(const sample_job *j, const ebm_model *m, ebm_buffer *buf, ebm_error *err)
+{
+    ir_shape want = cli_desc_input_shape(ebm_model_desc(m));
+    ebm_array a = {0};
+    int64_t count = 0;
+    ebm_status st = ebm_npy_read(j->buffer, &a, err);
+    if (!st)
+        st = cli_layout_read(j->layout, j->model, &want, j->buffer, &a, err);
+    if (!st)
+        st = cli_check_samples(j->model, NULL, &want, j->buffer, &a, 0, 0, &count, err);
+    int64_t keep = count < ebm_buffer_capacity(buf) ? count : ebm_buffer_capacity(buf);
+    if (!st)
+        st = ebm_buffer_push(buf, (const float *)a.data + (count - keep) * ebm_model_sample_numel(m), keep, err);
+    ebm_array_free(&a);
+    return st;
+}
+
+/* --buffer FILE with --layout nhwc: written back as [count, H, W, C]. */
+static ebm_status save_buffer_nhwc(const sample_job *j, ebm_buffer *buf, int rank, const int64_t *dims,
+                                   ebm_error *err)
+{
+    const int64_t count = ebm_buffer_count(buf);
+    int64_t per = 1;
+    for (int i = 0; i < rank; i++)
+        per *= dims[i];
+    float *all = malloc((size_t)(count * per + 1) * sizeof(float));
+    if (!all)
+        return ebm_fail(err, EBM_ERR_NOMEM, "--buffer %s: out of memory for %lld samples", j->buffer,
+                        (long long)count);
+    for (int64_t i = 0; i < count; i++)
+        memcpy(all + i * per, ebm_buffer_sample(buf, i), (size_t)per * sizeof(float));
+    ebm_status st = cli_layout_write(j->layout, j->buffer, 0, 0, NULL, count, rank, dims, all, err);
+    free(all);
+    return st;
+}
+
 /* --buffer FILE: load it when it exists (an absent file starts empty), then
  * draw N chains: fresh ones with probability --reinit. */
 static ebm_status init_from_buffer(const sample_job *j, const ebm_model *m, ebm_buffer **buf, float *x,
@@ -411,7 +465,7 @@ static ebm_status init_from_buffer(const sample_job *j, const ebm_model *m, ebm_
     const int64_t numel = ebm_model_sample_numel(m);
     ebm_status st = ebm_buffer_new(j->s.capacity, numel, buf, err);
     if (!st && access(j->buffer, F_OK) == 0)
-        st = ebm_buffer_load(*buf, j->buffer, err);
+        st = j->layout == CLI_LAYOUT_NHWC ? load_buffer_nhwc(j, m, *buf, err) : ebm_buffer_load(*buf, j->buffer, err);
     const ebm_langevin_params *p = &j->s.p;
     ebm_buffer_init init = {.kind = j->s.init == INIT_NORMAL ? EBM_INIT_NORMAL : EBM_INIT_UNIFORM,
                             .lo = p->clamp ? p->lo : -1.0f, .hi = p->clamp ? p->hi : 1.0f, .seed = j->seed};
@@ -506,19 +560,16 @@ static ebm_status run_chains(const sample_job *j, ebm_model *m, sample_result *r
 
 static ebm_status write_results(const sample_job *j, ebm_model *m, sample_result *r, ebm_error *err)
 {
-    int64_t shape[EBM_NPY_MAX_RANK], dims[EBM_NPY_MAX_RANK];
-    int rank = 0, drank;
+    int64_t dims[EBM_NPY_MAX_RANK];
+    int drank;
     sample_dims(m, &drank, dims);
-    if (r->frames)
-        shape[rank++] = r->frames;
-    shape[rank++] = r->n;
-    for (int i = 0; i < drank; i++)
-        shape[rank++] = dims[i];
-    ebm_status st = ebm_npy_write(j->out, EBM_NPY_F32, rank, shape, r->frames ? r->trajectory : r->x.data, err);
+    ebm_status st = cli_layout_write(j->layout, j->out, 0, r->frames ? 1 : 0, &r->frames, r->n, drank, dims,
+                                     r->frames ? r->trajectory : r->x.data, err);
     if (!st && j->energy_out)
         st = ebm_npy_write(j->energy_out, EBM_NPY_F32, 1, &r->n, r->energy, err);
     if (!st && r->buffer && !(st = ebm_buffer_push(r->buffer, r->x.data, r->n, err)))
-        st = ebm_buffer_save(r->buffer, j->buffer, drank, dims, err);
+        st = j->layout == CLI_LAYOUT_NHWC ? save_buffer_nhwc(j, r->buffer, drank, dims, err)
+                                          : ebm_buffer_save(r->buffer, j->buffer, drank, dims, err);
     if (!st && j->png) {
         const ebm_langevin_params *p = &j->s.p;
         sample_png_request q = {.path = j->png, .x = r->x.data, .n = r->n, .clamp = p->clamp, .lo = p->lo,
@@ -589,6 +640,10 @@ static ebm_status sample_model(const cli_args *a, sample_job *j, ebm_error *err)
     ebm_model *m = NULL;
     sample_result r = {0};
     ebm_status st = cache_open_model(&req, &m, err);
+    if (!st) {
+        ir_shape want = cli_desc_input_shape(ebm_model_desc(m));
+        st = cli_layout_check_model(j->layout, j->model, &want, err);
+    }
     if (!st)
         st = sample_settings_resolve(&sample_cmd, a, "steps", 0, j->model, m, &j->s, err);
     if (!st && j->png)

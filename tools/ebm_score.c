@@ -20,12 +20,13 @@ static const cli_opt score_opts[] = {
                                                         "[N, F] and optionally 'logits' [N, C] (default: the "
                                                         "built-in Fashion-MNIST classifier, x [N, 1, 28, 28])"},
     {.name = "max-data", .metavar = "M", .help = "use at most M data samples, evenly spaced (default 10000)"},
+    CLI_OPT_LAYOUT,
     {0},
 };
 
 const cli_cmd score_cmd = {
     .prog = "ebm score",
-    .usage = "SAMPLES.npy --data DATA [--features NET.onnx] [--max-data M]",
+    .usage = "SAMPLES.npy --data DATA [--features NET.onnx] [--max-data M] [--layout nchw|nhwc]",
     .summary = "Scores samples against data: FID on a classifier's features, and class coverage.\n"
                "Lower FID is better; the README gives the built-in network's calibration.",
     .opts = score_opts,
@@ -33,6 +34,23 @@ const cli_cmd score_cmd = {
     .max_positional = 1,
     .positional_names = "SAMPLES.npy",
 };
+
+/* --layout nhwc: the data set [N, H, W, C] to the network's [N, C, H, W] (a
+ * one-channel [N, H, W], as IDX files hold, is that already). */
+static ebm_status data_layout(cli_layout l, const feature_net *f, const char *path, ebm_dataset *d, ebm_error *err)
+{
+    const ir_shape *want = &f->g->nodes[f->g->inputs[0]].shape;
+    if (l == CLI_LAYOUT_NCHW || (want->rank == 4 && want->d[1] == 1 && d->rank == 3) || d->rank > EBM_NPY_MAX_RANK)
+        return EBM_OK;
+    ebm_array x = {.dtype = EBM_NPY_F32, .rank = d->rank, .data = d->data};
+    memcpy(x.shape, d->shape, sizeof x.shape[0] * (size_t)d->rank);
+    ebm_status st = cli_layout_read(l, f->label, want, path, &x, err);
+    if (!st) {
+        d->data = x.data;
+        memcpy(d->shape, x.shape, sizeof x.shape[0] * (size_t)d->rank);
+    }
+    return st;
+}
 
 int run_score(const cli_args *a)
 {
@@ -45,6 +63,9 @@ int run_score(const cli_args *a)
     }
     if ((v = cli_get(&score_cmd, a, "max-data")) && cli_parse_int("--max-data", v, 2, INT32_MAX, &max_n, &err))
         return cli_fail("ebm", &err, CLI_EXIT_USAGE);
+    cli_layout layout;
+    if (cli_layout_from_flag(cli_get(&score_cmd, a, "layout"), &layout, &err))
+        return cli_fail("ebm", &err, CLI_EXIT_USAGE);
     feature_net f = {0};
     ebm_array x = {0};
     ebm_dataset d = {0};
@@ -54,6 +75,8 @@ int run_score(const cli_args *a)
     ebm_status st = feature_net_open(cli_get(&score_cmd, a, "features"), &f, &err);
     if (!st)
         st = ebm_npy_read(samples, &x, &err);
+    if (!st)
+        st = cli_layout_read(layout, f.label, &f.g->nodes[f.g->inputs[0]].shape, samples, &x, &err);
     if (!st && x.dtype != EBM_NPY_F32)
         st = ebm_fail(&err, EBM_ERR_INVALID, "%s: expected float32 samples", samples);
     if (!st)
@@ -68,6 +91,8 @@ int run_score(const cli_args *a)
     }
     if (!st)
         st = ebm_data_load(data, &d, &err);
+    if (!st)
+        st = data_layout(layout, &f, data, &d, &err);
     if (!st)
         st = feature_net_data_stats(&f, &d, data, max_n, &ref, &used, &err);
     if (!st)

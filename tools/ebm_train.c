@@ -43,7 +43,8 @@ static const cli_opt train_opts[] = {
              "(8gaussians, rings, moons, checkerboard, 2spirals, pinwheel) (required)"},
     {.name = "output", .short_name = 'o', .metavar = "TRAINED.onnx", .help = "the trained model (required)"},
     {.name = "steps", .metavar = "N", .help = "training steps in all (default: ebm.train.steps, else 1000; "
-                                              "with --time alone: until the time is up)"},
+                                              "with --time alone: until the time is up; 0 with --resume: the "
+                                              "checkpoint's step, no more)"},
     {.name = "time", .metavar = "SECONDS", .help = "train until SECONDS after the command started (compiling "
                                                    "included), then write the model"},
     {.name = "batch", .metavar = "B", .help = "data samples (and as many model samples) per step (default: "
@@ -88,7 +89,13 @@ static const cli_opt train_opts[] = {
     {.name = "checkpoint", .metavar = "FILE", .help = "write a checkpoint (atomically) every --checkpoint-every "
                                                       "steps and at the end"},
     {.name = "checkpoint-every", .metavar = "S", .help = "steps between checkpoints (default 100)"},
-    {.name = "resume", .metavar = "FILE", .help = "continue from a checkpoint (same model and settings)"},
+    {.name = "resume", .metavar = "FILE", .help = "continue from a checkpoint (same model and settings); with "
+                                                "--steps 0, run no step: write what the checkpoint holds (-o, "
+                                                "--buffer-out)"},
+    {.name = "buffer-out", .metavar = "FILE.npy",
+     .help = "at the end, write the persistent sample buffer (the chains' states, oldest first): .npy float32 "
+             "[count, ...input dims], count = min(steps x batch, --buffer-capacity); with --resume CKPT --steps 0, "
+             "the buffer the checkpoint holds"},
     {.name = "log", .metavar = "LOG.csv", .help = "CSV log: step, loss, cd, reg, energies, grad norm, step size, "
                                                   "acceptance, lr, kl (toy data) or fid (images), seconds"},
     {.name = "log-every", .metavar = "S", .help = "steps between log rows (default 10)"},
@@ -102,6 +109,7 @@ static const cli_opt train_opts[] = {
     {.name = "features", .metavar = "NET.onnx", .help = "the feature network for FID (default: the built-in "
                                                         "Fashion-MNIST classifier, for 28x28x1 data)"},
     {.name = "seed", .metavar = "S", .help = "random seed (default 0)"},
+    CLI_OPT_LAYOUT,
     {.name = "energy-head", .metavar = "HEAD", .help = "output|sum|neg-logsumexp|logsumexp (default: the model's)"},
     CACHE_OPT_TRUST_FILE,
     {0},
@@ -112,7 +120,8 @@ const cli_cmd train_cmd = {
     .usage = "MODEL.onnx --data DATA -o TRAINED.onnx [--steps N] [--batch B] [--lr LR] [--alpha A]\n"
              "                 [--objective cd|cd-softplus|cd-logsumexp|dsm] [--mcmc-steps K] [--sampler ...]\n"
              "                 [--buffer-capacity C] [--reinit P] [--checkpoint FILE --checkpoint-every S]\n"
-             "                 [--resume FILE] [--log LOG.csv] [--png PREFIX --png-every S] [--seed S]",
+             "                 [--resume FILE] [--buffer-out FILE.npy] [--log LOG.csv] [--png PREFIX --png-every S]\n"
+             "                 [--seed S] [--layout nchw|nhwc]",
     .summary = "Trains an energy-based model with persistent contrastive divergence and Adam (or\n"
                "denoising score matching) on the compiled model, and writes the trained ONNX model.",
     .opts = train_opts,
@@ -126,7 +135,7 @@ const cli_cmd train_cmd = {
 #define FID_TIME_SHARE 0.05   /* without --eval-every, FID measurements take at most this share of the run */
 
 typedef struct train_job {
-    const char *model, *data, *out, *ckpt, *resume, *log, *png, *features;
+    const char *model, *data, *out, *ckpt, *resume, *log, *png, *features, *buffer_out;
     int64_t steps, ckpt_every, log_every, png_every;
     int steps_given;        /* --steps on the command line */
     double time_budget;     /* --time: seconds for the whole command, 0 = none */
@@ -139,6 +148,7 @@ typedef struct train_job {
     int clamp_given;
     int64_t capacity;       /* --buffer-capacity, 0 = not given */
     char clamp_note[400];   /* said once the run starts */
+    cli_layout layout;      /* of --data (.npy) and --buffer-out */
 } train_job;
 
 /* ---- settings: flag, else the model's ebm.train.* metadata, else the default ------------------ */
@@ -238,6 +248,9 @@ static ebm_status read_flags(const cli_args *a, train_job *j, ebm_error *err)
     j->resume = cli_get(&train_cmd, a, "resume");
     j->log = cli_get(&train_cmd, a, "log");
     j->png = cli_get(&train_cmd, a, "png");
+    j->buffer_out = cli_get(&train_cmd, a, "buffer-out");
+    if (cli_layout_from_flag(cli_get(&train_cmd, a, "layout"), &j->layout, err))
+        return EBM_ERR_INVALID;
     if (!j->data)
         return ebm_fail(err, EBM_ERR_INVALID, "missing required flag --data DATA (see 'ebm train --help')");
     if (!j->out)
@@ -261,11 +274,18 @@ static ebm_status read_flags(const cli_args *a, train_job *j, ebm_error *err)
     c->seed = useed;
     for (int k = 0; k < N_TRAIN_SETTINGS; k++) {
         char what[64];
-        snprintf(what, sizeof what, "--%s", train_settings[k].flag);
-        if ((v = cli_get(&train_cmd, a, train_settings[k].flag)) && setting_parse(&train_settings[k], what, v, j, err))
+        train_setting ts = train_settings[k];
+        if (strcmp(ts.flag, "steps") == 0)
+            ts.lo = 0;   /* --steps 0: with --resume, checked below */
+        snprintf(what, sizeof what, "--%s", ts.flag);
+        if ((v = cli_get(&train_cmd, a, ts.flag)) && setting_parse(&ts, what, v, j, err))
             return EBM_ERR_INVALID;
     }
     j->steps_given = cli_get(&train_cmd, a, "steps") != NULL;
+    if (j->steps_given && j->steps == 0 && !j->resume)
+        return ebm_fail(err, EBM_ERR_INVALID, "--steps 0 needs --resume CKPT (it writes what the checkpoint holds); "
+                        "expected a whole number in 1..%d otherwise", INT32_MAX);
+
     if (flag_int(a, "checkpoint-every", 1, INT32_MAX, &j->ckpt_every, err) ||
         flag_int(a, "log-every", 1, INT32_MAX, &j->log_every, err) ||
         flag_int(a, "png-every", 1, INT32_MAX, &j->png_every, err) ||
@@ -345,6 +365,9 @@ static ebm_status resolve(const cli_args *a, train_job *j, const ebm_model *m, c
     if (st)
         return st;
     ebm_train_config *c = &j->cfg;
+    if (j->buffer_out && c->objective == EBM_OBJ_DSM)
+        return ebm_fail(err, EBM_ERR_INVALID, "--buffer-out %s: objective dsm (from --objective or ebm.train.objective "
+                        "of %s) samples no chains and keeps no buffer", j->buffer_out, j->model);
     c->sampler.lv = j->s.p;
     c->sampler.noise_auto = j->s.noise_auto;
     c->fresh = j->s.init == INIT_NORMAL ? EBM_INIT_NORMAL : EBM_INIT_UNIFORM;
@@ -683,10 +706,68 @@ static void print_summary(const train_job *j, const loop_state *ls, const train_
     else
         snprintf(how, sizeof how, "%s, %d %s steps each", ebm_objective_name(j->cfg.objective),
                  (int)j->cfg.sampler.lv.steps, ebm_sampler_name(j->cfg.sampler.kind));
+    if (done == first && j->resume) {
+        fprintf(stderr, "ebm train: no step after the checkpoint's step %lld (%s)%s -> %s\n", (long long)done,
+                j->resume, q, j->out);
+        return;
+    }
     fprintf(stderr, "ebm train: %lld steps (%lld..%lld) of %s on %s, batch %lld, in %.3g s (%.3g steps/s%s)%s -> %s\n",
             (long long)(done - first), (long long)first + 1, (long long)done, how, data_label(j->data),
             (long long)j->cfg.batch, secs, secs > 0 ? (double)(done - first) / secs : 0.0,
             ls->time_up ? "; --time reached" : "", q, j->out);
+}
+
+/* --layout nhwc: the data [N, H, W, C] to the model's [N, C, H, W] (a
+ * one-channel [N, H, W], as IDX files hold, is that already). */
+static ebm_status data_layout(const train_job *j, const ebm_model *m, train_data *d, ebm_error *err)
+{
+    ir_shape want = cli_desc_input_shape(ebm_model_desc(m));
+    ebm_status st = cli_layout_check_model(j->layout, j->model, &want, err);
+    if (st)
+        return st;
+    if (d->toy || (want.rank == 4 && want.d[1] == 1 && d->ds.rank == 3))
+        return EBM_OK;
+    if (j->layout == CLI_LAYOUT_NCHW) {
+        const int64_t *s = d->ds.shape;
+        if (want.rank == 4 && want.d[1] != 1 && d->ds.rank == 4 && s[1] == want.d[2] && s[2] == want.d[3] &&
+            s[3] == want.d[1])
+            return ebm_fail(err, EBM_ERR_SHAPE, "--data %s: shape [%lld,%lld,%lld,%lld] is channel-last "
+                            "[N,H,W,C]; the input of %s is [N,%lld,%lld,%lld]: pass --layout nhwc", j->data,
+                            (long long)s[0], (long long)s[1], (long long)s[2], (long long)s[3], j->model,
+                            (long long)want.d[1], (long long)want.d[2], (long long)want.d[3]);
+        return EBM_OK;
+    }
+    ebm_array x = {.dtype = EBM_NPY_F32, .rank = d->ds.rank, .data = d->ds.data};
+    memcpy(x.shape, d->ds.shape, sizeof x.shape[0] * (size_t)(d->ds.rank < EBM_NPY_MAX_RANK ? d->ds.rank
+                                                                                                 : EBM_NPY_MAX_RANK));
+    st = cli_layout_read(j->layout, j->model, &want, j->data, &x, err);
+    if (!st) {
+        d->ds.data = x.data;
+        memcpy(d->ds.shape, x.shape, sizeof x.shape[0] * 4);
+    }
+    return st;
+}
+
+/* --buffer-out: the persistent buffer as [count, ...input dims], oldest first. */
+static ebm_status write_buffer(const train_job *j, ebm_model *m, ebm_trainer *t, ebm_error *err)
+{
+    const ebm_abi_model *d = ebm_model_desc(m);
+    int64_t dims[EBM_NPY_MAX_RANK];
+    for (int i = 1; i < d->input_rank; i++)
+        dims[i - 1] = d->input_shape[i];
+    const ebm_buffer *b = ebm_trainer_buffer(t);
+    const int64_t count = ebm_buffer_count(b), per = ebm_model_sample_numel(m);
+    float *all = malloc((size_t)(count * per + 1) * sizeof(float));
+    if (!all)
+        return ebm_fail(err, EBM_ERR_NOMEM, "--buffer-out %s: out of memory for %lld samples", j->buffer_out,
+                        (long long)count);
+    for (int64_t i = 0; i < count; i++)
+        memcpy(all + i * per, ebm_buffer_sample(b, i), (size_t)per * sizeof(float));
+    ebm_status st = cli_layout_write(j->layout, j->buffer_out, 0, 0, NULL, count, d->input_rank - 1, dims, all, err);
+    free(all);
+    if (st)
+        ebm_error_prefix(err, "--buffer-out");
+    return st;
 }
 
 static ebm_status train_model(const cli_args *a, train_job *j, double t_start, ebm_error *err)
@@ -705,12 +786,15 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
     loop_state ls = {.last = {.value = NAN, .covered = -1}, .t0 = t_start};
     st = cache_open_model(&req, &m, err);
     if (!st)
+        st = data_layout(j, m, &d, err);
+    if (!st)
         st = resolve(a, j, m, &d, err);
     ebm_train_data td = {.dataset = d.toy ? NULL : &d.ds, .toy = d.toy, .label = j->data};
     if (!st)
         st = ebm_trainer_new(m, &td, &j->cfg, &t, err);
-    if (!st && j->resume && (st = ebm_trainer_load(t, j->resume, err)) == EBM_OK &&
-        ebm_trainer_steps_done(t) > j->steps)
+    if (!st && j->resume && (st = ebm_trainer_load(t, j->resume, err)) == EBM_OK && j->steps_given && j->steps == 0)
+        j->steps = ebm_trainer_steps_done(t);   /* --steps 0: no step after the checkpoint's */
+    if (!st && j->resume && ebm_trainer_steps_done(t) > j->steps)
         st = ebm_fail(err, EBM_ERR_INVALID, "%s: the checkpoint is at step %lld, beyond --steps %lld", j->resume,
                       (long long)ebm_trainer_steps_done(t), (long long)j->steps);
     if (!st && j->log) {
@@ -755,6 +839,8 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
     }
     if (!st && j->png)
         st = write_png(j, m, t, &d, ebm_trainer_steps_done(t), 1, err);
+    if (!st && j->buffer_out)
+        st = write_buffer(j, m, t, err);
     if (!st)
         print_summary(j, &ls, &final, first, ebm_trainer_steps_done(t), secs);
     if (ls.log && fclose(ls.log) != 0 && !st)

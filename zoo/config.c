@@ -8,6 +8,23 @@
  *                   "grad_clip": 0.03, "clamp": [-1, 1], "temperature": 1,
  *                   "buffer_capacity": 4096, "reinit_prob": 0.05, "alpha": 0.01}}
  *
+ * The seed's form is accepted as well: it names the class, gives input_dim
+ * as an array and nests the network settings under "parameters" beside the
+ * sampler's:
+ *
+ *   {"name": "my-ebm", "model_class": "EBM", "input_dim": [28, 28, 1],
+ *    "hidden_dims": [32, 64], "output_dim": 1, "activation": "silu",
+ *    "parameters": {"energy_type": "cnn", "use_residual": false, "use_bias": true,
+ *                   "kernel_size": 3, "mcmc_steps": 60, "step_size": 0.01, ...}}
+ *
+ * model_class is "EBM" (energy_type mlp or cnn; without one, mlp for [D]
+ * inputs and cnn for images) or "DeepEBM" (energy_type deep), also as a dotted
+ * path ending in either; hidden_dims, activation and output_dim may sit at
+ * the top or under parameters.  input_dim is D, [D] or [H, W, C] in both
+ * forms.  A file is in one form: a network setting at the top beside
+ * model_class, or under parameters without it, is an error naming the field,
+ * as is a field given at both levels.  zoo_config_emit writes the seed's form.
+ *
  * Every field is optional and replaces what the starting spec (a preset or
  * the default) has.  Strict on purpose: an unknown field is an error, since
  * a typo that is silently ignored trains the wrong model; every message
@@ -29,6 +46,8 @@ typedef struct cfg {
     const char *label;     /* the file, for messages */
     ebm_error *err;
     int gave_dim, gave_shape;
+    int nested;            /* the seed's form: model_class given */
+    int gave_energy_type;
 } cfg;
 
 typedef ebm_status (*field_fn)(cfg *c, const char *field, json_t *v, zoo_spec *s);
@@ -276,12 +295,27 @@ static ebm_status f_name(cfg *c, const char *f, json_t *v, zoo_spec *s)
     return EBM_OK;
 }
 
+/* D (features per sample), [D], or [H, W, C] as the seed writes image sizes. */
 static ebm_status f_input_dim(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
-    ebm_status st = get_int(c, f, v, 1, INT64_C(1) << 24, "a positive integer (features per sample)",
-                            &s->input_dim);
+    static const char *const want = "a positive integer D, [D] or [H, W, C] (features per sample, or an image)";
     c->gave_dim = 1;
-    return st;
+    if (!json_is_array(v))
+        return get_int(c, f, v, 1, INT64_C(1) << 24, want, &s->input_dim);
+    if (json_array_size(v) != 1 && json_array_size(v) != 3)
+        return bad(c, f, want, v);
+    int n;
+    int64_t d[3];
+    ebm_status st = get_dims(c, f, v, 1, 3, json_array_size(v) == 1 ? INT64_C(1) << 24 : INT64_C(1) << 14, d, &n);
+    if (st)
+        return st;
+    if (n == 1) {
+        s->input_dim = d[0];
+    } else {
+        memcpy(s->input_hwc, d, sizeof d);
+        s->input_dim = 0;
+    }
+    return EBM_OK;
 }
 
 /* [H, W, C] as users write image sizes; the graph input is [N, C, H, W]. */
@@ -328,6 +362,7 @@ static ebm_status f_activation(cfg *c, const char *f, json_t *v, zoo_spec *s)
 
 static ebm_status f_energy_type(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
+    c->gave_energy_type = 1;
     static const char *const names[ZOO_KIND_COUNT] = {"mlp", "cnn", "deep"};
     for (int k = 0; json_is_string(v) && k < ZOO_KIND_COUNT; k++) {
         if (strcmp(json_string_value(v), names[k]) == 0) {
@@ -369,12 +404,57 @@ static ebm_status f_quadratic(cfg *c, const char *f, json_t *v, zoo_spec *s)
     return get_bool(c, f, v, &s->quadratic);
 }
 
+/* The network settings of the seed's form, under "parameters" (also
+ * accepted at the top in either form: hidden_dims, activation, output_dim). */
+static const char *const network_fields[] = {"energy_type", "use_residual", "use_bias", "kernel_size",
+                                             "norm_groups", "quadratic"};
+static const char *const either_level_fields[] = {"hidden_dims", "activation", "output_dim"};
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static int is_one_of(const char *key, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(key, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The seed's form's parameters: the sampler's and the network's settings. */
+static const field nested_parameter_fields[] = {
+    {"mcmc_steps", p_steps},       {"step_size", p_step_size},     {"noise_scale", p_noise},
+    {"grad_clip", p_grad_clip},    {"clamp", p_clamp},             {"temperature", p_temperature},
+    {"buffer_capacity", p_buffer}, {"reinit_prob", p_reinit},      {"alpha", p_alpha},
+    {"energy_type", f_energy_type}, {"use_residual", f_residual},  {"use_bias", f_bias},
+    {"kernel_size", f_kernel},     {"norm_groups", f_norm_groups}, {"quadratic", f_quadratic},
+    {"hidden_dims", f_hidden},     {"activation", f_activation},   {"output_dim", f_output_dim},
+};
+static const size_t n_nested_parameter_fields = COUNT(nested_parameter_fields);
+
 static ebm_status f_parameters(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     if (!json_is_object(v))
         return bad(c, f, "an object of sampler and training settings", v);
-    return apply_object(c, "parameters.", v, parameter_fields, sizeof parameter_fields / sizeof parameter_fields[0],
-                        s);
+    if (c->nested)
+        return apply_object(c, "parameters.", v, nested_parameter_fields, n_nested_parameter_fields, s);
+    const char *key;
+    json_t *item;
+    json_object_foreach(v, key, item) {
+        if (is_one_of(key, network_fields, COUNT(network_fields)) ||
+            is_one_of(key, either_level_fields, COUNT(either_level_fields)))
+            return ebm_fail(c->err, EBM_ERR_INVALID, "%s: field 'parameters.%s': a network setting under "
+                            "parameters is the seed's form, which names its model_class (\"EBM\" or "
+                            "\"DeepEBM\"); add model_class, or write '%s' at the top level (the flat form)",
+                            c->label, key, key);
+    }
+    return apply_object(c, "parameters.", v, parameter_fields, COUNT(parameter_fields), s);
+}
+
+static ebm_status f_model_class(cfg *c, const char *f, json_t *v, zoo_spec *s)
+{
+    (void)s;
+    (void)f;
+    (void)v;
+    return EBM_OK;   /* read by apply_root before the other fields */
 }
 
 static const field model_fields[] = {
@@ -393,6 +473,77 @@ static const field model_fields[] = {
     {"parameters", f_parameters},
 };
 
+/* The seed's form: the top level (its parameters are above). */
+static const field nested_fields[] = {
+    {"name", f_name},
+    {"model_class", f_model_class},
+    {"input_dim", f_input_dim},
+    {"hidden_dims", f_hidden},
+    {"output_dim", f_output_dim},
+    {"activation", f_activation},
+    {"parameters", f_parameters},
+};
+
+
+typedef enum model_class { CLASS_EBM, CLASS_DEEP_EBM } model_class;
+
+/* "EBM" or "DeepEBM", or a dotted path ending in either (a.b.DeepEBM). */
+static ebm_status parse_model_class(cfg *c, const json_t *v, model_class *out)
+{
+    static const char *const want = "\"EBM\" (an mlp or cnn energy) or \"DeepEBM\" (the deep energy), or a "
+                                    "dotted path ending in either";
+    const char *str = json_string_value(v);
+    if (!str)
+        return bad(c, "model_class", want, v);
+    const char *dot = strrchr(str, '.'), *last = dot ? dot + 1 : str;
+    if (strcmp(last, "EBM") == 0)
+        *out = CLASS_EBM;
+    else if (strcmp(last, "DeepEBM") == 0)
+        *out = CLASS_DEEP_EBM;
+    else
+        return bad(c, "model_class", want, v);
+    return EBM_OK;
+}
+
+/* The seed's form: checks it is not mixed with the flat one, applies it and
+ * settles the kind from model_class and parameters.energy_type. */
+static ebm_status apply_nested(cfg *c, json_t *root, zoo_spec *s)
+{
+    model_class mc = CLASS_EBM;   /* set on success; initialised for gcc -O2's -Wmaybe-uninitialized */
+    ebm_status st = parse_model_class(c, json_object_get(root, "model_class"), &mc);
+    if (st)
+        return st;
+    json_t *params = json_object_get(root, "parameters");
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v) {
+        if (is_one_of(key, network_fields, COUNT(network_fields)))
+            return ebm_fail(c->err, EBM_ERR_INVALID, "%s: field '%s' at the top level beside model_class: the seed's "
+                            "form takes it as 'parameters.%s' (this file mixes the flat and the nested form)",
+                            c->label, key, key);
+        if (strcmp(key, "input_shape") == 0)
+            return ebm_fail(c->err, EBM_ERR_INVALID, "%s: field 'input_shape' beside model_class: the seed's form "
+                            "gives the input as 'input_dim' [H, W, C] (this file mixes the flat and the nested form)",
+                            c->label);
+        if (json_is_object(params) && json_object_get(params, key) && strcmp(key, "parameters") != 0)
+            return ebm_fail(c->err, EBM_ERR_INVALID, "%s: fields '%s' and 'parameters.%s' are both given; give it "
+                            "once", c->label, key, key);
+    }
+    c->nested = 1;
+    st = apply_object(c, "", root, nested_fields, COUNT(nested_fields), s);
+    if (st)
+        return st;
+    if (mc == CLASS_DEEP_EBM && c->gave_energy_type && s->kind != ZOO_DEEP)
+        return ebm_fail(c->err, EBM_ERR_INVALID, "%s: model_class \"DeepEBM\" with parameters.energy_type \"%s\": "
+                        "DeepEBM is the deep energy (energy_type \"deep\" or none); use model_class \"EBM\" for "
+                        "\"%s\"", c->label, s->kind == ZOO_MLP ? "mlp" : "cnn", s->kind == ZOO_MLP ? "mlp" : "cnn");
+    if (mc == CLASS_DEEP_EBM)
+        s->kind = ZOO_DEEP;
+    else if (!c->gave_energy_type)
+        s->kind = s->input_dim > 0 ? ZOO_MLP : ZOO_CNN;
+    return EBM_OK;
+}
+
 /* ---- entry points ------------------------------------------------------------------------------ */
 
 static ebm_status apply_root(cfg *c, json_t *root, zoo_spec *s)
@@ -403,7 +554,9 @@ static ebm_status apply_root(cfg *c, json_t *root, zoo_spec *s)
         return ebm_fail(c->err, EBM_ERR_INVALID, "%s: expected a JSON object {...} at the top level, found %s",
                         c->label, what);
     }
-    ebm_status st = apply_object(c, "", root, model_fields, sizeof model_fields / sizeof model_fields[0], s);
+    ebm_status st = json_object_get(root, "model_class")
+                        ? apply_nested(c, root, s)
+                        : apply_object(c, "", root, model_fields, COUNT(model_fields), s);
     if (!st && c->gave_dim && c->gave_shape)
         st = ebm_fail(c->err, EBM_ERR_INVALID, "%s: fields 'input_dim' and 'input_shape' are both given; a model "
                       "has one input: input_dim for tabular data, input_shape [H, W, C] for images", c->label);
@@ -449,5 +602,138 @@ ebm_status zoo_config_file(const char *path, zoo_spec *s, ebm_error *err)
         st = zoo_config_text(text, path, s, err);
     }
     free(text);
+    return st;
+}
+
+/* ---- writing a configuration back ----------------------------------------------------------------- */
+
+static int put(json_t *obj, const char *key, json_t *v)
+{
+    return v ? json_object_set_new(obj, key, v) : -1;
+}
+
+static json_t *dims_json(const int64_t *d, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_integer(d[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+/* The seed's form of s (all fields the builder reads). */
+static json_t *spec_json(const zoo_spec *s)
+{
+    static const char *const kinds[ZOO_KIND_COUNT] = {"mlp", "cnn", "deep"};
+    const zoo_defaults *d = &s->defaults;
+    json_t *root = json_object(), *p = json_object();
+    int bad = !root || !p;
+    if (!bad && s->name[0])
+        bad |= put(root, "name", json_string(s->name));
+    bad |= put(root, "model_class", json_string(s->kind == ZOO_DEEP ? "DeepEBM" : "EBM"));
+    bad |= put(root, "input_dim", s->input_dim > 0 ? dims_json(&s->input_dim, 1) : dims_json(s->input_hwc, 3));
+    bad |= put(root, "hidden_dims", dims_json(s->hidden, s->n_hidden));
+    bad |= put(root, "output_dim", json_integer(1));
+    bad |= put(root, "activation", json_string(ir_nn_act_name(s->act)));
+    bad |= put(p, "energy_type", json_string(kinds[s->kind]));
+    bad |= put(p, "use_residual", json_boolean(s->use_residual));
+    bad |= put(p, "use_bias", json_boolean(s->use_bias));
+    bad |= put(p, "kernel_size", json_integer(s->kernel));
+    if (s->norm_groups > 0)
+        bad |= put(p, "norm_groups", json_integer(s->norm_groups));
+    bad |= put(p, "quadratic", json_boolean(s->quadratic));
+    bad |= put(p, "mcmc_steps", json_integer(d->mcmc_steps));
+    bad |= put(p, "step_size", json_real(d->step_size));
+    bad |= put(p, "noise_scale", d->noise_scale < 0 ? json_string("auto") : json_real(d->noise_scale));
+    bad |= put(p, "grad_clip", json_real(d->grad_clip));
+    bad |= put(p, "clamp", d->clamp ? json_pack("[f, f]", d->clamp_lo, d->clamp_hi) : json_string("none"));
+    bad |= put(p, "temperature", json_real(d->temperature));
+    bad |= put(p, "buffer_capacity", json_integer(d->buffer_capacity));
+    bad |= put(p, "reinit_prob", json_real(d->reinit_prob));
+    bad |= put(p, "alpha", json_real(d->alpha));
+    if (!bad) {
+        bad |= json_object_set(root, "parameters", p);
+    }
+    json_decref(p);
+    if (bad) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+ebm_status zoo_config_emit(const zoo_spec *s, int compact, char **out, ebm_error *err)
+{
+    *out = NULL;
+    json_t *root = spec_json(s);
+    /* 15 digits: the configuration's decimal numbers (0.01) print as written */
+    size_t flags = JSON_REAL_PRECISION(15) | JSON_PRESERVE_ORDER | (compact ? JSON_COMPACT : JSON_INDENT(2));
+    char *text = root ? json_dumps(root, flags) : NULL;
+    json_decref(root);
+    if (!text)
+        return ebm_fail(err, EBM_ERR_NOMEM, "model configuration: out of memory writing JSON");
+    /* json_dumps' memory comes from jansson's allocator (malloc by default); hand back a plain copy */
+    *out = strdup(text);
+    free(text);
+    return *out ? EBM_OK : ebm_fail(err, EBM_ERR_NOMEM, "model configuration: out of memory writing JSON");
+}
+
+/* ---- a configuration from a model's metadata ------------------------------------------------------- */
+
+/* One ebm.* default of the model over the configuration's: the metadata's
+ * text is parsed as a JSON value and checked by the field's own rule, so a
+ * bad value names the key. */
+static ebm_status meta_default(cfg *c, const char *key, const char *text, field_fn fn, zoo_spec *s)
+{
+    json_t *v = NULL;
+    double lo, hi;
+    char extra;
+    if (strcmp(text, "auto") == 0 || strcmp(text, "none") == 0)
+        v = json_string(text);
+    else if (sscanf(text, "%lf,%lf%c", &lo, &hi, &extra) == 2)
+        v = json_pack("[f, f]", lo, hi);
+    else
+        v = json_loads(text, JSON_DECODE_ANY, NULL);
+    if (!v)
+        return ebm_fail(c->err, EBM_ERR_INVALID, "%s: metadata %s = '%.64s' is not a value", c->label, key, text);
+    char what[96];
+    snprintf(what, sizeof what, "metadata %s", key);
+    ebm_status st = fn(c, what, v, s);
+    json_decref(v);
+    return st;
+}
+
+ebm_status zoo_config_from_meta(zoo_meta_fn get, void *user, const char *label, zoo_spec *s, ebm_error *err)
+{
+    static const struct {
+        const char *key;
+        field_fn fn;
+    } defaults[] = {
+        {"ebm.sampler.steps", p_steps},         {"ebm.sampler.step_size", p_step_size},
+        {"ebm.sampler.noise_scale", p_noise},   {"ebm.sampler.grad_clip", p_grad_clip},
+        {"ebm.sampler.clamp", p_clamp},         {"ebm.sampler.temperature", p_temperature},
+        {"ebm.buffer.capacity", p_buffer},      {"ebm.buffer.reinit_prob", p_reinit},
+        {"ebm.train.alpha", p_alpha},
+    };
+    const char *text = get(user, "ebm.config");
+    if (!text)
+        return ebm_fail(err, EBM_ERR_UNSUPPORTED, "%s: no ebm.config metadata, so its configuration cannot be "
+                        "rebuilt (only models written by ebm init record one; an export from PyTorch or another "
+                        "tool does not)", label);
+    char where[512];
+    snprintf(where, sizeof where, "%s: metadata ebm.config", label);
+    zoo_spec tmp;
+    zoo_spec_default(&tmp);
+    ebm_status st = zoo_config_text(text, where, &tmp, err);
+    cfg c = {.label = label, .err = err};
+    for (size_t i = 0; !st && i < COUNT(defaults); i++) {
+        const char *v = get(user, defaults[i].key);
+        if (v)
+            st = meta_default(&c, defaults[i].key, v, defaults[i].fn, &tmp);
+    }
+    if (!st)
+        *s = tmp;
     return st;
 }

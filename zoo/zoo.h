@@ -88,6 +88,22 @@ ebm_status zoo_config_file(const char *path, zoo_spec *s, ebm_error *err);
 /* The same from text; label names the source in messages. */
 ebm_status zoo_config_text(const char *json, const char *label, zoo_spec *s, ebm_error *err);
 
+/* The configuration of s as JSON text in the seed's form (model_class,
+ * input_dim as an array, the network and sampler settings under
+ * "parameters"): every field the builder reads, so zoo_config_text of it on
+ * any starting spec builds the same network.  On one line with compact, else
+ * indented.  *out is malloc'd. */
+ebm_status zoo_config_emit(const zoo_spec *s, int compact, char **out, ebm_error *err);
+
+/* A model's metadata value for key, or NULL. */
+typedef const char *(*zoo_meta_fn)(void *user, const char *key);
+/* Rebuilds a model's configuration from its metadata: ebm.config (what `ebm
+ * init` records), then the defaults the model carries now over it
+ * (ebm.sampler.*, ebm.buffer.capacity / reinit_prob, ebm.train.alpha; `ebm
+ * train` rewrites them).  Without ebm.config (an export from PyTorch, say),
+ * EBM_ERR_UNSUPPORTED with one line saying so; label names the model. */
+ebm_status zoo_config_from_meta(zoo_meta_fn get, void *user, const char *label, zoo_spec *s, ebm_error *err);
+
 /* Checks that s describes a network that can be built (names the field). */
 ebm_status zoo_spec_check(const zoo_spec *s, ebm_error *err);
 /* One line describing the architecture (the ebm.architecture metadata). */

@@ -871,6 +871,129 @@ START_TEST(test_config_text)
 }
 END_TEST
 
+/* The seed's form (model_class, input_dim as an array, network settings
+ * under parameters) gives the very spec of the flat file that says the same;
+ * a configuration written by zoo_config_emit reads back to the spec it came
+ * from; zoo_config_from_meta puts a model's current defaults over it. */
+/* Every field a configuration gives (not the preset's name and recipe, nor
+ * hidden sizes past n_hidden, which the builder never reads). */
+static void assert_same_spec(const zoo_spec *a, const zoo_spec *b, const char *what)
+{
+    const zoo_defaults *x = &a->defaults, *y = &b->defaults;
+    ck_assert_msg(strcmp(a->name, b->name) == 0, "%s: name %s vs %s", what, a->name, b->name);
+    ck_assert_msg(a->kind == b->kind && a->input_dim == b->input_dim && a->n_hidden == b->n_hidden &&
+                      a->act == b->act && a->use_residual == b->use_residual && a->use_bias == b->use_bias &&
+                      a->kernel == b->kernel && a->norm_groups == b->norm_groups && a->quadratic == b->quadratic,
+                  "%s: the networks differ", what);
+    ck_assert_msg(a->input_dim > 0 || memcmp(a->input_hwc, b->input_hwc, sizeof a->input_hwc) == 0, "%s: hwc", what);
+    ck_assert_msg(memcmp(a->hidden, b->hidden, sizeof a->hidden[0] * (size_t)a->n_hidden) == 0, "%s: hidden", what);
+    ck_assert_msg(x->mcmc_steps == y->mcmc_steps && x->step_size == y->step_size && x->noise_scale == y->noise_scale &&
+                      x->grad_clip == y->grad_clip && x->clamp == y->clamp &&
+                      (!x->clamp || (x->clamp_lo == y->clamp_lo && x->clamp_hi == y->clamp_hi)) &&
+                      x->temperature == y->temperature && x->buffer_capacity == y->buffer_capacity &&
+                      x->reinit_prob == y->reinit_prob && x->alpha == y->alpha,
+                  "%s: the defaults differ", what);
+}
+
+START_TEST(test_config_seed_form)
+{
+    zoo_spec flat, seed;
+    zoo_spec_default(&flat);
+    config_ok("deep_custom", &flat);
+    zoo_spec_default(&seed);
+    config_ok("seed_deep", &seed);
+    assert_same_spec(&flat, &seed, "deep_custom vs seed_deep");
+    zoo_spec_default(&flat);
+    config_ok("mlp_tabular", &flat);
+    zoo_spec_default(&seed);
+    config_ok("seed_mlp", &seed);
+    assert_same_spec(&flat, &seed, "mlp_tabular vs seed_mlp");
+    zoo_spec_default(&seed);
+    config_ok("seed_cnn", &seed);
+    ck_assert_int_eq(seed.kind, ZOO_CNN);   /* EBM on an image without energy_type */
+    ck_assert(seed.input_dim == 0 && seed.input_hwc[0] == 12 && seed.input_hwc[1] == 12 && seed.input_hwc[2] == 1);
+    ck_assert(seed.defaults.noise_scale < 0 && !seed.defaults.clamp && seed.defaults.mcmc_steps == 30);
+
+    const char *names[] = {"deep_custom", "mlp_tabular", "seed_cnn", "override_mnist"};
+    for (int i = 0; i < 4; i++) {
+        zoo_spec x, back;
+        ebm_error err = {0};
+        if (i == 3)
+            ck_assert_int_eq(zoo_preset("mnist", &x, &err), EBM_OK);
+        else
+            zoo_spec_default(&x);
+        config_ok(names[i], &x);
+        for (int compact = 0; compact < 2; compact++) {
+            char *json = NULL;
+            ck_assert_int_eq(zoo_config_emit(&x, compact, &json, &err), EBM_OK);
+            ck_assert(strstr(json, "\"model_class\"") && strstr(json, "\"parameters\""));
+            ck_assert(compact == (strchr(json, '\n') == NULL));
+            zoo_spec_default(&back);
+            ck_assert_msg(zoo_config_text(json, "emitted", &back, &err) == EBM_OK, "%s: %s", names[i], err.msg);
+            assert_same_spec(&x, &back, names[i]);
+            free(json);
+        }
+    }
+}
+END_TEST
+
+typedef struct meta_table {
+    const char *kv[8][2];
+} meta_table;
+
+static const char *meta_get(void *user, const char *key)
+{
+    meta_table *t = user;
+    for (int i = 0; i < 8 && t->kv[i][0]; i++)
+        if (strcmp(t->kv[i][0], key) == 0)
+            return t->kv[i][1];
+    return NULL;
+}
+
+START_TEST(test_config_from_meta)
+{
+    ebm_error err = {0};
+    zoo_spec x, back;
+    zoo_spec_default(&x);
+    config_ok("deep_custom", &x);
+    char *json = NULL;
+    ck_assert_int_eq(zoo_config_emit(&x, 1, &json, &err), EBM_OK);
+    meta_table t = {{{"ebm.config", json}, {"ebm.sampler.steps", "7"}, {"ebm.sampler.clamp", "none"},
+                     {"ebm.sampler.noise_scale", "auto"}, {"ebm.train.alpha", "0.5"}}};
+    ck_assert_msg(zoo_config_from_meta(meta_get, &t, "m.onnx", &back, &err) == EBM_OK, "%s", err.msg);
+    ck_assert_int_eq(back.defaults.mcmc_steps, 7);
+    ck_assert(!back.defaults.clamp && back.defaults.noise_scale < 0 && back.defaults.alpha == 0.5);
+    back.defaults.mcmc_steps = x.defaults.mcmc_steps, back.defaults.clamp = x.defaults.clamp;
+    back.defaults.noise_scale = x.defaults.noise_scale, back.defaults.alpha = x.defaults.alpha;
+    back.defaults.clamp_lo = x.defaults.clamp_lo, back.defaults.clamp_hi = x.defaults.clamp_hi;
+    assert_same_spec(&x, &back, "ebm.config with the defaults put back");
+    t.kv[2][1] = "1,-1";
+    ck_assert_int_eq(zoo_config_from_meta(meta_get, &t, "m.onnx", &back, &err), EBM_ERR_INVALID);
+    ck_assert_msg(strstr(err.msg, "m.onnx") && strstr(err.msg, "ebm.sampler.clamp"), "%s", err.msg);
+    meta_table none = {{{"ebm.name", "x"}}};
+    ck_assert_int_eq(zoo_config_from_meta(meta_get, &none, "torch.onnx", &back, &err), EBM_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(err.msg, "torch.onnx: no ebm.config metadata") && strstr(err.msg, "cannot be rebuilt"), "%s",
+                  err.msg);
+    free(json);
+}
+END_TEST
+
+START_TEST(test_bad_seed_configs)
+{
+    config_fails("bad_seed_class", EBM_ERR_INVALID, "field 'model_class'", "\"DeepEBM\"", "found the string \"VAE\"");
+    config_fails("bad_seed_mixed", EBM_ERR_INVALID, "field 'energy_type'", "'parameters.energy_type'",
+                 "mixes the flat and the nested form");
+    config_fails("bad_seed_flat_nested", EBM_ERR_INVALID, "field 'parameters.energy_type'", "model_class",
+                 "at the top level");
+    config_fails("bad_seed_twice", EBM_ERR_INVALID, "'hidden_dims' and 'parameters.hidden_dims'", "both given", NULL);
+    config_fails("bad_seed_deep_mlp", EBM_ERR_INVALID, "\"DeepEBM\"", "energy_type \"mlp\"", "model_class \"EBM\"");
+    config_fails("bad_seed_input_shape", EBM_ERR_INVALID, "'input_shape'", "'input_dim' [H, W, C]", NULL);
+    config_fails("bad_seed_input_dim", EBM_ERR_INVALID, "field 'input_dim'", "[H, W, C]", "found an array of 2");
+    config_fails("bad_seed_unknown", EBM_ERR_INVALID, "unknown field 'parameters.energy_typ'",
+                 "did you mean 'parameters.energy_type'", NULL);
+}
+END_TEST
+
 static Suite *presets_suite(void)
 {
     Suite *s = suite_create("presets");
@@ -891,6 +1014,9 @@ static Suite *presets_suite(void)
     tcase_add_test(tc, test_builder_errors);
     tcase_add_test(tc, test_config_every_field);
     tcase_add_test(tc, test_config_overrides_preset);
+    tcase_add_test(tc, test_config_seed_form);
+    tcase_add_test(tc, test_config_from_meta);
+    tcase_add_test(tc, test_bad_seed_configs);
     tcase_add_test(tc, test_bad_configs);
     tcase_add_test(tc, test_config_text);
     tcase_add_test(tc, test_param_ceiling);
