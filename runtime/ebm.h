@@ -140,7 +140,10 @@ typedef ebm_abi_langevin ebm_langevin_params;
  * clamp [-1, 1], seed 0, no trajectory. */
 ebm_langevin_params ebm_langevin_defaults(void);
 
-/* Runs p->steps Langevin steps on x[n, ...] in place; energy[n] (may be NULL)
+/* Runs p->steps Langevin steps on x[n, ...] in place (docs/DESIGN.md):
+ *   x <- clamp(x - step_size * clip(dE/dx, +-grad_clip) / temperature + noise_scale * eps, lo, hi)
+ * (the clip acts on dE/dx before the temperature divides it, so the chain
+ * samples exp(-E_c/T') for one clipped energy E_c at every T); energy[n] (may be NULL)
  * receives the final energies; with p->trajectory_every = M > 0, trajectory
  * receives [1 + steps/M][n][...]: the initial state, then every M-th state.
  * NaN/Inf is an EBM_ERR_NUMERIC error that says at which step and how many

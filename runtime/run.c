@@ -26,6 +26,7 @@
  * Nothing here allocates: everything a call needs was allocated by
  * ebm_ctx_new (tested by counting allocations around the calls).
  */
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -681,15 +682,31 @@ static int langevin_tile(const batch *b, ebm_worker *w, int64_t t)
     return w->fail_status != EBM_OK;
 }
 
-ebm_status ebm_langevin(ebm_ctx *ctx, float *x, int64_t n, const ebm_langevin_params *p, float *energy,
+/* The clip the compiled program applies to dE/dx / T (ebm_abi.h) for a clip
+ * c on dE/dx itself (ebm.h, DESIGN.md): clip(g / T, +-c / T) = clip(g, +-c) / T.
+ * Clipping the gradient of E before the temperature divides it keeps the
+ * sampled density exp(-E_c(x) / T) for one energy E_c (E with its gradient
+ * clipped) at every T; clipping after the division (c fixed) made the drift
+ * alpha c whatever T once the clip binds, so T stopped mattering.  0 stays 0
+ * (off); a c / T beyond float range cannot bind and is off as well. */
+static float clip_over_t(float c, float T)
+{
+    const double v = (double)c / (double)T;
+    return c > 0 && v <= FLT_MAX ? (float)v : 0.0f;
+}
+
+ebm_status ebm_langevin(ebm_ctx *ctx, float *x, int64_t n, const ebm_langevin_params *user, float *energy,
                         float *trajectory, ebm_error *err)
 {
     const char *fn = "ebm_langevin";
     ebm_status st = check_call(ctx, fn, n, EBM_PROGRAM_LANGEVIN, err);
     if (!st)
-        st = check_langevin(ctx, p, err);
+        st = check_langevin(ctx, user, err);
     if (st || n == 0)
         return st;
+    ebm_langevin_params lp = *user;
+    lp.grad_clip = clip_over_t(user->grad_clip, user->temperature);
+    const ebm_langevin_params *p = &lp;
     if ((st = need_ptr(ctx, fn, x, "x", err)))
         return st;
     if (p->trajectory_every > 0 && !trajectory)

@@ -138,19 +138,6 @@ static float adapt(float alpha, double rate, double target)
 
 /* ---- Langevin and adaptive Langevin -------------------------------------------- */
 
-/* The clip the compiled program applies to dE/dx / T for a clip c on dE/dx
- * itself: clip(g / T, +-c / T) = clip(g, +-c) / T.  Clipping the gradient of
- * E before the temperature divides it keeps the sampled density
- * exp(-E_c(x) / T) for one energy E_c (E with its gradient clipped) at every
- * T; clipping after the division (c fixed) made the drift alpha c whatever T
- * once the clip binds, so T stopped mattering.  0 stays 0 (off); a c / T
- * beyond float range cannot bind and is off as well. */
-static float clip_over_t(float c, float T)
-{
-    const double v = (double)c / (double)T;
-    return c > 0 && v <= FLT_MAX ? (float)v : 0.0f;
-}
-
 /* Steps [from, to) of the compiled Langevin update at the current step size,
  * cut at trajectory frames; leaves the energies at the final state. */
 static ebm_status langevin_segment(run *r, int64_t from, int64_t to, ebm_error *err)
@@ -158,7 +145,6 @@ static ebm_status langevin_segment(run *r, int64_t from, int64_t to, ebm_error *
     ebm_langevin_params lp = r->p->lv;
     lp.step_size = r->alpha;
     lp.temperature = r->temp;
-    lp.grad_clip = clip_over_t(r->p->lv.grad_clip, r->temp);
     lp.noise_scale = r->p->noise_auto ? sqrtf(2.0f * r->alpha) : r->noise;
     lp.trajectory_every = 0;
     for (int64_t s = from; s < to;) {
@@ -275,7 +261,7 @@ typedef struct mala {
 } mala;
 
 /* drift = clip(-score, +-c) / T in place over score (c = 0: no clip), the
- * Langevin program's clip_over_t. */
+ * clip ebm_langevin gives the compiled program (run.c's clip_over_t). */
 static void drift_from_score(float *d, int64_t count, float T, float c)
 {
     for (int64_t j = 0; j < count; j++) {

@@ -235,7 +235,8 @@ END_TEST
 /* ---- Langevin --------------------------------------------------------------------------------- */
 
 /* DESIGN.md's update written out independently: K steps of
- *   x <- clamp(x - a clip(-score / T, +-c) + s eps, lo, hi),
+ *   x <- clamp(x - a clip(-score, +-c) / T + s eps, lo, hi)
+ * (the clip on dE/dx itself, before the temperature divides it),
  * the score from the score program, eps from ebm_philox.h keyed by (seed,
  * sample, step_offset + t); then the final energies. */
 static void reference_langevin(ebm_ctx *c, float *x, int64_t n, const ebm_langevin_params *p, float *energy)
@@ -247,9 +248,10 @@ static void reference_langevin(ebm_ctx *c, float *x, int64_t n, const ebm_langev
         for (int64_t i = 0; i < n; i++) {
             ebm_philox_normals(p->seed, (uint64_t)i, p->step_offset + (uint64_t)t, eps, NUMEL);
             for (int j = 0; j < NUMEL; j++) {
-                float g = -s[i * NUMEL + j] / p->temperature;
+                float g = -s[i * NUMEL + j];
                 if (p->grad_clip > 0)
                     g = fminf(fmaxf(g, -p->grad_clip), p->grad_clip);
+                g /= p->temperature;
                 float v = x[i * NUMEL + j] - p->step_size * g + p->noise_scale * eps[j];
                 if (p->clamp)
                     v = fminf(fmaxf(v, p->lo), p->hi);
