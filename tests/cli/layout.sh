@@ -25,15 +25,8 @@ H=6 W=5 C=3
 words() { payload "$1"; }
 # npy_from_words FILE SHAPE: a float32 .npy of SHAPE from hex words on stdin
 npy_from_words() {
-    local dict="{'descr': '<f4', 'fortran_order': False, 'shape': $2, }"
-    local total=$(( (10 + ${#dict} + 1 + 63) / 64 * 64 ))
-    local hlen=$((total - 10))
     {
-        printf '\x93NUMPY\x01\x00'
-        printf "\\x$(printf %02x $((hlen % 256)))\\x$(printf %02x $((hlen / 256)))"
-        printf '%s' "$dict"
-        printf '%*s' $((hlen - ${#dict} - 1)) ''
-        printf '\n'
+        npy_header "$2"
         awk '{ printf "\\x%s\\x%s\\x%s\\x%s", substr($1, 7, 2), substr($1, 5, 2), substr($1, 3, 2), substr($1, 1, 2) }' |
             while IFS= read -r -d '' chunk || [ -n "$chunk" ]; do printf '%b' "$chunk"; done
     } >"$1"

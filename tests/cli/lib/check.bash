@@ -81,19 +81,25 @@ payload() {
     od -An -v -t x4 -j $((10 + hlen)) "$1" | tr -s ' \n' '\n\n' | sed '/^$/d'
 }
 
-# make_npy FILE SHAPE COUNT HEXWORD: a float32 .npy of shape SHAPE (a Python
-# tuple, e.g. "(3, 2, 2)") holding COUNT copies of the float with bits HEXWORD
-make_npy() {
-    local file=$1 shape=$2 count=$3 word=$4
-    local dict="{'descr': '<f4', 'fortran_order': False, 'shape': $shape, }"
+# npy_header SHAPE: the header of a float32 C-order .npy of shape SHAPE (a
+# Python tuple, e.g. "(3, 2, 2)"), padded to 64 bytes; the data follows it
+npy_header() {
+    local dict="{'descr': '<f4', 'fortran_order': False, 'shape': $1, }"
     local total=$(( (10 + ${#dict} + 1 + 63) / 64 * 64 ))
     local hlen=$((total - 10))
+    printf '\x93NUMPY\x01\x00'
+    printf "\\x$(printf %02x $((hlen % 256)))\\x$(printf %02x $((hlen / 256)))"
+    printf '%s' "$dict"
+    printf '%*s' $((hlen - ${#dict} - 1)) ''
+    printf '\n'
+}
+
+# make_npy FILE SHAPE COUNT HEXWORD: a float32 .npy of shape SHAPE holding
+# COUNT copies of the float with bits HEXWORD
+make_npy() {
+    local file=$1 shape=$2 count=$3 word=$4
     {
-        printf '\x93NUMPY\x01\x00'
-        printf "\\x$(printf %02x $((hlen % 256)))\\x$(printf %02x $((hlen / 256)))"
-        printf '%s' "$dict"
-        printf '%*s' $((hlen - ${#dict} - 1)) ''
-        printf '\n'
+        npy_header "$shape"
         local b0=${word:6:2} b1=${word:4:2} b2=${word:2:2} b3=${word:0:2} i
         for ((i = 0; i < count; i++)); do printf "\\x$b0\\x$b1\\x$b2\\x$b3"; done
     } >"$file"
