@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,27 +323,30 @@ static const char *dl_reason(const char *name)
     return e;
 }
 
-static int find_name(struct dl_phdr_info *info, size_t size, void *name)
+/* A name for the checked file's descriptor that no dlopen in this process has
+ * used before: "/proc/self/" + a mark + "fd/N".  The loader returns an object it
+ * already has when the name matches any name that object was ever opened under
+ * (not only the one dl_iterate_phdr shows: a second open of one file adds its
+ * name to the first object), and descriptor numbers are reused once closed, so
+ * "/proc/self/fd/N" alone can name another model loaded earlier (found by the
+ * Python package, which keeps models open and opens one file twice).  The mark
+ * spells a process-wide count in binary, "./" for a 1 and ".//" for a 0 after
+ * a leading 1: every count gives another string for the same path. */
+static int proc_name(const ebm_model_file *f, char *name, size_t size)
 {
-    (void)size;
-    return info->dlpi_name && strcmp(info->dlpi_name, name) == 0;
-}
-
-/* "/proc/self/fd/N" for a descriptor of the checked file whose name no
- * loaded object carries: the loader reuses an object loaded under the same
- * name without opening anything, and a model loaded earlier through a
- * descriptor since closed keeps that name.  extra[] gets the duplicates made. */
-static int proc_name(const ebm_model_file *f, char *name, size_t size, int *extra, int *n_extra)
-{
-    int fd = f->fd;
-    for (;;) {
-        snprintf(name, size, "/proc/self/fd/%d", fd);
-        if (!dl_iterate_phdr(find_name, name))
-            return 0;
-        if (*n_extra == 8 || (fd = fcntl(f->fd, F_DUPFD_CLOEXEC, fd + 1)) < 0)
+    static _Atomic uint64_t opens = 1;
+    const uint64_t k = atomic_fetch_add(&opens, 1);
+    size_t len = (size_t)snprintf(name, size, "/proc/self/");
+    int top = 63;
+    while (top > 0 && !((k >> top) & 1))
+        top--;
+    for (int bit = top; bit >= 0; bit--) {
+        const char *mark = (k >> bit) & 1 ? "./" : ".//";
+        if (len + 4 >= size)
             return -1;
-        extra[(*n_extra)++] = fd;
+        len += (size_t)snprintf(name + len, size - len, "%s", mark);
     }
+    return (size_t)snprintf(name + len, size - len, "fd/%d", f->fd) < size - len ? 0 : -1;
 }
 
 /* dlopen of the checked file itself, through its descriptor: the path could
@@ -351,29 +355,23 @@ static int proc_name(const ebm_model_file *f, char *name, size_t size, int *extr
 static ebm_status load_object(ebm_model *m, const ebm_model_file *f, ebm_error *err)
 {
     char name[4096];
-    int extra[8], n_extra = 0;
     struct stat by_fd, by_name;
     if (fstat(f->fd, &by_fd) != 0)
         return ebm_fail(err, EBM_ERR_IO, "%s: cannot stat: %s", m->path, strerror(errno));
-    int ok = proc_name(f, name, sizeof name, extra, &n_extra) == 0 && stat(name, &by_name) == 0 &&
+    int ok = proc_name(f, name, sizeof name) == 0 && stat(name, &by_name) == 0 &&
              by_name.st_ino == by_fd.st_ino && by_name.st_dev == by_fd.st_dev;
     if (!ok) {
         int local = !strchr(m->path, '/');   /* without a slash dlopen would search the library path */
         if ((size_t)snprintf(name, sizeof name, "%s%s", local ? "./" : "", m->path) >= sizeof name ||
-            stat(name, &by_name) != 0 || by_name.st_ino != by_fd.st_ino || by_name.st_dev != by_fd.st_dev) {
-            for (int i = 0; i < n_extra; i++)
-                close(extra[i]);
+            stat(name, &by_name) != 0 || by_name.st_ino != by_fd.st_ino || by_name.st_dev != by_fd.st_dev)
             return ebm_fail(err, EBM_ERR_IO, "%s: the file changed while it was being checked (and /proc is not "
                             "mounted to load the checked one)", m->path);
-        }
     }
     dlerror();
     m->dl = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-    const char *why = m->dl ? NULL : dl_reason(name);
-    for (int i = 0; i < n_extra; i++)
-        close(extra[i]);
     if (!m->dl)
-        return ebm_fail(err, EBM_ERR_FORMAT, "%s: a shared object that cannot be loaded: %s", m->path, why);
+        return ebm_fail(err, EBM_ERR_FORMAT, "%s: a shared object that cannot be loaded: %s", m->path,
+                        dl_reason(name));
     return EBM_OK;
 }
 

@@ -85,14 +85,14 @@ def test_init_array_and_trajectory_match_ebm_sample(toy_model, ebm_program, tmp_
 
 
 def test_one_step_is_designs_update(toy_model):
-    """x1 = clamp(x0 - alpha * clip(dE/dx / T, +-c) + sigma * eps): with sigma
+    """x1 = clamp(x0 - alpha * clip(dE/dx, +-c) / T + sigma * eps): with sigma
     = 0 the noise drops out and the step follows from Model.grad alone."""
     m = ebmc.Model(toy_model)
     x0 = np.random.default_rng(1).uniform(-1, 1, size=(16, 2)).astype(np.float32)
     alpha, c, T = 0.5, 0.04, 0.5
     x1 = m.sample(init=x0, steps=1, step_size=alpha, noise=0, grad_clip=c, temperature=T, clamp=(-0.9, 0.9))
     g = m.grad(x0).astype(np.float64)
-    want = np.clip(x0 - alpha * np.clip(g / T, -c, c), -0.9, 0.9)
+    want = np.clip(x0 - alpha * np.clip(g, -c, c) / T, -0.9, 0.9)
     np.testing.assert_allclose(x1, want, rtol=0, atol=1e-6)
     x1 = m.sample(init=x0, steps=1, step_size=alpha, noise=0, grad_clip=0, temperature=1, clamp="none")
     np.testing.assert_allclose(x1, x0 - alpha * g, rtol=0, atol=1e-5)

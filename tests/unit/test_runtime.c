@@ -116,6 +116,26 @@ START_TEST(test_weights_per_model)
 }
 END_TEST
 
+/* Found by the Python package's tests: the second open of one file adds its
+ * name to the object already loaded, and descriptor numbers are reused, so a
+ * name like /proc/self/fd/N made the loader hand back the first model for
+ * another file (refused as "the loader resolves ... not to the descriptor
+ * checked in the file").  Every open now loads under a name never used. */
+START_TEST(test_reopen_after_close_gets_its_own_file)
+{
+    for (int round = 0; round < 3; round++) {
+        ebm_model *a = fake_open("quadratic"), *b = fake_open("quadratic");
+        ck_assert_int_eq(ebm_model_desc(b)->tile, FAKE_TILE);
+        ebm_model_close(b);
+        ebm_model *c = fake_open("quadratic_tile5");   /* takes b's descriptor number */
+        ck_assert_int_eq(ebm_model_desc(c)->tile, 5);
+        ck_assert_int_eq(ebm_model_desc(a)->tile, FAKE_TILE);
+        ebm_model_close(c);
+        ebm_model_close(a);
+    }
+}
+END_TEST
+
 START_TEST(test_langevin_defaults)
 {
     /* DESIGN.md: step 0.01, noise 0.005, clip 0.03, T = 1, clamp [-1, 1]; ebm.h: 60 steps. */
@@ -857,6 +877,7 @@ static Suite *runtime_suite(void)
     TCase *t = tcase_create("model");
     tcase_add_test(t, test_open_describes_model);
     tcase_add_test(t, test_weights_per_model);
+    tcase_add_test(t, test_reopen_after_close_gets_its_own_file);
     tcase_add_test(t, test_langevin_defaults);
     tcase_add_test(t, test_bad_variants);
     tcase_add_test(t, test_isa_refused);
