@@ -283,7 +283,8 @@ SHAPE_RULE(ir_shape_pool2d_bwd)
     return EBM_OK;
 }
 
-/* Position of N and the product of the static dims before it. */
+/* Position of N and the product of the static dims before it; -2 for two Ns
+ * or a product beyond int64 (hostile dims: found by fuzz_import via Tile). */
 static int batch_pos(const ir_shape *s, int64_t *before, int64_t *total)
 {
     int pos = -1, count = 0;
@@ -294,9 +295,9 @@ static int batch_pos(const ir_shape *s, int64_t *before, int64_t *total)
             pos = i;
             count++;
         } else {
-            if (pos < 0)
-                *before *= s->d[i];
-            *total *= s->d[i];
+            if ((pos < 0 && __builtin_mul_overflow(*before, s->d[i], before)) ||
+                __builtin_mul_overflow(*total, s->d[i], total))
+                return -2;
         }
     }
     return count > 1 ? -2 : pos;

@@ -73,6 +73,10 @@ START_TEST(test_matmul_reduce_reshape)
     ck_assert_ptr_nonnull(strstr(err.msg, "mix"));
     /* a reshape that keeps the prefix before N is fine */
     ck_assert_int_ge(ir_reshape(g, x, ir_shape_make(3, IR_DIM_N, 3, 64), NULL, &err), 0);
+    /* a target whose element count overflows int64 is refused, not multiplied out (fuzz_import, via Tile) */
+    const int64_t huge = (int64_t)1 << 40;
+    ck_assert_int_eq(ir_reshape(g, x, ir_shape_make(3, IR_DIM_N, huge, huge), "huge", &err), -1);
+    ck_assert_msg(strstr(err.msg, "huge") && strstr(err.msg, "cannot become"), "%s", err.msg);
     ir_graph_free(g);
 }
 END_TEST
