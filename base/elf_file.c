@@ -649,6 +649,8 @@ static int check_versions(parse *p)
             va += next;
         }
     }
+    if (has_verneed && !has_versym)   /* glibc's version pass reads DT_VERSYM once there are needs */
+        return fail(p->why, p->why_size, "version needs without a symbol version table (DT_VERSYM)");
     if (has_versym) {
         if (!has_verneed)
             return fail(p->why, p->why_size, "a symbol version table without version needs");
