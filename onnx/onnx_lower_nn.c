@@ -243,24 +243,38 @@ static ebm_status conv_attr(onnx_imp_ctx *c, const onnx_imp_node *n, const ir_sh
     return EBM_OK;
 }
 
+/* The operands of Conv and ConvTranspose after their attributes are checked:
+ * the input x (1-D inputs as 2-D with height 1), its shape, the number of
+ * spatial axes, and the weight w as 2-D ([O, C/g, k] -> [O, C/g, 1, k]; the
+ * parameter itself stays 3-D). */
+static ebm_status conv_operands(onnx_imp_ctx *c, const onnx_imp_node *n, const char *const *known, const char *what,
+                                int *x, ir_shape *sx, int *nsp, int *w, ir_shape *sw)
+{
+    *nsp = 2;
+    ebm_status st = onnx_imp_check_attrs(c, n, known);
+    *x = st == EBM_OK ? spatial_input(c, n, what, sx, nsp) : -1;
+    *w = *x < 0 ? -1 : onnx_imp_input(c, n, 1);
+    if (*w < 0)
+        return onnx_imp_err(c)->code;
+    *sw = onnx_imp_value_shape(c, *w);
+    if (*nsp == 1 && sw->rank == 3) {
+        ir_shape s4 = ir_shape_make(4, 0, 0, 1, 0);
+        s4.d[0] = sw->d[0], s4.d[1] = sw->d[1], s4.d[3] = sw->d[2];
+        *w = onnx_imp_reshape(c, n, *w, s4);
+        *sw = s4;
+    }
+    return EBM_OK;
+}
+
 ebm_status onnx_imp_lower_conv(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     static const char *const known[] = {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides",
                                         NULL};
-    ebm_status st = onnx_imp_check_attrs(c, n, known);
-    ir_shape sx;
-    int nsp = 2;
-    int x = st == EBM_OK ? spatial_input(c, n, "convolutions", &sx, &nsp) : -1;
-    int w = x < 0 ? -1 : onnx_imp_input(c, n, 1);
-    if (w < 0)
-        return onnx_imp_err(c)->code;
-    ir_shape sw = onnx_imp_value_shape(c, w);
-    if (nsp == 1 && sw.rank == 3) {   /* [O, C/g, k] -> [O, C/g, 1, k]; the parameter itself stays 3-D */
-        ir_shape s4 = ir_shape_make(4, 0, 0, 1, 0);
-        s4.d[0] = sw.d[0], s4.d[1] = sw.d[1], s4.d[3] = sw.d[2];
-        w = onnx_imp_reshape(c, n, w, s4);
-        sw = s4;
-    }
+    ir_shape sx, sw;
+    int x, w, nsp;
+    ebm_status st = conv_operands(c, n, known, "convolutions", &x, &sx, &nsp, &w, &sw);
+    if (st != EBM_OK)
+        return st;
     ir_attr a;
     if ((st = conv_attr(c, n, &sx, &sw, nsp, &a)) != EBM_OK)
         return st;
@@ -617,20 +631,11 @@ ebm_status onnx_imp_lower_conv_transpose(onnx_imp_ctx *c, const onnx_imp_node *n
 {
     static const char *const known[] = {"auto_pad", "dilations", "group", "kernel_shape", "output_padding",
                                         "output_shape", "pads", "strides", NULL};
-    ebm_status st = onnx_imp_check_attrs(c, n, known);
-    ir_shape sx;
-    int nsp = 2;
-    int x = st == EBM_OK ? spatial_input(c, n, "transposed convolutions", &sx, &nsp) : -1;
-    int w = x < 0 ? -1 : onnx_imp_input(c, n, 1);
-    if (w < 0)
-        return onnx_imp_err(c)->code;
-    ir_shape sw = onnx_imp_value_shape(c, w);
-    if (nsp == 1 && sw.rank == 3) {
-        ir_shape s4 = ir_shape_make(4, 0, 0, 1, 0);
-        s4.d[0] = sw.d[0], s4.d[1] = sw.d[1], s4.d[3] = sw.d[2];
-        w = onnx_imp_reshape(c, n, w, s4);
-        sw = s4;
-    }
+    ir_shape sx, sw;
+    int x, w, nsp;
+    ebm_status st = conv_operands(c, n, known, "transposed convolutions", &x, &sx, &nsp, &w, &sw);
+    if (st != EBM_OK)
+        return st;
     window win;
     char b1[64];
     if ((st = conv_kernel(c, n, &sw, nsp, &win)) != EBM_OK)
