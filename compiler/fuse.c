@@ -44,6 +44,7 @@ typedef struct fuser {
     int *parent;
     unsigned char *member;   /* scratch: the tentative group */
     unsigned char *reach;    /* scratch: reachable from it through non-members */
+    unsigned char *greach;   /* scratch, by group name: a member is reachable */
     int *ext;                /* scratch: distinct external operand roots */
     unsigned char *closed;   /* by group name: ends in a reduction, takes no more members */
 } fuser;
@@ -71,20 +72,46 @@ static int mark_union(fuser *f, int a, int b, int hi)
 }
 
 /* A node outside the union that reads a member and (through any path) feeds
- * another member would have to run both before and after the loop. */
+ * another member would have to run both before and after the loop.  Paths
+ * run through other groups as whole units: once one member of a group is
+ * reached, the group's loop runs after the union, and so do all its members
+ * (one reached through its last member may feed the union through its
+ * first, LayerNorm's backward pass over [N,T,E]).  Iterated to a fixed point,
+ * as a group's members may come before the member that is reached. */
 static int makes_cycle(fuser *f, int lo, int hi)
 {
     const ir_graph *g = f->g;
-    for (int j = lo; j <= hi; j++) {
-        const ir_node *nd = &g->nodes[j];
+    for (int j = 0; j <= hi; j++) {
         f->reach[j] = 0;
+        f->greach[j] = 0;
+    }
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (int j = lo; j <= hi; j++) {
+            if (f->member[j] || f->reach[j])
+                continue;
+            const ir_node *nd = &g->nodes[j];
+            int root = f->parent[j] >= 0 ? find(f, j) : -1;
+            int r = root >= 0 && f->greach[root];
+            for (int k = 0; k < nd->n_in && !r; k++) {
+                int q = nd->in[k];
+                r = q >= lo && (f->member[q] || f->reach[q]);
+            }
+            if (r) {
+                f->reach[j] = 1;
+                if (root >= 0 && !f->greach[root])
+                    f->greach[root] = 1, changed = 1;
+            }
+        }
+    }
+    for (int j = lo; j <= hi; j++) {
+        if (!f->member[j])
+            continue;
+        const ir_node *nd = &g->nodes[j];
         for (int k = 0; k < nd->n_in; k++) {
             int q = nd->in[k];
-            int from_union = q >= lo && (f->member[q] || f->reach[q]);
-            if (f->member[j] && !f->member[q] && q >= lo && f->reach[q])
+            if (!f->member[q] && (f->reach[q] || (f->parent[q] >= 0 && f->greach[find(f, q)])))
                 return 1;
-            if (!f->member[j] && from_union)
-                f->reach[j] = 1;
         }
     }
     return 0;
@@ -128,9 +155,10 @@ static ebm_status fuser_init(fuser *f, const ir_graph *g, const ebmc_graph_info 
     size_t n = (size_t)g->n_nodes + 1;
     f->member = calloc(n, 1);
     f->reach = calloc(n, 1);
+    f->greach = calloc(n, 1);
     f->ext = malloc(n * 3 * sizeof *f->ext);
     f->closed = calloc(n, 1);
-    if (!f->member || !f->reach || !f->ext || !f->closed)
+    if (!f->member || !f->reach || !f->greach || !f->ext || !f->closed)
         return ebm_fail(err, EBM_ERR_NOMEM, "fuse: out of memory");
     return EBM_OK;
 }
@@ -139,6 +167,7 @@ static void fuser_free(fuser *f)
 {
     free(f->member);
     free(f->reach);
+    free(f->greach);
     free(f->ext);
     free(f->closed);
 }

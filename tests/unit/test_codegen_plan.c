@@ -264,6 +264,38 @@ START_TEST(fusion_refuses_cycles)
 }
 END_TEST
 
+/* a = exp(rsum x) [N,4,1]; loop B = {b = sigmoid x, c1 = b*a, c2 = b*x, d = sum
+ * of c2 over the last axis}; f = d*a.  f cannot join a's loop: B reads a (c1)
+ * and f reads B (d), though no path of single nodes runs from a to f (c1 is
+ * not on the way to d).  The shape of LayerNorm's backward pass over
+ * [N,T,E]; the check once looked at nodes only, and the groups then depended
+ * on each other in a cycle ("fuse: ... cycle"). */
+START_TEST(fusion_refuses_cycles_through_groups)
+{
+    ebm_error err = {0};
+    ir_graph *g = ir_graph_new();
+    int x = ir_add_input(g, "x", ir_shape_make(3, IR_DIM_N, 4, 16), &err);
+    int a = ir_unary(g, IR_OP_EXP, ir_reduce(g, IR_OP_RSUM, x, 1u << 2, "m", &err), "a", &err);
+    int b = ir_unary(g, IR_OP_SIGMOID, x, "b", &err);
+    int c1 = ir_binary(g, IR_OP_MUL, b, a, "c1", &err);
+    int c2 = ir_binary(g, IR_OP_MUL, b, x, "c2", &err);
+    int d = ir_reduce(g, IR_OP_RSUM, c2, 1u << 2, "d", &err);
+    int f = ir_binary(g, IR_OP_MUL, d, a, "f", &err);
+    int s = ir_binary(g, IR_OP_ADD, ir_reduce(g, IR_OP_RSUM, f, 3u << 1, "sf", &err),
+                      ir_reduce(g, IR_OP_RSUM, c1, 3u << 1, "sc", &err), "s", &err);
+    int e = ir_reshape(g, s, ir_shape_make(1, IR_DIM_N), "e", &err);
+    ck_assert_msg(e >= 0 && ir_add_output(g, e, "energy", &err) == EBM_OK, "%s", err.msg);
+    ebmc_cg_program *p = NULL;
+    ck_assert_msg(ebmc_cg_program_build(g, EBMC_PROGRAM_ENERGY, 64, &p, &err) == EBM_OK, "%s", err.msg);
+    int ia = find_named(p->g, "a"), i_f = find_named(p->g, "f"), id = find_named(p->g, "d");
+    ck_assert(ia >= 0 && i_f >= 0 && id >= 0);
+    ck_assert_int_ne(p->v[i_f].kernel, p->v[ia].kernel);
+    ck_assert_int_lt(p->v[id].kernel, i_f);   /* d's loop runs before f */
+    ebmc_cg_program_free(p);
+    ir_graph_free(g);
+}
+END_TEST
+
 /* The score program's "score" output node. */
 static int score_output(const ebmc_cg_program *p)
 {
@@ -351,6 +383,7 @@ int main(void)
     tcase_add_test(tc, fixture_plans_are_sound);
     tcase_add_test(tc, fusion_bias_silu_sum_one_loop);
     tcase_add_test(tc, fusion_refuses_cycles);
+    tcase_add_test(tc, fusion_refuses_cycles_through_groups);
     tcase_add_test(tc, langevin_update_fuses_into_score_loop);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
