@@ -35,6 +35,7 @@ typedef struct onnx_imp_value {
     int is_static;
     ir_tensor t;
     unsigned const_flags;   /* flags of the CONST made from t on first dynamic use */
+    onnx_imp_view view;     /* of id: how the ONNX dims merge N (rank 0: they do not) */
 } onnx_imp_value;
 
 struct onnx_imp_ctx {
@@ -45,6 +46,7 @@ struct onnx_imp_ctx {
     ebm_error *err;
     ir_import_options opt;
     int64_t opset;
+    int64_t file_batch;          /* the input's declared static dim 0, made N; 0 if none */
     onnx_imp_value **vals;       /* each allocated once: pointers handed out stay valid */
     int n_vals, cap_vals;
     base_strmap map;
@@ -229,7 +231,7 @@ static float *float_copy(const ir_tensor *t, int *sym_n)
     float *f = malloc(count > 0 ? (size_t)count * sizeof *f : 1);
     *sym_n = 0;
     for (int64_t i = 0; f && i < count; i++) {
-        if (t->dtype == IR_DT_I64 && ((const int64_t *)t->data)[i] == ONNX_IMP_SYM_N) {
+        if (t->dtype == IR_DT_I64 && onnx_imp_sym_k(((const int64_t *)t->data)[i])) {
             *sym_n = 1;
             free(f);
             return NULL;
@@ -317,6 +319,47 @@ const ir_shape *onnx_imp_input_shape(onnx_imp_ctx *c, const onnx_imp_node *n, in
     return v->is_static ? &v->t.shape : &v->shape;
 }
 
+const onnx_imp_view *onnx_imp_input_view(onnx_imp_ctx *c, const onnx_imp_node *n, int k)
+{
+    if (!onnx_imp_has_input(n, k))
+        return NULL;
+    onnx_imp_value *v = val_find(c, n->p->input[k]);
+    return v && !v->is_static && v->view.rank > 0 ? &v->view : NULL;
+}
+
+ebm_status onnx_imp_set_output_view(onnx_imp_ctx *c, const onnx_imp_node *n, int k, const onnx_imp_view *view)
+{
+    onnx_imp_value *v = (size_t)k < n->p->n_output ? val_find(c, n->p->output[k]) : NULL;
+    if (!v || v->id < 0)
+        return onnx_imp_fail(c, n, EBM_ERR_INTERNAL, "output %d has no value to view", k);
+    int total = 0, merged = 0;
+    for (int i = 0; view && i < view->rank; i++) {
+        total += view->span[i];
+        merged |= view->span[i] != 1;
+    }
+    if (view && merged && total != v->shape.rank)
+        return onnx_imp_fail(c, n, EBM_ERR_INTERNAL, "a view of %d axes on a value of rank %d", total,
+                             v->shape.rank);
+    memset(&v->view, 0, sizeof v->view);
+    if (view && merged)
+        v->view = *view;
+    return EBM_OK;
+}
+
+int64_t onnx_imp_file_batch(onnx_imp_ctx *c)
+{
+    return c->file_batch;
+}
+
+/* A node with an operand whose dims merge N goes to onnx_lower_view.c. */
+static int has_view_input(onnx_imp_ctx *c, const onnx_imp_node *n)
+{
+    for (int k = 0; k < onnx_imp_n_inputs(n); k++)
+        if (onnx_imp_input_view(c, n, k))
+            return 1;
+    return 0;
+}
+
 int onnx_imp_static_ints(onnx_imp_ctx *c, const onnx_imp_node *n, int k, const char *what, int64_t *out, int max)
 {
     const ir_tensor *t;
@@ -345,7 +388,7 @@ ebm_status onnx_imp_static_scalar(onnx_imp_ctx *c, const onnx_imp_node *n, int k
     if (ir_shape_numel(&t->shape, 0) != 1)
         return onnx_imp_fail(c, n, EBM_ERR_INVALID, "%s (input %d) must hold one value, not %lld", what, k,
                              (long long)ir_shape_numel(&t->shape, 0));
-    if (t->dtype == IR_DT_I64 && onnx_imp_tensor_get_i(t, 0) == ONNX_IMP_SYM_N)
+    if (t->dtype == IR_DT_I64 && onnx_imp_sym_k(onnx_imp_tensor_get_i(t, 0)))
         return onnx_imp_fail(c, n, EBM_ERR_NOT_STATIC, "%s (input %d) is the batch size N, unknown at import time",
                              what, k);
     *out = onnx_imp_tensor_get_f(t, 0);
@@ -413,7 +456,7 @@ static const struct onnx_op_row {
 #undef ONNX_OP
 };
 
-static onnx_imp_lower_fn find_lowering(const char *op_type)
+onnx_imp_lower_fn onnx_imp_lowering(const char *op_type)
 {
     for (size_t i = 0; i < sizeof onnx_ops / sizeof *onnx_ops; i++)
         if (strcmp(onnx_ops[i].op_type, op_type) == 0)
@@ -475,7 +518,7 @@ static ebm_status check_node(onnx_imp_ctx *c, const Onnx__NodeProto *p, size_t i
         if (p->input[k][0] && base_strmap_get(defined, p->input[k]) < 0)
             st = onnx_imp_fail(c, &n, EBM_ERR_INVALID,
                                "input '%s' is not produced by any node, initializer or graph input", p->input[k]);
-    if (st == EBM_OK && !find_lowering(node_op(p)))
+    if (st == EBM_OK && !onnx_imp_lowering(node_op(p)))
         st = onnx_imp_fail(c, &n, EBM_ERR_UNSUPPORTED,
                            "operator %s is not supported by ebmc (supported: see docs)", node_op(p));
     for (size_t k = 0; st == EBM_OK && k < p->n_output; k++)
@@ -645,6 +688,8 @@ static ebm_status input_shape(onnx_imp_ctx *c, const Onnx__ValueInfoProto *vi, i
                              name, IR_MAX_RANK);
     for (int i = 0; i < s->rank; i++) {
         if (i == 0 && c->opt.batch_symbolic) {
+            if (s->d[0] >= 1 && s->d[0] <= ONNX_IMP_MAX_DIM)
+                c->file_batch = s->d[0];
             s->d[0] = IR_DIM_N;
         } else if (s->d[i] == -2 || s->d[i] > (INT64_C(1) << 31)) {
             return onnx_imp_fail(c, NULL, EBM_ERR_FORMAT, "graph input '%s': dimension %d is negative or huge",
@@ -755,7 +800,7 @@ static ebm_status lower_nodes(onnx_imp_ctx *c)
             return nomem(c);
         onnx_imp_node n = {p, label, c->opset};
         c->err->code = EBM_OK;
-        ebm_status st = find_lowering(node_op(p))(c, &n);
+        ebm_status st = has_view_input(c, &n) ? onnx_imp_lower_view(c, &n) : onnx_imp_lowering(node_op(p))(c, &n);
         if (st != EBM_OK) {
             if (c->err->code == EBM_OK)
                 onnx_imp_fail(c, &n, st, "lowering failed");
@@ -781,6 +826,13 @@ static ebm_status bind_outputs(onnx_imp_ctx *c)
         int id = materialise(c, v, NULL, 0, 1);
         if (id < 0)
             return c->err->code;
+        if (v->view.rank > 0) {
+            char b[64];
+            return onnx_imp_fail(c, NULL, EBM_ERR_SHAPE,
+                                 "graph output '%s' merges the batch dimension N with other dimensions (it is "
+                                 "%s in ebmc's layout); an output must keep N as a dimension of its own",
+                                 name, ir_shape_str(&v->shape, b, sizeof b));
+        }
         ebm_status st = ir_add_output(c->g, id, name, c->err);
         if (st != EBM_OK)
             return st;

@@ -22,6 +22,19 @@
 #include "onnx_ebmc.pb-c.h"
 
 #define ONNX_IMP_SYM_N (INT64_MIN + 7)
+/* k·N (1 <= k <= ONNX_IMP_SYM_MAX_K) in static int64 tensors: the sentinels
+ * ONNX_IMP_SYM_N + k - 1, so 1·N is ONNX_IMP_SYM_N itself.  The exporter's
+ * attention code computes N*heads and T*N on the shape path (onnx_lower_view.c). */
+#define ONNX_IMP_SYM_MAX_K (INT64_C(1) << 31)
+static inline int64_t onnx_imp_sym(int64_t k)
+{
+    return ONNX_IMP_SYM_N + (k - 1);
+}
+/* k if v is the sentinel of k·N, else 0. */
+static inline int64_t onnx_imp_sym_k(int64_t v)
+{
+    return v >= ONNX_IMP_SYM_N && v < ONNX_IMP_SYM_N + ONNX_IMP_SYM_MAX_K ? v - ONNX_IMP_SYM_N + 1 : 0;
+}
 
 typedef struct onnx_imp_ctx onnx_imp_ctx;
 
@@ -42,6 +55,9 @@ typedef ebm_status (*onnx_imp_lower_fn)(onnx_imp_ctx *c, const onnx_imp_node *n)
  * functions (onnx_lower_shape.c) call when the operands are not static ints. */
 ebm_status onnx_imp_lower_equal(onnx_imp_ctx *c, const onnx_imp_node *n);
 ebm_status onnx_imp_lower_where(onnx_imp_ctx *c, const onnx_imp_node *n);
+
+/* The lowering of op_type in onnx_ops.def, or NULL. */
+onnx_imp_lower_fn onnx_imp_lowering(const char *op_type);
 
 ir_graph *onnx_imp_graph(onnx_imp_ctx *c);
 ebm_error *onnx_imp_err(onnx_imp_ctx *c);
@@ -158,6 +174,36 @@ void onnx_imp_slice_all(const ir_shape *s, ir_attr *a);
 ebm_status onnx_imp_mark_axes(onnx_imp_ctx *c, const onnx_imp_node *n, const int64_t *axes, int k, int rank,
                               int *mark);
 
+/* ---- batch views (onnx_lower_view.c) ---------------------------------------------
+ * An ONNX value whose dims merge the batch N with static dims (attention's
+ * [T, N*H, d], [T*N, E]) is held as an IR value of the same memory layout whose
+ * shape splits every such dim into IR axes [a, N, b] (each kept only if > 1):
+ * the IR stays canonical (N an axis of its own, never merged) and the value
+ * carries a view, the number of IR axes each ONNX axis spans.  A value
+ * without merged dims has no view (spans all 1).  Nodes with a view operand go
+ * to onnx_imp_lower_view, which translates the ops a view passes through
+ * and refuses the rest naming the node. */
+typedef struct onnx_imp_view {
+    int rank;                   /* ONNX rank; 0 = no view */
+    int8_t span[IR_MAX_RANK];   /* IR axes of ONNX axis i (>= 1) */
+} onnx_imp_view;
+
+/* Input k's view, or NULL when it has none. */
+const onnx_imp_view *onnx_imp_input_view(onnx_imp_ctx *c, const onnx_imp_node *n, int k);
+/* Gives output k (already bound to an IR value) the view v; a view whose spans
+ * are all 1 is dropped. */
+ebm_status onnx_imp_set_output_view(onnx_imp_ctx *c, const onnx_imp_node *n, int k, const onnx_imp_view *v);
+/* The static batch size the file declares for its input (dim 0 made
+ * symbolic), 0 when it declares none: a fixed-batch export writes N*heads as a
+ * number, which Reshape reads back as a multiple of N. */
+int64_t onnx_imp_file_batch(onnx_imp_ctx *c);
+/* Lowers node n, one of whose inputs has a view. */
+ebm_status onnx_imp_lower_view(onnx_imp_ctx *c, const onnx_imp_node *n);
+/* Reshape of a batched input x to the ONNX target spec (0 copies, -1 infers,
+ * k·N sentinels): the target's N found where x's N sits in memory order, a
+ * merged target dim becomes a view.  Used for every Reshape whose input has N. */
+ebm_status onnx_imp_view_reshape(onnx_imp_ctx *c, const onnx_imp_node *n, const int64_t *spec, int k,
+                                 int allowzero);
 /* ---- reading (onnx_read.c) ------------------------------------------------- */
 /* s, or "" for a field protobuf-c left NULL. */
 const char *onnx_imp_str(const char *s);

@@ -180,16 +180,28 @@ static int64_t broadcast_offset(const ir_shape *s, const int64_t *idx, int out_r
 
 typedef enum arith_result { ARITH_OK, ARITH_NEEDS_N, ARITH_DIV_ZERO } arith_result;
 
-/* Identities that hold whatever N is: N+0, 0+N, N-0, N*1, 1*N, N/1. */
+/* Arithmetic on the batch size that stays a multiple k·N of it (the
+ * sentinels of onnx_imp_sym): k·N + 0, k·N - 0, k·N * m, m * k·N, k·N / m when
+ * m divides k.  Anything else (N*N, N+1, N/2) is not static. */
 static arith_result arith_batch(ir_op op, int64_t x, int64_t y, int64_t *r)
 {
-    int xn = x == ONNX_IMP_SYM_N, yn = y == ONNX_IMP_SYM_N;
-    int keep_x = xn && !yn && (((op == IR_OP_ADD || op == IR_OP_SUB) && y == 0) ||
-                               ((op == IR_OP_MUL || op == IR_OP_DIV) && y == 1));
-    int keep_y = yn && !xn && ((op == IR_OP_ADD && x == 0) || (op == IR_OP_MUL && x == 1));
-    if (!keep_x && !keep_y)
+    int64_t kx = onnx_imp_sym_k(x), ky = onnx_imp_sym_k(y), k = 0;
+    if (kx && !ky) {
+        if ((op == IR_OP_ADD || op == IR_OP_SUB) && y == 0)
+            k = kx;
+        else if (op == IR_OP_MUL && y >= 1 && y <= ONNX_IMP_SYM_MAX_K / kx)
+            k = kx * y;
+        else if (op == IR_OP_DIV && y >= 1 && kx % y == 0)
+            k = kx / y;
+    } else if (ky && !kx) {
+        if (op == IR_OP_ADD && x == 0)
+            k = ky;
+        else if (op == IR_OP_MUL && x >= 1 && x <= ONNX_IMP_SYM_MAX_K / ky)
+            k = ky * x;
+    }
+    if (k < 1 || k > ONNX_IMP_SYM_MAX_K)
         return ARITH_NEEDS_N;
-    *r = ONNX_IMP_SYM_N;
+    *r = onnx_imp_sym(k);
     return ARITH_OK;
 }
 
@@ -197,7 +209,7 @@ static arith_result arith_batch(ir_op op, int64_t x, int64_t y, int64_t *r)
  * no UB), division truncates toward zero. */
 static arith_result arith_i64(ir_op op, int64_t x, int64_t y, int64_t *r)
 {
-    if (x == ONNX_IMP_SYM_N || y == ONNX_IMP_SYM_N)
+    if (onnx_imp_sym_k(x) || onnx_imp_sym_k(y))
         return arith_batch(op, x, y, r);
     uint64_t ux = (uint64_t)x, uy = (uint64_t)y;
     switch (op) {
@@ -231,8 +243,11 @@ static const char *arith_sym(ir_op op)
 /* An int64 shape value for messages: the batch sentinel prints as N. */
 static const char *int_str(int64_t v, char *buf, size_t size)
 {
-    if (v == ONNX_IMP_SYM_N)
+    int64_t k = onnx_imp_sym_k(v);
+    if (k == 1)
         snprintf(buf, size, "N");
+    else if (k)
+        snprintf(buf, size, "%lld*N", (long long)k);
     else
         snprintf(buf, size, "%lld", (long long)v);
     return buf;
@@ -241,7 +256,7 @@ static const char *int_str(int64_t v, char *buf, size_t size)
 /* Element k of a static tensor as a float; the batch sentinel is an error. */
 static int static_float(const ir_tensor *t, int64_t k, double *out)
 {
-    if (t->dtype == IR_DT_I64 && onnx_imp_tensor_get_i(t, k) == ONNX_IMP_SYM_N)
+    if (t->dtype == IR_DT_I64 && onnx_imp_sym_k(onnx_imp_tensor_get_i(t, k)))
         return -1;
     *out = onnx_imp_tensor_get_f(t, k);
     return 0;
@@ -442,7 +457,7 @@ static ebm_status static_int_unary(onnx_imp_ctx *c, const onnx_imp_node *n, ir_o
     int64_t count = ir_shape_numel(&t->shape, 0);
     for (int64_t i = 0; st == EBM_OK && i < count; i++) {
         int64_t v = ((const int64_t *)t->data)[i];
-        if (v == ONNX_IMP_SYM_N || v == INT64_MIN) {
+        if (onnx_imp_sym_k(v) || v == INT64_MIN) {
             ir_tensor_free(&r);
             return onnx_imp_fail(c, n, EBM_ERR_NOT_STATIC, "uses the batch size N in arithmetic (%s N)",
                                  ir_op_get(op)->name);
@@ -1048,6 +1063,12 @@ static ebm_status static_reduce(onnx_imp_ctx *c, const onnx_imp_node *n, red_kin
         }
         int64_t v = onnx_imp_tensor_get_i(t, k);
         int keep_n = 0;   /* N combined with the identity of the reduction (or with N for min/max) */
+        if ((onnx_imp_sym_k(v) > 1 || (seen[o] && onnx_imp_sym_k(out[o]) > 1))) {
+            free(seen);
+            ir_tensor_free(&r);
+            return onnx_imp_fail(c, n, EBM_ERR_NOT_STATIC, "a multiple of the batch size N in a static %s",
+                                 n->p->op_type);
+        }
         if (seen[o] && (v == ONNX_IMP_SYM_N || out[o] == ONNX_IMP_SYM_N)) {
             int64_t other = v == ONNX_IMP_SYM_N ? out[o] : v;
             keep_n = kind == RED_PROD ? other == 1 : kind == RED_SUM ? other == 0 : other == ONNX_IMP_SYM_N;

@@ -447,7 +447,7 @@ static cast_kind cast_kind_of(int64_t to)
  * the batch sentinel survives only casts that cannot change it. */
 static int cast_int(int64_t v, int64_t to, int64_t *out)
 {
-    if (v == ONNX_IMP_SYM_N) {
+    if (onnx_imp_sym_k(v)) {
         *out = v;
         return to == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 || to == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 ||
                to == ONNX__TENSOR_PROTO__DATA_TYPE__UINT64 || to == ONNX__TENSOR_PROTO__DATA_TYPE__UINT32
@@ -475,7 +475,7 @@ static ebm_status cast_static(onnx_imp_ctx *c, const onnx_imp_node *n, const ir_
     ebm_status st = onnx_imp_tensor_alloc(out, dt, &src->shape, onnx_imp_err(c));
     for (int64_t i = 0; st == EBM_OK && i < shape_numel(&src->shape); i++) {
         int64_t iv = onnx_imp_tensor_get_i(src, i);
-        if (src->dtype == IR_DT_I64 && iv == ONNX_IMP_SYM_N && kind != CAST_INT)
+        if (src->dtype == IR_DT_I64 && onnx_imp_sym_k(iv) && kind != CAST_INT)
             st = onnx_imp_fail(c, n, EBM_ERR_NOT_STATIC, "cannot cast the batch size N to a float value");
         else if (kind != CAST_INT)
             tensor_set(out, i, onnx_imp_tensor_get_f(src, i), 0);
@@ -674,6 +674,9 @@ ebm_status onnx_imp_lower_reshape(onnx_imp_ctx *c, const onnx_imp_node *n)
                              IR_MAX_RANK);
     if (k < 0)
         return onnx_imp_err(c)->code;
+    /* a batched input: N may merge with other dims as a view (onnx_lower_view.c) */
+    if (ir_shape_has_batch(&x) && n->opset >= 5)
+        return onnx_imp_view_reshape(c, n, spec, k, (int)onnx_imp_attr_int(n, "allowzero", 0));
     st = reshape_target(c, n, &x, spec, k, (int)onnx_imp_attr_int(n, "allowzero", 0), &t);
     return st == EBM_OK ? reshape_to(c, n, 0, &t) : st;
 }

@@ -274,7 +274,8 @@ static const error_case ERROR_CASES[] = {
     {"err_elu_unknown_attr", 1, EBM_ERR_UNSUPPORTED, "(Elu)", "attribute 'flavour'"},
     {"err_clip_dynamic", 1, EBM_ERR_NOT_STATIC, "(Clip)", "the min of Clip"},
     {"err_reduce_mean_batch", 1, EBM_ERR_NOT_STATIC, "(ReduceMean)", "batch axis N"},
-    {"err_batch_arithmetic", 1, EBM_ERR_NOT_STATIC, "double_batch (Mul)", "uses the batch size N in arithmetic"},
+    /* [N,3,4] -> [2*N,6] keeps samples apart (a batch view), but not as an output */
+    {"err_batch_arithmetic", 1, EBM_ERR_SHAPE, "graph output 'y'", "merges the batch dimension N"},
     {"err_batchnorm_training", 1, EBM_ERR_UNSUPPORTED, "(BatchNormalization)", "training_mode = 1"},
     {"err_layernorm_stash", 1, EBM_ERR_UNSUPPORTED, "(LayerNormalization)", "stash_type = 11"},
     {"err_groupnorm_scale", 1, EBM_ERR_SHAPE, "(GroupNormalization)", "one value per channel"},

@@ -228,6 +228,68 @@ def bad_models():
     open(os.path.join(HERE, "random.onnx"), "wb").write(rng.bytes(700))
 
 
+def batch_views():
+    # Attention as torch.onnx.export writes nn.MultiheadAttention: [T, N, E]
+    # reshaped to [T, N*H, d] with N*H computed on the shape path, batched
+    # matmuls over N*H, softmax, back through [T*N, E] into a Gemm.  T=3, E=4, H=2.
+    rng = np.random.RandomState(16)
+    w = rng.uniform(-1, 1, (4, 4)).astype(np.float32)
+    b = rng.uniform(-1, 1, 4).astype(np.float32)
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0, 2], name="to_tne"),
+        helper.make_node("Shape", ["t"], ["s"], name="shape"),
+        const("i1", 1, np.int64), const("two", 2, np.int64), const("axes0", [0], np.int64),
+        const("tdim", [3], np.int64), const("ddim", [2], np.int64), const("minus1", [-1], np.int64),
+        const("edim", [4], np.int64),
+        helper.make_node("Gather", ["s", "i1"], ["n"], axis=0, name="batch"),
+        helper.make_node("Mul", ["n", "two"], ["nh"], name="n_times_heads"),
+        helper.make_node("Unsqueeze", ["nh", "axes0"], ["nhv"], name="nh_vec"),
+        helper.make_node("Concat", ["tdim", "nhv", "ddim"], ["split_shape"], axis=0, name="split_shape"),
+        helper.make_node("Reshape", ["t", "split_shape"], ["heads"], name="split_heads"),
+        helper.make_node("Transpose", ["heads"], ["q"], perm=[1, 0, 2], name="q"),
+        helper.make_node("Transpose", ["heads"], ["kt"], perm=[1, 2, 0], name="kt"),
+        helper.make_node("MatMul", ["q", "kt"], ["scores"], name="scores"),
+        helper.make_node("Softmax", ["scores"], ["att"], axis=-1, name="softmax"),
+        helper.make_node("MatMul", ["att", "q"], ["o"], name="weighted"),
+        helper.make_node("Transpose", ["o"], ["ot"], perm=[1, 0, 2], name="back_tnhd"),
+        helper.make_node("Concat", ["minus1", "edim"], ["merge_shape"], axis=0, name="merge_shape"),
+        helper.make_node("Reshape", ["ot", "merge_shape"], ["rows"], name="merge_rows"),
+        helper.make_node("Gemm", ["rows", "w", "b"], ["proj"], transB=1, name="out_proj"),
+        helper.make_node("Shape", ["proj"], ["ps"], name="proj_shape"),
+        helper.make_node("Unsqueeze", ["n", "axes0"], ["nv"], name="n_vec"),
+        helper.make_node("Concat", ["tdim", "nv", "edim"], ["tne_shape"], axis=0, name="tne_shape"),
+        helper.make_node("Reshape", ["proj", "tne_shape"], ["tne"], name="unmerge"),
+        helper.make_node("Transpose", ["tne"], ["y"], perm=[1, 0, 2], name="to_nte"),
+    ]
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")]
+    model("view_attention", nodes, [vi("x", ["N", 3, 4])], [vi("y", ["N", 3, 4])], inits=inits)
+    x = arange(N, 3, 4) / 4
+    t = x.transpose(1, 0, 2)
+    q = t.reshape(3, N * 2, 2).transpose(1, 0, 2)
+    sc = q @ q.transpose(0, 2, 1)
+    att = np.exp(sc - sc.max(-1, keepdims=True))
+    att /= att.sum(-1, keepdims=True)
+    rows = (att @ q).transpose(1, 0, 2).reshape(-1, 4)
+    y = (rows @ w.T + b).reshape(3, N, 4).transpose(1, 0, 2)
+    values("view_attention", x, y)
+
+    # Graphs that do mix samples: each refused, naming the node.
+    x = [vi("x", ["N", 3, 4])]
+    rows = [const("rows_shape", [-1, 4], np.int64),
+            helper.make_node("Reshape", ["x", "rows_shape"], ["r"], name="rows")]
+    model("view_mix_reduce", rows + [
+        const("ax0", [0], np.int64),
+        helper.make_node("ReduceSum", ["r", "ax0"], ["y"], keepdims=1, name="sum_rows")], x, [vi("y", [1, 4])])
+    model("view_mix_softmax", rows + [
+        helper.make_node("Softmax", ["r"], ["y"], axis=0, name="softmax_rows")], x, [vi("y", ["M", 4])])
+    model("view_mix_reshape", [
+        helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0, 2], name="to_tne"),
+        helper.make_node("Shape", ["x"], ["s"], name="shape"), const("i0", [0], np.int64),
+        helper.make_node("Gather", ["s", "i0"], ["n"], axis=0, name="batch"), const("twelve", [12], np.int64),
+        helper.make_node("Concat", ["n", "twelve"], ["shape_n12"], axis=0, name="n12"),
+        helper.make_node("Reshape", ["t", "shape_n12"], ["y"], name="flatten_tne")], x, [vi("y", ["N", 12])])
+
+
 if __name__ == "__main__":
     view_flatten()
     movement()
@@ -237,3 +299,4 @@ if __name__ == "__main__":
     batch_constants()
     static_fold()
     bad_models()
+    batch_views()
