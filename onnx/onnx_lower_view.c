@@ -376,8 +376,9 @@ ebm_status onnx_imp_view_reshape(onnx_imp_ctx *c, const onnx_imp_node *n, const 
     view_dims(xs, &xv, od);
     view_str(xs, &xv, b1, sizeof b1);
     int64_t sx = static_product(xs, 0), bx = static_product(xs, 1);
-    if (sx < 0 || bx < 0 || !ir_shape_has_batch(xs))
-        return onnx_imp_fail(c, n, EBM_ERR_SHAPE, "input %s: expected a batched input of bounded size", b1);
+    if (sx <= 0 || bx <= 0 || !ir_shape_has_batch(xs))
+        return onnx_imp_fail(c, n, EBM_ERR_SHAPE, "input %s: expected a batched, non-empty input of bounded size",
+                             b1);
     /* 1. the ONNX target: 0 copies, -1 infers, k·N sentinels */
     int infer = -1, sym = -1;
     int64_t st_prod = 1;
@@ -408,14 +409,16 @@ ebm_status onnx_imp_view_reshape(onnx_imp_ctx *c, const onnx_imp_node *n, const 
     }
     int64_t ksym = sym >= 0 ? onnx_imp_sym_k(t[sym]) : 0;
     if (infer >= 0) {
-        int64_t div = sym >= 0 ? st_prod * ksym : st_prod;
-        if (div == 0 || sx % div != 0)
+        int64_t div = st_prod;
+        if ((sym >= 0 && __builtin_mul_overflow(st_prod, ksym, &div)) || div == 0 || sx % div != 0)
             return onnx_imp_fail(c, n, EBM_ERR_SHAPE, "cannot infer the -1 entry: %s does not split by %lld",
                                  b1, (long long)div);
         if (sym >= 0) {
             t[infer] = sx / div;
             st_prod *= t[infer];
         } else {
+            if (sx / div > ONNX_IMP_SYM_MAX_K)
+                return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "the -1 entry would be %lld*N", (long long)(sx / div));
             t[infer] = onnx_imp_sym(sx / div);
             sym = infer;
             ksym = sx / div;
@@ -423,20 +426,24 @@ ebm_status onnx_imp_view_reshape(onnx_imp_ctx *c, const onnx_imp_node *n, const 
     }
     /* 2. a fixed-batch export writes N*heads as a number: the target dim at N's
      * place in memory order, a multiple of the declared batch, holds N */
-    int64_t fb = onnx_imp_file_batch(c);
-    if (sym < 0 && fb > 0 && st_prod == sx * fb) {
-        int64_t p = 1;
-        for (int i = 0; i < k && sym < 0 && p <= bx; p *= t[i], i++)
-            if (p > 0 && bx % p == 0 && t[i] % ((bx / p) * fb) == 0) {
+    int64_t fb = onnx_imp_file_batch(c), all;
+    if (sym < 0 && fb > 0 && !__builtin_mul_overflow(sx, fb, &all) && st_prod == all) {
+        int64_t p = 1, m;
+        for (int i = 0; i < k && sym < 0 && p > 0 && p <= bx; i++) {
+            if (bx % p == 0 && !__builtin_mul_overflow(bx / p, fb, &m) && t[i] % m == 0) {
                 sym = i;
                 ksym = t[i] / fb;
                 st_prod /= t[i];
                 t[i] = onnx_imp_sym(ksym);
             }
+            if (__builtin_mul_overflow(p, t[i], &p))
+                break;
+        }
     }
     if (sym < 0)
         return mixes(c, n, b1, "the target has no dimension that holds N");
-    if (sx != st_prod * ksym)
+    int64_t total;
+    if (__builtin_mul_overflow(st_prod, ksym, &total) || sx != total)
         return onnx_imp_fail(c, n, EBM_ERR_SHAPE, "cannot reshape %s: element counts differ", b1);
     /* 3. N keeps its place: the target's static dims before it times a equal x's */
     int64_t p = 1;
