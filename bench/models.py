@@ -14,6 +14,12 @@ for layer, so both sides run the same computation:
 GroupNorm uses min(32, C) groups (the largest divisor of C not above 32, as
 norm_groups in zoo/presets.c), eps 1e-5.  check_presets() in run_bench.py
 compares the parameter shapes with `ebm init --preset mnist|cifar`.
+
+  transformer [N,1,28,28]: a stock ViT-style energy, the fixtures'
+         TransformerEnergy (tests/fixtures/gen_fixtures.py) at bench size:
+         Conv2d 7x7 stride 7 patch embedding (16 tokens of 64) + learned
+         positions, 2 x nn.TransformerEncoderLayer(64, 4 heads, ff 128,
+         dropout 0, batch_first), mean over tokens, Linear(64, 1)
 """
 import torch
 import torch.nn as nn
@@ -92,6 +98,23 @@ class Deep(nn.Module):
         return e
 
 
+class TransformerEnergy(nn.Module):
+    def __init__(self, side=28, patch=7, e=64, heads=4, ff=128, layers=2):
+        super().__init__()
+        self.embed = nn.Conv2d(1, e, patch, stride=patch)
+        self.pos = nn.Parameter(0.2 * torch.randn((side // patch) ** 2, e))
+        self.layers = nn.ModuleList([
+            nn.TransformerEncoderLayer(e, heads, dim_feedforward=ff, dropout=0.0, batch_first=True)
+            for _ in range(layers)])
+        self.out = nn.Linear(e, 1)
+
+    def forward(self, x):
+        h = self.embed(x).flatten(2).transpose(1, 2) + self.pos
+        for layer in self.layers:
+            h = layer(h)
+        return self.out(h.mean(dim=1))
+
+
 def matmul_flops(model, x):
     """Multiply-add FLOPs (2 per MAC) of the linear and conv layers of one
     forward pass on x."""
@@ -103,8 +126,13 @@ def matmul_flops(model, x):
         elif isinstance(mod, nn.Conv2d):
             k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
             total[0] += 2 * out.numel() * k
+        elif isinstance(mod, nn.MultiheadAttention):   # in-projection and the two attention products
+            q = inp[0]
+            t, e = q.shape[-2] if mod.batch_first else q.shape[0], mod.embed_dim
+            total[0] += 2 * q.numel() * 3 * e + 2 * 2 * (q.numel() // e) * t * e
 
-    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    kinds = (nn.Linear, nn.Conv2d, nn.MultiheadAttention)
+    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
     with torch.no_grad():
         model(x)
     for h in hs:
@@ -121,4 +149,5 @@ CASES = {
     "mnist_b64": (lambda: Deep(1, [16, 32, 64, 64], False, groups=4, quad_shape=(1, 28, 28)), (1, 28, 28), 64, 16),
     "cifar_b32": (lambda: Deep(3, [32, 64, 128, 256], True), (3, 32, 32), 32, 16),
     "tabular_b4096": (lambda: MLP([2, 64, 64, 1]), (2,), 4096, 64),
+    "transformer_b64": (TransformerEnergy, (1, 28, 28), 64, 16),
 }
