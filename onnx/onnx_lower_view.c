@@ -408,6 +408,17 @@ ebm_status onnx_imp_view_reshape(onnx_imp_ctx *c, const onnx_imp_node *n, const 
         t[i] = d;
     }
     int64_t ksym = sym >= 0 ? onnx_imp_sym_k(t[sym]) : 0;
+    /* a fixed-batch export's all-static target means that shape at the declared batch */
+    int64_t fb = onnx_imp_file_batch(c), all;
+    int fixed = sym < 0 && fb > 0 && !__builtin_mul_overflow(sx, fb, &all);
+    if (infer >= 0 && fixed) {
+        if (st_prod == 0 || all % st_prod != 0)
+            return onnx_imp_fail(c, n, EBM_ERR_SHAPE, "cannot infer the -1 entry: %s at the declared batch %lld "
+                                 "does not split by %lld", b1, (long long)fb, (long long)st_prod);
+        t[infer] = all / st_prod;
+        st_prod = all;
+        infer = -1;
+    }
     if (infer >= 0) {
         int64_t div = st_prod;
         if ((sym >= 0 && __builtin_mul_overflow(st_prod, ksym, &div)) || div == 0 || sx % div != 0)
@@ -424,20 +435,29 @@ ebm_status onnx_imp_view_reshape(onnx_imp_ctx *c, const onnx_imp_node *n, const 
             ksym = sx / div;
         }
     }
-    /* 2. a fixed-batch export writes N*heads as a number: the target dim at N's
-     * place in memory order, a multiple of the declared batch, holds N */
-    int64_t fb = onnx_imp_file_batch(c), all;
-    if (sym < 0 && fb > 0 && !__builtin_mul_overflow(sx, fb, &all) && st_prod == all) {
+    /* 2. a fixed-batch export writes N*heads as a number: a target dim at N's place
+     * in memory order that is a multiple of the declared batch B holds N.  Where
+     * several can (N at the boundary of two dims; with B = 1 often), the one equal
+     * to B wins, then the last but the innermost axis: attention's [T, B*H, d] and
+     * [T*B, E] (an innermost N*E would leave no unmerged axis to compute along). */
+    if (fixed && st_prod == all) {
         int64_t p = 1, m;
-        for (int i = 0; i < k && sym < 0 && p > 0 && p <= bx; i++) {
-            if (bx % p == 0 && !__builtin_mul_overflow(bx / p, fb, &m) && t[i] % m == 0) {
-                sym = i;
-                ksym = t[i] / fb;
-                st_prod /= t[i];
-                t[i] = onnx_imp_sym(ksym);
-            }
+        int cand[IR_MAX_RANK], nc = 0, pick = -1;
+        for (int i = 0; i < k && p > 0 && p <= bx; i++) {
+            if (bx % p == 0 && !__builtin_mul_overflow(bx / p, fb, &m) && t[i] % m == 0)
+                cand[nc++] = i;
             if (__builtin_mul_overflow(p, t[i], &p))
                 break;
+        }
+        for (int j = 0; j < nc && pick < 0; j++)
+            pick = t[cand[j]] == fb ? cand[j] : -1;
+        for (int j = nc - 1; j >= 0 && pick < 0; j--)
+            pick = cand[j] < k - 1 || j == 0 ? cand[j] : -1;
+        if (pick >= 0) {
+            sym = pick;
+            ksym = t[pick] / fb;
+            st_prod /= t[pick];
+            t[pick] = onnx_imp_sym(ksym);
         }
     }
     if (sym < 0)

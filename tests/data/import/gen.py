@@ -273,6 +273,28 @@ def batch_views():
     y = (rows @ w.T + b).reshape(3, N, 4).transpose(1, 0, 2)
     values("view_attention", x, y)
 
+    # The same exported with a fixed batch of 1 (no dynamic_axes): the shapes are
+    # constants, N*H = 2 and T*N = 3 at N = 1; the graph runs at any N all the same.
+    nodes1 = [
+        helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0, 2], name="to_tne"),
+        const("split_shape", [3, 2, 2], np.int64),
+        helper.make_node("Reshape", ["t", "split_shape"], ["heads"], name="split_heads"),
+        helper.make_node("Transpose", ["heads"], ["q"], perm=[1, 0, 2], name="q"),
+        helper.make_node("Transpose", ["heads"], ["kt"], perm=[1, 2, 0], name="kt"),
+        helper.make_node("MatMul", ["q", "kt"], ["scores"], name="scores"),
+        helper.make_node("Softmax", ["scores"], ["att"], axis=-1, name="softmax"),
+        helper.make_node("MatMul", ["att", "q"], ["o"], name="weighted"),
+        helper.make_node("Transpose", ["o"], ["ot"], perm=[1, 0, 2], name="back_tnhd"),
+        const("merge_shape", [3, 4], np.int64),
+        helper.make_node("Reshape", ["ot", "merge_shape"], ["rows"], name="merge_rows"),
+        helper.make_node("Gemm", ["rows", "w", "b"], ["proj"], transB=1, name="out_proj"),
+        const("tne_shape", [3, 1, 4], np.int64),
+        helper.make_node("Reshape", ["proj", "tne_shape"], ["tne"], name="unmerge"),
+        helper.make_node("Transpose", ["tne"], ["y"], perm=[1, 0, 2], name="to_nte"),
+    ]
+    model("view_attention_b1", nodes1, [vi("x", [1, 3, 4])], [vi("y", [1, 3, 4])], inits=inits)
+    values("view_attention_b1", x, y)
+
     # Graphs that do mix samples: each refused, naming the node.
     x = [vi("x", ["N", 3, 4])]
     rows = [const("rows_shape", [-1, 4], np.int64),
