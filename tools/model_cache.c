@@ -14,6 +14,7 @@
 #include "text.h"
 #include "codegen.h"
 #include "hash.h"
+#include "progress.h"
 
 #define PATH_MAX_LEN 4096
 /* How the cache compiles (the key covers both through ebmc_cc_identity). */
@@ -168,7 +169,7 @@ static int open_cached(const cache_request *r, const char *path, const char *sou
     return 0;
 }
 
-static ebm_status compile_to(const cache_request *r, const char *source_hash, const char *out_path,
+static ebm_status compile_to(const cache_request *r, const char *source_hash, const char *out_path, int cached,
                              ebm_error *err)
 {
     ir_graph *g = NULL;
@@ -187,9 +188,14 @@ static ebm_status compile_to(const cache_request *r, const char *source_hash, co
             .dsm = r->dsm,
             .tile = r->tile,
         };
-        if (isatty(STDERR_FILENO))
-            fprintf(stderr, "ebm: compiling %s (once; cached as %s)\n", r->model, out_path);
+        cli_compile_line line;
+        cli_compile_begin(&line, "ebm", r->model);
+        o.on_wait = cli_compile_wait;
+        o.on_wait_ctx = &line;
         st = ebmc_compile_model(g, &o, out_path, err);
+        char where[PATH_MAX_LEN + 32];
+        snprintf(where, sizeof where, "cached as %s", out_path);
+        cli_compile_end(&line, st == EBM_OK, cached ? where : "not cached");
         if (st && !strstr(err->msg, r->model))
             ebm_error_prefix(err, "%s", r->model);
     }
@@ -210,7 +216,7 @@ static ebm_status compile_uncached(const cache_request *r, const char *source_ha
                         r->model, why, dir, strerror(errno));
     snprintf(so, sizeof so, "%s/model.so", dir);
     fprintf(stderr, "ebm: warning: %s; compiling %s without caching it\n", why, r->model);
-    ebm_status st = compile_to(r, source_hash, so, err);
+    ebm_status st = compile_to(r, source_hash, so, 0, err);
     if (!st)
         st = ebm_model_open(so, out, err);
     remove(so);
@@ -268,7 +274,7 @@ ebm_status cache_open_model(const cache_request *r, ebm_model **out, ebm_error *
     snprintf(path, sizeof path, "%s/%s", dir, name);
     if (open_cached(r, path, source_hash, out))
         return EBM_OK;
-    st = compile_to(r, source_hash, path, err);
+    st = compile_to(r, source_hash, path, 1, err);
     if (!st)
         st = ebm_model_open(path, out, err);
     return st;
