@@ -299,9 +299,17 @@ static ebm_status spawn_compiler(const ebmc_cc_job *job, const char *cc, const c
         return ebm_fail(err, EBM_ERR_IO, "cannot run the C compiler '%s' (%s); install one or name it with --cc "
                         "or $CC", cc, strerror(rc));
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
+    for (;;) {
+        pid_t got = waitpid(pid, &status, job->on_wait ? WNOHANG : 0);
+        if (got == pid)
+            break;
+        if (got < 0 && errno != EINTR)
             return ebm_fail(err, EBM_ERR_IO, "C compiler '%s': waitpid failed: %s", cc, strerror(errno));
+        if (got == 0) {   /* still running: report, then look again in 0.1 s */
+            job->on_wait(job->on_wait_ctx, ebmc_now_seconds() - t0);
+            nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);
+        }
+    }
     if (job->verbose)
         fprintf(stderr, "ebmc: C compiler finished in %.2f s\n", ebmc_now_seconds() - t0);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)

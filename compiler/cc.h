@@ -33,6 +33,8 @@ typedef struct ebmc_cc_job {
     int keep_temps;           /* keep the work folder and print its path on stderr */
     int verbose;              /* print the command and its time on stderr */
     int seal;                 /* a model: record its digests (ebmc_seal_model) before it is renamed into place */
+    void (*on_wait)(void *ctx, double seconds);   /* while the compiler runs (ebmc_compile_options) */
+    void *on_wait_ctx;
 } ebmc_cc_job;
 
 /* Compiles and links job->c_source into job->out_path.  The shared object

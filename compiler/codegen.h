@@ -27,6 +27,10 @@ typedef struct ebmc_compile_options {
     const char *source_hash;  /* recorded in the descriptor (may be NULL) */
     int verbose;              /* print the compiler command and timings on stderr */
     int dsm;                  /* also emit the dsm_grad program (second order: can be large) */
+    /* Called about ten times a second while the C compiler runs, with the
+     * seconds since it started (a progress line); may be NULL. */
+    void (*on_wait)(void *ctx, double seconds);
+    void *on_wait_ctx;
 } ebmc_compile_options;
 
 /* Emits the C source of the whole model (what `ebmc --emit=c` prints). The

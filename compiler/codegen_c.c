@@ -542,6 +542,8 @@ ebm_status ebmc_compile_model(const ir_graph *energy, const ebmc_compile_options
             .out_path = out_path,
             .keep_temps = o->keep_temps,
             .verbose = o->verbose,
+            .on_wait = o->on_wait,
+            .on_wait_ctx = o->on_wait_ctx,
         };
         st = ebmc_cc_run(&job, err);
     }

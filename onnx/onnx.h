@@ -48,6 +48,10 @@ typedef struct ir_import_options {
     int batch_symbolic;
     const ir_bound_input *bind;
     int n_bind;
+    /* Elements the importer may compute in all (folded constants, masks,
+     * interpolation matrices; initializers are bounded by the file's size and
+     * not counted).  0: the default, 2^26. */
+    int64_t max_computed;
 } ir_import_options;
 
 /* Reads and lowers a model; *out is a new graph (free with ir_graph_free).

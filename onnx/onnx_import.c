@@ -50,6 +50,7 @@ struct onnx_imp_ctx {
     onnx_imp_value **vals;       /* each allocated once: pointers handed out stay valid */
     int n_vals, cap_vals;
     base_strmap map;
+    int64_t made;                /* elements made at import time so far (onnx_imp_charge) */
 };
 
 ir_graph *onnx_imp_graph(onnx_imp_ctx *c)
@@ -72,6 +73,28 @@ ebm_status onnx_imp_fail(onnx_imp_ctx *c, const onnx_imp_node *n, ebm_status cod
     if (n)
         return ebm_fail(c->err, code, "%s: node %s: %s", c->source, n->label, msg);
     return ebm_fail(c->err, code, "%s: %s", c->source, msg);
+}
+
+/* A hostile file can make every node compute a large tensor (ConstantOfShape
+ * of [2^24], a Tile of it, a Pow mask per distinct exponent): each is capped,
+ * and so is their sum, so an import's memory stays bounded whatever the file. */
+ebm_status onnx_imp_charge(onnx_imp_ctx *c, int64_t count)
+{
+    int64_t limit = c->opt.max_computed > 0 ? c->opt.max_computed : ONNX_IMP_MADE_MAX;
+    if (count < 0 || count > limit - c->made)
+        return ebm_fail(c->err, EBM_ERR_UNSUPPORTED,
+                        "tensors computed at import time would exceed the limit of %lld elements in all",
+                        (long long)limit);
+    c->made += count;
+    return EBM_OK;
+}
+
+ebm_status onnx_imp_tensor_alloc(onnx_imp_ctx *c, ir_tensor *t, ir_dtype dt, const ir_shape *s)
+{
+    ebm_status st = onnx_imp_tensor_alloc_upto(t, dt, s, ONNX_IMP_COMPUTED_MAX, c->err);
+    if (st == EBM_OK && (st = onnx_imp_charge(c, ir_shape_numel(s, 0))) != EBM_OK)
+        ir_tensor_free(t);
+    return st;
 }
 
 static ebm_status nomem(onnx_imp_ctx *c)

@@ -113,6 +113,8 @@ ebm_status onnx_imp_check_attrs(onnx_imp_ctx *c, const onnx_imp_node *n, const c
 
 /* ---- tensors (onnx_tensor.c) ---------------------------------------------- */
 #define ONNX_IMP_MAX_ELEMENTS (INT64_C(1) << 31)   /* in a decoded tensor */
+#define ONNX_IMP_COMPUTED_MAX (INT64_C(1) << 24)   /* in one tensor computed at import time */
+#define ONNX_IMP_MADE_MAX (INT64_C(1) << 26)       /* made at import time, all nodes together (default) */
 /* The ONNX name of a TensorProto data type ("FLOAT16", "STRING", ...). */
 const char *onnx_imp_type_name(int32_t onnx_dtype);
 /* As onnx_imp_tensor_alloc, with at most `limit` elements. */
@@ -120,8 +122,16 @@ ebm_status onnx_imp_tensor_alloc_upto(ir_tensor *t, ir_dtype dt, const ir_shape 
 /* Decodes a TensorProto (raw_data or typed fields) into a host tensor. */
 ebm_status onnx_imp_decode_tensor(const Onnx__TensorProto *tp, const char *what, ir_tensor *out,
                                   ebm_error *err);
-/* Allocates a tensor of dtype/shape (zero-filled); returns EBM_ERR_NOMEM on failure. */
-ebm_status onnx_imp_tensor_alloc(ir_tensor *t, ir_dtype dt, const ir_shape *s, ebm_error *err);
+/* Allocates a zero-filled tensor of dtype/shape computed at import time
+ * (onnx_import.c): charged to the import's budget (onnx_imp_charge), at most
+ * ONNX_IMP_COMPUTED_MAX elements. */
+ebm_status onnx_imp_tensor_alloc(onnx_imp_ctx *c, ir_tensor *t, ir_dtype dt, const ir_shape *s);
+/* Charges `count` elements made at import time (computed tensors, constants
+ * the lowerings build: masks, interpolation matrices) to the import's budget
+ * (ir_import_options.max_computed, by default ONNX_IMP_MADE_MAX); fails past it (the importer adds the node to the
+ * message).  Decoded initializers are bounded by the file's own size and are
+ * not charged. */
+ebm_status onnx_imp_charge(onnx_imp_ctx *c, int64_t count);
 /* Element k of a static tensor as double / int64 (any dtype). */
 double onnx_imp_tensor_get_f(const ir_tensor *t, int64_t k);
 int64_t onnx_imp_tensor_get_i(const ir_tensor *t, int64_t k);

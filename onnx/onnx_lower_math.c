@@ -309,7 +309,7 @@ static ebm_status static_binary(onnx_imp_ctx *c, const onnx_imp_node *n, ir_op o
         return onnx_imp_fail(c, n, EBM_ERR_SHAPE, "operands %s and %s do not broadcast",
                              ir_shape_str(sa, b1, sizeof b1), ir_shape_str(sb, b2, sizeof b2));
     ir_tensor out;
-    ebm_status st = onnx_imp_tensor_alloc(&out, arith_dtype(a->dtype, b->dtype), &so, onnx_imp_err(c));
+    ebm_status st = onnx_imp_tensor_alloc(c, &out, arith_dtype(a->dtype, b->dtype), &so);
     if (st != EBM_OK)   /* e.g. a broadcast too large to hold */
         return st;
     int64_t total = ir_shape_numel(&so, 0), idx[IR_MAX_RANK] = {0};
@@ -414,6 +414,8 @@ static int condition_input(onnx_imp_ctx *c, const onnx_imp_node *n, int k)
     if (!t || t->dtype != IR_DT_I64)
         return onnx_imp_input(c, n, k);
     int64_t count = ir_shape_numel(&t->shape, 0);
+    if (onnx_imp_charge(c, count) != EBM_OK)
+        return -1;
     float *v = malloc((size_t)(count > 0 ? count : 1) * sizeof *v);
     if (!v) {
         onnx_imp_fail(c, n, EBM_ERR_NOMEM, "out of memory");
@@ -453,7 +455,7 @@ static const char *const legacy_only[] = {LEGACY_ATTRS, NULL};
 static ebm_status static_int_unary(onnx_imp_ctx *c, const onnx_imp_node *n, ir_op op, const ir_tensor *t)
 {
     ir_tensor r;
-    ebm_status st = onnx_imp_tensor_alloc(&r, IR_DT_I64, &t->shape, onnx_imp_err(c));
+    ebm_status st = onnx_imp_tensor_alloc(c, &r, IR_DT_I64, &t->shape);
     int64_t count = ir_shape_numel(&t->shape, 0);
     for (int64_t i = 0; st == EBM_OK && i < count; i++) {
         int64_t v = ((const int64_t *)t->data)[i];
@@ -571,6 +573,8 @@ static int integer_powers(onnx_imp_ctx *c, const onnx_imp_node *n, int x, const 
             acc = p;
             continue;
         }
+        if (onnx_imp_charge(c, count) != EBM_OK)
+            return -1;
         float *mask = malloc(sizeof *mask * (size_t)(count > 0 ? count : 1));
         if (!mask) {
             onnx_imp_fail(c, n, EBM_ERR_NOMEM, "out of memory");
@@ -1042,7 +1046,7 @@ static ebm_status static_reduce(onnx_imp_ctx *c, const onnx_imp_node *n, red_kin
         if (axes & (1u << i))
             keep.d[i] = 1;
     ir_tensor r;
-    ebm_status st = onnx_imp_tensor_alloc(&r, IR_DT_I64, &keep, onnx_imp_err(c));
+    ebm_status st = onnx_imp_tensor_alloc(c, &r, IR_DT_I64, &keep);
     if (st != EBM_OK)
         return st;
     int64_t count = ir_shape_numel(&keep, 0), total = ir_shape_numel(&rs, 0);
@@ -1345,6 +1349,8 @@ ebm_status onnx_imp_lower_einsum(onnx_imp_ctx *c, const onnx_imp_node *n)
         char keep[2 * IR_MAX_RANK + 1];
         snprintf(keep, sizeof keep, "%s%s", o.l, n_in == 2 ? t[1 - k].l : "");
         x[k] = einsum_sum_out(c, n, x[k], &t[k], keep);
+        if (x[k] < 0)   /* t[k] keeps the letters summed away: stop before they are looked up */
+            return onnx_imp_err(c)->code;
     }
     if (n_in == 1)
         return out0(c, n, einsum_permute(c, n, x[0], &t[0], o.l));

@@ -236,7 +236,7 @@ static ebm_status gather_shape(onnx_imp_ctx *c, const onnx_imp_node *n, const ir
 static ebm_status gather_static(onnx_imp_ctx *c, const ir_tensor *x, int axis, const ir_tensor *idx,
                                 const ir_shape *shape, ir_tensor *out)
 {
-    ebm_status st = onnx_imp_tensor_alloc(out, x->dtype, shape, onnx_imp_err(c));
+    ebm_status st = onnx_imp_tensor_alloc(c, out, x->dtype, shape);
     if (st != EBM_OK)
         return st;
     int64_t outer = 1, inner = 1, k = ir_shape_numel(&idx->shape, 0), d = x->shape.d[axis];
@@ -335,7 +335,7 @@ static ebm_status concat_static(onnx_imp_ctx *c, const onnx_imp_node *n, int axi
                                 ir_tensor *out)
 {
     const ir_tensor *first = onnx_imp_static(c, n, 0);
-    ebm_status st = onnx_imp_tensor_alloc(out, first->dtype, shape, onnx_imp_err(c));
+    ebm_status st = onnx_imp_tensor_alloc(c, out, first->dtype, shape);
     if (st != EBM_OK)
         return st;
     int64_t outer = 1;

@@ -67,6 +67,8 @@ static double *matrix_alloc(onnx_imp_ctx *c, const onnx_imp_node *n, int64_t in,
                       (long long)in, (long long)out, (long long)AXIS_MATRIX_MAX);
         return NULL;
     }
+    if (onnx_imp_charge(c, in * out) != EBM_OK)
+        return NULL;
     double *b = calloc((size_t)(in * out), sizeof *b);
     if (!b)
         onnx_imp_fail(c, n, EBM_ERR_NOMEM, "out of memory");

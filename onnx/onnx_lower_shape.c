@@ -89,7 +89,7 @@ int onnx_imp_dims_to_shape(const int64_t *d, int k, ir_shape *s)
 static ebm_status shape_vector(onnx_imp_ctx *c, const ir_shape *s, ir_tensor *out)
 {
     ir_shape vs = ir_shape_make(1, s->rank);
-    ebm_status st = onnx_imp_tensor_alloc(out, IR_DT_I64, &vs, onnx_imp_err(c));
+    ebm_status st = onnx_imp_tensor_alloc(c, out, IR_DT_I64, &vs);
     for (int i = 0; st == EBM_OK && i < s->rank; i++)
         ((int64_t *)out->data)[i] = s->d[i] == IR_DIM_N ? ONNX_IMP_SYM_N : s->d[i];
     return st;
@@ -97,7 +97,7 @@ static ebm_status shape_vector(onnx_imp_ctx *c, const ir_shape *s, ir_tensor *ou
 
 ebm_status onnx_imp_tensor_copy(onnx_imp_ctx *c, const ir_tensor *src, ir_tensor *out)
 {
-    ebm_status st = onnx_imp_tensor_alloc(out, src->dtype, &src->shape, onnx_imp_err(c));
+    ebm_status st = onnx_imp_tensor_alloc(c, out, src->dtype, &src->shape);
     if (st == EBM_OK)
         memcpy(out->data, src->data, (size_t)shape_numel(&src->shape) * ir_dtype_size(src->dtype));
     return st;
@@ -184,7 +184,7 @@ static void view_of(ir_op op, const ir_attr *a, const ir_shape *in, ir_shape *ou
 static ebm_status apply_view(onnx_imp_ctx *c, const ir_tensor *src, const ir_shape *shape, const view *v,
                              double fill, ir_tensor *out)
 {
-    ebm_status st = onnx_imp_tensor_alloc(out, src->dtype, shape, onnx_imp_err(c));
+    ebm_status st = onnx_imp_tensor_alloc(c, out, src->dtype, shape);
     if (st != EBM_OK)
         return st;
     size_t esz = ir_dtype_size(src->dtype);
@@ -282,7 +282,7 @@ static ebm_status vector_tensor(onnx_imp_ctx *c, ir_dtype dt, int64_t count, int
 {
     ir_shape s = scalar ? ir_shape_make(0) : ir_shape_make(1, 0);
     s.d[0] = count;
-    return onnx_imp_tensor_alloc(out, dt, &s, onnx_imp_err(c));
+    return onnx_imp_tensor_alloc(c, out, dt, &s);
 }
 
 static ebm_status constant_from_attr(onnx_imp_ctx *c, const onnx_imp_node *n, const Onnx__AttributeProto *a,
@@ -338,7 +338,7 @@ static ebm_status dropout_mask(onnx_imp_ctx *c, const onnx_imp_node *n)
         return st;
     if (shape_is_static(&s)) {
         ir_tensor ones;
-        st = onnx_imp_tensor_alloc(&ones, IR_DT_I64, &s, onnx_imp_err(c));
+        st = onnx_imp_tensor_alloc(c, &ones, IR_DT_I64, &s);
         for (int64_t i = 0; st == EBM_OK && i < shape_numel(&s); i++)
             ((int64_t *)ones.data)[i] = 1;
         return st == EBM_OK ? onnx_imp_set_static_output(c, n, 1, &ones) : st;
@@ -410,7 +410,7 @@ ebm_status onnx_imp_lower_size(onnx_imp_ctx *c, const onnx_imp_node *n)
                              "Size of a tensor with the batch dimension N is only known at run time");
     ir_shape scalar = ir_shape_make(0);
     ir_tensor t;
-    st = onnx_imp_tensor_alloc(&t, IR_DT_I64, &scalar, onnx_imp_err(c));
+    st = onnx_imp_tensor_alloc(c, &t, IR_DT_I64, &scalar);
     if (st != EBM_OK)
         return st;
     *(int64_t *)t.data = shape_numel(&s);
@@ -472,7 +472,7 @@ static ebm_status cast_static(onnx_imp_ctx *c, const onnx_imp_node *n, const ir_
 {
     cast_kind kind = cast_kind_of(to);
     ir_dtype dt = kind == CAST_FLOAT ? IR_DT_F32 : kind == CAST_DOUBLE ? IR_DT_F64 : IR_DT_I64;
-    ebm_status st = onnx_imp_tensor_alloc(out, dt, &src->shape, onnx_imp_err(c));
+    ebm_status st = onnx_imp_tensor_alloc(c, out, dt, &src->shape);
     for (int64_t i = 0; st == EBM_OK && i < shape_numel(&src->shape); i++) {
         int64_t iv = onnx_imp_tensor_get_i(src, i);
         if (src->dtype == IR_DT_I64 && onnx_imp_sym_k(iv) && kind != CAST_INT)
@@ -566,7 +566,7 @@ ebm_status onnx_imp_lower_constant_of_shape(onnx_imp_ctx *c, const onnx_imp_node
         return onnx_imp_set_output(c, n, 0, ir_broadcast_to(g, v, s, n->label, onnx_imp_err(c)));
     }
     ir_tensor out;
-    st = onnx_imp_tensor_alloc(&out, dt, &s, onnx_imp_err(c));
+    st = onnx_imp_tensor_alloc(c, &out, dt, &s);
     for (int64_t j = 0; st == EBM_OK && j < shape_numel(&s); j++)
         tensor_set(&out, j, f, i);
     return st == EBM_OK ? onnx_imp_set_static_output(c, n, 0, &out) : st;
@@ -825,7 +825,7 @@ ebm_status onnx_imp_lower_range(onnx_imp_ctx *c, const onnx_imp_node *n)
     ir_shape s = ir_shape_make(1, 0);
     s.d[0] = count > 0 ? (int64_t)count : 0;
     ir_tensor out;
-    st = onnx_imp_tensor_alloc(&out, t[0]->dtype, &s, onnx_imp_err(c));
+    st = onnx_imp_tensor_alloc(c, &out, t[0]->dtype, &s);
     int64_t i0 = onnx_imp_tensor_get_i(t[0], 0), di = onnx_imp_tensor_get_i(t[2], 0);
     for (int64_t i = 0; st == EBM_OK && i < s.d[0]; i++)
         tensor_set(&out, i, v[0] + (double)i * v[2], i0 + i * di);
@@ -855,7 +855,7 @@ ebm_status onnx_imp_lower_eye_like(onnx_imp_ctx *c, const onnx_imp_node *n)
     }
     int64_t k = onnx_imp_attr_int(n, "k", 0);
     ir_tensor out;
-    st = onnx_imp_tensor_alloc(&out, dt, &x, onnx_imp_err(c));
+    st = onnx_imp_tensor_alloc(c, &out, dt, &x);
     for (int64_t i = 0; st == EBM_OK && i < x.d[0]; i++) {
         int64_t j = i + k;
         if (j >= 0 && j < x.d[1])
@@ -921,7 +921,7 @@ static ebm_status static_where_equal(onnx_imp_ctx *c, const onnx_imp_node *n, co
     if (k == 3 && t[2]->dtype != dt)
         dt = IR_DT_F64 == t[1]->dtype || IR_DT_F64 == t[2]->dtype ? IR_DT_F64 : IR_DT_F32;
     ir_tensor out;
-    ebm_status st = onnx_imp_tensor_alloc(&out, dt, &s, onnx_imp_err(c));
+    ebm_status st = onnx_imp_tensor_alloc(c, &out, dt, &s);
     int64_t o[IR_MAX_RANK] = {0};
     for (int64_t i = 0; st == EBM_OK && i < shape_numel(&s); i++) {
         int64_t a = static_bcast_index(t[0], o, s.rank), b = static_bcast_index(t[1], o, s.rank);

@@ -332,7 +332,7 @@ static ebm_status lower_shape(onnx_imp_ctx *c, const onnx_imp_node *n)
     ir_shape vs = ir_shape_make(1, 0);
     vs.d[0] = end > start ? end - start : 0;
     ir_tensor t;
-    st = onnx_imp_tensor_alloc(&t, IR_DT_I64, &vs, onnx_imp_err(c));
+    st = onnx_imp_tensor_alloc(c, &t, IR_DT_I64, &vs);
     if (st != EBM_OK)
         return st;
     for (int64_t i = start; i < end; i++)

@@ -9,8 +9,6 @@
 
 #include "onnx_internal.h"
 
-#define COMPUTED_MAX_ELEMENTS (INT64_C(1) << 27) /* in one tensor computed at import time */
-
 void ir_tensor_free(ir_tensor *t)
 {
     if (!t)
@@ -51,14 +49,6 @@ ebm_status onnx_imp_tensor_alloc_upto(ir_tensor *t, ir_dtype dt, const ir_shape 
     t->dtype = dt;
     t->shape = *s;
     return EBM_OK;
-}
-
-/* Values computed at import time are shape plumbing and small constants; the
- * cap keeps a hostile file (ConstantOfShape of [2^30]) from exhausting memory.
- * Decoded tensors are bounded by the file's own size instead. */
-ebm_status onnx_imp_tensor_alloc(ir_tensor *t, ir_dtype dt, const ir_shape *s, ebm_error *err)
-{
-    return onnx_imp_tensor_alloc_upto(t, dt, s, COMPUTED_MAX_ELEMENTS, err);
 }
 
 double onnx_imp_tensor_get_f(const ir_tensor *t, int64_t k)

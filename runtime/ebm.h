@@ -96,6 +96,12 @@ const char *ebm_model_meta(const ebm_model *m, const char *key);
 float *ebm_model_weights(ebm_model *m);
 /* Index of the parameter named `name`, or -1. */
 int ebm_model_param_index(const ebm_model *m, const char *name);
+/* Replaces the model's metadata (what ebm_model_meta and the descriptor's
+ * meta table give) with a copy of n key/value pairs: a model compiled once
+ * for a graph serves every file of that graph, each with its own ebm.*
+ * settings (the ebm tools do this for a cached ONNX model). */
+ebm_status ebm_model_set_meta(ebm_model *m, int n, const char *const *keys, const char *const *values,
+                              ebm_error *err);
 /* The path the model was opened from (for messages). */
 const char *ebm_model_path(const ebm_model *m);
 

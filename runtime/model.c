@@ -464,6 +464,7 @@ void ebm_model_close(ebm_model *m)
     if (m->dl)
         dlclose(m->dl);
     free(m->weights);
+    free(m->meta);
     free(m->path);
     free(m);
 }
@@ -642,6 +643,37 @@ ebm_model *ebm_ctx_model(const ebm_ctx *ctx)
 int64_t ebm_ctx_capacity(const ebm_ctx *ctx)
 {
     return ctx ? ctx->capacity : 0;
+}
+
+ebm_status ebm_model_set_meta(ebm_model *m, int n, const char *const *keys, const char *const *values,
+                              ebm_error *err)
+{
+    if (!m || n < 0 || (n > 0 && (!keys || !values)))
+        return ebm_fail(err, EBM_ERR_INVALID, "ebm_model_set_meta: no model, or %d entries without keys/values", n);
+    size_t bytes = (size_t)n * sizeof(ebm_abi_meta);
+    for (int i = 0; i < n; i++) {
+        if (!keys[i] || !values[i])
+            return ebm_fail(err, EBM_ERR_INVALID, "ebm_model_set_meta: entry %d has no key or no value", i);
+        bytes += strlen(keys[i]) + strlen(values[i]) + 2;
+    }
+    /* one block: the table, then the strings it points to */
+    ebm_abi_meta *t = malloc(bytes ? bytes : 1);
+    if (!t)
+        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory for %d metadata entries", m->path, n);
+    char *at = (char *)(t + n);
+    for (int i = 0; i < n; i++) {
+        size_t lk = strlen(keys[i]) + 1, lv = strlen(values[i]) + 1;
+        t[i].key = memcpy(at, keys[i], lk);
+        t[i].value = memcpy(at + lk, values[i], lv);
+        at += lk + lv;
+    }
+    m->view = m->d == &m->view ? m->view : *m->d;
+    m->view.n_meta = n;
+    m->view.meta = t;
+    m->d = &m->view;
+    free(m->meta);
+    m->meta = t;
+    return EBM_OK;
 }
 
 const char *ebm_model_path(const ebm_model *m)

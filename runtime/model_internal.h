@@ -15,7 +15,9 @@ typedef int (*ebm_blas_get_threads_fn)(void);
 
 struct ebm_model {
     void *dl;                        /* dlopen handle */
-    const ebm_abi_model *d;          /* the descriptor inside the shared object */
+    const ebm_abi_model *d;          /* the descriptor inside the shared object, or &view */
+    ebm_abi_model view;              /* the descriptor with the metadata of ebm_model_set_meta */
+    ebm_abi_meta *meta;              /* that metadata, owned: n_meta entries, then their strings */
     const ebm_abi_program *prog[EBM_PROGRAM_KIND_COUNT];   /* NULL: not compiled in */
     float *weights;                  /* our own EBM_ABI_ALIGN-aligned, writable copy */
     int64_t max_arena;               /* bytes: the largest program's arena */

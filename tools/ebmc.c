@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "autodiff.h"
+#include "progress.h"
 #include "cli_common.h"
 #include "codegen.h"
 
@@ -223,7 +224,12 @@ static ebm_status compile(const char *model, ir_graph *g, ebmc_run *r, ebm_error
             st = write_dump(r->out_path, g, EMIT_C, text, err);
         free(text);
     } else {
+        cli_compile_line line;
+        cli_compile_begin(&line, "ebmc", model);
+        r->co.on_wait = cli_compile_wait;
+        r->co.on_wait_ctx = &line;
         st = ebmc_compile_model(g, &r->co, r->out_path, err);
+        cli_compile_end(&line, st == EBM_OK, NULL);
     }
     if (st && !strstr(err->msg, model))
         ebm_error_prefix(err, "%s", model);

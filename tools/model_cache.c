@@ -14,6 +14,7 @@
 #include "text.h"
 #include "codegen.h"
 #include "hash.h"
+#include "progress.h"
 
 #define PATH_MAX_LEN 4096
 /* How the cache compiles (the key covers both through ebmc_cc_identity). */
@@ -168,8 +169,8 @@ static int open_cached(const cache_request *r, const char *path, const char *sou
     return 0;
 }
 
-static ebm_status compile_to(const cache_request *r, const char *source_hash, const char *out_path,
-                             ebm_error *err)
+/* The model of r as the cache compiles it: imported, head resolved, front end run. */
+static ebm_status prepare_graph(const cache_request *r, ir_graph **out, ebmc_compile_options *o, ebm_error *err)
 {
     ir_graph *g = NULL;
     ebmc_front_end p = {.fold = 1};
@@ -178,29 +179,112 @@ static ebm_status compile_to(const cache_request *r, const char *source_hash, co
         st = cli_resolve_head(g, r->head_flag, &p.head, err);
     if (!st)
         st = ebmc_front_end_run(g, &p, err);
-    if (!st) {
-        ebmc_compile_options o = {
-            .opt_level = CACHE_OPT_LEVEL,
-            .target_cpu = CACHE_TARGET,
-            .energy_head = ebm_head_name(p.head),
-            .source_hash = source_hash,
-            .dsm = r->dsm,
-            .tile = r->tile,
-        };
-        if (isatty(STDERR_FILENO))
-            fprintf(stderr, "ebm: compiling %s (once; cached as %s)\n", r->model, out_path);
-        st = ebmc_compile_model(g, &o, out_path, err);
-        if (st && !strstr(err->msg, r->model))
-            ebm_error_prefix(err, "%s", r->model);
+    if (st) {
+        ir_graph_free(g);
+        return st;
     }
-    ir_graph_free(g);
+    *o = (ebmc_compile_options){
+        .opt_level = CACHE_OPT_LEVEL,
+        .target_cpu = CACHE_TARGET,
+        .energy_head = ebm_head_name(p.head),
+        .dsm = r->dsm,
+        .tile = r->tile,
+    };
+    *out = g;
+    return EBM_OK;
+}
+
+/* The graph's key: what decides the compiled code and nothing else.  That is
+ * the C the code generator emits for it (structure, shapes, small constants,
+ * where each parameter lives) with the file's name, its metadata and its
+ * hash left out, and the values of the large constants that are not
+ * parameters (the blob after the weights).  Parameter values are not in it:
+ * they are data, written into the model when it is opened (load_graph_data),
+ * so the same graph with other weights, a retrained model, reuses the code. */
+static ebm_status graph_key(ir_graph *g, const ebmc_compile_options *o, char *hex, size_t size, ebm_error *err)
+{
+    ir_meta *meta = g->meta;
+    int n_meta = g->n_meta;
+    char *source = g->source;
+    g->meta = NULL;
+    g->n_meta = 0;
+    g->source = NULL;
+    ebmc_compile_options k = *o;
+    k.source_hash = NULL;
+    char *c = NULL;
+    ebm_status st = ebmc_emit_c(g, &k, &c, err);
+    g->meta = meta;
+    g->n_meta = n_meta;
+    g->source = source;
+    if (st)
+        return st;
+    uint64_t h = base_fnv1a(BASE_FNV1A_INIT, c, strlen(c));
+    free(c);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *nd = &g->nodes[i];
+        if (nd->op == IR_OP_CONST && !(nd->flags & IR_NODE_PARAM) && nd->data)
+            h = base_fnv1a(h, nd->data, (size_t)ir_shape_numel(&nd->shape, 0) * sizeof(float));
+    }
+    snprintf(hex, size, "graph-fnv1a64:%016llx", (unsigned long long)h);
+    return EBM_OK;
+}
+
+/* Gives an opened model the data of graph g: every parameter's values and the
+ * file's metadata (the compiled ones may be another file's of the same graph). */
+static ebm_status load_graph_data(const cache_request *r, const ir_graph *g, ebm_model *m, ebm_error *err)
+{
+    const ebm_abi_model *d = ebm_model_desc(m);
+    float *w = ebm_model_weights(m);
+    int found = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ir_node *nd = &g->nodes[i];
+        if (nd->op != IR_OP_CONST || !(nd->flags & IR_NODE_PARAM))
+            continue;
+        int k = nd->name ? ebm_model_param_index(m, nd->name) : -1;
+        int64_t numel = ir_shape_numel(&nd->shape, 0);
+        if (k < 0 || d->params[k].numel != numel || !nd->data)
+            return ebm_fail(err, EBM_ERR_INVALID, "%s: parameter '%s' (%lld values) is not in the compiled model %s "
+                            "as such", r->model, nd->name ? nd->name : "?", (long long)numel, ebm_model_path(m));
+        memcpy(w + d->params[k].offset, nd->data, (size_t)numel * sizeof(float));
+        found++;
+    }
+    if (found != d->n_params)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: %d parameters, the compiled model %s has %d", r->model, found,
+                        ebm_model_path(m), (int)d->n_params);
+    const char **kv = malloc((size_t)(2 * g->n_meta + 1) * sizeof *kv);
+    if (!kv)
+        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", r->model);
+    for (int i = 0; i < g->n_meta; i++) {
+        kv[i] = g->meta[i].key;
+        kv[g->n_meta + i] = g->meta[i].value;
+    }
+    ebm_status st = ebm_model_set_meta(m, g->n_meta, kv, kv + g->n_meta, err);
+    free(kv);
+    return st;
+}
+
+static ebm_status compile_to(const cache_request *r, ir_graph *g, const ebmc_compile_options *co, const char *key,
+                             const char *out_path, int cached, ebm_error *err)
+{
+    ebmc_compile_options o = *co;
+    o.source_hash = key;
+    cli_compile_line line;
+    cli_compile_begin(&line, "ebm", r->model);
+    o.on_wait = cli_compile_wait;
+    o.on_wait_ctx = &line;
+    ebm_status st = ebmc_compile_model(g, &o, out_path, err);
+    char where[PATH_MAX_LEN + 32];
+    snprintf(where, sizeof where, "cached as %s", out_path);
+    cli_compile_end(&line, st == EBM_OK, cached ? where : "not cached");
+    if (st && !strstr(err->msg, r->model))
+        ebm_error_prefix(err, "%s", r->model);
     return st;
 }
 
 /* No usable cache folder: compile into a temporary one and remove it once
  * the .so is mapped (the mapping outlives the file). */
-static ebm_status compile_uncached(const cache_request *r, const char *source_hash, const char *why,
-                                   ebm_model **out, ebm_error *err)
+static ebm_status compile_uncached(const cache_request *r, ir_graph *g, const ebmc_compile_options *co,
+                                   const char *key, const char *why, ebm_model **out, ebm_error *err)
 {
     const char *tmp = getenv("TMPDIR");
     char dir[PATH_MAX_LEN], so[PATH_MAX_LEN + 16];
@@ -210,7 +294,7 @@ static ebm_status compile_uncached(const cache_request *r, const char *source_ha
                         r->model, why, dir, strerror(errno));
     snprintf(so, sizeof so, "%s/model.so", dir);
     fprintf(stderr, "ebm: warning: %s; compiling %s without caching it\n", why, r->model);
-    ebm_status st = compile_to(r, source_hash, so, err);
+    ebm_status st = compile_to(r, g, co, key, so, 0, err);
     if (!st)
         st = ebm_model_open(so, out, err);
     remove(so);
@@ -233,6 +317,34 @@ int64_t cache_tile_for_batch(int64_t batch)
     return tile < 64 ? tile : 0;
 }
 
+/* The cache entry of graph g (key): opened if present and good, else compiled
+ * into place (or into a temporary folder when there is no usable cache). */
+static ebm_status open_or_compile(const cache_request *r, ir_graph *g, const ebmc_compile_options *co,
+                                  const char *key, ebm_model **out, ebm_error *err)
+{
+    char dir[PATH_MAX_LEN], name[96], path[PATH_MAX_LEN + 100], why[PATH_MAX_LEN + 64];
+    if (cache_dir(dir, sizeof dir) != 0)
+        return compile_uncached(r, g, co, key, "neither XDG_CACHE_HOME nor HOME is set", out, err);
+    if (make_dirs(dir) != 0 || access(dir, W_OK | X_OK) != 0) {
+        snprintf(why, sizeof why, "cannot use the cache folder %s: %s", dir, strerror(errno));
+        return compile_uncached(r, g, co, key, why, out, err);
+    }
+    if (check_cache_dir(dir, why, sizeof why) != 0)
+        return compile_uncached(r, g, co, key, why, out, err);
+    char build[2048];
+    ebm_status st = ebmc_cc_identity(NULL, CACHE_OPT_LEVEL, CACHE_TARGET, build, sizeof build, err);
+    if (st)
+        return st;
+    cache_name(r, key, build, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (open_cached(r, path, key, out))
+        return EBM_OK;
+    st = compile_to(r, g, co, key, path, 1, err);
+    if (!st)
+        st = ebm_model_open(path, out, err);
+    return st;
+}
+
 ebm_status cache_open_model(const cache_request *r, ebm_model **out, ebm_error *err)
 {
     *out = NULL;
@@ -245,31 +357,22 @@ ebm_status cache_open_model(const cache_request *r, ebm_model **out, ebm_error *
         }
         return st;
     }
-    char source_hash[32], dir[PATH_MAX_LEN], name[96], path[PATH_MAX_LEN + 100], why[PATH_MAX_LEN + 64];
+    char key[48];
     struct stat sb;
     if (stat(r->model, &sb) == 0 && S_ISDIR(sb.st_mode))
         return ebm_fail(err, EBM_ERR_IO, "%s: is a directory, expected an ONNX model or a compiled model (.so)",
                         r->model);
-    ebm_status st = cli_hash_file(r->model, source_hash, sizeof source_hash, err);
-    if (st)
-        return st;
-    if (cache_dir(dir, sizeof dir) != 0)
-        return compile_uncached(r, source_hash, "neither XDG_CACHE_HOME nor HOME is set", out, err);
-    if (make_dirs(dir) != 0 || access(dir, W_OK | X_OK) != 0) {
-        snprintf(why, sizeof why, "cannot use the cache folder %s: %s", dir, strerror(errno));
-        return compile_uncached(r, source_hash, why, out, err);
-    }
-    if (check_cache_dir(dir, why, sizeof why) != 0)
-        return compile_uncached(r, source_hash, why, out, err);
-    char build[2048];
-    if ((st = ebmc_cc_identity(NULL, CACHE_OPT_LEVEL, CACHE_TARGET, build, sizeof build, err)))
-        return st;
-    cache_name(r, source_hash, build, name, sizeof name);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (open_cached(r, path, source_hash, out))
-        return EBM_OK;
-    st = compile_to(r, source_hash, path, err);
+    ir_graph *g = NULL;
+    ebmc_compile_options co;
+    ebm_status st = prepare_graph(r, &g, &co, err);
     if (!st)
-        st = ebm_model_open(path, out, err);
+        st = graph_key(g, &co, key, sizeof key, err);
+    if (!st)
+        st = open_or_compile(r, g, &co, key, out, err);
+    if (!st && (st = load_graph_data(r, g, *out, err))) {
+        ebm_model_close(*out);
+        *out = NULL;
+    }
+    ir_graph_free(g);
     return st;
 }

@@ -2,20 +2,23 @@
  *
  * A shared object (recognised by content) is opened as is, with libebm's
  * checks (cache_request.trust_file skips the owner/permission one).  An ONNX
- * model is compiled once into the cache folder, $XDG_CACHE_HOME/ebmc (else
- * ~/.cache/ebmc; created 0700, and used only if it is the user's own and
- * closed to others), under a name keyed by the FNV-1a hash of the file's
- * bytes, the ebmc version, the ABI version, the build (ebmc_cc_identity:
- * the code generator's revision, the C compiler's resolved path and
- * `--version`, every flag, the target), this CPU's features (the target is
- * native), the --energy-head flag (absent = the model's own ebm.energy_head
- * metadata, which the content hash covers), whether the dsm_grad program is
- * wanted (cache_request.dsm) and the tile; later runs open the cached .so
- * without reading the ONNX graph (but ask the C compiler its version, for
- * the key).  A cached file is opened with every check of libebm, never
- * trusted: one that fails them (damaged, planted, not the user's) is
- * removed and rebuilt with a warning; one whose recorded source hash
- * differs, or that lacks the dsm_grad program when it is wanted, is rebuilt.
+ * model is imported (head resolved, front end run) and compiled once into the
+ * cache folder, $XDG_CACHE_HOME/ebmc (else ~/.cache/ebmc; created 0700, and
+ * used only if it is the user's own and closed to others), under a name keyed
+ * by its graph, not its bytes: the FNV-1a hash of the C the code generator
+ * emits for it (file name, metadata and parameter values left out) and of its
+ * large non-parameter constants, with the ebmc version, the ABI version, the
+ * build (ebmc_cc_identity: the code generator's revision, the C compiler's
+ * resolved path and `--version`, every flag, the target), this CPU's features
+ * (the target is native), the --energy-head flag, whether the dsm_grad
+ * program is wanted (cache_request.dsm) and the tile.  Weights are data: the
+ * opened model gets the file's own parameter values and ebm.* metadata
+ * (ebm_model_set_meta), so another file of the same graph (other seeds, a
+ * retrained model) reuses the compiled code.  A cached file is opened with
+ * every check of libebm, never trusted: one that fails them (damaged,
+ * planted, not the user's) is removed and rebuilt with a warning; one whose
+ * recorded graph key differs, or that lacks the dsm_grad program when it is
+ * wanted, is rebuilt.
  * If the cache folder cannot be made or used, the model is compiled into a
  * private temporary folder that is removed once the .so is loaded.
  *

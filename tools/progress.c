@@ -68,3 +68,30 @@ void cli_progress_end(cli_progress *p)
     }
     p->drawn = 0;
 }
+
+void cli_compile_begin(cli_compile_line *l, const char *prog, const char *what)
+{
+    cli_progress_begin(&l->p, "compile", "s", 0);
+    l->prog = prog;
+    l->what = what;
+}
+
+void cli_compile_wait(void *line, double seconds)
+{
+    static const char spin[4] = {'|', '/', '-', '\\'};
+    cli_compile_line *l = line;
+    if (!l->p.active)
+        return;
+    fprintf(stderr, "\r\033[K%s: compiling %s %c %.1f s", l->prog, l->what, spin[(int)(seconds * 10) % 4], seconds);
+    fflush(stderr);
+    l->p.drawn = 1;
+}
+
+void cli_compile_end(cli_compile_line *l, int ok, const char *where)
+{
+    double took = cli_now_seconds() - l->p.t0;
+    cli_progress_end(&l->p);
+    if (ok && (l->p.active || took > 1.0))
+        fprintf(stderr, "%s: compiled %s in %.1f s%s%s\n", l->prog, l->what, took, where ? "; " : "",
+                where ? where : "");
+}

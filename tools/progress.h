@@ -29,4 +29,20 @@ void cli_progress_end(cli_progress *p);
 
 double cli_now_seconds(void);
 
+/* The line of a C compile, whose length nobody knows in advance: on a
+ * terminal "PROG: compiling WHAT  3.4 s" redrawn while the compiler runs
+ * (cli_compile_wait is ebmc_compile_options.on_wait), then one line of the
+ * time it took; elsewhere only that line, and only when the compile took over
+ * a second (a log shows where the time went, a quick run stays quiet). */
+typedef struct cli_compile_line {
+    cli_progress p;
+    const char *prog, *what;
+} cli_compile_line;
+
+void cli_compile_begin(cli_compile_line *l, const char *prog, const char *what);
+void cli_compile_wait(void *line, double seconds);
+/* ok: the compile succeeded (a failure prints nothing: its error follows);
+ * where: appended to the final line, e.g. "cached as PATH" (may be NULL). */
+void cli_compile_end(cli_compile_line *l, int ok, const char *where);
+
 #endif /* EBMC_PROGRESS_H */

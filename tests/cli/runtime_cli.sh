@@ -129,6 +129,10 @@ GOOD="$DATA/good.onnx"
 CACHE="$XDG_CACHE_HOME/ebmc"
 expect_ok "eval ONNX (compiles)" "$EBM" eval "$GOOD" --input "$DATA/x.npy" --print
 cp "$TMP/out" "$TMP/compiled.txt"
+# not on a terminal: one line, only for a compile of over a second
+cp "$TMP/err" "$TMP/compile_err"
+check "compile note only past 1 s" awk '/compiled/ { n++; if ($0 !~ /^ebm: compiled .*good\.onnx in [0-9.]+ s; cached as / || $5 < 1.0) bad = 1 }
+    END { exit bad || n > 1 }' "$TMP/compile_err"
 check "one model in the cache" test "$(find "$CACHE" -name '*.so' | wc -l)" -eq 1
 expect_ok "eval ONNX --reference" "$EBM" eval "$GOOD" --input "$DATA/x.npy" --print --reference
 check "compiled = reference (rel 1e-5)" \
@@ -141,14 +145,22 @@ check "compiled = reference (rel 1e-5)" \
 cached_so=$(find "$CACHE" -name '*.so')
 stamp() { stat -c '%i %y' "$cached_so"; }
 before=$(stamp)
-expect_ok "cache hit" "$EBM" eval "$GOOD" --input "$DATA/x.npy" --print
+expect_ok "cache hit" env EBM_PROGRESS=1 "$EBM" eval "$GOOD" --input "$DATA/x.npy" --print
 check "... compiles nothing" test "$(stamp)" = "$before"
+cp "$TMP/err" "$TMP/hit_err"
+check "... and says nothing of compiling" test ! -s "$TMP/hit_err"
 cp "$GOOD" "$TMP/renamed_copy.onnx"
 expect_ok "a copy under another name" "$EBM" eval "$TMP/renamed_copy.onnx" --input "$DATA/x.npy" --print
 check "... hits the same entry" test "$(stamp)" = "$before" -a "$(find "$CACHE" -name '*.so' | wc -l)" -eq 1
 expect_fail "a new head compiles: missing C compiler" 1 "no-such-cc" \
     env CC="$TMP/no-such-cc" "$EBM" eval "$GOOD" --input "$DATA/x.npy" --print --energy-head sum
-expect_ok "another head is another cache entry" "$EBM" eval "$GOOD" --input "$DATA/x.npy" --print --energy-head sum
+expect_ok "another head is another cache entry" env EBM_PROGRESS=1 "$EBM" eval "$GOOD" --input "$DATA/x.npy" --print \
+    --energy-head sum
+# the progress line (forced on, as on a terminal): redrawn while cc runs, then the time it took
+cp "$TMP/err" "$TMP/progress_err"
+check "progress line while compiling" grep -qaE "compiling .*good\.onnx [-|/\\] [0-9.]+ s" "$TMP/progress_err"
+check "... then the time and the cache entry" grep -qaE "ebm: compiled .*good\.onnx in [0-9.]+ s; cached as $CACHE/" \
+    "$TMP/progress_err"
 check "two models in the cache" test "$(find "$CACHE" -name '*.so' | wc -l)" -eq 2
 check "no temporary files left in the cache" test "$(find "$CACHE" -mindepth 1 ! -name '*.so' | wc -l)" -eq 0
 expect_ok "sample ONNX" "$EBM" sample "$GOOD" -n 4 --steps 10 -o "$TMP/s.npy"

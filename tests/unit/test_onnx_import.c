@@ -283,6 +283,37 @@ START_TEST(test_static_outputs_and_parameters)
 }
 END_TEST
 
+/* What import computes is bounded, per tensor and in all (a hostile file can
+ * otherwise fold tensors until memory runs out: fuzz_import in CI). */
+START_TEST(test_computed_tensors_bounded)
+{
+    import_fails("computed_too_big", EBM_ERR_UNSUPPORTED, "node huge (ConstantOfShape)", "16777216 elements", NULL);
+
+    /* 600 + 600 + 600 elements computed: within the default, y = x + (1 + 1) */
+    ir_graph *g = import_ok("computed_budget");
+    double x[2 * 4] = {0.5, -1, 2, 3, 4, 5, 6, -7}, y[2 * 4];
+    const void *ins[1] = {x};
+    void *outs[1] = {y};
+    ebm_error err = {0};
+    ck_assert_msg(ebmc_exec(g, 2, EBMC_F64, ins, outs, &err) == EBM_OK, "%s", err.msg);
+    for (int i = 0; i < 8; i++)
+        ck_assert_double_eq(y[i], x[i] + 2.0);
+    ir_graph_free(g);
+
+    /* under a limit of 1,000 the second fill is refused, naming it */
+    ir_import_options opt = {.batch_symbolic = 1, .max_computed = 1000};
+    g = NULL;
+    ck_assert_int_eq(ir_onnx_import_file(model_path("computed_budget"), &opt, &g, &err), EBM_ERR_UNSUPPORTED);
+    ck_assert_ptr_null(g);
+    ck_assert_msg(strstr(err.msg, "node c2 (ConstantOfShape)") && strstr(err.msg, "limit of 1000 elements in all"),
+                  "%s", err.msg);
+    /* exactly at the limit: imports */
+    opt.max_computed = 1800;
+    ck_assert_msg(ir_onnx_import_file(model_path("computed_budget"), &opt, &g, &err) == EBM_OK, "%s", err.msg);
+    ir_graph_free(g);
+}
+END_TEST
+
 START_TEST(test_bound_input_and_fixed_batch)
 {
     /* The Reshape target is a graph input: an error until a value is bound */
@@ -643,6 +674,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_slice_opset1_attributes);
     tcase_add_test(tc, test_batch_sized_constants);
     tcase_add_test(tc, test_static_outputs_and_parameters);
+    tcase_add_test(tc, test_computed_tensors_bounded);
     tcase_add_test(tc, test_bound_input_and_fixed_batch);
     tcase_add_test(tc, test_list_inputs);
     tcase_add_test(tc, test_broken_files);

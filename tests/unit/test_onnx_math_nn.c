@@ -104,6 +104,7 @@ START_TEST(test_refusals)
     refused("refuse_einsum_diag", EBM_ERR_UNSUPPORTED, "diag (Einsum)", "'bii->bi'");
     refused("refuse_einsum_ellipsis", EBM_ERR_UNSUPPORTED, "ell (Einsum)", "no '...'");
     refused("refuse_einsum_batch", EBM_ERR_UNSUPPORTED, "mix (Einsum)", "batch axis N");
+    refused("refuse_einsum_sum_batch", EBM_ERR_UNSUPPORTED, "sumN (Einsum)", "sums over the batch axis N");
     refused("refuse_prod_batch", EBM_ERR_NOT_STATIC, "pN (ReduceProd)", "batch axis N");
 }
 END_TEST

@@ -97,6 +97,32 @@ START_TEST(test_open_describes_model)
 }
 END_TEST
 
+/* Metadata given at open replaces the compiled table, in ebm_model_meta and
+ * in the descriptor, and can be replaced again; programs stay as compiled. */
+START_TEST(test_set_meta_replaces_compiled)
+{
+    ebm_model *m = fake_open("quadratic");
+    const ebm_abi_program *prog = ebm_model_desc(m)->programs;
+    ebm_error err = {0};
+    char key[] = "ebm.sampler.steps", val[] = "7";
+    const char *keys[2] = {key, "other"}, *vals[2] = {val, ""};
+    ck_assert_int_eq(ebm_model_set_meta(m, 2, keys, vals, &err), EBM_OK);
+    key[0] = val[0] = 'X';   /* copied, not borrowed */
+    ck_assert_str_eq(ebm_model_meta(m, "ebm.sampler.steps"), "7");
+    ck_assert_str_eq(ebm_model_meta(m, "other"), "");
+    ck_assert_int_eq(ebm_model_desc(m)->n_meta, 2);
+    ck_assert_str_eq(ebm_model_desc(m)->meta[1].key, "other");
+    ck_assert_ptr_eq(ebm_model_desc(m)->programs, prog);
+    ck_assert_int_eq(ebm_model_set_meta(m, 0, NULL, NULL, &err), EBM_OK);
+    ck_assert_ptr_null(ebm_model_meta(m, "ebm.sampler.steps"));
+    const char *nokey[1] = {NULL};
+    ck_assert_int_eq(ebm_model_set_meta(m, 1, nokey, vals, &err), EBM_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "entry 0"));
+    ck_assert_int_eq(ebm_model_desc(m)->n_meta, 0);   /* unchanged by the refusal */
+    ebm_model_close(m);
+}
+END_TEST
+
 START_TEST(test_weights_per_model)
 {
     /* Two opens of one file share the code, not the parameters. */
@@ -876,6 +902,7 @@ static Suite *runtime_suite(void)
     Suite *s = suite_create("runtime");
     TCase *t = tcase_create("model");
     tcase_add_test(t, test_open_describes_model);
+    tcase_add_test(t, test_set_meta_replaces_compiled);
     tcase_add_test(t, test_weights_per_model);
     tcase_add_test(t, test_reopen_after_close_gets_its_own_file);
     tcase_add_test(t, test_langevin_defaults);

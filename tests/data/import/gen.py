@@ -221,6 +221,21 @@ def bad_models():
     n = helper.make_node("Gelu", ["x"], ["y"], name="ms_gelu", domain="com.microsoft")
     model("custom_domain", [n], x, y, check=False)
 
+    # What the importer computes is bounded: one tensor (ConstantOfShape of
+    # [4097, 4096] > 2^24 elements) and all of them together (two [150, 4]
+    # fills and their sum: 1,800 elements, refused at c2 under a limit of 1,000).
+    cos1 = numpy_helper.from_array(np.array([1.0], np.float32))
+    model("computed_too_big", [const("hw", [4097, 4096], np.int64),
+                               helper.make_node("ConstantOfShape", ["hw"], ["big"], name="huge", value=cos1),
+                               helper.make_node("ReduceMean", ["big"], ["m"], name="mean", axes=[0], keepdims=1),
+                               helper.make_node("Add", ["x", "m"], ["y"], name="add")], x, y)
+    model("computed_budget", [const("s", [150, 4], np.int64),
+                              helper.make_node("ConstantOfShape", ["s"], ["c1"], name="c1", value=cos1),
+                              helper.make_node("ConstantOfShape", ["s"], ["c2"], name="c2", value=cos1),
+                              helper.make_node("Add", ["c1", "c2"], ["cs"], name="sum"),
+                              helper.make_node("ReduceMean", ["cs"], ["m"], name="mean", axes=[0], keepdims=1),
+                              helper.make_node("Add", ["x", "m"], ["y"], name="add")], x, y)
+
     ok = open(os.path.join(HERE, "view_flatten.onnx"), "rb").read()
     open(os.path.join(HERE, "truncated.onnx"), "wb").write(ok[: len(ok) // 2])
     open(os.path.join(HERE, "empty.onnx"), "wb").close()

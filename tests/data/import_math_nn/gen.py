@@ -132,5 +132,9 @@ save("refuse_einsum_ellipsis", [helper.make_node("Einsum", ["x", "w"], ["y0"], e
      [3, 4], [("y0", ["N", 3, 5])], 12, inits=[init("w", w45)])
 save("refuse_einsum_batch", [helper.make_node("Einsum", ["x", "x"], ["y0"], equation="bi,bj->ij", name="mix")],
      [4], [("y0", [4, 4])], 12)
+# the first operand sums N away before the product (the fuzzer's crash: the
+# failed sum left its letters in place and the product looked up a missing one)
+save("refuse_einsum_sum_batch", [helper.make_node("Einsum", ["x", "w"], ["y0"], equation="bj,k->jk", name="sumN")],
+     [4], [("y0", [4, 5])], 12, inits=[init("w", np.arange(5))])
 save("refuse_prod_batch", [helper.make_node("ReduceProd", ["x"], ["y0"], axes=[0], name="pN")],
      [4], [("y0", [1, 4])], 13)
