@@ -664,7 +664,8 @@ static int usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err.msg, sizeof err.msg, fmt, ap);
     va_end(ap);
-    ebm_dist_set_settled();   /* every rank of an mpirun job sees the same command line: rank 0 says it */
+    /* every rank of an mpirun job sees the same command line: rank 0 says it */
+    ebm_dist_set_settled(ebm_dist_rank() != 0);
     return ebm_dist_rank() == 0 ? cli_fail("ebm", &err, CLI_EXIT_USAGE) : CLI_EXIT_USAGE;
 }
 
@@ -722,7 +723,16 @@ int main(int argc, char **argv)
     ebm_error err = {0};
     if (ebm_dist_init(&argc, &argv, &err))
         return cli_finish("ebm", cli_fail("ebm", &err, CLI_EXIT_ERROR));
-    int code = dispatch(argc, argv);
+    int code;
+    if (!ebm_dist_same_args(argc, argv)) {
+        ebm_dist_set_settled(ebm_dist_rank() != 0);
+        err.code = EBM_ERR_INVALID;
+        snprintf(err.msg, sizeof err.msg, "the %d processes of this mpirun job were started with different "
+                 "arguments: every rank must run the same command", ebm_dist_size());
+        code = ebm_dist_rank() == 0 ? cli_fail("ebm", &err, CLI_EXIT_USAGE) : CLI_EXIT_USAGE;
+    } else {
+        code = dispatch(argc, argv);
+    }
     if (code != CLI_EXIT_OK && ebm_dist_size() > 1 && !ebm_dist_settled()) {
         fprintf(stderr, "ebm: rank %d of %d failed: ending all %d processes\n", ebm_dist_rank(), ebm_dist_size(),
                 ebm_dist_size());

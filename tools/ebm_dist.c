@@ -16,11 +16,17 @@
 #include <mpi.h>
 #endif
 
-static int dist_rank = 0, dist_size = 1, dist_started = 0, dist_settled = 0;
+static int dist_rank = 0, dist_size = 1, dist_started = 0, dist_settled = 0, dist_quiet = 0;
 
-void ebm_dist_set_settled(void)
+int ebm_dist_quiet(void)
+{
+    return dist_quiet;
+}
+
+void ebm_dist_set_settled(int quiet)
 {
     dist_settled = 1;
+    dist_quiet = quiet;
 }
 
 int ebm_dist_settled(void)
@@ -143,17 +149,23 @@ void ebm_dist_share(int64_t n, int64_t *first, int64_t *count)
     *count = q + (r < extra ? 1 : 0);
 }
 
-ebm_status ebm_dist_sample(ebm_ctx *ctx, float *x, int64_t n, int64_t numel, const ebm_sampler_params *p,
-                           float *energy, ebm_sampler_stats *stats, ebm_error *err)
+/* After a local status every rank has: the first failing rank (-1: none)
+ * into *first, and an error on every rank when one failed. */
+static ebm_status agree(ebm_status st, int *first, ebm_error *err)
 {
+    *first = ebm_dist_first_failure(st != EBM_OK);
+    if (*first < 0 || st)
+        return st;
+    return ebm_fail(err, EBM_ERR_NUMERIC, "rank %d of %d failed (its message is in its output)", *first, dist_size);
+}
+
+ebm_status ebm_dist_sample(ebm_ctx *ctx, float *x, int64_t n, int64_t numel, const ebm_sampler_params *p,
+                           float *energy, ebm_sampler_stats *stats, int *first_failed, ebm_error *err)
+{
+    *first_failed = -1;
     if (dist_size <= 1 || p->kind != EBM_SAMPLER_LANGEVIN) {
         ebm_status st = dist_rank == 0 ? ebm_sampler_run(ctx, x, n, p, energy, NULL, stats, err) : EBM_OK;
-        if (dist_size <= 1)
-            return st;
-        int first = ebm_dist_first_failure(st != EBM_OK);
-        if (first >= 0 && !st)
-            st = ebm_fail(err, EBM_ERR_NUMERIC, "sampling failed on rank %d of %d", first, dist_size);
-        return st;
+        return dist_size <= 1 ? st : agree(st, first_failed, err);
     }
     int64_t lo, cnt;
     ebm_dist_share(n, &lo, &cnt);
@@ -162,15 +174,39 @@ ebm_status ebm_dist_sample(ebm_ctx *ctx, float *x, int64_t n, int64_t numel, con
                                               err)
                             : EBM_OK;
     ebm_ctx_set_sample_base(ctx, 0);
-    int first = ebm_dist_first_failure(st != EBM_OK);
-    if (first >= 0)
-        return st ? st : ebm_fail(err, EBM_ERR_NUMERIC, "sampling failed on rank %d of %d (its message is in its "
-                                  "output)", first, dist_size);
+    if ((st = agree(st, first_failed, err)))
+        return st;
     /* in place: rank 0's rows are where they belong */
     st = ebm_dist_gather_rows(x + lo * numel, cnt, numel, dist_rank == 0 ? x : NULL, err);
     if (!st && energy)
         st = ebm_dist_gather_rows(energy + lo, cnt, 1, dist_rank == 0 ? energy : NULL, err);
     return st;
+}
+
+int ebm_dist_same_args(int argc, char **argv)
+{
+    if (dist_size <= 1)
+        return 1;
+    uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a over the arguments and their ends */
+    for (int i = 0; i < argc; i++)
+        for (const char *c = argv[i];; c++) {
+            h = (h ^ (unsigned char)*c) * 0x100000001b3ull;
+            if (!*c)
+                break;
+        }
+#ifdef EBMC_HAVE_MPI
+    uint64_t *all = calloc((size_t)dist_size, sizeof *all);
+    if (!all)
+        ebm_dist_abort(1);
+    MPI_Allgather(&h, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+    int same = 1;
+    for (int r = 0; r < dist_size; r++)
+        same &= all[r] == all[0];
+    free(all);
+    return same;
+#else
+    return 1;
+#endif
 }
 
 int ebm_dist_first_failure(int failed)
@@ -192,6 +228,17 @@ int ebm_dist_first_failure(int failed)
 #else
     return failed ? 0 : -1;
 #endif
+}
+
+ebm_status ebm_dist_settle(ebm_status st, ebm_error *err)
+{
+    if (dist_size <= 1)
+        return st;
+    int first = ebm_dist_first_failure(st != EBM_OK);
+    if (first < 0)
+        return EBM_OK;
+    ebm_dist_set_settled(first != dist_rank);
+    return st ? st : ebm_fail(err, EBM_ERR_INVALID, "rank %d of %d failed", first, dist_size);
 }
 
 _Noreturn void ebm_dist_abort(int code)

@@ -44,19 +44,32 @@ void ebm_dist_share(int64_t n, int64_t *first, int64_t *count);
  * running all n; rank 0 then holds every row of x and of energy (may be
  * NULL).  The plain Langevin sampler only (the others adapt on the whole
  * batch: with them rank 0 runs all chains and the others wait).  Every rank
- * returns the same status: this rank's error, or one naming the first rank
- * that failed. */
+ * returns an error when one failed, *first_failed naming the first (-1:
+ * none; a caller that ends on it marks the failure settled). */
 ebm_status ebm_dist_sample(ebm_ctx *ctx, float *x, int64_t n, int64_t numel, const ebm_sampler_params *p,
-                           float *energy, ebm_sampler_stats *stats, ebm_error *err);
+                           float *energy, ebm_sampler_stats *stats, int *first_failed, ebm_error *err);
+
+/* 1 when every rank was started with the same arguments (the ranks of one
+ * job must agree on every setting, or their steps would part ways). */
+int ebm_dist_same_args(int argc, char **argv);
 
 /* A point every rank reaches: returns the first rank whose `failed` is
  * nonzero, or -1 when none. */
 int ebm_dist_first_failure(int failed);
 
+/* A point every rank reaches with its status: when any rank failed, every
+ * rank fails (the failure is settled), and only the first failing rank is
+ * to say why (ebm_dist_quiet on the others), so an error all ranks share (a
+ * batch R cannot split) is one line. */
+ebm_status ebm_dist_settle(ebm_status st, ebm_error *err);
+/* 1 when another rank says why the job failed. */
+int ebm_dist_quiet(void);
+
 /* A failure every rank knows of (a usage error on every rank, or one an
  * ebm_dist_first_failure point reported): the job ends with exit codes, no
- * abort.  Any other failure on one rank ends the job by ebm_dist_abort. */
-void ebm_dist_set_settled(void);
+ * abort; quiet: another rank says why.  Any other failure on one rank ends
+ * the job by ebm_dist_abort. */
+void ebm_dist_set_settled(int quiet);
 int ebm_dist_settled(void);
 
 /* Ends every process of the job with exit code `code` (MPI_Abort); a plain

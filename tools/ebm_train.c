@@ -150,7 +150,6 @@ typedef struct train_job {
     int64_t capacity;       /* --buffer-capacity, 0 = not given */
     char clamp_note[400];   /* said once the run starts */
     cli_layout layout;      /* of --data (.npy) and --buffer-out */
-    int quiet;              /* under mpirun: another rank says why the job failed */
 } train_job;
 
 /* ---- settings: flag, else the model's ebm.train.* metadata, else the default ------------------ */
@@ -803,21 +802,6 @@ static ebm_status write_buffer(const train_job *j, ebm_model *m, ebm_trainer *t,
     return st;
 }
 
-/* Under mpirun, a point every rank reaches: when any rank failed, every rank
- * fails, and only the first failing rank says why (the others are quiet), so
- * an error all ranks share (a batch R cannot split) is one line. */
-static ebm_status settle(train_job *j, ebm_status st, ebm_error *err)
-{
-    if (ebm_dist_size() <= 1)
-        return st;
-    int first = ebm_dist_first_failure(st != EBM_OK);
-    if (first < 0)
-        return EBM_OK;
-    ebm_dist_set_settled();
-    j->quiet = first != ebm_dist_rank();
-    return st ? st : EBM_ERR_INVALID;
-}
-
 static ebm_status train_model(const cli_args *a, train_job *j, double t_start, ebm_error *err)
 {
     const int rank = ebm_dist_rank(), size = ebm_dist_size();
@@ -835,7 +819,7 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
     /* rank 0 compiles; the other ranks then find the model in the cache */
     if (!st && rank == 0)
         st = cache_open_model(&req, &m, err);
-    st = settle(j, st, err);
+    st = ebm_dist_settle(st, err);
     if (!st && rank > 0)
         st = cache_open_model(&req, &m, err);
     if (!st)
@@ -875,7 +859,7 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
         if (!st && why[0] && j->eval_every_given)
             fprintf(stderr, "ebm train: %s\n", why);
     }
-    st = settle(j, st, err);
+    st = ebm_dist_settle(st, err);
     if (!st && size > 1 && root_says(ls.eval.kind == EVAL_FID) && rank > 0) {
         /* rank 0 measures FID; the others run their share of its chains */
         const ebm_langevin_params *p = &j->cfg.sampler.lv;
@@ -928,10 +912,10 @@ int run_train(const cli_args *a)
     ebm_error err = {0};
     train_job j;
     if (read_flags(a, &j, &err)) {
-        ebm_dist_set_settled();   /* the same flags on every rank: rank 0 says it */
+        ebm_dist_set_settled(ebm_dist_rank() != 0);   /* the same flags on every rank: rank 0 says it */
         return ebm_dist_rank() == 0 ? cli_fail("ebm", &err, CLI_EXIT_USAGE) : CLI_EXIT_USAGE;
     }
     if (!train_model(a, &j, t_start, &err))
         return CLI_EXIT_OK;
-    return j.quiet ? CLI_EXIT_ERROR : cli_fail("ebm", &err, CLI_EXIT_ERROR);
+    return ebm_dist_quiet() ? CLI_EXIT_ERROR : cli_fail("ebm", &err, CLI_EXIT_ERROR);
 }

@@ -140,8 +140,9 @@ static train_eval_result fid_value(train_eval *e, const ebm_sampler_params *sp)
     ebm_init_states(EBM_INIT_UNIFORM, e->init_lo, e->init_hi, FID_SEED, 0, 0, e->x, e->n, e->numel);
     feature_score s;
     ebm_error err = {0};
+    int first = -1;
     /* under mpirun every rank runs its share of the chains, rank 0 scores them */
-    if (ebm_dist_sample(e->ctx, e->x, e->n, e->numel, &p, NULL, NULL, &err) || ebm_dist_rank() != 0 ||
+    if (ebm_dist_sample(e->ctx, e->x, e->n, e->numel, &p, NULL, NULL, &first, &err) || ebm_dist_rank() != 0 ||
         feature_net_score(&e->net, &e->ref, e->x, e->n, &s, NULL))
         return r;
     r.value = s.fid;
