@@ -31,7 +31,7 @@ if [ -n "${EBMC_SANITIZE:-}" ]; then
     # "<unknown module>" stacks that no suppression can name (the one-process runs here keep
     # leak checking)
     echo "cli_mpi: sanitizer build: leak checking off in the mpirun ranks (OpenMPI's unloaded components)"
-    MPI+=(-x "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
+    MPI=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" "${MPI[@]}" -x ASAN_OPTIONS)
 fi
 # every run is bounded: a hang fails the test instead of stalling CI
 run2() { timeout 60 "${MPI[@]}" -np 2 "$@"; }
