@@ -98,7 +98,9 @@ const cli_cmd sample_cmd = {
              "                  [--buffer FILE.npy [--reinit P] [--buffer-capacity C]] [--trajectory M]\n"
              "                  [--energy FILE] [--png GRID.png] [--layout nchw|nhwc] -o OUT.npy",
     .summary = "Draws samples from exp(-E(x)/T) with Langevin dynamics, adaptive Langevin or MALA,\n"
-               "run by the compiled model (an ONNX MODEL is compiled once into the cache folder).",
+               "run by the compiled model (an ONNX MODEL is compiled once into the cache folder).\n"
+               "Under mpirun -np R the chains split over the R processes; rank 0 writes the same\n"
+               "files as one process (docs/mpi.md).",
     .opts = sample_opts,
     .min_positional = 1,
     .max_positional = 1,

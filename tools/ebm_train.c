@@ -124,7 +124,9 @@ const cli_cmd train_cmd = {
              "                 [--resume FILE] [--buffer-out FILE.npy] [--log LOG.csv] [--png PREFIX --png-every S]\n"
              "                 [--seed S] [--layout nchw|nhwc]",
     .summary = "Trains an energy-based model with persistent contrastive divergence and Adam (or\n"
-               "denoising score matching) on the compiled model, and writes the trained ONNX model.",
+               "denoising score matching) on the compiled model, and writes the trained ONNX model.\n"
+               "Under mpirun -np R each step's batch splits over the R processes (R must divide\n"
+               "B/16); the result is the same bytes as one process's (docs/mpi.md).",
     .opts = train_opts,
     .min_positional = 1,
     .max_positional = 1,
