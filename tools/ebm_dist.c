@@ -1,7 +1,10 @@
 /* ebm_dist.c — ebm_dist.h over MPI (OpenMPI), or the one-process case.
  *
- * Exchanges are blocking collectives over MPI_COMM_WORLD with the default
- * error handler (a failed MPI call ends the job).  Counts above INT_MAX
+ * Exchanges are collectives over MPI_COMM_WORLD with the default error
+ * handler (a failed MPI call ends the job), started non-blocking and waited
+ * for by wait_quietly: MPI's blocking calls poll without pause, so a rank
+ * waiting for rank 0 (its FID statistics, its writes) would take a core
+ * from it on a machine with no core to spare.  Counts above INT_MAX
  * floats are refused rather than split: a gradient of 8 GB per rank is far
  * beyond the models ebmc trains.
  */
@@ -11,9 +14,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifdef EBMC_HAVE_MPI
 #include <mpi.h>
+#endif
+
+#ifdef EBMC_HAVE_MPI
+/* Waits for req: a short spin (an exchange within a step is usually
+ * microseconds away), then sleeps of 50 us, then 500 us once the wait is long. */
+static void wait_quietly(MPI_Request *req)
+{
+    for (long i = 0;; i++) {
+        int done = 0;
+        MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (done)
+            return;
+        if (i < 200)
+            continue;
+        struct timespec ts = {0, i < 2200 ? 50000 : 500000};
+        nanosleep(&ts, NULL);
+    }
+}
 #endif
 
 static int dist_rank = 0, dist_size = 1, dist_started = 0, dist_settled = 0, dist_quiet = 0;
@@ -98,7 +120,9 @@ ebm_status ebm_dist_allgather(void *user, float *all, int64_t count, ebm_error *
         return ebm_fail(err, EBM_ERR_UNSUPPORTED, "MPI exchange of %lld floats per rank: more than %d",
                         (long long)count, INT_MAX);
 #ifdef EBMC_HAVE_MPI
-    MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all, (int)count, MPI_FLOAT, MPI_COMM_WORLD);
+    MPI_Request req;
+    MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all, (int)count, MPI_FLOAT, MPI_COMM_WORLD, &req);
+    wait_quietly(&req);
 #else
     (void)all;
 #endif
@@ -126,12 +150,15 @@ ebm_status ebm_dist_gather_rows(const float *mine, int64_t rows, int64_t numel, 
         if (!counts || !displs)
             ebm_dist_abort(1);
     }
-    MPI_Gather(&n, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    MPI_Request req;
+    MPI_Igather(&n, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD, &req);
+    wait_quietly(&req);
     if (dist_rank == 0)
         for (int r = 1; r < dist_size; r++)
             displs[r] = displs[r - 1] + counts[r - 1];
     const void *send = dist_rank == 0 && mine == all ? MPI_IN_PLACE : (const void *)mine;
-    MPI_Gatherv(send, n, row, all, counts, displs, row, 0, MPI_COMM_WORLD);
+    MPI_Igatherv(send, n, row, all, counts, displs, row, 0, MPI_COMM_WORLD, &req);
+    wait_quietly(&req);
     MPI_Type_free(&row);
     free(counts);
     free(displs);
@@ -198,7 +225,9 @@ int ebm_dist_same_args(int argc, char **argv)
     uint64_t *all = calloc((size_t)dist_size, sizeof *all);
     if (!all)
         ebm_dist_abort(1);
-    MPI_Allgather(&h, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+    MPI_Request req;
+    MPI_Iallgather(&h, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD, &req);
+    wait_quietly(&req);
     int same = 1;
     for (int r = 0; r < dist_size; r++)
         same &= all[r] == all[0];
@@ -218,7 +247,9 @@ int ebm_dist_first_failure(int failed)
     if (!all)
         ebm_dist_abort(1);
     int mine = failed != 0;
-    MPI_Allgather(&mine, 1, MPI_INT, all, 1, MPI_INT, MPI_COMM_WORLD);
+    MPI_Request req;
+    MPI_Iallgather(&mine, 1, MPI_INT, all, 1, MPI_INT, MPI_COMM_WORLD, &req);
+    wait_quietly(&req);
     int first = -1;
     for (int r = 0; r < dist_size && first < 0; r++)
         if (all[r])
@@ -256,6 +287,11 @@ void ebm_dist_finalize(void)
 {
 #ifdef EBMC_HAVE_MPI
     if (dist_started) {
+        if (dist_size > 1) {   /* rank 0 may still be writing: wait for it here, quietly */
+            MPI_Request req;
+            MPI_Ibarrier(MPI_COMM_WORLD, &req);
+            wait_quietly(&req);
+        }
         MPI_Finalize();
         dist_started = 0;
     }

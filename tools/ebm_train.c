@@ -650,6 +650,8 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
             break;
         }
         st = ebm_trainer_step(t, &s, err);
+        if (st == EBM_ERR_NUMERIC && ebm_dist_size() > 1)
+            ebm_dist_set_settled(!root);   /* the divergence guard gave up on every rank at this step */
         if (st)
             break;
         const int64_t k = s.step;
