@@ -117,6 +117,12 @@ ebm_status ebm_ctx_new_threads(ebm_model *m, int64_t capacity, int threads, ebm_
 /* The threads a context runs on (at most the tiles of `capacity` samples). */
 int ebm_ctx_threads(const ebm_ctx *ctx);
 void ebm_ctx_free(ebm_ctx *ctx);
+/* The global index of sample 0 of the context's next calls (default 0):
+ * Langevin noise is keyed by (seed, sample_base + i, step, element), so a
+ * batch split over processes (each running its rows [first, first + n))
+ * draws exactly the noise one process running all rows would.  Error
+ * messages keep naming samples by their index in the call. */
+void ebm_ctx_set_sample_base(ebm_ctx *ctx, int64_t first);
 /* The context's model, and its capacity in samples. */
 ebm_model *ebm_ctx_model(const ebm_ctx *ctx);
 int64_t ebm_ctx_capacity(const ebm_ctx *ctx);
@@ -132,6 +138,15 @@ ebm_status ebm_score(ebm_ctx *ctx, const float *x, int64_t n, float *energy, flo
  * energy[n] may be NULL. */
 ebm_status ebm_param_grad(ebm_ctx *ctx, const float *x, const float *w, int64_t n, float *energy,
                           float *grad, ebm_error *err);
+/* The parameter gradient in blocks: grads[k * weights_numel ...] receives
+ * sum_{i in block k} w[i] dE(x_i)/dtheta for the blocks [k*block, (k+1)*block)
+ * of x[n, ...] (n a multiple of block, 1 <= block <= the model's tile), each
+ * block one program call, so a block's bits depend only on its own samples:
+ * a caller that adds the blocks in a fixed order gets the same sum however
+ * the samples were split over calls, threads or processes.  energy[n] may be
+ * NULL. */
+ebm_status ebm_param_grad_blocks(ebm_ctx *ctx, const float *x, const float *w, int64_t n, int64_t block,
+                                 float *energy, float *grads, ebm_error *err);
 /* Denoising score matching: loss[i] = 1/2 ||score(x_i) - target_i||^2 (score =
  * -dE/dx, target of x's shape, e.g. -(x~ - x)/sigma^2 for a noisy x~ of x),
  * and grad[weights_numel] = sum_i dloss_i/dtheta (overwritten, not
@@ -139,6 +154,10 @@ ebm_status ebm_param_grad(ebm_ctx *ctx, const float *x, const float *w, int64_t 
  * compiles only when asked (ebmc --dsm): without it, EBM_ERR_UNSUPPORTED. */
 ebm_status ebm_dsm_grad(ebm_ctx *ctx, const float *x, const float *target, int64_t n, float *loss, float *grad,
                         ebm_error *err);
+/* ebm_dsm_grad in blocks, as ebm_param_grad_blocks: grads[k * weights_numel
+ * ...] receives block k's sum; loss[n] may be NULL. */
+ebm_status ebm_dsm_grad_blocks(ebm_ctx *ctx, const float *x, const float *target, int64_t n, int64_t block,
+                               float *loss, float *grads, ebm_error *err);
 
 typedef ebm_abi_langevin ebm_langevin_params;
 

@@ -640,6 +640,12 @@ ebm_model *ebm_ctx_model(const ebm_ctx *ctx)
     return ctx ? ctx->m : NULL;
 }
 
+void ebm_ctx_set_sample_base(ebm_ctx *ctx, int64_t first)
+{
+    if (ctx)
+        ctx->sample_base = first;
+}
+
 int64_t ebm_ctx_capacity(const ebm_ctx *ctx)
 {
     return ctx ? ctx->capacity : 0;

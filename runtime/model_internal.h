@@ -65,6 +65,7 @@ struct ebm_ctx {
     int blas_threads;                /* OpenBLAS threads inside a single-threaded call */
     ebm_worker *w;                   /* [threads] */
     ebm_pool *pool;                  /* NULL when threads == 1 */
+    int64_t sample_base;             /* global index of sample 0 of a call (ebm_ctx_set_sample_base) */
 };
 
 /* The smallest part run.c splits a batch into when it has fewer tiles than

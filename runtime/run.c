@@ -110,6 +110,7 @@ typedef struct batch {
     const ebm_abi_langevin *langevin;
     float *trajectory;
     const float *target;     /* DSM_GRAD: [n, ...] in */
+    float *grads;            /* ebm_param_grad_blocks: [tiles, weights_numel] */
     int64_t tile;            /* samples per program call: set by run_job / run_grad_rounds */
 } batch;
 
@@ -137,7 +138,7 @@ static ebm_abi_call tile_call(const batch *b, ebm_worker *w, int64_t i0, int64_t
     const int64_t numel = ctx->m->d->sample_numel;
     ebm_abi_call c = {
         .n = k,
-        .sample_offset = i0,
+        .sample_offset = ctx->sample_base + i0,
         .weights = ctx->m->weights,
         .arena = w->arena,
         .param_grad = b->grad ? w->grad_part : NULL,
@@ -559,6 +560,88 @@ ebm_status ebm_param_grad(ebm_ctx *ctx, const float *x, const float *w, int64_t 
     return st;
 }
 
+/* A block of ebm_param_grad_blocks: its sum, copied from the worker's
+ * aligned grad_part into the caller's slot k. */
+static int grad_block_tile(const batch *b, ebm_worker *w, int64_t t)
+{
+    const int64_t wn = b->ctx->m->d->weights_numel;
+    if (grad_tile(b, w, t))
+        return 1;
+    memcpy(b->grads + t * wn, w->grad_part, (size_t)wn * sizeof(float));
+    return 0;
+}
+
+/* The blocks of a param_grad or dsm_grad call (ebm_param_grad_blocks). */
+static ebm_status run_grad_blocks(batch *b, int64_t block, ebm_error *err)
+{
+    ebm_ctx *ctx = b->ctx;
+    const int64_t n = b->n, wn = ctx->m->d->weights_numel;
+    if (block < 1 || block > ctx->m->d->tile || n % block != 0)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: %s: block %lld for %lld samples: expected 1 <= block <= the "
+                        "model's tile (%lld) and dividing n", ctx->m->path, b->fn, (long long)block, (long long)n,
+                        (long long)ctx->m->d->tile);
+    if (n == 0)
+        return EBM_OK;
+    ebm_status st = need_ptr(ctx, b->fn, b->grads, "grads", err);
+    if (!st)
+        st = need_ptr(ctx, b->fn, b->x, "x", err);
+    if (st)
+        return st;
+    b->tile = block;
+    bad_count bc = {0, -1}, in = input_bad(ctx, b->x, n), in_t = {0, -1};
+    if (b->target)
+        in_t = input_bad(ctx, b->target, n);
+    job j = {.b = b, .run = grad_block_tile, .tiles = n / block};
+    atomic_init(&j.next, 0);
+    atomic_init(&j.fail_min, INT64_MAX);
+    int active = threads_for(ctx, j.tiles);
+    reset_workers(ctx, active);
+    int saved = blas_enter(ctx, active);
+    ebm__pool_run(ctx->pool, active, job_loop, &j);
+    blas_leave(ctx, saved);
+    st = job_result(ctx, active, &bc, err);
+    if (!st)
+        st = numeric_result(ctx, b->fn, &in, b->target ? &in_t : NULL, b->target ? "loss" : "energy", &bc, n, err);
+    for (int64_t k = 0; !st && k < n / block; k++)
+        for (int64_t i = 0; i < wn; i++)
+            if (!isfinite(b->grads[k * wn + i]))
+                return ebm_fail(err, EBM_ERR_NUMERIC, "%s: %s: the parameter gradient of samples %lld..%lld is not "
+                                "finite (NaN/Inf)", ctx->m->path, b->fn, (long long)(k * block),
+                                (long long)((k + 1) * block - 1));
+    return st;
+}
+
+ebm_status ebm_param_grad_blocks(ebm_ctx *ctx, const float *x, const float *w, int64_t n, int64_t block,
+                                 float *energy, float *grads, ebm_error *err)
+{
+    const char *fn = "ebm_param_grad_blocks";
+    ebm_status st = check_call(ctx, fn, n, EBM_PROGRAM_PARAM_GRAD, err);
+    if (!st && n > 0)
+        st = need_ptr(ctx, fn, w, "w", err);
+    if (st)
+        return st;
+    batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_PARAM_GRAD], .n = n, .x = x,
+               .energy = energy, .w = w, .grad = 1, .grads = grads};
+    return run_grad_blocks(&b, block, err);
+}
+
+ebm_status ebm_dsm_grad_blocks(ebm_ctx *ctx, const float *x, const float *target, int64_t n, int64_t block,
+                               float *loss, float *grads, ebm_error *err)
+{
+    const char *fn = "ebm_dsm_grad_blocks";
+    if (ctx && !ctx->m->prog[EBM_PROGRAM_DSM_GRAD])
+        return ebm_fail(err, EBM_ERR_UNSUPPORTED, "%s: %s: the model has no dsm_grad program (compile with ebmc "
+                        "--dsm)", ctx->m->path, fn);
+    ebm_status st = check_call(ctx, fn, n, EBM_PROGRAM_DSM_GRAD, err);
+    if (!st && n > 0)
+        st = need_ptr(ctx, fn, target, "target", err);
+    if (st)
+        return st;
+    batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_DSM_GRAD], .n = n, .x = x, .energy = loss,
+               .grad = 1, .target = target, .grads = grads};
+    return run_grad_blocks(&b, block, err);
+}
+
 /* ---- Langevin ------------------------------------------------------------------ */
 
 ebm_langevin_params ebm_langevin_defaults(void)
@@ -607,7 +690,8 @@ static ebm_status langevin_fail(const batch *b, const ebm_abi_call *c, ebm_error
     va_end(ap);
     return ebm_fail(err, EBM_ERR_NUMERIC, "%s: ebm_langevin: %s (samples %lld..%lld of %lld, the first tile "
                     "that failed; later samples may not have run)", b->ctx->m->path, what,
-                    (long long)c->sample_offset, (long long)(c->sample_offset + c->n - 1), (long long)b->n);
+                    (long long)(c->sample_offset - b->ctx->sample_base),
+                    (long long)(c->sample_offset - b->ctx->sample_base + c->n - 1), (long long)b->n);
 }
 
 /* A tile went non-finite somewhere in its fused run, which reports only a
@@ -619,7 +703,7 @@ static ebm_status langevin_fail(const batch *b, const ebm_abi_call *c, ebm_error
 static ebm_status langevin_diagnose(const batch *b, const ebm_worker *w, ebm_abi_call *c, ebm_error *err)
 {
     const ebm_ctx *ctx = b->ctx;
-    const int64_t numel = ctx->m->d->sample_numel, i0 = c->sample_offset, k = c->n;
+    const int64_t numel = ctx->m->d->sample_numel, i0 = c->sample_offset - ctx->sample_base, k = c->n;
     const ebm_abi_langevin *p = b->langevin;
     bad_count bc = {0, -1};
     count_bad(NULL, w->x_start, numel, k, i0, &bc);

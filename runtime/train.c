@@ -151,6 +151,8 @@ void ebm_trainer_free(ebm_trainer *t)
     if (t->data.dataset)
         ebm_batcher_free(&t->batcher);
     free(t->idx);
+    free(t->gathered);
+    free(t->egather);
     snapshot_free(&t->snap);
     free(t);
 }
@@ -225,6 +227,29 @@ ebm_status ebm__snapshot_take(ebm_trainer *t, ebm_error *err)
     return ebm_buffer_copy(s->buf, t->buf, err);
 }
 
+int64_t ebm_train_grad_block(int64_t batch, int64_t tile)
+{
+    int64_t g = 16;
+    while (g > 1 && (batch % g != 0 || g > tile))
+        g /= 2;
+    return g;
+}
+
+/* The exchange buffers for the current split (t->comm, t->share, t->block). */
+static ebm_status alloc_split(ebm_trainer *t, ebm_error *err)
+{
+    const int64_t R = t->comm.size, n = t->share;
+    free(t->gathered);
+    free(t->egather);
+    t->slot = 1 + 2 * (n / t->block) * t->wn;
+    t->gathered = ebm__falloc(R * t->slot);
+    t->egather = ebm__falloc(R * (1 + 2 * n));
+    if (!t->gathered || !t->egather)
+        return ebm_fail(err, EBM_ERR_NOMEM, "%s: training: out of memory for %lld gradient blocks of %lld values",
+                        ebm_model_path(t->m), (long long)(R * 2 * (n / t->block)), (long long)t->wn);
+    return EBM_OK;
+}
+
 ebm_status ebm_trainer_new(ebm_model *m, const ebm_train_data *data, const ebm_train_config *cfg, ebm_trainer **out,
                            ebm_error *err)
 {
@@ -279,6 +304,12 @@ ebm_status ebm_trainer_new(ebm_model *m, const ebm_train_data *data, const ebm_t
         st = ebm_buffer_new(cfg->buffer_capacity, numel, &t->snap.buf, err);
     if (!st && data->dataset)
         st = ebm_batcher_init(&t->batcher, data->dataset->shape[0], B, cfg->seed, err);
+    t->comm = (ebm_train_comm){.rank = 0, .size = 1};
+    t->lo = 0;
+    t->share = B;
+    t->block = ebm_train_grad_block(B, t->d->tile);
+    if (!st)
+        st = alloc_split(t, err);
     if (!st)
         st = ebm__snapshot_take(t, err);
     if (st) {
@@ -289,6 +320,32 @@ ebm_status ebm_trainer_new(ebm_model *m, const ebm_train_data *data, const ebm_t
     }
     *out = t;
     return EBM_OK;
+}
+
+ebm_status ebm_trainer_set_comm(ebm_trainer *t, const ebm_train_comm *c, ebm_error *err)
+{
+    if (!c || c->size <= 1) {
+        t->comm = (ebm_train_comm){.rank = 0, .size = 1};
+        t->lo = 0;
+        t->share = t->B;
+        return alloc_split(t, err);
+    }
+    const int64_t R = c->size, G = t->block;
+    if (c->rank < 0 || c->rank >= c->size || !c->allgather)
+        return ebm_fail(err, EBM_ERR_INVALID, "training: rank %d of %d (or no allgather): expected 0 <= rank < size",
+                        c->rank, c->size);
+    if (t->cfg.sampler.kind != EBM_SAMPLER_LANGEVIN)
+        return ebm_fail(err, EBM_ERR_UNSUPPORTED, "--sampler %s adapts its step size on the whole batch and does not "
+                        "run on several processes (%lld ranks): use --sampler langevin",
+                        ebm_sampler_name(t->cfg.sampler.kind), (long long)R);
+    if (t->B % (R * G) != 0)
+        return ebm_fail(err, EBM_ERR_INVALID, "--batch %lld cannot be split over %lld processes: each takes whole "
+                        "blocks of %lld samples, so the number of processes must divide %lld",
+                        (long long)t->B, (long long)R, (long long)G, (long long)(t->B / G));
+    t->comm = *c;
+    t->share = t->B / R;
+    t->lo = (int64_t)c->rank * t->share;
+    return alloc_split(t, err);
 }
 
 int64_t ebm_trainer_steps_done(const ebm_trainer *t)
@@ -334,33 +391,38 @@ static float clampf(float v, const ebm_langevin_params *lv)
     return v < lv->lo ? lv->lo : v > lv->hi ? lv->hi : v;
 }
 
-/* x+ of step s into t->x[0..B): the data batch, plus noise, clamped. */
+/* x+ of step s, this rank's rows [lo, lo + share) of t->x[0..B): the data
+ * batch, plus noise, clamped. */
 static ebm_status data_batch(ebm_trainer *t, int64_t s, ebm_error *err)
 {
-    const int64_t B = t->B, numel = t->numel;
+    const int64_t B = t->B, numel = t->numel, lo = t->lo, n = t->share;
+    float *xd = t->x + lo * numel;
     ebm_status st;
     if (t->data.dataset) {
         ebm_batcher_seek(&t->batcher, s);
         ebm_batcher_next(&t->batcher, t->idx);
-        st = ebm_data_gather(t->data.dataset, t->idx, B, t->x, err);
+        st = ebm_data_gather(t->data.dataset, t->idx + lo, n, xd, err);
     } else {
-        st = ebm_toy_sample_at(t->data.toy, s * B, B, t->cfg.seed, t->x, err);
+        st = ebm_toy_sample_at(t->data.toy, s * B + lo, n, t->cfg.seed, xd, err);
     }
     if (st || t->cfg.data_noise <= 0 || t->cfg.objective == EBM_OBJ_DSM)
         return st;
     /* the noise goes through the fake half of t->x, which fake_batch fills next */
     const uint64_t key = step_seed(t->cfg.seed, s) ^ NOISE_KEY_TWEAK;
-    float *eps = t->x + B * numel;
-    ebm_philox_normals_rows(key, 0, B, 0, eps, numel);
-    for (int64_t j = 0; j < B * numel; j++)
-        t->x[j] = clampf(t->x[j] + (float)t->cfg.data_noise * eps[j], &t->cfg.sampler.lv);
+    float *eps = t->x + (B + lo) * numel;
+    ebm_philox_normals_rows(key, (uint64_t)lo, n, 0, eps, numel);
+    for (int64_t j = 0; j < n * numel; j++)
+        xd[j] = clampf(xd[j] + (float)t->cfg.data_noise * eps[j], &t->cfg.sampler.lv);
     return EBM_OK;
 }
 
-/* x- of step s into t->x[B..2B): buffer draw, sampler, buffer update. */
+/* x- of step s into t->x[B..2B): the buffer draw (all of it, the same on
+ * every rank), then the sampler on this rank's rows [lo, lo + share) with
+ * their energies into t->e[B + lo ...].  step() pushes x- once every rank's
+ * rows are in. */
 static ebm_status fake_batch(ebm_trainer *t, int64_t s, ebm_train_stats *stats, ebm_error *err)
 {
-    const int64_t B = t->B;
+    const int64_t B = t->B, lo = t->lo;
     float *xf = t->x + B * t->numel;
     const ebm_langevin_params *lv = &t->cfg.sampler.lv;
     ebm_buffer_init init = {.kind = t->cfg.fresh, .lo = lv->clamp ? lv->lo : -1.0f, .hi = lv->clamp ? lv->hi : 1.0f,
@@ -378,16 +440,63 @@ static ebm_status fake_batch(ebm_trainer *t, int64_t s, ebm_train_stats *stats, 
      * model as the energy sharpens. */
     p.burn_in = p.kind == EBM_SAMPLER_MALA ? p.lv.steps / 2 : 0;
     ebm_sampler_stats ss;
+    ebm_ctx_set_sample_base(t->ctx, lo);
     if (!st)
-        st = ebm_sampler_run(t->ctx, xf, B, &p, t->e + B, NULL, &ss, err);
+        st = ebm_sampler_run(t->ctx, xf + lo * t->numel, t->share, &p, t->e + B + lo, NULL, &ss, err);
+    ebm_ctx_set_sample_base(t->ctx, 0);
     if (!st) {
         if (p.kind != EBM_SAMPLER_LANGEVIN)
             t->alpha = ss.step_size;
         stats->step_size = ss.step_size;
         stats->acceptance = p.kind == EBM_SAMPLER_MALA ? ss.acceptance : -1;
-        st = ebm_buffer_push(t->buf, xf, B, err);
     }
     return st;
+}
+
+/* The ranks' exchanges (nothing to do in one process). */
+static ebm_status allgather(ebm_trainer *t, float *all, int64_t count, ebm_error *err)
+{
+    return t->comm.size > 1 ? t->comm.allgather(t->comm.user, all, count, err) : EBM_OK;
+}
+
+/* After every rank's local part: st is this rank's status (EBM_OK or
+ * EBM_ERR_NUMERIC), slot[0] of every rank's part of `all` its status.  Returns
+ * EBM_ERR_NUMERIC when any rank failed (this rank's message, else one naming
+ * the first rank that did), so that every rank takes the same branch. */
+static ebm_status agree(const ebm_trainer *t, ebm_status st, const float *all, int64_t slot, ebm_error *err)
+{
+    if (st)
+        return st;
+    for (int r = 0; r < t->comm.size; r++)
+        if (all[r * slot] != 0)
+            return ebm_fail(err, EBM_ERR_NUMERIC, "%s: a non-finite value (NaN/Inf) on rank %d of %d (its own "
+                            "message is in its output)", ebm_model_path(t->m), r, t->comm.size);
+    return EBM_OK;
+}
+
+/* Every rank's energies (data rows, then sample rows) into t->e, with the
+ * ranks' statuses. */
+static ebm_status exchange_energies(ebm_trainer *t, ebm_status st, ebm_error *err)
+{
+    const int64_t B = t->B, n = t->share, slot = 1 + 2 * n;
+    float *own = t->egather + t->comm.rank * slot;
+    own[0] = st ? 1.0f : 0.0f;
+    memcpy(own + 1, t->e + t->lo, (size_t)n * sizeof(float));
+    memcpy(own + 1 + n, t->e + B + t->lo, (size_t)n * sizeof(float));
+    ebm_error gerr = {0};
+    ebm_status gs = allgather(t, t->egather, slot, &gerr);
+    if (gs) {
+        if (err)
+            *err = gerr;
+        return gs;
+    }
+    if ((st = agree(t, st, t->egather, slot, err)))
+        return st;
+    for (int r = 0; r < t->comm.size; r++) {
+        memcpy(t->e + r * n, t->egather + r * slot + 1, (size_t)n * sizeof(float));
+        memcpy(t->e + B + r * n, t->egather + r * slot + 1 + n, (size_t)n * sizeof(float));
+    }
+    return EBM_OK;
 }
 
 static double norm2(const float *g, int64_t n)
@@ -430,46 +539,86 @@ static double noise_level(const ebm_train_config *c, uint64_t key, int64_t i)
     return c->sigma * pow(c->sigma_max / c->sigma, ebm_philox_uniform(ctr[0]));
 }
 
-/* Loss and gradient of step s into stats and t->grad. */
-static ebm_status loss_and_grad(ebm_trainer *t, int64_t s, ebm_train_stats *stats, ebm_error *err)
+/* The sum of every rank's gradient blocks into t->grad, in global block
+ * order: data blocks 0, 1, ... of B / block, then (cd) the samples' blocks,
+ * whatever the split.  st is this rank's status (EBM_OK or EBM_ERR_NUMERIC). */
+static ebm_status sum_blocks(ebm_trainer *t, ebm_status st, int halves, ebm_error *err)
 {
-    const int64_t B = t->B, numel = t->numel;
+    const int64_t wn = t->wn, nb = t->share / t->block;
+    t->gathered[t->comm.rank * t->slot] = st ? 1.0f : 0.0f;
+    ebm_error gerr = {0};
+    ebm_status gs = allgather(t, t->gathered, t->slot, &gerr);
+    if (gs) {
+        if (err)
+            *err = gerr;
+        return gs;
+    }
+    if ((st = agree(t, st, t->gathered, t->slot, err)))
+        return st;
+    memset(t->grad, 0, (size_t)wn * sizeof(float));
+    for (int half = 0; half < halves; half++)
+        for (int r = 0; r < t->comm.size; r++)
+            for (int64_t k = 0; k < nb; k++) {
+                const float *g = t->gathered + r * t->slot + 1 + (half * nb + k) * wn;
+                for (int64_t i = 0; i < wn; i++)
+                    t->grad[i] += g[i];
+            }
+    return EBM_OK;
+}
+
+/* This rank's blocks, at its slot of t->gathered after the status. */
+static float *own_blocks(const ebm_trainer *t)
+{
+    return t->gathered + t->comm.rank * t->slot + 1;
+}
+
+/* dsm, this rank's rows [lo, lo + share): x~ = x + sigma_i eps into the
+ * second half of t->x, target (x - x~) / sigma^2 = -eps / sigma; per-sample
+ * losses into t->e[B + i], the gradient's blocks into own_blocks, the data
+ * energies into t->e[i]. */
+static ebm_status dsm_local(ebm_trainer *t, int64_t s, ebm_error *err)
+{
+    const int64_t B = t->B, numel = t->numel, lo = t->lo, n = t->share;
+    const double sg = t->cfg.sigma;
+    const uint64_t key = step_seed(t->cfg.seed, s) ^ NOISE_KEY_TWEAK;
+    float *xt = t->x + (B + lo) * numel, *tg = t->target + lo * numel;
+    const float *x = t->x + lo * numel;
+    ebm_philox_normals_rows(key, (uint64_t)lo, n, 1, tg, numel);
+    for (int64_t i = 0; i < n; i++) {
+        const double si = noise_level(&t->cfg, key, lo + i);
+        for (int64_t j = i * numel; j < (i + 1) * numel; j++) {
+            float eps = tg[j];
+            xt[j] = (float)(x[j] + si * eps);
+            tg[j] = (float)(-eps / sg);
+        }
+    }
+    ebm_status st = ebm_dsm_grad_blocks(t->ctx, xt, tg, n, t->block, t->e + B + lo, own_blocks(t), err);
+    return st ? st : ebm_energy(t->ctx, x, n, t->e + lo, err);
+}
+
+/* Loss and gradient of step s into stats and t->grad, once every rank's
+ * energies are in t->e (cd: x+ then x-; dsm: x+ then the per-sample losses). */
+static ebm_status loss_and_grad(ebm_trainer *t, ebm_train_stats *stats, ebm_error *err)
+{
+    const int64_t B = t->B, numel = t->numel, lo = t->lo, n = t->share;
     ebm_status st;
     if (t->cfg.objective == EBM_OBJ_DSM) {
-        /* x~ = x + sigma eps into the second half; target (x - x~) / sigma^2 = -eps / sigma */
-        const double sg = t->cfg.sigma;
-        const uint64_t key = step_seed(t->cfg.seed, s) ^ NOISE_KEY_TWEAK;
-        float *xt = t->x + B * numel;
-        ebm_philox_normals_rows(key, 0, B, 1, t->target, numel);
-        for (int64_t i = 0; i < B; i++) {
-            const double si = noise_level(&t->cfg, key, i);
-            for (int64_t j = i * numel; j < (i + 1) * numel; j++) {
-                float eps = t->target[j];
-                xt[j] = (float)(t->x[j] + si * eps);
-                t->target[j] = (float)(-eps / sg);
-            }
-        }
-        st = ebm_dsm_grad(t->ctx, xt, t->target, B, t->e, t->grad, err);
-        if (st)
+        if ((st = sum_blocks(t, EBM_OK, 1, err)))
             return st;
+        const double sg = t->cfg.sigma, scale = sg * sg / (double)B;
         double l = 0;
         for (int64_t i = 0; i < B; i++)
-            l += t->e[i];
-        const double scale = sg * sg / (double)B;
+            l += t->e[B + i];
         for (int64_t i = 0; i < t->wn; i++)
             t->grad[i] = (float)(t->grad[i] * scale);
         stats->loss = stats->cd = l * scale;
         stats->reg = 0;
-        if ((st = ebm_energy(t->ctx, t->x, B, t->e, err)))
-            return st;
         stats->real_energy_mean = 0;
         for (int64_t i = 0; i < B; i++)
             stats->real_energy_mean += t->e[i] / (double)B;
         stats->fake_energy_mean = NAN;
         return EBM_OK;
     }
-    if ((st = ebm_energy(t->ctx, t->x, B, t->e, err)))
-        return st;
     ebm_cd_loss(t->cfg.objective, t->cfg.alpha, t->e, t->e + B, B, &stats->loss, &stats->cd, &stats->reg, t->wts,
                 t->wts + B);
     stats->real_energy_mean = stats->fake_energy_mean = 0;
@@ -477,7 +626,14 @@ static ebm_status loss_and_grad(ebm_trainer *t, int64_t s, ebm_train_stats *stat
         stats->real_energy_mean += t->e[i] / (double)B;
         stats->fake_energy_mean += t->e[B + i] / (double)B;
     }
-    return ebm_param_grad(t->ctx, t->x, t->wts, 2 * B, NULL, t->grad, err);
+    float *own = own_blocks(t);
+    st = ebm_param_grad_blocks(t->ctx, t->x + lo * numel, t->wts + lo, n, t->block, NULL, own, err);
+    if (!st)
+        st = ebm_param_grad_blocks(t->ctx, t->x + (B + lo) * numel, t->wts + B + lo, n, t->block, NULL,
+                                   own + (n / t->block) * t->wn, err);
+    if (st && st != EBM_ERR_NUMERIC)
+        return st;
+    return sum_blocks(t, st, 2, err);
 }
 
 static int diverged(const ebm_trainer *t, const ebm_train_stats *s)
@@ -526,11 +682,24 @@ ebm_status ebm_trainer_step(ebm_trainer *t, ebm_train_stats *stats, ebm_error *e
     memset(stats, 0, sizeof *stats);
     stats->acceptance = -1;
     const int64_t s = t->step;
+    /* this rank's rows, then the exchanges every rank takes part in (a
+     * non-finite value on any rank sends every rank to the restore) */
+    const int cd = t->cfg.objective != EBM_OBJ_DSM;
     ebm_status st = data_batch(t, s, err);
-    if (!st && t->cfg.objective != EBM_OBJ_DSM)
+    if (!st && cd)
         st = fake_batch(t, s, stats, err);
+    if (!st && cd)
+        st = ebm_energy(t->ctx, t->x + t->lo * t->numel, t->share, t->e + t->lo, err);
+    if (!st && !cd)
+        st = dsm_local(t, s, err);
+    if (!st || st == EBM_ERR_NUMERIC)
+        st = exchange_energies(t, st, err);
+    if (!st && cd)
+        st = allgather(t, t->x + t->B * t->numel, t->share * t->numel, err);
+    if (!st && cd)
+        st = ebm_buffer_push(t->buf, t->x + t->B * t->numel, t->B, err);
     if (!st)
-        st = loss_and_grad(t, s, stats, err);
+        st = loss_and_grad(t, stats, err);
     if (st == EBM_ERR_NUMERIC) {
         char why[EBM_ERROR_MSG_MAX];
         snprintf(why, sizeof why, "%s", err->msg);

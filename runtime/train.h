@@ -127,6 +127,42 @@ const float *ebm_trainer_samples(const ebm_trainer *t);
 ebm_buffer *ebm_trainer_buffer(ebm_trainer *t);
 double ebm_trainer_lr(const ebm_trainer *t);
 
+/* Data-parallel training: R processes (ranks) each run a trainer with the
+ * same model, data and settings, and split every step's batch: rank r takes
+ * data samples and model samples [r B/R, (r+1) B/R).  Each draws the whole
+ * buffer draw (the buffer is replicated: its draws pick from all of it, as in
+ * one process) and runs the sampler on its rows only (Langevin noise keyed by
+ * the global sample index, ebm_ctx_set_sample_base); the ranks exchange the
+ * energies, the evolved samples and the parameter gradient's blocks
+ * (ebm_param_grad_blocks: sums over fixed blocks of global sample indices),
+ * and every rank adds the blocks in global block order.  So every rank holds
+ * the same parameters, buffer and optimizer state after each step, bitwise
+ * equal to one process's with the same batch, for any R that splits the
+ * batch into whole blocks.  The plain Langevin sampler and the cd objectives
+ * only (the adaptive samplers adapt on whole-batch statistics; dsm does not
+ * split yet).
+ *
+ * allgather is a collective: every rank calls it with the same count, its
+ * own count floats already at all[rank * count]; on return all[] holds every
+ * rank's, in rank order.  A failing rank returns its error from the step;
+ * the caller must then end every rank (the others wait in a collective). */
+typedef struct ebm_train_comm {
+    int rank, size;
+    ebm_status (*allgather)(void *user, float *all, int64_t count, ebm_error *err);
+    void *user;
+} ebm_train_comm;
+
+/* The samples per parameter-gradient block for a batch B and a model tile:
+ * the largest power of two <= 16 that divides B and fits the tile.  A batch
+ * splits over R ranks when R divides B / block. */
+int64_t ebm_train_grad_block(int64_t batch, int64_t tile);
+
+/* Splits t's steps over c->size ranks (before the first step; c NULL or of
+ * size 1: one process).  Refuses (EBM_ERR_INVALID, one line naming --batch)
+ * a batch R does not split into whole blocks, and the samplers that do not
+ * split (adaptive, MALA). */
+ebm_status ebm_trainer_set_comm(ebm_trainer *t, const ebm_train_comm *c, ebm_error *err);
+
 /* Checkpoints (runtime/train_ckpt.c): parameters, Adam moments, EMA,
  * buffer (with its draw counter), step, learning rate, restore count and the
  * run's settings, written atomically with a checksum.  A load changes nothing

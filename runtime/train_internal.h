@@ -39,6 +39,15 @@ struct ebm_trainer {
     int restores;             /* 0..cfg.max_restores */
     float alpha;              /* the sampler's step size (adaptive and MALA carry it over) */
     ebm__snapshot snap;
+    /* Data-parallel steps (ebm_trainer_set_comm): this rank's samples are
+     * [lo, lo + share) of the data and of the model samples; everything else is
+     * the same on every rank.  One process: rank 0 of 1, share = B. */
+    ebm_train_comm comm;
+    int64_t lo, share;
+    int64_t block;            /* samples per parameter-gradient block (ebm_train_grad_block) */
+    int64_t slot;             /* floats per rank in `gathered`: a status, then 2 * share / block blocks */
+    float *gathered;          /* [comm.size * slot] */
+    float *egather;           /* [comm.size * (1 + 2 * share)]: a status and the energies per rank */
 };
 
 /* n zeroed floats (at least one, so that n = 0 is not an allocation failure). */

@@ -18,6 +18,7 @@ packages=(
     libjansson-dev                     # JSON model configurations (ebm init --config)
     libpng-dev                         # PNG output of samples and 2-D plots (runtime/png.c)
     zlib1g-dev                         # gzipped IDX datasets (runtime/data.c)
+    libopenmpi-dev openmpi-bin         # mpirun -np R ebm train|sample (optional at build time; CTest cli_mpi)
     clang libclang-rt-14-dev           # libFuzzer targets (tests/fuzz)
     python3                            # the scripts: standard library only
     python3-numpy python3-pytest       # the Python package (python/) and its tests (CTest python_package)

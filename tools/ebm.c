@@ -50,6 +50,7 @@
 #include "cli_common.h"
 #include "ebm.h"
 #include "ebm_commands.h"
+#include "ebm_dist.h"
 #include "ebm_init.h"
 #include "exec.h"
 #include "model_cache.h"
@@ -663,7 +664,9 @@ static int usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err.msg, sizeof err.msg, fmt, ap);
     va_end(ap);
-    return cli_fail("ebm", &err, CLI_EXIT_USAGE);
+    /* every rank of an mpirun job sees the same command line: rank 0 says it */
+    ebm_dist_set_settled(ebm_dist_rank() != 0);
+    return ebm_dist_rank() == 0 ? cli_fail("ebm", &err, CLI_EXIT_USAGE) : CLI_EXIT_USAGE;
 }
 
 static int run_help(int argc, char **argv)
@@ -700,15 +703,41 @@ static int dispatch(int argc, char **argv)
     ebm_error err = {0};
     cli_args a;
     if (cli_parse(c->cmd, argc - 2, argv + 2, &a, &err))
-        return cli_fail("ebm", &err, CLI_EXIT_USAGE);
+        return usage_error("%s", err.msg);
     if (a.help) {
-        cli_print_help(stdout, c->cmd);
+        if (ebm_dist_rank() == 0)
+            cli_print_help(stdout, c->cmd);
         return CLI_EXIT_OK;
     }
+    if (ebm_dist_size() > 1 && c->run != run_train && c->run != run_sample)
+        return usage_error("ebm %s runs in one process; only train and sample split over the %d processes of "
+                           "mpirun", c->name, ebm_dist_size());
     return c->run(&a);
 }
 
+/* Under mpirun (tools/ebm_dist.h): a failure that only this rank saw ends
+ * every rank (its message is the last line it printed); one every rank knows
+ * of ends them all with the exit code. */
 int main(int argc, char **argv)
 {
-    return cli_finish("ebm", dispatch(argc, argv));
+    ebm_error err = {0};
+    if (ebm_dist_init(&argc, &argv, &err))
+        return cli_finish("ebm", cli_fail("ebm", &err, CLI_EXIT_ERROR));
+    int code;
+    if (!ebm_dist_same_args(argc, argv)) {
+        ebm_dist_set_settled(ebm_dist_rank() != 0);
+        err.code = EBM_ERR_INVALID;
+        snprintf(err.msg, sizeof err.msg, "the %d processes of this mpirun job were started with different "
+                 "arguments: every rank must run the same command", ebm_dist_size());
+        code = ebm_dist_rank() == 0 ? cli_fail("ebm", &err, CLI_EXIT_USAGE) : CLI_EXIT_USAGE;
+    } else {
+        code = dispatch(argc, argv);
+    }
+    if (code != CLI_EXIT_OK && ebm_dist_size() > 1 && !ebm_dist_settled()) {
+        fprintf(stderr, "ebm: rank %d of %d failed: ending all %d processes\n", ebm_dist_rank(), ebm_dist_size(),
+                ebm_dist_size());
+        ebm_dist_abort(code);
+    }
+    ebm_dist_finalize();
+    return cli_finish("ebm", code);
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "buffer.h"
+#include "ebm_dist.h"
 #include "ebm.h"
 #include "ebm_commands.h"
 #include "model_cache.h"
@@ -97,7 +98,9 @@ const cli_cmd sample_cmd = {
              "                  [--buffer FILE.npy [--reinit P] [--buffer-capacity C]] [--trajectory M]\n"
              "                  [--energy FILE] [--png GRID.png] [--layout nchw|nhwc] -o OUT.npy",
     .summary = "Draws samples from exp(-E(x)/T) with Langevin dynamics, adaptive Langevin or MALA,\n"
-               "run by the compiled model (an ONNX MODEL is compiled once into the cache folder).",
+               "run by the compiled model (an ONNX MODEL is compiled once into the cache folder).\n"
+               "Under mpirun -np R the chains split over the R processes; rank 0 writes the same\n"
+               "files as one process (docs/mpi.md).",
     .opts = sample_opts,
     .min_positional = 1,
     .max_positional = 1,
@@ -541,16 +544,29 @@ static ebm_status run_chains(const sample_job *j, ebm_model *m, sample_result *r
     if (!r->energy || (r->frames && !r->trajectory))
         return ebm_fail(err, EBM_ERR_NOMEM, "out of memory for %lld samples%s", (long long)r->n,
                         r->frames ? " and their trajectory" : "");
+    if (ebm_dist_size() > 1 && j->kind != EBM_SAMPLER_LANGEVIN && ebm_dist_rank() == 0)
+        fprintf(stderr, "ebm sample: --sampler %s adapts on all chains together: rank 0 runs them all\n",
+                ebm_sampler_name(j->kind));
     cli_progress bar;
     cli_progress_begin(&bar, "ebm sample", "steps", p.lv.steps);
+    if (ebm_dist_rank() > 0)
+        bar.active = 0;
     if (bar.active) {   /* segments for the progress line; one fused call otherwise */
         p.progress = on_progress;
         p.progress_user = &bar;
     }
     ebm_ctx *ctx = NULL;
     ebm_status st = ebm_ctx_new(m, r->n, &ctx, err);
+    if (st && ebm_dist_size() > 1)
+        return st;   /* this rank alone: main ends the job */
     double t0 = cli_now_seconds();
-    if (!st)
+    if (!st && ebm_dist_size() > 1) {   /* each rank its share of the chains, rank 0 all of them after */
+        int first = -1;
+        st = ebm_dist_sample(ctx, r->x.data, r->n, numel, &p, r->energy, &r->stats, &first, err);
+        if (first >= 0)
+            ebm_dist_set_settled(first != ebm_dist_rank());
+    }
+    else if (!st)
         st = ebm_sampler_run(ctx, r->x.data, r->n, &p, r->energy, r->trajectory, &r->stats, err);
     r->seconds = cli_now_seconds() - t0;
     cli_progress_end(&bar);
@@ -634,12 +650,17 @@ static void print_summary(const sample_job *j, const sample_result *r)
 
 static ebm_status sample_model(const cli_args *a, sample_job *j, ebm_error *err)
 {
+    const int rank = ebm_dist_rank();
     cache_request req = {.model = j->model, .head_flag = cli_get(&sample_cmd, a, "energy-head"),
                          .tile = cache_tile_for_batch(j->n),
                          .trust_file = cli_get(&sample_cmd, a, "trust-file") != NULL};
     ebm_model *m = NULL;
     sample_result r = {0};
-    ebm_status st = cache_open_model(&req, &m, err);
+    /* under mpirun rank 0 compiles, the others then find the model in the cache */
+    ebm_status st = rank == 0 ? cache_open_model(&req, &m, err) : EBM_OK;
+    st = ebm_dist_settle(st, err);
+    if (!st && rank > 0)
+        st = cache_open_model(&req, &m, err);
     if (!st) {
         ir_shape want = cli_desc_input_shape(ebm_model_desc(m));
         st = cli_layout_check_model(j->layout, j->model, &want, err);
@@ -650,11 +671,15 @@ static ebm_status sample_model(const cli_args *a, sample_job *j, ebm_error *err)
         st = sample_png_check(m, j->model, j->png, err);
     if (!st)
         st = init_states(j, m, &r.x, &r.n, &r.buffer, &r.n_fresh, err);
+    if (!st && ebm_dist_size() > 1 && j->every)
+        st = ebm_fail(err, EBM_ERR_UNSUPPORTED, "--trajectory does not split over the %d processes of mpirun: run "
+                      "it in one process", ebm_dist_size());
+    st = ebm_dist_settle(st, err);
     if (!st)
         st = run_chains(j, m, &r, err);
-    if (!st)
+    if (!st && rank == 0)
         st = write_results(j, m, &r, err);
-    if (!st)
+    if (!st && rank == 0)
         print_summary(j, &r);
     ebm_array_free(&r.x);
     ebm_buffer_free(r.buffer);
@@ -668,7 +693,11 @@ int run_sample(const cli_args *a)
 {
     ebm_error err = {0};
     sample_job j;
-    if (read_flags(a, &j, &err))
-        return cli_fail("ebm", &err, CLI_EXIT_USAGE);
-    return sample_model(a, &j, &err) ? cli_fail("ebm", &err, CLI_EXIT_ERROR) : CLI_EXIT_OK;
+    if (read_flags(a, &j, &err)) {
+        ebm_dist_set_settled(ebm_dist_rank() != 0);   /* the same flags on every rank: rank 0 says it */
+        return ebm_dist_rank() == 0 ? cli_fail("ebm", &err, CLI_EXIT_USAGE) : CLI_EXIT_USAGE;
+    }
+    if (!sample_model(a, &j, &err))
+        return CLI_EXIT_OK;
+    return ebm_dist_quiet() ? CLI_EXIT_ERROR : cli_fail("ebm", &err, CLI_EXIT_ERROR);
 }

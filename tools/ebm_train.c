@@ -24,6 +24,7 @@
 #include "data.h"
 #include "ebm.h"
 #include "ebm_commands.h"
+#include "ebm_dist.h"
 #include "ebm_png.h"
 #include "model_cache.h"
 #include "onnx.h"
@@ -123,7 +124,9 @@ const cli_cmd train_cmd = {
              "                 [--resume FILE] [--buffer-out FILE.npy] [--log LOG.csv] [--png PREFIX --png-every S]\n"
              "                 [--seed S] [--layout nchw|nhwc]",
     .summary = "Trains an energy-based model with persistent contrastive divergence and Adam (or\n"
-               "denoising score matching) on the compiled model, and writes the trained ONNX model.",
+               "denoising score matching) on the compiled model, and writes the trained ONNX model.\n"
+               "Under mpirun -np R each step's batch splits over the R processes (R must divide\n"
+               "B/16); the result is the same bytes as one process's (docs/mpi.md).",
     .opts = train_opts,
     .min_positional = 1,
     .max_positional = 1,
@@ -605,11 +608,36 @@ static double reserve_seconds(const loop_state *ls, double last_eval_secs)
     return fmax(1.0, 2 * last_eval_secs);
 }
 
+/* Under mpirun, rank 0's v on every rank (a decision made on its clock). */
+static int root_says(int v)
+{
+    float *all = ebm_dist_size() > 1 ? calloc((size_t)ebm_dist_size(), sizeof *all) : NULL;
+    ebm_error unused;
+    if (!all)
+        ebm_dist_abort(CLI_EXIT_ERROR);   /* the others wait for this rank's part */
+    all[ebm_dist_rank()] = (float)v;
+    if (!ebm_dist_allgather(NULL, all, 1, &unused))
+        v = all[0] != 0;
+    free(all);
+    return v;
+}
+
+/* --time: whether the budget is spent (on rank 0's clock: every rank stops at
+ * the same step). */
+static int time_up(const loop_state *ls, double eval_secs, double budget)
+{
+    int up = cli_now_seconds() - ls->t0 + reserve_seconds(ls, eval_secs) >= budget;
+    return ebm_dist_size() > 1 ? root_says(up) : up;
+}
+
 static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, const train_data *d, loop_state *ls,
                              ebm_error *err)
 {
     cli_progress bar;
+    const int root = ebm_dist_rank() == 0;   /* under mpirun, rank 0 logs, measures and writes */
     cli_progress_begin(&bar, "ebm train", "steps", j->steps);
+    if (!root)
+        bar.active = 0;
     if (j->time_budget > 0)
         cli_progress_set_budget(&bar, ls->t0, j->time_budget);
     ebm_status st = EBM_OK;
@@ -617,14 +645,18 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
     const ebm_sampler_params sp = draw_params(j);
     double eval_secs = 0, last_eval_end = 0;
     while (!st && ebm_trainer_steps_done(t) < j->steps) {
-        if (j->time_budget > 0 && cli_now_seconds() - ls->t0 + reserve_seconds(ls, eval_secs) >= j->time_budget) {
+        if (j->time_budget > 0 && time_up(ls, eval_secs, j->time_budget)) {
             ls->time_up = 1;
             break;
         }
         st = ebm_trainer_step(t, &s, err);
+        if (st == EBM_ERR_NUMERIC && ebm_dist_size() > 1)
+            ebm_dist_set_settled(!root);   /* the divergence guard gave up on every rank at this step */
         if (st)
             break;
         const int64_t k = s.step;
+        if (s.restored && !root)
+            continue;
         if (s.restored) {
             cli_progress_end(&bar);
             fprintf(stderr, "ebm train: diverged at step %lld (non-finite or |energy| > %g): back to step %lld, "
@@ -644,13 +676,15 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
         int at_eval = j->eval_every > 0 && k % j->eval_every == 0;
         if (ls->eval.kind == EVAL_FID && !j->eval_every_given && j->eval_every > 0 && eval_secs > 0)
             at_eval = cli_now_seconds() - last_eval_end >= eval_secs * (1 / FID_TIME_SHARE - 1);
+        if (ebm_dist_size() > 1 && ls->eval.kind == EVAL_FID)
+            at_eval = root_says(at_eval);   /* every rank runs its share of the FID chains */
         if ((ls->eval.kind == EVAL_TOY_KL && (at_log || at_eval)) || (ls->eval.kind == EVAL_FID && at_eval)) {
             double e0 = cli_now_seconds();
             ls->last = train_eval_measure(&ls->eval, ebm_trainer_params(t), &sp);
             last_eval_end = cli_now_seconds();
             eval_secs = last_eval_end - e0;
             q = ls->last.value;
-            if (ls->eval.kind == EVAL_FID && !bar.active) {
+            if (ls->eval.kind == EVAL_FID && !bar.active && root) {
                 fprintf(stderr, "ebm train: step %lld, %.0f s: FID %.1f", (long long)k, cli_now_seconds() - ls->t0,
                         q);
                 if (ls->last.covered >= 0)
@@ -658,6 +692,8 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
                 fprintf(stderr, "\n");
             }
         }
+        if (!root)
+            continue;
         if (at_log)
             st = log_row(ls, &s, q, err);
         if (!st && j->ckpt && (k % j->ckpt_every == 0 || k == j->steps))
@@ -772,19 +808,24 @@ static ebm_status write_buffer(const train_job *j, ebm_model *m, ebm_trainer *t,
 
 static ebm_status train_model(const cli_args *a, train_job *j, double t_start, ebm_error *err)
 {
-    ebm_status st = model_settings(a, j, err);
-    if (st)
-        return st;
+    const int rank = ebm_dist_rank(), size = ebm_dist_size();
     train_data d;
-    if ((st = load_data(j, &d, err)))
-        return st;
+    memset(&d, 0, sizeof d);
+    ebm_status st = model_settings(a, j, err);
+    if (!st)
+        st = load_data(j, &d, err);
     cache_request req = {.model = j->model, .head_flag = cli_get(&train_cmd, a, "energy-head"),
                          .dsm = j->cfg.objective == EBM_OBJ_DSM, .tile = cache_tile_for_batch(j->cfg.batch),
                          .trust_file = cli_get(&train_cmd, a, "trust-file") != NULL};
     ebm_model *m = NULL;
     ebm_trainer *t = NULL;
     loop_state ls = {.last = {.value = NAN, .covered = -1}, .t0 = t_start};
-    st = cache_open_model(&req, &m, err);
+    /* rank 0 compiles; the other ranks then find the model in the cache */
+    if (!st && rank == 0)
+        st = cache_open_model(&req, &m, err);
+    st = ebm_dist_settle(st, err);
+    if (!st && rank > 0)
+        st = cache_open_model(&req, &m, err);
     if (!st)
         st = data_layout(j, m, &d, err);
     if (!st)
@@ -792,12 +833,16 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
     ebm_train_data td = {.dataset = d.toy ? NULL : &d.ds, .toy = d.toy, .label = j->data};
     if (!st)
         st = ebm_trainer_new(m, &td, &j->cfg, &t, err);
+    if (!st && size > 1) {
+        const ebm_train_comm comm = {.rank = rank, .size = size, .allgather = ebm_dist_allgather};
+        st = ebm_trainer_set_comm(t, &comm, err);
+    }
     if (!st && j->resume && (st = ebm_trainer_load(t, j->resume, err)) == EBM_OK && j->steps_given && j->steps == 0)
         j->steps = ebm_trainer_steps_done(t);   /* --steps 0: no step after the checkpoint's */
     if (!st && j->resume && ebm_trainer_steps_done(t) > j->steps)
         st = ebm_fail(err, EBM_ERR_INVALID, "%s: the checkpoint is at step %lld, beyond --steps %lld", j->resume,
                       (long long)ebm_trainer_steps_done(t), (long long)j->steps);
-    if (!st && j->log) {
+    if (!st && j->log && rank == 0) {
         int append = j->resume != NULL;
         ls.log = fopen(j->log, append ? "a" : "w");
         ls.log_path = j->log;
@@ -809,7 +854,7 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
             st = log_flush(&ls, err);   /* a log that cannot be written fails the run before it starts */
         }
     }
-    if (!st && (d.toy || j->eval_every > 0)) {
+    if (!st && rank == 0 && (d.toy || j->eval_every > 0)) {
         const ebm_langevin_params *p = &j->cfg.sampler.lv;
         double lo = p->clamp ? p->lo : d.lo, hi = p->clamp ? p->hi : d.hi;
         char why[200];
@@ -818,30 +863,41 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
         if (!st && why[0] && j->eval_every_given)
             fprintf(stderr, "ebm train: %s\n", why);
     }
-    if (!st && j->clamp_note[0])
+    st = ebm_dist_settle(st, err);
+    if (!st && size > 1 && root_says(ls.eval.kind == EVAL_FID) && rank > 0) {
+        /* rank 0 measures FID; the others run their share of its chains */
+        const ebm_langevin_params *p = &j->cfg.sampler.lv;
+        st = train_eval_open_chains(&ls.eval, m, j->eval_samples, p->clamp ? p->lo : d.lo, p->clamp ? p->hi : d.hi,
+                                    err);
+        if (st)
+            ebm_dist_abort(CLI_EXIT_ERROR);
+    }
+    if (!st && j->clamp_note[0] && rank == 0)
         fprintf(stderr, "%s\n", j->clamp_note);
     double t0 = cli_now_seconds();
     int64_t first = t ? ebm_trainer_steps_done(t) : 0;
     if (!st)
         st = train_loop(j, m, t, &d, &ls, err);
     double secs = cli_now_seconds() - t0;
-    if (!st && ls.time_up && ebm_trainer_steps_done(t) == first)
+    if (!st && rank == 0 && ls.time_up && ebm_trainer_steps_done(t) == first)
         fprintf(stderr, "ebm train: --time %g ran out before the first step (starting took %.1f s): the model is "
                 "written with its parameters unchanged\n", j->time_budget, t0 - t_start);
     train_eval_result final = {.value = NAN, .covered = -1};
     if (!st) {
-        /* the model file gets the shipped parameters (the EMA when enabled) */
+        /* the model file gets the shipped parameters (the EMA when enabled); under mpirun
+         * every rank runs its share of the final measurement's chains, rank 0 writes */
         float *w = ebm_model_weights(m);
         memcpy(w, ebm_trainer_params(t), (size_t)ebm_model_desc(m)->weights_numel * sizeof(float));
         const ebm_sampler_params sp = draw_params(j);
         final = train_eval_measure(&ls.eval, w, &sp);
-        st = write_model(j, m, w, ebm_trainer_steps_done(t), &j->draw, err);
+        if (rank == 0)
+            st = write_model(j, m, w, ebm_trainer_steps_done(t), &j->draw, err);
     }
-    if (!st && j->png)
+    if (!st && rank == 0 && j->png)
         st = write_png(j, m, t, &d, ebm_trainer_steps_done(t), 1, err);
-    if (!st && j->buffer_out)
+    if (!st && rank == 0 && j->buffer_out)
         st = write_buffer(j, m, t, err);
-    if (!st)
+    if (!st && rank == 0)
         print_summary(j, &ls, &final, first, ebm_trainer_steps_done(t), secs);
     if (ls.log && fclose(ls.log) != 0 && !st)
         st = ebm_fail(err, EBM_ERR_IO, "--log %s: write failed on close: %s", j->log, strerror(errno));
@@ -859,7 +915,11 @@ int run_train(const cli_args *a)
     const double t_start = cli_now_seconds();
     ebm_error err = {0};
     train_job j;
-    if (read_flags(a, &j, &err))
-        return cli_fail("ebm", &err, CLI_EXIT_USAGE);
-    return train_model(a, &j, t_start, &err) ? cli_fail("ebm", &err, CLI_EXIT_ERROR) : CLI_EXIT_OK;
+    if (read_flags(a, &j, &err)) {
+        ebm_dist_set_settled(ebm_dist_rank() != 0);   /* the same flags on every rank: rank 0 says it */
+        return ebm_dist_rank() == 0 ? cli_fail("ebm", &err, CLI_EXIT_USAGE) : CLI_EXIT_USAGE;
+    }
+    if (!train_model(a, &j, t_start, &err))
+        return CLI_EXIT_OK;
+    return ebm_dist_quiet() ? CLI_EXIT_ERROR : cli_fail("ebm", &err, CLI_EXIT_ERROR);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ebm_dist.h"
 #include "toy.h"
 
 #define KL_GRID 200
@@ -92,6 +93,25 @@ ebm_status train_eval_open(train_eval *e, ebm_model *m, const char *toy, const e
     return st;
 }
 
+ebm_status train_eval_open_chains(train_eval *e, ebm_model *m, int64_t n, double lo, double hi, ebm_error *err)
+{
+    memset(e, 0, sizeof *e);
+    e->n = n;
+    e->numel = ebm_model_sample_numel(m);
+    e->init_lo = (float)lo;
+    e->init_hi = (float)hi;
+    ebm_status st = EBM_OK;
+    if (!(e->x = malloc((size_t)(n * e->numel) * sizeof *e->x)))
+        st = ebm_fail(err, EBM_ERR_NOMEM, "out of memory for %lld evaluation chains", (long long)n);
+    if (!st)
+        st = ebm_ctx_new(m, n, &e->ctx, err);
+    if (!st)
+        e->kind = EVAL_FID;
+    else
+        train_eval_close(e);
+    return st;
+}
+
 static double kl_value(train_eval *e)
 {
     ebm_error err = {0};
@@ -119,7 +139,10 @@ static train_eval_result fid_value(train_eval *e, const ebm_sampler_params *sp)
     p.lv.trajectory_every = 0;
     ebm_init_states(EBM_INIT_UNIFORM, e->init_lo, e->init_hi, FID_SEED, 0, 0, e->x, e->n, e->numel);
     feature_score s;
-    if (ebm_sampler_run(e->ctx, e->x, e->n, &p, NULL, NULL, NULL, NULL) ||
+    ebm_error err = {0};
+    int first = -1;
+    /* under mpirun every rank runs its share of the chains, rank 0 scores them */
+    if (ebm_dist_sample(e->ctx, e->x, e->n, e->numel, &p, NULL, NULL, &first, &err) || ebm_dist_rank() != 0 ||
         feature_net_score(&e->net, &e->ref, e->x, e->n, &s, NULL))
         return r;
     r.value = s.fid;

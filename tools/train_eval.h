@@ -49,6 +49,10 @@ typedef struct train_eval_result {
 ebm_status train_eval_open(train_eval *e, ebm_model *m, const char *toy, const ebm_dataset *ds, const char *label,
                            const char *features_path, int64_t n, double lo, double hi, char *why, size_t why_size,
                            ebm_error *err);
+/* Under mpirun, a rank other than 0 while rank 0 measures FID: n chains of
+ * the model's samples in [lo, hi], no feature network; its measurements run
+ * its share of the chains (tools/ebm_dist.h) and give NaN. */
+ebm_status train_eval_open_chains(train_eval *e, ebm_model *m, int64_t n, double lo, double hi, ebm_error *err);
 void train_eval_close(train_eval *e);
 
 /* Measures the model with params swapped in; sp: the chains' settings (FID). */
