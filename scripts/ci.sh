@@ -5,7 +5,8 @@
 #   2. build/       RelWithDebInfo, then ctest
 #   3. build-asan/  -DEBMC_SANITIZE=ON (ASan + UBSan, leaks checked), then ctest
 #   4. fuzz the ONNX importer, checkpoint loading and compiled-model loading
-#      for $FUZZ_SECONDS each (default 60) with libFuzzer
+#      for $FUZZ_SECONDS each (default 45 here: the whole pipeline must stay
+#      under 30 minutes; run_fuzz.sh alone defaults to 60) with libFuzzer
 # Every stage runs even if an earlier test stage failed (a build failure stops
 # that stage's tests); the exit status is non-zero if any stage failed.
 # Nothing here needs the network once the packages are installed, nor PyTorch.
@@ -67,7 +68,8 @@ asan_build_and_test() (
 run_stage "install dependencies" bash scripts/install-deps.sh
 run_stage "build + ctest (build/, RelWithDebInfo)" build_and_test build
 run_stage "build + ctest (build-asan/, ASan+UBSan)" asan_build_and_test
-run_stage "fuzz: importer, checkpoints, model loading (${FUZZ_SECONDS:-60}s each)" bash tests/fuzz/run_fuzz.sh
+export FUZZ_SECONDS=${FUZZ_SECONDS:-45}
+run_stage "fuzz: importer, checkpoints, model loading (${FUZZ_SECONDS}s each)" bash tests/fuzz/run_fuzz.sh
 
 echo
 echo "==================== summary ===================="
