@@ -384,15 +384,12 @@ static ebm_status job_result(ebm_ctx *ctx, int active, bad_count *bc, ebm_error 
     return first->fail_status;
 }
 
-/* Runs b over all its tiles with tile function fn, on as many threads as
- * there are tiles (up to the context's); see job_result. */
-static ebm_status run_job(const batch *call, tile_fn fn, bad_count *bc, ebm_error *err)
+/* Runs fn over `tiles` tiles of b (of b->tile samples each), on as many
+ * threads as there are tiles (up to the context's); see job_result. */
+static ebm_status run_tiles(const batch *b, tile_fn fn, int64_t tiles, bad_count *bc, ebm_error *err)
 {
-    ebm_ctx *ctx = call->ctx;
-    batch split = *call;
-    split.tile = split_tile(ctx, call->n);
-    const batch *b = &split;
-    job j = {.b = b, .run = fn, .tiles = tile_count(b)};
+    ebm_ctx *ctx = b->ctx;
+    job j = {.b = b, .run = fn, .tiles = tiles};
     atomic_init(&j.next, 0);
     atomic_init(&j.fail_min, INT64_MAX);
     int active = threads_for(ctx, j.tiles);
@@ -401,6 +398,15 @@ static ebm_status run_job(const batch *call, tile_fn fn, bad_count *bc, ebm_erro
     ebm__pool_run(ctx->pool, active, job_loop, &j);
     blas_leave(ctx, saved);
     return job_result(ctx, active, bc, err);
+}
+
+/* Runs b over all its tiles with tile function fn, the tile chosen to use
+ * the context's threads (split_tile). */
+static ebm_status run_job(const batch *call, tile_fn fn, bad_count *bc, ebm_error *err)
+{
+    batch split = *call;
+    split.tile = split_tile(call->ctx, call->n);
+    return run_tiles(&split, fn, tile_count(&split), bc, err);
 }
 
 /* ---- energy, score ------------------------------------------------------------- */
@@ -591,15 +597,7 @@ static ebm_status run_grad_blocks(batch *b, int64_t block, ebm_error *err)
     bad_count bc = {0, -1}, in = input_bad(ctx, b->x, n), in_t = {0, -1};
     if (b->target)
         in_t = input_bad(ctx, b->target, n);
-    job j = {.b = b, .run = grad_block_tile, .tiles = n / block};
-    atomic_init(&j.next, 0);
-    atomic_init(&j.fail_min, INT64_MAX);
-    int active = threads_for(ctx, j.tiles);
-    reset_workers(ctx, active);
-    int saved = blas_enter(ctx, active);
-    ebm__pool_run(ctx->pool, active, job_loop, &j);
-    blas_leave(ctx, saved);
-    st = job_result(ctx, active, &bc, err);
+    st = run_tiles(b, grad_block_tile, n / block, &bc, err);
     if (!st)
         st = numeric_result(ctx, b->fn, &in, b->target ? &in_t : NULL, b->target ? "loss" : "energy", &bc, n, err);
     for (int64_t k = 0; !st && k < n / block; k++)
