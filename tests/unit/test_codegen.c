@@ -5,8 +5,9 @@
  * through runtime/ebm_abi.h directly (not through libebm), tile by tile, as
  * the ABI says:
  *   - ENERGY, SCORE and PARAM_GRAD against ebmc_exec of the energy, score and
- *     param_grad programs in float32, for N = 1, 3, 64 and 1000 (1000 is not a
- *     multiple of the tile, and param_grad sums tiles): norm-wise rel <= 1e-5;
+ *     param_grad programs in float32, for N = 1, 3, 64 and 131 (131 is prime:
+ *     at least two whole tiles of any tile ebmc chooses, a power of two up to
+ *     64, and a part tile; param_grad sums tiles): norm-wise rel <= 1e-5;
  *   - LANGEVIN for K = 1, 7, 60 against a step-by-step loop written here with
  *     the SCORE program and ebm_philox_normals (rel <= 1e-6), with gradient
  *     clipping and clamping both active (counted), trajectory frames and the
@@ -386,7 +387,7 @@ END_TEST
 
 START_TEST(programs_match_executor)
 {
-    static const int64_t ns[] = {1, 3, 64, 1000};
+    static const int64_t ns[] = {1, 3, 64, 131};
     ck_assert_msg(work_dir[0], "no work folder");
     ck_assert_int_gt(n_models, 0);
     int failed = 0;
@@ -395,6 +396,8 @@ START_TEST(programs_match_executor)
         const compiled *c = &models[i];
         ck_assert_msg(c->err.code == EBM_OK, "%s: %s", c->name, c->err.msg);
         check_descriptor(c);
+        ck_assert_msg(2 * c->m->tile < ns[3], "%s: tile %lld: N = %lld is no longer two tiles and a part", c->name,
+                      (long long)c->m->tile, (long long)ns[3]);
         for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
             prog_errs r = check_programs(c, ns[k]);
             int ok = r.energy <= TOL_PROGRAM && r.score <= TOL_PROGRAM && r.grad <= TOL_PROGRAM;
