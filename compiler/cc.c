@@ -43,8 +43,10 @@ typedef struct cc_paths {
     base_atomic_file out;        /* the temporary .so next to the destination */
 } cc_paths;
 
-static const char *const work_files[] = {"model.c", "ebm_abi.h", "ebm_philox.h", "weights.bin", "weights.s",
-                                         "cc.log"};
+static const char *const work_files[] = {"model.c",    "ebm_abi.h",  "ebm_philox.h", "weights.bin", "weights.s",
+                                         "cc.log",     "unit0.o",    "unit1.o",      "unit2.o",     "unit3.o",
+                                         "unit0.log",  "unit1.log",  "unit2.log",    "unit3.log"};
+_Static_assert(EBMC_CC_MAX_UNITS == 4, "work_files names four units");
 
 static ebm_status join(char *out, const char *dir, const char *name, ebm_error *err)
 {
@@ -164,10 +166,13 @@ static ebm_status write_inputs(const ebmc_cc_job *job, const cc_paths *cp, ebm_e
 
 /* ---- running the compiler -------------------------------------------------------------- */
 
+/* One compiler command: its arguments and the log its output goes to. */
 typedef struct cc_argv {
     char *v[CC_MAX_ARGS + 1];
     int n;
-    char opt[8], march[160], c_file[PATH_MAX_LEN], s_file[PATH_MAX_LEN];
+    char opt[8], march[160], unit[24], c_file[PATH_MAX_LEN], s_file[PATH_MAX_LEN], o_file[PATH_MAX_LEN],
+        log[PATH_MAX_LEN];
+    pid_t pid;   /* while it runs */
 } cc_argv;
 
 static int march_ok(const char *s)
@@ -222,25 +227,59 @@ static ebm_status target_flags(int opt_level, const char *target, char *opt, siz
     return EBM_OK;
 }
 
-static ebm_status build_argv(const ebmc_cc_job *job, const char *cc, const cc_paths *cp, cc_argv *a,
-                             ebm_error *err)
+static void push(cc_argv *a, const char *arg)
 {
-    ebm_status st = target_flags(job->opt_level, job->target_cpu, a->opt, sizeof a->opt, a->march, sizeof a->march,
-                                 err);
-    if (st)
-        return st;
-    if (join(a->c_file, cp->work, "model.c", err) || join(a->s_file, cp->work, "weights.s", err))
-        return EBM_ERR_IO;
-    a->n = 0;
-    a->v[a->n++] = (char *)cc;
-    a->v[a->n++] = a->opt;
-    for (size_t i = 0; i < N_MODEL_FLAGS; i++)
-        a->v[a->n++] = (char *)model_flags[i];
-    const char *tail[] = {a->march, "-o", cp->out.tmp, a->c_file, a->s_file, "-lopenblas", "-lm"};
-    for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)
-        a->v[a->n++] = (char *)tail[i];
+    if (a->n < CC_MAX_ARGS)
+        a->v[a->n++] = (char *)arg;
     a->v[a->n] = NULL;
-    return EBM_OK;
+}
+
+/* The commands, in a[0..]: with one unit, one command compiles and links;
+ * with units, unit k's compile (-c -DEBM_UNIT=k -o unitk.o) is a[k] and the
+ * link of the objects is a[units].  Returns how many, or -1 (err set). */
+static int build_commands(const ebmc_cc_job *job, const char *cc, const cc_paths *cp, int units, cc_argv *a,
+                          ebm_error *err)
+{
+    const int n_cmd = units > 1 ? units + 1 : 1;
+    for (int c = 0; c < n_cmd; c++) {
+        cc_argv *x = &a[c];
+        const int link = c == n_cmd - 1;
+        if (target_flags(job->opt_level, job->target_cpu, x->opt, sizeof x->opt, x->march, sizeof x->march, err))
+            return -1;
+        if (join(x->c_file, cp->work, "model.c", err) || join(x->s_file, cp->work, "weights.s", err))
+            return -1;
+        char name[32];
+        snprintf(name, sizeof name, link ? "cc.log" : "unit%d.log", c);
+        if (join(x->log, cp->work, name, err))
+            return -1;
+        snprintf(name, sizeof name, "unit%d.o", c);
+        if (!link && join(x->o_file, cp->work, name, err))
+            return -1;
+        x->n = 0;
+        push(x, cc);
+        push(x, x->opt);
+        for (size_t i = 0; i < N_MODEL_FLAGS; i++)
+            push(x, model_flags[i]);
+        push(x, x->march);
+        if (!link) {
+            snprintf(x->unit, sizeof x->unit, "-DEBM_UNIT=%d", c);
+            const char *tail[] = {x->unit, "-c", "-o", x->o_file, x->c_file};
+            for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)
+                push(x, tail[i]);
+            continue;
+        }
+        push(x, "-o");
+        push(x, cp->out.tmp);
+        if (units > 1)
+            for (int k = 0; k < units; k++)
+                push(x, a[k].o_file);
+        else
+            push(x, x->c_file);
+        const char *tail[] = {x->s_file, "-lopenblas", "-lm"};
+        for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)
+            push(x, tail[i]);
+    }
+    return n_cmd;
 }
 
 /* The first lines of the compiler's log, joined with " | ". */
@@ -277,45 +316,34 @@ static void print_command(const cc_argv *a)
     fprintf(stderr, "\n");
 }
 
-static ebm_status spawn_compiler(const ebmc_cc_job *job, const char *cc, const cc_argv *a, const cc_paths *cp,
-                                 ebm_error *err)
+static ebm_status start_command(const ebmc_cc_job *job, const char *cc, cc_argv *a, ebm_error *err)
 {
-    char log_path[PATH_MAX_LEN];
-    if (join(log_path, cp->work, "cc.log", err))
-        return EBM_ERR_IO;
     posix_spawn_file_actions_t fa;
     if (posix_spawn_file_actions_init(&fa) != 0)
         return ebm_fail(err, EBM_ERR_NOMEM, "cannot start the C compiler: out of memory");
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 1, a->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     if (job->verbose)
         print_command(a);
-    double t0 = ebmc_now_seconds();
-    pid_t pid;
-    int rc = posix_spawnp(&pid, cc, &fa, NULL, a->v, environ);
+    int rc = posix_spawnp(&a->pid, cc, &fa, NULL, a->v, environ);
     posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
+    if (rc != 0) {
+        a->pid = 0;
         return ebm_fail(err, EBM_ERR_IO, "cannot run the C compiler '%s' (%s); install one or name it with --cc "
                         "or $CC", cc, strerror(rc));
-    int status = 0;
-    for (;;) {
-        pid_t got = waitpid(pid, &status, job->on_wait ? WNOHANG : 0);
-        if (got == pid)
-            break;
-        if (got < 0 && errno != EINTR)
-            return ebm_fail(err, EBM_ERR_IO, "C compiler '%s': waitpid failed: %s", cc, strerror(errno));
-        if (got == 0) {   /* still running: report, then look again in 0.1 s */
-            job->on_wait(job->on_wait_ctx, ebmc_now_seconds() - t0);
-            nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);
-        }
     }
-    if (job->verbose)
-        fprintf(stderr, "ebmc: C compiler finished in %.2f s\n", ebmc_now_seconds() - t0);
+    return EBM_OK;
+}
+
+/* What a finished command's status means: OK, or the error with its log's head. */
+static ebm_status command_result(const ebmc_cc_job *job, const char *cc, const cc_argv *a, int status,
+                                 ebm_error *err)
+{
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return EBM_OK;
     char head[700];
-    log_head(log_path, head, sizeof head);
+    log_head(a->log, head, sizeof head);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
         return ebm_fail(err, EBM_ERR_IO, "cannot run the C compiler '%s' (exit status 127: not found?); install "
                         "one or name it with --cc or $CC%s%s", cc, head[0] ? ": " : "", head);
@@ -324,8 +352,88 @@ static ebm_status spawn_compiler(const ebmc_cc_job *job, const char *cc, const c
         snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
     else
         snprintf(how, sizeof how, "killed by signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    return ebm_fail(err, EBM_ERR_IO, "the C compiler '%s' failed (%s) on the generated %s%s: %s", cc, how,
-                    a->c_file, job->keep_temps ? "" : " (--keep-temps keeps it)", head[0] ? head : "(no output)");
+    return ebm_fail(err, EBM_ERR_IO, "the C compiler '%s' failed (%s) on the generated %s%s%s%s: %s", cc, how,
+                    a->c_file, a->unit[0] ? " with " : "", a->unit, job->keep_temps ? "" : " (--keep-temps keeps it)",
+                    head[0] ? head : "(no output)");
+}
+
+/* How many compiler processes at once: the job's, else $EBMC_JOBS, else the online CPUs. */
+static int parallel_jobs(const ebmc_cc_job *job)
+{
+    int j = job->jobs;
+    const char *env = getenv("EBMC_JOBS");
+    if (j <= 0 && env && env[0]) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        j = *end == 0 && v > 0 && v < 1024 ? (int)v : 0;
+    }
+    if (j <= 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        j = cpus > 0 && cpus < 1024 ? (int)cpus : 1;
+    }
+    return j;
+}
+
+/* Runs cmd[0..n-1] with at most `jobs` at once (they are independent), then
+ * cmd[n] if there is one (the link).  A failure stops new starts; the
+ * running ones are waited for, and the first failure is the error.  The
+ * progress callback is called about ten times a second while any runs. */
+static ebm_status run_commands(const ebmc_cc_job *job, const char *cc, cc_argv *cmd, int n, int has_link,
+                               ebm_error *err)
+{
+    const int jobs = parallel_jobs(job);
+    const double t0 = ebmc_now_seconds();
+    double last_report = t0;
+    ebm_status st = EBM_OK;
+    int next = 0, running = 0;
+    while ((next < n && !st) || running > 0) {
+        while (next < n && running < jobs && !st) {
+            st = start_command(job, cc, &cmd[next++], err);
+            running += st == EBM_OK;
+        }
+        int reaped = 0;
+        for (int k = 0; k < next; k++) {
+            if (cmd[k].pid <= 0)
+                continue;
+            int status = 0;
+            pid_t got = waitpid(cmd[k].pid, &status, running == 1 && !job->on_wait && next == n ? 0 : WNOHANG);
+            if (got == 0 || (got < 0 && errno == EINTR))
+                continue;
+            cmd[k].pid = 0;
+            running--;
+            reaped = 1;
+            ebm_status r = got < 0 ? ebm_fail(err, EBM_ERR_IO, "C compiler '%s': waitpid failed: %s", cc,
+                                              strerror(errno))
+                                   : command_result(job, cc, &cmd[k], status, st ? NULL : err);
+            if (!st)
+                st = r;
+        }
+        if (running > 0 && !reaped) {
+            double now = ebmc_now_seconds();
+            if (job->on_wait && now - last_report >= 0.1) {
+                job->on_wait(job->on_wait_ctx, now - t0);
+                last_report = now;
+            }
+            nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);   /* 10 ms */
+        }
+    }
+    if (!st && has_link) {
+        st = start_command(job, cc, &cmd[n], err);
+        int status = 0;
+        while (!st) {
+            pid_t got = waitpid(cmd[n].pid, &status, 0);
+            if (got == cmd[n].pid) {
+                st = command_result(job, cc, &cmd[n], status, err);
+                break;
+            }
+            if (got < 0 && errno != EINTR)
+                st = ebm_fail(err, EBM_ERR_IO, "C compiler '%s': waitpid failed: %s", cc, strerror(errno));
+        }
+    }
+    if (job->verbose)
+        fprintf(stderr, "ebmc: C compiler finished in %.2f s (%d unit%s, %d at once)\n", ebmc_now_seconds() - t0,
+                has_link ? n : 1, has_link && n > 1 ? "s" : "", jobs < n ? jobs : n);
+    return st;
 }
 
 /* The compiler command: the option, else $CC, else cc. */
@@ -341,16 +449,20 @@ ebm_status ebmc_cc_run(const ebmc_cc_job *job, ebm_error *err)
     const char *cc = compiler_command(job->cc);
     cc_paths cp;
     memset(&cp, 0, sizeof cp);
-    cc_argv a;
+    const int units = job->units > 1 && job->units <= EBMC_CC_MAX_UNITS ? job->units : 1;
+    cc_argv *a = calloc(EBMC_CC_MAX_UNITS + 1, sizeof *a);
+    if (!a)
+        return ebm_fail(err, EBM_ERR_NOMEM, "ebmc_cc_run: out of memory");
+    int n_cmd = 0;
     ebm_status st = open_destination(job->out_path, &cp, err);
     if (!st)
         st = make_work_dir(&cp, err);
-    if (!st)
-        st = build_argv(job, cc, &cp, &a, err);
+    if (!st && (n_cmd = build_commands(job, cc, &cp, units, a, err)) < 0)
+        st = EBM_ERR_INVALID;
     if (!st)
         st = write_inputs(job, &cp, err);
     if (!st)
-        st = spawn_compiler(job, cc, &a, &cp, err);
+        st = run_commands(job, cc, a, units > 1 ? n_cmd - 1 : 1, units > 1, err);
     if (!st && job->seal)
         st = ebmc_seal_model(cp.out.tmp, err);
     if (!st)
@@ -360,6 +472,7 @@ ebm_status ebmc_cc_run(const ebmc_cc_job *job, ebm_error *err)
         fprintf(stderr, "ebmc: kept the generated files in %s\n", cp.work);
     else
         remove_work_dir(&cp);
+    free(a);
     return st;
 }
 

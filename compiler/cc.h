@@ -22,11 +22,16 @@ extern const char ebmc_text_ebm_philox_h[];
  * keys even when its version string stays the same. */
 extern const char ebmc_codegen_revision[];
 
+#define EBMC_CC_MAX_UNITS 4
+
 typedef struct ebmc_cc_job {
     const char *cc;           /* compiler command (a name on PATH or a path) */
     int opt_level;            /* 0..3 */
     const char *target_cpu;   /* "native", "generic", "x86-64-v3", "x86-64-v4" or another -march value */
     const char *c_source;     /* the model's C */
+    int units;                /* 2..EBMC_CC_MAX_UNITS: c_source holds that many translation units
+                                 (-DEBM_UNIT=k), compiled side by side, then linked; else one */
+    int jobs;                 /* compiler processes at once (0: $EBMC_JOBS, else the online CPUs) */
     const float *blob;        /* the weights blob */
     int64_t blob_floats;
     const char *out_path;     /* the shared object to write (temp file + rename) */

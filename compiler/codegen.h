@@ -27,6 +27,11 @@ typedef struct ebmc_compile_options {
     const char *source_hash;  /* recorded in the descriptor (may be NULL) */
     int verbose;              /* print the compiler command and timings on stderr */
     int dsm;                  /* also emit the dsm_grad program (second order: can be large) */
+    int no_param_grad;        /* leave the param_grad program out of the library (sampling and evaluation
+                                 need energy, score and Langevin only): still planned, so the tile and
+                                 every other program are those of the whole model, but not emitted */
+    int jobs;                 /* C compiler processes at once, one per unit of the model (0: as many as
+                                 there are online CPUs, else $EBMC_JOBS when set) */
     /* Called about ten times a second while the C compiler runs, with the
      * seconds since it started (a progress line); may be NULL. */
     void (*on_wait)(void *ctx, double seconds);

@@ -35,6 +35,13 @@
  * follow them in the blob (read from the .so's own copy); small ones are
  * static arrays in the C.  The blob is never a C literal: cc.c writes it as a
  * file pulled in by an assembler .incbin.
+ *
+ * The kernels come out once each, dealt over up to four translation units
+ * (codegen_c_units.c); unit 0 holds the rest (constants, prologues, bodies,
+ * entry points, descriptor).  The file compiles whole as one unit too
+ * (EBM_UNIT undefined, everything static): cc.c compiles the units side by
+ * side and links them, and the two give the same code, bit for bit in what
+ * it computes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,7 +78,7 @@ static const char body_params[] =
 /* The prologue (weight-only kernels) or the body (the rest), in schedule order. */
 static void emit_phase(ebmc_buf *b, const ebmc_cg_program *p, int prologue)
 {
-    ebmc_buf_printf(b, "static void %s_%s%s\n{\n    (void)n, (void)A, (void)W, (void)X, (void)SW;\n", p->prefix,
+    ebmc_buf_printf(b, "EBM_SHARED void %s_%s%s\n{\n    (void)n, (void)A, (void)W, (void)X, (void)SW;\n", p->prefix,
                     prologue ? "prologue" : "body", body_params);
     for (int i = 0; i < p->g->n_nodes; i++)
         if (p->v[i].kernel == i && (p->info.invariant[i] != 0) == (prologue != 0))
@@ -82,7 +89,9 @@ static void emit_phase(ebmc_buf *b, const ebmc_cg_program *p, int prologue)
     ebmc_buf_puts(b, "}\n\n");
 }
 
-static ebm_status emit_program(ebmc_buf *b, const ebmc_cg_program *p, unsigned *helpers, ebm_error *err)
+/* A program's part of unit 0: its constants, prologue and body (its kernels
+ * are ebmc_units'). */
+static void emit_program(ebmc_buf *b, const ebmc_cg_program *p)
 {
     ebmc_buf_printf(b,
                     "/* ==== %s program: %d core nodes; arena %lld bytes for a tile of %lld (one buffer per value "
@@ -91,25 +100,15 @@ static ebm_status emit_program(ebmc_buf *b, const ebmc_cg_program *p, unsigned *
                     (long long)p->sum_bytes);
     emit_constants(b, p);
     ebmc_buf_puts(b, "\n");
-    for (int i = 0; i < p->g->n_nodes; i++) {
-        if (p->v[i].kernel != i)
-            continue;
-        ebm_status st = ebmc_emit_kernel(b, p, i, helpers, err);
-        if (st) {
-            ebm_error_prefix(err, "%s program", p->prefix);
-            return st;
-        }
-    }
     emit_phase(b, p, 1);
     emit_phase(b, p, 0);
-    return EBM_OK;
 }
 
 static const char runtime_helpers[] =
-    "/* ==== entry points ==== */\n"
+    "/* ==== what the entry points share (in every unit) ==== */\n"
     "\n"
     "/* Copies the energies out (dst may be NULL); returns how many are not finite. */\n"
-    "static int ebm_put_energy(float *dst, const float *e, int64_t n)\n"
+    "EBM_HELPER int ebm_put_energy(float *dst, const float *e, int64_t n)\n"
     "{\n"
     "    int bad = 0;\n"
     "    for (int64_t i = 0; i < n; i++) {\n"
@@ -121,7 +120,7 @@ static const char runtime_helpers[] =
     "}\n"
     "\n"
     "/* Samples with a non-finite energy or row of v (numel values each). */\n"
-    "static int ebm_count_bad(const float *e, const float *v, int64_t n, int64_t numel)\n"
+    "EBM_HELPER int ebm_count_bad(const float *e, const float *v, int64_t n, int64_t numel)\n"
     "{\n"
     "    int bad = 0;\n"
     "    for (int64_t i = 0; i < n; i++) {\n"
@@ -133,14 +132,14 @@ static const char runtime_helpers[] =
     "    return bad;\n"
     "}\n"
     "\n"
-    "static void ebm_accumulate(float *restrict dst, const float *restrict src, int64_t count)\n"
+    "EBM_HELPER void ebm_accumulate(float *restrict dst, const float *restrict src, int64_t count)\n"
     "{\n"
     "    for (int64_t i = 0; i < count; i++)\n"
     "        dst[i] += src[i];\n"
     "}\n"
     "\n"
     "/* Trajectory frame f: the tile's n states, at trajectory + f * stride. */\n"
-    "static void ebm_store_frame(const ebm_abi_call *call, int64_t f)\n"
+    "EBM_HELPER void ebm_store_frame(const ebm_abi_call *call, int64_t f)\n"
     "{\n"
     "    memcpy(call->trajectory + f * call->trajectory_stride, call->x,\n"
     "           (size_t)call->n * EBM_SAMPLE_NUMEL * sizeof(float));\n"
@@ -199,7 +198,7 @@ static void emit_output_ptr(ebmc_buf *b, const ebmc_cg_program *p, const char *v
 static void emit_entry_start(ebmc_buf *b, const char *name, int x_mutable)
 {
     ebmc_buf_printf(b,
-                    "static int %s(const ebm_abi_call *call)\n{\n"
+                    "EBM_SHARED int %s(const ebm_abi_call *call)\n{\n"
                     "    const int64_t n = call->n;\n"
                     "    char *const A = call->arena;\n"
                     "    const float *const W = call->weights;\n"
@@ -397,18 +396,19 @@ static void emit_descriptor(ebmc_buf *b, const ebmc_model *m)
 {
     const ir_graph *e = m->energy;
     const ir_shape *xs = &e->nodes[e->inputs[0]].shape;
-    const int n_abi_programs = m->prog[EBMC_CG_DSM] ? 5 : 4;
+    const int pg = !m->o->no_param_grad, n_abi_programs = 3 + pg + (m->prog[EBMC_CG_DSM] != NULL);
     emit_param_table(b, m);
     emit_meta_table(b, e);
     ebmc_buf_printf(b,
                     "static const ebm_abi_program ebm_programs[%d] = {\n"
                     "    {EBM_PROGRAM_ENERGY, %lld, ebm_run_energy},\n"
-                    "    {EBM_PROGRAM_SCORE, %lld, ebm_run_score},\n"
-                    "    {EBM_PROGRAM_PARAM_GRAD, %lld, ebm_run_param_grad},\n"
-                    "    {EBM_PROGRAM_LANGEVIN, %lld, ebm_run_langevin},\n",
+                    "    {EBM_PROGRAM_SCORE, %lld, ebm_run_score},\n",
                     n_abi_programs, (long long)m->prog[EBMC_CG_ENERGY]->arena_bytes,
-                    (long long)m->prog[EBMC_CG_SCORE]->arena_bytes, (long long)m->prog[EBMC_CG_PARAM_GRAD]->arena_bytes,
-                    (long long)ebmc_model_langevin_arena(m));
+                    (long long)m->prog[EBMC_CG_SCORE]->arena_bytes);
+    if (pg)
+        ebmc_buf_printf(b, "    {EBM_PROGRAM_PARAM_GRAD, %lld, ebm_run_param_grad},\n",
+                        (long long)m->prog[EBMC_CG_PARAM_GRAD]->arena_bytes);
+    ebmc_buf_printf(b, "    {EBM_PROGRAM_LANGEVIN, %lld, ebm_run_langevin},\n", (long long)ebmc_model_langevin_arena(m));
     if (m->prog[EBMC_CG_DSM])
         ebmc_buf_printf(b, "    {EBM_PROGRAM_DSM_GRAD, %lld, ebm_run_dsm_grad},\n",
                         (long long)m->prog[EBMC_CG_DSM]->arena_bytes);
@@ -434,7 +434,7 @@ static void emit_descriptor(ebmc_buf *b, const ebmc_model *m)
                     (long long)m->weights_numel, e->n_meta, e->n_meta ? "ebm_meta" : "NULL", n_abi_programs);
 }
 
-static void emit_prelude(ebmc_buf *b, const ebmc_model *m)
+static void emit_prelude(ebmc_buf *b, const ebmc_model *m, int units)
 {
     ebmc_buf_puts(b, "/* model.c — generated by ebmc " EBMC_VERSION_STRING " from ");
     ebmc_buf_c_comment(b, m->energy->source ? m->energy->source : "an energy graph");
@@ -442,9 +442,23 @@ static void emit_prelude(ebmc_buf *b, const ebmc_model *m)
                     "; do not edit.\n"
                     " * Programs (runtime/ebm_abi.h): energy, score, param_grad, Langevin%s, each on\n"
                     " * a tile of up to %lld samples; the weights (%lld floats) are in ebm_blob,\n"
-                    " * pulled in from weights.bin by weights.s. */\n"
+                    " * pulled in from weights.bin by weights.s.\n"
+                    " *\n"
+                    " * Compiled as it stands, this file is one translation unit and its functions\n"
+                    " * are static.  ebmc compiles it as EBM_UNITS units side by side instead\n"
+                    " * (cc -c -DEBM_UNIT=k for each k < EBM_UNITS, then one link): the kernels\n"
+                    " * dealt over the units, the rest in unit 0, what they share EBM_SHARED. */\n"
                     "#include <float.h>\n#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n#include <cblas.h>\n\n"
                     "#include \"ebm_abi.h\"\n#define EBM_PHILOX_SIMD 1   /* vectorise its loops (-fopenmp-simd) */\n#include \"ebm_philox.h\"\n\n"
+                    "#define EBM_UNITS %d\n"
+                    "#ifdef EBM_UNIT\n"
+                    "#define EBM_SHARED __attribute__((visibility(\"hidden\")))\n"
+                    "#define EBM_IN_UNIT(k) (EBM_UNIT == (k))\n"
+                    "#else\n"
+                    "#define EBM_SHARED static\n"
+                    "#define EBM_IN_UNIT(k) 1\n"
+                    "#endif\n"
+                    "#define EBM_HELPER static __attribute__((unused))   /* in every unit, used by some */\n\n"
                     "#define EBM_SAMPLE_NUMEL %lld\n"
                     "#define EBM_NOISE_ROWS %lld   /* sample rows per noise fill in ebm_langevin_step */\n\n"
                     "/* The constants of one Langevin update (ebm_run_langevin): clip is INFINITY\n"
@@ -455,48 +469,71 @@ static void emit_prelude(ebmc_buf *b, const ebmc_model *m)
                     "} ebm_lv;\n\n"
                     "extern const float ebm_blob[] __attribute__((visibility(\"hidden\")));\n\n",
                     m->prog[EBMC_CG_DSM] ? " and dsm_grad" : "", (long long)m->tile, (long long)m->weights_numel,
-                    (long long)m->sample_numel, (long long)ebmc_model_noise_rows(m));
+                    units, (long long)m->sample_numel, (long long)ebmc_model_noise_rows(m));
 }
 
-/* The whole file; helpers go after the prelude, once the kernels say which. */
-static ebm_status emit_model(const ebmc_model *m, ebmc_buf *out, ebm_error *err)
+/* The whole file: the prelude, the helpers the kernels need, what every unit
+ * shares, the kernels unit by unit, and in unit 0 the programs' phases, entry
+ * points and descriptor. */
+static ebm_status emit_model(const ebmc_model *m, ebmc_buf *out, int *units_out, ebm_error *err)
 {
-    ebmc_buf kernels = {0};
+    ebmc_units u;
     unsigned helpers = 0;
-    ebm_status st = EBM_OK;
-    for (int k = 0; k < m->n_prog && !st; k++)
-        st = emit_program(&kernels, m->prog[k], &helpers, err);
-    if (!st && m->lv_kernel >= 0)
-        emit_langevin_body(&kernels, m);
-    if (!st) {
-        emit_prelude(out, m);
-        ebmc_emit_helpers(out, helpers);
-        ebmc_buf_puts(out, kernels.s ? kernels.s : "");
-        ebmc_buf_puts(out, runtime_helpers);
-        if (m->lv_kernel < 0)
-            ebmc_buf_puts(out, langevin_step_helper);
-        emit_entry_energy(out, m);
-        emit_entry_score(out, m);
-        emit_entry_grads(out, m, EBMC_CG_PARAM_GRAD);
-        emit_entry_langevin(out, m);
-        if (m->prog[EBMC_CG_DSM])
-            emit_entry_grads(out, m, EBMC_CG_DSM);
-        emit_descriptor(out, m);
-        if (out->oom || kernels.oom)
-            st = ebm_fail(err, EBM_ERR_NOMEM, "codegen: out of memory writing the C source");
+    ebm_status st = ebmc_units_collect(m, &u, &helpers, err);
+    if (st)
+        return st;
+    emit_prelude(out, m, u.units);
+    ebmc_emit_helpers(out, helpers);
+    ebmc_buf_puts(out, runtime_helpers);
+    ebmc_buf_puts(out, "/* ==== what the units share ==== */\n\n"
+                       "EBM_SHARED int ebm_run_energy(const ebm_abi_call *call);\n"
+                       "EBM_SHARED int ebm_run_score(const ebm_abi_call *call);\n"
+                       "EBM_SHARED int ebm_run_langevin(const ebm_abi_call *call);\n");
+    if (!m->o->no_param_grad)
+        ebmc_buf_puts(out, "EBM_SHARED int ebm_run_param_grad(const ebm_abi_call *call);\n");
+    if (m->prog[EBMC_CG_DSM])
+        ebmc_buf_puts(out, "EBM_SHARED int ebm_run_dsm_grad(const ebm_abi_call *call);\n");
+    ebmc_buf_puts(out, "\n");
+    ebmc_units_emit_shared(out, &u);
+    for (int k = u.units - 1; k >= 0; k--) {
+        ebmc_buf_printf(out, "#if EBM_IN_UNIT(%d)\n\n", k);
+        ebmc_units_emit_unit(out, &u, k);
+        if (k == 0) {
+            for (int j = 0; j < m->n_prog; j++)
+                if (j != EBMC_CG_PARAM_GRAD || !m->o->no_param_grad)
+                    emit_program(out, m->prog[j]);
+            if (m->lv_kernel >= 0)
+                emit_langevin_body(out, m);
+            else
+                ebmc_buf_puts(out, langevin_step_helper);
+            ebmc_buf_puts(out, "/* ==== entry points ==== */\n\n");
+            emit_entry_energy(out, m);
+            emit_entry_score(out, m);
+            if (!m->o->no_param_grad)
+                emit_entry_grads(out, m, EBMC_CG_PARAM_GRAD);
+            emit_entry_langevin(out, m);
+            if (m->prog[EBMC_CG_DSM])
+                emit_entry_grads(out, m, EBMC_CG_DSM);
+            emit_descriptor(out, m);
+        }
+        ebmc_buf_printf(out, "\n#endif /* EBM_IN_UNIT(%d) */\n\n", k);
     }
-    free(kernels.s);
+    if (out->oom)
+        st = ebm_fail(err, EBM_ERR_NOMEM, "codegen: out of memory writing the C source");
+    if (units_out)
+        *units_out = u.units;
+    ebmc_units_free(&u);
     return st;
 }
 
 
 static ebm_status build_and_emit(const ir_graph *energy, const ebmc_compile_options *o, ebmc_model *m, ebmc_buf *c,
-                                 ebm_error *err)
+                                 int *units, ebm_error *err)
 {
     double t0 = ebmc_now_seconds();
     ebm_status st = ebmc_model_build(m, energy, o, err);
     if (!st)
-        st = emit_model(m, c, err);
+        st = emit_model(m, c, units, err);
     if (!st && o->verbose) {
         ebmc_model_report_plan(m);
         fprintf(stderr, "ebmc: programs built, scheduled, planned and emitted in %.3f s (%zu bytes of C)\n",
@@ -512,7 +549,7 @@ ebm_status ebmc_emit_c(const ir_graph *energy, const ebmc_compile_options *o, ch
     ebmc_model m;
     ebmc_buf c = {0};
     *c_source = NULL;
-    ebm_status st = build_and_emit(energy, o ? o : &default_options, &m, &c, err);
+    ebm_status st = build_and_emit(energy, o ? o : &default_options, &m, &c, NULL, err);
     ebmc_model_free(&m);
     if (st) {
         free(c.s);
@@ -529,9 +566,12 @@ ebm_status ebmc_compile_model(const ir_graph *energy, const ebmc_compile_options
         o = &default_options;
     ebmc_model m;
     ebmc_buf c = {0};
-    ebm_status st = build_and_emit(energy, o, &m, &c, err);
+    int units = 1;
+    ebm_status st = build_and_emit(energy, o, &m, &c, &units, err);
     if (!st) {
         ebmc_cc_job job = {
+            .units = units,
+            .jobs = o->jobs,
             .seal = 1,
             .cc = o->cc,
             .opt_level = o->opt_level,

@@ -100,4 +100,32 @@ void ebmc_emit_gemm_helpers(ebmc_buf *b);
 void ebmc_emit_gemm_call(ebmc_buf *b, const char *ind, ebmc_gemm_form form, const char *m, int64_t k, int64_t n,
                          const char *a, const char *w, const char *c);
 
+/* ---- the kernels, once each, in translation units (codegen_c_units.c) ---- */
+
+typedef struct ebmc_unit_kernel {
+    char *text;         /* its comment and function, as emitted */
+    char name[160];
+    const char *code;   /* in text: what follows "EBM_SHARED void <name>" (NULL: not found) */
+    uint64_t hash;      /* of code */
+    int alias;          /* an earlier kernel with the same code, whose name this one's #defines to; -1 */
+    int cost;           /* estimated compile cost */
+    int unit;           /* 0 .. units-1 */
+} ebmc_unit_kernel;
+
+typedef struct ebmc_units {
+    ebmc_unit_kernel *k;   /* the kernels of every program, in program and node order */
+    int n, cap;
+    int units;             /* translation units: 1 .. EBMC_CC_MAX_UNITS */
+} ebmc_units;
+
+struct ebmc_model;
+/* Emits every program's kernels (ORing the helpers they need into *helpers),
+ * finds the repeats and deals the rest to units. */
+ebm_status ebmc_units_collect(const struct ebmc_model *m, ebmc_units *u, unsigned *helpers, ebm_error *err);
+/* The kernels' prototypes and the repeats' #defines (in every unit). */
+void ebmc_units_emit_shared(ebmc_buf *b, const ebmc_units *u);
+/* The kernels of one unit. */
+void ebmc_units_emit_unit(ebmc_buf *b, const ebmc_units *u, int unit);
+void ebmc_units_free(ebmc_units *u);
+
 #endif /* EBMC_CODEGEN_C_H */

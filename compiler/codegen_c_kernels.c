@@ -134,7 +134,7 @@ const char *ebmc_emit_kernel_open(ebmc_buf *b, const ebmc_cg_program *p, int id,
 {
     char name[160];
     ebmc_kernel_name(p, id, name, sizeof name);
-    ebmc_buf_printf(b, call ? "    %s(" : "static void %s(", name);
+    ebmc_buf_printf(b, call ? "    %s(" : "EBM_SHARED void %s(", name);
     if (!ebmc_kernel_uses_n(p, id))
         return "";
     ebmc_buf_puts(b, call ? "n" : "int64_t n");

@@ -563,7 +563,7 @@ static ebm_status eval_compiled_run(ebm_model *m, const char *model, const ebm_a
 static ebm_status eval_compiled(const cli_args *a, ebm_error *err)
 {
     const char *model = a->positional[0], *in_path = cli_get(&eval_cmd, a, "input");
-    cache_request r = {.model = model, .head_flag = cli_get(&eval_cmd, a, "energy-head"),
+    cache_request r = {.model = model, .head_flag = cli_get(&eval_cmd, a, "energy-head"), .sample_only = 1,
                        .trust_file = cli_get(&eval_cmd, a, "trust-file") != NULL};
     ebm_model *m = NULL;
     ebm_array x = {0};

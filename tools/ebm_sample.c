@@ -652,7 +652,7 @@ static ebm_status sample_model(const cli_args *a, sample_job *j, ebm_error *err)
 {
     const int rank = ebm_dist_rank();
     cache_request req = {.model = j->model, .head_flag = cli_get(&sample_cmd, a, "energy-head"),
-                         .tile = cache_tile_for_batch(j->n),
+                         .tile = cache_tile_for_batch(j->n), .sample_only = 1,
                          .trust_file = cli_get(&sample_cmd, a, "trust-file") != NULL};
     ebm_model *m = NULL;
     sample_result r = {0};

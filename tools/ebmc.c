@@ -1,7 +1,7 @@
 /* ebmc — the compiler command line.
  *
  *   ebmc MODEL -o model.so [-O0..-O3] [--target native|x86-64-v3|x86-64-v4|generic] [--cc CC]
- *        [--keep-temps] [--tile N] [--energy-head H] [--dsm] [--verbose]
+ *        [-j N] [--keep-temps] [--tile N] [--energy-head H] [--dsm] [--verbose]
  *   ebmc MODEL --emit=c|ir|dot [--program=PROGRAM] [-o FILE]
  *
  * Runs the front end (import, energy head, constant folding, DCE, verify),
@@ -40,6 +40,9 @@ static const cli_opt ebmc_opts[] = {
     {.name = "target-cpu", .metavar = "CPU",
      .help = "like --target, with any -march value of the C compiler (e.g. skylake)"},
     {.name = "cc", .metavar = "CC", .help = "the C compiler to run (default: $CC, else cc)"},
+    {.name = "jobs", .short_name = 'j', .metavar = "N",
+     .help = "C compiler processes at once: the model's kernels come in up to 4 translation units, compiled side "
+             "by side (default: $EBMC_JOBS, else the number of CPUs); the library is the same for any N"},
     {.name = "keep-temps", .help = "keep the generated C, assembler and weights files; their folder is printed"},
     {.name = "tile", .metavar = "N",
      .help = "samples per call of a compiled program (default: 64, halved while an arena would exceed 256 MiB, "
@@ -57,7 +60,7 @@ static const cli_opt ebmc_opts[] = {
 
 static const cli_cmd ebmc_cmd = {
     .prog = "ebmc",
-    .usage = "MODEL -o model.so [-O0..-O3] [--target TARGET] [--cc CC] [--keep-temps] [--tile N]\n"
+    .usage = "MODEL -o model.so [-O0..-O3] [--target TARGET] [--cc CC] [-j N] [--keep-temps] [--tile N]\n"
              "            [--energy-head HEAD] [--dsm] [--verbose] [--no-fold] [--verify]\n"
              "       ebmc MODEL --emit=c|ir|dot [--program=PROGRAM] [-o FILE]",
     .summary = "Compiles an energy-based model (ONNX, recognised by content) to a shared library with\n"
@@ -165,6 +168,11 @@ static ebm_status read_flags(const cli_args *a, ebmc_run *r, ebmc_front_end *p, 
         if (parse_int_flag("-O", v, 0, 3, &num, err))
             return EBM_ERR_INVALID;
         r->co.opt_level = (int)num;
+    }
+    if ((v = cli_get(&ebmc_cmd, a, "jobs")) != NULL) {
+        if (parse_int_flag("--jobs", v, 1, 1023, &num, err))
+            return EBM_ERR_INVALID;
+        r->co.jobs = (int)num;
     }
     if ((v = cli_get(&ebmc_cmd, a, "tile")) != NULL) {
         if (parse_int_flag("--tile", v, 1, 1 << 20, &num, err))

@@ -112,6 +112,8 @@ static void cache_name(const cache_request *r, const char *source_hash, const ch
     h = fnv1a(h, r->head_flag ? r->head_flag : "(head from metadata)");
     if (r->dsm)
         h = fnv1a(h, "dsm");
+    if (r->sample_only)
+        h = fnv1a(h, "no param_grad");
     if (r->tile > 0) {
         snprintf(text, sizeof text, "tile %lld", (long long)r->tile);
         h = fnv1a(h, text);
@@ -188,6 +190,7 @@ static ebm_status prepare_graph(const cache_request *r, ir_graph **out, ebmc_com
         .target_cpu = CACHE_TARGET,
         .energy_head = ebm_head_name(p.head),
         .dsm = r->dsm,
+        .no_param_grad = r->sample_only,
         .tile = r->tile,
     };
     *out = g;
@@ -211,6 +214,7 @@ static ebm_status graph_key(ir_graph *g, const ebmc_compile_options *o, char *he
     g->source = NULL;
     ebmc_compile_options k = *o;
     k.source_hash = NULL;
+    k.no_param_grad = 0;   /* the graph's key; which programs an entry holds is in its name (cache_name) */
     char *c = NULL;
     ebm_status st = ebmc_emit_c(g, &k, &c, err);
     g->meta = meta;
@@ -335,6 +339,14 @@ static ebm_status open_or_compile(const cache_request *r, ir_graph *g, const ebm
     ebm_status st = ebmc_cc_identity(NULL, CACHE_OPT_LEVEL, CACHE_TARGET, build, sizeof build, err);
     if (st)
         return st;
+    if (r->sample_only) {   /* the whole model's entry serves too */
+        cache_request whole = *r;
+        whole.sample_only = 0;
+        cache_name(&whole, key, build, name, sizeof name);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        if (open_cached(r, path, key, out))
+            return EBM_OK;
+    }
     cache_name(r, key, build, name, sizeof name);
     snprintf(path, sizeof path, "%s/%s", dir, name);
     if (open_cached(r, path, key, out))

@@ -11,7 +11,10 @@
  * build (ebmc_cc_identity: the code generator's revision, the C compiler's
  * resolved path and `--version`, every flag, the target), this CPU's features
  * (the target is native), the --energy-head flag, whether the dsm_grad
- * program is wanted (cache_request.dsm) and the tile.  Weights are data: the
+ * program is wanted (cache_request.dsm), the tile, and whether the entry
+ * leaves param_grad out (cache_request.sample_only: sampling and evaluation
+ * compile only the programs they run, a third less C; such a request takes
+ * the whole model's entry when there is one).  Weights are data: the
  * opened model gets the file's own parameter values and ebm.* metadata
  * (ebm_model_set_meta), so another file of the same graph (other seeds, a
  * retrained model) reuses the compiled code.  A cached file is opened with
@@ -33,6 +36,7 @@ typedef struct cache_request {
     const char *model;        /* path given on the command line */
     const char *head_flag;    /* --energy-head value, or NULL */
     int dsm;                  /* compile the dsm_grad program too (ebmc --dsm) */
+    int sample_only;          /* energy, score and Langevin suffice: a new entry leaves param_grad out */
     int64_t tile;             /* samples per program call; 0 = ebmc's choice */
     int trust_file;           /* a compiled model given by the user: skip the owner/permission check (--trust-file) */
 } cache_request;

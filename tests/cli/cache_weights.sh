@@ -3,7 +3,9 @@
 # graph (what decides the code), and a model opened from it gets its own
 # file's parameters and ebm.* metadata.  a.onnx and b.onnx are the simple
 # preset with other seeds (other weights) and, for b, 7 sampler steps in its
-# metadata; c.onnx has another input size (another graph).
+# metadata; c.onnx has another input size (another graph).  Then: sampling
+# compiles an entry without param_grad, training the whole model, which
+# sampling takes from then on.
 set -u
 
 BIN="${EBMC_BIN_DIR:?EBMC_BIN_DIR must point at the bin folder of the build}"
@@ -63,5 +65,24 @@ check "... the same samples, bit for bit" cmp -s "$TMP/b_shared.npy" "$TMP/b_alo
 
 expect_ok "c: another graph" "$EBM" eval "$TMP/c.onnx" --input "$TMP/x3.npy" --print
 check "... is another entry" test "$(entries)" -eq 3
+
+# Sampling compiles only what it runs; training the whole model, which sampling then uses.
+CACHE_T="$TMP/cache_t/ebmc"
+tentries() { find "$CACHE_T" -name '*.so' | wc -l; }
+expect_ok "sample a in a fresh cache" env XDG_CACHE_HOME="$TMP/cache_t" "$EBM" sample "$TMP/a.onnx" -n 4 \
+    --steps 3 -o "$TMP/t1.npy"
+check "... one entry" test "$(tentries)" -eq 1
+expect_ok "... which ebm info reads" "$EBM" info "$(find "$CACHE_T" -name '*.so')"
+check "... holding energy, score and langevin, no param_grad" \
+    sh -c "grep -q 'programs .*energy.*score.*langevin' '$TMP/out' && ! grep -q param_grad '$TMP/out'"
+expect_ok "train a (batch 4: the same tile)" env XDG_CACHE_HOME="$TMP/cache_t" "$EBM" train "$TMP/a.onnx" \
+    --data toy:8gaussians --steps 2 --batch 4 -o "$TMP/t.onnx"
+check "... compiles the whole model: a second entry" test "$(tentries)" -eq 2
+expect_ok "sample a again" env XDG_CACHE_HOME="$TMP/cache_t" "$EBM" sample "$TMP/a.onnx" -n 4 --steps 3 \
+    -o "$TMP/t2.npy"
+cat "$TMP/out" "$TMP/err" >"$TMP/t2_said"
+check "... from the whole model's entry: nothing compiled" \
+    test "$(tentries)" -eq 2 -a "$(grep -c compil "$TMP/t2_said")" -eq 0
+check "... the same samples as from the sampling entry, bit for bit" cmp -s "$TMP/t1.npy" "$TMP/t2.npy"
 
 finish

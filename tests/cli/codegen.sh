@@ -85,9 +85,30 @@ rm -rf "${OUT:?}"/* "${WORK:?}"/*
 
 "$EBMC" "$MODEL" --emit=c >"$TMP/model.c" 2>"$TMP/err"
 check "--emit=c prints the C" grep -q "EBM_ABI_SYMBOL" "$TMP/model.c"
-check "--emit=c: a kernel named after its node" grep -q "static void energy_k[0-9]*_matmul_fc1_Gemm" "$TMP/model.c"
+check "--emit=c: a kernel named after its node" grep -q "EBM_SHARED void energy_k[0-9]*_matmul_fc1_Gemm" "$TMP/model.c"
+check "--emit=c: the forward kernels score repeats are #defined to energy's" \
+    grep -q "^#define score_k[0-9]*_matmul_fc1_Gemm energy_k[0-9]*_matmul_fc1_Gemm" "$TMP/model.c"
+check "--emit=c: the file compiles whole, as one unit" \
+    cc -std=c11 -fsyntax-only -Werror -I "$SRC/runtime" "$TMP/model.c"
 check "--emit=c: matmul through BLAS" grep -q "cblas_sgemm" "$TMP/model.c"
 check "--emit=c writes no library" empty "$OUT"
+
+# ---- a model in units: compiled side by side, the same bytes however many at once -------
+CNN="$SRC/tests/fixtures/cnn_strided_silu/model.onnx"
+"$EBMC" "$CNN" --emit=c -o "$TMP/cnn.c" 2>"$TMP/err"
+units=$(sed -n 's/^#define EBM_UNITS \([0-9]*\)$/\1/p' "$TMP/cnn.c")
+check "a conv net's kernels are dealt over units (EBM_UNITS = $units)" test "${units:-0}" -ge 2
+for k in $(seq 0 $((${units:-1} - 1))); do
+    check "--emit=c: unit $k compiles on its own" \
+        cc -std=c11 -fsyntax-only -Werror -DEBM_UNIT="$k" -I "$SRC/runtime" "$TMP/cnn.c"
+done
+EBMC_JOBS=1 "$EBMC" "$CNN" -o "$OUT/one.so" -O1 -v 2>"$TMP/err"
+check "EBMC_JOBS=1: one compiler at a time" grep -q "($units units, 1 at once)" "$TMP/err"
+EBMC_JOBS=4 "$EBMC" "$CNN" -o "$OUT/four.so" -O1 -v 2>"$TMP/err"
+check "EBMC_JOBS=4: the units side by side" grep -q "($units units, $units at once)" "$TMP/err"
+check "the library's bytes do not depend on how many compiled at once" cmp "$OUT/one.so" "$OUT/four.so"
+check "the units' objects are cleaned up" empty "$WORK"
+rm -rf "${OUT:?}"/* "${WORK:?}"/*
 
 # ---- failures ---------------------------------------------------------------------------
 expect_fail "missing C compiler" 1 "/nonexistent/cc;--cc" "$MODEL" -o "$OUT/model.so" --cc /nonexistent/cc

@@ -1,0 +1,96 @@
+"""cold_start.py — a new model's first Langevin step, ebmc against PyTorch, whole processes.
+
+What a user waits for the first time they sample a network nobody has compiled yet:
+
+  ebmc   `ebm sample model.onnx -n 64 --steps 1 -o s.npy` with an empty cache folder
+         (XDG_CACHE_HOME): process start, import, autodiff, code generation, the C
+         compiler, loading, one step of 64 chains.  The ONNX is written beforehand by
+         `ebm init --preset P` (not timed: the network exists before anyone samples it).
+  torch  `python3 -c "import torch; build the same network (models.py); one Langevin
+         step of 64 chains"`: interpreter start, import torch, the module, the step.
+
+The two alternate, round after round, so drift of the machine falls on both; the table
+gives min / median / max wall seconds and the ratio of the medians.  EBMC_JOBS is left
+to its default (all CPUs), as a user gets it.
+
+    /usr/bin/python3 bench/cold_start.py [--build build] [--presets mnist,cifar] [--rounds 3]
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+TORCH_STEP = r"""
+import sys, torch
+sys.path.insert(0, {here!r})
+from models import Deep
+torch.manual_seed(0)
+preset = {preset!r}
+if preset == "mnist":
+    model, shape = Deep(1, [16, 32, 64, 64], False, groups=4, quad_shape=(1, 28, 28)), (1, 28, 28)
+else:
+    model, shape = Deep(3, [32, 64, 128, 256], True), (3, 32, 32)
+x = torch.rand((64,) + shape) * 2 - 1
+x.requires_grad_(True)
+(g,) = torch.autograd.grad(model(x).sum(), x)
+with torch.no_grad():
+    x = (x - 0.01 * g.clamp(-0.03, 0.03) + 0.005 * torch.randn_like(x)).clamp(-1, 1)
+print(float(x.sum()))
+"""
+
+
+def timed(cmd, env=None):
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    t = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {r.stderr.strip()}")
+    return t
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--presets", default="mnist,cifar")
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    ebm = os.path.join(args.build, "bin", "ebm")
+    if not os.path.exists(ebm):
+        raise SystemExit(f"{ebm} is missing: build first (cmake -S . -B build && cmake --build build -j2)")
+    work = tempfile.mkdtemp(prefix="ebmc-cold-")
+    rows = []
+    try:
+        for preset in args.presets.split(","):
+            onnx = os.path.join(work, f"{preset}.onnx")
+            subprocess.run([ebm, "init", "--preset", preset, "-o", onnx], check=True, stderr=subprocess.DEVNULL)
+            script = TORCH_STEP.format(here=HERE, preset=preset)
+            te, tt = [], []
+            for r in range(args.rounds):
+                cache = os.path.join(work, f"cache-{preset}-{r}")
+                env = dict(os.environ, XDG_CACHE_HOME=cache, EBM_PROGRESS="0")
+                te.append(timed([ebm, "sample", onnx, "-n", "64", "--steps", "1", "-o",
+                                 os.path.join(work, "s.npy")], env))
+                shutil.rmtree(cache, ignore_errors=True)
+                tt.append(timed([sys.executable, "-c", script]))
+                print(f"{preset} round {r + 1}: ebmc {te[-1]:.2f} s, torch {tt[-1]:.2f} s", file=sys.stderr)
+            rows.append((preset, te, tt))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    load = os.getloadavg()[0]
+    print(f"| preset | ebmc cold start s (min / median / max) | PyTorch cold start s | ebmc / PyTorch |")
+    print("|---|---|---|---|")
+    for preset, te, tt in rows:
+        f = lambda v: f"{min(v):.2f} / {statistics.median(v):.2f} / {max(v):.2f}"
+        print(f"| {preset} | {f(te)} | {f(tt)} | {statistics.median(te) / statistics.median(tt):.2f} |")
+    print(f"\n{args.rounds} alternating rounds; load average {load:.1f} at the end; {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()
