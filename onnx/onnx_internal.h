@@ -48,7 +48,7 @@ typedef ebm_status (*onnx_imp_lower_fn)(onnx_imp_ctx *c, const onnx_imp_node *n)
 
 /* Declarations of all lowering functions (one per row of onnx_ops.def, which
  * names them without the layer prefix: imp_lower_relu is onnx_imp_lower_relu). */
-#define ONNX_OP(op_type, fn, note) ebm_status onnx_##fn(onnx_imp_ctx *c, const onnx_imp_node *n);
+#define ONNX_OP(op_type, fn, note, view) ebm_status onnx_##fn(onnx_imp_ctx *c, const onnx_imp_node *n);
 #include "onnx_ops.def"
 #undef ONNX_OP
 /* The core lowerings of Equal and Where (onnx_lower_math.c), which the rows'
