@@ -461,6 +461,10 @@ def volumetric():
     ref = ref + f64(bt).reshape(1, 6, 1, 1, 1)
     one("convtranspose3d", "ConvTranspose", xt, ref, inits=[init("w", wt), init("b", bt)], group=2,
         strides=[2, 1, 2], dilations=[1, 2, 1], pads=tp, output_padding=opad)
+    # the stacked depth taps would hold 3 * 4094 * 1024 * 4096 * 4 elements per sample
+    huge = lambda shape: np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape, (0,) * len(shape))
+    write_model("err_conv3d_too_large", [node("Conv", ["x", "w"], ["y"])], [("x", huge((2, 1024, 4096, 4096, 4)))],
+                [("y", huge((2, 8, 4094, 4096, 4)))], [init("w", rand(119, (8, 1024, 3, 1, 1)))])
     error_case("err_maxpool4d", [node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2, 2, 2])],
                [("x", (2, 2, 4, 4, 4, 4))], [("y", (2, 2, 3, 3, 3, 3))])
 
