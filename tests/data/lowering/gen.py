@@ -465,6 +465,18 @@ def volumetric():
     huge = lambda shape: np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape, (0,) * len(shape))
     write_model("err_conv3d_too_large", [node("Conv", ["x", "w"], ["y"])], [("x", huge((2, 1024, 4096, 4096, 4)))],
                 [("y", huge((2, 8, 4094, 4096, 4)))], [init("w", rand(119, (8, 1024, 3, 1, 1)))])
+    # output_shape: beyond the full line (zeros) along depth, cropped along height (the
+    # begin is total - total // 2 without auto_pad, as ONNX specifies), exact along width
+    xo = rand(120, (2, 2, 3, 3, 2))
+    wo = rand(121, (2, 3, 2, 3, 3))
+    full = F.conv_transpose3d(t64(xo), t64(wo), None, stride=(2, 2, 1)).numpy()   # [2, 3, 6, 7, 4]
+    want = [7, 6, 4]
+    begin = [(f - w) - (f - w) // 2 for f, w in zip(full.shape[2:], want)]
+    line = np.zeros(full.shape[:2] + (8, 8, 8))
+    line[:, :, :6, :7, :4] = full
+    ref = line[:, :, begin[0]:begin[0] + 7, begin[1]:begin[1] + 6, begin[2]:begin[2] + 4]
+    one("convtranspose3d_output_shape", "ConvTranspose", xo, ref, inits=[init("w", wo)], strides=[2, 2, 1],
+        output_shape=want)
     error_case("err_maxpool4d", [node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2, 2, 2])],
                [("x", (2, 2, 4, 4, 4, 4))], [("y", (2, 2, 3, 3, 3, 3))])
 
