@@ -115,6 +115,24 @@ class TransformerEnergy(nn.Module):
         return self.out(h.mean(dim=1))
 
 
+class Volume3d(nn.Module):
+    """A volumetric (or video) energy: 3-D convolutions, pooling, a quadratic term."""
+
+    def __init__(self, side=16, c=(1, 16, 32)):
+        super().__init__()
+        self.c1 = nn.Conv3d(c[0], c[1], 3, stride=2, padding=1)        # 16 -> 8
+        self.c2 = nn.Conv3d(c[1], c[2], 3, padding=1)                  # 8
+        self.pool = nn.MaxPool3d(2)                                     # 8 -> 4
+        self.c3 = nn.Conv3d(c[2], c[2], 3, padding=1)                  # 4
+        self.out = nn.Linear(c[2], 1)
+
+    def forward(self, x):
+        h = F.silu(self.c1(x))
+        h = self.pool(F.silu(self.c2(h)))
+        h = F.silu(self.c3(h))
+        return self.out(h.mean(dim=(2, 3, 4))) + 0.5 * (x ** 2).sum(dim=(1, 2, 3, 4)).unsqueeze(1)
+
+
 def matmul_flops(model, x):
     """Multiply-add FLOPs (2 per MAC) of the linear and conv layers of one
     forward pass on x."""
@@ -123,15 +141,17 @@ def matmul_flops(model, x):
     def hook(mod, inp, out):
         if isinstance(mod, nn.Linear):
             total[0] += 2 * out.numel() * mod.in_features
-        elif isinstance(mod, nn.Conv2d):
-            k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+        elif isinstance(mod, (nn.Conv2d, nn.Conv3d)):
+            k = mod.in_channels // mod.groups
+            for ks in mod.kernel_size:
+                k *= ks
             total[0] += 2 * out.numel() * k
         elif isinstance(mod, nn.MultiheadAttention):   # in-projection and the two attention products
             q = inp[0]
             t, e = q.shape[-2] if mod.batch_first else q.shape[0], mod.embed_dim
             total[0] += 2 * q.numel() * 3 * e + 2 * 2 * (q.numel() // e) * t * e
 
-    kinds = (nn.Linear, nn.Conv2d, nn.MultiheadAttention)
+    kinds = (nn.Linear, nn.Conv2d, nn.Conv3d, nn.MultiheadAttention)
     hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
     with torch.no_grad():
         model(x)
@@ -150,4 +170,5 @@ CASES = {
     "cifar_b32": (lambda: Deep(3, [32, 64, 128, 256], True), (3, 32, 32), 32, 16),
     "tabular_b4096": (lambda: MLP([2, 64, 64, 1]), (2,), 4096, 64),
     "transformer_b64": (TransformerEnergy, (1, 28, 28), 64, 16),
+    "volume3d_b16": (Volume3d, (1, 16, 16, 16), 16, 8),
 }

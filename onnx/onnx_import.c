@@ -474,7 +474,7 @@ static const struct onnx_op_row {
     const char *op_type;
     onnx_imp_lower_fn fn;
 } onnx_ops[] = {
-#define ONNX_OP(op_type, fn, note) {op_type, onnx_##fn},
+#define ONNX_OP(op_type, fn, note, view) {op_type, onnx_##fn},
 #include "onnx_ops.def"
 #undef ONNX_OP
 };

@@ -48,7 +48,7 @@ typedef ebm_status (*onnx_imp_lower_fn)(onnx_imp_ctx *c, const onnx_imp_node *n)
 
 /* Declarations of all lowering functions (one per row of onnx_ops.def, which
  * names them without the layer prefix: imp_lower_relu is onnx_imp_lower_relu). */
-#define ONNX_OP(op_type, fn, note) ebm_status onnx_##fn(onnx_imp_ctx *c, const onnx_imp_node *n);
+#define ONNX_OP(op_type, fn, note, view) ebm_status onnx_##fn(onnx_imp_ctx *c, const onnx_imp_node *n);
 #include "onnx_ops.def"
 #undef ONNX_OP
 /* The core lowerings of Equal and Where (onnx_lower_math.c), which the rows'
@@ -154,6 +154,22 @@ int onnx_imp_keep_shape(onnx_imp_ctx *c, const onnx_imp_node *n, int value, cons
 /* Normalises an axis for a given rank (negative counts from the end);
  * returns -1 if out of range. */
 int onnx_imp_norm_axis(int64_t axis, int rank);
+
+/* ---- 3-D window ops (onnx_lower_conv3d.c) ----------------------------------------
+ * Conv, ConvTranspose, MaxPool and AveragePool on [N,C,D,H,W] lowered to the
+ * 2-D core ops; onnx_lower_nn.c reads the attributes and passes the height
+ * and width part as a 2-D ir_attr (conv or pool) and the depth part here. */
+typedef struct onnx_imp_depth {
+    int64_t kernel, stride, dilation;
+    int64_t pad[2];   /* begin, end; ConvTranspose: the crop of the full line */
+} onnx_imp_depth;
+/* Each returns the result value (5-D), or -1 with the error set. */
+int onnx_imp_conv3d(onnx_imp_ctx *c, const onnx_imp_node *n, int x, int w, const ir_attr *a,
+                    const onnx_imp_depth *depth);
+int onnx_imp_conv_transpose3d(onnx_imp_ctx *c, const onnx_imp_node *n, int x, int w, const ir_attr *a,
+                              const onnx_imp_depth *depth);
+int onnx_imp_pool3d(onnx_imp_ctx *c, const onnx_imp_node *n, ir_op op, int x, const ir_attr *a,
+                    const onnx_imp_depth *depth);
 
 /* ---- movement helpers (onnx_lower_shape.c, shared with onnx_lower_move.c) ---- */
 /* Largest dimension or padding accepted from a file: keeps every product and

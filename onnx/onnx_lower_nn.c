@@ -50,8 +50,11 @@ static uint32_t axes_from(int first, int rank)
 
 /* ---- window attributes ---------------------------------------------------- */
 
+/* The spatial axes of a window op, always three: depth, height, width.  A
+ * 1-D or 2-D op has the missing leading axes with kernel, stride and dilation
+ * 1 and no padding; pads are the three begins, then the three ends. */
 typedef struct window {
-    int64_t kernel[2], stride[2], dilation[2], pad[4];
+    int64_t kernel[3], stride[3], dilation[3], pad[6];
 } window;
 
 /* Window sizes beyond this are certainly not a real model, and keeping them
@@ -70,8 +73,9 @@ static ebm_status ints_attr(onnx_imp_ctx *c, const onnx_imp_node *n, const char 
     if (k == -1)
         return EBM_OK;
     if (k != count)
-        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "attribute %s has %s%d values, expected %d for a 2-D window",
-                             name, k < 0 ? "more than " : "", k < 0 ? 8 : k, count);
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "attribute %s has %s%d values, expected %d for a %d-D window",
+                             name, k < 0 ? "more than " : "", k < 0 ? 8 : k, count,
+                             count % 2 == 0 && strcmp(name, "pads") == 0 ? count / 2 : count);
     for (int i = 0; i < count; i++) {
         if (v[i] < min || v[i] > WINDOW_ATTR_MAX)
             return onnx_imp_fail(c, n, EBM_ERR_INVALID, "attribute %s[%d] = %lld, expected %lld..%lld", name, i,
@@ -81,46 +85,41 @@ static ebm_status ints_attr(onnx_imp_ctx *c, const onnx_imp_node *n, const char 
     return EBM_OK;
 }
 
-/* A per-axis window attribute for `nsp` (1 or 2) spatial axes, as 2-D values:
- * a 1-D window is a 2-D one of height 1 (kernel, stride, dilation 1, no pad).
+/* A per-axis window attribute for `nsp` (1, 2 or 3) spatial axes, as three
+ * axes (depth, height, width): the axes a 1-D or 2-D window lacks take dflt.
  * `per_axis` is 1 for kernel/strides/dilations, 2 for pads (begins, ends). */
 static ebm_status window_attr(onnx_imp_ctx *c, const onnx_imp_node *n, const char *name, int nsp, int per_axis,
                               int64_t dflt, int64_t min, int64_t *out)
 {
-    int64_t v[4];
+    int64_t v[6];
     ebm_status st = ints_attr(c, n, name, nsp * per_axis, dflt, min, v);
-    if (st != EBM_OK || nsp == 2) {
-        memcpy(out, v, sizeof v[0] * (size_t)(2 * per_axis));
-        return st;
+    for (int i = 0; st == EBM_OK && i < 3; i++) {
+        int j = i - (3 - nsp);
+        out[i] = j >= 0 ? v[j] : dflt;
+        if (per_axis == 2)
+            out[3 + i] = j >= 0 ? v[nsp + j] : dflt;
     }
-    int64_t h = per_axis == 2 ? 0 : 1;   /* the added height axis */
-    out[0] = h;
-    out[1] = v[0];
-    if (per_axis == 2) {
-        out[2] = 0;
-        out[3] = v[1];
-    }
-    return EBM_OK;
+    return st;
 }
 
 /* SAME_UPPER / SAME_LOWER: pad so that out = ceil(H / stride); an odd total
  * puts the extra cell at the end (UPPER) or the beginning (LOWER). */
-static void same_pads(const int64_t *hw, window *w, int lower)
+static void same_pads(const int64_t *sp, window *w, int lower)
 {
-    for (int i = 0; i < 2; i++) {
-        int64_t out = (hw[i] + w->stride[i] - 1) / w->stride[i];
-        int64_t total = (out - 1) * w->stride[i] + (w->kernel[i] - 1) * w->dilation[i] + 1 - hw[i];
+    for (int i = 0; i < 3; i++) {
+        int64_t out = (sp[i] + w->stride[i] - 1) / w->stride[i];
+        int64_t total = (out - 1) * w->stride[i] + (w->kernel[i] - 1) * w->dilation[i] + 1 - sp[i];
         if (total < 0)
             total = 0;
         int64_t small = total / 2, big = total - small;
         w->pad[i] = lower ? big : small;
-        w->pad[i + 2] = lower ? small : big;
+        w->pad[i + 3] = lower ? small : big;
     }
 }
 
 /* Strides, dilations and pads (explicit or from auto_pad) for a window whose
- * kernel is already in w->kernel, over spatial size hw. */
-static ebm_status read_window(onnx_imp_ctx *c, const onnx_imp_node *n, const int64_t *hw, int nsp, window *w)
+ * kernel is already in w->kernel, over spatial sizes sp (depth, height, width). */
+static ebm_status read_window(onnx_imp_ctx *c, const onnx_imp_node *n, const int64_t *sp, int nsp, window *w)
 {
     char buf[32];
     ebm_status st = window_attr(c, n, "strides", nsp, 1, 1, 1, w->stride);
@@ -133,7 +132,7 @@ static ebm_status read_window(onnx_imp_ctx *c, const onnx_imp_node *n, const int
     const char *ap = onnx_imp_attr_string(n, "auto_pad", buf, sizeof buf, "NOTSET");
     if (strcmp(ap, "NOTSET") == 0 || ap[0] == 0)
         return EBM_OK;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 6; i++)
         if (w->pad[i] != 0)
             return onnx_imp_fail(c, n, EBM_ERR_INVALID, "attribute pads cannot be combined with auto_pad = %s", ap);
     if (strcmp(ap, "VALID") == 0)
@@ -141,19 +140,47 @@ static ebm_status read_window(onnx_imp_ctx *c, const onnx_imp_node *n, const int
     if (strcmp(ap, "SAME_UPPER") != 0 && strcmp(ap, "SAME_LOWER") != 0)
         return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "attribute auto_pad = '%s' is not supported "
                              "(expected NOTSET, VALID, SAME_UPPER or SAME_LOWER)", ap);
-    same_pads(hw, w, strcmp(ap, "SAME_LOWER") == 0);
+    same_pads(sp, w, strcmp(ap, "SAME_LOWER") == 0);
     return EBM_OK;
 }
 
-/* Input 0, [N,C,H,W] or (1-D) [N,C,L], the latter reshaped to [N,C,1,L] so
- * the 2-D core ops serve both; *nsp gets the number of spatial axes and *s
- * the 4-D shape.  `what` names the op family for the message. */
+/* The height and width part of a window, in the 2-D core ops' order. */
+static void window_hw(const window *w, int64_t *stride, int64_t *dilation, int64_t *pad)
+{
+    for (int i = 0; i < 2; i++) {
+        stride[i] = w->stride[1 + i];
+        dilation[i] = w->dilation[1 + i];
+        pad[i] = w->pad[1 + i];
+        pad[2 + i] = w->pad[4 + i];
+    }
+}
+
+/* The depth part of a window, for onnx_lower_conv3d.c. */
+static onnx_imp_depth window_depth(const window *w)
+{
+    onnx_imp_depth d = {w->kernel[0], w->stride[0], w->dilation[0], {w->pad[0], w->pad[3]}};
+    return d;
+}
+
+/* Spatial sizes (depth, height, width) of a 4-D or 5-D input shape. */
+static void spatial_sizes(const ir_shape *s, int64_t *sp)
+{
+    sp[0] = s->rank == 5 ? s->d[2] : 1;
+    sp[1] = s->d[s->rank - 2];
+    sp[2] = s->d[s->rank - 1];
+}
+
+/* Input 0, [N,C,H,W], (1-D) [N,C,L] or (3-D) [N,C,D,H,W].  A 1-D input is
+ * reshaped to [N,C,1,L] so the 2-D core ops serve both; a 3-D one stays 5-D
+ * (onnx_lower_conv3d.c lowers it).  *nsp gets the number of spatial axes and
+ * *s the shape (4-D or 5-D).  `what` names the op family for the message. */
 static int spatial_input(onnx_imp_ctx *c, const onnx_imp_node *n, const char *what, ir_shape *s, int *nsp)
 {
     int x = onnx_imp_input(c, n, 0);
     *s = onnx_imp_value_shape(c, x);
-    if (x >= 0 && s->rank != 4 && s->rank != 3) {
-        onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "only 1-D and 2-D %s are supported (input rank %d)", what, s->rank);
+    if (x >= 0 && (s->rank < 3 || s->rank > 5)) {
+        onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "only 1-D, 2-D and 3-D %s are supported (input rank %d; see "
+                      "docs/operators.md)", what, s->rank);
         return -1;
     }
     *nsp = s->rank - 2;
@@ -169,7 +196,7 @@ static int spatial_input(onnx_imp_ctx *c, const onnx_imp_node *n, const char *wh
 /* Drops the height axis a 1-D window op was given (nsp == 1). */
 static int spatial_output(onnx_imp_ctx *c, const onnx_imp_node *n, int y, int nsp)
 {
-    if (y < 0 || nsp == 2)
+    if (y < 0 || nsp != 1)
         return y;
     ir_shape s = onnx_imp_value_shape(c, y), t = ir_shape_make(3, 0, 0, 0);
     t.d[0] = s.d[0], t.d[1] = s.d[1], t.d[2] = s.d[3];
@@ -203,39 +230,45 @@ static int channel_param(onnx_imp_ctx *c, const onnx_imp_node *n, int v, const i
 
 /* ---- Conv ---------------------------------------------------------------------- */
 
-/* Kernel size from the weight; kernel_shape, when given, must agree. */
+/* Kernel size from the weight (rank nsp + 2, 1-D weights already made 2-D);
+ * kernel_shape, when given, must agree. */
 static ebm_status conv_kernel(onnx_imp_ctx *c, const onnx_imp_node *n, const ir_shape *w, int nsp, window *win)
 {
+    static const char *const dims[] = {"k", "kh, kw", "kd, kh, kw"};
     char b1[64];
-    if (w->rank != 4 || w->d[2] < 1 || w->d[3] < 1)
+    int rank = nsp == 3 ? 5 : 4;
+    if (w->rank == rank)
+        spatial_sizes(w, win->kernel);
+    if (w->rank != rank || win->kernel[0] < 1 || win->kernel[1] < 1 || win->kernel[2] < 1)
         return onnx_imp_fail(c, n, EBM_ERR_INVALID,
                              "the weight W must be [O, C/group, %s] with kernel sizes >= 1, its shape is %s",
-                             nsp == 1 ? "k" : "kh, kw", ir_shape_str(w, b1, sizeof b1));
-    win->kernel[0] = w->d[2];
-    win->kernel[1] = w->d[3];
-    int64_t ks[2];
+                             dims[nsp - 1], ir_shape_str(w, b1, sizeof b1));
+    int64_t ks[3];
     if (!onnx_imp_attr(n, "kernel_shape"))
         return EBM_OK;
     ebm_status st = window_attr(c, n, "kernel_shape", nsp, 1, 1, 1, ks);
-    if (st == EBM_OK && (ks[0] != w->d[2] || ks[1] != w->d[3]))
-        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "kernel_shape [%lld,%lld] does not match the weight %s",
-                             (long long)ks[0], (long long)ks[1], ir_shape_str(w, b1, sizeof b1));
+    if (st == EBM_OK && (ks[0] != win->kernel[0] || ks[1] != win->kernel[1] || ks[2] != win->kernel[2]))
+        return onnx_imp_fail(c, n, EBM_ERR_INVALID, "kernel_shape does not match the weight %s",
+                             ir_shape_str(w, b1, sizeof b1));
     return st;
 }
 
+/* The window of Conv: *a gets its height and width part (with the group),
+ * *depth its depth part (kernel 1 unless nsp == 3). */
 static ebm_status conv_attr(onnx_imp_ctx *c, const onnx_imp_node *n, const ir_shape *sx, const ir_shape *sw, int nsp,
-                            ir_attr *a)
+                            ir_attr *a, onnx_imp_depth *depth)
 {
     window win;
+    int64_t sp[3];
+    spatial_sizes(sx, sp);
     ebm_status st = conv_kernel(c, n, sw, nsp, &win);
     if (st == EBM_OK)
-        st = read_window(c, n, sx->d + 2, nsp, &win);
+        st = read_window(c, n, sp, nsp, &win);
     if (st != EBM_OK)
         return st;
     *a = attr_zero();
-    memcpy(a->conv.stride, win.stride, sizeof win.stride);
-    memcpy(a->conv.dilation, win.dilation, sizeof win.dilation);
-    memcpy(a->conv.pad, win.pad, sizeof win.pad);
+    window_hw(&win, a->conv.stride, a->conv.dilation, a->conv.pad);
+    *depth = window_depth(&win);
     a->conv.group = onnx_imp_attr_int(n, "group", 1);
     if (a->conv.group < 1 || a->conv.group > WINDOW_ATTR_MAX)
         return onnx_imp_fail(c, n, EBM_ERR_INVALID, "attribute group = %lld, expected 1..%lld", (long long)a->conv.group,
@@ -276,10 +309,11 @@ ebm_status onnx_imp_lower_conv(onnx_imp_ctx *c, const onnx_imp_node *n)
     if (st != EBM_OK)
         return st;
     ir_attr a;
-    if ((st = conv_attr(c, n, &sx, &sw, nsp, &a)) != EBM_OK)
+    onnx_imp_depth depth;
+    if ((st = conv_attr(c, n, &sx, &sw, nsp, &a, &depth)) != EBM_OK)
         return st;
     int in[2] = {x, w};
-    int y = add_node(c, n, IR_OP_CONV2D, in, 2, &a);
+    int y = nsp == 3 ? onnx_imp_conv3d(c, n, x, w, &a, &depth) : add_node(c, n, IR_OP_CONV2D, in, 2, &a);
     if (y >= 0 && onnx_imp_has_input(n, 2)) {
         ir_shape sy = onnx_imp_value_shape(c, y);
         y = onnx_imp_bin(c, n, IR_OP_ADD, y, channel_param(c, n, onnx_imp_input(c, n, 2), &sy, "the bias B"));
@@ -289,21 +323,26 @@ ebm_status onnx_imp_lower_conv(onnx_imp_ctx *c, const onnx_imp_node *n)
 
 /* ---- pooling ---------------------------------------------------------------------- */
 
-static ebm_status pool_attr(onnx_imp_ctx *c, const onnx_imp_node *n, const ir_shape *sx, int nsp, int is_avg, ir_attr *a)
+/* The window of MaxPool / AveragePool: *a the height and width part, *depth
+ * the depth part. */
+static ebm_status pool_attr(onnx_imp_ctx *c, const onnx_imp_node *n, const ir_shape *sx, int nsp, int is_avg, ir_attr *a,
+                            onnx_imp_depth *depth)
 {
     window win;
+    int64_t sp[3];
+    spatial_sizes(sx, sp);
     if (!onnx_imp_attr(n, "kernel_shape"))
         return onnx_imp_fail(c, n, EBM_ERR_INVALID, "attribute kernel_shape is required");
     ebm_status st = window_attr(c, n, "kernel_shape", nsp, 1, 1, 1, win.kernel);
     if (st == EBM_OK)
-        st = read_window(c, n, sx->d + 2, nsp, &win);
+        st = read_window(c, n, sp, nsp, &win);
     if (st != EBM_OK)
         return st;
     *a = attr_zero();
-    memcpy(a->pool.kernel, win.kernel, sizeof win.kernel);
-    memcpy(a->pool.stride, win.stride, sizeof win.stride);
-    memcpy(a->pool.dilation, win.dilation, sizeof win.dilation);
-    memcpy(a->pool.pad, win.pad, sizeof win.pad);
+    a->pool.kernel[0] = win.kernel[1];
+    a->pool.kernel[1] = win.kernel[2];
+    window_hw(&win, a->pool.stride, a->pool.dilation, a->pool.pad);
+    *depth = window_depth(&win);
     a->pool.ceil_mode = onnx_imp_attr_int(n, "ceil_mode", 0) != 0;
     a->pool.count_include_pad = is_avg && onnx_imp_attr_int(n, "count_include_pad", 0) != 0;
     return EBM_OK;
@@ -323,11 +362,13 @@ static ebm_status lower_pool(onnx_imp_ctx *c, const onnx_imp_node *n, ir_op op)
     int nsp = 2;
     int x = st == EBM_OK ? spatial_input(c, n, "poolings", &sx, &nsp) : -1;
     ir_attr a;
+    onnx_imp_depth depth;
     if (x < 0)
         return onnx_imp_err(c)->code;
-    if ((st = pool_attr(c, n, &sx, nsp, is_avg, &a)) != EBM_OK)
+    if ((st = pool_attr(c, n, &sx, nsp, is_avg, &a, &depth)) != EBM_OK)
         return st;
-    return onnx_imp_set_output(c, n, 0, spatial_output(c, n, add_node(c, n, op, &x, 1, &a), nsp));
+    int y = nsp == 3 ? onnx_imp_pool3d(c, n, op, x, &a, &depth) : add_node(c, n, op, &x, 1, &a);
+    return onnx_imp_set_output(c, n, 0, spatial_output(c, n, y, nsp));
 }
 
 ebm_status onnx_imp_lower_max_pool(onnx_imp_ctx *c, const onnx_imp_node *n) { return lower_pool(c, n, IR_OP_MAXPOOL2D); }
@@ -577,48 +618,49 @@ ebm_status onnx_imp_lower_group_norm(onnx_imp_ctx *c, const onnx_imp_node *n)
  * output_padding / output_shape extend, zeros beyond Hfull).  The part
  * [lo, hi) inside the line is a CONV2D_BWD_DATA with pads (lo, Hfull - hi):
  * the convolution of a line of hi - lo cells with those pads has exactly
- * `in` windows.  What lies outside [0, Hfull) is zeros, added by PAD. */
+ * `in` windows.  What lies outside [0, Hfull) is zeros, added by PAD.  A 3-D
+ * ConvTranspose does the same along depth in onnx_lower_conv3d.c. */
 static ebm_status convt_geometry(onnx_imp_ctx *c, const onnx_imp_node *n, const ir_shape *sx, const window *w,
                                  int nsp, int64_t *begin, int64_t *out)
 {
     char buf[32];
-    int64_t opad[2] = {0, 0}, oshape[4];
+    int64_t opad[3], oshape[5], sp[3];
     ebm_status st = window_attr(c, n, "output_padding", nsp, 1, 0, 0, opad);
     if (st != EBM_OK)
         return st;
-    if (nsp == 1)
-        opad[0] = 0;   /* window_attr's added height axis defaults to 1 */
+    spatial_sizes(sx, sp);
     const char *ap = onnx_imp_attr_string(n, "auto_pad", buf, sizeof buf, "NOTSET");
     int same = strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0;
     if (ap[0] && !same && strcmp(ap, "NOTSET") != 0 && strcmp(ap, "VALID") != 0)
         return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED, "attribute auto_pad = '%s' is not supported "
                              "(expected NOTSET, VALID, SAME_UPPER or SAME_LOWER)", ap);
-    int k = onnx_imp_attr_ints(n, "output_shape", oshape, 4);
+    int k = onnx_imp_attr_ints(n, "output_shape", oshape, 5);
     if (k != -1 && k != nsp && k != nsp + 2)
         return onnx_imp_fail(c, n, EBM_ERR_INVALID, "attribute output_shape has %d values, expected %d", k, nsp);
-    for (int i = 0; i < 2; i++) {
-        int64_t in = sx->d[2 + i];
+    for (int i = 0; i < 3; i++) {
+        int j = i - (3 - nsp);   /* the axis among the node's spatial ones; < 0 for an added one */
+        int64_t in = sp[i];
         int64_t span = (w->kernel[i] - 1) * w->dilation[i] + 1;
         int64_t full = w->stride[i] * (in - 1) + span;
-        int have_shape = k != -1 && (nsp == 2 || i == 1);
-        if (have_shape || same) {
+        int have_shape = k != -1 && j >= 0;
+        if (j < 0) {
+            begin[i] = 0;
+            out[i] = 1;
+        } else if (have_shape || same) {
             /* output_shape lists the spatial sizes, or (as some exporters write it) the whole shape */
-            int64_t want = have_shape ? oshape[(k - nsp) + (nsp == 2 ? i : 0)] : in * w->stride[i];
+            int64_t want = have_shape ? oshape[(k - nsp) + j] : in * w->stride[i];
             int64_t total = full + opad[i] - want;
             /* ONNX: upper ? total/2 : total - total/2 at the beginning, with floor division (a
              * negative total, an output larger than the line, puts the extra cell at the end) */
             int64_t half = total >= 0 ? total / 2 : -((1 - total) / 2);
             begin[i] = strcmp(ap, "SAME_UPPER") == 0 ? half : total - half;
             out[i] = want;
-        } else if (nsp == 1 && i == 0) {
-            begin[i] = 0;
-            out[i] = 1;
         } else {
             begin[i] = w->pad[i];
-            out[i] = full + opad[i] - w->pad[i] - w->pad[i + 2];
+            out[i] = full + opad[i] - w->pad[i] - w->pad[i + 3];
         }
         if (out[i] < 1)
-            return onnx_imp_fail(c, n, EBM_ERR_INVALID, "the output size along spatial axis %d is %lld", i,
+            return onnx_imp_fail(c, n, EBM_ERR_INVALID, "the output size along spatial axis %d is %lld", j,
                                  (long long)out[i]);
         if (opad[i] >= w->stride[i] && opad[i] >= w->dilation[i])
             return onnx_imp_fail(c, n, EBM_ERR_INVALID, "output_padding %lld must be below the stride or dilation",
@@ -649,30 +691,41 @@ ebm_status onnx_imp_lower_conv_transpose(onnx_imp_ctx *c, const onnx_imp_node *n
     if (group < 1 || sw.d[0] != sx.d[1] || sx.d[1] % group != 0)
         return onnx_imp_fail(c, n, EBM_ERR_INVALID, "the weight %s does not fit %lld input channels in %lld groups",
                              ir_shape_str(&sw, b1, sizeof b1), (long long)sx.d[1], (long long)group);
-    int64_t begin[2], out[2];
+    int64_t begin[3], out[3], sp[3];
     if ((st = convt_geometry(c, n, &sx, &win, nsp, begin, out)) != EBM_OK)
         return st;
+    spatial_sizes(&sx, sp);
     ir_attr a = attr_zero(), p = attr_zero();
+    onnx_imp_depth depth = window_depth(&win);
     int need_pad = 0;
-    for (int i = 0; i < 2; i++) {
-        int64_t full = win.stride[i] * (sx.d[2 + i] - 1) + (win.kernel[i] - 1) * win.dilation[i] + 1;
+    for (int i = 0; i < 3; i++) {
+        int64_t full = win.stride[i] * (sp[i] - 1) + (win.kernel[i] - 1) * win.dilation[i] + 1;
         int64_t lo = begin[i] > 0 ? begin[i] : 0, hi = begin[i] + out[i] < full ? begin[i] + out[i] : full;
         if (hi <= lo)
             return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
                                  "the output window along spatial axis %d lies outside the transposed convolution "
-                                 "(only zeros); not supported", i);
-        a.conv.pad[i] = lo;
-        a.conv.pad[i + 2] = full - hi;
-        a.conv.in_hw[i] = hi - lo;
-        p.pad.begin[2 + i] = lo - begin[i];
-        p.pad.end[2 + i] = begin[i] + out[i] - hi;
-        need_pad |= p.pad.begin[2 + i] || p.pad.end[2 + i];
+                                 "(only zeros); not supported", i - (3 - nsp));
+        if (i == 0) {   /* depth: the crop of the full line */
+            depth.pad[0] = lo;
+            depth.pad[1] = full - hi;
+        } else {
+            a.conv.pad[i - 1] = lo;
+            a.conv.pad[i + 1] = full - hi;
+            a.conv.in_hw[i - 1] = hi - lo;
+        }
+        int ax = sx.rank - 3 + i;   /* the result's axis */
+        if (ax >= 2) {
+            p.pad.begin[ax] = lo - begin[i];
+            p.pad.end[ax] = begin[i] + out[i] - hi;
+            need_pad |= p.pad.begin[ax] || p.pad.end[ax];
+        }
     }
-    memcpy(a.conv.stride, win.stride, sizeof win.stride);
-    memcpy(a.conv.dilation, win.dilation, sizeof win.dilation);
+    int64_t unused[4];
+    window_hw(&win, a.conv.stride, a.conv.dilation, unused);
     a.conv.group = group;
     int in[2] = {x, w};
-    int y = add_node(c, n, IR_OP_CONV2D_BWD_DATA, in, 2, &a);
+    int y = nsp == 3 ? onnx_imp_conv_transpose3d(c, n, x, w, &a, &depth)
+                     : add_node(c, n, IR_OP_CONV2D_BWD_DATA, in, 2, &a);
     if (need_pad && y >= 0)
         y = add_node(c, n, IR_OP_PAD, &y, 1, &p);
     if (y >= 0 && onnx_imp_has_input(n, 2)) {

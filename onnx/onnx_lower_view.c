@@ -21,7 +21,9 @@
 
 #include "onnx_internal.h"
 
+/* The VIEW column of onnx_ops.def: what an op does with a view operand. */
 typedef enum view_kind {
+    VIEW_NONE,        /* refuses it */
     VIEW_SAME,        /* elementwise: operands broadcast on the unmerged trailing axes */
     VIEW_SOFTMAX,     /* along unmerged trailing axes */
     VIEW_MATMUL,
@@ -31,26 +33,30 @@ typedef enum view_kind {
     VIEW_SHAPE
 } view_kind;
 
-/* How an ONNX op treats an operand that is a batch view; ops not listed
- * refuse such operands. */
 static const struct view_row {
     const char *op_type;
     view_kind kind;
 } view_ops[] = {
-    {"Identity", VIEW_SAME}, {"Cast", VIEW_SAME}, {"Add", VIEW_SAME}, {"Sub", VIEW_SAME},
-    {"Mul", VIEW_SAME}, {"Div", VIEW_SAME}, {"Pow", VIEW_SAME}, {"Max", VIEW_SAME},
-    {"Min", VIEW_SAME}, {"Neg", VIEW_SAME}, {"Abs", VIEW_SAME}, {"Sqrt", VIEW_SAME},
-    {"Reciprocal", VIEW_SAME}, {"Exp", VIEW_SAME}, {"Log", VIEW_SAME}, {"Erf", VIEW_SAME},
-    {"Relu", VIEW_SAME}, {"LeakyRelu", VIEW_SAME}, {"Sigmoid", VIEW_SAME}, {"Tanh", VIEW_SAME},
-    {"Softplus", VIEW_SAME}, {"Gelu", VIEW_SAME}, {"Elu", VIEW_SAME}, {"Selu", VIEW_SAME},
-    {"Celu", VIEW_SAME}, {"Mish", VIEW_SAME}, {"HardSigmoid", VIEW_SAME}, {"HardSwish", VIEW_SAME},
-    {"Clip", VIEW_SAME}, {"Sin", VIEW_SAME}, {"Cos", VIEW_SAME},
-    {"Softmax", VIEW_SOFTMAX}, {"LogSoftmax", VIEW_SOFTMAX},
-    {"MatMul", VIEW_MATMUL}, {"Gemm", VIEW_GEMM}, {"Transpose", VIEW_TRANSPOSE},
-    {"Reshape", VIEW_RESHAPE}, {"Shape", VIEW_SHAPE},
+#define ONNX_OP(op_type, fn, note, view) {op_type, VIEW_##view},
+#include "onnx_ops.def"
+#undef ONNX_OP
 };
 
-#define VIEW_OPS_LIST "Reshape, Transpose, Shape, MatMul, Gemm, Softmax, LogSoftmax and elementwise math"
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* "Reshape, Transpose, ..., and elementwise math": the ops that take views,
+ * from the table (the elementwise ones summed up). */
+static const char *view_ops_list(char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < COUNT(view_ops) && used < size; i++)
+        if (view_ops[i].kind != VIEW_NONE && view_ops[i].kind != VIEW_SAME)
+            used += (size_t)snprintf(buf + used, size - used, "%s, ", view_ops[i].op_type);
+    if (used < size)
+        snprintf(buf + used, size - used, "elementwise math");
+    return buf;
+}
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -125,7 +131,7 @@ static int first_view_input(onnx_imp_ctx *c, const onnx_imp_node *n)
 
 static ebm_status refuse(onnx_imp_ctx *c, const onnx_imp_node *n, int k, const char *why)
 {
-    char b[96];
+    char b[96], list[256];
     const onnx_imp_view *v = onnx_imp_input_view(c, n, k);
     const ir_shape *s = onnx_imp_input_shape(c, n, k);
     if (v && s)
@@ -134,8 +140,8 @@ static ebm_status refuse(onnx_imp_ctx *c, const onnx_imp_node *n, int k, const c
         snprintf(b, sizeof b, "?");
     return onnx_imp_fail(c, n, EBM_ERR_UNSUPPORTED,
                          "input %d has shape %s, which merges the batch dimension N with other dimensions; %s "
-                         "(ops that take such operands: " VIEW_OPS_LIST ", on axes that do not hold N)",
-                         k, b, why);
+                         "(ops that take such operands: %s, on axes that do not hold N; see docs/operators.md)",
+                         k, b, why, view_ops_list(list, sizeof list));
 }
 
 /* ---- elementwise, softmax ------------------------------------------------------- */
@@ -520,10 +526,11 @@ static ebm_status lower_reshape(onnx_imp_ctx *c, const onnx_imp_node *n)
 ebm_status onnx_imp_lower_view(onnx_imp_ctx *c, const onnx_imp_node *n)
 {
     const char *op = onnx_imp_str(n->p->op_type);
-    for (size_t i = 0; i < sizeof view_ops / sizeof *view_ops; i++) {
+    for (size_t i = 0; i < COUNT(view_ops); i++) {
         if (strcmp(view_ops[i].op_type, op) != 0)
             continue;
         switch (view_ops[i].kind) {
+        case VIEW_NONE: break;
         case VIEW_SAME: return lower_same(c, n);
         case VIEW_SOFTMAX: return lower_softmax(c, n);
         case VIEW_MATMUL: return lower_matmul(c, n);

@@ -24,11 +24,11 @@ static const core_row core[] = {
 };
 
 typedef struct onnx_row {
-    const char *op_type, *fn, *note;
+    const char *op_type, *fn, *note, *view;
 } onnx_row;
 
 static onnx_row imports[] = {
-#define ONNX_OP(op_type, fn, note) {op_type, #fn, note},
+#define ONNX_OP(op_type, fn, note, view) {op_type, #fn, note, #view},
 #include "onnx_ops.def"
 #undef ONNX_OP
 };
@@ -47,6 +47,27 @@ static const char *core_unary(const char *op_type)
         if (core[i].arity == 1 && core[i].onnx && strcmp(core[i].onnx, op_type) == 0)
             return core[i].name;
     return NULL;
+}
+
+/* The batch-view column: what the op does with an operand whose dims merge N
+ * (the VIEW column of onnx_ops.def, onnx/onnx_lower_view.c). */
+static const char *view_text(const char *view)
+{
+    static const char *const text[][2] = {
+        {"NONE", ""},
+        {"SAME", "elementwise"},
+        {"SOFTMAX", "along unmerged trailing axes"},
+        {"MATMUL", "rows may merge N"},
+        {"GEMM", "A's rows may merge N"},
+        {"TRANSPOSE", "moves merged dims whole"},
+        {"RESHAPE", "regroups, N kept in place"},
+        {"SHAPE", "reports k·N"},
+    };
+    for (size_t i = 0; i < COUNT(text); i++)
+        if (strcmp(text[i][0], view) == 0)
+            return text[i][1];
+    fprintf(stderr, "gen_operators: unknown view kind %s\n", view);
+    exit(1);
 }
 
 /* The derivative column: the rule's name without its prefix. */
@@ -81,15 +102,17 @@ int main(void)
     printf("## ONNX operators ebmc imports (%zu, ai.onnx domain)\n\n", COUNT(imports));
     printf("Where an operator changed between opsets (attributes that became inputs, new\n"
            "defaults), the importer follows the opset the file declares.  Any other operator is\n"
-           "rejected at import with the node named.\n\n");
-    printf("| ONNX operator | becomes |\n|---|---|\n");
+           "rejected at import with the node named.  The batch view column says what the\n"
+           "operator does with an operand whose dims merge the batch N with others (attention's\n"
+           "`[T, N*heads, d]`; HACKING.md, batch views); an operator without an entry refuses it.\n\n");
+    printf("| ONNX operator | becomes | batch view |\n|---|---|---|\n");
     for (size_t i = 0; i < COUNT(imports); i++) {
         const onnx_row *r = &imports[i];
         const char *op = strcmp(r->fn, "imp_lower_core_unary") == 0 ? core_unary(r->op_type) : NULL;
         if (op)
-            printf("| %s | `%s` |\n", r->op_type, op);
+            printf("| %s | `%s` | %s |\n", r->op_type, op, view_text(r->view));
         else
-            printf("| %s | %s |\n", r->op_type, r->note ? r->note : "?");
+            printf("| %s | %s | %s |\n", r->op_type, r->note ? r->note : "?", view_text(r->view));
     }
     printf("\n## Core ops (%zu, ir/ops.def)\n\n", COUNT(core));
     printf("| op | operands | fusion class | kernel | exported as | derivative rule |\n|---|---|---|---|---|---|\n");

@@ -218,8 +218,16 @@ static int read_tensors(const char *dir, const char *kind, ir_tensor *t, int *co
     }
 }
 
-/* Double data beyond float32's range cannot mean the same in a float32 IR
- * (some pytorch-operator tests hold values like 1e200). */
+/* Double data beyond float32's range cannot mean the same in a float32 IR.
+ * Four pytorch-operator tests (add_broadcast, add_size1_right_broadcast,
+ * add_size1_singleton_broadcast, addconstant) add run-time DOUBLE inputs that
+ * hold uninitialised memory the exporter saved (values like 2.4e198 next to
+ * denormals); the values flow through an Add at run time, not through an
+ * import-time shape or constant path, and ebmc's models take and compute
+ * float32 arrays (the .npy / ABI convention), which cannot hold them: as
+ * float32 they are infinite.  Running the executor in float64 would pass
+ * them, but would test something no compiled model does, so they stay
+ * skipped with the reason printed. */
 static int fits_float32(const ir_tensor *t)
 {
     if (t->dtype != IR_DT_F64)
@@ -240,7 +248,8 @@ static int load_data_set(const char *dir, data_set *d, test_result *r)
         return -1;
     for (int k = 0; k < d->n_in + d->n_out; k++)
         if (!fits_float32(k < d->n_in ? &d->in[k] : &d->out[k - d->n_in])) {
-            set_result(r, OUT_SKIP, "DOUBLE data beyond the float32 range (out of scope)");
+            set_result(r, OUT_SKIP, "DOUBLE %s data beyond the float32 range: ebmc's models take and compute "
+                       "float32", k < d->n_in ? "input" : "output");
             return -1;
         }
     return 0;

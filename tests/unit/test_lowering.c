@@ -269,7 +269,13 @@ typedef struct error_case {
 } error_case;
 
 static const error_case ERROR_CASES[] = {
-    {"err_conv3d", 1, EBM_ERR_UNSUPPORTED, "(Conv)", "only 1-D and 2-D convolutions are supported (input rank 5)"},
+    {"err_conv4d", 1, EBM_ERR_UNSUPPORTED, "(Conv)",
+     "only 1-D, 2-D and 3-D convolutions are supported (input rank 6; see docs/operators.md)"},
+    {"err_conv3d_weight", 1, EBM_ERR_INVALID, "(Conv)", "the weight W must be [O, C/group, kd, kh, kw]"},
+    {"err_conv3d_group", 1, EBM_ERR_INVALID, "(Conv)", "does not fit 3 input channels in 2 groups"},
+    {"err_conv3d_too_large", 1, EBM_ERR_UNSUPPORTED, "(Conv)",
+     "the 3-D lowering would need depth taps of 2.06e+11 elements (limit 6.87e+10"},
+    {"err_maxpool4d", 1, EBM_ERR_UNSUPPORTED, "(MaxPool)", "only 1-D, 2-D and 3-D poolings are supported (input rank 6"},
     {"err_gelu_approximate", 1, EBM_ERR_UNSUPPORTED, "(Gelu)", "approximate = 'fast'"},
     {"err_elu_unknown_attr", 1, EBM_ERR_UNSUPPORTED, "(Elu)", "attribute 'flavour'"},
     {"err_clip_dynamic", 1, EBM_ERR_NOT_STATIC, "(Clip)", "the min of Clip"},

@@ -372,8 +372,12 @@ def convolutions():
     wd = rand(97, (3, 1, 3, 3))
     one("conv_depthwise", "Conv", x, conv_ref(x, wd, None, (1, 1), [1, 1, 1, 1], group=3),
         inits=[init("w", wd)], group=3, pads=[1, 1, 1, 1])
-    error_case("err_conv3d", [node("Conv", ["x", "w"], ["y"])], [("x", (2, 2, 5, 5, 5))],
-               [("y", (2, 3, 3, 3, 3))], inits=[init("w", rand(99, (3, 2, 3, 3, 3)))])
+    error_case("err_conv4d", [node("Conv", ["x", "w"], ["y"])], [("x", (2, 2, 4, 4, 4, 4))],
+               [("y", (2, 3, 2, 2, 2, 2))], inits=[init("w", rand(99, (3, 2, 3, 3, 3, 3)))])
+    error_case("err_conv3d_weight", [node("Conv", ["x", "w"], ["y"])], [("x", (2, 2, 5, 5, 5))],
+               [("y", (2, 3, 3, 3, 3))], inits=[init("w", rand(99, (3, 2, 3, 3)))])
+    error_case("err_conv3d_group", [node("Conv", ["x", "w"], ["y"], group=2)], [("x", (2, 3, 5, 5, 5))],
+               [("y", (2, 4, 3, 3, 3))], inits=[init("w", rand(99, (4, 2, 3, 3, 3)))])
 
 
 def max_pool_ref(x, k, s, pads, dil=(1, 1), ceil=False):
@@ -406,6 +410,75 @@ def poolings():
     ref = cols.view(2, 3, 4, -1).mean(dim=2).view(2, 3, 4, 4).numpy()
     one("avgpool_dilations", "AveragePool", x6, ref, opset=19, kernel_shape=[2, 2], dilations=[2, 1])
     one("global_avgpool", "GlobalAveragePool", x, f64(x).mean(axis=(2, 3), keepdims=True))
+
+
+# ---- 3-D windows (onnx_lower_conv3d.c; references from torch's 3-D ops in float64) ----------
+
+def pad3(x, pads, value=0.0):
+    """pads in ONNX order: d, h, w begins, then d, h, w ends."""
+    return F.pad(t64(x), (pads[2], pads[5], pads[1], pads[4], pads[0], pads[3]), value=value)
+
+
+def volumetric():
+    # grouped, strided, dilated, asymmetric pads, bias
+    x = rand(110, (2, 4, 7, 6, 5))
+    w = rand(111, (6, 2, 3, 2, 3))
+    b = rand(112, (6,))
+    pads = [1, 0, 1, 2, 1, 0]
+    ref = F.conv3d(pad3(x, pads), t64(w), t64(b), stride=(2, 1, 2), dilation=(2, 1, 1), groups=2).numpy()
+    one("conv3d", "Conv", x, ref, inits=[init("w", w), init("b", b)], group=2, strides=[2, 1, 2],
+        dilations=[2, 1, 1], pads=pads)
+    # SAME_UPPER, depth kernel 2 (odd total padding: the extra cell goes last)
+    x2 = rand(113, (2, 3, 5, 6, 4))
+    w2 = rand(114, (4, 3, 2, 3, 3))
+    pd, ph, pw = same_pads(5, 2, 2, 1, False), same_pads(6, 3, 2, 1, False), same_pads(4, 3, 1, 1, False)
+    ref = F.conv3d(pad3(x2, [pd[0], ph[0], pw[0], pd[1], ph[1], pw[1]]), t64(w2), stride=(2, 2, 1)).numpy()
+    one("conv3d_same_upper", "Conv", x2, ref, inits=[init("w", w2)], strides=[2, 2, 1], auto_pad="SAME_UPPER")
+    # max: asymmetric pads (padded cells never win), dilations; then ceil_mode
+    mp = [1, 0, 1, 1, 1, 0]
+    ref = F.max_pool3d(pad3(x, mp, -math.inf), (3, 2, 2), (2, 1, 2), 0, (1, 2, 1)).numpy()
+    one("maxpool3d", "MaxPool", x, ref, opset=12, kernel_shape=[3, 2, 2], strides=[2, 1, 2], pads=mp,
+        dilations=[1, 2, 1])
+    x3 = rand(115, (2, 3, 6, 5, 7))
+    ref = F.max_pool3d(t64(x3), 3, 2, 1, ceil_mode=True).numpy()
+    one("maxpool3d_ceil", "MaxPool", x3, ref, opset=12, kernel_shape=[3, 3, 3], strides=[2, 2, 2],
+        pads=[1, 1, 1, 1, 1, 1], ceil_mode=1)
+    # average with and without the padding counted, ceil_mode
+    for cip in (0, 1):
+        ref = F.avg_pool3d(t64(x3), (3, 3, 2), 2, (1, 1, 0), ceil_mode=True, count_include_pad=bool(cip)).numpy()
+        one("avgpool3d_ceil_cip%d" % cip, "AveragePool", x3, ref, kernel_shape=[3, 3, 2], strides=[2, 2, 2],
+            pads=[1, 1, 0, 1, 1, 0], ceil_mode=1, count_include_pad=cip)
+    one("global_avgpool3d", "GlobalAveragePool", x3, f64(x3).mean(axis=(2, 3, 4), keepdims=True))
+    # transposed: groups, strides, dilations, asymmetric pads, output_padding, bias
+    xt = rand(116, (2, 4, 3, 4, 3))
+    wt = rand(117, (4, 3, 3, 2, 3))
+    bt = rand(118, (6,))
+    full = F.conv_transpose3d(t64(xt), t64(wt), None, stride=(2, 1, 2), groups=2, dilation=(1, 2, 1)).numpy()
+    tp, opad = [1, 0, 0, 0, 1, 1], [1, 0, 1]
+    line = np.zeros(full.shape[:2] + tuple(full.shape[2 + i] + opad[i] for i in range(3)))
+    line[:, :, :full.shape[2], :full.shape[3], :full.shape[4]] = full
+    ref = line[:, :, tp[0]:line.shape[2] - tp[3], tp[1]:line.shape[3] - tp[4], tp[2]:line.shape[4] - tp[5]]
+    ref = ref + f64(bt).reshape(1, 6, 1, 1, 1)
+    one("convtranspose3d", "ConvTranspose", xt, ref, inits=[init("w", wt), init("b", bt)], group=2,
+        strides=[2, 1, 2], dilations=[1, 2, 1], pads=tp, output_padding=opad)
+    # the stacked depth taps would hold 3 * 4094 * 1024 * 4096 * 4 elements per sample
+    huge = lambda shape: np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape, (0,) * len(shape))
+    write_model("err_conv3d_too_large", [node("Conv", ["x", "w"], ["y"])], [("x", huge((2, 1024, 4096, 4096, 4)))],
+                [("y", huge((2, 8, 4094, 4096, 4)))], [init("w", rand(119, (8, 1024, 3, 1, 1)))])
+    # output_shape: beyond the full line (zeros) along depth, cropped along height (the
+    # begin is total - total // 2 without auto_pad, as ONNX specifies), exact along width
+    xo = rand(120, (2, 2, 3, 3, 2))
+    wo = rand(121, (2, 3, 2, 3, 3))
+    full = F.conv_transpose3d(t64(xo), t64(wo), None, stride=(2, 2, 1)).numpy()   # [2, 3, 6, 7, 4]
+    want = [7, 6, 4]
+    begin = [(f - w) - (f - w) // 2 for f, w in zip(full.shape[2:], want)]
+    line = np.zeros(full.shape[:2] + (8, 8, 8))
+    line[:, :, :6, :7, :4] = full
+    ref = line[:, :, begin[0]:begin[0] + 7, begin[1]:begin[1] + 6, begin[2]:begin[2] + 4]
+    one("convtranspose3d_output_shape", "ConvTranspose", xo, ref, inits=[init("w", wo)], strides=[2, 2, 1],
+        output_shape=want)
+    error_case("err_maxpool4d", [node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2, 2, 2])],
+               [("x", (2, 2, 4, 4, 4, 4))], [("y", (2, 2, 3, 3, 3, 3))])
 
 
 # ---- normalisation --------------------------------------------------------------------
@@ -521,6 +594,7 @@ def main():
     softmaxes()
     convolutions()
     poolings()
+    volumetric()
     batch_norms()
     layer_norms()
     group_norms()
