@@ -13,7 +13,10 @@ The two alternate, round after round, so drift of the machine falls on both; the
 gives min / median / max wall seconds and the ratio of the medians.  EBMC_JOBS is left
 to its default (all CPUs), as a user gets it.
 
-    /usr/bin/python3 bench/cold_start.py [--build build] [--presets mnist,cifar] [--rounds 3]
+    /usr/bin/python3 bench/cold_start.py [--build build] [--baseline OTHER_BUILD] [--presets mnist,cifar]
+                                         [--rounds 3]
+
+--baseline times a second build of ebmc (an older commit, say) in the same rounds.
 """
 import argparse
 import os
@@ -59,11 +62,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--presets", default="mnist,cifar")
+    ap.add_argument("--baseline", help="another build folder, timed in the same rounds")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    builds = [args.build] + ([args.baseline] if args.baseline else [])
+    for b in builds:
+        if not os.path.exists(os.path.join(b, "bin", "ebm")):
+            raise SystemExit(f"{b}/bin/ebm is missing: build first (cmake -S . -B build && cmake --build build -j2)")
     ebm = os.path.join(args.build, "bin", "ebm")
-    if not os.path.exists(ebm):
-        raise SystemExit(f"{ebm} is missing: build first (cmake -S . -B build && cmake --build build -j2)")
     work = tempfile.mkdtemp(prefix="ebmc-cold-")
     rows = []
     try:
@@ -71,24 +77,27 @@ def main():
             onnx = os.path.join(work, f"{preset}.onnx")
             subprocess.run([ebm, "init", "--preset", preset, "-o", onnx], check=True, stderr=subprocess.DEVNULL)
             script = TORCH_STEP.format(here=HERE, preset=preset)
-            te, tt = [], []
+            te, tt = [[] for _ in builds], []
             for r in range(args.rounds):
-                cache = os.path.join(work, f"cache-{preset}-{r}")
-                env = dict(os.environ, XDG_CACHE_HOME=cache, EBM_PROGRESS="0")
-                te.append(timed([ebm, "sample", onnx, "-n", "64", "--steps", "1", "-o",
-                                 os.path.join(work, "s.npy")], env))
-                shutil.rmtree(cache, ignore_errors=True)
+                for i, b in enumerate(builds):
+                    cache = os.path.join(work, f"cache-{preset}-{r}-{i}")
+                    env = dict(os.environ, XDG_CACHE_HOME=cache, EBM_PROGRESS="0")
+                    te[i].append(timed([os.path.join(b, "bin", "ebm"), "sample", onnx, "-n", "64", "--steps", "1",
+                                        "-o", os.path.join(work, "s.npy")], env))
+                    shutil.rmtree(cache, ignore_errors=True)
                 tt.append(timed([sys.executable, "-c", script]))
-                print(f"{preset} round {r + 1}: ebmc {te[-1]:.2f} s, torch {tt[-1]:.2f} s", file=sys.stderr)
-            rows.append((preset, te, tt))
+                print(f"{preset} round {r + 1}: ebmc " + ", ".join(f"{t[-1]:.2f} s" for t in te)
+                      + f"; torch {tt[-1]:.2f} s", file=sys.stderr)
+            for i, b in enumerate(builds):
+                rows.append((preset, b, te[i], tt))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()[0]
-    print(f"| preset | ebmc cold start s (min / median / max) | PyTorch cold start s | ebmc / PyTorch |")
-    print("|---|---|---|---|")
-    for preset, te, tt in rows:
+    print("| preset | build | ebmc cold start s (min / median / max) | PyTorch cold start s | ebmc / PyTorch |")
+    print("|---|---|---|---|---|")
+    for preset, b, te, tt in rows:
         f = lambda v: f"{min(v):.2f} / {statistics.median(v):.2f} / {max(v):.2f}"
-        print(f"| {preset} | {f(te)} | {f(tt)} | {statistics.median(te) / statistics.median(tt):.2f} |")
+        print(f"| {preset} | {b} | {f(te)} | {f(tt)} | {statistics.median(te) / statistics.median(tt):.2f} |")
     print(f"\n{args.rounds} alternating rounds; load average {load:.1f} at the end; {os.cpu_count()} CPUs")
 
 

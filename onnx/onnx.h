@@ -52,6 +52,10 @@ typedef struct ir_import_options {
      * interpolation matrices; initializers are bounded by the file's size and
      * not counted).  0: the default, 2^26. */
     int64_t max_computed;
+    /* 1: a DOUBLE graph input varies at run time like a float one (the graph
+     *    then only makes sense run by the float64 executor, ebmc_exec with
+     *    EBMC_F64: `ebm eval --f64`, the conformance runner).  0: refused. */
+    int double_inputs;
 } ir_import_options;
 
 /* Reads and lowers a model; *out is a new graph (free with ir_graph_free).

@@ -785,10 +785,12 @@ static ebm_status bind_inputs(onnx_imp_ctx *c)
         }
         const Onnx__TypeProto__Tensor *tt = onnx_imp_tensor_type(vi);
         int32_t et = tt && tt->has_elem_type ? tt->elem_type : 0;
-        if (et != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
+        if (et != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT &&
+            !(et == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE && c->opt.double_inputs))
             return onnx_imp_fail(c, NULL, EBM_ERR_UNSUPPORTED,
                                  "graph input '%s' has element type %s; only float32 inputs can vary at run "
-                                 "time (give a value for it when importing)", vi->name, onnx_imp_type_name(et));
+                                 "time (give a value for it when importing%s)", vi->name, onnx_imp_type_name(et),
+                                 et == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE ? ", or evaluate with --f64" : "");
         ir_shape s;
         ebm_status st = input_shape(c, vi, &s);
         if (st != EBM_OK)

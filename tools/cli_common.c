@@ -347,14 +347,19 @@ static ebm_status sniff_model(const char *path, ebm_error *err)
     return EBM_OK;
 }
 
-ebm_status cli_load_model(const char *path, ir_graph **out, ebm_error *err)
+ebm_status cli_load_model_with(const char *path, int double_inputs, ir_graph **out, ebm_error *err)
 {
     *out = NULL;
     ebm_status st = sniff_model(path, err);
     if (st)
         return st;
-    ir_import_options opt = {.batch_symbolic = 1};
+    ir_import_options opt = {.batch_symbolic = 1, .double_inputs = double_inputs};
     return ir_onnx_import_file(path, &opt, out, err);
+}
+
+ebm_status cli_load_model(const char *path, ir_graph **out, ebm_error *err)
+{
+    return cli_load_model_with(path, 0, out, err);
 }
 
 _Static_assert(IR_MAX_RANK == EBM_ABI_MAX_RANK, "the IR and the ABI have the same rank limit");

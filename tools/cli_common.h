@@ -103,6 +103,8 @@ ebm_status cli_hash_file(const char *path, char *hex, size_t size, ebm_error *er
  * symbolic batch dimension.  Other known formats (compiled model, .npy, empty
  * file, ...) fail with a message saying what the file is. */
 ebm_status cli_load_model(const char *path, ir_graph **out, ebm_error *err);
+/* The same; double_inputs: a DOUBLE graph input is an input like a float one (for the float64 executor). */
+ebm_status cli_load_model_with(const char *path, int double_inputs, ir_graph **out, ebm_error *err);
 
 /* The input shape of a compiled model as an IR shape (printed [N,3,8,8]). */
 ir_shape cli_desc_input_shape(const ebm_abi_model *d);

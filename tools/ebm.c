@@ -511,7 +511,7 @@ static ebm_status eval_reference(const cli_args *a, ebm_error *err)
     ebm_array x = {0};
     eval_out o = {.f64 = cli_get(&eval_cmd, a, "f64") != NULL};
     int64_t n = 0;
-    ebm_status st = cli_load_model(model, &g, err);
+    ebm_status st = cli_load_model_with(model, o.f64, &g, err);
     if (!st)
         st = cli_resolve_head(g, cli_get(&eval_cmd, a, "energy-head"), &p.head, err);
     if (!st)

@@ -612,6 +612,33 @@ START_TEST(test_onnx_backend_cases)
 }
 END_TEST
 
+/* A DOUBLE graph input is refused (pointing to --f64) unless double_inputs
+ * asks for it; then it is an input like a float one, for the float64 executor,
+ * which adds the constant 1 to x exactly at 2.4e198 (beyond float32's range). */
+START_TEST(test_double_inputs)
+{
+    const char *model = tu_path("%s/conformance/onnx-v1.22.0/pytorch-operator/test_operator_addconstant/model.onnx",
+                                tu_shared_dir());
+    ir_graph *g = NULL;
+    ebm_error err = {0};
+    ir_import_options opt = {.batch_symbolic = 0};
+    ck_assert_int_eq(ir_onnx_import_file(model, &opt, &g, &err), EBM_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(err.msg, "element type DOUBLE") && strstr(err.msg, "--f64"), "%s", err.msg);
+    opt.double_inputs = 1;
+    ck_assert_msg(ir_onnx_import_file(model, &opt, &g, &err) == EBM_OK, "%s", err.msg);
+    ck_assert_int_eq(g->n_inputs, 1);
+    int64_t numel = ir_shape_numel(&g->nodes[g->inputs[0]].shape, 1);
+    ck_assert_int_eq(numel, 6);
+    double x[6] = {2.4e198, -1.5, 0.0, 1e-300, 3.0, -7e250}, y[6];
+    const void *in[1] = {x};
+    void *out[1] = {y};
+    ck_assert_msg(ebmc_exec(g, 1, EBMC_F64, in, out, &err) == EBM_OK, "%s", err.msg);
+    for (int i = 0; i < 6; i++)
+        ck_assert_msg(y[i] == x[i] + 1.0, "y[%d] = %g, expected %g", i, y[i], x[i] + 1.0);
+    ir_graph_free(g);
+}
+END_TEST
+
 START_TEST(test_read_tensor_file)
 {
     const char *p = tu_path("%s/test_reshape_reduced_dims/%s", backend_root(), "test_data_set_0/input_1.pb");
@@ -675,6 +702,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_batch_sized_constants);
     tcase_add_test(tc, test_static_outputs_and_parameters);
     tcase_add_test(tc, test_computed_tensors_bounded);
+    tcase_add_test(tc, test_double_inputs);
     tcase_add_test(tc, test_bound_input_and_fixed_batch);
     tcase_add_test(tc, test_list_inputs);
     tcase_add_test(tc, test_broken_files);
