@@ -169,6 +169,23 @@ ebm_status ebm_dist_gather_rows(const float *mine, int64_t rows, int64_t numel, 
     return EBM_OK;
 }
 
+ebm_status ebm_dist_bcast(float *x, int64_t count, ebm_error *err)
+{
+    if (dist_size <= 1)
+        return EBM_OK;
+    if (count < 0 || count > INT_MAX)
+        return ebm_fail(err, EBM_ERR_UNSUPPORTED, "MPI broadcast of %lld floats: more than %d", (long long)count,
+                        INT_MAX);
+#ifdef EBMC_HAVE_MPI
+    MPI_Request req;
+    MPI_Ibcast(x, (int)count, MPI_FLOAT, 0, MPI_COMM_WORLD, &req);
+    wait_quietly(&req);
+#else
+    (void)x;
+#endif
+    return EBM_OK;
+}
+
 void ebm_dist_share(int64_t n, int64_t *first, int64_t *count)
 {
     const int64_t R = dist_size, r = dist_rank, q = n / R, extra = n % R;

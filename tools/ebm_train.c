@@ -854,24 +854,19 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
             st = log_flush(&ls, err);   /* a log that cannot be written fails the run before it starts */
         }
     }
-    if (!st && rank == 0 && (d.toy || j->eval_every > 0)) {
+    /* the FID measure on every rank (each computes its share of the features: a collective, so the
+     * ranks first agree that all got this far), the toy KL on rank 0 */
+    st = ebm_dist_settle(st, err);
+    if (!st && (d.toy ? rank == 0 : j->eval_every > 0)) {
         const ebm_langevin_params *p = &j->cfg.sampler.lv;
         double lo = p->clamp ? p->lo : d.lo, hi = p->clamp ? p->hi : d.hi;
         char why[200];
         st = train_eval_open(&ls.eval, m, d.toy, &d.ds, j->data, j->features, j->eval_samples, lo, hi, why,
                              sizeof why, err);
-        if (!st && why[0] && j->eval_every_given)
+        if (!st && why[0] && j->eval_every_given && rank == 0)
             fprintf(stderr, "ebm train: %s\n", why);
     }
     st = ebm_dist_settle(st, err);
-    if (!st && size > 1 && root_says(ls.eval.kind == EVAL_FID) && rank > 0) {
-        /* rank 0 measures FID; the others run their share of its chains */
-        const ebm_langevin_params *p = &j->cfg.sampler.lv;
-        st = train_eval_open_chains(&ls.eval, m, j->eval_samples, p->clamp ? p->lo : d.lo, p->clamp ? p->hi : d.hi,
-                                    err);
-        if (st)
-            ebm_dist_abort(CLI_EXIT_ERROR);
-    }
     if (!st && j->clamp_note[0] && rank == 0)
         fprintf(stderr, "%s\n", j->clamp_note);
     double t0 = cli_now_seconds();

@@ -3,6 +3,7 @@
 # process: training (cd with its sample buffer, and dsm) gives the same
 # trained model, checkpoint and buffer bytes; a checkpoint of 2 ranks resumed
 # in one process ends where one process running straight through does;
+# the FID logged while training is one process's (each rank computes a share of the features);
 # sampling writes the same .npy bytes (3 ranks: an uneven split of the chains);
 # a batch the ranks cannot split is refused in one line; a rank that fails
 # ends the whole job with its message, never a hang.  Skips when ebm was
@@ -61,6 +62,19 @@ DSM=(--data toy:moons --objective dsm --sigma 0.3 --steps 10 --batch 32 --lr 1e-
 expect_ok "dsm, one process" "$EBM" train "$T2D" "${DSM[@]}" -o "$TMP/d1.onnx"
 expect_ok "dsm, 2 ranks" run2 "$EBM" train "$T2D" "${DSM[@]}" -o "$TMP/d2.onnx"
 check "dsm: 2 ranks write the trained model of one process" cmp "$TMP/d1.onnx" "$TMP/d2.onnx"
+
+# ---- FID under mpirun: every rank computes its share of the features (chunks of 256 samples) --------------
+# 96 training images (one chunk: rank 1 has none of the reference's) and 300 chains (two chunks, one a rank)
+CNN="$TMP/cnn.onnx"
+expect_ok "cnn preset" "$EBM" init --preset cnn --seed 1 -o "$CNN"
+IMG=(--data "$SRC/tests/data/fid/a.npy" --steps 4 --batch 32 --mcmc-steps 3 --eval-every 2 --eval-samples 300
+     --log-every 2 --seed 2)
+expect_ok "FID, one process" "$EBM" train "$CNN" "${IMG[@]}" -o "$TMP/f1.onnx" --log "$TMP/f1.csv"
+expect_ok "FID, 2 ranks" run2 "$EBM" train "$CNN" "${IMG[@]}" -o "$TMP/f2.onnx" --log "$TMP/f2.csv"
+check "FID: logged at steps 2 and 4, finite and > 0" awk -F, 'NR > 1 { n++; if (!($11 + 0 > 0)) bad = 1 } END { exit bad || n != 2 }' \
+    "$TMP/f1.csv"
+check "FID: 2 ranks log the values of one process" cmp <(cut -d, -f1-11 "$TMP/f1.csv") <(cut -d, -f1-11 "$TMP/f2.csv")
+check "FID: ... and write its model" cmp "$TMP/f1.onnx" "$TMP/f2.onnx"
 
 # ---- sampling: 32 chains (the compiled model of the cd runs), 11 + 11 + 10 on 3 ranks ---------------------
 S=(-n 32 --steps 30 --step-size 0.05 --noise auto --seed 9)
