@@ -692,13 +692,17 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
                 fprintf(stderr, "\n");
             }
         }
+        const int at_ckpt = j->ckpt && (k % j->ckpt_every == 0 || k == j->steps),
+                  at_png = j->png && k % j->png_every == 0 && k < j->steps;
+        if ((at_ckpt || at_png) && (st = ebm_trainer_gather(t, err)))   /* the buffer's shards to rank 0 */
+            break;
         if (!root)
             continue;
         if (at_log)
             st = log_row(ls, &s, q, err);
-        if (!st && j->ckpt && (k % j->ckpt_every == 0 || k == j->steps))
+        if (!st && at_ckpt)
             st = ebm_trainer_save(t, j->ckpt, err);
-        if (!st && j->png && k % j->png_every == 0 && k < j->steps)
+        if (!st && at_png)
             st = write_png(j, m, t, d, k, 0, err);
         char tail[200];
         int n = snprintf(tail, sizeof tail, "loss %.4g  E+ %.4g  E- %.4g", s.loss, s.real_energy_mean,
@@ -834,7 +838,8 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
     if (!st)
         st = ebm_trainer_new(m, &td, &j->cfg, &t, err);
     if (!st && size > 1) {
-        const ebm_train_comm comm = {.rank = rank, .size = size, .allgather = ebm_dist_allgather};
+        const ebm_train_comm comm = {.rank = rank, .size = size, .allgather = ebm_dist_allgather,
+                                     .alltoallv = ebm_dist_alltoallv};
         st = ebm_trainer_set_comm(t, &comm, err);
     }
     if (!st && j->resume && (st = ebm_trainer_load(t, j->resume, err)) == EBM_OK && j->steps_given && j->steps == 0)
@@ -878,6 +883,8 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
         fprintf(stderr, "ebm train: --time %g ran out before the first step (starting took %.1f s): the model is "
                 "written with its parameters unchanged\n", j->time_budget, t0 - t_start);
     train_eval_result final = {.value = NAN, .covered = -1};
+    if (!st && (j->png || j->buffer_out))
+        st = ebm_trainer_gather(t, err);   /* the buffer's shards and the last samples to rank 0 */
     if (!st) {
         /* the model file gets the shipped parameters (the EMA when enabled); under mpirun
          * every rank runs its share of the final measurement's chains, rank 0 writes */
