@@ -351,12 +351,16 @@ static ebm_status load_data(const train_job *j, train_data *d, ebm_error *err)
     ebm_status st = ebm_data_load(j->data, &d->ds, err);
     if (st)
         return st;
+    /* the loaders give finite values only: plain comparisons (fminf and fmaxf are calls) */
     const int64_t total = d->ds.shape[0] * ebm_dataset_sample_numel(&d->ds);
-    d->lo = d->hi = d->ds.data[0];
+    float lo = d->ds.data[0], hi = lo;
     for (int64_t i = 0; i < total; i++) {
-        d->lo = fminf(d->lo, d->ds.data[i]);
-        d->hi = fmaxf(d->hi, d->ds.data[i]);
+        const float v = d->ds.data[i];
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
     }
+    d->lo = lo;
+    d->hi = hi;
     return EBM_OK;
 }
 
