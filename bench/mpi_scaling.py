@@ -12,11 +12,14 @@ one thread's compute for it as 16 times the measured step at batch 64 (a step's 
 linear in the batch).  Per step and rank (tools/ebm_dist.c, runtime/train.c):
   compute   C / R, C = one thread's seconds per step of batch B (measured at 64: `ebm
             train`, --eval-every 0, the summary line's training time over its steps);
-  exchanged three allgathers in rank order: the energies (2B floats), the model samples
-            x- (B * numel floats, cd only) and the gradient's blocks ((2B/G) * W floats for
-            cd, (B/G) * W for dsm; G = 16 samples, W = parameters); in a ring allgather a
-            rank receives (R-1)/R of each, in R-1 messages.
-  time      C/R + sum over the allgathers of (R-1) * alpha + (R-1)/R * bytes / beta.
+  exchanged two allgathers in rank order: the energies (2B floats) and the gradient's
+            blocks ((2B/G) * W floats for cd, (B/G) * W for dsm; G = 16 samples, W =
+            parameters); in a ring allgather a rank receives (R-1)/R of each, in R-1
+            messages.  cd also moves the buffer draw's samples from the ranks holding
+            their slots of the sharded buffer (an alltoallv): a rank's B/R rows, (R-1)/R of
+            them from others (at most: fresh rows need none), in R-1 messages; its pushes
+            stay on the rank (the buffer's capacity a multiple of B).
+  time      C/R + sum over the exchanges of (R-1) * alpha + bytes received / beta.
 Networks: 10 Gb/s Ethernet (beta 1.25 GB/s, alpha 25 us) and 100 Gb/s InfiniBand
 (12.5 GB/s, 2 us).  Standard library only; needs build/bin/ebm and, for the mnist and
 cnn presets, Debian's dataset-fashion-mnist.
@@ -80,12 +83,12 @@ def measure(ebm, model, data, objective, steps):
 
 def step_time(c, r, numel, params, objective, beta, alpha):
     floats = [2 * BATCH, (2 if objective == "cd" else 1) * BATCH // BLOCK * params]
-    if objective == "cd":
-        floats.append(BATCH * numel)
     comm = 0.0
     if r > 1:
         for f in floats:
             comm += (r - 1) * alpha + (r - 1) / r * 4 * f / beta
+        if objective == "cd":   # the draw's samples, this rank's rows only
+            comm += (r - 1) * alpha + (r - 1) / r * 4 * (BATCH / r) * numel / beta
     return c / r + comm, comm
 
 
@@ -122,8 +125,7 @@ def main():
           + " | ".join("R=%d s/step (comm %%)" % r for r in RANKS[1:]) + " | comm = compute at R |")
     print("|---" * (7 + len(RANKS) - 1) + "|")
     for preset, obj, params, numel, c in rows:
-        nbytes = 4 * (2 * BATCH + (2 if obj == "cd" else 1) * BATCH // BLOCK * params
-                      + (BATCH * numel if obj == "cd" else 0))
+        nbytes = 4 * (2 * BATCH + (2 if obj == "cd" else 1) * BATCH // BLOCK * params)
         for net, beta, alpha in NETWORKS:
             cells = []
             for r in RANKS[1:]:

@@ -10,6 +10,12 @@
  * Draw i's randomness is a pure function of (seed, i), so a buffer saved with
  * its draw counter and reloaded continues the same sequence.
  *
+ * Sharded (data-parallel training, runtime/train.h): every rank keeps the
+ * whole ring's bookkeeping (count, head, draw counter) but stores only the
+ * slots it owns; a draw is planned on every rank (the same slots everywhere)
+ * and the trainer moves each drawn or pushed sample between its slot's owner
+ * and the rank of its batch row.
+ *
  * Save/load: a float32 .npy [count, ...sample dims], oldest first, written
  * atomically (temporary file + rename).
  */
@@ -48,12 +54,39 @@ ebm_status ebm_buffer_draw(ebm_buffer *b, float *x, int64_t B, double p, const e
 /* Appends x[B, numel], evicting the oldest beyond capacity. */
 ebm_status ebm_buffer_push(ebm_buffer *b, const float *x, int64_t B, ebm_error *err);
 
-/* Makes dst an exact copy of src (same capacity and sample size). */
+/* Makes dst an exact copy of src (same capacity and sample size, and the
+ * same shard). */
 ebm_status ebm_buffer_copy(ebm_buffer *dst, const ebm_buffer *src, ebm_error *err);
 
 /* The draw counter (what a checkpoint stores to resume the same draws). */
 uint64_t ebm_buffer_draws(const ebm_buffer *b);
 void ebm_buffer_set_draws(ebm_buffer *b, uint64_t draws);
+
+/* ---- slots and shards ---- */
+/* The ring slot of sample j (0 = oldest). */
+int64_t ebm_buffer_slot_of(const ebm_buffer *b, int64_t j);
+/* The rank that stores ring slot `slot` (0 when not sharded), and the slot's
+ * numel values (only where it is stored). */
+int ebm_buffer_owner(const ebm_buffer *b, int64_t slot);
+float *ebm_buffer_slot(const ebm_buffer *b, int64_t slot);
+/* Keeps only rank's slots of an unsharded buffer: lane l = slot % group
+ * belongs to rank l / (group / size) (size divides group), so when pushes of
+ * `group` samples start at multiples of group, batch row i lands in a slot of
+ * the rank that owns row i.  The ring's bookkeeping is unchanged. */
+ebm_status ebm_buffer_shard(ebm_buffer *b, int64_t group, int rank, int size, ebm_error *err);
+/* The draw of ebm_buffer_draw without the samples: advances the draw counter,
+ * gives its fresh count (rows [0, *n_fresh)) and the ring slot of every other
+ * row in slots[B] (-1 for a fresh row). */
+ebm_status ebm_buffer_plan_draw(ebm_buffer *b, int64_t B, double p, uint64_t seed, int64_t *slots, int64_t *n_fresh,
+                                ebm_error *err);
+/* After a plan: the fresh states of rows [first, first + n) into x[n, numel]. */
+void ebm_buffer_fresh(const ebm_buffer *b, const ebm_buffer_init *init, int64_t first, float *x, int64_t n);
+/* dst takes src's count, head and draw counter (not its samples): a whole
+ * buffer being gathered from shards (same capacity). */
+void ebm_buffer_copy_ring(ebm_buffer *dst, const ebm_buffer *src);
+/* The push of B samples without the samples: the slot each row goes to in
+ * slots[B] (-1: evicted within the push itself, B > capacity). */
+void ebm_buffer_plan_push(ebm_buffer *b, int64_t B, int64_t *slots);
 
 /* Writes [count, sample_shape...] (sample_rank dims whose product is numel). */
 ebm_status ebm_buffer_save(const ebm_buffer *b, const char *path, int sample_rank, const int64_t *sample_shape,

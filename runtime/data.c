@@ -290,8 +290,11 @@ static ebm_status load_idx(const char *path, const file_bytes *fb, ebm_dataset *
                         (unsigned long long)numel);
     const unsigned char *px = fb->p + hdr;
     int scale = rank >= 2;
+    float value[256];   /* each byte's float: a table lookup per element */
+    for (int b = 0; b < 256; b++)
+        value[b] = scale ? pixel_to_unit(b) : (float)b;
     for (uint64_t i = 0; i < numel; i++)
-        out->data[i] = scale ? pixel_to_unit(px[i]) : (float)px[i];
+        out->data[i] = value[px[i]];
     out->format = EBM_DATA_IDX;
     out->scaled = scale;
     out->rank = 0;

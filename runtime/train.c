@@ -153,6 +153,12 @@ void ebm_trainer_free(ebm_trainer *t)
     free(t->idx);
     free(t->gathered);
     free(t->egather);
+    free(t->slots);
+    free(t->xsend);
+    free(t->xrecv);
+    free(t->sendc);
+    free(t->recvc);
+    ebm_buffer_free(t->full);
     snapshot_free(&t->snap);
     free(t);
 }
@@ -324,6 +330,8 @@ ebm_status ebm_trainer_new(ebm_model *m, const ebm_train_data *data, const ebm_t
 
 ebm_status ebm_trainer_set_comm(ebm_trainer *t, const ebm_train_comm *c, ebm_error *err)
 {
+    if (t->comm.size > 1 || t->step > 0)
+        return ebm_fail(err, EBM_ERR_INVALID, "training: ebm_trainer_set_comm is called once, before the first step");
     if (!c || c->size <= 1) {
         t->comm = (ebm_train_comm){.rank = 0, .size = 1};
         t->lo = 0;
@@ -331,9 +339,9 @@ ebm_status ebm_trainer_set_comm(ebm_trainer *t, const ebm_train_comm *c, ebm_err
         return alloc_split(t, err);
     }
     const int64_t R = c->size, G = t->block;
-    if (c->rank < 0 || c->rank >= c->size || !c->allgather)
-        return ebm_fail(err, EBM_ERR_INVALID, "training: rank %d of %d (or no allgather): expected 0 <= rank < size",
-                        c->rank, c->size);
+    if (c->rank < 0 || c->rank >= c->size || !c->allgather || !c->alltoallv)
+        return ebm_fail(err, EBM_ERR_INVALID, "training: rank %d of %d (or no allgather, alltoallv): expected 0 <= "
+                        "rank < size", c->rank, c->size);
     if (t->cfg.sampler.kind != EBM_SAMPLER_LANGEVIN)
         return ebm_fail(err, EBM_ERR_UNSUPPORTED, "--sampler %s adapts its step size on the whole batch and does not "
                         "run on several processes (%lld ranks): use --sampler langevin",
@@ -342,8 +350,22 @@ ebm_status ebm_trainer_set_comm(ebm_trainer *t, const ebm_train_comm *c, ebm_err
         return ebm_fail(err, EBM_ERR_INVALID, "--batch %lld cannot be split over %lld processes: each takes whole "
                         "blocks of %lld samples, so the number of processes must divide %lld",
                         (long long)t->B, (long long)R, (long long)G, (long long)(t->B / G));
+    const int64_t B = t->B, numel = t->numel;
+    t->slots = malloc((size_t)B * sizeof *t->slots);
+    t->xsend = ebm__falloc(B * numel);
+    t->xrecv = ebm__falloc(B * numel);
+    t->sendc = calloc((size_t)R, sizeof *t->sendc);
+    t->recvc = calloc((size_t)R, sizeof *t->recvc);
+    if (!t->slots || !t->xsend || !t->xrecv || !t->sendc || !t->recvc)
+        return ebm_fail(err, EBM_ERR_NOMEM, "%s: training: out of memory for the exchanges of %lld samples",
+                        ebm_model_path(t->m), (long long)B);
+    ebm_status st = ebm_buffer_shard(t->buf, B, c->rank, c->size, err);
+    if (!st)
+        st = ebm_buffer_shard(t->snap.buf, B, c->rank, c->size, err);
+    if (st)
+        return st;
     t->comm = *c;
-    t->share = t->B / R;
+    t->share = B / R;
     t->lo = (int64_t)c->rank * t->share;
     return alloc_split(t, err);
 }
@@ -365,12 +387,79 @@ const float *ebm_trainer_samples(const ebm_trainer *t)
 
 ebm_buffer *ebm_trainer_buffer(ebm_trainer *t)
 {
-    return t->buf;
+    return t->comm.size > 1 ? t->full : t->buf;
 }
 
 double ebm_trainer_lr(const ebm_trainer *t)
 {
     return t->lr;
+}
+
+ebm_status ebm_trainer_gather(ebm_trainer *t, ebm_error *err)
+{
+    if (t->comm.size <= 1)
+        return EBM_OK;
+    const int64_t n = t->share, numel = t->numel, count = ebm_buffer_count(t->buf);
+    const size_t bytes = (size_t)numel * sizeof(float);
+    const int R = t->comm.size, me = t->comm.rank;
+    ebm_buffer *b = t->buf;
+    ebm_status st = EBM_OK;
+    if (me == 0 && !t->full)
+        st = ebm_buffer_new(ebm_buffer_capacity(b), numel, &t->full, err);
+    /* what goes to rank 0: this rank's rows of x-, then its stored samples, oldest first */
+    int64_t mine = 0;
+    for (int64_t j = 0; j < count; j++)
+        mine += ebm_buffer_owner(b, ebm_buffer_slot_of(b, j)) == me;
+    const int64_t rows = me == 0 ? 0 : n + mine, all = me == 0 ? count + (R - 1) * n : 0;
+    float *send = ebm__falloc(rows * numel), *recv = ebm__falloc(all * numel);
+    int64_t *sc = calloc((size_t)R, sizeof *sc), *rc = calloc((size_t)R, sizeof *rc);
+    if (!st && (!send || !recv || !sc || !rc))
+        st = ebm_fail(err, EBM_ERR_NOMEM, "%s: training: out of memory gathering the sample buffer",
+                      ebm_model_path(t->m));
+    if (st) {
+        free(send), free(recv), free(sc), free(rc);
+        return st;   /* rank 0's failure ends the job (the others wait in the exchange) */
+    }
+    float *xf = t->x + t->B * numel;
+    if (me != 0) {
+        memcpy(send, xf + t->lo * numel, (size_t)n * bytes);
+        for (int64_t j = 0, at = n; j < count; j++) {
+            const int64_t slot = ebm_buffer_slot_of(b, j);
+            if (ebm_buffer_owner(b, slot) == me)
+                memcpy(send + at++ * numel, ebm_buffer_slot(b, slot), bytes);
+        }
+        sc[0] = rows * numel;
+    } else {
+        for (int q = 1; q < R; q++) {
+            int64_t c = n;
+            for (int64_t j = 0; j < count; j++)
+                c += ebm_buffer_owner(b, ebm_buffer_slot_of(b, j)) == q;
+            rc[q] = c * numel;
+        }
+    }
+    st = t->comm.alltoallv(t->comm.user, send, sc, recv, rc, err);
+    if (!st && me == 0) {
+        ebm_buffer_copy_ring(t->full, b);
+        for (int64_t j = 0; j < count; j++) {
+            const int64_t slot = ebm_buffer_slot_of(b, j);
+            if (ebm_buffer_owner(b, slot) == 0)
+                memcpy(ebm_buffer_slot(t->full, slot), ebm_buffer_slot(b, slot), bytes);
+        }
+        const float *at = recv;
+        for (int q = 1; q < R; q++) {
+            memcpy(xf + q * n * numel, at, (size_t)n * bytes);
+            at += n * numel;
+            for (int64_t j = 0; j < count; j++) {
+                const int64_t slot = ebm_buffer_slot_of(b, j);
+                if (ebm_buffer_owner(b, slot) == q) {
+                    memcpy(ebm_buffer_slot(t->full, slot), at, bytes);
+                    at += numel;
+                }
+            }
+        }
+    }
+    free(send), free(recv), free(sc), free(rc);
+    return st;
 }
 
 /* ---- one step ------------------------------------------------------------------- */
@@ -416,10 +505,100 @@ static ebm_status data_batch(ebm_trainer *t, int64_t s, ebm_error *err)
     return EBM_OK;
 }
 
-/* x- of step s into t->x[B..2B): the buffer draw (all of it, the same on
- * every rank), then the sampler on this rank's rows [lo, lo + share) with
- * their energies into t->e[B + lo ...].  step() pushes x- once every rank's
- * rows are in. */
+static ebm_status alltoallv(ebm_trainer *t, ebm_error *err)
+{
+    return t->comm.alltoallv(t->comm.user, t->xsend, t->sendc, t->xrecv, t->recvc, err);
+}
+
+/* The rank that stores slot s of the step's plan (-1: a fresh row, or one
+ * evicted within its own push). */
+static int slot_rank(const ebm_trainer *t, int64_t i)
+{
+    return t->slots[i] < 0 ? -1 : ebm_buffer_owner(t->buf, t->slots[i]);
+}
+
+/* Several ranks: the draw planned on every rank (the same slots on all),
+ * this rank's rows [lo, lo + share) of xf filled with their fresh states
+ * (keyed by the global row) and with the samples of their slots, which each
+ * slot's rank sends (rows in order, ranks in order). */
+static ebm_status draw_shard(ebm_trainer *t, const ebm_buffer_init *init, float *xf, ebm_error *err)
+{
+    const int64_t n = t->share, lo = t->lo, numel = t->numel;
+    const size_t bytes = (size_t)numel * sizeof(float);
+    const int R = t->comm.size, me = t->comm.rank;
+    int64_t k;
+    ebm_status st = ebm_buffer_plan_draw(t->buf, t->B, t->cfg.reinit, init->seed, t->slots, &k, err);
+    if (st)
+        return st;
+    if (k > lo)
+        ebm_buffer_fresh(t->buf, init, lo, xf + lo * numel, (k < lo + n ? k : lo + n) - lo);
+    int64_t at = 0;
+    for (int r = 0; r < R; r++) {
+        const int64_t from = at;
+        for (int64_t i = r * n; i < (r + 1) * n; i++) {
+            if (slot_rank(t, i) != me)
+                continue;
+            const float *x = ebm_buffer_slot(t->buf, t->slots[i]);
+            memcpy(r == me ? xf + i * numel : t->xsend + at++ * numel, x, bytes);
+        }
+        t->sendc[r] = (at - from) * numel;
+    }
+    for (int q = 0; q < R; q++) {
+        int64_t c = 0;
+        for (int64_t i = lo; i < lo + n && q != me; i++)
+            c += slot_rank(t, i) == q;
+        t->recvc[q] = c * numel;
+    }
+    if ((st = alltoallv(t, err)))
+        return st;
+    at = 0;
+    for (int q = 0; q < R; q++)
+        for (int64_t i = lo; i < lo + n && q != me; i++)
+            if (slot_rank(t, i) == q)
+                memcpy(xf + i * numel, t->xrecv + at++ * numel, bytes);
+    return EBM_OK;
+}
+
+/* Several ranks, once every rank's x- is final: the push planned on every
+ * rank, each of this rank's rows to the rank of its slot. */
+static ebm_status push_shard(ebm_trainer *t, ebm_error *err)
+{
+    const int64_t n = t->share, lo = t->lo, numel = t->numel;
+    const size_t bytes = (size_t)numel * sizeof(float);
+    const int R = t->comm.size, me = t->comm.rank;
+    const float *xf = t->x + t->B * numel;
+    ebm_buffer_plan_push(t->buf, t->B, t->slots);
+    int64_t at = 0;
+    for (int q = 0; q < R; q++) {
+        const int64_t from = at;
+        for (int64_t i = lo; i < lo + n; i++) {
+            if (slot_rank(t, i) != q)
+                continue;
+            memcpy(q == me ? ebm_buffer_slot(t->buf, t->slots[i]) : t->xsend + at++ * numel, xf + i * numel, bytes);
+        }
+        t->sendc[q] = (at - from) * numel;
+    }
+    for (int r = 0; r < R; r++) {
+        int64_t c = 0;
+        for (int64_t i = r * n; i < (r + 1) * n && r != me; i++)
+            c += slot_rank(t, i) == me;
+        t->recvc[r] = c * numel;
+    }
+    ebm_status st = alltoallv(t, err);
+    if (st)
+        return st;
+    at = 0;
+    for (int r = 0; r < R; r++)
+        for (int64_t i = r * n; i < (r + 1) * n && r != me; i++)
+            if (slot_rank(t, i) == me)
+                memcpy(ebm_buffer_slot(t->buf, t->slots[i]), t->xrecv + at++ * numel, bytes);
+    return EBM_OK;
+}
+
+/* x- of step s into t->x[B..2B): the buffer draw (one process: all of it;
+ * several: this rank's rows, draw_shard), then the sampler on this rank's
+ * rows [lo, lo + share) with their energies into t->e[B + lo ...].  step()
+ * pushes x- once every rank's rows are in. */
 static ebm_status fake_batch(ebm_trainer *t, int64_t s, ebm_train_stats *stats, ebm_error *err)
 {
     const int64_t B = t->B, lo = t->lo;
@@ -428,7 +607,8 @@ static ebm_status fake_batch(ebm_trainer *t, int64_t s, ebm_train_stats *stats, 
     ebm_buffer_init init = {.kind = t->cfg.fresh, .lo = lv->clamp ? lv->lo : -1.0f, .hi = lv->clamp ? lv->hi : 1.0f,
                             .seed = t->cfg.seed};
     ebm_buffer_set_draws(t->buf, (uint64_t)s);
-    ebm_status st = ebm_buffer_draw(t->buf, xf, B, t->cfg.reinit, &init, NULL, err);
+    ebm_status st = t->comm.size > 1 ? draw_shard(t, &init, xf, err)
+                                     : ebm_buffer_draw(t->buf, xf, B, t->cfg.reinit, &init, NULL, err);
     ebm_sampler_params p = t->cfg.sampler;
     p.lv.seed = step_seed(t->cfg.seed, s);
     p.lv.step_size = t->alpha;
@@ -695,9 +875,7 @@ ebm_status ebm_trainer_step(ebm_trainer *t, ebm_train_stats *stats, ebm_error *e
     if (!st || st == EBM_ERR_NUMERIC)
         st = exchange_energies(t, st, err);
     if (!st && cd)
-        st = allgather(t, t->x + t->B * t->numel, t->share * t->numel, err);
-    if (!st && cd)
-        st = ebm_buffer_push(t->buf, t->x + t->B * t->numel, t->B, err);
+        st = t->comm.size > 1 ? push_shard(t, err) : ebm_buffer_push(t->buf, t->x + t->B * t->numel, t->B, err);
     if (!st)
         st = loss_and_grad(t, stats, err);
     if (st == EBM_ERR_NUMERIC) {

@@ -124,31 +124,47 @@ int64_t ebm_trainer_steps_done(const ebm_trainer *t);
 const float *ebm_trainer_params(const ebm_trainer *t);
 /* The persistent samples (x- of the last step: [B, ...]). */
 const float *ebm_trainer_samples(const ebm_trainer *t);
+/* The whole sample buffer.  Several ranks: rank 0's, after ebm_trainer_gather
+ * (NULL before it and on the other ranks). */
 ebm_buffer *ebm_trainer_buffer(ebm_trainer *t);
+/* Several ranks (a collective; nothing to do in one process): rank 0 gets
+ * every rank's buffer shard (ebm_trainer_buffer) and rows of the last step's
+ * samples (ebm_trainer_samples), for ebm_trainer_save, --buffer-out and
+ * images. */
+ebm_status ebm_trainer_gather(ebm_trainer *t, ebm_error *err);
 double ebm_trainer_lr(const ebm_trainer *t);
 
 /* Data-parallel training: R processes (ranks) each run a trainer with the
  * same model, data and settings, and split every step's batch: rank r takes
- * data samples and model samples [r B/R, (r+1) B/R).  Each draws the whole
- * buffer draw (the buffer is replicated: its draws pick from all of it, as in
- * one process) and runs the sampler on its rows only (Langevin noise keyed by
- * the global sample index, ebm_ctx_set_sample_base); the ranks exchange the
- * energies, the evolved samples and the parameter gradient's blocks
- * (ebm_param_grad_blocks: sums over fixed blocks of global sample indices),
- * and every rank adds the blocks in global block order.  So every rank holds
- * the same parameters, buffer and optimizer state after each step, bitwise
- * equal to one process's with the same batch, for any R that splits the
- * batch into whole blocks.  The plain Langevin sampler and the cd objectives
- * only (the adaptive samplers adapt on whole-batch statistics; dsm does not
- * split yet).
+ * data samples and model samples [r B/R, (r+1) B/R).  The sample buffer is
+ * sharded (ebm_buffer_shard): every rank keeps the ring's bookkeeping and
+ * plans each draw and push (the same slots everywhere, the draw's randomness
+ * a function of the seed and the step, fresh states keyed by the global row),
+ * but stores only its own slots, and the ranks send each drawn sample from
+ * its slot's rank to its row's and each pushed one back (slot lanes follow
+ * batch rows, so while pushes stay aligned to B they stay on their rank).
+ * The sampler runs on a rank's rows only (Langevin noise keyed by the global
+ * sample index, ebm_ctx_set_sample_base); the ranks exchange the energies
+ * and the parameter gradient's blocks (ebm_param_grad_blocks: sums over
+ * fixed blocks of global sample indices), and every rank adds the blocks in
+ * global block order.  So every rank holds the same parameters, optimizer
+ * state and buffer bookkeeping after each step, and the buffer's slots hold
+ * one process's samples: bitwise one process's run with the same batch, for
+ * any R that splits the batch into whole blocks.  The plain Langevin sampler
+ * only (the adaptive samplers adapt on whole-batch statistics).
  *
  * allgather is a collective: every rank calls it with the same count, its
  * own count floats already at all[rank * count]; on return all[] holds every
- * rank's, in rank order.  A failing rank returns its error from the step;
- * the caller must then end every rank (the others wait in a collective). */
+ * rank's, in rank order.  alltoallv is one too: send[] holds sendcounts[q]
+ * floats for each rank q in rank order, recv[] gets recvcounts[q] from each
+ * (the counts agree pairwise).  A failing rank returns its error from the
+ * step; the caller must then end every rank (the others wait in a
+ * collective). */
 typedef struct ebm_train_comm {
     int rank, size;
     ebm_status (*allgather)(void *user, float *all, int64_t count, ebm_error *err);
+    ebm_status (*alltoallv)(void *user, const float *send, const int64_t *sendcounts, float *recv,
+                            const int64_t *recvcounts, ebm_error *err);
     void *user;
 } ebm_train_comm;
 
@@ -157,14 +173,17 @@ typedef struct ebm_train_comm {
  * splits over R ranks when R divides B / block. */
 int64_t ebm_train_grad_block(int64_t batch, int64_t tile);
 
-/* Splits t's steps over c->size ranks (before the first step; c NULL or of
- * size 1: one process).  Refuses (EBM_ERR_INVALID, one line naming --batch)
- * a batch R does not split into whole blocks, and the samplers that do not
- * split (adaptive, MALA). */
+/* Splits t's steps over c->size ranks (once, before the first step and any
+ * ebm_trainer_load; c NULL or of size 1: one process) and shards its
+ * buffer.  Refuses (EBM_ERR_INVALID, one line naming --batch) a batch R does
+ * not split into whole blocks, and the samplers that do not split (adaptive,
+ * MALA). */
 ebm_status ebm_trainer_set_comm(ebm_trainer *t, const ebm_train_comm *c, ebm_error *err);
 
 /* Checkpoints (runtime/train_ckpt.c): parameters, Adam moments, EMA,
- * buffer (with its draw counter), step, learning rate, restore count and the
+ * the whole buffer (with its draw counter; several ranks: rank 0 saves after
+ * ebm_trainer_gather, every rank loads and keeps its shard, so a checkpoint
+ * resumes with any R that splits the batch), step, learning rate, restore count and the
  * run's settings, written atomically with a checksum.  A load changes nothing
  * unless the file is whole, of the same model, made with the same settings (a
  * mismatch names the setting and its flag, e.g. --batch) and every field is in

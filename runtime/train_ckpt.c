@@ -180,6 +180,10 @@ static uint64_t table_hash(const ebm_abi_model *d)
 
 ebm_status ebm_trainer_save(const ebm_trainer *t, const char *path, ebm_error *err)
 {
+    const ebm_buffer *buf = t->comm.size > 1 ? t->full : t->buf;
+    if (!buf)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: the checkpoint of rank %d of %d: only rank 0 saves, after "
+                        "ebm_trainer_gather", path, t->comm.rank, t->comm.size);
     run_setting rs[RUN_SETTINGS_MAX];
     const int ns = run_settings(&t->cfg, rs);
     ckpt_setting cs[RUN_SETTINGS_MAX];
@@ -197,9 +201,9 @@ ebm_status ebm_trainer_save(const ebm_trainer *t, const char *path, ebm_error *e
     h.step = t->step;
     h.wn = t->wn;
     h.numel = t->numel;
-    h.capacity = ebm_buffer_capacity(t->buf);
-    h.count = ebm_buffer_count(t->buf);
-    h.draws = ebm_buffer_draws(t->buf);
+    h.capacity = ebm_buffer_capacity(buf);
+    h.count = ebm_buffer_count(buf);
+    h.draws = ebm_buffer_draws(buf);
     h.table_hash = table_hash(t->d);
     h.lr = t->lr;
     h.restores = t->restores;
@@ -209,7 +213,7 @@ ebm_status ebm_trainer_save(const ebm_trainer *t, const char *path, ebm_error *e
     if (!samples)
         return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory writing the checkpoint", path);
     for (int64_t j = 0; j < h.count; j++)
-        memcpy(samples + j * t->numel, ebm_buffer_sample(t->buf, j), (size_t)t->numel * sizeof(float));
+        memcpy(samples + j * t->numel, ebm_buffer_sample(buf, j), (size_t)t->numel * sizeof(float));
     const size_t wb = (size_t)t->wn * sizeof(float);
     const void *parts[8] = {&h, cs, t->w, t->adam_m, t->adam_v, t->ema ? t->ema : t->w, samples, NULL};
     size_t lens[8] = {sizeof h, (size_t)ns * sizeof cs[0], wb, wb, wb, t->ema ? wb : 0,
@@ -446,6 +450,8 @@ ebm_status ebm_trainer_load(ebm_trainer *t, const char *path, ebm_error *err)
         st = ebm_buffer_new(ebm_buffer_capacity(t->buf), t->numel, &nb, err);
     if (!st)
         st = ebm_buffer_push(nb, in.samples, in.h.count, err);
+    if (!st)   /* several ranks: each keeps its own slots of the whole buffer */
+        st = ebm_buffer_shard(nb, t->B, t->comm.rank, t->comm.size, err);
     if (!st) {
         const size_t wb = (size_t)t->wn * sizeof(float);
         memcpy(t->w, in.w, wb);

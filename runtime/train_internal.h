@@ -48,6 +48,13 @@ struct ebm_trainer {
     int64_t slot;             /* floats per rank in `gathered`: a status, then 2 * share / block blocks */
     float *gathered;          /* [comm.size * slot] */
     float *egather;           /* [comm.size * (1 + 2 * share)]: a status and the energies per rank */
+    /* Several ranks: buf (and snap.buf) is this rank's shard (ebm_buffer_shard in groups of B: batch
+     * row i's pushes land on the rank of row i while pushes stay aligned); each step's draw and push
+     * are planned on every rank and the samples move between a slot's rank and a row's. */
+    int64_t *slots;           /* [B]: the ring slot of each row of the step's draw, then of its push */
+    float *xsend, *xrecv;     /* [B * numel]: samples leaving and reaching this rank */
+    int64_t *sendc, *recvc;   /* [comm.size]: floats to and from each rank */
+    ebm_buffer *full;         /* rank 0, after ebm_trainer_gather: the whole buffer */
 };
 
 /* n zeroed floats (at least one, so that n = 0 is not an allocation failure). */

@@ -169,6 +169,58 @@ ebm_status ebm_dist_gather_rows(const float *mine, int64_t rows, int64_t numel, 
     return EBM_OK;
 }
 
+ebm_status ebm_dist_alltoallv(void *user, const float *send, const int64_t *sendcounts, float *recv,
+                              const int64_t *recvcounts, ebm_error *err)
+{
+    (void)user;
+    if (dist_size <= 1)
+        return EBM_OK;
+    int *c = calloc((size_t)(4 * dist_size), sizeof *c);
+    if (!c)
+        return ebm_fail(err, EBM_ERR_NOMEM, "MPI exchange: out of memory");
+    int64_t so = 0, ro = 0;
+    for (int r = 0; r < dist_size; r++) {
+        c[r] = (int)sendcounts[r];
+        c[dist_size + r] = (int)so;
+        c[2 * dist_size + r] = (int)recvcounts[r];
+        c[3 * dist_size + r] = (int)ro;
+        so += sendcounts[r];
+        ro += recvcounts[r];
+        if (sendcounts[r] < 0 || recvcounts[r] < 0 || so > INT_MAX || ro > INT_MAX) {
+            free(c);
+            return ebm_fail(err, EBM_ERR_UNSUPPORTED, "MPI exchange of more than %d floats per rank", INT_MAX);
+        }
+    }
+#ifdef EBMC_HAVE_MPI
+    MPI_Request req;
+    MPI_Ialltoallv(send, c, c + dist_size, MPI_FLOAT, recv, c + 2 * dist_size, c + 3 * dist_size, MPI_FLOAT,
+                   MPI_COMM_WORLD, &req);
+    wait_quietly(&req);
+#else
+    (void)send;
+    (void)recv;
+#endif
+    free(c);
+    return EBM_OK;
+}
+
+ebm_status ebm_dist_bcast(float *x, int64_t count, ebm_error *err)
+{
+    if (dist_size <= 1)
+        return EBM_OK;
+    if (count < 0 || count > INT_MAX)
+        return ebm_fail(err, EBM_ERR_UNSUPPORTED, "MPI broadcast of %lld floats: more than %d", (long long)count,
+                        INT_MAX);
+#ifdef EBMC_HAVE_MPI
+    MPI_Request req;
+    MPI_Ibcast(x, (int)count, MPI_FLOAT, 0, MPI_COMM_WORLD, &req);
+    wait_quietly(&req);
+#else
+    (void)x;
+#endif
+    return EBM_OK;
+}
+
 void ebm_dist_share(int64_t n, int64_t *first, int64_t *count)
 {
     const int64_t R = dist_size, r = dist_rank, q = n / R, extra = n % R;

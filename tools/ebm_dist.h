@@ -34,6 +34,14 @@ ebm_status ebm_dist_allgather(void *user, float *all, int64_t count, ebm_error *
  * all itself: its rows are first). */
 ebm_status ebm_dist_gather_rows(const float *mine, int64_t rows, int64_t numel, float *all, ebm_error *err);
 
+/* ebm_train_comm's alltoallv: sendcounts[q] floats of send[] (rank order)
+ * to each rank q, recvcounts[q] from each into recv[] (user is unused). */
+ebm_status ebm_dist_alltoallv(void *user, const float *send, const int64_t *sendcounts, float *recv,
+                              const int64_t *recvcounts, ebm_error *err);
+
+/* Rank 0's count floats x[] into x[] on every rank. */
+ebm_status ebm_dist_bcast(float *x, int64_t count, ebm_error *err);
+
 /* Rank r's rows of n split over the ranks: [*first, *first + *count), the
  * first n % R ranks one more. */
 void ebm_dist_share(int64_t n, int64_t *first, int64_t *count);

@@ -351,12 +351,16 @@ static ebm_status load_data(const train_job *j, train_data *d, ebm_error *err)
     ebm_status st = ebm_data_load(j->data, &d->ds, err);
     if (st)
         return st;
+    /* the loaders give finite values only: plain comparisons (fminf and fmaxf are calls) */
     const int64_t total = d->ds.shape[0] * ebm_dataset_sample_numel(&d->ds);
-    d->lo = d->hi = d->ds.data[0];
+    float lo = d->ds.data[0], hi = lo;
     for (int64_t i = 0; i < total; i++) {
-        d->lo = fminf(d->lo, d->ds.data[i]);
-        d->hi = fmaxf(d->hi, d->ds.data[i]);
+        const float v = d->ds.data[i];
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
     }
+    d->lo = lo;
+    d->hi = hi;
     return EBM_OK;
 }
 
@@ -692,13 +696,17 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
                 fprintf(stderr, "\n");
             }
         }
+        const int at_ckpt = j->ckpt && (k % j->ckpt_every == 0 || k == j->steps),
+                  at_png = j->png && k % j->png_every == 0 && k < j->steps;
+        if ((at_ckpt || at_png) && (st = ebm_trainer_gather(t, err)))   /* the buffer's shards to rank 0 */
+            break;
         if (!root)
             continue;
         if (at_log)
             st = log_row(ls, &s, q, err);
-        if (!st && j->ckpt && (k % j->ckpt_every == 0 || k == j->steps))
+        if (!st && at_ckpt)
             st = ebm_trainer_save(t, j->ckpt, err);
-        if (!st && j->png && k % j->png_every == 0 && k < j->steps)
+        if (!st && at_png)
             st = write_png(j, m, t, d, k, 0, err);
         char tail[200];
         int n = snprintf(tail, sizeof tail, "loss %.4g  E+ %.4g  E- %.4g", s.loss, s.real_energy_mean,
@@ -834,7 +842,8 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
     if (!st)
         st = ebm_trainer_new(m, &td, &j->cfg, &t, err);
     if (!st && size > 1) {
-        const ebm_train_comm comm = {.rank = rank, .size = size, .allgather = ebm_dist_allgather};
+        const ebm_train_comm comm = {.rank = rank, .size = size, .allgather = ebm_dist_allgather,
+                                     .alltoallv = ebm_dist_alltoallv};
         st = ebm_trainer_set_comm(t, &comm, err);
     }
     if (!st && j->resume && (st = ebm_trainer_load(t, j->resume, err)) == EBM_OK && j->steps_given && j->steps == 0)
@@ -854,24 +863,19 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
             st = log_flush(&ls, err);   /* a log that cannot be written fails the run before it starts */
         }
     }
-    if (!st && rank == 0 && (d.toy || j->eval_every > 0)) {
+    /* the FID measure on every rank (each computes its share of the features: a collective, so the
+     * ranks first agree that all got this far), the toy KL on rank 0 */
+    st = ebm_dist_settle(st, err);
+    if (!st && (d.toy ? rank == 0 : j->eval_every > 0)) {
         const ebm_langevin_params *p = &j->cfg.sampler.lv;
         double lo = p->clamp ? p->lo : d.lo, hi = p->clamp ? p->hi : d.hi;
         char why[200];
         st = train_eval_open(&ls.eval, m, d.toy, &d.ds, j->data, j->features, j->eval_samples, lo, hi, why,
                              sizeof why, err);
-        if (!st && why[0] && j->eval_every_given)
+        if (!st && why[0] && j->eval_every_given && rank == 0)
             fprintf(stderr, "ebm train: %s\n", why);
     }
     st = ebm_dist_settle(st, err);
-    if (!st && size > 1 && root_says(ls.eval.kind == EVAL_FID) && rank > 0) {
-        /* rank 0 measures FID; the others run their share of its chains */
-        const ebm_langevin_params *p = &j->cfg.sampler.lv;
-        st = train_eval_open_chains(&ls.eval, m, j->eval_samples, p->clamp ? p->lo : d.lo, p->clamp ? p->hi : d.hi,
-                                    err);
-        if (st)
-            ebm_dist_abort(CLI_EXIT_ERROR);
-    }
     if (!st && j->clamp_note[0] && rank == 0)
         fprintf(stderr, "%s\n", j->clamp_note);
     double t0 = cli_now_seconds();
@@ -883,6 +887,8 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
         fprintf(stderr, "ebm train: --time %g ran out before the first step (starting took %.1f s): the model is "
                 "written with its parameters unchanged\n", j->time_budget, t0 - t_start);
     train_eval_result final = {.value = NAN, .covered = -1};
+    if (!st && (j->png || j->buffer_out))
+        st = ebm_trainer_gather(t, err);   /* the buffer's shards and the last samples to rank 0 */
     if (!st) {
         /* the model file gets the shipped parameters (the EMA when enabled); under mpirun
          * every rank runs its share of the final measurement's chains, rank 0 writes */

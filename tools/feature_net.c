@@ -14,7 +14,6 @@ extern const char ebmc_blob_fmnist_features[];
 extern const unsigned long ebmc_blob_fmnist_features_size;
 
 #define BUILTIN_LABEL "the built-in Fashion-MNIST classifier"
-#define RUN_CHUNK 256   /* samples per executor call: bounded scratch */
 
 void feature_net_close(feature_net *f)
 {
@@ -87,7 +86,7 @@ ebm_status feature_net_run(const feature_net *f, const float *x, int64_t n, doub
                            ebm_error *err)
 {
     const ir_graph *g = f->g;
-    const int64_t chunk = n < RUN_CHUNK ? n : RUN_CHUNK;
+    const int64_t chunk = n < FEATURE_NET_CHUNK ? n : FEATURE_NET_CHUNK;
     size_t outs = (size_t)g->n_outputs;
     float **buf = calloc(outs, sizeof *buf);
     if (!buf)
@@ -135,46 +134,69 @@ ebm_status feature_net_stats(const feature_net *f, const float *x, int64_t n, eb
     return st;
 }
 
+ebm_status feature_net_score_features(const feature_net *f, const ebm_gauss *ref, const double *features,
+                                      const int *labels, int64_t n, feature_score *out, ebm_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->covered = -1;
+    ebm_gauss s = {0};
+    ebm_status st = ebm_gauss_fit(features, n, f->dim, &s, err);
+    if (!st)
+        st = ebm_frechet_distance(&s, ref, &out->fid, err);
+    if (!st && f->classes > 0 && labels) {
+        int classes = f->classes < 64 ? (int)f->classes : 64;
+        out->covered = ebm_class_coverage(labels, n, classes, FEATURE_MIN_SHARE, out->counts);
+    }
+    ebm_gauss_free(&s);
+    return st;
+}
+
 ebm_status feature_net_score(const feature_net *f, const ebm_gauss *ref, const float *x, int64_t n,
                              feature_score *out, ebm_error *err)
 {
     memset(out, 0, sizeof *out);
     out->covered = -1;
     int *labels = malloc((size_t)n * sizeof *labels);
-    if (!labels)
-        return ebm_fail(err, EBM_ERR_NOMEM, "out of memory");
-    ebm_gauss s = {0};
-    ebm_status st = feature_net_stats(f, x, n, &s, labels, err);
+    double *feat = malloc((size_t)(n * f->dim) * sizeof *feat);
+    ebm_status st = labels && feat ? feature_net_run(f, x, n, feat, labels, err)
+                                   : ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory for the features of %lld "
+                                              "samples", f->label, (long long)n);
     if (!st)
-        st = ebm_frechet_distance(&s, ref, &out->fid, err);
-    if (!st && f->classes > 0) {
-        int classes = f->classes < 64 ? (int)f->classes : 64;
-        out->covered = ebm_class_coverage(labels, n, classes, FEATURE_MIN_SHARE, out->counts);
-    }
-    ebm_gauss_free(&s);
+        st = feature_net_score_features(f, ref, feat, labels, n, out, err);
+    free(feat);
     free(labels);
     return st;
 }
 
-/* The reference statistics of up to max_n evenly spaced samples of a dataset. */
-ebm_status feature_net_data_stats(const feature_net *f, const ebm_dataset *d, const char *label, int64_t max_n,
-                                  ebm_gauss *out, int64_t *used, ebm_error *err)
+ebm_status feature_net_data_pick(const feature_net *f, const ebm_dataset *d, const char *label, int64_t max_n,
+                                 float **x, int64_t *n, ebm_error *err)
 {
+    *x = NULL;
+    *n = 0;
     const int64_t numel = ebm_dataset_sample_numel(d), total = d->shape[0];
     if (numel != f->numel)
         return ebm_fail(err, EBM_ERR_SHAPE, "%s: %lld values per sample, but %s takes %lld", label,
                         (long long)numel, f->label, (long long)f->numel);
-    const int64_t n = total < max_n ? total : max_n;
-    if (n < 2)
-        return ebm_fail(err, EBM_ERR_INVALID, "%s: %lld samples; FID needs at least 2", label, (long long)n);
-    float *x = malloc((size_t)(n * numel) * sizeof *x);
-    if (!x)
-        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory for %lld samples", label, (long long)n);
-    for (int64_t i = 0; i < n; i++)
-        memcpy(x + i * numel, d->data + (i * total / n) * numel, (size_t)numel * sizeof *x);
-    ebm_status st = feature_net_stats(f, x, n, out, NULL, err);
-    free(x);
-    *used = n;
-    return st;
+    const int64_t m = total < max_n ? total : max_n;
+    if (m < 2)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: %lld samples; FID needs at least 2", label, (long long)m);
+    float *p = malloc((size_t)(m * numel) * sizeof *p);
+    if (!p)
+        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory for %lld samples", label, (long long)m);
+    for (int64_t i = 0; i < m; i++)
+        memcpy(p + i * numel, d->data + (i * total / m) * numel, (size_t)numel * sizeof *p);
+    *x = p;
+    *n = m;
+    return EBM_OK;
 }
 
+ebm_status feature_net_data_stats(const feature_net *f, const ebm_dataset *d, const char *label, int64_t max_n,
+                                  ebm_gauss *out, int64_t *used, ebm_error *err)
+{
+    float *x;
+    ebm_status st = feature_net_data_pick(f, d, label, max_n, &x, used, err);
+    if (!st)
+        st = feature_net_stats(f, x, *used, out, NULL, err);
+    free(x);
+    return st;
+}

@@ -28,6 +28,11 @@ typedef struct feature_net {
 ebm_status feature_net_open(const char *path, feature_net *f, ebm_error *err);
 void feature_net_close(feature_net *f);
 
+/* Samples per executor call (bounded scratch).  A sample's features depend
+ * only on its chunk: runs over rows that start at multiples of this give the
+ * same bits as one run over all (how `mpirun ebm train` splits FID). */
+#define FEATURE_NET_CHUNK 256
+
 /* Features of n samples x [n, numel] (double [n, dim]) and, when the network
  * has logits and labels != NULL, each sample's arg-max class. */
 ebm_status feature_net_run(const feature_net *f, const float *x, int64_t n, double *features, int *labels,
@@ -48,10 +53,16 @@ ebm_status feature_net_stats(const feature_net *f, const float *x, int64_t n, eb
 ebm_status feature_net_score(const feature_net *f, const ebm_gauss *ref, const float *x, int64_t n,
                              feature_score *out, ebm_error *err);
 
+/* FID and class coverage (labels may be NULL) of n samples' features. */
+ebm_status feature_net_score_features(const feature_net *f, const ebm_gauss *ref, const double *features,
+                                      const int *labels, int64_t n, feature_score *out, ebm_error *err);
 /* The reference statistics of up to max_n evenly spaced samples of a data
  * set (label names it in errors); *used gets the count. */
 struct ebm_dataset;
 ebm_status feature_net_data_stats(const feature_net *f, const struct ebm_dataset *d, const char *label,
                                   int64_t max_n, ebm_gauss *out, int64_t *used, ebm_error *err);
+/* The samples feature_net_data_stats uses: *x [*n, numel] (the caller frees). */
+ebm_status feature_net_data_pick(const feature_net *f, const struct ebm_dataset *d, const char *label,
+                                 int64_t max_n, float **x, int64_t *n, ebm_error *err);
 
 #endif /* EBMC_FEATURE_NET_H */

@@ -33,6 +33,8 @@ typedef struct train_eval {
     ebm_gauss ref;
     int64_t n, numel;       /* chains per measurement, floats per sample */
     float *x;
+    double *feat;           /* rank 0: the chains' features [n, dim] */
+    int *labels;            /* rank 0: their classes [n] */
     float init_lo, init_hi; /* uniform starting states */
 } train_eval;
 
@@ -45,14 +47,13 @@ typedef struct train_eval_result {
 /* Sets up the measure that fits the data: toy (a toy.h name) or ds.  For
  * images, features_path (NULL: the built-in network, used only when it fits
  * the data) and n chains; without a fitting network the kind is EVAL_NONE
- * and *why says so (or is empty).  lo, hi: the sampler's range. */
+ * and *why says so (or is empty).  lo, hi: the sampler's range.  Under mpirun
+ * every rank opens the image measure (it is a collective: each rank computes
+ * its share of the features, rank 0 the statistics, logs and FID values;
+ * the others give NaN) and rank 0 alone the toy one. */
 ebm_status train_eval_open(train_eval *e, ebm_model *m, const char *toy, const ebm_dataset *ds, const char *label,
                            const char *features_path, int64_t n, double lo, double hi, char *why, size_t why_size,
                            ebm_error *err);
-/* Under mpirun, a rank other than 0 while rank 0 measures FID: n chains of
- * the model's samples in [lo, hi], no feature network; its measurements run
- * its share of the chains (tools/ebm_dist.h) and give NaN. */
-ebm_status train_eval_open_chains(train_eval *e, ebm_model *m, int64_t n, double lo, double hi, ebm_error *err);
 void train_eval_close(train_eval *e);
 
 /* Measures the model with params swapped in; sp: the chains' settings (FID). */
