@@ -78,7 +78,7 @@ static const char body_params[] =
 /* The prologue (weight-only kernels) or the body (the rest), in schedule order. */
 static void emit_phase(ebmc_buf *b, const ebmc_cg_program *p, int prologue)
 {
-    ebmc_buf_printf(b, "EBM_SHARED void %s_%s%s\n{\n    (void)n, (void)A, (void)W, (void)X, (void)SW;\n", p->prefix,
+    ebmc_buf_printf(b, "static void %s_%s%s\n{\n    (void)n, (void)A, (void)W, (void)X, (void)SW;\n", p->prefix,
                     prologue ? "prologue" : "body", body_params);
     for (int i = 0; i < p->g->n_nodes; i++)
         if (p->v[i].kernel == i && (p->info.invariant[i] != 0) == (prologue != 0))
@@ -105,10 +105,10 @@ static void emit_program(ebmc_buf *b, const ebmc_cg_program *p)
 }
 
 static const char runtime_helpers[] =
-    "/* ==== what the entry points share (in every unit) ==== */\n"
+    "/* ==== what the entry points share ==== */\n"
     "\n"
     "/* Copies the energies out (dst may be NULL); returns how many are not finite. */\n"
-    "EBM_HELPER int ebm_put_energy(float *dst, const float *e, int64_t n)\n"
+    "static int ebm_put_energy(float *dst, const float *e, int64_t n)\n"
     "{\n"
     "    int bad = 0;\n"
     "    for (int64_t i = 0; i < n; i++) {\n"
@@ -120,7 +120,7 @@ static const char runtime_helpers[] =
     "}\n"
     "\n"
     "/* Samples with a non-finite energy or row of v (numel values each). */\n"
-    "EBM_HELPER int ebm_count_bad(const float *e, const float *v, int64_t n, int64_t numel)\n"
+    "static int ebm_count_bad(const float *e, const float *v, int64_t n, int64_t numel)\n"
     "{\n"
     "    int bad = 0;\n"
     "    for (int64_t i = 0; i < n; i++) {\n"
@@ -132,14 +132,14 @@ static const char runtime_helpers[] =
     "    return bad;\n"
     "}\n"
     "\n"
-    "EBM_HELPER void ebm_accumulate(float *restrict dst, const float *restrict src, int64_t count)\n"
+    "static void ebm_accumulate(float *restrict dst, const float *restrict src, int64_t count)\n"
     "{\n"
     "    for (int64_t i = 0; i < count; i++)\n"
     "        dst[i] += src[i];\n"
     "}\n"
     "\n"
     "/* Trajectory frame f: the tile's n states, at trajectory + f * stride. */\n"
-    "EBM_HELPER void ebm_store_frame(const ebm_abi_call *call, int64_t f)\n"
+    "static void ebm_store_frame(const ebm_abi_call *call, int64_t f)\n"
     "{\n"
     "    memcpy(call->trajectory + f * call->trajectory_stride, call->x,\n"
     "           (size_t)call->n * EBM_SAMPLE_NUMEL * sizeof(float));\n"
@@ -198,7 +198,7 @@ static void emit_output_ptr(ebmc_buf *b, const ebmc_cg_program *p, const char *v
 static void emit_entry_start(ebmc_buf *b, const char *name, int x_mutable)
 {
     ebmc_buf_printf(b,
-                    "EBM_SHARED int %s(const ebm_abi_call *call)\n{\n"
+                    "static int %s(const ebm_abi_call *call)\n{\n"
                     "    const int64_t n = call->n;\n"
                     "    char *const A = call->arena;\n"
                     "    const float *const W = call->weights;\n"
@@ -447,7 +447,7 @@ static void emit_prelude(ebmc_buf *b, const ebmc_model *m, int units)
                     " * Compiled as it stands, this file is one translation unit and its functions\n"
                     " * are static.  ebmc compiles it as EBM_UNITS units side by side instead\n"
                     " * (cc -c -DEBM_UNIT=k for each k < EBM_UNITS, then one link): the kernels\n"
-                    " * dealt over the units, the rest in unit 0, what they share EBM_SHARED. */\n"
+                    " * dealt over the units (EBM_SHARED), their callers and the rest in unit 0. */\n"
                     "#include <float.h>\n#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n#include <cblas.h>\n\n"
                     "#include \"ebm_abi.h\"\n#define EBM_PHILOX_SIMD 1   /* vectorise its loops (-fopenmp-simd) */\n#include \"ebm_philox.h\"\n\n"
                     "#define EBM_UNITS %d\n"
@@ -457,8 +457,7 @@ static void emit_prelude(ebmc_buf *b, const ebmc_model *m, int units)
                     "#else\n"
                     "#define EBM_SHARED static\n"
                     "#define EBM_IN_UNIT(k) 1\n"
-                    "#endif\n"
-                    "#define EBM_HELPER static __attribute__((unused))   /* in every unit, used by some */\n\n"
+                    "#endif\n\n"
                     "#define EBM_SAMPLE_NUMEL %lld\n"
                     "#define EBM_NOISE_ROWS %lld   /* sample rows per noise fill in ebm_langevin_step */\n\n"
                     "/* The constants of one Langevin update (ebm_run_langevin): clip is INFINITY\n"
@@ -484,21 +483,12 @@ static ebm_status emit_model(const ebmc_model *m, ebmc_buf *out, int *units_out,
         return st;
     emit_prelude(out, m, u.units);
     ebmc_emit_helpers(out, helpers);
-    ebmc_buf_puts(out, runtime_helpers);
-    ebmc_buf_puts(out, "/* ==== what the units share ==== */\n\n"
-                       "EBM_SHARED int ebm_run_energy(const ebm_abi_call *call);\n"
-                       "EBM_SHARED int ebm_run_score(const ebm_abi_call *call);\n"
-                       "EBM_SHARED int ebm_run_langevin(const ebm_abi_call *call);\n");
-    if (!m->o->no_param_grad)
-        ebmc_buf_puts(out, "EBM_SHARED int ebm_run_param_grad(const ebm_abi_call *call);\n");
-    if (m->prog[EBMC_CG_DSM])
-        ebmc_buf_puts(out, "EBM_SHARED int ebm_run_dsm_grad(const ebm_abi_call *call);\n");
-    ebmc_buf_puts(out, "\n");
     ebmc_units_emit_shared(out, &u);
     for (int k = u.units - 1; k >= 0; k--) {
         ebmc_buf_printf(out, "#if EBM_IN_UNIT(%d)\n\n", k);
         ebmc_units_emit_unit(out, &u, k);
         if (k == 0) {
+            ebmc_buf_puts(out, runtime_helpers);
             for (int j = 0; j < m->n_prog; j++)
                 if (j != EBMC_CG_PARAM_GRAD || !m->o->no_param_grad)
                     emit_program(out, m->prog[j]);
