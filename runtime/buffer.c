@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigmem.h"
 #include "ebm_philox.h"
 #include "npy.h"
 
@@ -44,7 +45,7 @@ ebm_status ebm_buffer_new(int64_t capacity, int64_t numel, ebm_buffer **out, ebm
                         (long long)capacity, (long long)numel);
     ebm_buffer *b = calloc(1, sizeof *b);
     if (b) {
-        b->data = malloc((size_t)(capacity * numel) * sizeof(float));
+        b->data = base_bigmem_alloc((size_t)(capacity * numel) * sizeof(float));
         b->perm = malloc((size_t)capacity * sizeof *b->perm);
     }
     if (!b || !b->data || !b->perm) {

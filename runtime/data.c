@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "bigmem.h"
 #include "npy.h"
 #include "text.h"
 
@@ -34,6 +35,7 @@ void ebm_dataset_free(ebm_dataset *d)
     if (!d)
         return;
     free(d->data);
+    free(d->bytes);
     memset(d, 0, sizeof *d);
 }
 
@@ -111,13 +113,16 @@ static ebm_status gzip_limit(const char *path, size_t packed, const file_bytes *
     return EBM_OK;
 }
 
-/* Decompresses into fb until it holds `upto` bytes or the stream ends (*eof). */
-static ebm_status gz_fill(gzFile gz, const char *path, file_bytes *fb, size_t *cap, size_t upto, int *eof,
-                          ebm_error *err)
+/* Decompresses into fb until it holds `upto` bytes or the stream ends (*eof).
+ * The buffer doubles, but grows to at least `hint` bytes at once: one
+ * allocation instead of a dozen copies when the size is about known. */
+static ebm_status gz_fill(gzFile gz, const char *path, file_bytes *fb, size_t *cap, size_t upto, size_t hint,
+                          int *eof, ebm_error *err)
 {
     while (fb->len < upto) {
         if (fb->len == *cap) {
             size_t grow = *cap > SIZE_MAX / 2 ? SIZE_MAX : *cap * 2;
+            grow = grow > hint ? grow : hint;
             grow = grow < upto ? grow : upto;
             unsigned char *q = realloc(fb->p, grow);
             if (!q)
@@ -125,6 +130,7 @@ static ebm_status gz_fill(gzFile gz, const char *path, file_bytes *fb, size_t *c
                                 fb->len);
             fb->p = q;
             *cap = grow;
+            base_bigmem_advise(q + fb->len, grow - fb->len);   /* the part inflate writes next */
         }
         const size_t room = (*cap < upto ? *cap : upto) - fb->len;
         int got = gzread(gz, fb->p + fb->len, (unsigned)(room < (1u << 30) ? room : (1u << 30)));
@@ -153,12 +159,16 @@ static ebm_status read_gzip(const char *path, size_t packed, file_bytes *fb, ebm
     fb->gzipped = 1;
     ebm_status st = fb->p ? EBM_OK : ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", path);
     if (!st)
-        st = gz_fill(gz, path, fb, &cap, GZIP_PROBE, &eof, err);
+        st = gz_fill(gz, path, fb, &cap, GZIP_PROBE, 0, &eof, err);
     if (!st)
         st = gzip_limit(path, packed, fb, &limit, err);
-    /* one byte past the limit tells that the stream is longer */
+    /* one byte past the limit tells that the stream is longer.  The limit is
+     * the header's word (up to deflate's 1032:1 of the file): the buffer goes
+     * there at once only while that is within 8 times the file (image data
+     * packs 2-5:1), so a lying header costs doublings, not a huge block */
+    const size_t hint = packed <= SIZE_MAX / 8 ? 8 * packed : SIZE_MAX;
     if (!st && limit && !eof && fb->len <= limit)
-        st = gz_fill(gz, path, fb, &cap, limit + 1, &eof, err);
+        st = gz_fill(gz, path, fb, &cap, limit + 1, hint < limit + 1 ? hint : limit + 1, &eof, err);
     gzclose(gz);
     if (!st && limit && fb->len > limit)
         st = limit == GZIP_TEXT_MAX
@@ -251,8 +261,8 @@ static ebm_status idx_header(const char *path, const file_bytes *fb, int *rank, 
     return EBM_OK;
 }
 
-static ebm_status load_idx(const char *path, const file_bytes *fb, ebm_dataset *out,
-                           ebm_error *err)
+/* keep: hand the file's bytes to out (fb->p moves there) instead of converting them */
+static ebm_status load_idx(const char *path, file_bytes *fb, int keep, ebm_dataset *out, ebm_error *err)
 {
     int rank = 0;
     int64_t dims[EBM_DATA_MAX_RANK] = {0};
@@ -284,17 +294,22 @@ static ebm_status load_idx(const char *path, const file_bytes *fb, ebm_dataset *
         if (dims[i] == 0)
             return ebm_fail(err, EBM_ERR_INVALID, "%s: IDX shape %s has a zero-size sample "
                             "dimension", path, sbuf);
-    out->data = malloc((size_t)numel * sizeof(float));
-    if (!out->data)
-        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory for %llu floats", path,
-                        (unsigned long long)numel);
-    const unsigned char *px = fb->p + hdr;
     int scale = rank >= 2;
-    float value[256];   /* each byte's float: a table lookup per element */
-    for (int b = 0; b < 256; b++)
-        value[b] = scale ? pixel_to_unit(b) : (float)b;
-    for (uint64_t i = 0; i < numel; i++)
-        out->data[i] = value[px[i]];
+    for (int b = 0; b < 256; b++)   /* each byte's float: a table lookup per element */
+        out->value[b] = scale ? pixel_to_unit(b) : (float)b;
+    if (keep) {
+        memmove(fb->p, fb->p + hdr, (size_t)numel);
+        out->bytes = fb->p;
+        fb->p = NULL;
+    } else {
+        out->data = base_bigmem_alloc((size_t)numel * sizeof(float));
+        if (!out->data)
+            return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory for %llu floats", path,
+                            (unsigned long long)numel);
+        const unsigned char *px = fb->p + hdr;
+        for (uint64_t i = 0; i < numel; i++)
+            out->data[i] = out->value[px[i]];
+    }
     out->format = EBM_DATA_IDX;
     out->scaled = scale;
     out->rank = 0;
@@ -326,7 +341,7 @@ static ebm_status npy_to_dataset(const char *path, const ebm_array *a, ebm_datas
     if (numel == 0)
         return ebm_fail(err, EBM_ERR_INVALID, "%s: .npy shape %s has a zero-size sample "
                         "dimension", path, sbuf);
-    float *d = malloc((size_t)numel * sizeof(float));
+    float *d = base_bigmem_alloc((size_t)numel * sizeof(float));
     if (!d)
         return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory for %lld floats", path,
                         (long long)numel);
@@ -517,8 +532,7 @@ static int looks_like_text(const file_bytes *fb)
     return 1;
 }
 
-static ebm_status load_bytes(const char *path, const file_bytes *fb, ebm_dataset *out,
-                             ebm_error *err)
+static ebm_status load_bytes(const char *path, file_bytes *fb, int keep, ebm_dataset *out, ebm_error *err)
 {
     const unsigned char *p = fb->p;
     if (fb->len >= 6 && memcmp(p, "\x93NUMPY", 6) == 0) {
@@ -528,9 +542,9 @@ static ebm_status load_bytes(const char *path, const file_bytes *fb, ebm_dataset
         return load_npy(path, out, err);
     }
     if (fb->len >= 2 && p[0] == 0 && p[1] == 0)
-        return load_idx(path, fb, out, err);
+        return load_idx(path, fb, keep, out, err);
     if (fb->len < 2 && p[0] == 0)
-        return load_idx(path, fb, out, err);   /* reports the truncation */
+        return load_idx(path, fb, keep, out, err);   /* reports the truncation */
     if (looks_like_text(fb))
         return load_csv(path, fb, out, err);
     return ebm_fail(err, EBM_ERR_FORMAT, "%s: not a dataset: expected IDX (starts 00 00 08), "
@@ -541,7 +555,14 @@ static ebm_status load_bytes(const char *path, const file_bytes *fb, ebm_dataset
 
 ebm_status ebm_data_load(const char *path, ebm_dataset *out, ebm_error *err)
 {
+    return ebm_data_load_flags(path, 0, out, err);
+}
+
+ebm_status ebm_data_load_flags(const char *path, unsigned flags, ebm_dataset *out, ebm_error *err)
+{
     memset(out, 0, sizeof *out);
+    if (flags & ~EBM_DATA_KEEP_BYTES)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: unknown dataset load flags 0x%x", path, flags);
     file_bytes fb;
     ebm_status st = read_file(path, &fb, err);
     if (st)
@@ -549,7 +570,7 @@ ebm_status ebm_data_load(const char *path, ebm_dataset *out, ebm_error *err)
     if (fb.len == 0)
         st = ebm_fail(err, EBM_ERR_FORMAT, "%s: empty after decompression (no samples)", path);
     else
-        st = load_bytes(path, &fb, out, err);
+        st = load_bytes(path, &fb, (flags & EBM_DATA_KEEP_BYTES) != 0, out, err);
     free(fb.p);
     if (st)
         ebm_dataset_free(out);
@@ -598,9 +619,55 @@ ebm_status ebm_data_gather(const ebm_dataset *d, const int64_t *idx, int64_t cou
         if (idx[i] < 0 || idx[i] >= d->shape[0])
             return ebm_fail(err, EBM_ERR_INVALID, "sample index %lld out of range 0..%lld",
                             (long long)idx[i], (long long)d->shape[0] - 1);
-        memcpy(out + i * m, d->data + idx[i] * m, (size_t)m * sizeof(float));
+        if (d->data) {
+            memcpy(out + i * m, d->data + idx[i] * m, (size_t)m * sizeof(float));
+        } else {
+            const unsigned char *px = d->bytes + idx[i] * m;
+            for (int64_t e = 0; e < m; e++)
+                out[i * m + e] = d->value[px[e]];
+        }
     }
     return EBM_OK;
+}
+
+ebm_status ebm_data_to_floats(ebm_dataset *d, ebm_error *err)
+{
+    if (d->data || !d->bytes)
+        return EBM_OK;
+    const int64_t numel = d->shape[0] * ebm_dataset_sample_numel(d);
+    float *f = base_bigmem_alloc((size_t)numel * sizeof(float));
+    if (!f)
+        return ebm_fail(err, EBM_ERR_NOMEM, "dataset: out of memory for %lld floats", (long long)numel);
+    for (int64_t i = 0; i < numel; i++)
+        f[i] = d->value[d->bytes[i]];
+    free(d->bytes);
+    d->bytes = NULL;
+    d->data = f;
+    return EBM_OK;
+}
+
+void ebm_data_range(const ebm_dataset *d, float *lo, float *hi)
+{
+    const int64_t numel = d->shape[0] * ebm_dataset_sample_numel(d);
+    if (d->data) {   /* the loaders give finite values only: plain comparisons (fminf and fmaxf are calls) */
+        float a = d->data[0], b = a;
+        for (int64_t i = 0; i < numel; i++) {
+            const float v = d->data[i];
+            a = v < a ? v : a;
+            b = v > b ? v : b;
+        }
+        *lo = a;
+        *hi = b;
+        return;
+    }
+    unsigned char a = d->bytes[0], b = a;   /* value[] rises with the byte */
+    for (int64_t i = 0; i < numel; i++) {
+        const unsigned char v = d->bytes[i];
+        a = v < a ? v : a;
+        b = v > b ? v : b;
+    }
+    *lo = d->value[a];
+    *hi = d->value[b];
 }
 
 /* ---- minibatches -------------------------------------------------------------------- */

@@ -42,9 +42,12 @@ static ebm_status data_layout(cli_layout l, const feature_net *f, const char *pa
     const ir_shape *want = &f->g->nodes[f->g->inputs[0]].shape;
     if (l == CLI_LAYOUT_NCHW || (want->rank == 4 && want->d[1] == 1 && d->rank == 3) || d->rank > EBM_NPY_MAX_RANK)
         return EBM_OK;
+    ebm_status st = ebm_data_to_floats(d, err);   /* the layout change reads the whole array */
+    if (st)
+        return st;
     ebm_array x = {.dtype = EBM_NPY_F32, .rank = d->rank, .data = d->data};
     memcpy(x.shape, d->shape, sizeof x.shape[0] * (size_t)d->rank);
-    ebm_status st = cli_layout_read(l, f->label, want, path, &x, err);
+    st = cli_layout_read(l, f->label, want, path, &x, err);
     if (!st) {
         d->data = x.data;
         memcpy(d->shape, x.shape, sizeof x.shape[0] * (size_t)d->rank);
@@ -90,7 +93,7 @@ int run_score(const cli_args *a)
                           (long long)f.numel);
     }
     if (!st)
-        st = ebm_data_load(data, &d, &err);
+        st = ebm_data_load_flags(data, EBM_DATA_KEEP_BYTES, &d, &err);   /* rows are gathered as floats */
     if (!st)
         st = data_layout(layout, &f, data, &d, &err);
     if (!st)

@@ -348,19 +348,11 @@ static ebm_status load_data(const train_job *j, train_data *d, ebm_error *err)
         }
         return EBM_OK;
     }
-    ebm_status st = ebm_data_load(j->data, &d->ds, err);
+    /* an IDX file stays bytes: every step gathers its rows as floats (ebm_data_gather) */
+    ebm_status st = ebm_data_load_flags(j->data, EBM_DATA_KEEP_BYTES, &d->ds, err);
     if (st)
         return st;
-    /* the loaders give finite values only: plain comparisons (fminf and fmaxf are calls) */
-    const int64_t total = d->ds.shape[0] * ebm_dataset_sample_numel(&d->ds);
-    float lo = d->ds.data[0], hi = lo;
-    for (int64_t i = 0; i < total; i++) {
-        const float v = d->ds.data[i];
-        lo = v < lo ? v : lo;
-        hi = v > hi ? v : hi;
-    }
-    d->lo = lo;
-    d->hi = hi;
+    ebm_data_range(&d->ds, &d->lo, &d->hi);
     return EBM_OK;
 }
 
@@ -565,8 +557,13 @@ static ebm_status write_png(const train_job *j, ebm_model *m, ebm_trainer *t, co
         q.data = pts;
         q.n_data = DATA_POINTS_SHOWN;
     } else if (!d->toy && ebm_dataset_sample_numel(&d->ds) == 2) {
-        q.data = d->ds.data;
         q.n_data = d->ds.shape[0] < DATA_POINTS_SHOWN ? d->ds.shape[0] : DATA_POINTS_SHOWN;
+        for (int64_t i = 0; i < q.n_data; i++) {   /* the first rows, as floats */
+            ebm_status st = ebm_data_gather(&d->ds, &i, 1, pts + 2 * i, err);
+            if (st)
+                return st;
+        }
+        q.data = pts;
     }
     return sample_png_write(m, &q, err);
 }
@@ -781,6 +778,8 @@ static ebm_status data_layout(const train_job *j, const ebm_model *m, train_data
                             (long long)want.d[1], (long long)want.d[2], (long long)want.d[3]);
         return EBM_OK;
     }
+    if ((st = ebm_data_to_floats(&d->ds, err)))   /* the layout change reads the whole array */
+        return st;
     ebm_array x = {.dtype = EBM_NPY_F32, .rank = d->ds.rank, .data = d->ds.data};
     memcpy(x.shape, d->ds.shape, sizeof x.shape[0] * (size_t)(d->ds.rank < EBM_NPY_MAX_RANK ? d->ds.rank
                                                                                                  : EBM_NPY_MAX_RANK));

@@ -183,8 +183,14 @@ ebm_status feature_net_data_pick(const feature_net *f, const ebm_dataset *d, con
     float *p = malloc((size_t)(m * numel) * sizeof *p);
     if (!p)
         return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory for %lld samples", label, (long long)m);
-    for (int64_t i = 0; i < m; i++)
-        memcpy(p + i * numel, d->data + (i * total / m) * numel, (size_t)numel * sizeof *p);
+    for (int64_t i = 0; i < m; i++) {
+        const int64_t row = i * total / m;
+        ebm_status st = ebm_data_gather(d, &row, 1, p + i * numel, err);   /* floats, or bytes converted */
+        if (st) {
+            free(p);
+            return st;
+        }
+    }
     *x = p;
     *n = m;
     return EBM_OK;

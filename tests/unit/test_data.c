@@ -117,6 +117,64 @@ START_TEST(idx_plain_images)
 }
 END_TEST
 
+/* EBM_DATA_KEEP_BYTES: the file's bytes stay bytes; every way of reading the
+ * samples (gather, range, to_floats) gives the floats the plain load gives. */
+START_TEST(idx_keep_bytes)
+{
+    unsigned char buf[64];
+    size_t n = make_idx(buf, 3, img_dims, pixels, sizeof pixels);
+    write_gz(tmp("kb.gz"), buf, n);
+    ebm_dataset d;
+    ebm_error err = {0};
+    ck_assert_int_eq(ebm_data_load_flags(tmp("kb.gz"), EBM_DATA_KEEP_BYTES, &d, &err), EBM_OK);
+    ck_assert_ptr_null(d.data);
+    ck_assert_ptr_nonnull(d.bytes);
+    ck_assert_int_eq(d.rank, 4);
+    ck_assert_int_eq(d.shape[0], 3);
+    ck_assert_int_eq(memcmp(d.bytes, pixels, sizeof pixels), 0);   /* the header is gone */
+    float x[8];
+    const int64_t idx[2] = {2, 0};
+    ck_assert_int_eq(ebm_data_gather(&d, idx, 2, x, &err), EBM_OK);
+    for (int e = 0; e < 4; e++) {
+        ck_assert_float_eq_tol(x[e], pixels[8 + e] / 127.5 - 1.0, 1e-6);
+        ck_assert_float_eq_tol(x[4 + e], pixels[e] / 127.5 - 1.0, 1e-6);
+    }
+    const int64_t bad = 3;
+    ck_assert_int_eq(ebm_data_gather(&d, &bad, 1, x, &err), EBM_ERR_INVALID);
+    float lo, hi;
+    ebm_data_range(&d, &lo, &hi);
+    ck_assert_float_eq(lo, -1.0f);   /* pixels hold 0 and 255 */
+    ck_assert_float_eq(hi, 1.0f);
+    ck_assert_int_eq(ebm_data_to_floats(&d, &err), EBM_OK);
+    ck_assert_ptr_null(d.bytes);
+    expect_images(&d);
+    ebm_data_range(&d, &lo, &hi);
+    ck_assert_float_eq(lo, -1.0f);
+    ck_assert_float_eq(hi, 1.0f);
+    ebm_dataset_free(&d);
+    ck_assert_int_eq(ebm_data_load_flags(tmp("kb.gz"), 0x8, &d, &err), EBM_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "flags"));
+
+    /* labels (rank 1): kept as bytes, values 0..255 unscaled; the range of bytes 3..9 */
+    const unsigned char labels[4] = {9, 3, 7, 3};
+    const uint32_t ldims[1] = {4};
+    n = make_idx(buf, 1, ldims, labels, sizeof labels);
+    tu_write_file(tmp("kl"), buf, n);
+    ck_assert_int_eq(ebm_data_load_flags(tmp("kl"), EBM_DATA_KEEP_BYTES, &d, &err), EBM_OK);
+    ebm_data_range(&d, &lo, &hi);
+    ck_assert_float_eq(lo, 3.0f);
+    ck_assert_float_eq(hi, 9.0f);
+    ebm_dataset_free(&d);
+
+    /* CSV ignores the flag: floats */
+    tu_write_file(tmp("kc.csv"), "1,2\n3,4\n", 8);
+    ck_assert_int_eq(ebm_data_load_flags(tmp("kc.csv"), EBM_DATA_KEEP_BYTES, &d, &err), EBM_OK);
+    ck_assert_ptr_null(d.bytes);
+    ck_assert_float_eq(d.data[3], 4.0f);
+    ebm_dataset_free(&d);
+}
+END_TEST
+
 /* gzip recognised by content: the name says .csv. */
 START_TEST(idx_gzip_by_content)
 {
@@ -482,6 +540,7 @@ static Suite *data_suite(void)
     TCase *tc = tcase_create("data");
     tcase_add_checked_fixture(tc, make_tmpdir, drop_tmpdir);
     tcase_add_test(tc, idx_plain_images);
+    tcase_add_test(tc, idx_keep_bytes);
     tcase_add_test(tc, idx_gzip_by_content);
     tcase_add_test(tc, idx_labels_and_rank2);
     tcase_add_test(tc, idx_truncated);
