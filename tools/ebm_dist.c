@@ -78,12 +78,30 @@ int ebm_dist_available(void)
 #endif
 }
 
+#ifdef EBMC_HAVE_MPI
+/* An OpenMPI job whose ranks all run on this machine talks through shared
+ * memory whatever the messaging layer (PML) is, but choosing the PML probes
+ * every network library first (libfabric, PSM, UCX: the "cm" and "ucx"
+ * PMLs), which took 0.21 s of the 0.44 s that `mpirun -np 2 ebm --version`
+ * takes here.  So such a job gets OpenMPI's ob1 PML (shared memory through
+ * its vader transport) unless the user chose a PML (OMPI_MCA_pml or
+ * --mca pml, which mpirun passes as that variable).  A job over several
+ * machines keeps OpenMPI's own choice (UCX on InfiniBand). */
+static void prefer_shared_memory(void)
+{
+    const char *size = getenv("OMPI_COMM_WORLD_SIZE"), *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    if (size && local && *size && strcmp(size, local) == 0 && !getenv("OMPI_MCA_pml"))
+        setenv("OMPI_MCA_pml", "ob1", 0);
+}
+#endif
+
 ebm_status ebm_dist_init(int *argc, char ***argv, ebm_error *err)
 {
     const int n = launched_size();
 #ifdef EBMC_HAVE_MPI
     if (n < 1)
         return EBM_OK;
+    prefer_shared_memory();
     if (MPI_Init(argc, argv) != MPI_SUCCESS)
         return ebm_fail(err, EBM_ERR_IO, "MPI_Init failed (launched by mpirun as one of %d processes)", n);
     dist_started = 1;
