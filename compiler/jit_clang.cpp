@@ -206,6 +206,7 @@ std::unique_ptr<llvm::Module> compile_c(const ebmc_jit_job *job, llvm::LLVMConte
     llvm::IntrusiveRefCntPtr<clang::DiagnosticOptions> diag_opts(new clang::DiagnosticOptions());
     clang::CompilerInstance ci;
     ci.createDiagnostics(new clang::TextDiagnosticPrinter(diag_os, diag_opts.get()), true);
+    ci.setVerboseOutputStream(std::make_unique<llvm::raw_null_ostream>());   /* not "1 warning generated" */
 
     const std::vector<std::string> args = cc1_arguments(job->opt_level);
     std::vector<const char *> argv;
@@ -235,6 +236,8 @@ std::unique_ptr<llvm::Module> compile_c(const ebmc_jit_job *job, llvm::LLVMConte
     diag_os.flush();
     if (!m)
         why = "clang cannot compile the generated C: " + diag_head(diag_text);
+    else if (job->verbose && !diag_text.empty())   /* warnings: the generated C's business, shown when asked */
+        std::fprintf(stderr, "%s", diag_text.c_str());
     return m;
 }
 
