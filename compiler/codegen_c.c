@@ -550,14 +550,15 @@ ebm_status ebmc_emit_c(const ir_graph *energy, const ebmc_compile_options *o, ch
 }
 
 ebm_status ebmc_emit_model(const ir_graph *energy, const ebmc_compile_options *o, char **c_source, float **blob,
-                           int64_t *blob_floats, ebm_error *err)
+                           int64_t *blob_floats, int *units, ebm_error *err)
 {
     ebmc_model m;
     ebmc_buf c = {0};
     *c_source = NULL;
     *blob = NULL;
     *blob_floats = 0;
-    ebm_status st = build_and_emit(energy, o ? o : &default_options, &m, &c, NULL, err);
+    *units = 1;
+    ebm_status st = build_and_emit(energy, o ? o : &default_options, &m, &c, units, err);
     if (!st) {
         *c_source = c.s;
         *blob = m.blob;   /* taken from the model before it is freed */

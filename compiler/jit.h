@@ -9,8 +9,9 @@
  * the runtime headers the C includes (ebm_abi.h, ebm_philox.h) come from the
  * texts embedded at build time (cc.h), the C library's and OpenBLAS's headers
  * from the system include folders, clang's own (float.h, immintrin.h) from
- * the resource folder found at configure time.  The weights blob becomes the
- * definition of the C's `ebm_blob` in the same LLVM module.
+ * the resource folder found at configure time.  The C's units (codegen_c_units.c)
+ * are compiled on threads, as cc.c runs the C compiler on them side by side;
+ * the weights blob becomes a module of its own defining the C's `ebm_blob`.
  *
  * The result is the model's descriptor in memory and the memory ranges the
  * JIT put code and data into, which libebm checks the descriptor against
@@ -31,7 +32,10 @@ typedef struct ebmc_jit ebmc_jit;   /* the LLVM objects of one compiled model */
 
 typedef struct ebmc_jit_job {
     const char *name;          /* for messages (the model's path) */
-    const char *c_source;      /* the model's C, compiled whole (EBM_UNIT undefined) */
+    const char *c_source;      /* the model's C */
+    int units;                 /* 2..4: its translation units (-DEBM_UNIT=k), compiled on threads into
+                                  modules of one JIT; else it is compiled whole */
+    int jobs;                  /* threads at once (0: $EBMC_JOBS, else the online CPUs) */
     const float *blob;         /* the weights blob: the definition of ebm_blob */
     int64_t blob_floats;
     unsigned blob_align;       /* bytes, a power of two (EBMC_ALIGN: like the arena) */

@@ -15,9 +15,11 @@
  *      each descriptor pointer against those ranges (runtime/ebm_code.h).
  *      Library calls (cblas_sgemm, expf, memcpy) resolve to this process's own.
  *
- * The weights blob is not compiled: the module's declaration of ebm_blob is
- * replaced by a constant global holding it, added after clang's optimiser ran,
- * so no pass ever looks at the weights.
+ * The C's translation units (codegen_c_units.c, -DEBM_UNIT=k) go through
+ * clang on threads, each into its own LLVMContext, and into one JIT whose
+ * compile threads turn them into machine code side by side.  The weights
+ * blob is not compiled: it is a module of its own holding `ebm_blob` as a
+ * constant array, which no optimisation pass of the units ever looks at.
  *
  * LLVM is built without exceptions; no C++ exception crosses the C API.
  * LLVM aborts on allocation failure and on internal fatal errors: neither is
@@ -25,11 +27,14 @@
  */
 #include "jit.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <clang/Basic/Diagnostic.h>
@@ -151,7 +156,7 @@ std::string host_cpu()
 
 /* The cc1 arguments: the AOT flags of compiler/cc.c in cc1 spelling (what the
  * clang driver makes of them), with this CPU as -march=native finds it. */
-std::vector<std::string> cc1_arguments(int opt_level)
+std::vector<std::string> cc1_arguments(int opt_level, int unit)
 {
     const std::string res = EBMC_CLANG_RESOURCE_DIR;
     std::vector<std::string> a = {
@@ -175,31 +180,43 @@ std::vector<std::string> cc1_arguments(int opt_level)
         a.push_back(d == system_dirs[0] ? "-internal-isystem" : "-internal-externc-isystem");
         a.push_back(d);
     }
+    if (unit >= 0)
+        a.push_back("-DEBM_UNIT=" + std::to_string(unit));
     a.insert(a.end(), {"-x", "c", std::string(k_dir) + "model.c"});
     return a;
 }
 
-/* Replaces the module's declaration of ebm_blob by its definition: the blob
- * as a constant array, aligned like the arena. */
-void define_blob(llvm::Module &m, const float *blob, int64_t n, unsigned align)
+/* The weights blob as a module of its own: `ebm_blob`, hidden like the
+ * assembler's symbol of the AOT path (compiler/cc.c), a constant array
+ * aligned like the arena, which the units' declarations resolve to. */
+std::unique_ptr<llvm::Module> blob_module(llvm::LLVMContext &ctx, const llvm::DataLayout &dl, const float *blob,
+                                          int64_t n, unsigned align)
 {
-    llvm::LLVMContext &ctx = m.getContext();
-    llvm::GlobalVariable *decl = m.getGlobalVariable("ebm_blob", true);
-    if (!decl || !decl->isDeclaration())
-        return;   /* not referenced: nothing to define */
+    auto m = std::make_unique<llvm::Module>("ebm_blob", ctx);
+    m->setDataLayout(dl);
+    m->setTargetTriple(llvm::sys::getProcessTriple());
     const float zero = 0.0f;
     llvm::ArrayRef<float> data = n > 0 ? llvm::ArrayRef<float>(blob, (size_t)n) : llvm::ArrayRef<float>(&zero, 1);
     llvm::Constant *init = llvm::ConstantDataArray::get(ctx, data);
-    auto *gv = new llvm::GlobalVariable(m, init->getType(), true, llvm::GlobalValue::InternalLinkage, init,
-                                        "ebm_blob.data");
+    auto *gv = new llvm::GlobalVariable(*m, init->getType(), true, llvm::GlobalValue::ExternalLinkage, init,
+                                        "ebm_blob");
+    gv->setVisibility(llvm::GlobalValue::HiddenVisibility);
     gv->setAlignment(llvm::Align(align));
-    decl->replaceAllUsesWith(llvm::ConstantExpr::getBitCast(gv, decl->getType()));
-    decl->eraseFromParent();
-    gv->setName("ebm_blob");
+    return m;
+}
+
+/* A symbol the module defines for other modules, whose lookup makes the JIT
+ * compile it ("" if none: nothing can call into it). */
+std::string some_definition(const llvm::Module &m)
+{
+    for (const llvm::GlobalValue &g : m.global_values())
+        if (!g.isDeclaration() && !g.hasLocalLinkage() && g.hasName())
+            return g.getName().str();
+    return std::string();
 }
 
 /* Step 1: the C to an LLVM module in ctx, or null with the message in why. */
-std::unique_ptr<llvm::Module> compile_c(const ebmc_jit_job *job, llvm::LLVMContext *ctx, std::string &why)
+std::unique_ptr<llvm::Module> compile_c(const ebmc_jit_job *job, int unit, llvm::LLVMContext *ctx, std::string &why)
 {
     std::string diag_text;
     llvm::raw_string_ostream diag_os(diag_text);
@@ -208,7 +225,7 @@ std::unique_ptr<llvm::Module> compile_c(const ebmc_jit_job *job, llvm::LLVMConte
     ci.createDiagnostics(new clang::TextDiagnosticPrinter(diag_os, diag_opts.get()), true);
     ci.setVerboseOutputStream(std::make_unique<llvm::raw_null_ostream>());   /* not "1 warning generated" */
 
-    const std::vector<std::string> args = cc1_arguments(job->opt_level);
+    const std::vector<std::string> args = cc1_arguments(job->opt_level, unit);
     std::vector<const char *> argv;
     for (const std::string &s : args)
         argv.push_back(s.c_str());
@@ -235,10 +252,56 @@ std::unique_ptr<llvm::Module> compile_c(const ebmc_jit_job *job, llvm::LLVMConte
     std::unique_ptr<llvm::Module> m = ok ? action.takeModule() : nullptr;
     diag_os.flush();
     if (!m)
-        why = "clang cannot compile the generated C: " + diag_head(diag_text);
+        why = "clang cannot compile the generated C" + (unit >= 0 ? " (unit " + std::to_string(unit) + ")" : "") +
+              ": " + diag_head(diag_text);
     else if (job->verbose && !diag_text.empty())   /* warnings: the generated C's business, shown when asked */
         std::fprintf(stderr, "%s", diag_text.c_str());
     return m;
+}
+
+/* One translation unit's result: its module in its own context (the
+ * contexts let the units compile on threads, here and in the JIT). */
+struct unit_result {
+    std::unique_ptr<llvm::LLVMContext> ctx;
+    std::unique_ptr<llvm::Module> module;
+    std::string why;
+};
+
+/* How many threads: the job's, else $EBMC_JOBS, else the CPUs; at most one
+ * per unit. */
+int thread_count(const ebmc_jit_job *job, int units)
+{
+    int j = job->jobs;
+    const char *env = std::getenv("EBMC_JOBS");
+    if (j <= 0 && env && env[0]) {
+        char *end;
+        long v = std::strtol(env, &end, 10);
+        j = *end == 0 && v > 0 && v < 1024 ? (int)v : 0;
+    }
+    if (j <= 0)
+        j = (int)std::thread::hardware_concurrency();
+    return j < 1 ? 1 : j > units ? units : j;
+}
+
+/* The units of the C (or the whole file when it is one) to modules, `threads`
+ * at a time. */
+std::vector<unit_result> compile_units(const ebmc_jit_job *job, int units, int threads)
+{
+    std::vector<unit_result> r((size_t)units);
+    std::atomic<int> next{0};
+    auto work = [&]() {
+        for (int k; (k = next++) < units;) {
+            r[(size_t)k].ctx = std::make_unique<llvm::LLVMContext>();
+            r[(size_t)k].module = compile_c(job, units > 1 ? k : -1, r[(size_t)k].ctx.get(), r[(size_t)k].why);
+        }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; t++)
+        pool.emplace_back(work);
+    work();
+    for (std::thread &t : pool)
+        t.join();
+    return r;
 }
 
 /* LLVM's target, once per process. */
@@ -274,13 +337,11 @@ ebm_status ebmc_jit_compile(const ebmc_jit_job *job, ebmc_jit **out, ebm_error *
         return ebm_fail(err, EBM_ERR_INVALID, "%s: -O%d: the optimisation level must be 0..3", name, job->opt_level);
     init_llvm();
     const double t0 = now_seconds();
-
-    auto context = std::make_unique<llvm::LLVMContext>();
-    std::string why;
-    std::unique_ptr<llvm::Module> module = compile_c(job, context.get(), why);
-    if (!module)
-        return ebm_fail(err, EBM_ERR_INTERNAL, "%s: %s", name, why.c_str());
-    define_blob(*module, job->blob, job->blob_floats, job->blob_align);
+    const int units = job->units > 1 ? job->units : 1, threads = thread_count(job, units);
+    std::vector<unit_result> compiled = compile_units(job, units, threads);
+    for (const unit_result &u : compiled)
+        if (!u.module)
+            return ebm_fail(err, EBM_ERR_INTERNAL, "%s: %s", name, u.why.c_str());
     const double t1 = now_seconds();
 
     auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
@@ -301,6 +362,7 @@ ebm_status ebmc_jit_compile(const ebmc_jit_job *job, ebmc_jit **out, ebm_error *
     auto created =
         llvm::orc::LLJITBuilder()
             .setJITTargetMachineBuilder(std::move(*jtmb))
+            .setNumCompileThreads(threads > 1 ? (unsigned)threads : 0u)   /* the units' code, side by side */
             .setObjectLinkingLayerCreator(
                 [regions, lock](llvm::orc::ExecutionSession &es,
                                 const llvm::Triple &) -> llvm::Expected<std::unique_ptr<llvm::orc::ObjectLayer>> {
@@ -313,26 +375,49 @@ ebm_status ebmc_jit_compile(const ebmc_jit_job *job, ebmc_jit **out, ebm_error *
         return ebm_fail(err, EBM_ERR_INTERNAL, "%s: cannot start LLVM's JIT: %s", name,
                         llvm::toString(created.takeError()).c_str());
     j->jit = std::move(*created);
+    llvm::orc::LLJIT &jit = *j->jit;
+    /* errors come back from the lookup below: not printed on stderr as well */
+    jit.getExecutionSession().setErrorReporter([](llvm::Error e) { llvm::consumeError(std::move(e)); });
 
     /* the C library, libm and OpenBLAS of this process */
     auto process = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
-        j->jit->getDataLayout().getGlobalPrefix());
+        jit.getDataLayout().getGlobalPrefix());
     if (!process)
         return ebm_fail(err, EBM_ERR_INTERNAL, "%s: the JIT cannot see this process's symbols: %s", name,
                         llvm::toString(process.takeError()).c_str());
-    j->jit->getMainJITDylib().addGenerator(std::move(*process));
+    jit.getMainJITDylib().addGenerator(std::move(*process));
 
-    if (llvm::Error e = j->jit->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context))))
-        return ebm_fail(err, EBM_ERR_INTERNAL, "%s: the JIT refuses the module: %s", name,
-                        llvm::toString(std::move(e)).c_str());
-    auto sym = j->jit->lookup(job->symbol);   /* compiles and links the module */
-    if (!sym)
+    /* every module, and a symbol of each to look up at once: the JIT then
+     * compiles them all side by side instead of one after the other as the
+     * first one's calls reach them */
+    auto blob_ctx = std::make_unique<llvm::LLVMContext>();
+    unit_result blob{std::move(blob_ctx), nullptr, std::string()};
+    blob.module = blob_module(*blob.ctx, jit.getDataLayout(), job->blob, job->blob_floats, job->blob_align);
+    compiled.push_back(std::move(blob));
+    llvm::orc::SymbolLookupSet wanted;
+    wanted.add(jit.mangleAndIntern(job->symbol));
+    for (unit_result &u : compiled) {
+        const std::string some = some_definition(*u.module);
+        if (!some.empty() && some != job->symbol)
+            wanted.add(jit.mangleAndIntern(some));
+        if (llvm::Error e = jit.addIRModule(llvm::orc::ThreadSafeModule(std::move(u.module), std::move(u.ctx))))
+            return ebm_fail(err, EBM_ERR_INTERNAL, "%s: the JIT refuses the module: %s", name,
+                            llvm::toString(std::move(e)).c_str());
+    }
+    auto found = jit.getExecutionSession().lookup(
+        llvm::orc::makeJITDylibSearchOrder({&jit.getMainJITDylib()}, llvm::orc::JITDylibLookupFlags::MatchAllSymbols),
+        wanted);
+    if (!found)
         return ebm_fail(err, EBM_ERR_INTERNAL, "%s: the JIT cannot link the model: %s", name,
-                        llvm::toString(sym.takeError()).c_str());
-    j->descriptor = reinterpret_cast<const void *>(static_cast<uintptr_t>(sym->getAddress()));
+                        llvm::toString(found.takeError()).c_str());
+    auto sym = found->find(jit.mangleAndIntern(job->symbol));
+    if (sym == found->end())
+        return ebm_fail(err, EBM_ERR_INTERNAL, "%s: the JIT cannot link the model: no %s", name, job->symbol);
+    j->descriptor = reinterpret_cast<const void *>(static_cast<uintptr_t>(sym->second.getAddress()));
     if (job->verbose)
-        std::fprintf(stderr, "ebmc: JIT: C to optimised IR in %.2f s, IR to machine code in %.2f s\n", t1 - t0,
-                     now_seconds() - t1);
+        std::fprintf(stderr, "ebmc: JIT: C to optimised IR in %.2f s, IR to machine code in %.2f s (%d unit%s, %d "
+                     "thread%s)\n", t1 - t0, now_seconds() - t1, units, units > 1 ? "s" : "", threads,
+                     threads > 1 ? "s" : "");
     *out = j.release();
     return EBM_OK;
 }

@@ -402,13 +402,14 @@ static ebm_status open_jit(const cache_request *r, ir_graph *g, const ebmc_compi
     char *c = NULL;
     float *blob = NULL;
     int64_t blob_floats = 0;
+    int units = 1;
     ebmc_jit *j = NULL;
     cli_compile_line line;
     cli_compile_begin(&line, "ebm", r->model);
     const char *verbose = getenv("EBMC_VERBOSE");
-    ebm_status st = ebmc_emit_model(g, &o, &c, &blob, &blob_floats, err);
+    ebm_status st = ebmc_emit_model(g, &o, &c, &blob, &blob_floats, &units, err);
     if (!st) {
-        ebmc_jit_job job = {.name = r->model, .c_source = c, .blob = blob, .blob_floats = blob_floats,
+        ebmc_jit_job job = {.name = r->model, .c_source = c, .units = units, .blob = blob, .blob_floats = blob_floats,
                             .blob_align = EBMC_ALIGN, .opt_level = o.opt_level, .symbol = EBM_ABI_SYMBOL_NAME,
                             .verbose = verbose && verbose[0] && strcmp(verbose, "0") != 0};
         st = ebmc_jit_compile(&job, &j, err);

@@ -59,10 +59,11 @@ static ebm_status open_jit(const ir_graph *g, const char *name, int drop_code, e
     char *c = NULL;
     float *blob = NULL;
     int64_t blob_floats = 0;
+    int units = 1;
     ebmc_jit *j = NULL;
-    ebm_status st = ebmc_emit_model(g, &o, &c, &blob, &blob_floats, err);
+    ebm_status st = ebmc_emit_model(g, &o, &c, &blob, &blob_floats, &units, err);
     if (!st) {
-        ebmc_jit_job job = {.name = name, .c_source = c, .blob = blob, .blob_floats = blob_floats,
+        ebmc_jit_job job = {.name = name, .c_source = c, .units = units, .blob = blob, .blob_floats = blob_floats,
                             .blob_align = EBMC_ALIGN, .opt_level = 2, .symbol = EBM_ABI_SYMBOL_NAME};
         st = ebmc_jit_compile(&job, &j, err);
     }
