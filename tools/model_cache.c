@@ -17,6 +17,10 @@
 #include "progress.h"
 #include "schedule.h"   /* EBMC_ALIGN */
 #ifdef EBMC_HAVE_JIT
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
 #include "ebm_code.h"
 #include "jit.h"
 #endif
@@ -391,6 +395,44 @@ static int use_jit(const char *flag, ebm_error *err)
 }
 
 #ifdef EBMC_HAVE_JIT
+/* The JIT on a thread of its own, so that this one can draw the progress
+ * line while it compiles (cli_compile_wait), as it does while cc runs. */
+typedef struct jit_run {
+    const ebmc_jit_job *job;
+    ebmc_jit *j;
+    ebm_error err;
+    ebm_status st;
+    atomic_int done;
+} jit_run;
+
+static void *jit_thread(void *arg)
+{
+    jit_run *r = arg;
+    r->st = ebmc_jit_compile(r->job, &r->j, &r->err);
+    atomic_store(&r->done, 1);
+    return NULL;
+}
+
+static ebm_status run_jit(const ebmc_jit_job *job, cli_compile_line *line, ebmc_jit **out, ebm_error *err)
+{
+    jit_run r = {.job = job};
+    pthread_t t;
+    if (pthread_create(&t, NULL, jit_thread, &r) != 0) {   /* no thread: compile here, without the line */
+        jit_thread(&r);
+    } else {
+        const double t0 = cli_now_seconds();
+        while (!atomic_load(&r.done)) {
+            nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);   /* 0.1 s */
+            cli_compile_wait(line, cli_now_seconds() - t0);
+        }
+        pthread_join(t, NULL);
+    }
+    if (r.st && err)
+        *err = r.err;
+    *out = r.j;
+    return r.st;
+}
+
 /* Compiles graph g in this process (jit.h) and opens it from memory: no C
  * compiler, no file, no cache.  The descriptor is checked by libebm as one
  * from a file is (ebm_model_open_code). */
@@ -412,7 +454,7 @@ static ebm_status open_jit(const cache_request *r, ir_graph *g, const ebmc_compi
         ebmc_jit_job job = {.name = r->model, .c_source = c, .units = units, .blob = blob, .blob_floats = blob_floats,
                             .blob_align = EBMC_ALIGN, .opt_level = o.opt_level, .symbol = EBM_ABI_SYMBOL_NAME,
                             .verbose = verbose && verbose[0] && strcmp(verbose, "0") != 0};
-        st = ebmc_jit_compile(&job, &j, err);
+        st = run_jit(&job, &line, &j, err);
     }
     free(c);
     free(blob);
