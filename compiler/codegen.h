@@ -43,6 +43,14 @@ typedef struct ebmc_compile_options {
 ebm_status ebmc_emit_c(const ir_graph *energy, const ebmc_compile_options *o, char **c_source,
                        ebm_error *err);
 
+/* The C source and the weights blob of the model, as ebmc_compile_model hands
+ * them to the C compiler: for a backend that compiles in process (jit.h).  The
+ * C compiles whole, or as *units translation units (-DEBM_UNIT=k); the blob
+ * is what its `ebm_blob` must hold.  The caller
+ * frees both. */
+ebm_status ebmc_emit_model(const ir_graph *energy, const ebmc_compile_options *o, char **c_source, float **blob,
+                           int64_t *blob_floats, int *units, ebm_error *err);
+
 /* Compiles `energy` (one input x [N,...], one output energy [N]) to out_path. */
 ebm_status ebmc_compile_model(const ir_graph *energy, const ebmc_compile_options *o, const char *out_path,
                               ebm_error *err);

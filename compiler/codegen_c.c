@@ -549,6 +549,28 @@ ebm_status ebmc_emit_c(const ir_graph *energy, const ebmc_compile_options *o, ch
     return EBM_OK;
 }
 
+ebm_status ebmc_emit_model(const ir_graph *energy, const ebmc_compile_options *o, char **c_source, float **blob,
+                           int64_t *blob_floats, int *units, ebm_error *err)
+{
+    ebmc_model m;
+    ebmc_buf c = {0};
+    *c_source = NULL;
+    *blob = NULL;
+    *blob_floats = 0;
+    *units = 1;
+    ebm_status st = build_and_emit(energy, o ? o : &default_options, &m, &c, units, err);
+    if (!st) {
+        *c_source = c.s;
+        *blob = m.blob;   /* taken from the model before it is freed */
+        *blob_floats = m.blob_floats;
+        m.blob = NULL;
+    } else {
+        free(c.s);
+    }
+    ebmc_model_free(&m);
+    return st;
+}
+
 ebm_status ebmc_compile_model(const ir_graph *energy, const ebmc_compile_options *o, const char *out_path,
                               ebm_error *err)
 {

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ebm_code.h"
 #include "model_file.h"
 
 #define MAX_PROGRAMS 64
@@ -50,12 +51,20 @@ float *ebm__alloc_floats(int64_t count)
 
 /* ---- the loaded object ------------------------------------------------------------ */
 
-/* Where the loader put the object: its load bias and the checked file's
- * segments (model_file.c), which is all a descriptor pointer may point into. */
+/* Where a descriptor pointer may point: the checked file's segments as the
+ * loader mapped them (file set: base is the load bias), or the memory ranges
+ * of code compiled in this process (ebm_code.h: file NULL).  code_hash and
+ * the blob are what the descriptor must say: the file's recorded digest and
+ * blob, or none and the descriptor's own weights for in-process code. */
 typedef struct loaded {
     const char *path;
     uintptr_t base;
     const ebm_model_file *file;
+    const ebm_code_region *regions;
+    int n_regions;
+    uint64_t code_hash;
+    uintptr_t blob;
+    int64_t blob_bytes;
 } loaded;
 
 /* The segment holding [p, p + len), or NULL. */
@@ -66,10 +75,32 @@ static const base_elf_load *segment_of(const loaded *L, uintptr_t p, uint64_t le
     return base_elf_segment(&L->file->elf, (uint64_t)(p - L->base), len);
 }
 
+/* The in-process region holding [p, p + len), or NULL. */
+static const ebm_code_region *region_of(const loaded *L, uintptr_t p, uint64_t len)
+{
+    for (int k = 0; k < L->n_regions; k++) {
+        const ebm_code_region *r = &L->regions[k];
+        uintptr_t s = (uintptr_t)r->start;
+        if (p >= s && p - s <= r->size && len <= r->size - (p - s))
+            return r;
+    }
+    return NULL;
+}
+
 /* Read-only data: a segment that is neither executable nor writable, or the
- * part of a writable one the loader makes read-only after relocation. */
+ * part of a writable one the loader makes read-only after relocation.  In
+ * process: a data region (the JIT's memory manager keeps relocated data
+ * writable; the code that wrote it is ours). */
 static int in_rodata(const loaded *L, uintptr_t p, uint64_t len, uint64_t *room)
 {
+    if (!L->file) {
+        const ebm_code_region *r = region_of(L, p, len);
+        if (!r || r->executable)
+            return 0;
+        if (room)
+            *room = r->size - (p - (uintptr_t)r->start);
+        return 1;
+    }
     const base_elf_load *s = segment_of(L, p, len);
     if (!s || (s->flags & BASE_ELF_PF_X))
         return 0;
@@ -190,16 +221,18 @@ static ebm_status check_param(const loaded *L, const ebm_abi_model *d, int k, eb
  * floats must fit in it. */
 static ebm_status check_weights(const loaded *L, const ebm_abi_model *d, ebm_error *err)
 {
-    const ebm_model_file *f = L->file;
-    if (d->blob_bytes != f->blob_bytes)
+    if (d->blob_bytes != L->blob_bytes)
         return desc_fail(err, L->path, "blob_bytes = %lld in memory, %lld in the file", (long long)d->blob_bytes,
-                         (long long)f->blob_bytes);
+                         (long long)L->blob_bytes);
     if (d->weights_numel < 0 || d->weights_numel > d->blob_bytes / (int64_t)sizeof(float))
         return desc_fail(err, L->path, "weights_numel = %lld, but the weights blob holds %lld floats",
                          (long long)d->weights_numel, (long long)(d->blob_bytes / (int64_t)sizeof(float)));
-    if (d->blob_bytes > 0 && (uintptr_t)d->weights != L->base + f->blob_vaddr)
+    if (d->blob_bytes > 0 && (uintptr_t)d->weights != L->blob)
         return desc_fail(err, L->path, "the weights pointer %p is not the blob at %p", (const void *)d->weights,
-                         (void *)(L->base + f->blob_vaddr));
+                         (void *)L->blob);
+    if (!L->file && d->blob_bytes > 0 && !in_rodata(L, L->blob, (uint64_t)d->blob_bytes, NULL))
+        return desc_fail(err, L->path, "the weights blob (%lld bytes at %p) lies outside the model's data",
+                         (long long)d->blob_bytes, (const void *)d->weights);
     return EBM_OK;
 }
 
@@ -250,6 +283,10 @@ static int in_code(const loaded *L, ebm_abi_entry fn)
 {
     uintptr_t p;
     memcpy(&p, &fn, sizeof p);
+    if (!L->file) {
+        const ebm_code_region *r = region_of(L, p, 1);
+        return r && r->executable;
+    }
     const base_elf_load *s = segment_of(L, p, 1);
     return s && (s->flags & BASE_ELF_PF_X) && (uint64_t)(p - L->base) - s->vaddr < s->filesz;
 }
@@ -291,7 +328,7 @@ static ebm_status check_descriptor(ebm_model *m, const loaded *L, ebm_error *err
 {
     const ebm_abi_model *d = m->d;
     /* the plain fields are no relocation's target (model_file.c): memory holds the file's values */
-    if (d->magic != EBM_ABI_MAGIC || d->abi_version != EBM_ABI_VERSION || d->code_hash != L->file->code_hash)
+    if (d->magic != EBM_ABI_MAGIC || d->abi_version != EBM_ABI_VERSION || d->code_hash != L->code_hash)
         return desc_fail(err, m->path, "the loaded descriptor differs from the file's");
     ebm_status st = check_string(L, d->compiler_version, "compiler_version", err);
     if (!st)
@@ -381,9 +418,8 @@ static ebm_status find_descriptor(ebm_model *m, const ebm_model_file *f, loaded 
     struct link_map *lm = NULL;
     if (dlinfo(m->dl, RTLD_DI_LINKMAP, &lm) != 0 || !lm)
         return ebm_fail(err, EBM_ERR_FORMAT, "%s: the loader does not say where it mapped the model", m->path);
-    L->path = m->path;
-    L->base = (uintptr_t)lm->l_addr;
-    L->file = f;
+    *L = (loaded){.path = m->path, .base = (uintptr_t)lm->l_addr, .file = f, .code_hash = f->code_hash,
+                  .blob = (uintptr_t)lm->l_addr + f->blob_vaddr, .blob_bytes = f->blob_bytes};
     dlerror();
     m->d = dlsym(m->dl, EBM_ABI_SYMBOL_NAME);
     if (!m->d || (uintptr_t)m->d != L->base + f->desc_vaddr)
@@ -407,7 +443,8 @@ static ebm_status copy_weights(ebm_model *m, ebm_error *err)
  * dependencies too.  run.c uses these to keep BLAS on one thread per call. */
 static void find_blas(ebm_model *m)
 {
-    void *set = dlsym(m->dl, "openblas_set_num_threads"), *get = dlsym(m->dl, "openblas_get_num_threads");
+    void *h = m->dl ? m->dl : RTLD_DEFAULT;   /* in-process code calls this process's BLAS */
+    void *set = dlsym(h, "openblas_set_num_threads"), *get = dlsym(h, "openblas_get_num_threads");
     if (!set || !get)
         return;
     /* Function pointers from dlsym's void * (POSIX guarantees this works). */
@@ -452,6 +489,49 @@ ebm_status ebm_model_open_with(const char *path, const ebm_open_options *o, ebm_
     return EBM_OK;
 }
 
+ebm_status ebm_model_open_code(const char *name, const ebm_code *code, ebm_model **out, ebm_error *err)
+{
+    ebm_model *m = NULL;
+    ebm_status st = EBM_OK;
+    if (!out || !code || !name || !name[0])
+        st = ebm_fail(err, EBM_ERR_INVALID, "ebm_model_open_code: no %s", !out ? "out" : !code ? "code" : "name");
+    else if (!(m = calloc(1, sizeof *m)) || !(m->path = strdup(name)))
+        st = ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", name);
+    if (m) {   /* owned from here: ebm_model_close releases it */
+        m->code_owner = code->owner;
+        m->code_release = code->release;
+    } else if (code && code->release) {
+        code->release(code->owner);
+    }
+    if (out)
+        *out = NULL;
+    if (st) {
+        ebm_model_close(m);
+        return st;
+    }
+    if (code->n_regions < 1 || !code->regions || !code->desc)
+        st = ebm_fail(err, EBM_ERR_INVALID, "%s: in-process code without a descriptor or memory ranges", name);
+    loaded L = {.path = m->path, .regions = code->regions, .n_regions = code->n_regions};
+    m->d = code->desc;
+    if (!st && !in_rodata(&L, (uintptr_t)m->d, sizeof *m->d, NULL))
+        st = desc_fail(err, m->path, "the descriptor at %p lies outside the model's data", (const void *)m->d);
+    if (!st) {   /* no file: the blob is where the descriptor says, and must lie in the data */
+        L.blob = (uintptr_t)m->d->weights;
+        L.blob_bytes = m->d->blob_bytes;
+        st = check_descriptor(m, &L, err);
+    }
+    if (!st)
+        st = copy_weights(m, err);
+    if (!st)
+        find_blas(m);
+    if (st) {
+        ebm_model_close(m);
+        return st;
+    }
+    *out = m;
+    return EBM_OK;
+}
+
 ebm_status ebm_model_open(const char *path, ebm_model **out, ebm_error *err)
 {
     return ebm_model_open_with(path, NULL, out, err);
@@ -463,6 +543,8 @@ void ebm_model_close(ebm_model *m)
         return;
     if (m->dl)
         dlclose(m->dl);
+    if (m->code_release)
+        m->code_release(m->code_owner);
     free(m->weights);
     free(m->meta);
     free(m->path);

@@ -15,6 +15,8 @@ typedef int (*ebm_blas_get_threads_fn)(void);
 
 struct ebm_model {
     void *dl;                        /* dlopen handle */
+    void *code_owner;                /* in-process code (ebm_code.h): released on close */
+    void (*code_release)(void *owner);
     const ebm_abi_model *d;          /* the descriptor inside the shared object, or &view */
     ebm_abi_model view;              /* the descriptor with the metadata of ebm_model_set_meta */
     ebm_abi_meta *meta;              /* that metadata, owned: n_meta entries, then their strings */

@@ -2,8 +2,10 @@
 # shellcheck disable=SC2317  # functions called through run_stage look unreachable
 # ci.sh — the whole test pipeline, as CI runs it (and as anyone can, locally):
 #   1. install missing Debian packages (scripts/install-deps.sh)
-#   2. build/       RelWithDebInfo, then ctest
-#   3. build-asan/  -DEBMC_SANITIZE=ON (ASan + UBSan, leaks checked), then ctest
+#   2. build/       RelWithDebInfo with the LLVM JIT (-DEBMC_JIT=ON), then ctest
+#   3. build-asan/  -DEBMC_SANITIZE=ON (ASan + UBSan, leaks checked) without the JIT
+#                   (-DEBMC_JIT=OFF: the build and tests without LLVM; test_jit and
+#                   cli_jit skip, saying why), then ctest
 #   4. fuzz the ONNX importer, checkpoint loading and compiled-model loading
 #      for $FUZZ_SECONDS each (default 45 here: the whole pipeline must stay
 #      under 30 minutes; run_fuzz.sh alone defaults to 60) with libFuzzer
@@ -62,12 +64,12 @@ build_and_test() {
 asan_build_and_test() (
     export ASAN_OPTIONS=detect_leaks=1
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-    build_and_test build-asan -DEBMC_SANITIZE=ON
+    build_and_test build-asan -DEBMC_SANITIZE=ON -DEBMC_JIT=OFF
 )
 
 run_stage "install dependencies" bash scripts/install-deps.sh
-run_stage "build + ctest (build/, RelWithDebInfo)" build_and_test build
-run_stage "build + ctest (build-asan/, ASan+UBSan)" asan_build_and_test
+run_stage "build + ctest (build/, RelWithDebInfo, JIT)" build_and_test build -DEBMC_JIT=ON
+run_stage "build + ctest (build-asan/, ASan+UBSan, no JIT)" asan_build_and_test
 export FUZZ_SECONDS=${FUZZ_SECONDS:-45}
 run_stage "fuzz: importer, checkpoints, model loading (${FUZZ_SECONDS}s each)" bash tests/fuzz/run_fuzz.sh
 

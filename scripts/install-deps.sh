@@ -20,6 +20,7 @@ packages=(
     zlib1g-dev                         # gzipped IDX datasets (runtime/data.c)
     libopenmpi-dev openmpi-bin         # mpirun -np R ebm train|sample (optional at build time; CTest cli_mpi)
     clang libclang-rt-14-dev           # libFuzzer targets (tests/fuzz)
+    g++ llvm-14-dev libclang-14-dev libclang-cpp14-dev   # the in-process JIT (compiler/jit_clang.cpp; optional at build time)
     python3                            # the scripts: standard library only
     python3-numpy python3-pytest       # the Python package (python/) and its tests (CTest python_package)
     python3-pip python3-setuptools python3-wheel python3-venv   # pip install --no-build-isolation ./python, offline

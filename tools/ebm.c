@@ -319,6 +319,7 @@ static const cli_opt eval_opts[] = {
                             "implies --reference"},
     CLI_OPT_LAYOUT,
     CACHE_OPT_TRUST_FILE,
+    CACHE_OPT_BACKEND,
     {0},
 };
 
@@ -568,7 +569,8 @@ static ebm_status eval_compiled(const cli_args *a, ebm_error *err)
 {
     const char *model = a->positional[0], *in_path = cli_get(&eval_cmd, a, "input");
     cache_request r = {.model = model, .head_flag = cli_get(&eval_cmd, a, "energy-head"), .sample_only = 1,
-                       .trust_file = cli_get(&eval_cmd, a, "trust-file") != NULL};
+                       .trust_file = cli_get(&eval_cmd, a, "trust-file") != NULL,
+                         .backend = cli_get(&eval_cmd, a, "backend")};
     ebm_model *m = NULL;
     ebm_array x = {0};
     eval_out o = {0};

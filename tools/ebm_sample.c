@@ -87,6 +87,7 @@ static const cli_opt sample_opts[] = {
      .help = "when compiling an ONNX MODEL: output|sum|neg-logsumexp|logsumexp (default: its "
              "ebm.energy_head metadata, else output)"},
     CACHE_OPT_TRUST_FILE,
+    CACHE_OPT_BACKEND,
     {0},
 };
 
@@ -653,7 +654,8 @@ static ebm_status sample_model(const cli_args *a, sample_job *j, ebm_error *err)
     const int rank = ebm_dist_rank();
     cache_request req = {.model = j->model, .head_flag = cli_get(&sample_cmd, a, "energy-head"),
                          .tile = cache_tile_for_batch(j->n), .sample_only = 1,
-                         .trust_file = cli_get(&sample_cmd, a, "trust-file") != NULL};
+                         .trust_file = cli_get(&sample_cmd, a, "trust-file") != NULL,
+                         .backend = cli_get(&sample_cmd, a, "backend")};
     ebm_model *m = NULL;
     sample_result r = {0};
     /* under mpirun rank 0 compiles, the others then find the model in the cache */

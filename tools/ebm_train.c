@@ -113,6 +113,7 @@ static const cli_opt train_opts[] = {
     CLI_OPT_LAYOUT,
     {.name = "energy-head", .metavar = "HEAD", .help = "output|sum|neg-logsumexp|logsumexp (default: the model's)"},
     CACHE_OPT_TRUST_FILE,
+    CACHE_OPT_BACKEND,
     {0},
 };
 
@@ -823,7 +824,8 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
         st = load_data(j, &d, err);
     cache_request req = {.model = j->model, .head_flag = cli_get(&train_cmd, a, "energy-head"),
                          .dsm = j->cfg.objective == EBM_OBJ_DSM, .tile = cache_tile_for_batch(j->cfg.batch),
-                         .trust_file = cli_get(&train_cmd, a, "trust-file") != NULL};
+                         .trust_file = cli_get(&train_cmd, a, "trust-file") != NULL,
+                         .backend = cli_get(&train_cmd, a, "backend")};
     ebm_model *m = NULL;
     ebm_trainer *t = NULL;
     loop_state ls = {.last = {.value = NAN, .covered = -1}, .t0 = t_start};

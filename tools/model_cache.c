@@ -15,6 +15,15 @@
 #include "codegen.h"
 #include "hash.h"
 #include "progress.h"
+#include "schedule.h"   /* EBMC_ALIGN */
+#ifdef EBMC_HAVE_JIT
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "ebm_code.h"
+#include "jit.h"
+#endif
 
 #define PATH_MAX_LEN 4096
 /* How the cache compiles (the key covers both through ebmc_cc_identity). */
@@ -357,9 +366,123 @@ static ebm_status open_or_compile(const cache_request *r, ir_graph *g, const ebm
     return st;
 }
 
+int cache_have_jit(void)
+{
+#ifdef EBMC_HAVE_JIT
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* --backend: 1 for the JIT, 0 for the C compiler, -1 (err set) otherwise. */
+static int use_jit(const char *flag, ebm_error *err)
+{
+    if (!flag || strcmp(flag, "cc") == 0)
+        return 0;
+    if (strcmp(flag, "auto") == 0)
+        return cache_have_jit();
+    if (strcmp(flag, "jit") != 0) {
+        ebm_fail(err, EBM_ERR_INVALID, "--backend '%s': expected jit, cc or auto", flag);
+        return -1;
+    }
+    if (!cache_have_jit()) {
+        ebm_fail(err, EBM_ERR_UNSUPPORTED, "--backend jit: this ebm was built without LLVM (configure with "
+                 "-DEBMC_JIT=ON and LLVM 14+ and clang's libraries installed); use --backend cc");
+        return -1;
+    }
+    return 1;
+}
+
+#ifdef EBMC_HAVE_JIT
+/* The JIT on a thread of its own, so that this one can draw the progress
+ * line while it compiles (cli_compile_wait), as it does while cc runs. */
+typedef struct jit_run {
+    const ebmc_jit_job *job;
+    ebmc_jit *j;
+    ebm_error err;
+    ebm_status st;
+    atomic_int done;
+} jit_run;
+
+static void *jit_thread(void *arg)
+{
+    jit_run *r = arg;
+    r->st = ebmc_jit_compile(r->job, &r->j, &r->err);
+    atomic_store(&r->done, 1);
+    return NULL;
+}
+
+static ebm_status run_jit(const ebmc_jit_job *job, cli_compile_line *line, ebmc_jit **out, ebm_error *err)
+{
+    jit_run r = {.job = job};
+    pthread_t t;
+    if (pthread_create(&t, NULL, jit_thread, &r) != 0) {   /* no thread: compile here, without the line */
+        jit_thread(&r);
+    } else {
+        const double t0 = cli_now_seconds();
+        while (!atomic_load(&r.done)) {
+            nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);   /* 0.1 s */
+            cli_compile_wait(line, cli_now_seconds() - t0);
+        }
+        pthread_join(t, NULL);
+    }
+    if (r.st && err)
+        *err = r.err;
+    *out = r.j;
+    return r.st;
+}
+
+/* Compiles graph g in this process (jit.h) and opens it from memory: no C
+ * compiler, no file, no cache.  The descriptor is checked by libebm as one
+ * from a file is (ebm_model_open_code). */
+static ebm_status open_jit(const cache_request *r, ir_graph *g, const ebmc_compile_options *co, const char *key,
+                           ebm_model **out, ebm_error *err)
+{
+    ebmc_compile_options o = *co;
+    o.source_hash = key;
+    char *c = NULL;
+    float *blob = NULL;
+    int64_t blob_floats = 0;
+    int units = 1;
+    ebmc_jit *j = NULL;
+    cli_compile_line line;
+    cli_compile_begin(&line, "ebm", r->model);
+    const char *verbose = getenv("EBMC_VERBOSE");
+    ebm_status st = ebmc_emit_model(g, &o, &c, &blob, &blob_floats, &units, err);
+    if (!st) {
+        ebmc_jit_job job = {.name = r->model, .c_source = c, .units = units, .blob = blob, .blob_floats = blob_floats,
+                            .blob_align = EBMC_ALIGN, .opt_level = o.opt_level, .symbol = EBM_ABI_SYMBOL_NAME,
+                            .verbose = verbose && verbose[0] && strcmp(verbose, "0") != 0};
+        st = run_jit(&job, &line, &j, err);
+    }
+    free(c);
+    free(blob);
+    cli_compile_end(&line, st == EBM_OK, "in process (--backend jit, not cached)");
+    if (st)
+        return st;
+    const int n = ebmc_jit_region_count(j);
+    ebm_code_region *regions = calloc(n > 0 ? (size_t)n : 1, sizeof *regions);
+    if (!regions) {
+        ebmc_jit_free(j);
+        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", r->model);
+    }
+    for (int k = 0; k < n; k++)
+        ebmc_jit_region(j, k, &regions[k].start, &regions[k].size, &regions[k].executable);
+    ebm_code code = {.desc = ebmc_jit_descriptor(j), .regions = regions, .n_regions = n, .owner = j,
+                     .release = ebmc_jit_release};
+    st = ebm_model_open_code(r->model, &code, out, err);   /* owns j from here */
+    free(regions);
+    return st;
+}
+#endif
+
 ebm_status cache_open_model(const cache_request *r, ebm_model **out, ebm_error *err)
 {
     *out = NULL;
+    const int jit = use_jit(r->backend, err);
+    if (jit < 0)
+        return err ? err->code : EBM_ERR_INVALID;
     if (cli_file_is_elf(r->model)) {
         ebm_open_options o = {.trust_file = r->trust_file};
         ebm_status st = ebm_model_open_with(r->model, &o, out, err);
@@ -377,10 +500,17 @@ ebm_status cache_open_model(const cache_request *r, ebm_model **out, ebm_error *
     ir_graph *g = NULL;
     ebmc_compile_options co;
     ebm_status st = prepare_graph(r, &g, &co, err);
-    if (!st)
-        st = graph_key(g, &co, key, sizeof key, err);
-    if (!st)
-        st = open_or_compile(r, g, &co, key, out, err);
+#ifdef EBMC_HAVE_JIT
+    if (!st && jit)   /* no cache entry: no key to compute (emitting the C for it costs time) */
+        st = open_jit(r, g, &co, "jit", out, err);
+    else
+#endif
+    {
+        if (!st)
+            st = graph_key(g, &co, key, sizeof key, err);
+        if (!st)
+            st = open_or_compile(r, g, &co, key, out, err);
+    }
     if (!st && (st = load_graph_data(r, g, *out, err))) {
         ebm_model_close(*out);
         *out = NULL;

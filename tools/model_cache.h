@@ -39,7 +39,21 @@ typedef struct cache_request {
     int sample_only;          /* energy, score and Langevin suffice: a new entry leaves param_grad out */
     int64_t tile;             /* samples per program call; 0 = ebmc's choice */
     int trust_file;           /* a compiled model given by the user: skip the owner/permission check (--trust-file) */
+    const char *backend;      /* --backend value (jit, cc, auto), or NULL: the default (cc) */
 } cache_request;
+
+/* The option row of the commands that compile an ONNX model (ebm eval,
+ * sample, train): cache_request.backend.  The default is cc, also in a build
+ * with the JIT: a warm cache opens in milliseconds, and the JIT's cold
+ * compile is no faster than the C compiler's (HACKING.md, "The JIT"). */
+#define CACHE_OPT_BACKEND                                                                                         \
+    {.name = "backend", .metavar = "jit|cc|auto",                                                               \
+     .help = "how an ONNX model is compiled: cc (the default) with the system C compiler into the cache "       \
+             "(~/.cache/ebmc, reused by later runs), jit in this process with LLVM (no C compiler, no cache: "  \
+             "compiled on every run; needs a build with LLVM), auto: jit when this build has it, else cc"}
+
+/* Whether this build has the JIT backend. */
+int cache_have_jit(void);
 
 /* The option row of every command that opens a MODEL (ebm info, eval,
  * sample, train): cache_request.trust_file. */

@@ -287,6 +287,7 @@ EBMK_INLINE void ebmk_wino_weights(const ebmk_wino *g, const float *restrict w, 
     if (!flip) {
         for (int64_t o = 0; o < co; o++) {
             for (int64_t t = 0; t < 9; t++)
+                EBMK_NO_VEC
                 for (int64_t c = 0; c < ci; c++)
                     kt[t * ci + c] = w[(o * ci + c) * 9 + t];
             if (r == 4)

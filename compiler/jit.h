@@ -1,0 +1,70 @@
+/* jit.h — the in-process backend: the generated C of a model compiled by
+ * clang as a library into LLVM IR and run by LLVM's ORC JIT (LLJIT), with no
+ * external compiler, no temporary file and no cache.  jit_clang.cpp, the
+ * project's only C++ file, built only when CMake finds LLVM and clang
+ * (EBMC_JIT; the macro EBMC_HAVE_JIT is defined for the code that calls it).
+ *
+ * It compiles exactly the C the AOT path hands to the system compiler
+ * (codegen.h: ebmc_emit_model), so the kernels have one source of truth;
+ * the runtime headers the C includes (ebm_abi.h, ebm_philox.h) come from the
+ * texts embedded at build time (cc.h), the C library's and OpenBLAS's headers
+ * from the system include folders, clang's own (float.h, immintrin.h) from
+ * the resource folder found at configure time.  The C's units (codegen_c_units.c)
+ * are compiled on threads, as cc.c runs the C compiler on them side by side;
+ * the weights blob becomes a module of its own defining the C's `ebm_blob`.
+ *
+ * The result is the model's descriptor in memory and the memory ranges the
+ * JIT put code and data into, which libebm checks the descriptor against
+ * (runtime/ebm_code.h) as it checks a dlopen'ed file against its segments.
+ */
+#ifndef EBMC_JIT_H
+#define EBMC_JIT_H
+
+#include <stdint.h>
+
+#include "ebm_status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ebmc_jit ebmc_jit;   /* the LLVM objects of one compiled model */
+
+typedef struct ebmc_jit_job {
+    const char *name;          /* for messages (the model's path) */
+    const char *c_source;      /* the model's C */
+    int units;                 /* 2..4: its translation units (-DEBM_UNIT=k), compiled on threads into
+                                  modules of one JIT; else it is compiled whole */
+    int jobs;                  /* threads at once (0: $EBMC_JOBS, else the online CPUs) */
+    const float *blob;         /* the weights blob: the definition of ebm_blob */
+    int64_t blob_floats;
+    unsigned blob_align;       /* bytes, a power of two (EBMC_ALIGN: like the arena) */
+    int opt_level;             /* 0..3, as -O */
+    const char *symbol;        /* the descriptor's symbol (EBM_ABI_SYMBOL_NAME) */
+    int verbose;               /* front end and code generation times on stderr */
+} ebmc_jit_job;
+
+/* Compiles and links job->c_source for this CPU (its name and features, like
+ * -march=native).  On success *out holds the JIT; free it with ebmc_jit_free
+ * once nothing runs its code.  Errors name job->name and hold clang's first
+ * diagnostics. */
+ebm_status ebmc_jit_compile(const ebmc_jit_job *job, ebmc_jit **out, ebm_error *err);
+
+/* The descriptor (an ebm_abi_model) inside the JIT's memory. */
+const void *ebmc_jit_descriptor(const ebmc_jit *j);
+
+/* The memory ranges of the JIT's sections, k < ebmc_jit_region_count(j):
+ * code when *executable, else data. */
+int ebmc_jit_region_count(const ebmc_jit *j);
+void ebmc_jit_region(const ebmc_jit *j, int k, const void **start, uint64_t *size, int *executable);
+
+void ebmc_jit_free(ebmc_jit *j);
+
+/* ebmc_jit_free with a void pointer (the release hook of runtime/ebm_code.h). */
+void ebmc_jit_release(void *j);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EBMC_JIT_H */

@@ -1,0 +1,304 @@
+/* test_jit.c — the in-process JIT backend (compiler/jit.h) and libebm's
+ * opening of in-process code (runtime/ebm_code.h).
+ *
+ *   - PyTorch-exported fixtures compiled by the JIT: energy and score of
+ *     input.npy against PyTorch's float64 values (energy_f64.npy,
+ *     score_f64.npy), |err| <= 1e-4 * max(1, |ref|);
+ *   - the JIT against the AOT shared object (the system C compiler, same
+ *     options) on the same inputs: energy, score and one Langevin step within
+ *     1e-5 (the same C, compiled by clang instead of gcc);
+ *   - bad input: C that does not compile gives clang's message and no model;
+ *     a descriptor outside the given memory ranges, or entry points outside
+ *     the code ranges, are refused by the checks every loaded model passes,
+ *     and the JIT is released exactly once either way.
+ *
+ * Built without LLVM (EBMC_JIT=OFF or not found), it says so and exits 77
+ * (skipped).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#ifndef EBMC_HAVE_JIT
+int main(void)
+{
+    printf("test_jit: SKIPPED: this build has no JIT (configured without LLVM 14+ and clang's libraries, or with "
+           "-DEBMC_JIT=OFF)\n");
+    return 77;
+}
+#else
+
+#include <check.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codegen.h"
+#include "ebm.h"
+#include "ebm_code.h"
+#include "jit.h"
+#include "npy.h"
+#include "schedule.h"   /* EBMC_ALIGN */
+#include "testutil.h"
+
+#define TOL_TORCH 1e-4
+#define TOL_AOT 1e-5
+
+static int released;
+
+static void count_release(void *j)
+{
+    released++;
+    ebmc_jit_release(j);
+}
+
+/* Compiles g with the JIT and opens it through libebm, as `ebm --backend jit`
+ * does (tools/model_cache.c).  drop_code: leave the code ranges out. */
+static ebm_status open_jit(const ir_graph *g, const char *name, int drop_code, ebm_model **out, ebm_error *err)
+{
+    ebmc_compile_options o = {.opt_level = 2, .target_cpu = "native", .energy_head = "output"};
+    char *c = NULL;
+    float *blob = NULL;
+    int64_t blob_floats = 0;
+    int units = 1;
+    ebmc_jit *j = NULL;
+    ebm_status st = ebmc_emit_model(g, &o, &c, &blob, &blob_floats, &units, err);
+    if (!st) {
+        ebmc_jit_job job = {.name = name, .c_source = c, .units = units, .blob = blob, .blob_floats = blob_floats,
+                            .blob_align = EBMC_ALIGN, .opt_level = 2, .symbol = EBM_ABI_SYMBOL_NAME};
+        st = ebmc_jit_compile(&job, &j, err);
+    }
+    free(c);
+    free(blob);
+    if (st)
+        return st;
+    ebm_code_region regions[64];
+    int n = 0;
+    for (int k = 0; k < ebmc_jit_region_count(j) && n < 64; k++) {
+        ebmc_jit_region(j, k, &regions[n].start, &regions[n].size, &regions[n].executable);
+        n += !(drop_code && regions[n].executable);
+    }
+    ebm_code code = {.desc = ebmc_jit_descriptor(j), .regions = regions, .n_regions = n, .owner = j,
+                     .release = count_release};
+    return ebm_model_open_code(name, &code, out, err);
+}
+
+/* max |a - ref| / max(1, |ref|) */
+static double max_err(const float *a, const double *ref, int64_t n)
+{
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - ref[i]) / fmax(1.0, fabs(ref[i]));
+        worst = isnan(e) ? INFINITY : fmax(worst, e);
+    }
+    return worst;
+}
+
+static double max_err_f32(const float *a, const float *b, int64_t n)
+{
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - (double)b[i]) / fmax(1.0, fabs((double)b[i]));
+        worst = isnan(e) ? INFINITY : fmax(worst, e);
+    }
+    return worst;
+}
+
+static int64_t numel(const ebm_array *a)
+{
+    int64_t n = 1;
+    for (int i = 0; i < a->rank; i++)
+        n *= a->shape[i];
+    return n;
+}
+
+static const char *const fixtures[] = {"mlp_silu", "cnn_strided_silu", "resnet_groupnorm", "transformer_bf1_op17"};
+
+START_TEST(fixtures_match_torch)
+{
+    ebm_error err = {0};
+    int failed = 0;
+    printf("%-24s %9s %9s\n", "fixture (JIT)", "energy", "score");
+    for (size_t f = 0; f < sizeof fixtures / sizeof fixtures[0]; f++) {
+        const char *dir = tu_path("%s/tests/fixtures/%s", tu_source_dir(), fixtures[f]);
+        char dir_copy[4096];
+        snprintf(dir_copy, sizeof dir_copy, "%s", dir);
+        ir_graph *g = NULL;
+        ebm_model *m = NULL;
+        ebm_ctx *ctx = NULL;
+        ebm_array x = {0}, e_ref = {0}, s_ref = {0};
+        ck_assert_msg(tu_fixture_graph(dir_copy, &g, &err) == EBM_OK, "%s", err.msg);
+        ck_assert_msg(open_jit(g, fixtures[f], 0, &m, &err) == EBM_OK, "%s: %s", fixtures[f], err.msg);
+        ck_assert_msg(ebm_npy_read(tu_path("%s/input.npy", dir_copy), &x, &err) == EBM_OK, "%s", err.msg);
+        ck_assert_msg(ebm_npy_read(tu_path("%s/energy_f64.npy", dir_copy), &e_ref, &err) == EBM_OK, "%s", err.msg);
+        ck_assert_msg(ebm_npy_read(tu_path("%s/score_f64.npy", dir_copy), &s_ref, &err) == EBM_OK, "%s", err.msg);
+        ck_assert(x.dtype == EBM_NPY_F32 && e_ref.dtype == EBM_NPY_F64 && s_ref.dtype == EBM_NPY_F64);
+        const int64_t n = x.shape[0], xn = numel(&x);
+        ck_assert_int_eq(numel(&e_ref), n);
+        ck_assert_int_eq(numel(&s_ref), xn);
+        float *energy = malloc((size_t)n * sizeof *energy), *score = malloc((size_t)xn * sizeof *score);
+        ck_assert_msg(ebm_ctx_new(m, n, &ctx, &err) == EBM_OK, "%s", err.msg);
+        ck_assert_msg(ebm_score(ctx, x.data, n, energy, score, &err) == EBM_OK, "%s", err.msg);
+        const double ee = max_err(energy, e_ref.data, n), es = max_err(score, s_ref.data, xn);
+        const int ok = ee <= TOL_TORCH && es <= TOL_TORCH;
+        printf("%-24s %9.2e %9.2e%s\n", fixtures[f], ee, es, ok ? "" : "  FAIL");
+        failed += !ok;
+        free(energy);
+        free(score);
+        free(x.data);
+        free(e_ref.data);
+        free(s_ref.data);
+        ebm_ctx_free(ctx);
+        ebm_model_close(m);
+        ir_graph_free(g);
+    }
+    fflush(stdout);
+    ck_assert_msg(failed == 0, "%d fixtures over %g of PyTorch's float64 values (table above)", failed, TOL_TORCH);
+}
+END_TEST
+
+/* The same graph through the C compiler (a sealed .so in a scratch folder). */
+static ebm_status open_aot(const ir_graph *g, const char *name, ebm_model **out, ebm_error *err)
+{
+    ebmc_compile_options o = {.opt_level = 2, .target_cpu = "native", .energy_head = "output"};
+    const char *path = tu_scratch_file(name);
+    char copy[4096];
+    snprintf(copy, sizeof copy, "%s", path);
+    ebm_status st = ebmc_compile_model(g, &o, copy, err);
+    return st ? st : ebm_model_open(copy, out, err);
+}
+
+START_TEST(jit_matches_aot)
+{
+    static const char *const pair[] = {"cnn_strided_silu", "resnet_groupnorm"};
+    ebm_error err = {0};
+    tu_scratch_make("jit");
+    printf("%-24s %9s %9s %9s\n", "fixture (JIT vs AOT)", "energy", "score", "langevin");
+    int failed = 0;
+    for (size_t f = 0; f < sizeof pair / sizeof pair[0]; f++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", tu_path("%s/tests/fixtures/%s", tu_source_dir(), pair[f]));
+        ir_graph *g = NULL;
+        ebm_model *mj = NULL, *ma = NULL;
+        ebm_ctx *cj = NULL, *ca = NULL;
+        ebm_array x = {0};
+        ck_assert_msg(tu_fixture_graph(dir, &g, &err) == EBM_OK, "%s", err.msg);
+        ck_assert_msg(ebm_npy_read(tu_path("%s/input.npy", dir), &x, &err) == EBM_OK, "%s", err.msg);
+        ck_assert_msg(open_jit(g, pair[f], 0, &mj, &err) == EBM_OK, "%s", err.msg);
+        ck_assert_msg(open_aot(g, pair[f], &ma, &err) == EBM_OK, "%s", err.msg);
+        ck_assert_int_eq(ebm_model_desc(mj)->tile, ebm_model_desc(ma)->tile);
+        const int64_t n = x.shape[0], xn = numel(&x);
+        float *e[2], *s[2], *lx[2];
+        for (int k = 0; k < 2; k++) {
+            e[k] = malloc((size_t)n * sizeof(float));
+            s[k] = malloc((size_t)xn * sizeof(float));
+            lx[k] = malloc((size_t)xn * sizeof(float));
+            memcpy(lx[k], x.data, (size_t)xn * sizeof(float));
+        }
+        ck_assert_msg(ebm_ctx_new(mj, n, &cj, &err) == EBM_OK, "%s", err.msg);
+        ck_assert_msg(ebm_ctx_new(ma, n, &ca, &err) == EBM_OK, "%s", err.msg);
+        ck_assert_msg(ebm_score(cj, x.data, n, e[0], s[0], &err) == EBM_OK, "%s", err.msg);
+        ck_assert_msg(ebm_score(ca, x.data, n, e[1], s[1], &err) == EBM_OK, "%s", err.msg);
+        const double de = max_err_f32(e[0], e[1], n), ds = max_err_f32(s[0], s[1], xn);
+        ebm_langevin_params p = ebm_langevin_defaults();
+        p.steps = 1;
+        p.grad_clip = 0;   /* the whole gradient in the step */
+        p.seed = 7;
+        ck_assert_msg(ebm_langevin(cj, lx[0], n, &p, NULL, NULL, &err) == EBM_OK, "%s", err.msg);
+        ck_assert_msg(ebm_langevin(ca, lx[1], n, &p, NULL, NULL, &err) == EBM_OK, "%s", err.msg);
+        const double dl = max_err_f32(lx[0], lx[1], xn);
+        /* the step moved the samples (a real update was compared, not x twice) */
+        ck_assert(max_err_f32(lx[1], x.data, xn) > 1e-4);
+        const int ok = de <= TOL_AOT && ds <= TOL_AOT && dl <= TOL_AOT;
+        printf("%-24s %9.2e %9.2e %9.2e%s\n", pair[f], de, ds, dl, ok ? "" : "  FAIL");
+        failed += !ok;
+        for (int k = 0; k < 2; k++) {
+            free(e[k]);
+            free(s[k]);
+            free(lx[k]);
+        }
+        free(x.data);
+        ebm_ctx_free(cj);
+        ebm_ctx_free(ca);
+        ebm_model_close(mj);
+        ebm_model_close(ma);
+        ir_graph_free(g);
+    }
+    tu_scratch_remove();
+    fflush(stdout);
+    ck_assert_msg(failed == 0, "%d fixtures: JIT and AOT differ by more than %g (table above)", failed, TOL_AOT);
+}
+END_TEST
+
+START_TEST(bad_c_is_an_error)
+{
+    ebm_error err = {0};
+    ebmc_jit *j = NULL;
+    const float blob[1] = {0};
+    ebmc_jit_job job = {.name = "bad.onnx", .c_source = "int f(void) { return 1 +; }\n", .blob = blob,
+                        .blob_floats = 1, .blob_align = EBMC_ALIGN, .opt_level = 2, .symbol = EBM_ABI_SYMBOL_NAME};
+    ck_assert_int_ne(ebmc_jit_compile(&job, &j, &err), EBM_OK);
+    ck_assert_ptr_null(j);
+    ck_assert_msg(strstr(err.msg, "bad.onnx") && strstr(err.msg, "clang cannot compile") &&
+                  strstr(err.msg, "expected expression"), "%s", err.msg);
+    /* C that compiles but has no descriptor */
+    job.c_source = "int f(void) { return 1; }\n";
+    ck_assert_int_ne(ebmc_jit_compile(&job, &j, &err), EBM_OK);
+    ck_assert_ptr_null(j);
+    ck_assert_msg(strstr(err.msg, "cannot link") && strstr(err.msg, EBM_ABI_SYMBOL_NAME), "%s", err.msg);
+    job.opt_level = 4;
+    ck_assert_int_eq(ebmc_jit_compile(&job, &j, &err), EBM_ERR_INVALID);
+    ck_assert_msg(strstr(err.msg, "-O4"), "%s", err.msg);
+}
+END_TEST
+
+START_TEST(descriptor_checked_against_regions)
+{
+    ebm_error err = {0};
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_path("%s/tests/fixtures/mlp_silu", tu_source_dir()));
+    ir_graph *g = NULL;
+    ebm_model *m = NULL;
+    ck_assert_msg(tu_fixture_graph(dir, &g, &err) == EBM_OK, "%s", err.msg);
+    /* the code ranges left out: every entry point lies outside the model's code */
+    released = 0;
+    ck_assert_int_eq(open_jit(g, "mlp_silu", 1, &m, &err), EBM_ERR_FORMAT);
+    ck_assert_ptr_null(m);
+    ck_assert_int_eq(released, 1);
+    ck_assert_msg(strstr(err.msg, "mlp_silu") && strstr(err.msg, "entry point lies outside the model's code"), "%s",
+                  err.msg);
+    /* no ranges at all, and a descriptor outside the ranges given */
+    static const ebm_code_region one = {.start = fixtures, .size = sizeof fixtures, .executable = 0};
+    static const char not_a_descriptor[512];
+    ebm_code code = {.desc = (const ebm_abi_model *)(const void *)not_a_descriptor, .regions = &one, .n_regions = 1};
+    ck_assert_int_eq(ebm_model_open_code("fake", &code, &m, &err), EBM_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "fake") && strstr(err.msg, "outside the model's data"), "%s", err.msg);
+    code.n_regions = 0;
+    ck_assert_int_eq(ebm_model_open_code("fake", &code, &m, &err), EBM_ERR_INVALID);
+    ck_assert_ptr_null(m);
+    /* and a good one opens, and its JIT is released once, on close */
+    released = 0;
+    ck_assert_msg(open_jit(g, "mlp_silu", 0, &m, &err) == EBM_OK, "%s", err.msg);
+    ck_assert_int_eq(released, 0);
+    ebm_model_close(m);
+    ck_assert_int_eq(released, 1);
+    ir_graph_free(g);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("jit");
+    TCase *tc = tcase_create("jit");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, fixtures_match_torch);
+    tcase_add_test(tc, jit_matches_aot);
+    tcase_add_test(tc, bad_c_is_an_error);
+    tcase_add_test(tc, descriptor_checked_against_regions);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+#endif
