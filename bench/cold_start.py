@@ -2,9 +2,10 @@
 
 What a user waits for the first time they sample a network nobody has compiled yet:
 
-  ebmc   `ebm sample model.onnx -n 64 --steps 1 -o s.npy` with an empty cache folder
-         (XDG_CACHE_HOME): process start, import, autodiff, code generation, the C
-         compiler, loading, one step of 64 chains.  The ONNX is written beforehand by
+  ebmc   `ebm sample model.onnx -n 64 --steps 1 -o s.npy --backend B` with an empty cache
+         folder (XDG_CACHE_HOME): process start, import, autodiff, code generation, the C
+         compiler (cc) or the in-process JIT (jit: -O0 code at once, the optimised code
+         compiled in a child process meanwhile), loading, one step of 64 chains.  The ONNX is written beforehand by
          `ebm init --preset P` (not timed: the network exists before anyone samples it).
   torch  `python3 -c "import torch; build the same network (models.py); one Langevin
          step of 64 chains"`: interpreter start, import torch, the module, the step.
@@ -14,7 +15,7 @@ gives min / median / max wall seconds and the ratio of the medians.  EBMC_JOBS i
 to its default (all CPUs), as a user gets it.
 
     /usr/bin/python3 bench/cold_start.py [--build build] [--baseline OTHER_BUILD] [--presets mnist,cifar]
-                                         [--rounds 3]
+                                         [--backends cc,jit] [--rounds 3]
 
 --baseline times a second build of ebmc (an older commit, say) in the same rounds.
 """
@@ -63,10 +64,12 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--presets", default="mnist,cifar")
     ap.add_argument("--baseline", help="another build folder, timed in the same rounds")
+    ap.add_argument("--backends", default="cc", help="comma-separated: cc, jit (a build with LLVM)")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    builds = [args.build] + ([args.baseline] if args.baseline else [])
-    for b in builds:
+    builds = [(b, be) for b in [args.build] + ([args.baseline] if args.baseline else [])
+              for be in args.backends.split(",")]
+    for b, _ in builds:
         if not os.path.exists(os.path.join(b, "bin", "ebm")):
             raise SystemExit(f"{b}/bin/ebm is missing: build first (cmake -S . -B build && cmake --build build -j2)")
     ebm = os.path.join(args.build, "bin", "ebm")
@@ -79,17 +82,17 @@ def main():
             script = TORCH_STEP.format(here=HERE, preset=preset)
             te, tt = [[] for _ in builds], []
             for r in range(args.rounds):
-                for i, b in enumerate(builds):
+                for i, (b, be) in enumerate(builds):
                     cache = os.path.join(work, f"cache-{preset}-{r}-{i}")
                     env = dict(os.environ, XDG_CACHE_HOME=cache, EBM_PROGRESS="0")
                     te[i].append(timed([os.path.join(b, "bin", "ebm"), "sample", onnx, "-n", "64", "--steps", "1",
-                                        "-o", os.path.join(work, "s.npy")], env))
+                                        "-o", os.path.join(work, "s.npy"), "--backend", be], env))
                     shutil.rmtree(cache, ignore_errors=True)
                 tt.append(timed([sys.executable, "-c", script]))
                 print(f"{preset} round {r + 1}: ebmc " + ", ".join(f"{t[-1]:.2f} s" for t in te)
                       + f"; torch {tt[-1]:.2f} s", file=sys.stderr)
-            for i, b in enumerate(builds):
-                rows.append((preset, b, te[i], tt))
+            for i, (b, be) in enumerate(builds):
+                rows.append((preset, f"{b} --backend {be}", te[i], tt))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()[0]

@@ -2,8 +2,7 @@
  * fuse.c over its result shape, each member one call of ebmk_<op>(...) (the
  * float forms of ops.def's scalar expressions, codegen_c_kernels.c), the
  * innermost loop under `#pragma omp simd`; a group ending in a sum over its
- * last axis accumulates it in a local the compiler may split into vector
- * lanes.  And the Langevin update as the epilogue of the loop that computes
+ * last axis accumulates it in lanes of a fixed order (ebmc_lane_sum_begin).  And the Langevin update as the epilogue of the loop that computes
  * the score (the score is then never stored).
  */
 #include <math.h>
@@ -62,7 +61,7 @@ static void fused_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, 
         if (io->out[o] != io->sink)
             ebmc_buf_printf(b, "%sout%d[%s] = v%d;\n", ind, o, idx[o], io->out[o]);
     if (io->sink >= 0)
-        ebmc_buf_printf(b, "%sacc += v%d;\n", ind, g->nodes[io->sink].in[0]);
+        ebmc_buf_printf(b, "%sacc[l] += v%d;\n", ind, g->nodes[io->sink].in[0]);
     if (c->lv_score >= 0) {   /* the update of ebm_langevin_step, statement for statement */
         const char *xi = idx[c->lv_view];
         ebmc_buf_printf(b, "%sfloat g = -v%d / l_temp;\n", ind, c->lv_score);
@@ -77,12 +76,12 @@ static void fused_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, 
 
 /* A group ending in a sum over the last axis: per element of the sum, a
  * loop over that axis computes the members, stores those read elsewhere and
- * accumulates the summand (the lanes' order depends on the length alone). */
+ * accumulates the summand in lanes (their order depends on the length alone). */
 static void fused_sink_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx)
 {
     const fused_ctx *c = ctx;
     const ebmc_fused_io *io = c->io;
-    char inner[NEST_MAX_VIEWS][IDX_MAX], ind2[64];
+    char inner[NEST_MAX_VIEWS][IDX_MAX];
     int nv = io->n_out + io->n_in, sink_view = -1;
     for (int k = 0; k < nv; k++) {
         if (k < io->n_out && io->out[k] == io->sink)
@@ -95,11 +94,11 @@ static void fused_sink_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *
         else
             snprintf(inner[k], IDX_MAX, "%s + k*%s", idx[k], p_str(c->inner[k], s, sizeof s));
     }
-    snprintf(ind2, sizeof ind2, "%s    ", ind);
-    ebmc_buf_printf(b, "%sfloat acc = 0.0f;\n%s#pragma omp simd reduction(+ : acc)\n%sfor (int64_t k = 0; k < %s; k++) {\n",
-                    ind, ind, ind, c->len);
-    fused_body(b, (const char(*)[IDX_MAX])inner, ind2, ctx);
-    ebmc_buf_printf(b, "%s}\n%sout%d[%s] = acc;\n", ind, ind, sink_view, idx[sink_view]);
+    char body_ind[96], target[IDX_MAX + 16];
+    ebmc_lane_sum_begin(b, ind, c->len, body_ind, sizeof body_ind);
+    fused_body(b, (const char(*)[IDX_MAX])inner, body_ind, ctx);
+    snprintf(target, sizeof target, "out%d[%s]", sink_view, idx[sink_view]);
+    ebmc_lane_sum_end(b, ind, target, "=");
 }
 
 static void emit_fused_comment(ebmc_buf *b, const ebmc_cg_program *p, const ebmc_fused_io *io, int last)

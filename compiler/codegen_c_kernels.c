@@ -169,7 +169,7 @@ int ebmc_float_op_takes_p(ir_op op)
  * pow's special values: x = -0 gives +0 or +inf (sqrtf(-0) + 0 is +0),
  * x = -inf gives +inf or +0, x < 0 NaN.  Other exponents call powf. */
 static const char pows_body[] =
-    "static inline __attribute__((always_inline)) float ebmk_pows(float x, float P)\n"
+    "EBMK_INLINE float ebmk_pows(float x, float P)\n"
     "{\n"
     "    if (P == 1.0f)\n"
     "        return x;\n"

@@ -21,15 +21,47 @@ static void max_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, co
                     idx[1], ind, idx[0], ind, idx[0]);
 }
 
-/* A sum over a contiguous innermost axis of length `len`: a local
- * accumulator the C compiler may split into vector lanes (the order of the
- * additions then depends only on the axis length, never on the batch). */
-static void sum_run_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx)
+const char *ebmc_lane_sum_begin(ebmc_buf *b, const char *ind, const char *len, char *body_ind, size_t size)
 {
     ebmc_buf_printf(b,
-                    "%sfloat acc = 0.0f;\n%s#pragma omp simd reduction(+ : acc)\n"
-                    "%sfor (int64_t k = 0; k < %s; k++)\n%s    acc += in0[%s + k];\n%sout[%s] += acc;\n",
-                    ind, ind, ind, (const char *)ctx, ind, idx[1], ind, idx[0]);
+                    "%sfloat acc[%d] = {0.0f};   /* lane l: the terms k = l mod %d, in k order */\n"
+                    "%sfor (int64_t k0 = 0; k0 < %s; k0 += %d) {\n"
+                    "%s    const int64_t kn = %s - k0 < %d ? %s - k0 : %d;\n"
+                    "%s    #pragma omp simd\n"
+                    "%s    for (int64_t l = 0; l < kn; l++) {\n"
+                    "%s        const int64_t k = k0 + l;\n",
+                    ind, EBMC_SUM_LANES, EBMC_SUM_LANES, ind, len, EBMC_SUM_LANES, ind, len, EBMC_SUM_LANES, len,
+                    EBMC_SUM_LANES, ind, ind, ind);
+    snprintf(body_ind, size, "%s        ", ind);
+    return body_ind;
+}
+
+void ebmc_lane_sum_end(ebmc_buf *b, const char *ind, const char *target, const char *op)
+{
+    ebmc_buf_printf(b,
+                    "%s    }\n%s}\n"
+                    "%sfor (int h = %d; h > 0; h /= 2)   /* fold: lane l + h onto lane l */\n"
+                    "%s    for (int l = 0; l < h; l++)\n"
+                    "%s        acc[l] += acc[l + h];\n"
+                    "%s%s %s acc[0];\n",
+                    ind, ind, ind, EBMC_SUM_LANES / 2, ind, ind, ind, target, op);
+}
+
+/* A sum over a contiguous innermost axis of length `len`, in lanes (the
+ * order of the additions depends only on the axis length, never on the
+ * batch, the compiler or its -O level). */
+static void sum_run_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx)
+{
+    char ind2[96];
+    ebmc_buf_printf(b, "%s{\n", ind);
+    char ind1[96];
+    snprintf(ind1, sizeof ind1, "%s    ", ind);
+    ebmc_lane_sum_begin(b, ind1, (const char *)ctx, ind2, sizeof ind2);
+    ebmc_buf_printf(b, "%sacc[l] += in0[%s + k];\n", ind2, idx[1]);
+    char target[IDX_MAX + 16];
+    snprintf(target, sizeof target, "out[%s]", idx[0]);
+    ebmc_lane_sum_end(b, ind1, target, "+=");
+    ebmc_buf_printf(b, "%s}\n", ind);
 }
 
 void ebmc_emit_reduce(ebmc_buf *b, const ebmc_cg_program *p, int id)

@@ -36,6 +36,17 @@ typedef void (*nest_body_fn)(ebmc_buf *b, const char idx[][IDX_MAX], const char 
  * axes are hoisted into o<view>_<axis> constants.  open0 and close0 (lines,
  * each ending in a newline) go first and last into axis 0's loop. */
 void ebmc_nest_emit(ebmc_buf *b, const nest *ns, int level, nest_body_fn body, const void *ctx);
+/* A float sum over k in [0, len) whose bits do not depend on how the C is
+ * compiled: lane l of `acc[EBMC_SUM_LANES]` adds the terms k = l (mod
+ * EBMC_SUM_LANES) in k order, then the lanes fold in halves.  (A reduction
+ * clause would let each compiler and -O level order the additions its own
+ * way: the JIT's -O0 tier and its -O2 code would differ in the last bits,
+ * and so would gcc's .so.)  _begin opens the loops and returns the body's
+ * indent (the body reads k and ends with `acc[l] += term;`); _end closes
+ * them and stores the sum with `target = fold;` at `ind`. */
+#define EBMC_SUM_LANES 16
+const char *ebmc_lane_sum_begin(ebmc_buf *b, const char *ind, const char *len, char *body_ind, size_t size);
+void ebmc_lane_sum_end(ebmc_buf *b, const char *ind, const char *target, const char *op);
 /* `ptr[i] = value` for i < count, as a loop at indent level `level`. */
 void ebmc_emit_fill(ebmc_buf *b, const char *ptr, poly count, const char *value, int level);
 

@@ -50,6 +50,16 @@ typedef struct ebmc_jit_job {
  * diagnostics. */
 ebm_status ebmc_jit_compile(const ebmc_jit_job *job, ebmc_jit **out, ebm_error *err);
 
+/* The two halves of ebmc_jit_compile with object files between them, for a
+ * compile in another process (jit_tier.c): the units of job->c_source
+ * compiled for this CPU at job->opt_level, each object handed to sink in
+ * unit order (sink's error ends it); then a JIT linked from such objects and
+ * job's blob. */
+typedef ebm_status (*ebmc_jit_sink)(void *ctx, const void *object, uint64_t size, ebm_error *err);
+ebm_status ebmc_jit_emit_objects(const ebmc_jit_job *job, ebmc_jit_sink sink, void *ctx, ebm_error *err);
+ebm_status ebmc_jit_link_objects(const ebmc_jit_job *job, const void *const *objects, const uint64_t *sizes, int n,
+                                 ebmc_jit **out, ebm_error *err);
+
 /* The descriptor (an ebm_abi_model) inside the JIT's memory. */
 const void *ebmc_jit_descriptor(const ebmc_jit *j);
 
@@ -57,6 +67,23 @@ const void *ebmc_jit_descriptor(const ebmc_jit *j);
  * code when *executable, else data. */
 int ebmc_jit_region_count(const ebmc_jit *j);
 void ebmc_jit_region(const ebmc_jit *j, int k, const void **start, uint64_t *size, int *executable);
+
+/* ---- two tiers (jit_tier.c) ---- */
+struct ebm_model;
+typedef struct ebmc_jit_tiered ebmc_jit_tiered;   /* owned by the model it opened */
+
+/* Compiles job at -O0 in this process and opens the model on that code
+ * (*out: close it with ebm_model_close), then compiles it at job->opt_level
+ * in a child process; when that is ready, a thread moves the model's
+ * programs to it (ebm_model_upgrade_code in runtime/ebm_code.h).  The
+ * results are the same bits on either code.  Closing the model stops the
+ * child.  *tier (may be NULL) is valid until the model is closed. */
+ebm_status ebmc_jit_open_tiered(const ebmc_jit_job *job, struct ebm_model **out, ebmc_jit_tiered **tier,
+                                ebm_error *err);
+
+/* Waits until the model runs its optimised code (EBM_OK, *seconds: how long
+ * the optimising compile took) or stays on the -O0 code (the reason). */
+ebm_status ebmc_jit_tier_wait(ebmc_jit_tiered *t, double *seconds, ebm_error *err);
 
 void ebmc_jit_free(ebmc_jit *j);
 

@@ -31,6 +31,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,6 +45,7 @@
 #include <clang/Frontend/CompilerInvocation.h>
 #include <clang/Frontend/TextDiagnosticPrinter.h>
 #include <llvm/ADT/StringMap.h>
+#include <llvm/ExecutionEngine/Orc/CompileUtils.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
@@ -187,19 +189,20 @@ std::vector<std::string> cc1_arguments(int opt_level, int unit)
 }
 
 /* The weights blob as a module of its own: `ebm_blob`, hidden like the
- * assembler's symbol of the AOT path (compiler/cc.c), a constant array
- * aligned like the arena, which the units' declarations resolve to. */
-std::unique_ptr<llvm::Module> blob_module(llvm::LLVMContext &ctx, const llvm::DataLayout &dl, const float *blob,
-                                          int64_t n, unsigned align)
+ * assembler's symbol of the AOT path (compiler/cc.c), aligned like the arena,
+ * which the units' declarations resolve to.  Zero-filled (a .bss section:
+ * nothing to code-generate, where a constant array of a million floats took
+ * LLVM's assembler two seconds); fill_blob copies the weights in once it is
+ * linked.  No optimisation pass of the units ever looks inside it. */
+std::unique_ptr<llvm::Module> blob_module(llvm::LLVMContext &ctx, const llvm::DataLayout &dl, int64_t n,
+                                          unsigned align)
 {
     auto m = std::make_unique<llvm::Module>("ebm_blob", ctx);
     m->setDataLayout(dl);
     m->setTargetTriple(llvm::sys::getProcessTriple());
-    const float zero = 0.0f;
-    llvm::ArrayRef<float> data = n > 0 ? llvm::ArrayRef<float>(blob, (size_t)n) : llvm::ArrayRef<float>(&zero, 1);
-    llvm::Constant *init = llvm::ConstantDataArray::get(ctx, data);
-    auto *gv = new llvm::GlobalVariable(*m, init->getType(), true, llvm::GlobalValue::ExternalLinkage, init,
-                                        "ebm_blob");
+    auto *type = llvm::ArrayType::get(llvm::Type::getFloatTy(ctx), n > 0 ? (uint64_t)n : 1u);
+    auto *gv = new llvm::GlobalVariable(*m, type, false, llvm::GlobalValue::ExternalLinkage,
+                                        llvm::ConstantAggregateZero::get(type), "ebm_blob");
     gv->setVisibility(llvm::GlobalValue::HiddenVisibility);
     gv->setAlignment(llvm::Align(align));
     return m;
@@ -259,13 +262,48 @@ std::unique_ptr<llvm::Module> compile_c(const ebmc_jit_job *job, int unit, llvm:
     return m;
 }
 
+/* This CPU at the job's optimisation level, position-independent. */
+llvm::Expected<llvm::orc::JITTargetMachineBuilder> host_machine(int opt_level)
+{
+    auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+    if (!jtmb)
+        return jtmb.takeError();
+    static const llvm::CodeGenOpt::Level levels[] = {llvm::CodeGenOpt::None, llvm::CodeGenOpt::Less,
+                                                     llvm::CodeGenOpt::Default, llvm::CodeGenOpt::Aggressive};
+    jtmb->setCodeGenOptLevel(levels[opt_level]);
+    jtmb->setRelocationModel(llvm::Reloc::PIC_);
+    jtmb->setCPU(host_cpu());
+    return jtmb;
+}
+
 /* One translation unit's result: its module in its own context (the
- * contexts let the units compile on threads, here and in the JIT). */
+ * contexts let the units compile on threads, here and in the JIT), or the
+ * object file it became. */
 struct unit_result {
     std::unique_ptr<llvm::LLVMContext> ctx;
     std::unique_ptr<llvm::Module> module;
+    std::unique_ptr<llvm::MemoryBuffer> object;
     std::string why;
 };
+
+/* A unit's module to an object file in memory, for this CPU. */
+void to_object(const ebmc_jit_job *job, unit_result &u)
+{
+    auto jtmb = host_machine(job->opt_level);
+    auto tm = jtmb ? jtmb->createTargetMachine() : jtmb.takeError();
+    if (!tm) {
+        u.why = "LLVM cannot generate code for this machine: " + llvm::toString(tm.takeError());
+        return;
+    }
+    llvm::orc::SimpleCompiler compile(**tm);
+    auto obj = compile(*u.module);
+    if (!obj) {
+        u.why = "LLVM cannot generate code for the model: " + llvm::toString(obj.takeError());
+        return;
+    }
+    u.object = std::move(*obj);
+    u.module.reset();
+}
 
 /* How many threads: the job's, else $EBMC_JOBS, else the CPUs; at most one
  * per unit. */
@@ -283,16 +321,19 @@ int thread_count(const ebmc_jit_job *job, int units)
     return j < 1 ? 1 : j > units ? units : j;
 }
 
-/* The units of the C (or the whole file when it is one) to modules, `threads`
- * at a time. */
-std::vector<unit_result> compile_units(const ebmc_jit_job *job, int units, int threads)
+/* The units of the C (or the whole file when it is one) to modules, or on to
+ * object files, `threads` at a time. */
+std::vector<unit_result> compile_units(const ebmc_jit_job *job, int units, int threads, bool objects)
 {
     std::vector<unit_result> r((size_t)units);
     std::atomic<int> next{0};
     auto work = [&]() {
         for (int k; (k = next++) < units;) {
-            r[(size_t)k].ctx = std::make_unique<llvm::LLVMContext>();
-            r[(size_t)k].module = compile_c(job, units > 1 ? k : -1, r[(size_t)k].ctx.get(), r[(size_t)k].why);
+            unit_result &u = r[(size_t)k];
+            u.ctx = std::make_unique<llvm::LLVMContext>();
+            u.module = compile_c(job, units > 1 ? k : -1, u.ctx.get(), u.why);
+            if (objects && u.module)
+                to_object(job, u);
         }
     };
     std::vector<std::thread> pool;
@@ -314,6 +355,18 @@ void init_llvm()
     });
 }
 
+ebm_status check_job(const ebmc_jit_job *job, const char *name, bool compiles, ebm_error *err)
+{
+    if ((compiles && !job->c_source) || !job->symbol || job->blob_floats < 0 || (job->blob_floats > 0 && !job->blob))
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: ebmc_jit: no C source, symbol or blob", name);
+    if (job->blob_align < 4 || (job->blob_align & (job->blob_align - 1)))
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: ebmc_jit: blob alignment %u", name, job->blob_align);
+    if (job->opt_level < 0 || job->opt_level > 3)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: -O%d: the optimisation level must be 0..3", name, job->opt_level);
+    init_llvm();
+    return EBM_OK;
+}
+
 }  // namespace
 
 struct ebmc_jit {
@@ -323,38 +376,19 @@ struct ebmc_jit {
     const void *descriptor = nullptr;
 };
 
-extern "C" {
+namespace {
 
-ebm_status ebmc_jit_compile(const ebmc_jit_job *job, ebmc_jit **out, ebm_error *err)
+/* An LLJIT for this CPU whose memory manager records its sections, which
+ * sees this process's C library, libm and OpenBLAS, and holds the blob's
+ * module; `threads` > 1 compiles IR modules side by side. */
+ebm_status new_jit(const ebmc_jit_job *job, const char *name, int threads, std::unique_ptr<ebmc_jit> &j,
+                   ebm_error *err)
 {
-    *out = nullptr;
-    const char *name = job->name ? job->name : "model";
-    if (!job->c_source || !job->symbol || job->blob_floats < 0 || (job->blob_floats > 0 && !job->blob))
-        return ebm_fail(err, EBM_ERR_INVALID, "%s: ebmc_jit_compile: no C source, symbol or blob", name);
-    if (job->blob_align < 4 || (job->blob_align & (job->blob_align - 1)))
-        return ebm_fail(err, EBM_ERR_INVALID, "%s: ebmc_jit_compile: blob alignment %u", name, job->blob_align);
-    if (job->opt_level < 0 || job->opt_level > 3)
-        return ebm_fail(err, EBM_ERR_INVALID, "%s: -O%d: the optimisation level must be 0..3", name, job->opt_level);
-    init_llvm();
-    const double t0 = now_seconds();
-    const int units = job->units > 1 ? job->units : 1, threads = thread_count(job, units);
-    std::vector<unit_result> compiled = compile_units(job, units, threads);
-    for (const unit_result &u : compiled)
-        if (!u.module)
-            return ebm_fail(err, EBM_ERR_INTERNAL, "%s: %s", name, u.why.c_str());
-    const double t1 = now_seconds();
-
-    auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+    auto jtmb = host_machine(job->opt_level);
     if (!jtmb)
         return ebm_fail(err, EBM_ERR_UNSUPPORTED, "%s: LLVM does not know this machine: %s", name,
                         llvm::toString(jtmb.takeError()).c_str());
-    static const llvm::CodeGenOpt::Level levels[] = {llvm::CodeGenOpt::None, llvm::CodeGenOpt::Less,
-                                                     llvm::CodeGenOpt::Default, llvm::CodeGenOpt::Aggressive};
-    jtmb->setCodeGenOptLevel(levels[job->opt_level]);
-    jtmb->setRelocationModel(llvm::Reloc::PIC_);
-    jtmb->setCPU(host_cpu());
-
-    std::unique_ptr<ebmc_jit> j(new ebmc_jit());
+    j.reset(new ebmc_jit());
     j->regions = std::make_shared<std::vector<region>>();
     j->lock = std::make_shared<std::mutex>();
     auto regions = j->regions;
@@ -362,7 +396,7 @@ ebm_status ebmc_jit_compile(const ebmc_jit_job *job, ebmc_jit **out, ebm_error *
     auto created =
         llvm::orc::LLJITBuilder()
             .setJITTargetMachineBuilder(std::move(*jtmb))
-            .setNumCompileThreads(threads > 1 ? (unsigned)threads : 0u)   /* the units' code, side by side */
+            .setNumCompileThreads(threads > 1 ? (unsigned)threads : 0u)
             .setObjectLinkingLayerCreator(
                 [regions, lock](llvm::orc::ExecutionSession &es,
                                 const llvm::Triple &) -> llvm::Expected<std::unique_ptr<llvm::orc::ObjectLayer>> {
@@ -376,26 +410,72 @@ ebm_status ebmc_jit_compile(const ebmc_jit_job *job, ebmc_jit **out, ebm_error *
                         llvm::toString(created.takeError()).c_str());
     j->jit = std::move(*created);
     llvm::orc::LLJIT &jit = *j->jit;
-    /* errors come back from the lookup below: not printed on stderr as well */
+    /* errors come back from the lookup in link_jit: not printed on stderr as well */
     jit.getExecutionSession().setErrorReporter([](llvm::Error e) { llvm::consumeError(std::move(e)); });
-
-    /* the C library, libm and OpenBLAS of this process */
     auto process = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
         jit.getDataLayout().getGlobalPrefix());
     if (!process)
         return ebm_fail(err, EBM_ERR_INTERNAL, "%s: the JIT cannot see this process's symbols: %s", name,
                         llvm::toString(process.takeError()).c_str());
     jit.getMainJITDylib().addGenerator(std::move(*process));
+    auto ctx = std::make_unique<llvm::LLVMContext>();
+    auto blob = blob_module(*ctx, jit.getDataLayout(), job->blob_floats, job->blob_align);
+    if (llvm::Error e = jit.addIRModule(llvm::orc::ThreadSafeModule(std::move(blob), std::move(ctx))))
+        return ebm_fail(err, EBM_ERR_INTERNAL, "%s: the JIT refuses the weights: %s", name,
+                        llvm::toString(std::move(e)).c_str());
+    return EBM_OK;
+}
 
-    /* every module, and a symbol of each to look up at once: the JIT then
-     * compiles them all side by side instead of one after the other as the
-     * first one's calls reach them */
-    auto blob_ctx = std::make_unique<llvm::LLVMContext>();
-    unit_result blob{std::move(blob_ctx), nullptr, std::string()};
-    blob.module = blob_module(*blob.ctx, jit.getDataLayout(), job->blob, job->blob_floats, job->blob_align);
-    compiled.push_back(std::move(blob));
+/* Links everything in `wanted` (the descriptor and the blob among them: the
+ * JIT compiles IR modules side by side when their symbols are looked up at
+ * once), copies the weights into the blob and notes the descriptor. */
+ebm_status link_jit(const ebmc_jit_job *job, const char *name, ebmc_jit &j, llvm::orc::SymbolLookupSet wanted,
+                    ebm_error *err)
+{
+    llvm::orc::LLJIT &jit = *j.jit;
+    const auto desc_name = jit.mangleAndIntern(job->symbol), blob_name = jit.mangleAndIntern("ebm_blob");
+    wanted.add(desc_name);   /* `wanted` names neither */
+    wanted.add(blob_name);
+    auto found = jit.getExecutionSession().lookup(
+        llvm::orc::makeJITDylibSearchOrder({&jit.getMainJITDylib()}, llvm::orc::JITDylibLookupFlags::MatchAllSymbols),
+        wanted);
+    if (!found)
+        return ebm_fail(err, EBM_ERR_INTERNAL, "%s: the JIT cannot link the model: %s", name,
+                        llvm::toString(found.takeError()).c_str());
+    auto desc = found->find(desc_name), blob = found->find(blob_name);
+    if (desc == found->end() || blob == found->end())
+        return ebm_fail(err, EBM_ERR_INTERNAL, "%s: the JIT cannot link the model: no %s", name,
+                        desc == found->end() ? job->symbol : "ebm_blob");
+    if (job->blob_floats > 0)
+        std::memcpy(reinterpret_cast<void *>(static_cast<uintptr_t>(blob->second.getAddress())), job->blob,
+                    (size_t)job->blob_floats * sizeof(float));
+    j.descriptor = reinterpret_cast<const void *>(static_cast<uintptr_t>(desc->second.getAddress()));
+    return EBM_OK;
+}
+
+}  // namespace
+
+extern "C" {
+
+ebm_status ebmc_jit_compile(const ebmc_jit_job *job, ebmc_jit **out, ebm_error *err)
+{
+    *out = nullptr;
+    const char *name = job->name ? job->name : "model";
+    ebm_status st = check_job(job, name, true, err);
+    if (st)
+        return st;
+    const double t0 = now_seconds();
+    const int units = job->units > 1 ? job->units : 1, threads = thread_count(job, units);
+    std::vector<unit_result> compiled = compile_units(job, units, threads, false);
+    for (const unit_result &u : compiled)
+        if (!u.module)
+            return ebm_fail(err, EBM_ERR_INTERNAL, "%s: %s", name, u.why.c_str());
+    const double t1 = now_seconds();
+    std::unique_ptr<ebmc_jit> j;
+    if ((st = new_jit(job, name, threads, j, err)))
+        return st;
+    llvm::orc::LLJIT &jit = *j->jit;
     llvm::orc::SymbolLookupSet wanted;
-    wanted.add(jit.mangleAndIntern(job->symbol));
     for (unit_result &u : compiled) {
         const std::string some = some_definition(*u.module);
         if (!some.empty() && some != job->symbol)
@@ -404,20 +484,53 @@ ebm_status ebmc_jit_compile(const ebmc_jit_job *job, ebmc_jit **out, ebm_error *
             return ebm_fail(err, EBM_ERR_INTERNAL, "%s: the JIT refuses the module: %s", name,
                             llvm::toString(std::move(e)).c_str());
     }
-    auto found = jit.getExecutionSession().lookup(
-        llvm::orc::makeJITDylibSearchOrder({&jit.getMainJITDylib()}, llvm::orc::JITDylibLookupFlags::MatchAllSymbols),
-        wanted);
-    if (!found)
-        return ebm_fail(err, EBM_ERR_INTERNAL, "%s: the JIT cannot link the model: %s", name,
-                        llvm::toString(found.takeError()).c_str());
-    auto sym = found->find(jit.mangleAndIntern(job->symbol));
-    if (sym == found->end())
-        return ebm_fail(err, EBM_ERR_INTERNAL, "%s: the JIT cannot link the model: no %s", name, job->symbol);
-    j->descriptor = reinterpret_cast<const void *>(static_cast<uintptr_t>(sym->second.getAddress()));
+    if ((st = link_jit(job, name, *j, std::move(wanted), err)))
+        return st;
     if (job->verbose)
-        std::fprintf(stderr, "ebmc: JIT: C to optimised IR in %.2f s, IR to machine code in %.2f s (%d unit%s, %d "
-                     "thread%s)\n", t1 - t0, now_seconds() - t1, units, units > 1 ? "s" : "", threads,
-                     threads > 1 ? "s" : "");
+        std::fprintf(stderr, "ebmc: JIT -O%d: C to optimised IR in %.2f s, IR to machine code in %.2f s (%d unit%s, "
+                     "%d thread%s)\n", job->opt_level, t1 - t0, now_seconds() - t1, units, units > 1 ? "s" : "",
+                     threads, threads > 1 ? "s" : "");
+    *out = j.release();
+    return EBM_OK;
+}
+
+ebm_status ebmc_jit_emit_objects(const ebmc_jit_job *job, ebmc_jit_sink sink, void *ctx, ebm_error *err)
+{
+    const char *name = job->name ? job->name : "model";
+    ebm_status st = check_job(job, name, true, err);
+    if (st)
+        return st;
+    const int units = job->units > 1 ? job->units : 1;
+    std::vector<unit_result> compiled = compile_units(job, units, thread_count(job, units), true);
+    for (const unit_result &u : compiled)
+        if (!u.object)
+            return ebm_fail(err, EBM_ERR_INTERNAL, "%s: %s", name, u.why.c_str());
+    for (const unit_result &u : compiled)
+        if ((st = sink(ctx, u.object->getBufferStart(), (uint64_t)u.object->getBufferSize(), err)))
+            return st;
+    return EBM_OK;
+}
+
+ebm_status ebmc_jit_link_objects(const ebmc_jit_job *job, const void *const *objects, const uint64_t *sizes, int n,
+                                 ebmc_jit **out, ebm_error *err)
+{
+    *out = nullptr;
+    const char *name = job->name ? job->name : "model";
+    ebm_status st = check_job(job, name, false, err);
+    if (st)
+        return st;
+    std::unique_ptr<ebmc_jit> j;
+    if ((st = new_jit(job, name, 1, j, err)))
+        return st;
+    for (int k = 0; k < n; k++) {
+        auto buf = llvm::MemoryBuffer::getMemBufferCopy(
+            llvm::StringRef(static_cast<const char *>(objects[k]), (size_t)sizes[k]), "unit" + std::to_string(k));
+        if (llvm::Error e = j->jit->addObjectFile(std::move(buf)))
+            return ebm_fail(err, EBM_ERR_INTERNAL, "%s: the JIT refuses object %d: %s", name, k,
+                            llvm::toString(std::move(e)).c_str());
+    }
+    if ((st = link_jit(job, name, *j, llvm::orc::SymbolLookupSet(), err)))
+        return st;
     *out = j.release();
     return EBM_OK;
 }

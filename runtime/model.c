@@ -500,6 +500,7 @@ ebm_status ebm_model_open_code(const char *name, const ebm_code *code, ebm_model
     if (m) {   /* owned from here: ebm_model_close releases it */
         m->code_owner = code->owner;
         m->code_release = code->release;
+        m->upgrade_pending = code->upgrade_follows != 0;
     } else if (code && code->release) {
         code->release(code->owner);
     }
@@ -529,6 +530,63 @@ ebm_status ebm_model_open_code(const char *name, const ebm_code *code, ebm_model
         return st;
     }
     *out = m;
+    return EBM_OK;
+}
+
+/* Two descriptors of one C source: the same sample, tile, weights, parameters
+ * and programs (what contexts were sized by); only code addresses differ. */
+static int same_layout(const ebm_abi_model *a, const ebm_abi_model *b)
+{
+    if (a->sample_numel != b->sample_numel || a->tile != b->tile || a->weights_numel != b->weights_numel ||
+        a->blob_bytes != b->blob_bytes || a->n_params != b->n_params || a->input_rank != b->input_rank ||
+        a->n_programs != b->n_programs)
+        return 0;
+    for (int k = 0; k < a->input_rank && k < EBM_ABI_MAX_RANK; k++)
+        if (a->input_shape[k] != b->input_shape[k])
+            return 0;
+    for (int k = 0; k < a->n_params; k++)
+        if (a->params[k].offset != b->params[k].offset || a->params[k].numel != b->params[k].numel ||
+            a->params[k].trainable != b->params[k].trainable)
+            return 0;
+    for (int k = 0; k < a->n_programs; k++)
+        if (a->programs[k].kind != b->programs[k].kind || a->programs[k].arena_bytes != b->programs[k].arena_bytes)
+            return 0;
+    return 1;
+}
+
+ebm_status ebm_model_upgrade_code(ebm_model *m, const ebm_code *code, ebm_error *err)
+{
+    if (m && !code) {   /* none will come */
+        __atomic_store_n(&m->upgrade_pending, 0, __ATOMIC_RELEASE);
+        return EBM_OK;
+    }
+    if (!m || !code->desc || code->n_regions < 1 || !code->regions)
+        return ebm_fail(err, EBM_ERR_INVALID, "ebm_model_upgrade_code: no %s", !m ? "model" : "descriptor");
+    if (!m->code_release)
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: only a model compiled in this process can change its code",
+                        m->path);
+    /* the new descriptor gets every check of ebm_model_open_code, on a scratch model */
+    ebm_model t = {.path = m->path, .d = code->desc};
+    loaded L = {.path = m->path, .regions = code->regions, .n_regions = code->n_regions};
+    ebm_status st = EBM_OK;
+    if (!in_rodata(&L, (uintptr_t)t.d, sizeof *t.d, NULL))
+        st = desc_fail(err, m->path, "the new descriptor at %p lies outside its code's data", (const void *)t.d);
+    if (!st) {
+        L.blob = (uintptr_t)t.d->weights;
+        L.blob_bytes = t.d->blob_bytes;
+        st = check_descriptor(&t, &L, err);
+    }
+    if (!st && (!same_layout(m->d, t.d) || t.max_arena != m->max_arena))
+        st = desc_fail(err, m->path, "the new code's descriptor does not describe the same model");
+    if (st)
+        return st;
+    for (int k = 0; k < EBM_PROGRAM_KIND_COUNT; k++)
+        if ((t.prog[k] != NULL) != (m->prog[k] != NULL))
+            return desc_fail(err, m->path, "the new code has another set of programs");
+    for (int k = 0; k < EBM_PROGRAM_KIND_COUNT; k++)
+        if (t.prog[k])
+            __atomic_store_n(&m->prog[k], t.prog[k], __ATOMIC_RELEASE);
+    __atomic_store_n(&m->upgrade_pending, 0, __ATOMIC_RELEASE);
     return EBM_OK;
 }
 
@@ -667,10 +725,10 @@ static int worker_alloc(const ebm_model *m, ebm_worker *w)
     w->energy_stage = ebm__alloc_floats(d->tile);
     w->w_stage = ebm__alloc_floats(d->tile);
     w->grad_part = ebm__alloc_floats(d->weights_numel);
-    if (m->prog[EBM_PROGRAM_DSM_GRAD])
+    if (ebm__prog(m, EBM_PROGRAM_DSM_GRAD))
         w->target_stage = ebm__alloc_floats(tile_numel);
     return w->arena && w->x_stage && w->x_start && w->score_stage && w->energy_stage && w->w_stage &&
-           w->grad_part && (!m->prog[EBM_PROGRAM_DSM_GRAD] || w->target_stage);
+           w->grad_part && (!ebm__prog(m, EBM_PROGRAM_DSM_GRAD) || w->target_stage);
 }
 
 ebm_status ebm_ctx_new_threads(ebm_model *m, int64_t capacity, int threads, ebm_ctx **out, ebm_error *err)

@@ -26,7 +26,18 @@ struct ebm_model {
     char *path;                      /* as given to ebm_model_open, for messages */
     ebm_blas_set_threads_fn blas_set_threads;
     ebm_blas_get_threads_fn blas_get_threads;
+    int upgrade_pending;             /* atomic: faster code of the same C is on its way (ebm_code.h) */
+    int64_t quick_code_ms;           /* atomic: how long calls have run on the code it will replace */
 };
+
+/* The program of `kind`, NULL when it is not compiled in.  An in-process
+ * model's programs can be swapped for faster code compiled from the same C
+ * while other threads run calls (ebm_code.h: ebm_model_upgrade_code), so
+ * each call reads its program once, through this. */
+static inline const ebm_abi_program *ebm__prog(const ebm_model *m, int kind)
+{
+    return __atomic_load_n(&m->prog[kind], __ATOMIC_ACQUIRE);
+}
 
 /* A bad_count: samples with a non-finite energy or row, and the first of
  * them (global index, -1 if none). */

@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "model_internal.h"
 
@@ -51,7 +52,7 @@ static ebm_status check_call(const ebm_ctx *ctx, const char *fn, int64_t n, ebm_
         return ebm_fail(err, EBM_ERR_INVALID, "%s: %s: n = %lld exceeds the context's capacity of %lld samples "
                         "(make the context with a larger capacity, or split the batch)", path, fn,
                         (long long)n, (long long)ctx->capacity);
-    if (!ctx->m->prog[kind])
+    if (!ebm__prog(ctx->m, kind))
         return ebm_fail(err, EBM_ERR_UNSUPPORTED, "%s: %s: the model has no %s program", path, fn,
                         ebm__program_name(kind));
     return EBM_OK;
@@ -386,9 +387,39 @@ static ebm_status job_result(ebm_ctx *ctx, int active, bad_count *bc, ebm_error 
 
 /* Runs fn over `tiles` tiles of b (of b->tile samples each), on as many
  * threads as there are tiles (up to the context's); see job_result. */
-static ebm_status run_tiles(const batch *b, tile_fn fn, int64_t tiles, bad_count *bc, ebm_error *err)
+static double now_seconds(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A model on its first, quick code with the optimised code on its way
+ * (ebm_code.h): the quick code runs about 30x slower and takes CPU from the
+ * optimising compile, so it only serves the first EBM_QUICK_CODE_SECONDS of
+ * calls (a first result at once); later calls wait for the optimised code,
+ * or until none will come.  *b's program is read again after a wait. */
+#define EBM_QUICK_CODE_SECONDS 1.0
+
+static void await_upgrade(batch *b)
+{
+    ebm_model *m = b->ctx->m;
+    if (!__atomic_load_n(&m->upgrade_pending, __ATOMIC_ACQUIRE) ||
+        __atomic_load_n(&m->quick_code_ms, __ATOMIC_RELAXED) < (int64_t)(EBM_QUICK_CODE_SECONDS * 1000))
+        return;
+    while (__atomic_load_n(&m->upgrade_pending, __ATOMIC_ACQUIRE))
+        nanosleep(&(struct timespec){.tv_nsec = 2000000}, NULL);   /* 2 ms */
+    b->prog = ebm__prog(m, b->prog->kind);
+}
+
+static ebm_status run_tiles(const batch *call, tile_fn fn, int64_t tiles, bad_count *bc, ebm_error *err)
+{
+    batch gated = *call;
+    await_upgrade(&gated);
+    const batch *b = &gated;
     ebm_ctx *ctx = b->ctx;
+    const int quick = __atomic_load_n(&ctx->m->upgrade_pending, __ATOMIC_ACQUIRE);
+    const double t0 = quick ? now_seconds() : 0.0;
     job j = {.b = b, .run = fn, .tiles = tiles};
     atomic_init(&j.next, 0);
     atomic_init(&j.fail_min, INT64_MAX);
@@ -397,6 +428,8 @@ static ebm_status run_tiles(const batch *b, tile_fn fn, int64_t tiles, bad_count
     int saved = blas_enter(ctx, active);
     ebm__pool_run(ctx->pool, active, job_loop, &j);
     blas_leave(ctx, saved);
+    if (quick)
+        __atomic_add_fetch(&ctx->m->quick_code_ms, (int64_t)((now_seconds() - t0) * 1000), __ATOMIC_RELAXED);
     return job_result(ctx, active, bc, err);
 }
 
@@ -438,7 +471,7 @@ ebm_status ebm_energy(ebm_ctx *ctx, const float *x, int64_t n, float *energy, eb
         return st;
     if ((st = need_ptr(ctx, fn, x, "x", err)) || (st = need_ptr(ctx, fn, energy, "energy", err)))
         return st;
-    batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_ENERGY], .n = n, .x = x, .energy = energy};
+    batch b = {.ctx = ctx, .fn = fn, .prog = ebm__prog(ctx->m, EBM_PROGRAM_ENERGY), .n = n, .x = x, .energy = energy};
     bad_count bc = {0, -1}, in = input_bad(ctx, x, n);
     st = run_job(&b, energy_tile, &bc, err);
     return st ? st : numeric_result(ctx, fn, &in, NULL, "energy", &bc, n, err);
@@ -455,7 +488,7 @@ ebm_status ebm_score(ebm_ctx *ctx, const float *x, int64_t n, float *energy, flo
         return st;
     if (score == x)
         return ebm_fail(err, EBM_ERR_INVALID, "%s: %s: score may not alias x", ctx->m->path, fn);
-    batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_SCORE], .n = n, .x = x, .energy = energy,
+    batch b = {.ctx = ctx, .fn = fn, .prog = ebm__prog(ctx->m, EBM_PROGRAM_SCORE), .n = n, .x = x, .energy = energy,
                .score = score};
     bad_count bc = {0, -1}, in = input_bad(ctx, x, n);
     st = run_job(&b, energy_tile, &bc, err);
@@ -555,7 +588,7 @@ ebm_status ebm_param_grad(ebm_ctx *ctx, const float *x, const float *w, int64_t 
         memset(grad, 0, (size_t)ctx->m->d->weights_numel * sizeof(float));
         return EBM_OK;
     }
-    batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_PARAM_GRAD], .n = n, .x = x,
+    batch b = {.ctx = ctx, .fn = fn, .prog = ebm__prog(ctx->m, EBM_PROGRAM_PARAM_GRAD), .n = n, .x = x,
                .energy = energy, .w = w, .grad = 1};
     bad_count bc = {0, -1}, in = input_bad(ctx, x, n);
     st = run_grad_rounds(&b, grad, &bc, err);
@@ -618,7 +651,7 @@ ebm_status ebm_param_grad_blocks(ebm_ctx *ctx, const float *x, const float *w, i
         st = need_ptr(ctx, fn, w, "w", err);
     if (st)
         return st;
-    batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_PARAM_GRAD], .n = n, .x = x,
+    batch b = {.ctx = ctx, .fn = fn, .prog = ebm__prog(ctx->m, EBM_PROGRAM_PARAM_GRAD), .n = n, .x = x,
                .energy = energy, .w = w, .grad = 1, .grads = grads};
     return run_grad_blocks(&b, block, err);
 }
@@ -627,7 +660,7 @@ ebm_status ebm_dsm_grad_blocks(ebm_ctx *ctx, const float *x, const float *target
                                float *loss, float *grads, ebm_error *err)
 {
     const char *fn = "ebm_dsm_grad_blocks";
-    if (ctx && !ctx->m->prog[EBM_PROGRAM_DSM_GRAD])
+    if (ctx && !ebm__prog(ctx->m, EBM_PROGRAM_DSM_GRAD))
         return ebm_fail(err, EBM_ERR_UNSUPPORTED, "%s: %s: the model has no dsm_grad program (compile with ebmc "
                         "--dsm)", ctx->m->path, fn);
     ebm_status st = check_call(ctx, fn, n, EBM_PROGRAM_DSM_GRAD, err);
@@ -635,7 +668,7 @@ ebm_status ebm_dsm_grad_blocks(ebm_ctx *ctx, const float *x, const float *target
         st = need_ptr(ctx, fn, target, "target", err);
     if (st)
         return st;
-    batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_DSM_GRAD], .n = n, .x = x, .energy = loss,
+    batch b = {.ctx = ctx, .fn = fn, .prog = ebm__prog(ctx->m, EBM_PROGRAM_DSM_GRAD), .n = n, .x = x, .energy = loss,
                .grad = 1, .target = target, .grads = grads};
     return run_grad_blocks(&b, block, err);
 }
@@ -794,9 +827,24 @@ ebm_status ebm_langevin(ebm_ctx *ctx, float *x, int64_t n, const ebm_langevin_pa
     if (p->trajectory_every > 0 && !trajectory)
         return ebm_fail(err, EBM_ERR_INVALID, "%s: %s: trajectory_every = %d but trajectory is NULL", ctx->m->path,
                         fn, (int)p->trajectory_every);
-    batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_LANGEVIN], .n = n, .x = x, .x_out = x,
-               .energy = energy, .langevin = p, .trajectory = p->trajectory_every > 0 ? trajectory : NULL};
     bad_count unused = {0, -1};
+    /* Faster code on its way (an in-process model's first tier, ebm_code.h):
+     * one step per program call until it is in, each call reading the
+     * program anew, then the rest in one.  The steps keep their global
+     * numbers (step_offset), so the noise and the result are the same bits. */
+    ebm_langevin_params one = lp;
+    one.steps = 1;
+    while (p->trajectory_every == 0 && lp.steps > 1 && __atomic_load_n(&ctx->m->upgrade_pending, __ATOMIC_ACQUIRE)) {
+        batch b1 = {.ctx = ctx, .fn = fn, .prog = ebm__prog(ctx->m, EBM_PROGRAM_LANGEVIN), .n = n, .x = x,
+                    .x_out = x, .energy = NULL, .langevin = &one};
+        if ((st = run_job(&b1, langevin_tile, &unused, err)))
+            return st;
+        lp.steps--;
+        lp.step_offset++;
+        one.step_offset++;
+    }
+    batch b = {.ctx = ctx, .fn = fn, .prog = ebm__prog(ctx->m, EBM_PROGRAM_LANGEVIN), .n = n, .x = x, .x_out = x,
+               .energy = energy, .langevin = p, .trajectory = p->trajectory_every > 0 ? trajectory : NULL};
     return run_job(&b, langevin_tile, &unused, err);
 }
 
@@ -806,7 +854,7 @@ ebm_status ebm_dsm_grad(ebm_ctx *ctx, const float *x, const float *target, int64
                         ebm_error *err)
 {
     const char *fn = "ebm_dsm_grad";
-    if (ctx && !ctx->m->prog[EBM_PROGRAM_DSM_GRAD])
+    if (ctx && !ebm__prog(ctx->m, EBM_PROGRAM_DSM_GRAD))
         return ebm_fail(err, EBM_ERR_UNSUPPORTED, "%s: %s: the model has no dsm_grad program (it needs second "
                         "derivatives, so it is compiled only on request: compile with ebmc --dsm)",
                         ctx->m->path, fn);
@@ -820,7 +868,7 @@ ebm_status ebm_dsm_grad(ebm_ctx *ctx, const float *x, const float *target, int64
         return EBM_OK;
     }
     /* As ebm_param_grad: each tile into its own zeroed buffer, summed in tile order. */
-    batch b = {.ctx = ctx, .fn = fn, .prog = ctx->m->prog[EBM_PROGRAM_DSM_GRAD], .n = n, .x = x, .energy = loss,
+    batch b = {.ctx = ctx, .fn = fn, .prog = ebm__prog(ctx->m, EBM_PROGRAM_DSM_GRAD), .n = n, .x = x, .energy = loss,
                .grad = 1, .target = target};
     bad_count bc = {0, -1}, in = input_bad(ctx, x, n), in_t = input_bad(ctx, target, n);
     st = run_grad_rounds(&b, grad, &bc, err);

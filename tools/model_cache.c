@@ -399,23 +399,46 @@ static int use_jit(const char *flag, ebm_error *err)
  * line while it compiles (cli_compile_wait), as it does while cc runs. */
 typedef struct jit_run {
     const ebmc_jit_job *job;
-    ebmc_jit *j;
+    int one_tier;
+    ebm_model *m;
     ebm_error err;
     ebm_status st;
     atomic_int done;
 } jit_run;
 
+/* One tier: compiled at the job's level, then opened (the descriptor checked
+ * by libebm as one from a file is: ebm_model_open_code).  Two: opened on -O0
+ * code, the optimised code moved in when a child process has it (jit.h). */
 static void *jit_thread(void *arg)
 {
     jit_run *r = arg;
-    r->st = ebmc_jit_compile(r->job, &r->j, &r->err);
+    if (!r->one_tier) {
+        r->st = ebmc_jit_open_tiered(r->job, &r->m, NULL, &r->err);
+    } else {
+        ebmc_jit *j = NULL;
+        r->st = ebmc_jit_compile(r->job, &j, &r->err);
+        const int n = r->st ? 0 : ebmc_jit_region_count(j);
+        ebm_code_region *regions = r->st ? NULL : calloc(n > 0 ? (size_t)n : 1, sizeof *regions);
+        if (!r->st && !regions) {
+            ebmc_jit_free(j);
+            r->st = ebm_fail(&r->err, EBM_ERR_NOMEM, "%s: out of memory", r->job->name);
+        } else if (!r->st) {
+            for (int k = 0; k < n; k++)
+                ebmc_jit_region(j, k, &regions[k].start, &regions[k].size, &regions[k].executable);
+            ebm_code code = {.desc = ebmc_jit_descriptor(j), .regions = regions, .n_regions = n, .owner = j,
+                             .release = ebmc_jit_release};
+            r->st = ebm_model_open_code(r->job->name, &code, &r->m, &r->err);   /* owns j from here */
+        }
+        free(regions);
+    }
     atomic_store(&r->done, 1);
     return NULL;
 }
 
-static ebm_status run_jit(const ebmc_jit_job *job, cli_compile_line *line, ebmc_jit **out, ebm_error *err)
+static ebm_status run_jit(const ebmc_jit_job *job, int one_tier, cli_compile_line *line, ebm_model **out,
+                          ebm_error *err)
 {
-    jit_run r = {.job = job};
+    jit_run r = {.job = job, .one_tier = one_tier};
     pthread_t t;
     if (pthread_create(&t, NULL, jit_thread, &r) != 0) {   /* no thread: compile here, without the line */
         jit_thread(&r);
@@ -429,7 +452,7 @@ static ebm_status run_jit(const ebmc_jit_job *job, cli_compile_line *line, ebmc_
     }
     if (r.st && err)
         *err = r.err;
-    *out = r.j;
+    *out = r.m;
     return r.st;
 }
 
@@ -445,34 +468,22 @@ static ebm_status open_jit(const cache_request *r, ir_graph *g, const ebmc_compi
     float *blob = NULL;
     int64_t blob_floats = 0;
     int units = 1;
-    ebmc_jit *j = NULL;
     cli_compile_line line;
     cli_compile_begin(&line, "ebm", r->model);
-    const char *verbose = getenv("EBMC_VERBOSE");
+    const char *verbose = getenv("EBMC_VERBOSE"), *tiers = getenv("EBMC_JIT_TIERS");
+    const int one_tier = tiers && strcmp(tiers, "1") == 0;
     ebm_status st = ebmc_emit_model(g, &o, &c, &blob, &blob_floats, &units, err);
     if (!st) {
         ebmc_jit_job job = {.name = r->model, .c_source = c, .units = units, .blob = blob, .blob_floats = blob_floats,
                             .blob_align = EBMC_ALIGN, .opt_level = o.opt_level, .symbol = EBM_ABI_SYMBOL_NAME,
                             .verbose = verbose && verbose[0] && strcmp(verbose, "0") != 0};
-        st = run_jit(&job, &line, &j, err);
+        st = run_jit(&job, one_tier, &line, out, err);
     }
     free(c);
     free(blob);
-    cli_compile_end(&line, st == EBM_OK, "in process (--backend jit, not cached)");
-    if (st)
-        return st;
-    const int n = ebmc_jit_region_count(j);
-    ebm_code_region *regions = calloc(n > 0 ? (size_t)n : 1, sizeof *regions);
-    if (!regions) {
-        ebmc_jit_free(j);
-        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", r->model);
-    }
-    for (int k = 0; k < n; k++)
-        ebmc_jit_region(j, k, &regions[k].start, &regions[k].size, &regions[k].executable);
-    ebm_code code = {.desc = ebmc_jit_descriptor(j), .regions = regions, .n_regions = n, .owner = j,
-                     .release = ebmc_jit_release};
-    st = ebm_model_open_code(r->model, &code, out, err);   /* owns j from here */
-    free(regions);
+    cli_compile_end(&line, st == EBM_OK,
+                    one_tier ? "in process (--backend jit, not cached)"
+                             : "in process at -O0 (--backend jit, not cached); optimised code follows in the background");
     return st;
 }
 #endif

@@ -36,10 +36,12 @@ typedef struct ebmk_conv {
     int64_t hq, wq;                   /* size of a phase plane */
 } ebmk_conv;
 
-#if defined(__GNUC__)
+#ifndef EBMK_INLINE   /* as in ebmk_math.h: forced only when optimising */
+#if defined(__GNUC__) && defined(__OPTIMIZE__)
 #define EBMK_INLINE static inline __attribute__((always_inline))
 #else
 #define EBMK_INLINE static inline
+#endif
 #endif
 
 /* Do not vectorise the next loop: clang (the JIT, compiler/jit.h) turns a

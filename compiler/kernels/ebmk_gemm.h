@@ -126,8 +126,12 @@ static inline float ebmk_vsum(ebmk_v v)
 #define EBMK_UNROLL _Pragma("GCC unroll 16")
 #endif
 #endif
-#ifndef EBMK_INLINE   /* as in ebmk_conv.h */
+#ifndef EBMK_INLINE   /* as in ebmk_math.h: forced only when optimising */
+#if defined(__GNUC__) && defined(__OPTIMIZE__)
 #define EBMK_INLINE static inline __attribute__((always_inline))
+#else
+#define EBMK_INLINE static inline
+#endif
 #endif
 
 /* The rows [i, m) left after the blocks of EBMK_NN_MR rows: one block of

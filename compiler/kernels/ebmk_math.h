@@ -31,6 +31,17 @@
 #else
 #define EBMK_FMA(a, b, c) ((a) * (b) + (c))
 #endif
+/* Always inline (a kernel's loops need its callee's body to vectorise) when
+ * optimising; at -O0 (the JIT's first tier) forcing it only costs compile
+ * time: each call site would get a copy of the body. */
+#ifndef EBMK_INLINE
+#if defined(__GNUC__) && defined(__OPTIMIZE__)
+#define EBMK_INLINE static inline __attribute__((always_inline))
+#else
+#define EBMK_INLINE static inline
+#endif
+#endif
+
 /* exp(c) for c in [-104, 88.8] or NaN.  The polynomial in Estrin's form (r^2
  * alongside the pairs, depth 4 instead of Horner's 7): the fused loops
  * around it are bound by this chain's latency, not by its operations (a

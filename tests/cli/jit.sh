@@ -5,7 +5,9 @@
 # caches nothing; a PyTorch-exported fixture evaluates through the JIT within
 # 1e-4 of PyTorch's float64 energies; the JIT's energies of the simple preset
 # are the C compiler's (1e-5) and those of the reference executor, also for
-# a second file of the same graph with other weights.  A bad value is one
+# a second file of the same graph with other weights.  Two tiers (-O0 code at
+# once, the optimised code when ready) give the same samples as one tier and
+# as the C compiler.  A bad value is one
 # error line naming the flag.  In a build without LLVM, --backend jit says so
 # in one line and the rest is skipped.
 set -u
@@ -89,4 +91,22 @@ expect_ok "no compiler: --backend auto is the JIT here" \
 check "... a's energies" files_near "$TMP/out" "$TMP/a.cc" 1e-5
 check "... no temporary file left, nothing cached" \
     test "$(find "$TMP/tmpdir" -mindepth 1 | wc -l)" -eq 0 -a ! -e "$TMP/nocache/ebmc"
+# two tiers: the model runs at once on -O0 code and moves to its optimised
+# code; the samples are the same bytes as one optimised tier's and the C
+# compiler's.  The long run waits for the optimised code after its first
+# second on the -O0 code (runtime/run.c), and says when it moved.
+for how in tiers one cc; do
+    case $how in
+        tiers) env=(EBMC_VERBOSE=1) backend=jit ;;
+        one) env=(EBMC_JIT_TIERS=1) backend=jit ;;
+        cc) env=() backend=cc ;;
+    esac
+    expect_ok "mnist preset, 300 steps of 64 chains: $how" env "${env[@]}" \
+        "$EBM" sample "$TMP/mnist.onnx" -n 64 --steps 300 --seed 4 -o "$TMP/t_$how.npy" --backend $backend
+    cp "$TMP/err" "$TMP/t_$how.err"
+done
+check "two tiers: the -O0 code first" grep -q "JIT -O0:" "$TMP/t_tiers.err"
+check "... then the optimised code" grep -q "the model runs its -O3 code from now" "$TMP/t_tiers.err"
+check "... the same samples as one optimised tier" cmp -s "$TMP/t_tiers.npy" "$TMP/t_one.npy"
+check "... and as the C compiler's code" cmp -s "$TMP/t_tiers.npy" "$TMP/t_cc.npy"
 finish
