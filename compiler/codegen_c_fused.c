@@ -97,6 +97,8 @@ static void fused_sink_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *
     char body_ind[96], target[IDX_MAX + 16];
     ebmc_lane_sum_begin(b, ind, c->len, body_ind, sizeof body_ind);
     fused_body(b, (const char(*)[IDX_MAX])inner, body_ind, ctx);
+    ebmc_lane_sum_tail(b, ind, c->len);
+    fused_body(b, (const char(*)[IDX_MAX])inner, body_ind, ctx);
     snprintf(target, sizeof target, "out%d[%s]", sink_view, idx[sink_view]);
     ebmc_lane_sum_end(b, ind, target, "=");
 }

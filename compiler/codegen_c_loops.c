@@ -25,15 +25,27 @@ const char *ebmc_lane_sum_begin(ebmc_buf *b, const char *ind, const char *len, c
 {
     ebmc_buf_printf(b,
                     "%sfloat acc[%d] = {0.0f};   /* lane l: the terms k = l mod %d, in k order */\n"
-                    "%sfor (int64_t k0 = 0; k0 < %s; k0 += %d) {\n"
-                    "%s    const int64_t kn = %s - k0 < %d ? %s - k0 : %d;\n"
+                    "%sint64_t k0 = 0;\n"
+                    "%sfor (; k0 + %d <= %s; k0 += %d) {\n"
+                    "%s    #pragma omp simd\n"
+                    "%s    for (int64_t l = 0; l < %d; l++) {\n"
+                    "%s        const int64_t k = k0 + l;\n",
+                    ind, EBMC_SUM_LANES, EBMC_SUM_LANES, ind, ind, EBMC_SUM_LANES, len, EBMC_SUM_LANES, ind, ind,
+                    EBMC_SUM_LANES, ind);
+    snprintf(body_ind, size, "%s        ", ind);
+    return body_ind;
+}
+
+void ebmc_lane_sum_tail(ebmc_buf *b, const char *ind, const char *len)
+{
+    ebmc_buf_printf(b,
+                    "%s    }\n%s}\n"
+                    "%sif (k0 < %s) {   /* the last, partial round of lanes */\n"
+                    "%s    const int64_t kn = %s - k0;\n"
                     "%s    #pragma omp simd\n"
                     "%s    for (int64_t l = 0; l < kn; l++) {\n"
                     "%s        const int64_t k = k0 + l;\n",
-                    ind, EBMC_SUM_LANES, EBMC_SUM_LANES, ind, len, EBMC_SUM_LANES, ind, len, EBMC_SUM_LANES, len,
-                    EBMC_SUM_LANES, ind, ind, ind);
-    snprintf(body_ind, size, "%s        ", ind);
-    return body_ind;
+                    ind, ind, ind, len, ind, len, ind, ind, ind);
 }
 
 void ebmc_lane_sum_end(ebmc_buf *b, const char *ind, const char *target, const char *op)
@@ -57,6 +69,8 @@ static void sum_run_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind
     char ind1[96];
     snprintf(ind1, sizeof ind1, "%s    ", ind);
     ebmc_lane_sum_begin(b, ind1, (const char *)ctx, ind2, sizeof ind2);
+    ebmc_buf_printf(b, "%sacc[l] += in0[%s + k];\n", ind2, idx[1]);
+    ebmc_lane_sum_tail(b, ind1, (const char *)ctx);
     ebmc_buf_printf(b, "%sacc[l] += in0[%s + k];\n", ind2, idx[1]);
     char target[IDX_MAX + 16];
     snprintf(target, sizeof target, "out[%s]", idx[0]);
