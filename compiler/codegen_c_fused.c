@@ -97,10 +97,11 @@ static void fused_sink_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *
     char body_ind[96], target[IDX_MAX + 16];
     ebmc_lane_sum_begin(b, ind, c->len, body_ind, sizeof body_ind);
     fused_body(b, (const char(*)[IDX_MAX])inner, body_ind, ctx);
-    ebmc_lane_sum_tail(b, ind, c->len);
-    fused_body(b, (const char(*)[IDX_MAX])inner, body_ind, ctx);
+    const int tail = ebmc_lane_sum_tail(b, ind, c->len);
+    if (tail)
+        fused_body(b, (const char(*)[IDX_MAX])inner, body_ind, ctx);
     snprintf(target, sizeof target, "out%d[%s]", sink_view, idx[sink_view]);
-    ebmc_lane_sum_end(b, ind, target, "=");
+    ebmc_lane_sum_end(b, ind, tail, target, "=");
 }
 
 static void emit_fused_comment(ebmc_buf *b, const ebmc_cg_program *p, const ebmc_fused_io *io, int last)

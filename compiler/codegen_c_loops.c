@@ -5,6 +5,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "codegen_c_nest.h"
@@ -36,8 +37,14 @@ const char *ebmc_lane_sum_begin(ebmc_buf *b, const char *ind, const char *len, c
     return body_ind;
 }
 
-void ebmc_lane_sum_tail(ebmc_buf *b, const char *ind, const char *len)
+int ebmc_lane_sum_tail(ebmc_buf *b, const char *ind, const char *len)
 {
+    char *end;
+    const long long n = strtoll(len, &end, 10);
+    if (*end == 0 && end != len && n % EBMC_SUM_LANES == 0) {   /* a constant length of whole rounds */
+        ebmc_buf_printf(b, "%s    }\n%s}\n", ind, ind);
+        return 0;
+    }
     ebmc_buf_printf(b,
                     "%s    }\n%s}\n"
                     "%sif (k0 < %s) {   /* the last, partial round of lanes */\n"
@@ -46,17 +53,19 @@ void ebmc_lane_sum_tail(ebmc_buf *b, const char *ind, const char *len)
                     "%s    for (int64_t l = 0; l < kn; l++) {\n"
                     "%s        const int64_t k = k0 + l;\n",
                     ind, ind, ind, len, ind, len, ind, ind, ind);
+    return 1;
 }
 
-void ebmc_lane_sum_end(ebmc_buf *b, const char *ind, const char *target, const char *op)
+void ebmc_lane_sum_end(ebmc_buf *b, const char *ind, int tail, const char *target, const char *op)
 {
+    if (tail)
+        ebmc_buf_printf(b, "%s    }\n%s}\n", ind, ind);
     ebmc_buf_printf(b,
-                    "%s    }\n%s}\n"
                     "%sfor (int h = %d; h > 0; h /= 2)   /* fold: lane l + h onto lane l */\n"
                     "%s    for (int l = 0; l < h; l++)\n"
                     "%s        acc[l] += acc[l + h];\n"
                     "%s%s %s acc[0];\n",
-                    ind, ind, ind, EBMC_SUM_LANES / 2, ind, ind, ind, target, op);
+                    ind, EBMC_SUM_LANES / 2, ind, ind, ind, target, op);
 }
 
 /* A sum over a contiguous innermost axis of length `len`, in lanes (the
@@ -70,11 +79,12 @@ static void sum_run_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind
     snprintf(ind1, sizeof ind1, "%s    ", ind);
     ebmc_lane_sum_begin(b, ind1, (const char *)ctx, ind2, sizeof ind2);
     ebmc_buf_printf(b, "%sacc[l] += in0[%s + k];\n", ind2, idx[1]);
-    ebmc_lane_sum_tail(b, ind1, (const char *)ctx);
-    ebmc_buf_printf(b, "%sacc[l] += in0[%s + k];\n", ind2, idx[1]);
+    const int tail = ebmc_lane_sum_tail(b, ind1, (const char *)ctx);
+    if (tail)
+        ebmc_buf_printf(b, "%sacc[l] += in0[%s + k];\n", ind2, idx[1]);
     char target[IDX_MAX + 16];
     snprintf(target, sizeof target, "out[%s]", idx[0]);
-    ebmc_lane_sum_end(b, ind1, target, "+=");
+    ebmc_lane_sum_end(b, ind1, tail, target, "+=");
     ebmc_buf_printf(b, "%s}\n", ind);
 }
 

@@ -44,12 +44,13 @@ void ebmc_nest_emit(ebmc_buf *b, const nest *ns, int level, nest_body_fn body, c
  * and so would gcc's .so.)  _begin opens the loop over whole rounds of
  * lanes and returns the body's indent (the body reads k and ends with
  * `acc[l] += term;`); _tail closes it and opens the last, partial round,
- * which takes the same body again; _end closes them and stores the sum
- * with `target op fold;` at `ind`. */
+ * which takes the same body again, and returns 1 (0 when `len` is a
+ * constant multiple of the lanes: no body then); _end, given that, closes
+ * what is open and stores the sum with `target op fold;` at `ind`. */
 #define EBMC_SUM_LANES 16
 const char *ebmc_lane_sum_begin(ebmc_buf *b, const char *ind, const char *len, char *body_ind, size_t size);
-void ebmc_lane_sum_tail(ebmc_buf *b, const char *ind, const char *len);
-void ebmc_lane_sum_end(ebmc_buf *b, const char *ind, const char *target, const char *op);
+int ebmc_lane_sum_tail(ebmc_buf *b, const char *ind, const char *len);
+void ebmc_lane_sum_end(ebmc_buf *b, const char *ind, int tail, const char *target, const char *op);
 /* `ptr[i] = value` for i < count, as a loop at indent level `level`. */
 void ebmc_emit_fill(ebmc_buf *b, const char *ptr, poly count, const char *value, int level);
 
