@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -114,10 +115,21 @@ static _Noreturn void child_main(const ebmc_jit_job *job, int fd, pid_t parent)
 
 /* ---- the parent's thread ------------------------------------------------------- */
 
+/* A child that sends nothing for this long is taken for stuck (a lock some
+ * other thread held at the fork, say) and stopped: the model then stays on
+ * its -O0 code instead of its calls waiting for ever (runtime/run.c). */
+#define TIER_SILENCE_SECONDS 600
+
 static int read_all(int fd, void *p, size_t n)
 {
     char *c = p;
     while (n > 0) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        const int ready = poll(&pf, 1, TIER_SILENCE_SECONDS * 1000);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0)
+            return -1;
         ssize_t r = read(fd, c, n);
         if (r < 0 && errno == EINTR)
             continue;
@@ -202,6 +214,8 @@ static void *tier_thread(void *arg)
     if (!st)
         st = read_objects(t, obj, size, &n, &e);
     pthread_mutex_lock(&t->lock);
+    if (st && t->child > 0 && !t->reaped)
+        kill(t->child, SIGKILL);   /* silent too long, or broken: do not wait for it */
     reap(t);
     while (!t->m && !t->closing)   /* the model opens on the -O0 code meanwhile */
         pthread_cond_wait(&t->changed, &t->lock);
