@@ -72,6 +72,11 @@ void ebmc_jit_region(const ebmc_jit *j, int k, const void **start, uint64_t *siz
 struct ebm_model;
 typedef struct ebmc_jit_tiered ebmc_jit_tiered;   /* owned by the model it opened */
 
+/* Compiles job (ebmc_jit_compile) and opens the model on that code
+ * (ebm_model_open_code: the descriptor checked against the JIT's memory
+ * ranges); the model owns the JIT.  Close it with ebm_model_close. */
+ebm_status ebmc_jit_open(const ebmc_jit_job *job, struct ebm_model **out, ebm_error *err);
+
 /* Compiles job at -O0 in this process and opens the model on that code
  * (*out: close it with ebm_model_close), then compiles it at job->opt_level
  * in a child process; when that is ready, a thread moves the model's

@@ -35,9 +35,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "cc.h"   /* ebmc_now_seconds */
 #include "ebm_code.h"
 
 #define TIER_MAX_OBJECTS 64
@@ -60,11 +60,17 @@ struct ebmc_jit_tiered {
     double t0, seconds;        /* when the child started; how long until the move */
 };
 
-static double now_seconds(void)
+/* j's code as libebm takes it (runtime/ebm_code.h): the descriptor and the
+ * memory ranges the JIT recorded, in *regions (free it after the call that
+ * reads them); NULL regions: out of memory. */
+static ebm_code jit_code(const ebmc_jit *j, ebm_code_region **regions)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    const int n = ebmc_jit_region_count(j);
+    *regions = calloc(n > 0 ? (size_t)n : 1, sizeof **regions);
+    if (*regions)
+        for (int k = 0; k < n; k++)
+            ebmc_jit_region(j, k, &(*regions)[k].start, &(*regions)[k].size, &(*regions)[k].executable);
+    return (ebm_code){.desc = ebmc_jit_descriptor(j), .regions = *regions, .n_regions = n};
 }
 
 /* ---- the child ---------------------------------------------------------------- */
@@ -184,14 +190,10 @@ static ebm_status upgrade(ebmc_jit_tiered *t, void **obj, const uint64_t *size, 
     ebm_status st = ebmc_jit_link_objects(&t->job, (const void *const *)obj, size, n, &t->best, err);
     if (st)
         return st;
-    const int nr = ebmc_jit_region_count(t->best);
-    ebm_code_region *regions = calloc(nr > 0 ? (size_t)nr : 1, sizeof *regions);
-    if (!regions)
-        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", t->name);
-    for (int k = 0; k < nr; k++)
-        ebmc_jit_region(t->best, k, &regions[k].start, &regions[k].size, &regions[k].executable);
-    ebm_code code = {.desc = ebmc_jit_descriptor(t->best), .regions = regions, .n_regions = nr};
-    st = ebm_model_upgrade_code(t->m, &code, err);
+    ebm_code_region *regions;
+    const ebm_code code = jit_code(t->best, &regions);
+    st = regions ? ebm_model_upgrade_code(t->m, &code, err) : ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory",
+                                                                       t->name);
     free(regions);
     return st;
 }
@@ -232,7 +234,7 @@ static void *tier_thread(void *arg)
     pthread_mutex_lock(&t->lock);
     t->st = st;
     t->err = e;
-    t->seconds = now_seconds() - t->t0;
+    t->seconds = ebmc_now_seconds() - t->t0;
     t->done = 1;
     pthread_cond_broadcast(&t->changed);
     pthread_mutex_unlock(&t->lock);
@@ -244,6 +246,35 @@ static void *tier_thread(void *arg)
                     t->job.opt_level, t->seconds);
     }
     return NULL;
+}
+
+/* ---- opening ------------------------------------------------------------------- */
+
+/* Opens a model on j's code; the model owns `owner` (released by `release`)
+ * from here, whatever this returns. */
+static ebm_status open_jit_code(const char *name, const ebmc_jit *j, void *owner, void (*release)(void *),
+                                int upgrade_follows, ebm_model **out, ebm_error *err)
+{
+    ebm_code_region *regions;
+    ebm_code code = jit_code(j, &regions);
+    if (!regions) {
+        release(owner);
+        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", name);
+    }
+    code.owner = owner;
+    code.release = release;
+    code.upgrade_follows = upgrade_follows;
+    ebm_status st = ebm_model_open_code(name, &code, out, err);
+    free(regions);
+    return st;
+}
+
+ebm_status ebmc_jit_open(const ebmc_jit_job *job, ebm_model **out, ebm_error *err)
+{
+    *out = NULL;
+    ebmc_jit *j = NULL;
+    ebm_status st = ebmc_jit_compile(job, &j, err);
+    return st ? st : open_jit_code(job->name ? job->name : "model", j, j, ebmc_jit_release, 0, out, err);
 }
 
 /* ---- the whole ------------------------------------------------------------------ */
@@ -287,7 +318,7 @@ static void fork_child(ebmc_jit_tiered *t)
         e = errno;
     } else {
         const pid_t parent = getpid();
-        t->t0 = now_seconds();
+        t->t0 = ebmc_now_seconds();
         pid = fork();
         if (pid == 0) {
             close(fds[0]);
@@ -355,19 +386,7 @@ ebm_status ebmc_jit_open_tiered(const ebmc_jit_job *job, ebm_model **out, ebmc_j
         tier_release(t);
         return st;
     }
-    const int nr = ebmc_jit_region_count(t->quick);
-    ebm_code_region *regions = calloc(nr > 0 ? (size_t)nr : 1, sizeof *regions);
-    if (!regions) {
-        tier_release(t);
-        return ebm_fail(err, EBM_ERR_NOMEM, "%s: out of memory", name);
-    }
-    for (int k = 0; k < nr; k++)
-        ebmc_jit_region(t->quick, k, &regions[k].start, &regions[k].size, &regions[k].executable);
-    ebm_code code = {.desc = ebmc_jit_descriptor(t->quick), .regions = regions, .n_regions = nr, .owner = t,
-                     .release = tier_release, .upgrade_follows = job->opt_level > 0};
-    st = ebm_model_open_code(name, &code, out, err);   /* owns t from here, whatever it returns */
-    free(regions);
-    if (st)
+    if ((st = open_jit_code(name, t->quick, t, tier_release, job->opt_level > 0, out, err)))
         return st;
     /* then the child, which compiles (niced) while the first calls run on the -O0 code */
     ebm_error e = {0};

@@ -21,7 +21,6 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "ebm_code.h"
 #include "jit.h"
 #endif
 
@@ -412,25 +411,7 @@ typedef struct jit_run {
 static void *jit_thread(void *arg)
 {
     jit_run *r = arg;
-    if (!r->one_tier) {
-        r->st = ebmc_jit_open_tiered(r->job, &r->m, NULL, &r->err);
-    } else {
-        ebmc_jit *j = NULL;
-        r->st = ebmc_jit_compile(r->job, &j, &r->err);
-        const int n = r->st ? 0 : ebmc_jit_region_count(j);
-        ebm_code_region *regions = r->st ? NULL : calloc(n > 0 ? (size_t)n : 1, sizeof *regions);
-        if (!r->st && !regions) {
-            ebmc_jit_free(j);
-            r->st = ebm_fail(&r->err, EBM_ERR_NOMEM, "%s: out of memory", r->job->name);
-        } else if (!r->st) {
-            for (int k = 0; k < n; k++)
-                ebmc_jit_region(j, k, &regions[k].start, &regions[k].size, &regions[k].executable);
-            ebm_code code = {.desc = ebmc_jit_descriptor(j), .regions = regions, .n_regions = n, .owner = j,
-                             .release = ebmc_jit_release};
-            r->st = ebm_model_open_code(r->job->name, &code, &r->m, &r->err);   /* owns j from here */
-        }
-        free(regions);
-    }
+    r->st = r->one_tier ? ebmc_jit_open(r->job, &r->m, &r->err) : ebmc_jit_open_tiered(r->job, &r->m, NULL, &r->err);
     atomic_store(&r->done, 1);
     return NULL;
 }
