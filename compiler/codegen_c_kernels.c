@@ -212,7 +212,9 @@ void ebmc_emit_float_ops(ebmc_buf *b)
             ebmc_buf_puts(b, pows_body);
             continue;
         }
-        ebmc_buf_printf(b, "static inline float ebmk_%s(", info->name);
+        /* forced inline at -O0 too: a call per element and op was most of the
+         * JIT's quick tier's time (jit.h); the optimised code inlines them anyway */
+        ebmc_buf_printf(b, "static inline __attribute__((always_inline)) float ebmk_%s(", info->name);
         for (int k = 0; k < info->arity; k++)
             ebmc_buf_printf(b, "%sfloat %s", k ? ", " : "", var_names[k]);
         if (expr_uses(info->float_expr, 'P'))

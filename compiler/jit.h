@@ -42,6 +42,10 @@ typedef struct ebmc_jit_job {
     int opt_level;             /* 0..3, as -O */
     const char *symbol;        /* the descriptor's symbol (EBM_ABI_SYMBOL_NAME) */
     int verbose;               /* front end and code generation times on stderr */
+    int linked_kernels;        /* 1: the kernels of kernels/ebmk_linked.def are not compiled from the C
+                                  but called compiled, optimised, from this library when it has them for
+                                  this CPU (ebmc_jit_host_kernels): the quick tier's -O0 code then runs
+                                  its GEMMs and convolutions at full speed, with the same bits */
 } ebmc_jit_job;
 
 /* Compiles and links job->c_source for this CPU (its name and features, like
@@ -91,6 +95,16 @@ ebm_status ebmc_jit_open_tiered(const ebmc_jit_job *job, struct ebm_model **out,
 ebm_status ebmc_jit_tier_wait(ebmc_jit_tiered *t, double *seconds, ebm_error *err);
 
 void ebmc_jit_free(ebmc_jit *j);
+
+/* ---- compiled kernels (jit_kernels.c) ---- */
+struct ebmk_linked_kernels;
+
+/* The table of compiled kernels (kernels/ebmk_linked.h) whose vector path
+ * is this CPU's, or NULL when the library has none for it. */
+const struct ebmk_linked_kernels *ebmc_jit_host_kernels(void);
+
+/* The JIT's name of kernel k of kernels/ebmk_linked.def (NULL out of range). */
+const char *ebmc_jit_linked_name(int k);
 
 /* ebmc_jit_free with a void pointer (the release hook of runtime/ebm_code.h). */
 void ebmc_jit_release(void *j);

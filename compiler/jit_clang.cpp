@@ -65,6 +65,7 @@
 
 extern "C" {
 #include "cc.h"   /* ebmc_text_ebm_abi_h, ebmc_text_ebm_philox_h */
+#include "kernels/ebmk_linked.h"
 }
 
 #ifndef EBMC_CLANG_RESOURCE_DIR
@@ -157,8 +158,9 @@ std::string host_cpu()
 }
 
 /* The cc1 arguments: the AOT flags of compiler/cc.c in cc1 spelling (what the
- * clang driver makes of them), with this CPU as -march=native finds it. */
-std::vector<std::string> cc1_arguments(int opt_level, int unit)
+ * clang driver makes of them), with this CPU as -march=native finds it; with
+ * compiled kernels lk, the macro that makes the C call them. */
+std::vector<std::string> cc1_arguments(int opt_level, int unit, const ebmk_linked_kernels *lk)
 {
     const std::string res = EBMC_CLANG_RESOURCE_DIR;
     std::vector<std::string> a = {
@@ -184,6 +186,8 @@ std::vector<std::string> cc1_arguments(int opt_level, int unit)
     }
     if (unit >= 0)
         a.push_back("-DEBM_UNIT=" + std::to_string(unit));
+    if (lk)
+        a.push_back("-DEBMK_LINKED_ISA=" + std::to_string(lk->isa));
     a.insert(a.end(), {"-x", "c", std::string(k_dir) + "model.c"});
     return a;
 }
@@ -219,7 +223,8 @@ std::string some_definition(const llvm::Module &m)
 }
 
 /* Step 1: the C to an LLVM module in ctx, or null with the message in why. */
-std::unique_ptr<llvm::Module> compile_c(const ebmc_jit_job *job, int unit, llvm::LLVMContext *ctx, std::string &why)
+std::unique_ptr<llvm::Module> compile_c(const ebmc_jit_job *job, int unit, const ebmk_linked_kernels *lk,
+                                        llvm::LLVMContext *ctx, std::string &why)
 {
     std::string diag_text;
     llvm::raw_string_ostream diag_os(diag_text);
@@ -228,7 +233,7 @@ std::unique_ptr<llvm::Module> compile_c(const ebmc_jit_job *job, int unit, llvm:
     ci.createDiagnostics(new clang::TextDiagnosticPrinter(diag_os, diag_opts.get()), true);
     ci.setVerboseOutputStream(std::make_unique<llvm::raw_null_ostream>());   /* not "1 warning generated" */
 
-    const std::vector<std::string> args = cc1_arguments(job->opt_level, unit);
+    const std::vector<std::string> args = cc1_arguments(job->opt_level, unit, lk);
     std::vector<const char *> argv;
     for (const std::string &s : args)
         argv.push_back(s.c_str());
@@ -322,8 +327,9 @@ int thread_count(const ebmc_jit_job *job, int units)
 }
 
 /* The units of the C (or the whole file when it is one) to modules, or on to
- * object files, `threads` at a time. */
-std::vector<unit_result> compile_units(const ebmc_jit_job *job, int units, int threads, bool objects)
+ * object files, `threads` at a time; calling compiled kernels lk if not null. */
+std::vector<unit_result> compile_units(const ebmc_jit_job *job, int units, int threads, bool objects,
+                                       const ebmk_linked_kernels *lk)
 {
     std::vector<unit_result> r((size_t)units);
     std::atomic<int> next{0};
@@ -331,7 +337,7 @@ std::vector<unit_result> compile_units(const ebmc_jit_job *job, int units, int t
         for (int k; (k = next++) < units;) {
             unit_result &u = r[(size_t)k];
             u.ctx = std::make_unique<llvm::LLVMContext>();
-            u.module = compile_c(job, units > 1 ? k : -1, u.ctx.get(), u.why);
+            u.module = compile_c(job, units > 1 ? k : -1, lk, u.ctx.get(), u.why);
             if (objects && u.module)
                 to_object(job, u);
         }
@@ -379,10 +385,11 @@ struct ebmc_jit {
 namespace {
 
 /* An LLJIT for this CPU whose memory manager records its sections, which
- * sees this process's C library, libm and OpenBLAS, and holds the blob's
+ * sees this process's C library, libm and OpenBLAS (and the compiled kernels
+ * lk if not null, under their ebmc_jit_linked_name), and holds the blob's
  * module; `threads` > 1 compiles IR modules side by side. */
-ebm_status new_jit(const ebmc_jit_job *job, const char *name, int threads, std::unique_ptr<ebmc_jit> &j,
-                   ebm_error *err)
+ebm_status new_jit(const ebmc_jit_job *job, const char *name, int threads, const ebmk_linked_kernels *lk,
+                   std::unique_ptr<ebmc_jit> &j, ebm_error *err)
 {
     auto jtmb = host_machine(job->opt_level);
     if (!jtmb)
@@ -418,6 +425,16 @@ ebm_status new_jit(const ebmc_jit_job *job, const char *name, int threads, std::
         return ebm_fail(err, EBM_ERR_INTERNAL, "%s: the JIT cannot see this process's symbols: %s", name,
                         llvm::toString(process.takeError()).c_str());
     jit.getMainJITDylib().addGenerator(std::move(*process));
+    if (lk) {
+        llvm::orc::SymbolMap kernels;
+        for (int k = 0; k < EBMK_LINKED_COUNT; k++)
+            kernels[jit.mangleAndIntern(ebmc_jit_linked_name(k))] = llvm::JITEvaluatedSymbol(
+                static_cast<llvm::JITTargetAddress>(reinterpret_cast<uintptr_t>(lk->fn[k])),
+                llvm::JITSymbolFlags::Exported | llvm::JITSymbolFlags::Callable);
+        if (llvm::Error e = jit.getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(kernels))))
+            return ebm_fail(err, EBM_ERR_INTERNAL, "%s: the JIT refuses the compiled kernels: %s", name,
+                            llvm::toString(std::move(e)).c_str());
+    }
     auto ctx = std::make_unique<llvm::LLVMContext>();
     auto blob = blob_module(*ctx, jit.getDataLayout(), job->blob_floats, job->blob_align);
     if (llvm::Error e = jit.addIRModule(llvm::orc::ThreadSafeModule(std::move(blob), std::move(ctx))))
@@ -466,13 +483,25 @@ ebm_status ebmc_jit_compile(const ebmc_jit_job *job, ebmc_jit **out, ebm_error *
         return st;
     const double t0 = now_seconds();
     const int units = job->units > 1 ? job->units : 1, threads = thread_count(job, units);
-    std::vector<unit_result> compiled = compile_units(job, units, threads, false);
+    const ebmk_linked_kernels *lk = job->linked_kernels ? ebmc_jit_host_kernels() : nullptr;
+    std::vector<unit_result> compiled = compile_units(job, units, threads, false, lk);
+    for (const unit_result &u : compiled)
+        if (!u.module && lk && u.why.find("EBMK_LINKED_ISA") != std::string::npos) {
+            /* the C's own check (codegen_c_helpers.c): clang sees another vector path
+             * in this CPU than jit_kernels.c does; the kernels are compiled with the C */
+            if (job->verbose)
+                std::fprintf(stderr, "ebmc: JIT: not calling the compiled %s kernels: %s\n", lk->path,
+                             u.why.c_str());
+            lk = nullptr;
+            compiled = compile_units(job, units, threads, false, lk);
+            break;
+        }
     for (const unit_result &u : compiled)
         if (!u.module)
             return ebm_fail(err, EBM_ERR_INTERNAL, "%s: %s", name, u.why.c_str());
     const double t1 = now_seconds();
     std::unique_ptr<ebmc_jit> j;
-    if ((st = new_jit(job, name, threads, j, err)))
+    if ((st = new_jit(job, name, threads, lk, j, err)))
         return st;
     llvm::orc::LLJIT &jit = *j->jit;
     llvm::orc::SymbolLookupSet wanted;
@@ -488,8 +517,9 @@ ebm_status ebmc_jit_compile(const ebmc_jit_job *job, ebmc_jit **out, ebm_error *
         return st;
     if (job->verbose)
         std::fprintf(stderr, "ebmc: JIT -O%d: C to optimised IR in %.2f s, IR to machine code in %.2f s (%d unit%s, "
-                     "%d thread%s)\n", job->opt_level, t1 - t0, now_seconds() - t1, units, units > 1 ? "s" : "",
-                     threads, threads > 1 ? "s" : "");
+                     "%d thread%s%s%s)\n", job->opt_level, t1 - t0, now_seconds() - t1, units, units > 1 ? "s" : "",
+                     threads, threads > 1 ? "s" : "", lk ? ", calling the compiled kernels for " : "",
+                     lk ? lk->path : "");
     *out = j.release();
     return EBM_OK;
 }
@@ -501,7 +531,7 @@ ebm_status ebmc_jit_emit_objects(const ebmc_jit_job *job, ebmc_jit_sink sink, vo
     if (st)
         return st;
     const int units = job->units > 1 ? job->units : 1;
-    std::vector<unit_result> compiled = compile_units(job, units, thread_count(job, units), true);
+    std::vector<unit_result> compiled = compile_units(job, units, thread_count(job, units), true, nullptr);
     for (const unit_result &u : compiled)
         if (!u.object)
             return ebm_fail(err, EBM_ERR_INTERNAL, "%s: %s", name, u.why.c_str());
@@ -520,7 +550,7 @@ ebm_status ebmc_jit_link_objects(const ebmc_jit_job *job, const void *const *obj
     if (st)
         return st;
     std::unique_ptr<ebmc_jit> j;
-    if ((st = new_jit(job, name, 1, j, err)))
+    if ((st = new_jit(job, name, 1, nullptr, j, err)))
         return st;
     for (int k = 0; k < n; k++) {
         auto buf = llvm::MemoryBuffer::getMemBufferCopy(

@@ -381,6 +381,7 @@ ebm_status ebmc_jit_open_tiered(const ebmc_jit_job *job, ebm_model **out, ebmc_j
 
     ebmc_jit_job quick = *job;
     quick.opt_level = 0;
+    quick.linked_kernels = 1;   /* GEMMs and convolutions at full speed from the first call */
     ebm_status st = ebmc_jit_compile(&quick, &t->quick, err);
     if (st) {
         tier_release(t);
