@@ -6,8 +6,8 @@
 # 1e-4 of PyTorch's float64 energies; the JIT's energies of the simple preset
 # are the C compiler's (1e-5) and those of the reference executor, also for
 # a second file of the same graph with other weights.  Two tiers (-O0 code at
-# once, the optimised code when ready) give the same samples as one tier and
-# as the C compiler.  A bad value is one
+# once, the optimised code when ready) give the same samples as the C
+# compiler; EBMC_JIT_TIERS=1 compiles once, optimised.  A bad value is one
 # error line naming the flag.  In a build without LLVM, --backend jit says so
 # in one line and the rest is skipped.
 set -u
@@ -92,13 +92,13 @@ check "... a's energies" files_near "$TMP/out" "$TMP/a.cc" 1e-5
 check "... no temporary file left, nothing cached" \
     test "$(find "$TMP/tmpdir" -mindepth 1 | wc -l)" -eq 0 -a ! -e "$TMP/nocache/ebmc"
 # two tiers: the model runs at once on -O0 code and moves to its optimised
-# code; the samples are the same bytes as one optimised tier's and the C
-# compiler's.  The long run waits for the optimised code after its first
-# second on the -O0 code (runtime/run.c), and says when it moved.
-for how in tiers one cc; do
+# code; the samples are the same bytes as the C compiler's.  The long run
+# waits for the optimised code after its first second on the -O0 code
+# (runtime/run.c), and says when it moved.  (test_jit compares the tiers'
+# bits with one -O2 tier's and the AOT code's, function by function.)
+for how in tiers cc; do
     case $how in
         tiers) env=(EBMC_VERBOSE=1) backend=jit ;;
-        one) env=(EBMC_JIT_TIERS=1) backend=jit ;;
         cc) env=() backend=cc ;;
     esac
     expect_ok "mnist preset, 300 steps of 64 chains: $how" env "${env[@]}" \
@@ -107,6 +107,12 @@ for how in tiers one cc; do
 done
 check "two tiers: the -O0 code first" grep -q "JIT -O0:" "$TMP/t_tiers.err"
 check "... then the optimised code" grep -q "the model runs its -O3 code from now" "$TMP/t_tiers.err"
-check "... the same samples as one optimised tier" cmp -s "$TMP/t_tiers.npy" "$TMP/t_one.npy"
-check "... and as the C compiler's code" cmp -s "$TMP/t_tiers.npy" "$TMP/t_cc.npy"
+check "... the same samples as the C compiler's code" cmp -s "$TMP/t_tiers.npy" "$TMP/t_cc.npy"
+# EBMC_JIT_TIERS=1: one optimised compile, no -O0 code
+expect_ok "EBMC_JIT_TIERS=1: eval --backend jit" \
+    env EBMC_JIT_TIERS=1 EBMC_VERBOSE=1 "$EBM" eval "$TMP/a.onnx" --input "$TMP/x.npy" --print --backend jit
+cp "$TMP/err" "$TMP/one.err"   # (check empties $TMP/err)
+check "... one -O3 compile" grep -q "JIT -O3:" "$TMP/one.err"
+check "... no -O0 code" test "$(grep -c "JIT -O0:" "$TMP/one.err")" -eq 0
+check "... a's energies" files_near "$TMP/out" "$TMP/a.cc" 1e-5
 finish
