@@ -81,6 +81,8 @@ void ebmc_nest_emit(ebmc_buf *b, const nest *ns, int level, nest_body_fn body, c
         if (ns->simd && a == (ns->simd_outer ? 0 : r - 1))
             ebmc_buf_printf(b, "%s#pragma omp simd%s%s\n", indent_str(level + a), ns->simd_clause ? " " : "",
                             ns->simd_clause ? ns->simd_clause : "");
+        else if (ns->simd && !ns->simd_outer)   /* (the prelude, codegen_c.c) */
+            ebmc_buf_printf(b, "%sEBM_OUTER_LOOP\n", indent_str(level + a));
         ebmc_buf_printf(b, "%sfor (int64_t i%d = 0; i%d < %s; i%d++) {\n", indent_str(level + a), a, a,
                         p_str(ns->space.d[a], s, sizeof s), a);
         if (a == 0 && ns->open0)
