@@ -93,7 +93,7 @@ check "... no temporary file left, nothing cached" \
     test "$(find "$TMP/tmpdir" -mindepth 1 | wc -l)" -eq 0 -a ! -e "$TMP/nocache/ebmc"
 # two tiers: the model runs at once on -O0 code and moves to its optimised
 # code; the samples are the same bytes as the C compiler's.  The long run
-# waits for the optimised code after its first second on the -O0 code
+# waits for the optimised code after its first half second on the -O0 code
 # (runtime/run.c), and says when it moved.  (test_jit compares the tiers'
 # bits with one -O2 tier's and the AOT code's, function by function.)
 for how in tiers cc; do
