@@ -141,6 +141,17 @@ static int64_t numel(const ebm_array *a)
     return n;
 }
 
+/* tests/fixtures/<name>: its graph, and its input.npy when x is not NULL. */
+static void load_fixture(const char *name, ir_graph **g, ebm_array *x)
+{
+    ebm_error err = {0};
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_path("%s/tests/fixtures/%s", tu_source_dir(), name));
+    ck_assert_msg(tu_fixture_graph(dir, g, &err) == EBM_OK, "%s: %s", name, err.msg);
+    if (x)
+        ck_assert_msg(ebm_npy_read(tu_path("%s/input.npy", dir), x, &err) == EBM_OK, "%s: %s", name, err.msg);
+}
+
 static const char *const fixtures[] = {"mlp_silu", "cnn_strided_silu", "resnet_groupnorm", "transformer_bf1_op17"};
 
 START_TEST(fixtures_match_torch)
@@ -211,13 +222,10 @@ START_TEST(jit_matches_aot)
     printf("%-24s %-28s %9s %9s %9s\n", "fixture", "against AOT", "energy", "score", "langevin");
     int failed = 0;
     for (size_t f = 0; f < sizeof pair / sizeof pair[0]; f++) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", tu_path("%s/tests/fixtures/%s", tu_source_dir(), pair[f]));
         ir_graph *g = NULL;
         ebm_model *m[3] = {NULL, NULL, NULL};   /* the two JIT codes, then AOT */
         ebm_array x = {0};
-        ck_assert_msg(tu_fixture_graph(dir, &g, &err) == EBM_OK, "%s", err.msg);
-        ck_assert_msg(ebm_npy_read(tu_path("%s/input.npy", dir), &x, &err) == EBM_OK, "%s", err.msg);
+        load_fixture(pair[f], &g, &x);
         ebmc_jit_job job;
         ck_assert_msg(model_job(g, pair[f], &job, &err) == EBM_OK, "%s", err.msg);
         ck_assert_msg(open_job(&job, 0, &m[0], &err) == EBM_OK, "%s", err.msg);
@@ -294,12 +302,9 @@ END_TEST
 START_TEST(linked_check_falls_back)
 {
     ebm_error err = {0};
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", tu_path("%s/tests/fixtures/cnn_strided_silu", tu_source_dir()));
     ir_graph *g = NULL;
     ebm_array x = {0};
-    ck_assert_msg(tu_fixture_graph(dir, &g, &err) == EBM_OK, "%s", err.msg);
-    ck_assert_msg(ebm_npy_read(tu_path("%s/input.npy", dir), &x, &err) == EBM_OK, "%s", err.msg);
+    load_fixture("cnn_strided_silu", &g, &x);
     ebmc_jit_job job;
     ebm_model *m[2] = {NULL, NULL};
     ck_assert_msg(model_job(g, "cnn_strided_silu", &job, &err) == EBM_OK, "%s", err.msg);
@@ -359,11 +364,9 @@ END_TEST
 START_TEST(descriptor_checked_against_regions)
 {
     ebm_error err = {0};
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", tu_path("%s/tests/fixtures/mlp_silu", tu_source_dir()));
     ir_graph *g = NULL;
     ebm_model *m = NULL;
-    ck_assert_msg(tu_fixture_graph(dir, &g, &err) == EBM_OK, "%s", err.msg);
+    load_fixture("mlp_silu", &g, NULL);
     /* the code ranges left out: every entry point lies outside the model's code */
     released = 0;
     ck_assert_int_eq(open_jit(g, "mlp_silu", 1, &m, &err), EBM_ERR_FORMAT);
@@ -417,12 +420,9 @@ START_TEST(tiers_same_bits)
     static const char *const pair[] = {"resnet_groupnorm"};   /* GroupNorm's sums, 4 units */
     ebm_error err = {0};
     for (size_t f = 0; f < sizeof pair / sizeof pair[0]; f++) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", tu_path("%s/tests/fixtures/%s", tu_source_dir(), pair[f]));
         ir_graph *g = NULL;
         ebm_array x = {0};
-        ck_assert_msg(tu_fixture_graph(dir, &g, &err) == EBM_OK, "%s", err.msg);
-        ck_assert_msg(ebm_npy_read(tu_path("%s/input.npy", dir), &x, &err) == EBM_OK, "%s", err.msg);
+        load_fixture(pair[f], &g, &x);
         const int64_t n = x.shape[0], xn = numel(&x);
         float *e[2], *s[2], *lx[2], *chain[2];   /* [0] on the -O0 code, [1] on the -O2 code */
         for (int k = 0; k < 2; k++) {
@@ -477,10 +477,8 @@ END_TEST
 START_TEST(close_stops_the_compile)
 {
     ebm_error err = {0};
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", tu_path("%s/tests/fixtures/resnet_groupnorm", tu_source_dir()));
     ir_graph *g = NULL;
-    ck_assert_msg(tu_fixture_graph(dir, &g, &err) == EBM_OK, "%s", err.msg);
+    load_fixture("resnet_groupnorm", &g, NULL);
     ebmc_jit_job job;
     ebm_model *m = NULL;
     ck_assert_msg(model_job(g, "resnet_groupnorm", &job, &err) == EBM_OK, "%s", err.msg);
@@ -501,8 +499,7 @@ START_TEST(upgrade_refuses_another_model)
     ebm_model *m[2] = {NULL, NULL};
     const char *names[2] = {"mlp_silu", "cnn_strided_silu"};
     for (int k = 0; k < 2; k++) {
-        ck_assert_msg(tu_fixture_graph(tu_path("%s/tests/fixtures/%s", tu_source_dir(), names[k]), &g[k], &err) ==
-                      EBM_OK, "%s", err.msg);
+        load_fixture(names[k], &g[k], NULL);
         ck_assert_msg(open_jit(g[k], names[k], 0, &m[k], &err) == EBM_OK, "%s", err.msg);
     }
     ebmc_jit_job job;
