@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int write_all(int fd, const void *buf, size_t n)
+int base_write_all(int fd, const void *buf, size_t n)
 {
     const char *p = buf;
     while (n > 0) {
@@ -131,7 +131,7 @@ ebm_status base_atomic_commit(base_atomic_file *f, const void *const *parts, con
         return ebm_fail(err, EBM_ERR_INTERNAL, "%s: no temporary file to commit", f->path);
     const char *step = NULL;
     for (int k = 0; k < n_parts && !step; k++)
-        if (write_all(f->fd, parts[k], lens[k]))
+        if (base_write_all(f->fd, parts[k], lens[k]))
             step = "write";
     if (!step && sync_temp(f) != 0)
         step = "fsync";

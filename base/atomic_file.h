@@ -47,6 +47,10 @@ ebm_status base_atomic_commit(base_atomic_file *f, const void *const *parts, con
 /* Removes the temporary and releases f (no-op on a released f). */
 void base_atomic_discard(base_atomic_file *f);
 
+/* Writes all n bytes of buf to fd, again after EINTR and short writes: 0,
+ * or -1 with errno saying why (a pipe's reader gone, a full disk). */
+int base_write_all(int fd, const void *buf, size_t n);
+
 /* open + commit: path gets the concatenation of the n_parts buffers. */
 ebm_status base_write_atomic(const char *path, const void *const *parts, const size_t *lens, int n_parts,
                              ebm_error *err);

@@ -37,6 +37,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "atomic_file.h"   /* base_write_all */
 #include "cc.h"   /* ebmc_now_seconds */
 #include "ebm_code.h"
 
@@ -75,25 +76,10 @@ static ebm_code jit_code(const ebmc_jit *j, ebm_code_region **regions)
 
 /* ---- the child ---------------------------------------------------------------- */
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static ebm_status sink_to_fd(void *ctx, const void *object, uint64_t size, ebm_error *err)
 {
     const int fd = *(const int *)ctx;
-    if (size == 0 || size == UINT64_MAX || write_all(fd, &size, sizeof size) || write_all(fd, object, size))
+    if (size == 0 || size == UINT64_MAX || base_write_all(fd, &size, sizeof size) || base_write_all(fd, object, size))
         return ebm_fail(err, EBM_ERR_IO, "cannot hand the optimised code to the parent process");
     return EBM_OK;
 }
@@ -111,10 +97,10 @@ static _Noreturn void child_main(const ebmc_jit_job *job, int fd, pid_t parent)
     ebm_error e = {0};
     ebm_status st = ebmc_jit_emit_objects(job, sink_to_fd, &fd, &e);
     uint64_t mark = st ? UINT64_MAX : 0;
-    if (!write_all(fd, &mark, sizeof mark) && st) {
+    if (!base_write_all(fd, &mark, sizeof mark) && st) {
         uint64_t len = strlen(e.msg);
-        if (!write_all(fd, &len, sizeof len))
-            write_all(fd, e.msg, len);
+        if (!base_write_all(fd, &len, sizeof len))
+            base_write_all(fd, e.msg, len);
     }
     _exit(st ? 1 : 0);   /* no atexit handlers, no stdio flush: they are the parent's */
 }
@@ -242,7 +228,8 @@ static void *tier_thread(void *arg)
         if (st)
             fprintf(stderr, "ebmc: JIT: the model stays on its -O0 code: %s\n", e.msg);
         else
-            fprintf(stderr, "ebmc: JIT: the model runs its -O%d code from now (compiled in %.2f s, beside the -O0 code)\n",
+            fprintf(stderr,
+                    "ebmc: JIT: the model runs its -O%d code from now (compiled in %.2f s, beside the -O0 code)\n",
                     t->job.opt_level, t->seconds);
     }
     return NULL;

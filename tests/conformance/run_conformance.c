@@ -35,6 +35,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "atomic_file.h"   /* base_write_all */
 #include "exec.h"
 #include "ir.h"
 #include "onnx.h"
@@ -574,21 +575,6 @@ static void run_test(const char *dir, test_result *r)
 
 /* ---- isolation ------------------------------------------------------------------ */
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 static size_t read_all(int fd, void *buf, size_t len)
 {
     char *p = buf;
@@ -627,7 +613,7 @@ static void run_test_isolated(const char *dir, test_result *r)
         alarm(TEST_TIMEOUT_S);
         test_result mine;
         run_test(dir, &mine);
-        int ok = write_all(fds[1], &mine, sizeof mine) == 0;
+        int ok = base_write_all(fds[1], &mine, sizeof mine) == 0;
         close(fds[1]);
         exit(ok ? 0 : 3);
     }
