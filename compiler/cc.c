@@ -29,6 +29,7 @@
 
 #include "atomic_file.h"
 #include "cc.h"
+#include "clock.h"
 #include "digest.h"
 #include "schedule.h"   /* EBMC_ALIGN: the blob starts aligned like the arena */
 
@@ -301,13 +302,6 @@ static void log_head(const char *log_path, char *out, size_t size)
     fclose(f);
 }
 
-double ebmc_now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void print_command(const cc_argv *a)
 {
     fprintf(stderr, "ebmc: running");
@@ -382,7 +376,7 @@ static ebm_status run_commands(const ebmc_cc_job *job, const char *cc, cc_argv *
                                ebm_error *err)
 {
     const int jobs = parallel_jobs(job);
-    const double t0 = ebmc_now_seconds();
+    const double t0 = base_now_seconds();
     double last_report = t0;
     ebm_status st = EBM_OK;
     int next = 0, running = 0;
@@ -409,7 +403,7 @@ static ebm_status run_commands(const ebmc_cc_job *job, const char *cc, cc_argv *
                 st = r;
         }
         if (running > 0 && !reaped) {
-            double now = ebmc_now_seconds();
+            double now = base_now_seconds();
             if (job->on_wait && now - last_report >= 0.1) {
                 job->on_wait(job->on_wait_ctx, now - t0);
                 last_report = now;
@@ -431,7 +425,7 @@ static ebm_status run_commands(const ebmc_cc_job *job, const char *cc, cc_argv *
         }
     }
     if (job->verbose)
-        fprintf(stderr, "ebmc: C compiler finished in %.2f s (%d unit%s, %d at once)\n", ebmc_now_seconds() - t0,
+        fprintf(stderr, "ebmc: C compiler finished in %.2f s (%d unit%s, %d at once)\n", base_now_seconds() - t0,
                 has_link ? n : 1, has_link && n > 1 ? "s" : "", jobs < n ? jobs : n);
     return st;
 }

@@ -68,7 +68,5 @@ const char *ebmc_target_march(const char *target);
  * options (optimisation, target).  Fails if the compiler cannot be run. */
 ebm_status ebmc_cc_identity(const char *cc, int opt_level, const char *target_cpu, char *out, size_t size,
                             ebm_error *err);
-/* A monotonic clock in seconds, for --verbose timings. */
-double ebmc_now_seconds(void);
 
 #endif /* EBMC_CC_H */

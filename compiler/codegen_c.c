@@ -48,6 +48,7 @@
 #include <string.h>
 
 #include "cc.h"
+#include "clock.h"
 #include "codegen_c.h"
 #include "ebm_abi.h"
 #include "model.h"
@@ -529,14 +530,14 @@ static ebm_status emit_model(const ebmc_model *m, ebmc_buf *out, int *units_out,
 static ebm_status build_and_emit(const ir_graph *energy, const ebmc_compile_options *o, ebmc_model *m, ebmc_buf *c,
                                  int *units, ebm_error *err)
 {
-    double t0 = ebmc_now_seconds();
+    double t0 = base_now_seconds();
     ebm_status st = ebmc_model_build(m, energy, o, err);
     if (!st)
         st = emit_model(m, c, units, err);
     if (!st && o->verbose) {
         ebmc_model_report_plan(m);
         fprintf(stderr, "ebmc: programs built, scheduled, planned and emitted in %.3f s (%zu bytes of C)\n",
-                ebmc_now_seconds() - t0, c->len);
+                base_now_seconds() - t0, c->len);
     }
     return st;
 }

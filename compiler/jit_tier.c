@@ -38,7 +38,7 @@
 #include <unistd.h>
 
 #include "atomic_file.h"   /* base_write_all */
-#include "cc.h"   /* ebmc_now_seconds */
+#include "clock.h"
 #include "ebm_code.h"
 
 #define TIER_MAX_OBJECTS 64
@@ -220,7 +220,7 @@ static void *tier_thread(void *arg)
     pthread_mutex_lock(&t->lock);
     t->st = st;
     t->err = e;
-    t->seconds = ebmc_now_seconds() - t->t0;
+    t->seconds = base_now_seconds() - t->t0;
     t->done = 1;
     pthread_cond_broadcast(&t->changed);
     pthread_mutex_unlock(&t->lock);
@@ -305,7 +305,7 @@ static void fork_child(ebmc_jit_tiered *t)
         e = errno;
     } else {
         const pid_t parent = getpid();
-        t->t0 = ebmc_now_seconds();
+        t->t0 = base_now_seconds();
         pid = fork();
         if (pid == 0) {
             close(fds[0]);

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "model_internal.h"
 
 /* ---- arguments ----------------------------------------------------------------- */
@@ -387,13 +388,6 @@ static ebm_status job_result(ebm_ctx *ctx, int active, bad_count *bc, ebm_error 
 
 /* Runs fn over `tiles` tiles of b (of b->tile samples each), on as many
  * threads as there are tiles (up to the context's); see job_result. */
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* A model on its first, quick code with the optimised code on its way
  * (ebm_code.h): the quick code runs about 9x slower (the JIT's -O0 code
  * calling compiled kernels, cifar preset) and takes CPU from the optimising
@@ -421,7 +415,7 @@ static ebm_status run_tiles(const batch *call, tile_fn fn, int64_t tiles, bad_co
     const batch *b = &gated;
     ebm_ctx *ctx = b->ctx;
     const int quick = __atomic_load_n(&ctx->m->upgrade_pending, __ATOMIC_ACQUIRE);
-    const double t0 = quick ? now_seconds() : 0.0;
+    const double t0 = quick ? base_now_seconds() : 0.0;
     job j = {.b = b, .run = fn, .tiles = tiles};
     atomic_init(&j.next, 0);
     atomic_init(&j.fail_min, INT64_MAX);
@@ -431,7 +425,7 @@ static ebm_status run_tiles(const batch *call, tile_fn fn, int64_t tiles, bad_co
     ebm__pool_run(ctx->pool, active, job_loop, &j);
     blas_leave(ctx, saved);
     if (quick)
-        __atomic_add_fetch(&ctx->m->quick_code_ms, (int64_t)((now_seconds() - t0) * 1000), __ATOMIC_RELAXED);
+        __atomic_add_fetch(&ctx->m->quick_code_ms, (int64_t)((base_now_seconds() - t0) * 1000), __ATOMIC_RELAXED);
     return job_result(ctx, active, bc, err);
 }
 

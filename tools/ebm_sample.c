@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "buffer.h"
+#include "clock.h"
 #include "ebm_dist.h"
 #include "ebm.h"
 #include "ebm_commands.h"
@@ -560,7 +561,7 @@ static ebm_status run_chains(const sample_job *j, ebm_model *m, sample_result *r
     ebm_status st = ebm_ctx_new(m, r->n, &ctx, err);
     if (st && ebm_dist_size() > 1)
         return st;   /* this rank alone: main ends the job */
-    double t0 = cli_now_seconds();
+    double t0 = base_now_seconds();
     if (!st && ebm_dist_size() > 1) {   /* each rank its share of the chains, rank 0 all of them after */
         int first = -1;
         st = ebm_dist_sample(ctx, r->x.data, r->n, numel, &p, r->energy, &r->stats, &first, err);
@@ -569,7 +570,7 @@ static ebm_status run_chains(const sample_job *j, ebm_model *m, sample_result *r
     }
     else if (!st)
         st = ebm_sampler_run(ctx, r->x.data, r->n, &p, r->energy, r->trajectory, &r->stats, err);
-    r->seconds = cli_now_seconds() - t0;
+    r->seconds = base_now_seconds() - t0;
     cli_progress_end(&bar);
     ebm_ctx_free(ctx);
     return st;

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "data.h"
 #include "ebm.h"
 #include "ebm_commands.h"
@@ -589,7 +590,7 @@ static ebm_status log_row(loop_state *ls, const ebm_train_stats *s, double q, eb
             s->real_energy_mean, s->fake_energy_mean, s->grad_norm, (double)s->step_size, s->acceptance, s->lr);
     if (isfinite(q))
         fprintf(ls->log, "%.6g", q);
-    fprintf(ls->log, ",%.3f\n", cli_now_seconds() - ls->t0);
+    fprintf(ls->log, ",%.3f\n", base_now_seconds() - ls->t0);
     return log_flush(ls, err);
 }
 
@@ -628,7 +629,7 @@ static int root_says(int v)
  * the same step). */
 static int time_up(const loop_state *ls, double eval_secs, double budget)
 {
-    int up = cli_now_seconds() - ls->t0 + reserve_seconds(ls, eval_secs) >= budget;
+    int up = base_now_seconds() - ls->t0 + reserve_seconds(ls, eval_secs) >= budget;
     return ebm_dist_size() > 1 ? root_says(up) : up;
 }
 
@@ -677,17 +678,17 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
          * time since the last one is FID_TIME_SHARE^-1 - 1 times what it took (<= 5% of the run) */
         int at_eval = j->eval_every > 0 && k % j->eval_every == 0;
         if (ls->eval.kind == EVAL_FID && !j->eval_every_given && j->eval_every > 0 && eval_secs > 0)
-            at_eval = cli_now_seconds() - last_eval_end >= eval_secs * (1 / FID_TIME_SHARE - 1);
+            at_eval = base_now_seconds() - last_eval_end >= eval_secs * (1 / FID_TIME_SHARE - 1);
         if (ebm_dist_size() > 1 && ls->eval.kind == EVAL_FID)
             at_eval = root_says(at_eval);   /* every rank runs its share of the FID chains */
         if ((ls->eval.kind == EVAL_TOY_KL && (at_log || at_eval)) || (ls->eval.kind == EVAL_FID && at_eval)) {
-            double e0 = cli_now_seconds();
+            double e0 = base_now_seconds();
             ls->last = train_eval_measure(&ls->eval, ebm_trainer_params(t), &sp);
-            last_eval_end = cli_now_seconds();
+            last_eval_end = base_now_seconds();
             eval_secs = last_eval_end - e0;
             q = ls->last.value;
             if (ls->eval.kind == EVAL_FID && !bar.active && root) {
-                fprintf(stderr, "ebm train: step %lld, %.0f s: FID %.1f", (long long)k, cli_now_seconds() - ls->t0,
+                fprintf(stderr, "ebm train: step %lld, %.0f s: FID %.1f", (long long)k, base_now_seconds() - ls->t0,
                         q);
                 if (ls->last.covered >= 0)
                     fprintf(stderr, ", %d/%lld classes", ls->last.covered, (long long)ls->last.classes);
@@ -879,11 +880,11 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
     st = ebm_dist_settle(st, err);
     if (!st && j->clamp_note[0] && rank == 0)
         fprintf(stderr, "%s\n", j->clamp_note);
-    double t0 = cli_now_seconds();
+    double t0 = base_now_seconds();
     int64_t first = t ? ebm_trainer_steps_done(t) : 0;
     if (!st)
         st = train_loop(j, m, t, &d, &ls, err);
-    double secs = cli_now_seconds() - t0;
+    double secs = base_now_seconds() - t0;
     if (!st && rank == 0 && ls.time_up && ebm_trainer_steps_done(t) == first)
         fprintf(stderr, "ebm train: --time %g ran out before the first step (starting took %.1f s): the model is "
                 "written with its parameters unchanged\n", j->time_budget, t0 - t_start);
@@ -919,7 +920,7 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
 
 int run_train(const cli_args *a)
 {
-    const double t_start = cli_now_seconds();
+    const double t_start = base_now_seconds();
     ebm_error err = {0};
     train_job j;
     if (read_flags(a, &j, &err)) {

@@ -11,6 +11,7 @@
 
 #include "cc.h"
 #include "cli_common.h"
+#include "clock.h"
 #include "text.h"
 #include "codegen.h"
 #include "hash.h"
@@ -424,10 +425,10 @@ static ebm_status run_jit(const ebmc_jit_job *job, int one_tier, cli_compile_lin
     if (pthread_create(&t, NULL, jit_thread, &r) != 0) {   /* no thread: compile here, without the line */
         jit_thread(&r);
     } else {
-        const double t0 = cli_now_seconds();
+        const double t0 = base_now_seconds();
         while (!atomic_load(&r.done)) {
             nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);   /* 0.1 s */
-            cli_compile_wait(line, cli_now_seconds() - t0);
+            cli_compile_wait(line, base_now_seconds() - t0);
         }
         pthread_join(t, NULL);
     }

@@ -1,6 +1,8 @@
 /* progress.c — see progress.h. */
 #include "progress.h"
 
+#include "clock.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,13 +12,6 @@
 
 #define BAR_WIDTH 24
 
-double cli_now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void cli_progress_begin(cli_progress *p, const char *label, const char *unit, int64_t total)
 {
     const char *force = getenv("EBM_PROGRESS");
@@ -25,7 +20,7 @@ void cli_progress_begin(cli_progress *p, const char *label, const char *unit, in
     p->label = label;
     p->unit = unit;
     p->total = total;
-    p->t0 = p->last = cli_now_seconds();
+    p->t0 = p->last = base_now_seconds();
 }
 
 void cli_progress_set_budget(cli_progress *p, double t0, double seconds)
@@ -38,7 +33,7 @@ void cli_progress_update(cli_progress *p, int64_t done, const char *tail)
 {
     if (!p->active)
         return;
-    double now = cli_now_seconds();
+    double now = base_now_seconds();
     if (done < p->total && now - p->last < 0.1 && p->drawn)
         return;
     p->last = now;
@@ -89,7 +84,7 @@ void cli_compile_wait(void *line, double seconds)
 
 void cli_compile_end(cli_compile_line *l, int ok, const char *where)
 {
-    double took = cli_now_seconds() - l->p.t0;
+    double took = base_now_seconds() - l->p.t0;
     cli_progress_end(&l->p);
     if (ok && (l->p.active || took > 1.0))
         fprintf(stderr, "%s: compiled %s in %.1f s%s%s\n", l->prog, l->what, took, where ? "; " : "",

@@ -27,7 +27,6 @@ void cli_progress_update(cli_progress *p, int64_t done, const char *tail);
 /* Clears the line. */
 void cli_progress_end(cli_progress *p);
 
-double cli_now_seconds(void);
 
 /* The line of a C compile, whose length nobody knows in advance: on a
  * terminal "PROG: compiling WHAT  3.4 s" redrawn while the compiler runs

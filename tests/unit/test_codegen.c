@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "autodiff.h"
+#include "clock.h"
 #include "codegen.h"
 #include "ebm_abi.h"
 #include "ebm_philox.h"
@@ -61,13 +62,6 @@ typedef struct compiled {
 static char work_dir[4096];
 static compiled models[MAX_FIXTURES];
 static int n_models;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Compiles g to <work_dir>/<name>.so and loads it. */
 static ebm_status compile_and_load(const ir_graph *g, const char *name, void **so, const ebm_abi_model **m,
@@ -104,10 +98,10 @@ static void compile_fixtures(void)
         compiled *c = &models[i];
         memcpy(c->name, names[i], sizeof c->name);
         snprintf(dir, sizeof dir, "%.3900s/%.127s", root, names[i]);
-        double t0 = now();
+        double t0 = base_now_seconds();
         if (!tu_fixture_graph(dir, &c->energy, &c->err))
             compile_and_load(c->energy, c->name, &c->so, &c->m, &c->err);
-        c->seconds = now() - t0;
+        c->seconds = base_now_seconds() - t0;
     }
 }
 
@@ -824,7 +818,7 @@ START_TEST(every_elementwise_op_matches_executor)
     for (int i = 0; i < NPTS; i++)
         xd[i] = x[i];
     int tested = 0;
-    double t0 = now();
+    double t0 = base_now_seconds();
     for (int op = 0; op < IR_OP_COUNT; op++) {
         const ir_op_info *info = ir_op_get((ir_op)op);
         if (!info->elementwise)
@@ -867,7 +861,7 @@ START_TEST(every_elementwise_op_matches_executor)
         ir_graph_free(g);
         tested++;
     }
-    printf("elementwise: %d ops compiled and checked in %.1f s\n", tested, now() - t0);
+    printf("elementwise: %d ops compiled and checked in %.1f s\n", tested, base_now_seconds() - t0);
     ck_assert_int_gt(tested, 0);
     free(x), free(en), free(xd), free(want);
 }
