@@ -28,7 +28,6 @@
 #include "jit.h"
 
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -65,6 +64,7 @@
 
 extern "C" {
 #include "cc.h"   /* ebmc_text_ebm_abi_h, ebmc_text_ebm_philox_h */
+#include "clock.h"
 #include "kernels/ebmk_linked.h"
 }
 
@@ -124,12 +124,6 @@ private:
     std::shared_ptr<std::vector<region>> regions_;
     std::shared_ptr<std::mutex> lock_;
 };
-
-double now_seconds()
-{
-    using clock = std::chrono::steady_clock;
-    return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
-}
 
 /* The first lines of clang's diagnostics, joined with " | ", for a message. */
 std::string diag_head(const std::string &text)
@@ -481,7 +475,7 @@ ebm_status ebmc_jit_compile(const ebmc_jit_job *job, ebmc_jit **out, ebm_error *
     ebm_status st = check_job(job, name, true, err);
     if (st)
         return st;
-    const double t0 = now_seconds();
+    const double t0 = base_now_seconds();
     const int units = job->units > 1 ? job->units : 1, threads = thread_count(job, units);
     const ebmk_linked_kernels *lk = job->linked_kernels ? ebmc_jit_host_kernels() : nullptr;
     std::vector<unit_result> compiled = compile_units(job, units, threads, false, lk);
@@ -499,7 +493,7 @@ ebm_status ebmc_jit_compile(const ebmc_jit_job *job, ebmc_jit **out, ebm_error *
     for (const unit_result &u : compiled)
         if (!u.module)
             return ebm_fail(err, EBM_ERR_INTERNAL, "%s: %s", name, u.why.c_str());
-    const double t1 = now_seconds();
+    const double t1 = base_now_seconds();
     std::unique_ptr<ebmc_jit> j;
     if ((st = new_jit(job, name, threads, lk, j, err)))
         return st;
@@ -517,9 +511,9 @@ ebm_status ebmc_jit_compile(const ebmc_jit_job *job, ebmc_jit **out, ebm_error *
         return st;
     if (job->verbose)
         std::fprintf(stderr, "ebmc: JIT -O%d: C to optimised IR in %.2f s, IR to machine code in %.2f s (%d unit%s, "
-                     "%d thread%s%s%s)\n", job->opt_level, t1 - t0, now_seconds() - t1, units, units > 1 ? "s" : "",
-                     threads, threads > 1 ? "s" : "", lk ? ", calling the compiled kernels for " : "",
-                     lk ? lk->path : "");
+                     "%d thread%s%s%s)\n", job->opt_level, t1 - t0, base_now_seconds() - t1, units,
+                     units > 1 ? "s" : "", threads, threads > 1 ? "s" : "",
+                     lk ? ", calling the compiled kernels for " : "", lk ? lk->path : "");
     *out = j.release();
     return EBM_OK;
 }

@@ -7,7 +7,7 @@
 #                   (-DEBMC_JIT=OFF: the build and tests without LLVM; test_jit and
 #                   cli_jit skip, saying why), then ctest
 #   4. fuzz the ONNX importer, checkpoint loading and compiled-model loading
-#      for $FUZZ_SECONDS each (default 45 here: the whole pipeline must stay
+#      for $FUZZ_SECONDS each (default 30 here: the whole pipeline must stay
 #      under 30 minutes; run_fuzz.sh alone defaults to 60) with libFuzzer
 # Every stage runs even if an earlier test stage failed (a build failure stops
 # that stage's tests); the exit status is non-zero if any stage failed.
@@ -70,7 +70,7 @@ asan_build_and_test() (
 run_stage "install dependencies" bash scripts/install-deps.sh
 run_stage "build + ctest (build/, RelWithDebInfo, JIT)" build_and_test build -DEBMC_JIT=ON
 run_stage "build + ctest (build-asan/, ASan+UBSan, no JIT)" asan_build_and_test
-export FUZZ_SECONDS=${FUZZ_SECONDS:-45}
+export FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 run_stage "fuzz: importer, checkpoints, model loading (${FUZZ_SECONDS}s each)" bash tests/fuzz/run_fuzz.sh
 
 echo
