@@ -386,8 +386,6 @@ static ebm_status job_result(ebm_ctx *ctx, int active, bad_count *bc, ebm_error 
     return first->fail_status;
 }
 
-/* Runs fn over `tiles` tiles of b (of b->tile samples each), on as many
- * threads as there are tiles (up to the context's); see job_result. */
 /* A model on its first, quick code with the optimised code on its way
  * (ebm_code.h): the quick code runs about 9x slower (the JIT's -O0 code
  * calling compiled kernels, cifar preset) and takes CPU from the optimising
@@ -408,6 +406,8 @@ static void await_upgrade(batch *b)
     b->prog = ebm__prog(m, b->prog->kind);
 }
 
+/* Runs fn over `tiles` tiles of b (of b->tile samples each), on as many
+ * threads as there are tiles (up to the context's); see job_result. */
 static ebm_status run_tiles(const batch *call, tile_fn fn, int64_t tiles, bad_count *bc, ebm_error *err)
 {
     batch gated = *call;
