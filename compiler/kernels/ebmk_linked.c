@@ -19,19 +19,21 @@
 #endif
 
 #if defined(__AVX512F__)
-#define EBMK_LINKED_AVX512F EBMK_ISA_AVX512F
 #define EBMK_LINKED_PATH "avx512"
+#elif defined(__AVX__)
+#define EBMK_LINKED_PATH "avx2"
+#else
+#define EBMK_LINKED_PATH "generic"
+#endif
+#if defined(__AVX512F__)
+#define EBMK_LINKED_AVX512F EBMK_ISA_AVX512F
 #else
 #define EBMK_LINKED_AVX512F 0
 #endif
 #if defined(__AVX__)
 #define EBMK_LINKED_AVX EBMK_ISA_AVX
-#ifndef EBMK_LINKED_PATH
-#define EBMK_LINKED_PATH "avx2"
-#endif
 #else
 #define EBMK_LINKED_AVX 0
-#define EBMK_LINKED_PATH "generic"
 #endif
 #if defined(__FMA__)
 #define EBMK_LINKED_FMA EBMK_ISA_FMA
