@@ -451,6 +451,61 @@ int ir_nn_quadratic(ir_nn *nn, const char *name, int x, float init_scale)
     return reshape(nn, half, shape_dims(2, d), name, "energy");
 }
 
+int ir_nn_upsample2(ir_nn *nn, int x, int64_t h, int64_t w)
+{
+    if (stopped(nn, x))
+        return -1;
+    ir_shape s = shape_of(nn, x);
+    char sb[64], buf[256];
+    if (s.rank != 4 || s.d[0] != IR_DIM_N || ir_shape_has_batch(&s) != 1 || h < 1 || w < 1 || h > 2 * s.d[2] ||
+        w > 2 * s.d[3])
+        return nn_fail(nn, EBM_ERR_SHAPE, "upsample2: input %s to %lld x %lld, expected [N, C, H, W] with H, W at "
+                       "least half the result", ir_shape_str(&s, sb, sizeof sb), (long long)h, (long long)w);
+    const char *layer = layer_of(nn, x, buf, sizeof buf);
+    int64_t d6[6] = {IR_DIM_N, s.d[1], s.d[2], 1, s.d[3], 1};
+    int y = reshape(nn, x, shape_dims(6, d6), layer, "up_split");
+    d6[3] = d6[5] = 2;
+    ir_shape wide = shape_dims(6, d6);
+    char name[256];
+    y = y < 0 ? -1 : ir_broadcast_to(nn->g, y, wide, join(name, sizeof name, layer, '/', "up_repeat"), &nn->err);
+    int64_t d4[4] = {IR_DIM_N, s.d[1], 2 * s.d[2], 2 * s.d[3]};
+    y = reshape(nn, y, shape_dims(4, d4), layer, "up");
+    if (y < 0 || (h == d4[2] && w == d4[3]))
+        return y;
+    ir_attr a;
+    memset(&a, 0, sizeof a);
+    int64_t end[4] = {INT64_MAX, s.d[1], h, w};   /* N: the whole axis */
+    for (int i = 0; i < 4; i++) {
+        a.slice.end[i] = end[i];
+        a.slice.step[i] = 1;
+    }
+    return ir_add_node(nn->g, IR_OP_SLICE, &y, 1, &a, join(name, sizeof name, layer, '/', "up_crop"), &nn->err);
+}
+
+int ir_nn_distance(ir_nn *nn, const char *name, int x, int y, float init_scale, double delta)
+{
+    if (layer_stopped(nn, name, x) || stopped(nn, y))
+        return -1;
+    ir_shape s = shape_of(nn, x), t = shape_of(nn, y);
+    char b1[64], b2[64];
+    if (!ir_shape_eq(&s, &t) || s.rank < 2 || s.d[0] != IR_DIM_N || ir_shape_has_batch(&s) != 1 ||
+        !(init_scale > 0) || !(delta > 0))
+        return nn_fail(nn, EBM_ERR_SHAPE, "distance '%s': inputs %s and %s, expected one shape [N, ...] with N "
+                       "only first, a scale > 0 and delta > 0", name, ir_shape_str(&s, b1, sizeof b1),
+                       ir_shape_str(&t, b2, sizeof b2));
+    uint32_t axes = 0;
+    for (int i = 1; i < s.rank; i++)
+        axes |= 1u << i;
+    int r = binary(nn, IR_OP_SUB, x, y, name, "residual");
+    int sum = reduce_sum(nn, binary(nn, IR_OP_MUL, r, r, name, "square"), axes, name, "sum");
+    int len = unary(nn, IR_OP_SQRT, binary(nn, IR_OP_ADD, sum, scalar(nn, delta), name, "soft"), name, "length");
+    int64_t one = 1;
+    int ls = param(nn, name, "log_scale", shape_dims(1, &one), 0, logf(init_scale));
+    int e = binary(nn, IR_OP_MUL, len, unary(nn, IR_OP_EXP, ls, name, "scale"), name, "scaled");
+    int64_t d[2] = {IR_DIM_N, 1};
+    return reshape(nn, e, shape_dims(2, d), name, "energy");
+}
+
 /* ---- shape and plumbing ------------------------------------------------------------------ */
 
 int ir_nn_global_mean(ir_nn *nn, int x)

@@ -90,6 +90,15 @@ int ir_nn_act(ir_nn *nn, int x, ir_nn_act_kind act);
 /* 1/2 sum_i (scale_i (x_i - center_i))^2 per sample, [N, 1]; parameters
  * "<name>.center" (0) and "<name>.scale" (init_scale), each of x's shape with 1 for N. */
 int ir_nn_quadratic(ir_nn *nn, const char *name, int x, float init_scale);
+/* Nearest-neighbour upsampling of x [N,C,H,W] by 2 in H and W, cropped to
+ * [N,C,h,w] (h <= 2H, w <= 2W: a stride-2 encoder rounded an odd size up). */
+int ir_nn_upsample2(ir_nn *nn, int x, int64_t h, int64_t w);
+/* The distance energy exp(log_scale) * sqrt(sum (x - y)^2 + delta) per
+ * sample, [N, 1], of x and a same-shaped reconstruction y of it (a denoiser
+ * network's output): parameter "<name>.log_scale" [1] = log(init_scale).
+ * Its gradient has the length exp(log_scale) wherever x is far from y, the
+ * shape of the energy that a score trained at many noise levels needs. */
+int ir_nn_distance(ir_nn *nn, const char *name, int x, int y, float init_scale, double delta);
 /* Mean over the spatial axes: [N,C,H,W] -> [N,C]. */
 int ir_nn_global_mean(ir_nn *nn, int x);
 /* [N, d1, d2, ...] -> [N, d1*d2*...]. */
