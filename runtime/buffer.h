@@ -42,6 +42,7 @@ const float *ebm_buffer_sample(const ebm_buffer *b, int64_t j);
 typedef struct ebm_buffer_init {
     ebm_init_kind kind;
     float lo, hi;          /* uniform range (the sampler's clamp range) */
+    float sd;              /* normal: the standard deviation (0 = 1: standard normal) */
     uint64_t seed;
 } ebm_buffer_init;
 

@@ -605,7 +605,7 @@ static ebm_status fake_batch(ebm_trainer *t, int64_t s, ebm_train_stats *stats, 
     float *xf = t->x + B * t->numel;
     const ebm_langevin_params *lv = &t->cfg.sampler.lv;
     ebm_buffer_init init = {.kind = t->cfg.fresh, .lo = lv->clamp ? lv->lo : -1.0f, .hi = lv->clamp ? lv->hi : 1.0f,
-                            .seed = t->cfg.seed};
+                            .sd = t->cfg.fresh_sd, .seed = t->cfg.seed};
     ebm_buffer_set_draws(t->buf, (uint64_t)s);
     ebm_status st = t->comm.size > 1 ? draw_shard(t, &init, xf, err)
                                      : ebm_buffer_draw(t->buf, xf, B, t->cfg.reinit, &init, NULL, err);

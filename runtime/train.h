@@ -77,6 +77,7 @@ typedef struct ebm_train_config {
     double data_noise;          /* default 0.005 */
     ebm_sampler_params sampler; /* K = sampler.lv.steps (default 60), clamp range, ... */
     ebm_init_kind fresh;        /* how fresh buffer states are made (uniform) */
+    float fresh_sd;             /* EBM_INIT_NORMAL: their standard deviation (0 = 1) */
     int64_t buffer_capacity;    /* default 8192 */
     double reinit;              /* default 0.05 */
     uint64_t seed;

@@ -25,7 +25,8 @@
  *   ebm.sampler.grad_clip      number >= 0 (0 = off)         0.03
  *   ebm.sampler.clamp          "LO,HI" or "none"             -1,1
  *   ebm.sampler.temperature    number > 0                    1
- *   ebm.sampler.init           "uniform" or "normal"         uniform (in the clamp range)
+ *   ebm.sampler.init           "uniform", "normal" or        uniform (in the clamp range)
+ *                              "normal:S" (N(0, S^2))
  *   ebm.sampler.anneal         number >= 0 (0 = off)         0  (langevin: the first step's
  *                                                                 temperature, annealed to T)
  *   ebm.sampler.denoise        number >= 0 (0 = off)         0  (a last noiseless step's size)

@@ -66,8 +66,9 @@ static const cli_opt sample_opts[] = {
                                                 "ebm.sampler.denoise, else 0 = off)"},
     {.name = "seed", .metavar = "S", .help = "random seed (default 0); a sample depends only on the seed and "
                                              "its index, not on N"},
-    {.name = "init", .metavar = "uniform|normal|FILE.npy",
-     .help = "initial states: uniform in the clamp range ([-1,1] without clamp), standard normal, or a file "
+    {.name = "init", .metavar = "uniform|normal[:S]|FILE.npy",
+     .help = "initial states: uniform in the clamp range ([-1,1] without clamp), normal (standard deviation S, "
+             "default 1), or a file "
              "(default: ebm.sampler.init, else uniform)"},
     {.name = "buffer", .metavar = "FILE.npy",
      .help = "start the chains from a persistent sample buffer (fresh states with probability --reinit; an "
@@ -96,7 +97,7 @@ const cli_cmd sample_cmd = {
     .prog = "ebm sample",
     .usage = "MODEL -n N [--sampler langevin|adaptive|mala] [--steps K] [--burn-in B]\n"
              "                  [--step-size A] [--noise S|auto] [--grad-clip C] [--clamp LO,HI|none]\n"
-             "                  [--temperature T] [--seed S] [--init uniform|normal|FILE.npy]\n"
+             "                  [--temperature T] [--seed S] [--init uniform|normal[:S]|FILE.npy]\n"
              "                  [--buffer FILE.npy [--reinit P] [--buffer-capacity C]] [--trajectory M]\n"
              "                  [--energy FILE] [--png GRID.png] [--layout nchw|nhwc] -o OUT.npy",
     .summary = "Draws samples from exp(-E(x)/T) with Langevin dynamics, adaptive Langevin or MALA,\n"
@@ -233,14 +234,25 @@ static ebm_status parse_init(const char *what, int is_flag, const char *value, s
                              ebm_error *err)
 {
     s->init_file = NULL;
-    if (strcmp(value, "uniform") == 0)
+    s->init_sd = 1;
+    if (strcmp(value, "uniform") == 0) {
         s->init = INIT_UNIFORM;
-    else if (strcmp(value, "normal") == 0)
+    } else if (strcmp(value, "normal") == 0) {
         s->init = INIT_NORMAL;
-    else if (is_flag)
+    } else if (strncmp(value, "normal:", 7) == 0) {
+        double sd;
+        if (cli_parse_double(what, value + 7, &sd, err))
+            return EBM_ERR_INVALID;
+        if (!(sd > 0 && sd <= 1e6))
+            return ebm_fail(err, EBM_ERR_INVALID, "%s: '%s': the standard deviation after normal: must be in "
+                            "(0, 1e6]", what, value);
+        s->init = INIT_NORMAL;
+        s->init_sd = (float)sd;
+    } else if (is_flag) {
         s->init = INIT_FILE, s->init_file = value;
-    else
-        return ebm_fail(err, EBM_ERR_INVALID, "%s: '%s' is not uniform or normal", what, value);
+    } else {
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: '%s' is not uniform, normal or normal:S", what, value);
+    }
     return EBM_OK;
 }
 
@@ -268,7 +280,7 @@ static const setting settings[] = {
 
 sample_settings sample_settings_default(void)
 {
-    return (sample_settings){.p = ebm_langevin_defaults(), .init = INIT_UNIFORM, .reinit = DEFAULT_REINIT,
+    return (sample_settings){.p = ebm_langevin_defaults(), .init = INIT_UNIFORM, .init_sd = 1, .reinit = DEFAULT_REINIT,
                              .capacity = DEFAULT_BUFFER_CAPACITY};
 }
 
@@ -393,8 +405,15 @@ static ebm_status read_flags(const cli_args *a, sample_job *j, ebm_error *err)
 static void init_random(float *x, int64_t n, int64_t numel, const sample_job *j)
 {
     const ebm_langevin_params *p = &j->s.p;
-    const float lo = p->clamp ? p->lo : -1.0f, hi = p->clamp ? p->hi : 1.0f;
-    ebm_init_states(j->s.init == INIT_NORMAL ? EBM_INIT_NORMAL : EBM_INIT_UNIFORM, lo, hi, j->seed, 0, 0, x, n, numel);
+    sample_settings_fresh(&j->s, p->clamp ? p->lo : -1.0f, p->clamp ? p->hi : 1.0f, j->seed, x, n, numel);
+}
+
+void sample_settings_fresh(const sample_settings *s, float lo, float hi, uint64_t seed, float *x, int64_t n,
+                           int64_t numel)
+{
+    ebm_init_states(s->init == INIT_NORMAL ? EBM_INIT_NORMAL : EBM_INIT_UNIFORM, lo, hi, seed, 0, 0, x, n, numel);
+    for (int64_t i = 0; s->init == INIT_NORMAL && s->init_sd != 1 && i < n * numel; i++)
+        x[i] *= s->init_sd;
 }
 
 /* --init FILE: float32 [N, ...input dims], N agreeing with -n if given. */
@@ -473,7 +492,8 @@ static ebm_status init_from_buffer(const sample_job *j, const ebm_model *m, ebm_
         st = j->layout == CLI_LAYOUT_NHWC ? load_buffer_nhwc(j, m, *buf, err) : ebm_buffer_load(*buf, j->buffer, err);
     const ebm_langevin_params *p = &j->s.p;
     ebm_buffer_init init = {.kind = j->s.init == INIT_NORMAL ? EBM_INIT_NORMAL : EBM_INIT_UNIFORM,
-                            .lo = p->clamp ? p->lo : -1.0f, .hi = p->clamp ? p->hi : 1.0f, .seed = j->seed};
+                            .lo = p->clamp ? p->lo : -1.0f, .hi = p->clamp ? p->hi : 1.0f, .sd = j->s.init_sd,
+                            .seed = j->seed};
     if (!st)
         st = ebm_buffer_draw(*buf, x, j->n, j->s.reinit, &init, n_fresh, err);
     return st;

@@ -150,6 +150,7 @@ typedef struct train_job {
     ebm_train_config cfg;
     sample_settings s;
     ebm_sampler_params draw;   /* what ebm.sampler.* of the trained model says */
+    sample_settings draw_init; /* the init of those settings (ebm.sampler.init) */
     int clamp_given;
     int64_t capacity;       /* --buffer-capacity, 0 = not given */
     char clamp_note[400];   /* said once the run starts */
@@ -372,6 +373,7 @@ static ebm_status resolve(const cli_args *a, train_job *j, const ebm_model *m, c
     c->sampler.lv = j->s.p;
     c->sampler.noise_auto = j->s.noise_auto;
     c->fresh = j->s.init == INIT_NORMAL ? EBM_INIT_NORMAL : EBM_INIT_UNIFORM;
+    c->fresh_sd = j->s.init_sd;
     c->reinit = j->s.reinit;
     c->buffer_capacity = j->s.capacity;
     if (j->capacity > 0)   /* --buffer-capacity wins over ebm.buffer.capacity */
@@ -397,6 +399,7 @@ static ebm_status resolve(const cli_args *a, train_job *j, const ebm_model *m, c
     j->draw.noise_auto = draw.noise_auto;
     j->draw.anneal_from = draw.anneal;
     j->draw.denoise = draw.denoise;
+    j->draw_init = draw;   /* its fresh states (ebm.sampler.init), for the FID chains and the trained model */
     /* a model trained at many noise levels is drawn by annealing over them and denoised at the lowest */
     if (c->objective == EBM_OBJ_DSM && c->sigma_max > c->sigma) {
         if (!draw.anneal_given)
@@ -515,6 +518,10 @@ static ebm_status write_model(const train_job *j, ebm_model *m, const float *par
     meta_add(mlp, "ebm.sampler.temperature", "%.9g", (double)q->temperature);
     meta_add(mlp, "ebm.sampler.anneal", "%.7g", (double)draw->anneal_from);
     meta_add(mlp, "ebm.sampler.denoise", "%.7g", (double)draw->denoise);
+    if (j->draw_init.init == INIT_NORMAL && j->draw_init.init_sd != 1)
+        meta_add(mlp, "ebm.sampler.init", "normal:%.7g", (double)j->draw_init.init_sd);
+    else
+        meta_add(mlp, "ebm.sampler.init", "%s", j->draw_init.init == INIT_NORMAL ? "normal" : "uniform");
     meta_add(mlp, "ebm.buffer.capacity", "%lld", (long long)c->buffer_capacity);
     meta_add(mlp, "ebm.buffer.reinit_prob", "%g", c->reinit);
     if (mlp->overflow) {
@@ -872,8 +879,8 @@ static ebm_status train_model(const cli_args *a, train_job *j, double t_start, e
         const ebm_langevin_params *p = &j->cfg.sampler.lv;
         double lo = p->clamp ? p->lo : d.lo, hi = p->clamp ? p->hi : d.hi;
         char why[200];
-        st = train_eval_open(&ls.eval, m, d.toy, &d.ds, j->data, j->features, j->eval_samples, lo, hi, why,
-                             sizeof why, err);
+        st = train_eval_open(&ls.eval, m, d.toy, &d.ds, j->data, j->features, j->eval_samples, lo, hi,
+                             &j->draw_init, why, sizeof why, err);
         if (!st && why[0] && j->eval_every_given && rank == 0)
             fprintf(stderr, "ebm train: %s\n", why);
     }

@@ -13,6 +13,7 @@ typedef struct sample_settings {
     ebm_langevin_params p;
     int noise_auto;
     init_kind init;
+    float init_sd;          /* INIT_NORMAL: the standard deviation ("normal:S"; 1 for "normal") */
     const char *init_file;
     double reinit;          /* buffer re-init probability */
     int64_t capacity;       /* buffer capacity */
@@ -22,6 +23,12 @@ typedef struct sample_settings {
 } sample_settings;
 
 sample_settings sample_settings_default(void);
+
+/* Fresh states as s->init says (INIT_UNIFORM in [lo, hi], INIT_NORMAL with
+ * s->init_sd), sample i a function of (seed, i) alone: ebm_init_states with
+ * stream 0, a normal scaled by init_sd. */
+void sample_settings_fresh(const sample_settings *s, float lo, float hi, uint64_t seed, float *x, int64_t n,
+                           int64_t numel);
 
 /* The flags alone (before the model is read; usage errors).  steps_flag names
  * the flag of the step count ("steps" for sample, "mcmc-steps" for train);

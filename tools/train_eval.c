@@ -154,10 +154,11 @@ static ebm_status open_fid(train_eval *e, ebm_model *m, const ebm_dataset *ds, c
 }
 
 ebm_status train_eval_open(train_eval *e, ebm_model *m, const char *toy, const ebm_dataset *ds, const char *label,
-                           const char *features_path, int64_t n, double lo, double hi, char *why, size_t why_size,
-                           ebm_error *err)
+                           const char *features_path, int64_t n, double lo, double hi, const sample_settings *init,
+                           char *why, size_t why_size, ebm_error *err)
 {
     memset(e, 0, sizeof *e);
+    e->init = *init;
     if (why_size)
         why[0] = '\0';
     ebm_status st = toy ? open_kl(e, m, toy, lo, hi, err)
@@ -192,7 +193,7 @@ static train_eval_result fid_value(train_eval *e, const ebm_sampler_params *sp)
     p.lv.seed = FID_SEED;
     p.lv.step_offset = 0;
     p.lv.trajectory_every = 0;
-    ebm_init_states(EBM_INIT_UNIFORM, e->init_lo, e->init_hi, FID_SEED, 0, 0, e->x, e->n, e->numel);
+    sample_settings_fresh(&e->init, e->init_lo, e->init_hi, FID_SEED, e->x, e->n, e->numel);
     feature_score s;
     ebm_error err = {0};
     int first = -1;

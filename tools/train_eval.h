@@ -18,6 +18,7 @@
 #include "ebm.h"
 #include "feature_net.h"
 #include "sampler.h"
+#include "sampler_settings.h"
 
 typedef enum { EVAL_NONE, EVAL_TOY_KL, EVAL_FID } train_eval_kind;
 
@@ -35,7 +36,8 @@ typedef struct train_eval {
     float *x;
     double *feat;           /* rank 0: the chains' features [n, dim] */
     int *labels;            /* rank 0: their classes [n] */
-    float init_lo, init_hi; /* uniform starting states */
+    float init_lo, init_hi; /* the sampler's range (uniform starting states) */
+    sample_settings init;   /* how they start: init and init_sd of the trained model's ebm.sampler.init */
 } train_eval;
 
 typedef struct train_eval_result {
@@ -47,13 +49,15 @@ typedef struct train_eval_result {
 /* Sets up the measure that fits the data: toy (a toy.h name) or ds.  For
  * images, features_path (NULL: the built-in network, used only when it fits
  * the data) and n chains; without a fitting network the kind is EVAL_NONE
- * and *why says so (or is empty).  lo, hi: the sampler's range.  Under mpirun
+ * and *why says so (or is empty).  lo, hi: the sampler's range; init: how the
+ * chains start (uniform in the range or normal, init->init and init_sd; the
+ * model's ebm.sampler.init).  Under mpirun
  * every rank opens the image measure (it is a collective: each rank computes
  * its share of the features, rank 0 the statistics, logs and FID values;
  * the others give NaN) and rank 0 alone the toy one. */
 ebm_status train_eval_open(train_eval *e, ebm_model *m, const char *toy, const ebm_dataset *ds, const char *label,
-                           const char *features_path, int64_t n, double lo, double hi, char *why, size_t why_size,
-                           ebm_error *err);
+                           const char *features_path, int64_t n, double lo, double hi, const sample_settings *init,
+                           char *why, size_t why_size, ebm_error *err);
 void train_eval_close(train_eval *e);
 
 /* Measures the model with params swapped in; sp: the chains' settings (FID). */
