@@ -5,18 +5,18 @@ for the side-by-side of README "Training" (issue 19).
     /usr/bin/python3 bench/fmnist_recipe.py --time 1200 --out torch_s.npy [--evals 300,600,900]
     build/bin/ebm score torch_s.npy --data .../t10k-images-idx3-ubyte.gz
 
-The same network (bench/models.py "mnist_b64": conv 16, 32, 64, 64, GroupNorm
-of 4 groups, SiLU, global mean, head, plus the Gaussian term), the same
-objective and settings as `ebm train` with the preset's metadata: denoising
-score matching with per-sample noise levels log-uniform in [0.05, 1], the
-model at level s being E at temperature s / 0.05, loss |0.05 dE/dx(x~) - eps|^2
+The same network (bench/models.py "unet_b64": the U-Net denoiser f with
+levels of 16, 32 and 64 channels inside E = a |x - f(x)|), the same objective
+and settings as `ebm train` with the preset's metadata: denoising score
+matching with per-sample noise levels log-uniform in [0.05, 3], the model at
+level s being E at temperature s / 0.05, loss |0.05 dE/dx(x~) - eps|^2
 (x~ = x + s eps) averaged over the batch of 128, Adam (0, 0.999) at 1e-3, an
-EMA of 0.999; then the preset's sampler: annealed Langevin from T = 20 to 1
-over 2,000 steps in 100 levels (step 0.002 T^2, noise sqrt(2 step)), clamped
-to [-1, 1], from uniform noise, and one denoising step of 0.05^2.  The clock
-starts with the script (imports, building the network and reading the data
-count).  --evals writes <out>-<seconds>.npy samples (1,000) at those times
-for the FID-against-minutes curve; the time they take is not counted.
+EMA of 0.999; then the preset's sampler: from N(0, 3^2), annealed from T = 60
+to 1 over 200 steps (step 2e-4 T^2, noise 0.0141 T), no clamp, and one
+denoising step of 0.05^2.  The clock starts with the script (imports,
+building the network and reading the data count).  --evals writes
+<out>-<seconds>.npy samples (1,000) at those times for the FID-against-minutes
+curve; the time they take is not counted.
 """
 import argparse
 import copy
@@ -33,8 +33,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import models  # noqa: E402
 
-SIGMA, SIGMA_MAX, BATCH, LR, EMA = 0.05, 1.0, 128, 1e-3, 0.999
-STEPS, STEP, ANNEAL, LEVELS = 2000, 2e-3, 20.0, 100
+SIGMA, SIGMA_MAX, BATCH, LR, EMA = 0.05, 3.0, 128, 1e-3, 0.999
+STEPS, STEP, NOISE, ANNEAL, INIT_SD = 200, 2e-4, 0.0141, 60.0, 3.0
 
 
 def load(path):
@@ -45,18 +45,18 @@ def load(path):
 
 def sample(net, n, seed):
     g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 1, 28, 28, generator=g) * 2 - 1
-    for lvl in range(LEVELS):
-        t = ANNEAL * (1 / ANNEAL) ** (lvl / (LEVELS - 1))
-        a = STEP * t * t
-        for _ in range(lvl * STEPS // LEVELS, (lvl + 1) * STEPS // LEVELS):
+    x = INIT_SD * torch.randn(n, 1, 28, 28, generator=g)
+    levels = min(STEPS, 100)   # runtime/sampler.c: up to 100 levels, geometric from ANNEAL to 1
+    for lvl in range(levels):
+        t = ANNEAL ** (1 - lvl / (levels - 1))
+        for _ in range(lvl * STEPS // levels, (lvl + 1) * STEPS // levels):
             x.requires_grad_(True)
             (grad,) = torch.autograd.grad(net(x).sum(), x)
-            with torch.no_grad():
-                x = (x - a * grad / t + math.sqrt(2 * a) * torch.randn(x.shape, generator=g)).clamp(-1, 1)
+            with torch.no_grad():   # step STEP t^2 on E / t, noise NOISE t
+                x = x - STEP * t * grad + NOISE * t * torch.randn(x.shape, generator=g)
     x.requires_grad_(True)
     (grad,) = torch.autograd.grad(net(x).sum(), x)
-    return (x - SIGMA * SIGMA * grad).clamp(-1, 1).detach()
+    return (x - SIGMA * SIGMA * grad).detach()
 
 
 def main():
@@ -69,7 +69,7 @@ def main():
     a = ap.parse_args()
     torch.manual_seed(0)
     data = load(a.data)
-    net = models.CASES["mnist_b64"][0]()
+    net = models.CASES["unet_b64"][0]()
     ema = copy.deepcopy(net)
     opt = torch.optim.Adam(net.parameters(), lr=LR, betas=(0.0, 0.999))
     evals = sorted(float(v) for v in a.evals.split(",") if v)

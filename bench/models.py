@@ -4,16 +4,23 @@ Each energy network maps x to one energy per sample ([N, 1]).  The image
 networks are the `ebm init` presets (zoo/presets.c) rebuilt in torch, layer
 for layer, so both sides run the same computation:
 
-  mnist  [N,1,28,28]: conv3x3 16/s2, 32/s2, 64/s2, 64/s1, each + GroupNorm
-         (at most 4 groups) + SiLU; global mean; 64 -> 32 -> 16 -> 1 with
-         SiLU; plus the Gaussian term 1/2 |scale (x - center)|^2
+  unet   [N,1,28,28] (the mnist preset): a denoiser f with levels of 16, 32
+         and 64 channels (conv3x3 + GroupNorm of 4 groups + SiLU, stride 2
+         but the first), a middle block, back up (1x1 conv, nearest x2, the
+         level's skip added, conv3x3 + GN + SiLU), conv3x3 -> 1;
+         E = a sqrt(|x - f(x)|^2 + 0.01)
+  mnist  [N,1,28,28] (the mnist preset before December 2026, kept as a
+         benchmark case): conv3x3 16/s2, 32/s2, 64/s2, 64/s1, each +
+         GroupNorm (at most 4 groups) + SiLU; global mean; 64 -> 32 -> 16
+         -> 1 with SiLU; plus the Gaussian term 1/2 |scale (x - center)|^2
   cifar  [N,3,32,32]: the same with 32/s2, 64/s2, 128/s2, 256/s1 residual
          blocks: conv(s) -> GN -> SiLU -> conv(1) -> GN, plus the shortcut
          (a 1x1 conv with the block's stride where the shape changes), SiLU
 
 GroupNorm uses min(32, C) groups (the largest divisor of C not above 32, as
 norm_groups in zoo/presets.c), eps 1e-5.  check_presets() in run_bench.py
-compares the parameter shapes with `ebm init --preset mnist|cifar`.
+compares the parameter shapes with `ebm init --preset mnist|cifar`
+(unet_b64 and cifar_b32).
 
   transformer [N,1,28,28]: a stock ViT-style energy, the fixtures'
          TransformerEnergy (tests/fixtures/gen_fixtures.py) at bench size:
@@ -21,6 +28,8 @@ compares the parameter shapes with `ebm init --preset mnist|cifar`.
          positions, 2 x nn.TransformerEncoderLayer(64, 4 heads, ff 128,
          dropout 0, batch_first), mean over tokens, Linear(64, 1)
 """
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -98,6 +107,49 @@ class Deep(nn.Module):
         return e
 
 
+class UNetBlock(nn.Module):
+    def __init__(self, cin, cout, stride, groups):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
+        self.norm = nn.GroupNorm(groups, cout)
+
+    def forward(self, x):
+        return F.silu(self.norm(self.conv(x)))
+
+
+class UNetEnergy(nn.Module):
+    """The `unet` energy of zoo/presets.c (mnist): a denoiser f with a level
+    per width (stride 2 but the first), a middle block, back up by 1x1 conv,
+    nearest upsampling and the level's skip added; E = a |x - f(x)| with
+    a = exp(log_scale), |r| = sqrt(sum r^2 + 0.01)."""
+
+    def __init__(self, cin=1, widths=(16, 32, 64), groups=4, side=28):
+        super().__init__()
+        self.down = nn.ModuleList()
+        c = cin
+        for i, w in enumerate(widths):
+            self.down.append(UNetBlock(c, w, 1 if i == 0 else 2, min(groups, w)))
+            c = w
+        self.mid = UNetBlock(c, c, 1, min(groups, c))
+        self.proj = nn.ModuleList([nn.Conv2d(widths[i + 1], widths[i], 1) for i in range(len(widths) - 1)])
+        self.up = nn.ModuleList([UNetBlock(w, w, 1, min(groups, w)) for w in widths[:-1]])
+        self.out = nn.Conv2d(widths[0], cin, 3, padding=1)
+        self.log_scale = nn.Parameter(torch.tensor([math.log(math.sqrt(cin * side * side) / 0.05 / 2)]))
+
+    def forward(self, x):
+        skips, h = [], x
+        for b in self.down:
+            h = b(h)
+            skips.append(h)
+        h = self.mid(h)
+        for i in range(len(self.up) - 1, -1, -1):
+            s = skips[i]
+            h = F.interpolate(self.proj[i](h), scale_factor=2, mode="nearest")[:, :, :s.shape[2], :s.shape[3]]
+            h = self.up[i](h + s)
+        r = x - self.out(h)
+        return (torch.exp(self.log_scale) * torch.sqrt((r * r).sum(dim=(1, 2, 3)) + 0.01)).unsqueeze(1)
+
+
 class TransformerEnergy(nn.Module):
     def __init__(self, side=28, patch=7, e=64, heads=4, ff=128, layers=2):
         super().__init__()
@@ -167,6 +219,7 @@ CASES = {
     "mlp784_b128": (lambda: MLP([784, 256, 256, 1]), (784,), 128, 64),
     "mlp784_b1": (lambda: MLP([784, 256, 256, 1]), (784,), 1, 64),
     "mnist_b64": (lambda: Deep(1, [16, 32, 64, 64], False, groups=4, quad_shape=(1, 28, 28)), (1, 28, 28), 64, 16),
+    "unet_b64": (UNetEnergy, (1, 28, 28), 64, 16),
     "cifar_b32": (lambda: Deep(3, [32, 64, 128, 256], True), (3, 32, 32), 32, 16),
     "tabular_b4096": (lambda: MLP([2, 64, 64, 1]), (2,), 4096, 64),
     "transformer_b64": (TransformerEnergy, (1, 28, 28), 64, 16),

@@ -50,7 +50,9 @@ EBM_INIT = {
                                  "activation": "silu"}],
     "mlp784_b1": ["--config", {"energy_type": "mlp", "input_dim": 784, "hidden_dims": [256, 256],
                                "activation": "silu"}],
-    "mnist_b64": ["--preset", "mnist"],
+    "mnist_b64": ["--config", {"energy_type": "deep", "input_shape": [28, 28, 1], "hidden_dims": [16, 32, 64, 64],
+                               "norm_groups": 4, "quadratic": True, "activation": "silu"}],
+    "unet_b64": ["--preset", "mnist"],
     "cifar_b32": ["--preset", "cifar"],
     "tabular_b4096": ["--config", {"energy_type": "mlp", "input_dim": 2, "hidden_dims": [64, 64],
                                    "activation": "silu"}],
@@ -58,7 +60,7 @@ EBM_INIT = {
 # name: (per-sample input shape, batch, tile) when torch is missing
 SHAPES = {
     "mlp784_b128": ((784,), 128, 64), "mlp784_b1": ((784,), 1, 64), "mnist_b64": ((1, 28, 28), 64, 16),
-    "cifar_b32": ((3, 32, 32), 32, 16), "tabular_b4096": ((2,), 4096, 64),
+    "unet_b64": ((1, 28, 28), 64, 16), "cifar_b32": ((3, 32, 32), 32, 16), "tabular_b4096": ((2,), 4096, 64),
     "transformer_b64": ((1, 28, 28), 64, 16),
     "volume3d_b16": ((1, 16, 16, 16), 16, 8),
 }
@@ -418,7 +420,7 @@ def check_presets(args):
         return None
     import onnx
     lines = []
-    for preset, case in (("mnist", "mnist_b64"), ("cifar", "cifar_b32")):
+    for preset, case in (("mnist", "unet_b64"), ("cifar", "cifar_b32")):
         path = os.path.join(args.out, f"preset_{preset}.onnx")
         run([os.path.join(args.build, "bin", "ebm"), "init", "--preset", preset, "-o", path])
         ours = sorted(tuple(i.dims) for i in onnx.load(path).graph.initializer if len(i.dims) > 0)

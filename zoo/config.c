@@ -363,14 +363,13 @@ static ebm_status f_activation(cfg *c, const char *f, json_t *v, zoo_spec *s)
 static ebm_status f_energy_type(cfg *c, const char *f, json_t *v, zoo_spec *s)
 {
     c->gave_energy_type = 1;
-    static const char *const names[ZOO_KIND_COUNT] = {"mlp", "cnn", "deep"};
     for (int k = 0; json_is_string(v) && k < ZOO_KIND_COUNT; k++) {
-        if (strcmp(json_string_value(v), names[k]) == 0) {
+        if (strcmp(json_string_value(v), zoo_kind_name((zoo_kind)k)) == 0) {
             s->kind = (zoo_kind)k;
             return EBM_OK;
         }
     }
-    return bad(c, f, "one of \"mlp\", \"cnn\", \"deep\"", v);
+    return bad(c, f, "one of \"mlp\", \"cnn\", \"deep\", \"unet\"", v);
 }
 
 static ebm_status f_residual(cfg *c, const char *f, json_t *v, zoo_spec *s)
@@ -536,7 +535,7 @@ static ebm_status apply_nested(cfg *c, json_t *root, zoo_spec *s)
     if (mc == CLASS_DEEP_EBM && c->gave_energy_type && s->kind != ZOO_DEEP)
         return ebm_fail(c->err, EBM_ERR_INVALID, "%s: model_class \"DeepEBM\" with parameters.energy_type \"%s\": "
                         "DeepEBM is the deep energy (energy_type \"deep\" or none); use model_class \"EBM\" for "
-                        "\"%s\"", c->label, s->kind == ZOO_MLP ? "mlp" : "cnn", s->kind == ZOO_MLP ? "mlp" : "cnn");
+                        "\"%s\"", c->label, zoo_kind_name(s->kind), zoo_kind_name(s->kind));
     if (mc == CLASS_DEEP_EBM)
         s->kind = ZOO_DEEP;
     else if (!c->gave_energy_type)
@@ -626,7 +625,6 @@ static json_t *dims_json(const int64_t *d, int n)
 /* The seed's form of s (all fields the builder reads). */
 static json_t *spec_json(const zoo_spec *s)
 {
-    static const char *const kinds[ZOO_KIND_COUNT] = {"mlp", "cnn", "deep"};
     const zoo_defaults *d = &s->defaults;
     json_t *root = json_object(), *p = json_object();
     int bad = !root || !p;
@@ -637,7 +635,7 @@ static json_t *spec_json(const zoo_spec *s)
     bad |= put(root, "hidden_dims", dims_json(s->hidden, s->n_hidden));
     bad |= put(root, "output_dim", json_integer(1));
     bad |= put(root, "activation", json_string(ir_nn_act_name(s->act)));
-    bad |= put(p, "energy_type", json_string(kinds[s->kind]));
+    bad |= put(p, "energy_type", json_string(zoo_kind_name(s->kind)));
     bad |= put(p, "use_residual", json_boolean(s->use_residual));
     bad |= put(p, "use_bias", json_boolean(s->use_bias));
     bad |= put(p, "kernel_size", json_integer(s->kernel));

@@ -5,16 +5,17 @@
  *   preset  input          network
  *   simple  [N, D]         mlp 128, 128, 64, GELU -> 1
  *   cnn     [N, C, H, W]   per hidden dim (32, 64) a 3x3 stride-2 conv + SiLU; global mean; -> 1
- *   mnist   [N, 1, 28, 28] deep: conv 16, 32, 64, 64 (stride 2 but the last) + GroupNorm
- *                          (4 groups) + SiLU; global mean; head 64 -> 32 -> 16 -> 1 with
- *                          SiLU; plus a learned Gaussian term
- *   cifar   [N, 3, 32, 32] deep as mnist with 32, 64, 128, 256 in residual blocks
+ *   mnist   [N, 1, 28, 28] unet: a denoiser f with levels of 16, 32, 64 channels (conv
+ *                          + GroupNorm of 4 groups + SiLU, back up with skips), E = a |x - f(x)|
+ *   cifar   [N, 3, 32, 32] deep: residual blocks of 32, 64, 128, 256 (stride 2 but the last)
+ *                          with GroupNorm + SiLU; global mean; head 256 -> 128 -> 64 -> 1
  *
  * A residual block is conv(k, stride) -> norm -> act -> conv(k, 1) -> norm,
  * plus the shortcut (the input, or a 1x1 conv with the block's stride where
  * the channels or the size change), then act: two convolutions deep, so the
  * shortcut carries a real second path.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -101,32 +102,34 @@ static void preset_cnn(zoo_spec *s)
     set_image(s, 28, 28, 1);
 }
 
-/* Measured on Fashion-MNIST (README, "Training"): conv 16, 32, 64 at stride 2
- * and 64 at stride 1, GroupNorm of 4 groups (one group per channel, i.e.
- * instance norm, loses the intensities a score needs), and a learned
- * Gaussian term, which carries the near-constant borders the network would
- * otherwise have to learn as a steep linear score.  Trained by denoising
- * score matching at noise levels log-uniform in [0.05, 1] (the model at
- * level s is E at temperature s / 0.05), drawn by annealed Langevin from
- * T = 20 to 1 over 2,000 steps and one denoising step of 0.05^2. */
+/* Measured on Fashion-MNIST (README, "Training"): a small U-Net denoiser f
+ * (levels of 16, 32 and 64 channels at 28, 14 and 7 pixels, GroupNorm of 4
+ * groups, SiLU) inside the distance energy E = a |x - f(x)|, trained by
+ * denoising score matching at noise levels log-uniform in [0.05, 3] (the
+ * model at level s is E at temperature s / 0.05).  It is drawn from N(0, 3^2)
+ * by 200 annealed steps from T = 60 to 1 (step 2e-4 T^2, noise 0.0141 T: half
+ * the variance of a Langevin step, the reverse diffusion's), with no clamp
+ * (a clamp to [-1, 1] keeps the chains off the noisy inputs the model was
+ * trained on), and one denoising step of 0.05^2. */
 static void preset_mnist(zoo_spec *s)
 {
-    static const int64_t hidden[] = {16, 32, 64, 64};
-    s->kind = ZOO_DEEP;
-    set_hidden(s, hidden, 4);
+    static const int64_t hidden[] = {16, 32, 64};
+    s->kind = ZOO_UNET;
+    set_hidden(s, hidden, 3);
     set_image(s, 28, 28, 1);
     s->norm_groups = 4;
-    s->quadratic = 1;
     s->defaults.buffer_capacity = 4096;
     s->defaults.alpha = 0.01;
-    s->defaults.mcmc_steps = 2000;
-    s->defaults.step_size = 2e-3;
-    s->defaults.noise_scale = -1;   /* auto */
+    s->defaults.mcmc_steps = 200;
+    s->defaults.step_size = 2e-4;
+    s->defaults.noise_scale = 0.0141;
     s->defaults.grad_clip = 0;
+    s->defaults.clamp = 0;
+    s->defaults.init_sd = 3;
     s->defaults.objective = "dsm";
     s->defaults.sigma = 0.05;
-    s->defaults.sigma_max = 1;
-    s->defaults.anneal = 20;
+    s->defaults.sigma_max = 3;
+    s->defaults.anneal = 60;
     s->defaults.denoise = 0.0025;
     s->defaults.lr = 1e-3;
     s->defaults.ema = 0.999;
@@ -179,7 +182,12 @@ ebm_status zoo_preset(const char *name, zoo_spec *s, ebm_error *err)
 
 /* ---- checking and describing a spec ---------------------------------------------------- */
 
-static const char *const kind_names[ZOO_KIND_COUNT] = {"mlp", "cnn", "deep"};
+static const char *const kind_names[ZOO_KIND_COUNT] = {"mlp", "cnn", "deep", "unet"};
+
+const char *zoo_kind_name(zoo_kind kind)
+{
+    return kind >= 0 && kind < ZOO_KIND_COUNT ? kind_names[kind] : "?";
+}
 
 static int is_image(const zoo_spec *s)
 {
@@ -243,6 +251,22 @@ static int64_t head_width(const zoo_spec *s, int k)
     return w < 1 ? 1 : w;
 }
 
+static void describe_unet(const zoo_spec *s, char *buf, size_t size, size_t *at)
+{
+    base_appendf(buf, size, at, " -> denoiser f: levels");
+    for (int i = 0; i < s->n_hidden; i++)
+        base_appendf(buf, size, at, "%s %lld%s", i ? "," : "", (long long)s->hidden[i], i ? "/s2" : "");
+    base_appendf(buf, size, at, " (conv%lldx%lld, GroupNorm", (long long)s->kernel, (long long)s->kernel);
+    if (s->norm_groups > 0)
+        base_appendf(buf, size, at, " of up to %lld groups", (long long)s->norm_groups);
+    base_appendf(buf, size, at, ", %s), a middle block, back up by nearest upsampling with the skips added, "
+                 "conv -> %lld; E = a |x - f(x)|", ir_nn_act_name(s->act), (long long)s->input_hwc[2]);
+    if (!s->use_bias)
+        base_appendf(buf, size, at, " (no bias)");
+    if (s->quadratic)
+        base_appendf(buf, size, at, ", + a Gaussian term 1/2 |scale (x - center)|^2");
+}
+
 void zoo_spec_describe(const zoo_spec *s, char *buf, size_t size)
 {
     size_t at = 0;
@@ -256,6 +280,10 @@ void zoo_spec_describe(const zoo_spec *s, char *buf, size_t size)
         base_appendf(buf, size, &at, "%s: x[%lld]", kind_names[s->kind], (long long)s->input_dim);
     if (s->kind == ZOO_MLP && is_image(s))
         base_appendf(buf, size, &at, " flattened");
+    if (s->kind == ZOO_UNET) {
+        describe_unet(s, buf, size, &at);
+        return;
+    }
     for (int i = 0; i < s->n_hidden; i++) {
         if (s->kind == ZOO_MLP)
             base_appendf(buf, size, &at, " -> %lld", (long long)s->hidden[i]);
@@ -353,6 +381,43 @@ static int build_conv(ir_nn *nn, const zoo_spec *s, int x)
     return ir_nn_linear(nn, "head.fc3", h, 1);
 }
 
+/* conv (stride) -> GroupNorm -> activation, the unet's block; parameters
+ * "<name>.conv.*" and "<name>.norm.*". */
+static int unet_block(ir_nn *nn, const zoo_spec *s, int x, const char *name, int64_t width, int64_t stride)
+{
+    char conv[64], norm[64];
+    snprintf(conv, sizeof conv, "%s.conv", name);
+    snprintf(norm, sizeof norm, "%s.norm", name);
+    int y = ir_nn_conv2d(nn, conv, x, width, s->kernel, stride);
+    return ir_nn_act(nn, ir_nn_group_norm(nn, norm, y, norm_groups(s, width)), s->act);
+}
+
+/* The denoiser's residual |x - f(x)| scaled by a: a starts at sqrt(D) / 0.05 /
+ * 2, the length of the score that denoising score matching at sigma 0.05
+ * asks of a noisy input of D values (its gradient points along x - f(x)). */
+static int build_unet(ir_nn *nn, const zoo_spec *s, int x)
+{
+    int skip[ZOO_MAX_LAYERS];
+    char name[64];
+    int h = x;
+    for (int i = 0; i < s->n_hidden; i++) {
+        snprintf(name, sizeof name, "down%d", i + 1);
+        h = skip[i] = unet_block(nn, s, h, name, s->hidden[i], i ? 2 : 1);
+    }
+    h = unet_block(nn, s, h, "mid", s->hidden[s->n_hidden - 1], 1);
+    for (int i = s->n_hidden - 2; i >= 0; i--) {
+        snprintf(name, sizeof name, "up%d.proj", i + 1);
+        h = ir_nn_conv2d(nn, name, h, s->hidden[i], 1, 1);
+        const ir_shape *t = skip[i] >= 0 ? &nn->g->nodes[skip[i]].shape : NULL;
+        h = ir_nn_add(nn, ir_nn_upsample2(nn, h, t ? t->d[2] : 0, t ? t->d[3] : 0), skip[i]);
+        snprintf(name, sizeof name, "up%d", i + 1);
+        h = unet_block(nn, s, h, name, s->hidden[i], 1);
+    }
+    int f = ir_nn_conv2d(nn, "out.conv", h, s->input_hwc[2], s->kernel, 1);
+    double d = (double)(s->input_hwc[0] * s->input_hwc[1] * s->input_hwc[2]);
+    return ir_nn_distance(nn, "dist", x, f, (float)(sqrt(d) / 0.05 / 2), 1e-2);
+}
+
 /* ---- metadata ------------------------------------------------------------------------------ */
 
 static ebm_status meta_f(ir_graph *g, const char *key, double v, ebm_error *err)
@@ -416,6 +481,11 @@ static ebm_status set_defaults_meta(ir_graph *g, const zoo_defaults *d, ebm_erro
         st = meta_f(g, "ebm.sampler.anneal", d->anneal, err);
     if (!st && d->denoise > 0)
         st = meta_f(g, "ebm.sampler.denoise", d->denoise, err);
+    if (!st && d->init_sd > 0) {
+        char init[48];
+        snprintf(init, sizeof init, "normal:%.9g", d->init_sd);
+        st = ir_graph_set_meta(g, "ebm.sampler.init", init, err);
+    }
     return st;
 }
 
@@ -464,7 +534,8 @@ ebm_status zoo_build(const zoo_spec *s, uint64_t seed, ir_graph **out, ebm_error
         in.d[1] = s->input_dim;
     }
     int x = ir_nn_input(&nn, "x", in);
-    int e = s->kind == ZOO_MLP ? build_mlp(&nn, s, x) : build_conv(&nn, s, x);
+    int e = s->kind == ZOO_MLP ? build_mlp(&nn, s, x) : s->kind == ZOO_UNET ? build_unet(&nn, s, x)
+                                                                            : build_conv(&nn, s, x);
     if (s->quadratic)
         e = ir_nn_add(&nn, e, ir_nn_quadratic(&nn, "quad", x, QUAD_INIT_SCALE));
     ir_nn_output(&nn, e, "energy");

@@ -18,6 +18,10 @@ typedef enum zoo_kind {
     ZOO_CNN,    /* per hidden dim a stride-2 conv + activation; global mean; linear -> 1 */
     ZOO_DEEP,   /* conv (stride 2 but the last) + GroupNorm + activation per hidden dim;
                      global mean; head C -> C/2 -> C/4 -> 1 */
+    ZOO_UNET,   /* a denoiser f: per hidden dim a level of conv + GroupNorm + activation (stride 2
+                     but the first), a middle block, then back up level by level (1x1 conv,
+                     nearest upsampling, the level's skip added, conv + GroupNorm + activation)
+                     and a conv to the input's channels; E = a |x - f(x)| (ir_nn_distance) */
     ZOO_KIND_COUNT
 } zoo_kind;
 
@@ -46,6 +50,10 @@ typedef struct zoo_defaults {
      * the annealed sampler that draws such a model, ebm.sampler.anneal and
      * ebm.sampler.denoise. */
     double sigma_max, anneal, denoise;
+    /* Written when > 0: ebm.sampler.init "normal:S", the chains starting from
+     * N(0, S^2) (an annealed sampler's first noise level); else the default
+     * (uniform in the clamp range). */
+    double init_sd;
 } zoo_defaults;
 
 typedef struct zoo_spec {
@@ -104,6 +112,8 @@ typedef const char *(*zoo_meta_fn)(void *user, const char *key);
  * EBM_ERR_UNSUPPORTED with one line saying so; label names the model. */
 ebm_status zoo_config_from_meta(zoo_meta_fn get, void *user, const char *label, zoo_spec *s, ebm_error *err);
 
+/* "mlp", "cnn", "deep", "unet": the configurations' energy_type. */
+const char *zoo_kind_name(zoo_kind kind);
 /* Checks that s describes a network that can be built (names the field). */
 ebm_status zoo_spec_check(const zoo_spec *s, ebm_error *err);
 /* One line describing the architecture (the ebm.architecture metadata). */

@@ -45,7 +45,7 @@ info_has() {
 }
 
 # ---- each preset: init -> ebmc -> compiled energies -------------------------------------------
-declare -A PARAMS=([simple]=25217 [cnn]=18881 [mnist]=64769 [cifar]=1258977)
+declare -A PARAMS=([simple]=25217 [cnn]=18881 [mnist]=74994 [cifar]=1258977)
 for p in simple cnn mnist cifar; do
     expect_ok "init $p" "$EBM" init --preset "$p" -o "$TMP/$p.onnx"
     check "$p: summary" grep -qF "wrote $TMP/$p.onnx: $p" "$TMP/out"
@@ -84,8 +84,8 @@ info_has "config: parameters" "$TMP/custom.onnx" "^parameters +12212 trainable"
 check "config alone: no ebm.preset" lacks "ebm.preset" "$TMP/info"
 expect_ok "--preset mnist --config overrides" "$EBM" init --preset mnist --config "$CONF/override_mnist.json" \
     -o "$TMP/over.onnx"
-# conv 8, 16 with GroupNorm (1473 with the head 16 -> 8 -> 4 -> 1) + the preset's Gaussian term (2 x 784)
-info_has "override: parameters" "$TMP/over.onnx" "^parameters +3041 trainable"
+# the preset's unet at levels 8, 16 (test_presets counts it layer by layer)
+info_has "override: parameters" "$TMP/over.onnx" "^parameters +4458 trainable"
 info_has "override: preset kept" "$TMP/over.onnx" "^  ebm\.preset = mnist$"
 info_has "override: steps" "$TMP/over.onnx" "^  ebm\.sampler\.steps = 40$"
 expect_ok "init --help" "$EBM" init --help

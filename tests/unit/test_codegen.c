@@ -346,12 +346,12 @@ static void check_descriptor(const compiled *c)
  * channels: 2.4 MB of score arena per 16 samples) halved to the Winograd
  * chunk of 16; an explicit --tile is kept.  Read from the descriptor in the
  * generated C. */
-static int64_t emitted_tile(const char *preset, int64_t tile)
+static int64_t emitted_tile_of(const zoo_spec *spec, int64_t tile)
 {
-    zoo_spec s;
+    const char *preset = spec->name;
+    zoo_spec s = *spec;
     ebm_error err = {0};
     ir_graph *g = NULL;
-    ck_assert_msg(zoo_preset(preset, &s, &err) == EBM_OK, "%s", err.msg);
     ebm_status st = zoo_build(&s, 1, &g, &err);
     ebmc_options po = {.head = EBM_HEAD_OUTPUT};
     if (!st)
@@ -369,13 +369,31 @@ static int64_t emitted_tile(const char *preset, int64_t tile)
     return got;
 }
 
+static int64_t emitted_tile(const char *preset, int64_t tile)
+{
+    zoo_spec s;
+    ebm_error err = {0};
+    ck_assert_msg(zoo_preset(preset, &s, &err) == EBM_OK, "%s", err.msg);
+    return emitted_tile_of(&s, tile);
+}
+
 START_TEST(default_tile_follows_activations)
 {
     ck_assert_int_eq(emitted_tile("simple", 0), 64);
-    /* the mnist preset's activations (three stride-2 layers) stop the halving at 32: below 64, above
-     * the 16-sample floor (EBMC_CACHE_TILE) */
-    ck_assert_int_eq(emitted_tile("mnist", 0), 32);
-    ck_assert_int_eq(emitted_tile("mnist", 40), 40);
+    /* a deep CNN on 28x28 (16, 32, 64, 64 channels, three stride-2 layers: the mnist preset until
+     * December 2026) stops the halving at 32: below 64, above the 16-sample floor (EBMC_CACHE_TILE) */
+    zoo_spec deep;
+    ebm_error err = {0};
+    ck_assert_int_eq(zoo_preset("cnn", &deep, &err), EBM_OK);
+    static const int64_t widths[] = {16, 32, 64, 64};
+    deep.kind = ZOO_DEEP;
+    memcpy(deep.hidden, widths, sizeof widths);
+    deep.n_hidden = 4;
+    deep.norm_groups = 4;
+    ck_assert_int_eq(emitted_tile_of(&deep, 0), 32);
+    ck_assert_int_eq(emitted_tile_of(&deep, 40), 40);
+    /* the mnist preset's U-Net keeps 16 and 32 channels at full and half resolution: the floor */
+    ck_assert_int_eq(emitted_tile("mnist", 0), 16);
 }
 END_TEST
 

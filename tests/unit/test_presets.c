@@ -167,11 +167,10 @@ START_TEST(test_init_follows_pytorch)
             checked++;
             continue;
         }
-        if (strcmp(layer, "quad") == 0) {   /* the Gaussian term: center 0, scale 0.5 (presets.c) */
-            const float fill = strcmp(dot + 1, "center") == 0 ? 0.0f : 0.5f;
-            ck_assert_msg(strcmp(dot + 1, "center") == 0 || strcmp(dot + 1, "scale") == 0, "%s", n->name);
-            for (size_t k = 0; k < count; k++)
-                ck_assert(n->data[k] == fill);
+        if (strcmp(layer, "dist") == 0) {   /* the distance energy's scale: sqrt(784) / 0.05 / 2 (presets.c) */
+            ck_assert_str_eq(dot + 1, "log_scale");
+            ck_assert_int_eq(count, 1);
+            ck_assert_float_eq_tol(n->data[0], logf(280.0f), 1e-6);
             checked++;
             continue;
         }
@@ -186,7 +185,8 @@ START_TEST(test_init_follows_pytorch)
         free(want);
         checked++;
     }
-    ck_assert_int_eq(checked, 24);   /* 4 x (conv w, b, norm w, b) + 3 x (fc w, b) + quad center, scale */
+    /* 3 down + mid + 2 up blocks x (conv w, b, norm w, b) + 2 x (1x1 proj w, b) + out conv w, b + log_scale */
+    ck_assert_int_eq(checked, 31);
     ir_graph_free(g);
 }
 END_TEST
@@ -209,16 +209,18 @@ START_TEST(test_parameter_counts)
     int64_t simple = linear_params(2, 128) + linear_params(128, 128) + linear_params(128, 64) + linear_params(64, 1);
     int64_t cnn = conv_params(1, 32, 3) + conv_params(32, 64, 3) + linear_params(64, 1);
     int64_t gn = 2;   /* GroupNorm: scale and shift per channel */
+    /* the unet: down 1->16, 16->32, 32->64, mid 64->64, up 64->32 (1x1) + 32->32, 32->16 (1x1) + 16->16,
+     * out 16->1, each 3x3 conv but the projections followed by GroupNorm; + the distance's log_scale */
     int64_t mnist = conv_params(1, 16, 3) + gn * 16 + conv_params(16, 32, 3) + gn * 32 + conv_params(32, 64, 3) +
-                    gn * 64 + conv_params(64, 64, 3) + gn * 64 + linear_params(64, 32) + linear_params(32, 16) +
-                    linear_params(16, 1) + 2 * 28 * 28;   /* + the Gaussian term's center and scale */
+                    gn * 64 + conv_params(64, 64, 3) + gn * 64 + conv_params(64, 32, 1) + conv_params(32, 32, 3) +
+                    gn * 32 + conv_params(32, 16, 1) + conv_params(16, 16, 3) + gn * 16 + conv_params(16, 1, 3) + 1;
     int64_t cifar = linear_params(256, 128) + linear_params(128, 64) + linear_params(64, 1);
     static const int64_t ch[5] = {3, 32, 64, 128, 256};
     for (int i = 1; i <= 4; i++)   /* conv1, norm1, conv2, norm2, 1x1 projection */
         cifar += conv_params(ch[i - 1], ch[i], 3) + gn * ch[i] + conv_params(ch[i], ch[i], 3) + gn * ch[i] +
                  conv_params(ch[i - 1], ch[i], 1);
     ck_assert_int_eq(simple, 25217);
-    ck_assert_int_eq(mnist, 64769);
+    ck_assert_int_eq(mnist, 74994);
     const struct {
         const char *name;
         int64_t count;
@@ -390,7 +392,7 @@ START_TEST(test_metadata_defaults)
         const char *preset, *steps, *step, *noise, *clip, *buffer, *alpha, *input, *objective;
     } want[] = {
         {"simple", "500", "0.01", "auto", "0", "2048", "0.01", "2", "dsm"},
-        {"mnist", "2000", "0.002", "auto", "0", "4096", "0.01", "1,28,28", "dsm"},
+        {"mnist", "200", "0.0002", "0.0141", "0", "4096", "0.01", "1,28,28", "dsm"},
         {"cifar", "100", "0.005", "0.001", "0.03", "8192", "0.001", "3,32,32", NULL},
         {"cnn", "60", "0.01", "0.005", "0.03", "8192", "0.01", "1,28,28", NULL},
     };
@@ -423,20 +425,23 @@ START_TEST(test_metadata_defaults)
             assert_meta(g, "ebm.train.steps", "12000");
             ck_assert_ptr_null(ir_graph_get_meta(g, "ebm.sampler.anneal"));
         } else if (want[i].objective) {
-            /* the Fashion-MNIST recipe: dsm at levels [0.05, 1], drawn annealed from T 20 and denoised */
+            /* the Fashion-MNIST recipe: dsm at levels [0.05, 3], drawn annealed from N(0, 3^2) and T 60,
+             * unclamped, and denoised */
             assert_meta(g, "ebm.train.objective", want[i].objective);
             assert_meta(g, "ebm.train.sigma", "0.05");
-            assert_meta(g, "ebm.train.sigma_max", "1");
+            assert_meta(g, "ebm.train.sigma_max", "3");
+            assert_meta(g, "ebm.sampler.init", "normal:3");
+            assert_meta(g, "ebm.sampler.clamp", "none");
             assert_meta(g, "ebm.train.lr", "0.001");
             assert_meta(g, "ebm.train.ema", "0.999");
             assert_meta(g, "ebm.train.batch", "128");
             assert_meta(g, "ebm.train.steps", "20000");
-            assert_meta(g, "ebm.sampler.anneal", "20");
+            assert_meta(g, "ebm.sampler.anneal", "60");
             assert_meta(g, "ebm.sampler.denoise", "0.0025");
         } else {
             ck_assert_ptr_null(ir_graph_get_meta(g, "ebm.train.objective"));
         }
-        assert_meta(g, "ebm.sampler.clamp", "-1,1");
+        assert_meta(g, "ebm.sampler.clamp", strcmp(want[i].preset, "mnist") == 0 ? "none" : "-1,1");
         assert_meta(g, "ebm.sampler.temperature", "1");
         assert_meta(g, "ebm.buffer.reinit_prob", "0.05");
         assert_meta(g, "ebm.energy_head", "output");
@@ -738,19 +743,21 @@ START_TEST(test_config_overrides_preset)
     ck_assert_int_eq(zoo_preset("mnist", &s, &err), EBM_OK);
     config_ok("override_mnist", &s);
     ck_assert_str_eq(s.preset, "mnist");
-    ck_assert_int_eq(s.kind, ZOO_DEEP);
+    ck_assert_int_eq(s.kind, ZOO_UNET);
     ck_assert_int_eq(s.input_hwc[0], 28);
     ck_assert_int_eq(s.act, IR_NN_GELU);
     ck_assert_int_eq(s.defaults.mcmc_steps, 40);
-    ck_assert(s.defaults.step_size == 0.002);   /* kept from the preset */
+    ck_assert(s.defaults.step_size == 0.0002);   /* kept from the preset */
     ck_assert_int_eq(s.norm_groups, 4);
-    ck_assert_int_eq(s.quadratic, 1);
+    ck_assert_int_eq(s.quadratic, 0);
     ck_assert_int_eq(s.defaults.buffer_capacity, 4096);
     ir_graph *g = build_spec(&s, 0);
-    /* conv 1->8, GN, conv 8->16, GN; head 16 -> 8 -> 4 -> 1; the preset's Gaussian term */
+    /* the preset's unet at levels 8, 16: down 1->8, 8->16, mid 16->16, up 16->8 (1x1) + 8->8, each 3x3 with
+     * GroupNorm; out 8->1; the distance's log_scale */
     ck_assert_int_eq(ir_graph_param_count(g, 1), conv_params(1, 8, 3) + 16 + conv_params(8, 16, 3) + 32 +
-                                                     linear_params(16, 8) + linear_params(8, 4) + linear_params(4, 1) +
-                                                     2 * 28 * 28);
+                                                     conv_params(16, 16, 3) + 32 + conv_params(16, 8, 1) +
+                                                     conv_params(8, 8, 3) + 16 + conv_params(8, 1, 3) + 1);
+    ck_assert_int_eq(ir_graph_param_count(g, 1), 4458);
     assert_meta(g, "ebm.preset", "mnist");
     assert_meta(g, "ebm.sampler.clamp", "none");
     assert_meta(g, "ebm.sampler.noise_scale", "auto");
