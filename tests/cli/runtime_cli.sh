@@ -76,7 +76,12 @@ check "N=3 is the first 3 of N=64" cmp -s "$TMP/a12" "$TMP/b12"
 check "another seed differs" test "$(cmp -s "$TMP/b12" "$TMP/c12"; echo $?)" -ne 0
 check "--energy writes [64]" grep -aqF "'shape': (64,)" "$TMP/ea.npy"
 check "samples [64,2,2]" grep -aqF "'shape': (64, 2, 2)" "$TMP/a.npy"
-expect_ok "--init normal" "$EBM" sample "$QUAD" -n 5 --init normal --steps 0 -o "$TMP/n.npy"
+expect_ok "--init normal" "$EBM" sample "$QUAD" -n 5 --init normal --steps 0 --clamp none -o "$TMP/n.npy"
+expect_ok "--init normal:2" "$EBM" sample "$QUAD" -n 5 --init normal:2 --steps 0 --clamp none -o "$TMP/n2.npy"
+# twice a float is its exponent plus one: the word + 0x800000 (normal numbers)
+while read -r w; do printf '%08x\n' $((0x$w + 0x800000)); done < <(payload "$TMP/n.npy") >"$TMP/n_twice"
+payload "$TMP/n2.npy" >"$TMP/n2_words"
+check "normal:2 is twice normal, bit for bit" cmp -s "$TMP/n_twice" "$TMP/n2_words"
 expect_ok "--trajectory 2" "$EBM" sample "$QUAD" --init "$TMP/half.npy" --steps 5 --trajectory 2 -o "$TMP/t.npy"
 check "trajectory [1 + 5/2, N, 2, 2]" grep -aqF "'shape': (3, 3, 2, 2)" "$TMP/t.npy"
 check "frame 0 is the initial state" test "$(payload "$TMP/t.npy" | head -12 | sort -u)" = 3f000000
@@ -92,6 +97,8 @@ expect_fail "sample: --noise loud" 2 "--noise;'loud'" "$EBM" sample "$QUAD" -n 2
 expect_fail "sample: --temperature 0" 2 "--temperature" "$EBM" sample "$QUAD" -n 2 --temperature 0 -o "$TMP/x.npy"
 expect_fail "sample: --clamp 1,-1" 2 "--clamp;LO is above HI" "$EBM" sample "$QUAD" -n 2 --clamp 1,-1 -o "$TMP/x.npy"
 expect_fail "sample: --clamp 3" 2 "--clamp;LO,HI" "$EBM" sample "$QUAD" -n 2 --clamp 3 -o "$TMP/x.npy"
+expect_fail "sample: --init normal:0" 2 "--init;normal:0;(0, 1e6]" "$EBM" sample "$QUAD" -n 2 --init normal:0 -o "$TMP/x.npy"
+expect_fail "sample: --init normal:x" 2 "--init;'x'" "$EBM" sample "$QUAD" -n 2 --init normal:x -o "$TMP/x.npy"
 expect_fail "sample: --trajectory 0" 2 "--trajectory" "$EBM" sample "$QUAD" -n 2 --trajectory 0 -o "$TMP/x.npy"
 expect_fail "sample: --seed -1" 2 "--seed" "$EBM" sample "$QUAD" -n 2 --seed -1 -o "$TMP/x.npy"
 expect_fail "sample: init file of the wrong shape" 1 "half_wide.npy;[3,4];[N,2,2]" \
