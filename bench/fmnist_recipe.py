@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import models  # noqa: E402
 
 SIGMA, SIGMA_MAX, BATCH, LR, EMA = 0.05, 3.0, 128, 1e-3, 0.999
-STEPS, STEP, NOISE, ANNEAL, INIT_SD = 200, 2e-4, 0.0141, 60.0, 3.0
+STEPS, STEP, NOISE, ANNEAL, INIT_SD, HOLD = 200, 2e-4, 0.0141, 60.0, 3.0, 0.0
 
 
 def load(path):
@@ -46,14 +46,17 @@ def load(path):
 def sample(net, n, seed):
     g = torch.Generator().manual_seed(seed)
     x = INIT_SD * torch.randn(n, 1, 28, 28, generator=g)
-    levels = min(STEPS, 100)   # runtime/sampler.c: up to 100 levels, geometric from ANNEAL to 1
+    held = min(round(HOLD * STEPS), STEPS - 1)   # runtime/sampler.c: these steps at T = ANNEAL first
+    rest = STEPS - held
+    levels = min(rest, 100)   # then up to 100 levels, geometric from ANNEAL to 1
+    plan = [ANNEAL] * held
     for lvl in range(levels):
-        t = ANNEAL ** (1 - lvl / (levels - 1))
-        for _ in range(lvl * STEPS // levels, (lvl + 1) * STEPS // levels):
-            x.requires_grad_(True)
-            (grad,) = torch.autograd.grad(net(x).sum(), x)
-            with torch.no_grad():   # step STEP t^2 on E / t, noise NOISE t
-                x = x - STEP * t * grad + NOISE * t * torch.randn(x.shape, generator=g)
+        plan += [ANNEAL ** (1 - lvl / (levels - 1))] * ((lvl + 1) * rest // levels - lvl * rest // levels)
+    for t in plan:
+        x.requires_grad_(True)
+        (grad,) = torch.autograd.grad(net(x).sum(), x)
+        with torch.no_grad():   # step STEP t^2 on E / t, noise NOISE t
+            x = x - STEP * t * grad + NOISE * t * torch.randn(x.shape, generator=g)
     x.requires_grad_(True)
     (grad,) = torch.autograd.grad(net(x).sum(), x)
     return (x - SIGMA * SIGMA * grad).detach()
@@ -65,7 +68,9 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--evals", default="")
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
-    ap.add_argument("-n", type=int, default=2000)
+    ap.add_argument("-n", type=int, default=2000, help="samples drawn in PyTorch at the end (0: none)")
+    ap.add_argument("--onnx", help="also export the trained (EMA) network here, to sample it with `ebm sample` "
+                                   "and the preset's sampler flags")
     a = ap.parse_args()
     torch.manual_seed(0)
     data = load(a.data)
@@ -96,6 +101,12 @@ def main():
         step += 1
     secs = time.time() - T_START - paused
     print("torch: %d steps in %.0f s (%.1f steps/s)" % (step, secs, step / secs), flush=True)
+    if a.onnx:
+        torch.onnx.export(ema.eval(), data[:2], a.onnx, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "N"}, "y": {0: "N"}}, opset_version=13)
+        print("torch: wrote %s" % a.onnx, flush=True)
+    if a.n == 0:
+        return
     t0 = time.time()
     s = sample(ema, a.n, 0)
     np.save(a.out, s.numpy())

@@ -183,9 +183,7 @@ ebm_status ebm_buffer_plan_draw(ebm_buffer *b, int64_t B, double p, uint64_t see
 
 void ebm_buffer_fresh(const ebm_buffer *b, const ebm_buffer_init *init, int64_t first, float *x, int64_t n)
 {
-    ebm_init_states(init->kind, init->lo, init->hi, init->seed, b->draws, first, x, n, b->numel);
-    for (int64_t i = 0; init->kind == EBM_INIT_NORMAL && init->sd > 0 && init->sd != 1 && i < n * b->numel; i++)
-        x[i] *= init->sd;
+    ebm_init_states_sd(init->kind, init->lo, init->hi, init->sd, init->seed, b->draws, first, x, n, b->numel);
 }
 
 ebm_status ebm_buffer_draw(ebm_buffer *b, float *x, int64_t B, double p, const ebm_buffer_init *init,

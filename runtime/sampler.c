@@ -75,6 +75,14 @@ void ebm_init_states(ebm_init_kind kind, float lo, float hi, uint64_t seed, uint
     }
 }
 
+void ebm_init_states_sd(ebm_init_kind kind, float lo, float hi, float sd, uint64_t seed, uint64_t stream,
+                        int64_t first, float *x, int64_t n, int64_t numel)
+{
+    ebm_init_states(kind, lo, hi, seed, stream, first, x, n, numel);
+    for (int64_t i = 0; kind == EBM_INIT_NORMAL && sd > 0 && sd != 1 && i < n * numel; i++)
+        x[i] *= sd;
+}
+
 /* ---- shared state of one run ----------------------------------------------------- */
 
 typedef struct run {
@@ -199,26 +207,43 @@ static ebm_status run_langevin(run *r, ebm_error *err)
     return st;
 }
 
-/* Annealed Langevin: L = min(K, ANNEAL_LEVELS) levels of about K/L steps; at
- * level l the temperature is T0 (T/T0)^(l/(L-1)), the step size alpha (T_l/T)^2
- * and the fixed noise sigma T_l/T (auto: sqrt(2 alpha_l)), so each level is
- * DESIGN.md's update for exp(-E/T_l) and the last is the configured one. */
+/* Annealed Langevin: the first H = round(hold K) steps (at most K - 1) at T0,
+ * then the other K - H in L = min(K - H, ANNEAL_LEVELS) levels of about
+ * (K - H)/L steps; at level l the temperature is T0 (T/T0)^(l/(L-1)), the step
+ * size alpha (T_l/T)^2 and the fixed noise sigma T_l/T (auto: sqrt(2 alpha_l)),
+ * so each level is DESIGN.md's update for exp(-E/T_l) and the last is the
+ * configured one.  The hold lets chains started from a broad normal settle at
+ * the highest noise level before the temperature falls. */
+static void set_level(run *r, double Tl)
+{
+    const double T = r->p->lv.temperature;
+    r->temp = (float)Tl;
+    r->alpha = (float)(r->p->lv.step_size * (Tl / T) * (Tl / T));
+    r->noise = (float)(r->p->lv.noise_scale * (Tl / T));
+}
+
 static ebm_status run_annealed(run *r, ebm_error *err)
 {
     const int64_t K = r->p->lv.steps;
-    const int64_t L = K < ANNEAL_LEVELS ? K : ANNEAL_LEVELS;
+    int64_t H = (int64_t)llround((double)r->p->anneal_hold * (double)K);
+    if (H > K - 1)
+        H = K > 0 ? K - 1 : 0;
+    const int64_t L = K - H < ANNEAL_LEVELS ? K - H : ANNEAL_LEVELS;
     const double T = r->p->lv.temperature, T0 = r->p->anneal_from;
     ebm_status st = EBM_OK;
     if (K == 0 || r->p->progress)
         st = ebm_energy(r->ctx, r->x, r->n, r->energy, err);
     if (!st)
         report(r, 0);
+    if (!st && H > 0) {
+        set_level(r, T0);
+        st = langevin_segment(r, 0, H, err);
+        if (!st && r->p->progress)
+            report(r, H);
+    }
     for (int64_t l = 0; l < L && !st; l++) {
-        const int64_t from = l * K / L, to = (l + 1) * K / L;
-        const double Tl = L > 1 ? T0 * pow(T / T0, (double)l / (double)(L - 1)) : T;
-        r->temp = (float)Tl;
-        r->alpha = (float)(r->p->lv.step_size * (Tl / T) * (Tl / T));
-        r->noise = (float)(r->p->lv.noise_scale * (Tl / T));
+        const int64_t from = H + l * (K - H) / L, to = H + (l + 1) * (K - H) / L;
+        set_level(r, L > 1 ? T0 * pow(T / T0, (double)l / (double)(L - 1)) : T);
         st = langevin_segment(r, from, to, err);
         if (!st && r->p->progress && (l + 1) % ((L + PROGRESS_SEGMENTS - 1) / PROGRESS_SEGMENTS) == 0)
             report(r, to);
@@ -425,6 +450,9 @@ static ebm_status check_params(int64_t n, const ebm_sampler_params *p, const flo
     if (!(p->anneal_from >= 0 && isfinite(p->anneal_from)) || !(p->denoise >= 0 && isfinite(p->denoise)))
         return ebm_fail(err, EBM_ERR_INVALID, "ebm_sampler_run: anneal_from = %g, denoise = %g: expected finite "
                         "values >= 0 (0 = off)", p->anneal_from, p->denoise);
+    if (!(p->anneal_hold >= 0 && p->anneal_hold < 1))
+        return ebm_fail(err, EBM_ERR_INVALID, "ebm_sampler_run: anneal_hold = %g: expected a share of the steps "
+                        "in [0, 1)", p->anneal_hold);
     if (p->anneal_from > 0 && p->kind != EBM_SAMPLER_LANGEVIN)
         return ebm_fail(err, EBM_ERR_INVALID, "ebm_sampler_run: annealing (anneal_from %g) is for the langevin "
                         "sampler, not %s", p->anneal_from, ebm_sampler_name(p->kind));

@@ -76,6 +76,8 @@ typedef struct ebm_sampler_params {
                                 first step to lv.temperature at the last, the step size following the
                                 temperature's square (the noise, when auto, sqrt(2 alpha)) -- annealed
                                 Langevin for a model trained at many noise levels; 0 = off */
+    float anneal_hold;       /* annealed: the share in [0, 1) of the K steps held at anneal_from before the
+                                schedule starts (a burn-in at the highest noise level; 0 = none) */
     float denoise;           /* > 0: after the last step, one noiseless step x <- x - denoise * dE/dx
                                 (clamped): Tweedie's denoiser when denoise = sigma^2 of the noise the
                                 model was trained at (T = 1); 0 = off */
@@ -119,5 +121,9 @@ typedef enum ebm_init_kind {
  * (e.g. the sample buffer's draw counter). */
 void ebm_init_states(ebm_init_kind kind, float lo, float hi, uint64_t seed, uint64_t stream, int64_t first,
                      float *x, int64_t n, int64_t numel);
+/* The same with the normal's standard deviation sd: N(0, 1) x sd, so sd = 1
+ * (or sd <= 0) gives ebm_init_states' bytes; the uniform ignores sd. */
+void ebm_init_states_sd(ebm_init_kind kind, float lo, float hi, float sd, uint64_t seed, uint64_t stream,
+                        int64_t first, float *x, int64_t n, int64_t numel);
 
 #endif /* EBM_SAMPLER_H */

@@ -29,6 +29,8 @@
  *                              "normal:S" (N(0, S^2))
  *   ebm.sampler.anneal         number >= 0 (0 = off)         0  (langevin: the first step's
  *                                                                 temperature, annealed to T)
+ *   ebm.sampler.anneal_hold    number in [0, 1)              0  (annealed: the share of the steps
+ *                                                                 held at the first temperature)
  *   ebm.sampler.denoise        number >= 0 (0 = off)         0  (a last noiseless step's size)
  *
  * The training keys (ebm.train.*, ebm.buffer.*) are read by ebm_train.c's

@@ -61,6 +61,9 @@ static const cli_opt sample_opts[] = {
     {.name = "anneal", .metavar = "T0", .help = "langevin: anneal the temperature geometrically from T0 at the first "
                                                "step to --temperature at the last, the step size following T^2 "
                                                "(default: ebm.sampler.anneal, else 0 = off)"},
+    {.name = "anneal-hold", .metavar = "F", .help = "annealed: spend the first share F of the steps at T0 before "
+                                                     "the temperature falls (default: ebm.sampler.anneal_hold, "
+                                                     "else 0)"},
     {.name = "denoise", .metavar = "D", .help = "after the last step, one noiseless step x - D dE/dx (Tweedie's "
                                                 "denoiser when D = sigma^2 of the training noise; default: "
                                                 "ebm.sampler.denoise, else 0 = off)"},
@@ -173,6 +176,19 @@ static ebm_status parse_anneal(const char *what, int is_flag, const char *value,
     return parse_float(what, value, 1, &s->anneal, err);
 }
 
+static ebm_status parse_anneal_hold(const char *what, int is_flag, const char *value, sample_settings *s,
+                                    ebm_error *err)
+{
+    double v;
+    if (cli_parse_double(what, value, &v, err))
+        return EBM_ERR_INVALID;
+    if (!(v >= 0 && v < 1))
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: '%s': expected the share of the steps held at the first "
+                        "temperature, in [0, 1)", what, value);
+    s->anneal_hold = (float)v;
+    return EBM_OK;
+}
+
 static ebm_status parse_denoise(const char *what, int is_flag, const char *value, sample_settings *s,
                                 ebm_error *err)
 {
@@ -271,6 +287,7 @@ static const setting settings[] = {
     {"clamp", "ebm.sampler.clamp", NULL, parse_clamp},
     {"temperature", "ebm.sampler.temperature", NULL, parse_temperature},
     {"anneal", "ebm.sampler.anneal", NULL, parse_anneal},
+    {"anneal-hold", "ebm.sampler.anneal_hold", NULL, parse_anneal_hold},
     {"denoise", "ebm.sampler.denoise", NULL, parse_denoise},
     {"init", "ebm.sampler.init", "ebm.train.init", parse_init},
     {"reinit", "ebm.buffer.reinit_prob", NULL, parse_reinit},
@@ -411,9 +428,8 @@ static void init_random(float *x, int64_t n, int64_t numel, const sample_job *j)
 void sample_settings_fresh(const sample_settings *s, float lo, float hi, uint64_t seed, float *x, int64_t n,
                            int64_t numel)
 {
-    ebm_init_states(s->init == INIT_NORMAL ? EBM_INIT_NORMAL : EBM_INIT_UNIFORM, lo, hi, seed, 0, 0, x, n, numel);
-    for (int64_t i = 0; s->init == INIT_NORMAL && s->init_sd != 1 && i < n * numel; i++)
-        x[i] *= s->init_sd;
+    ebm_init_states_sd(s->init == INIT_NORMAL ? EBM_INIT_NORMAL : EBM_INIT_UNIFORM, lo, hi, s->init_sd, seed, 0, 0,
+                       x, n, numel);
 }
 
 /* --init FILE: float32 [N, ...input dims], N agreeing with -n if given. */
@@ -548,6 +564,7 @@ static ebm_status run_chains(const sample_job *j, ebm_model *m, sample_result *r
     p.lv.trajectory_every = j->every;
     p.noise_auto = j->s.noise_auto;
     p.anneal_from = j->s.anneal;
+    p.anneal_hold = j->s.anneal_hold;
     p.denoise = j->s.denoise;
     if (p.anneal_from > 0 && j->kind != EBM_SAMPLER_LANGEVIN)
         return ebm_fail(err, EBM_ERR_INVALID, "--sampler %s: annealing (--anneal %g, or ebm.sampler.anneal of %s) is "
@@ -652,10 +669,16 @@ static void print_summary(const sample_job *j, const sample_result *r)
         snprintf(sampler, sizeof sampler, "adaptive Langevin steps (final step size %g, last window: %.3f lowered "
                  "their energy, noise %s", (double)s->step_size, s->acceptance,
                  j->s.noise_auto ? "sqrt(2 alpha)" : "fixed");
-    else if (j->s.anneal > 0)
-        snprintf(sampler, sizeof sampler, "annealed Langevin steps (T %g down to %g, step size %g x T^2/T_end^2, "
-                 "noise %s", (double)j->s.anneal, (double)p->temperature, (double)p->step_size,
+    else if (j->s.anneal > 0) {
+        char held[96] = "";
+        const long long h = llround((double)j->s.anneal_hold * p->steps);   /* runtime/sampler.c's count */
+        if (h > 0)
+            snprintf(held, sizeof held, "the first %lld held at T %g, then ", h < p->steps ? h : p->steps - 1LL,
+                     (double)j->s.anneal);
+        snprintf(sampler, sizeof sampler, "annealed Langevin steps (%sT %g down to %g, step size %g x T^2/T_end^2, "
+                 "noise %s", held, (double)j->s.anneal, (double)p->temperature, (double)p->step_size,
                  j->s.noise_auto ? "sqrt(2 alpha)" : "x T/T_end");
+    }
     else
         snprintf(sampler, sizeof sampler, "Langevin steps (step size %g, noise %g", (double)p->step_size,
                  (double)p->noise_scale);

@@ -74,6 +74,8 @@ static const cli_opt train_opts[] = {
     {.name = "temperature", .metavar = "T", .help = "sampler temperature (default 1)"},
     {.name = "anneal", .metavar = "T0", .help = "the trained model's sampler: anneal from temperature T0 (default: "
                                                "ebm.sampler.anneal; dsm with --sigma-max: sigma-max/sigma)"},
+    {.name = "anneal-hold", .metavar = "F", .help = "the trained model's sampler: the share of its steps held at T0 "
+                                                     "first (default: ebm.sampler.anneal_hold, else 0)"},
     {.name = "denoise", .metavar = "D", .help = "the trained model's sampler: a last noiseless step of D (default: "
                                                 "ebm.sampler.denoise; dsm with --sigma-max: sigma^2)"},
     {.name = "buffer-capacity", .metavar = "C", .help = "sample buffer capacity (default: ebm.buffer.capacity, "
@@ -398,6 +400,7 @@ static ebm_status resolve(const cli_args *a, train_job *j, const ebm_model *m, c
     j->draw.lv = draw.p;
     j->draw.noise_auto = draw.noise_auto;
     j->draw.anneal_from = draw.anneal;
+    j->draw.anneal_hold = draw.anneal_hold;
     j->draw.denoise = draw.denoise;
     j->draw_init = draw;   /* its fresh states (ebm.sampler.init), for the FID chains and the trained model */
     /* a model trained at many noise levels is drawn by annealing over them and denoised at the lowest */
@@ -409,6 +412,7 @@ static ebm_status resolve(const cli_args *a, train_job *j, const ebm_model *m, c
     }
     /* the training chains (cd) neither anneal nor denoise */
     c->sampler.anneal_from = 0;
+    c->sampler.anneal_hold = 0;
     c->sampler.denoise = 0;
     j->draw.lv.clamp = p->clamp;
     j->draw.lv.lo = p->lo;
@@ -517,6 +521,8 @@ static ebm_status write_model(const train_job *j, ebm_model *m, const float *par
         meta_add(mlp, "ebm.sampler.clamp", "none");
     meta_add(mlp, "ebm.sampler.temperature", "%.9g", (double)q->temperature);
     meta_add(mlp, "ebm.sampler.anneal", "%.7g", (double)draw->anneal_from);
+    if (draw->anneal_from > 0)
+        meta_add(mlp, "ebm.sampler.anneal_hold", "%.7g", (double)draw->anneal_hold);
     meta_add(mlp, "ebm.sampler.denoise", "%.7g", (double)draw->denoise);
     if (j->draw_init.init == INIT_NORMAL && j->draw_init.init_sd != 1)
         meta_add(mlp, "ebm.sampler.init", "normal:%.7g", (double)j->draw_init.init_sd);

@@ -18,6 +18,7 @@ typedef struct sample_settings {
     double reinit;          /* buffer re-init probability */
     int64_t capacity;       /* buffer capacity */
     float anneal;           /* langevin: the first step's temperature, annealed to p.temperature (0 = off) */
+    float anneal_hold;      /* annealed: the share of the steps held at `anneal` first, in [0, 1) */
     float denoise;          /* the last noiseless step's size (0 = off) */
     int anneal_given, denoise_given;   /* by a flag or the metadata */
 } sample_settings;
@@ -33,7 +34,7 @@ void sample_settings_fresh(const sample_settings *s, float lo, float hi, uint64_
 /* The flags alone (before the model is read; usage errors).  steps_flag names
  * the flag of the step count ("steps" for sample, "mcmc-steps" for train);
  * cmd must have every other settings flag: step-size, noise, grad-clip,
- * clamp, temperature, anneal, denoise, init, reinit. */
+ * clamp, temperature, anneal, anneal-hold, denoise, init, reinit. */
 ebm_status sample_settings_flags(const cli_cmd *cmd, const cli_args *a, const char *steps_flag, sample_settings *s,
                                  ebm_error *err);
 /* Flag, else metadata, else default, for every setting (errors name the flag

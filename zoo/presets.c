@@ -107,10 +107,11 @@ static void preset_cnn(zoo_spec *s)
  * groups, SiLU) inside the distance energy E = a |x - f(x)|, trained by
  * denoising score matching at noise levels log-uniform in [0.05, 3] (the
  * model at level s is E at temperature s / 0.05).  It is drawn from N(0, 3^2)
- * by 200 annealed steps from T = 60 to 1 (step 2e-4 T^2, noise 0.0141 T: half
- * the variance of a Langevin step, the reverse diffusion's), with no clamp
- * (a clamp to [-1, 1] keeps the chains off the noisy inputs the model was
- * trained on), and one denoising step of 0.05^2. */
+ * by 300 steps: 100 held at T = 60 (the chains settle at the top noise
+ * level), then 200 annealed from T = 60 to 1 (step 2e-4 T^2, noise 0.0141 T:
+ * half the variance of a Langevin step, the reverse diffusion's), with no
+ * clamp (a clamp to [-1, 1] keeps the chains off the noisy inputs the model
+ * was trained on), and one denoising step of 0.05^2. */
 static void preset_mnist(zoo_spec *s)
 {
     static const int64_t hidden[] = {16, 32, 64};
@@ -120,7 +121,7 @@ static void preset_mnist(zoo_spec *s)
     s->norm_groups = 4;
     s->defaults.buffer_capacity = 4096;
     s->defaults.alpha = 0.01;
-    s->defaults.mcmc_steps = 200;
+    s->defaults.mcmc_steps = 300;
     s->defaults.step_size = 2e-4;
     s->defaults.noise_scale = 0.0141;
     s->defaults.grad_clip = 0;
@@ -130,6 +131,7 @@ static void preset_mnist(zoo_spec *s)
     s->defaults.sigma = 0.05;
     s->defaults.sigma_max = 3;
     s->defaults.anneal = 60;
+    s->defaults.anneal_hold = 1.0 / 3;
     s->defaults.denoise = 0.0025;
     s->defaults.lr = 1e-3;
     s->defaults.ema = 0.999;
@@ -479,6 +481,8 @@ static ebm_status set_defaults_meta(ir_graph *g, const zoo_defaults *d, ebm_erro
     }
     if (!st && d->anneal > 0)
         st = meta_f(g, "ebm.sampler.anneal", d->anneal, err);
+    if (!st && d->anneal_hold > 0)
+        st = meta_f(g, "ebm.sampler.anneal_hold", d->anneal_hold, err);
     if (!st && d->denoise > 0)
         st = meta_f(g, "ebm.sampler.denoise", d->denoise, err);
     if (!st && d->init_sd > 0) {

@@ -66,6 +66,7 @@ class ebm_sampler_params(ctypes.Structure):
         ("burn_in", ctypes.c_int32),
         ("target_rate", ctypes.c_double),
         ("anneal_from", ctypes.c_float),
+        ("anneal_hold", ctypes.c_float),
         ("denoise", ctypes.c_float),
         ("progress", PROGRESS_FN),
         ("progress_user", ctypes.c_void_p),
@@ -137,6 +138,8 @@ _SIGNATURES = {
                                        _FLOATS, ctypes.POINTER(ebm_sampler_stats), _ERR]),
     "ebm_init_states": (None, [ctypes.c_int, ctypes.c_float, ctypes.c_float, ctypes.c_uint64, ctypes.c_uint64,
                                ctypes.c_int64, _FLOATS, ctypes.c_int64, ctypes.c_int64]),
+    "ebm_init_states_sd": (None, [ctypes.c_int, ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_uint64,
+                                  ctypes.c_uint64, ctypes.c_int64, _FLOATS, ctypes.c_int64, ctypes.c_int64]),
 }
 
 _lock = threading.Lock()

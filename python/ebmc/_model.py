@@ -22,9 +22,25 @@ SAMPLER_KEYS = {
     "clamp": "ebm.sampler.clamp",
     "temperature": "ebm.sampler.temperature",
     "anneal": "ebm.sampler.anneal",
+    "anneal_hold": "ebm.sampler.anneal_hold",
     "denoise": "ebm.sampler.denoise",
     "init": "ebm.sampler.init",
 }
+
+
+def _init_sd(v):
+    """The standard deviation an init string names (1 for "uniform" and
+    "normal", S for "normal:S"), None when it is none of them."""
+    if v in ("uniform", "normal"):
+        return 1.0
+    if v.startswith("normal:"):
+        try:
+            sd = float(v[len("normal:"):])
+        except ValueError:
+            return None
+        if sd > 0 and np.isfinite(sd) and np.float32(sd) > 0:
+            return sd
+    return None
 
 
 def _addr(a):
@@ -273,7 +289,8 @@ class Model:
         """The settings sample() would use: each keyword, else the model's
         ebm.sampler.* metadata, else DESIGN.md's default (as `ebm sample`)."""
         d = {"steps": 60, "step_size": 0.01, "noise": 0.005, "grad_clip": 0.03, "clamp": (-1.0, 1.0),
-             "temperature": 1.0, "anneal": 0.0, "denoise": 0.0, "init": "uniform"}
+             "temperature": 1.0, "anneal": 0.0, "anneal_hold": 0.0, "denoise": 0.0,
+             "init": "uniform"}
         for name, key in SAMPLER_KEYS.items():
             v = kw.get(name)
             is_kw = v is not None
@@ -290,27 +307,32 @@ class Model:
                 d[name] = _float(what, v, True)
             elif name == "noise":
                 d[name] = "auto" if (isinstance(v, str) and v == "auto") else _float(what, v, True)
+            elif name == "anneal_hold":
+                d[name] = _float(what, v, True)
+                if not d[name] < 1:
+                    raise Error(f"{what}: {v}: expected the share of the steps held at the first temperature, "
+                                f"in [0, 1)", code=4)
             elif name == "clamp":
                 d[name] = _clamp(what, v)
             elif name == "init":
-                if isinstance(v, str) and v in ("uniform", "normal"):
+                if isinstance(v, str) and _init_sd(v) is not None:
                     d[name] = v
                 elif is_kw and not isinstance(v, str):
                     d[name] = v   # an array of initial states
                 else:
-                    raise Error(f"{what}: '{v}' is not uniform or normal" + (" (or an array)" if is_kw else ""),
-                                code=4)
+                    raise Error(f"{what}: '{v}' is not uniform, normal or normal:S (S > 0)"
+                                + (" (or an array)" if is_kw else ""), code=4)
         return d
 
     def sample(self, n=None, steps=None, sampler="langevin", seed=0, init=None, step_size=None, noise=None,
                grad_clip=None, clamp=None, temperature=None, trajectory=None, burn_in=None, anneal=None,
-               denoise=None, return_energy=False, return_stats=False, progress=None):
+               anneal_hold=None, denoise=None, return_energy=False, return_stats=False, progress=None):
         """Draws n samples from exp(-E(x)/T), as `ebm sample -n n --seed seed`
         with the same settings does (the same bytes).  Settings left at None
         come from the model's ebm.sampler.* metadata, else DESIGN.md's defaults
         (steps 60, step_size 0.01, noise 0.005 or "auto" = sqrt(2 step_size),
         grad_clip 0.03, clamp (-1, 1) or "none", temperature 1).  init:
-        "uniform" (in the clamp range), "normal", or an array [n, *input_shape]
+        "uniform" (in the clamp range), "normal", "normal:S" (N(0, S^2)), or an array [n, *input_shape]
         of initial states (copied).  sampler: langevin | adaptive | mala
         (burn_in: MALA's adapting steps, default steps // 2).  trajectory=M
         returns [1 + steps // M, n, *input_shape]: the initial state, then every
@@ -332,7 +354,8 @@ class Model:
         seed = _int("seed=", seed, 0, 2**64 - 1)
         every = 0 if trajectory is None else _int("trajectory=", trajectory, 1, 2**31 - 1)
         s = self.sampler_settings(steps=steps, step_size=step_size, noise=noise, grad_clip=grad_clip, clamp=clamp,
-                                  temperature=temperature, anneal=anneal, denoise=denoise, init=init)
+                                  temperature=temperature, anneal=anneal, anneal_hold=anneal_hold, denoise=denoise,
+                                  init=init)
         init_v = s["init"]
         if not isinstance(init_v, str):
             x = self._check_x(init_v, "init").copy()
@@ -366,6 +389,7 @@ class Model:
         lv.trajectory_every = every
         p.noise_auto = 1 if noise_auto else 0
         p.anneal_from = s["anneal"]
+        p.anneal_hold = s["anneal_hold"]
         p.denoise = s["denoise"]
         if p.anneal_from > 0 and sampler != "langevin":
             raise Error(f"sampler '{sampler}': annealing (anneal={s['anneal']:g}, or ebm.sampler.anneal of "
@@ -379,8 +403,8 @@ class Model:
         if x is None:
             x = np.empty((n,) + self.input_shape, dtype=np.float32)
             lo, hi = (lv.lo, lv.hi) if lv.clamp else (-1.0, 1.0)
-            kind = _lib.INIT_NORMAL if init_v == "normal" else _lib.INIT_UNIFORM
-            lib.ebm_init_states(kind, lo, hi, seed, 0, 0, _addr(x), n, self.sample_numel)
+            kind = _lib.INIT_UNIFORM if init_v == "uniform" else _lib.INIT_NORMAL
+            lib.ebm_init_states_sd(kind, lo, hi, _init_sd(init_v), seed, 0, 0, _addr(x), n, self.sample_numel)
         frames = 1 + lv.steps // every if every else 0
         traj = np.empty((frames, n) + self.input_shape, dtype=np.float32) if frames else None
         e = np.empty(n, dtype=np.float32)

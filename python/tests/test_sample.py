@@ -53,6 +53,8 @@ def test_defaults_from_metadata_match_ebm_sample(toy_model, ebm_program, tmp_pat
     (dict(steps=12, clamp=(-2, 0.5), step_size=0.1, noise=0.2),
      ["--steps", "12", "--clamp=-2,0.5", "--step-size", "0.1", "--noise", "0.2"]),
     (dict(steps=10, anneal=4.0, denoise=0.01), ["--steps", "10", "--anneal", "4", "--denoise", "0.01"]),
+    (dict(steps=12, anneal=4.0, anneal_hold=0.25, clamp="none", init="normal:2.5"),
+     ["--steps", "12", "--anneal", "4", "--anneal-hold", "0.25", "--clamp", "none", "--init", "normal:2.5"]),
 ])
 def test_settings_match_ebm_sample(toy_model, ebm_program, tmp_path, kw, flags):
     m = ebmc.Model(toy_model)
@@ -60,6 +62,14 @@ def test_settings_match_ebm_sample(toy_model, ebm_program, tmp_path, kw, flags):
     cx, ce = ebm_sample(ebm_program, toy_model, str(tmp_path), ["-n", "9", "--seed", "5"] + flags)
     assert x.tobytes() == cx.tobytes()
     assert e.tobytes() == ce.tobytes()
+
+
+def test_bad_anneal_hold_and_init_refused(toy_model):
+    m = ebmc.Model(toy_model)
+    with pytest.raises(ebmc.Error, match="anneal_hold=: 1.*in \\[0, 1\\)"):
+        m.sample(3, steps=5, anneal=2.0, anneal_hold=1.0)
+    with pytest.raises(ebmc.Error, match="init=: 'normal:0' is not uniform, normal or normal:S"):
+        m.sample(3, steps=5, init="normal:0")
 
 
 def test_image_model_matches_ebm_sample(ebm_program, tmp_path):

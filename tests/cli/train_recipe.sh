@@ -87,6 +87,20 @@ check "plain Langevin" bash -c "grep -q '40 Langevin steps (step size 0.001' '$T
 expect_fail "--anneal with mala" 1 "annealing;langevin" "$EBM" sample "$TMP/ms.onnx" -n 4 -o "$TMP/x.npy" \
     --sampler mala
 expect_fail "negative --anneal" 2 "--anneal" "$EBM" sample "$TMP/ms.onnx" -n 4 -o "$TMP/x.npy" --anneal -1
+expect_fail "--anneal-hold 1" 2 "--anneal-hold;'1';[0, 1)" "$EBM" sample "$TMP/ms.onnx" -n 4 -o "$TMP/x.npy" \
+    --anneal-hold 1
+# a hold at the first temperature: carried from ebm train's flag to the metadata to ebm sample
+expect_ok "dsm with --anneal-hold 0.25" "$EBM" train "$T2D" --data toy:moons -o "$TMP/mh.onnx" --objective dsm \
+    --sigma 0.1 --sigma-max 0.8 --steps 3 --batch 8 --mcmc-steps 40 --step-size 0.001 --noise auto --grad-clip 0 \
+    --anneal-hold 0.25
+check "metadata: ebm.sampler.anneal_hold = 0.25" bash -c "'$EBM' info '$TMP/mh.onnx' | grep -qF 'ebm.sampler.anneal_hold = 0.25'"
+expect_ok "sample it with no flags" "$EBM" sample "$TMP/mh.onnx" -n 16 -o "$TMP/mh.npy"
+cp "$TMP/err" "$TMP/summary"
+check "10 of the 40 steps held at T 8" grep -qF "40 annealed Langevin steps (the first 10 held at T 8, then T 8 down to 1," \
+    "$TMP/summary"
+expect_ok "--anneal-hold 0 on the same model" "$EBM" sample "$TMP/mh.onnx" -n 16 -o "$TMP/mh0.npy" --anneal-hold 0
+check "the hold changes the samples" bash -c "! cmp -s '$TMP/mh.npy' '$TMP/mh0.npy'"
+check "--anneal-hold 0 on it is the model trained without the hold" cmp -s "$TMP/mh0.npy" "$TMP/ms.npy"
 expect_fail "--sigma-max below --sigma" 1 "sigma_max" "$EBM" train "$T2D" --data toy:moons -o "$TMP/x.onnx" \
     --objective dsm --sigma 0.1 --sigma-max 0.05 --steps 1 --batch 8
 

@@ -357,6 +357,54 @@ START_TEST(annealed_schedule_noiseless)
 }
 END_TEST
 
+/* anneal_hold: the first round(hold K) steps are plain Langevin at T0 (step
+ * alpha (T0/T)^2, noise sqrt(2 alpha_0)), the rest the annealed schedule over
+ * K - H steps from step H on -- the same bytes as those two runs made apart
+ * (the second with step_offset H).  A hold that rounds to K keeps one step
+ * for the schedule, which then is the configured temperature's. */
+START_TEST(annealed_hold_is_two_runs)
+{
+    const int64_t n = 16;
+    const int K = 40, H = 10;
+    const double a = 0.01, T0 = 4.0;
+    opened o = open_model(gauss_model(_i), n);
+    float *x = falloc(n * GD), *y = falloc(n * GD);
+    fill_normal(x, n, GD, 7, 0, 2);
+    memcpy(y, x, (size_t)(n * GD) * sizeof(float));
+    ebm_sampler_params p = unclamped(EBM_SAMPLER_LANGEVIN, K, (float)a);
+    p.anneal_from = (float)T0;
+    p.anneal_hold = 0.25f;
+    ebm_error err = {0};
+    ck_assert_msg(ebm_sampler_run(o.ctx, x, n, &p, NULL, NULL, NULL, &err) == EBM_OK, "%s", err.msg);
+    ebm_sampler_params held = unclamped(EBM_SAMPLER_LANGEVIN, H, (float)(a * T0 * T0));
+    held.lv.temperature = (float)T0;
+    ck_assert_msg(ebm_sampler_run(o.ctx, y, n, &held, NULL, NULL, NULL, &err) == EBM_OK, "%s", err.msg);
+    ebm_sampler_params rest = unclamped(EBM_SAMPLER_LANGEVIN, K - H, (float)a);
+    rest.anneal_from = (float)T0;
+    rest.lv.step_offset = H;
+    ck_assert_msg(ebm_sampler_run(o.ctx, y, n, &rest, NULL, NULL, NULL, &err) == EBM_OK, "%s", err.msg);
+    ck_assert_msg(memcmp(x, y, (size_t)(n * GD) * sizeof(float)) == 0, "hold 0.25 of %d steps differs from %d steps "
+                  "at T0 then %d annealed", K, H, K - H);
+    /* 0.95 of 5 steps rounds to 5: 4 held, the last at T = 1 */
+    fill_normal(x, n, GD, 8, 0, 2);
+    memcpy(y, x, (size_t)(n * GD) * sizeof(float));
+    p.lv.steps = 5;
+    p.anneal_hold = 0.95f;
+    ck_assert_msg(ebm_sampler_run(o.ctx, x, n, &p, NULL, NULL, NULL, &err) == EBM_OK, "%s", err.msg);
+    held.lv.steps = 4;
+    ck_assert_msg(ebm_sampler_run(o.ctx, y, n, &held, NULL, NULL, NULL, &err) == EBM_OK, "%s", err.msg);
+    ebm_sampler_params last = unclamped(EBM_SAMPLER_LANGEVIN, 1, (float)a);
+    last.lv.step_offset = 4;
+    ck_assert_msg(ebm_sampler_run(o.ctx, y, n, &last, NULL, NULL, NULL, &err) == EBM_OK, "%s", err.msg);
+    ck_assert_msg(memcmp(x, y, (size_t)(n * GD) * sizeof(float)) == 0, "hold 0.95 of 5 steps is not 4 held + 1");
+    printf("annealed hold %s: 0.25 of %d = %d steps at T0 %g, then the schedule: same bytes as two runs\n",
+           model_names[gauss_model(_i)], K, H, T0);
+    free(x);
+    free(y);
+    close_model(&o);
+}
+END_TEST
+
 /* The two Gaussian models really take the two paths of the Langevin update:
  * fused into the score's last loop, and a loop of its own. */
 START_TEST(gauss_models_fused_and_not)
@@ -664,6 +712,10 @@ START_TEST(bad_params)
     ck_assert_int_eq(ebm_sampler_run(o.ctx, x, 4, &p, NULL, NULL, NULL, &err), EBM_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(err.msg, "anneal_from"));
     p.anneal_from = 4;
+    p.anneal_hold = 1;
+    ck_assert_int_eq(ebm_sampler_run(o.ctx, x, 4, &p, NULL, NULL, NULL, &err), EBM_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "anneal_hold"));
+    p.anneal_hold = 0;
     p.kind = EBM_SAMPLER_MALA;
     ck_assert_int_eq(ebm_sampler_run(o.ctx, x, 4, &p, NULL, NULL, NULL, &err), EBM_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(err.msg, "for the langevin sampler"));
@@ -934,6 +986,7 @@ int main(void)
     tcase_add_loop_test(stat, langevin_gaussian_bias, 0, 2);
     tcase_add_loop_test(stat, annealed_gaussian_variance, 0, 2);
     tcase_add_loop_test(stat, annealed_schedule_noiseless, 0, 2);
+    tcase_add_loop_test(stat, annealed_hold_is_two_runs, 0, 2);
     tcase_add_test(stat, gauss_models_fused_and_not);
     tcase_add_test(stat, denoise_step_exact);
     tcase_add_test(stat, mala_double_well);
