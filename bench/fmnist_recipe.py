@@ -11,9 +11,10 @@ and settings as `ebm train` with the preset's metadata: denoising score
 matching with per-sample noise levels log-uniform in [0.05, 3], the model at
 level s being E at temperature s / 0.05, loss |0.05 dE/dx(x~) - eps|^2
 (x~ = x + s eps) averaged over the batch of 128, Adam (0, 0.999) at 1e-3, an
-EMA of 0.999; then the preset's sampler: from N(0, 3^2), annealed from T = 60
-to 1 over 200 steps (step 2e-4 T^2, noise 0.0141 T), no clamp, and one
-denoising step of 0.05^2.  The clock starts with the script (imports,
+EMA of 0.999; then the preset's sampler: from N(0, 3^2), 100 steps at T = 60,
+then 200 annealed from T = 60 to 1 (step 2e-4 T^2, noise 0.0141 T), no clamp,
+and one denoising step of 0.05^2.  --onnx exports the trained network, so
+that `ebm sample` can draw from it with the very sampler ebmc's model gets.  The clock starts with the script (imports,
 building the network and reading the data count).  --evals writes
 <out>-<seconds>.npy samples (1,000) at those times for the FID-against-minutes
 curve; the time they take is not counted.
@@ -34,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import models  # noqa: E402
 
 SIGMA, SIGMA_MAX, BATCH, LR, EMA = 0.05, 3.0, 128, 1e-3, 0.999
-STEPS, STEP, NOISE, ANNEAL, INIT_SD, HOLD = 200, 2e-4, 0.0141, 60.0, 3.0, 0.0
+STEPS, STEP, NOISE, ANNEAL, INIT_SD, HOLD = 300, 2e-4, 0.0141, 60.0, 3.0, 1 / 3
 
 
 def load(path):

@@ -654,7 +654,11 @@ static void print_summary(const sample_job *j, const sample_result *r)
         snprintf(clamp, sizeof clamp, "[%g,%g]", (double)p->lo, (double)p->hi);
     else
         snprintf(clamp, sizeof clamp, "none");
-    const char *fresh_kind = j->s.init == INIT_NORMAL ? "normal" : "uniform";
+    char fresh_kind[48];   /* as --init spells it */
+    if (j->s.init == INIT_NORMAL && j->s.init_sd != 1)
+        snprintf(fresh_kind, sizeof fresh_kind, "normal:%g", (double)j->s.init_sd);
+    else
+        snprintf(fresh_kind, sizeof fresh_kind, "%s", j->s.init == INIT_NORMAL ? "normal" : "uniform");
     if (j->buffer)
         snprintf(init, sizeof init, "buffer %s (%lld fresh %s, %lld stored after)", j->buffer, (long long)r->n_fresh,
                  fresh_kind, (long long)ebm_buffer_count(r->buffer));

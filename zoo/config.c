@@ -369,7 +369,12 @@ static ebm_status f_energy_type(cfg *c, const char *f, json_t *v, zoo_spec *s)
             return EBM_OK;
         }
     }
-    return bad(c, f, "one of \"mlp\", \"cnn\", \"deep\", \"unet\"", v);
+    char expected[128] = "one of";   /* the names of zoo_kind_name's table */
+    for (int k = 0; k < ZOO_KIND_COUNT; k++) {
+        size_t len = strlen(expected);
+        snprintf(expected + len, sizeof expected - len, "%s \"%s\"", k ? "," : "", zoo_kind_name((zoo_kind)k));
+    }
+    return bad(c, f, expected, v);
 }
 
 static ebm_status f_residual(cfg *c, const char *f, json_t *v, zoo_spec *s)

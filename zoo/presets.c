@@ -200,7 +200,8 @@ ebm_status zoo_spec_check(const zoo_spec *s, ebm_error *err)
 {
     const char *who = s->name[0] ? s->name : "model";
     if (s->kind < 0 || s->kind >= ZOO_KIND_COUNT)
-        return ebm_fail(err, EBM_ERR_INVALID, "%s: energy_type %d is not mlp, cnn or deep", who, (int)s->kind);
+        return ebm_fail(err, EBM_ERR_INVALID, "%s: energy_type %d is not one of the %d kinds", who, (int)s->kind,
+                        (int)ZOO_KIND_COUNT);
     if (s->input_dim < 0 || s->input_dim > MAX_INPUT_DIM)
         return ebm_fail(err, EBM_ERR_INVALID, "%s: input_dim must be in 1..%lld, found %lld", who,
                         (long long)MAX_INPUT_DIM, (long long)s->input_dim);

@@ -83,6 +83,10 @@ expect_fail "nested setting without model_class" 1 "bad_seed_flat_nested.json;'p
     "$EBM" init --config "$CONF/bad_seed_flat_nested.json" -o "$TMP/z.onnx"
 expect_fail "a field at both levels" 1 "bad_seed_twice.json;'hidden_dims' and 'parameters.hidden_dims'" \
     "$EBM" init --config "$CONF/bad_seed_twice.json" -o "$TMP/z.onnx"
+printf '{"energy_type": "transformer", "input_shape": [2]}\n' >"$TMP/bad_kind.json"
+expect_fail "unknown energy_type: every kind named" 1 \
+    "bad_kind.json;'energy_type';one of \"mlp\", \"cnn\", \"deep\", \"unet\";\"transformer\"" \
+    "$EBM" init --config "$TMP/bad_kind.json" -o "$TMP/z.onnx"
 check "no model written" test ! -e "$TMP/z.onnx"
 expect_fail "--emit-config into a missing folder" 1 "--emit-config;$TMP/no/such.json" \
     "$EBM" init --config "$CONF/seed_mlp.json" -o "$TMP/y.onnx" --emit-config "$TMP/no/such.json"

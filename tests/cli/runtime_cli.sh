@@ -78,6 +78,8 @@ check "--energy writes [64]" grep -aqF "'shape': (64,)" "$TMP/ea.npy"
 check "samples [64,2,2]" grep -aqF "'shape': (64, 2, 2)" "$TMP/a.npy"
 expect_ok "--init normal" "$EBM" sample "$QUAD" -n 5 --init normal --steps 0 --clamp none -o "$TMP/n.npy"
 expect_ok "--init normal:2" "$EBM" sample "$QUAD" -n 5 --init normal:2 --steps 0 --clamp none -o "$TMP/n2.npy"
+cp "$TMP/err" "$TMP/summary"
+check "the summary names normal:2" grep -qF "init normal:2)" "$TMP/summary"
 # twice a float is its exponent plus one: the word + 0x800000 (normal numbers)
 while read -r w; do printf '%08x\n' $((0x$w + 0x800000)); done < <(payload "$TMP/n.npy") >"$TMP/n_twice"
 payload "$TMP/n2.npy" >"$TMP/n2_words"
