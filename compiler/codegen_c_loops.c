@@ -68,12 +68,48 @@ void ebmc_lane_sum_end(ebmc_buf *b, const char *ind, int tail, const char *targe
                     ind, EBMC_SUM_LANES / 2, ind, ind, ind, target, op);
 }
 
+/* A constant run shorter than the lanes (an upsampling's gradient sums runs
+ * of 2), written out: in the lane loop, lane k < len would hold 0 + in0[k]
+ * (never -0) and the others +0, and adding +0 to a value that is not -0
+ * changes no bit, so only the folds of two live lanes remain.  The same
+ * bits as the loop, without its 16-lane accumulator and 15 folds per output
+ * element.  Returns 0 when `len` is not such a constant. */
+static int sum_short_run(ebmc_buf *b, const char *base, const char *ind, const char *len, const char *target)
+{
+    char *end;
+    const long long n = strtoll(len, &end, 10);
+    if (*end != 0 || end == len || n < 1 || n >= EBMC_SUM_LANES)
+        return 0;
+    int live[EBMC_SUM_LANES] = {0};
+    ebmc_buf_printf(b, "%s{   /* %lld terms: the lane sum's folds, written out */\n", ind, n);
+    for (long long k = 0; k < n; k++) {
+        ebmc_buf_printf(b, "%s    float s%lld = 0.0f + in0[%s + %lld];\n", ind, k, base, k);
+        live[k] = 1;
+    }
+    for (int h = EBMC_SUM_LANES / 2; h > 0; h /= 2)
+        for (int l = 0; l < h; l++) {
+            if (!live[l + h])
+                continue;
+            if (live[l])
+                ebmc_buf_printf(b, "%s    s%d = s%d + s%d;\n", ind, l, l, l + h);
+            else
+                ebmc_buf_printf(b, "%s    float s%d = s%d;\n", ind, l, l + h);
+            live[l] = 1;
+        }
+    ebmc_buf_printf(b, "%s    %s += s0;\n%s}\n", ind, target, ind);
+    return 1;
+}
+
 /* A sum over a contiguous innermost axis of length `len`, in lanes (the
  * order of the additions depends only on the axis length, never on the
  * batch, the compiler or its -O level). */
 static void sum_run_body(ebmc_buf *b, const char idx[][IDX_MAX], const char *ind, const void *ctx)
 {
     char ind2[96];
+    char out_at[IDX_MAX + 16];
+    snprintf(out_at, sizeof out_at, "out[%s]", idx[0]);
+    if (sum_short_run(b, idx[1], ind, (const char *)ctx, out_at))
+        return;
     ebmc_buf_printf(b, "%s{\n", ind);
     char ind1[96];
     snprintf(ind1, sizeof ind1, "%s    ", ind);

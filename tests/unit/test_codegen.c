@@ -817,6 +817,72 @@ START_TEST(float_exp_matches_libm)
 }
 END_TEST
 
+/* The lane order of a sum (codegen_c_nest.h): lane l adds the terms
+ * k = l mod 16 in k order, from 0.0f, then the lanes fold in halves. */
+static float lane_sum(const float *v, int64_t len)
+{
+    float acc[16] = {0.0f};
+    for (int64_t k = 0; k < len; k++)
+        acc[k % 16] += v[k];
+    for (int h = 8; h > 0; h /= 2)
+        for (int l = 0; l < h; l++)
+            acc[l] += acc[l + h];
+    return acc[0];
+}
+
+/* A sum over a last axis of constant length K, unfused: for K < 16 the
+ * kernel writes the lanes' folds out (an upsampling's gradient sums runs of
+ * 2), for K >= 16 it loops over the lanes; both give lane_sum's bits
+ * exactly, on values of mixed magnitude and sign and with -0 terms (a lane
+ * that starts at +0 makes -0 +0), and inf and NaN pass through. */
+START_TEST(short_sums_keep_the_lane_order)
+{
+    static const int64_t lens[] = {1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 33};
+    enum { N = 5 };
+    ebm_error err = {0};
+    for (size_t t = 0; t < sizeof lens / sizeof lens[0]; t++) {
+        const int64_t K = lens[t];
+        ir_graph *g = ir_graph_new();
+        int in = ir_add_input(g, "x", ir_shape_make(2, IR_DIM_N, K), &err);
+        int e = ir_reshape(g, ir_reduce(g, IR_OP_RSUM, in, 1u << 1, "sum", &err), ir_shape_make(1, IR_DIM_N), "e",
+                           &err);
+        ck_assert_msg(e >= 0 && ir_add_output(g, e, "energy", &err) == EBM_OK, "%s", err.msg);
+        char *c = NULL;
+        ebmc_compile_options o = {.opt_level = 2, .target_cpu = "native", .energy_head = "output"};
+        ck_assert_msg(ebmc_emit_c(g, &o, &c, &err) == EBM_OK, "%s", err.msg);
+        if (K > 1)   /* a sum of one term is simplified away */
+            ck_assert_msg((strstr(c, "the lane sum's folds, written out") != NULL) == (K < 16),
+                          "K = %lld: the short form %s", (long long)K, K < 16 ? "is missing" : "is used");
+        free(c);
+        char name[32];
+        snprintf(name, sizeof name, "sum%lld", (long long)K);
+        void *so = NULL;
+        const ebm_abi_model *m = NULL;
+        ck_assert_msg(compile_and_load(g, name, &so, &m, &err) == EBM_OK, "%s", err.msg);
+        float x[N * 33], en[N];
+        for (int64_t i = 0; i < N * K; i++)   /* magnitudes 1e-3 .. 1e5, both signs: the order shows */
+            x[i] = (float)((i % 3 ? 1 : -1) * pow(10.0, (double)(i * 7 % 9) - 3.0) * (1.0 + 0.1 * (double)i));
+        for (int64_t j = 0; j < K; j++)
+            x[1 * K + j] = -0.0f;          /* row 1: all -0 (the sum is +0) */
+        x[2 * K + K / 2] = INFINITY;       /* row 2: an inf */
+        x[3 * K + K - 1] = NAN;            /* row 3: a NaN */
+        io a = {.x = x, .energy = en};
+        ck_assert_int_eq(run(m, EBM_PROGRAM_ENERGY, &a, N, m->tile), 2);   /* inf and NaN are non-finite */
+        for (int64_t i = 0; i < N; i++) {
+            const float want = lane_sum(x + i * K, K);
+            if (isnan(want))
+                ck_assert_msg(isnan(en[i]), "K = %lld, row %lld: %g, want NaN", (long long)K, (long long)i, en[i]);
+            else
+                ck_assert_msg(memcmp(&en[i], &want, sizeof want) == 0, "K = %lld, row %lld: %.9g, lane order %.9g",
+                              (long long)K, (long long)i, en[i], want);
+        }
+        dlclose(so);
+        ir_graph_free(g);
+    }
+    printf("short sums: K = 1..33, the same bits as the 16 lanes' order\n");
+}
+END_TEST
+
 /* Every elementwise op of ops.def, compiled (its float_expr in a fused loop)
  * against the executor (its scalar_expr in double) on [-4, 4] and at 0, -0
  * and +-inf: within 4 units in the last place (the float polynomials are
@@ -1086,6 +1152,7 @@ int main(void)
     tcase_add_test(tc, analytic_quadratic);
     tcase_add_test(tc, nonfinite_detected);
     tcase_add_test(tc, float_exp_matches_libm);
+    tcase_add_test(tc, short_sums_keep_the_lane_order);
     tcase_add_test(tc, float_functions_match_libm);
     tcase_add_test(tc, every_elementwise_op_matches_executor);
     tcase_add_test(tc, pows_matches_pow);
