@@ -38,7 +38,7 @@ def _init_sd(v):
             sd = float(v[len("normal:"):])
         except ValueError:
             return None
-        if sd > 0 and np.isfinite(sd) and np.float32(sd) > 0:
+        if 0 < sd <= 1e6:   # as `ebm sample --init normal:S`
             return sd
     return None
 
@@ -320,7 +320,7 @@ class Model:
                 elif is_kw and not isinstance(v, str):
                     d[name] = v   # an array of initial states
                 else:
-                    raise Error(f"{what}: '{v}' is not uniform, normal or normal:S (S > 0)"
+                    raise Error(f"{what}: '{v}' is not uniform, normal or normal:S (S in (0, 1e6])"
                                 + (" (or an array)" if is_kw else ""), code=4)
         return d
 
