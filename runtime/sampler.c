@@ -222,12 +222,15 @@ static void set_level(run *r, double Tl)
     r->noise = (float)(r->p->lv.noise_scale * (Tl / T));
 }
 
+int64_t ebm_sampler_hold_steps(int64_t steps, float anneal_hold)
+{
+    const int64_t h = (int64_t)llround((double)anneal_hold * (double)steps);
+    return h < steps ? h : steps > 0 ? steps - 1 : 0;
+}
+
 static ebm_status run_annealed(run *r, ebm_error *err)
 {
-    const int64_t K = r->p->lv.steps;
-    int64_t H = (int64_t)llround((double)r->p->anneal_hold * (double)K);
-    if (H > K - 1)
-        H = K > 0 ? K - 1 : 0;
+    const int64_t K = r->p->lv.steps, H = ebm_sampler_hold_steps(K, r->p->anneal_hold);
     const int64_t L = K - H < ANNEAL_LEVELS ? K - H : ANNEAL_LEVELS;
     const double T = r->p->lv.temperature, T0 = r->p->anneal_from;
     ebm_status st = EBM_OK;

@@ -89,6 +89,10 @@ typedef struct ebm_sampler_params {
  * no burn-in, no progress callback. */
 ebm_sampler_params ebm_sampler_defaults(void);
 
+/* How many of an annealed run's `steps` are held at anneal_from:
+ * round(anneal_hold x steps), at most steps - 1 (one annealed step at least). */
+int64_t ebm_sampler_hold_steps(int64_t steps, float anneal_hold);
+
 typedef struct ebm_sampler_stats {
     float step_size;          /* at the end (adapted or not) */
     double acceptance;        /* MALA: accepted / proposed after burn-in (over all steps

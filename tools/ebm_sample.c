@@ -675,10 +675,9 @@ static void print_summary(const sample_job *j, const sample_result *r)
                  j->s.noise_auto ? "sqrt(2 alpha)" : "fixed");
     else if (j->s.anneal > 0) {
         char held[96] = "";
-        const long long h = llround((double)j->s.anneal_hold * p->steps);   /* runtime/sampler.c's count */
+        const long long h = (long long)ebm_sampler_hold_steps(p->steps, j->s.anneal_hold);
         if (h > 0)
-            snprintf(held, sizeof held, "the first %lld held at T %g, then ", h < p->steps ? h : p->steps - 1LL,
-                     (double)j->s.anneal);
+            snprintf(held, sizeof held, "the first %lld held at T %g, then ", h, (double)j->s.anneal);
         snprintf(sampler, sizeof sampler, "annealed Langevin steps (%sT %g down to %g, step size %g x T^2/T_end^2, "
                  "noise %s", held, (double)j->s.anneal, (double)p->temperature, (double)p->step_size,
                  j->s.noise_auto ? "sqrt(2 alpha)" : "x T/T_end");

@@ -357,6 +357,23 @@ START_TEST(annealed_schedule_noiseless)
 }
 END_TEST
 
+/* The held count: round(share x K), at most K - 1 (the schedule keeps one
+ * step), 0 for K = 0; what `ebm sample`'s summary prints and the run does. */
+START_TEST(hold_steps_count)
+{
+    static const struct {
+        int64_t k;
+        float share;
+        int64_t want;
+    } cases[] = {{300, 1.0f / 3, 100}, {40, 0.25f, 10}, {10, 0.99f, 9}, {10, 0.94f, 9}, {10, 0.96f, 9},
+                 {3, 0.5f, 2}, {1, 0.5f, 0}, {0, 0.5f, 0}, {50, 0, 0}, {7, 0.07f, 0}, {7, 0.08f, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ck_assert_msg(ebm_sampler_hold_steps(cases[i].k, cases[i].share) == cases[i].want,
+                      "K %lld, hold %g: %lld steps, want %lld", (long long)cases[i].k, (double)cases[i].share,
+                      (long long)ebm_sampler_hold_steps(cases[i].k, cases[i].share), (long long)cases[i].want);
+}
+END_TEST
+
 /* anneal_hold: the first round(hold K) steps are plain Langevin at T0 (step
  * alpha (T0/T)^2, noise sqrt(2 alpha_0)), the rest the annealed schedule over
  * K - H steps from step H on -- the same bytes as those two runs made apart
@@ -987,6 +1004,7 @@ int main(void)
     tcase_add_loop_test(stat, annealed_gaussian_variance, 0, 2);
     tcase_add_loop_test(stat, annealed_schedule_noiseless, 0, 2);
     tcase_add_loop_test(stat, annealed_hold_is_two_runs, 0, 2);
+    tcase_add_test(stat, hold_steps_count);
     tcase_add_test(stat, gauss_models_fused_and_not);
     tcase_add_test(stat, denoise_step_exact);
     tcase_add_test(stat, mala_double_well);
