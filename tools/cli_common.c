@@ -157,7 +157,10 @@ const char *cli_get(const cli_cmd *cmd, const cli_args *a, const char *name)
 
 void cli_print_help(FILE *f, const cli_cmd *cmd)
 {
-    fprintf(f, "usage: %s %s\n\n%s\n\noptions:\n", cmd->prog, cmd->usage, cmd->summary);
+    fprintf(f, "usage: %s %s\n\n%s\n", cmd->prog, cmd->usage, cmd->summary);
+    if (cmd->details)
+        cmd->details(f);
+    fprintf(f, "\noptions:\n");
     for (int i = 0; i < opt_count(cmd); i++) {
         const cli_opt *o = &cmd->opts[i];
         char left[64];

@@ -39,6 +39,7 @@ typedef struct cli_cmd {
     const char *prog;      /* "ebmc" or "ebm info": used in messages and help */
     const char *usage;     /* "MODEL [options]" */
     const char *summary;   /* one sentence */
+    void (*details)(FILE *f);   /* optional: more paragraphs after the summary, built from tables */
     const cli_opt *opts;   /* terminated by a zero row */
     int min_positional, max_positional;
     const char *positional_names;  /* "MODEL", for the missing-argument message */

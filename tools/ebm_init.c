@@ -39,6 +39,17 @@ static const cli_opt init_opts[] = {
     {0},
 };
 
+/* The presets and energy types, from zoo's tables. */
+static void init_details(FILE *f)
+{
+    fprintf(f, "energy_type: one of");
+    for (int k = 0; k < ZOO_KIND_COUNT; k++)
+        fprintf(f, "%s %s", k ? "," : "", zoo_kind_name((zoo_kind)k));
+    fprintf(f, ".\nPresets:\n");
+    for (int i = 0; i < zoo_preset_count(); i++)
+        fprintf(f, "  %-7s %s\n", zoo_preset_name(i), zoo_preset_help(i));
+}
+
 const cli_cmd init_cmd = {
     .prog = "ebm init",
     .usage = "--preset NAME | --config FILE | --preset NAME --config FILE\n"
@@ -47,14 +58,9 @@ const cli_cmd init_cmd = {
     .summary = "Writes a new energy network, from a preset or a JSON configuration, as ONNX.\n"
                "The file uses standard operators only and carries the sampler and training\n"
                "defaults in ebm.* metadata; parameters are initialised as PyTorch does, from --seed.\n"
-               "Presets:\n"
-               "  simple  tabular [N, D] (default D = 2): MLP 128, 128, 64, GELU -> 1\n"
-               "  cnn     images (default 28,28,1): 3x3 stride-2 conv 32, 64 + SiLU; global mean -> 1\n"
-               "  mnist   28,28,1: conv 16, 32, 64 + GroupNorm + SiLU; global mean; 64 -> 32 -> 16 -> 1\n"
-               "  cifar   32,32,3: as mnist with 32, 64, 128, 256 in residual blocks\n"
                "Configuration fields (flat form): name, input_dim D or input_shape [H, W, C], hidden_dims,\n"
                "output_dim (must be 1), activation (relu, silu/swish, gelu, elu, leaky_relu, softplus, tanh),\n"
-               "energy_type (mlp, cnn, deep), use_residual, use_bias, kernel_size, norm_groups, quadratic, and\n"
+               "energy_type (see below), use_residual, use_bias, kernel_size, norm_groups, quadratic, and\n"
                "parameters {mcmc_steps, step_size, noise_scale, grad_clip, clamp, temperature,\n"
                "buffer_capacity, reinit_prob, alpha}.\n"
                "The seed's form is accepted too: model_class \"EBM\" (mlp or cnn) or \"DeepEBM\" (deep),\n"
@@ -62,6 +68,7 @@ const cli_cmd init_cmd = {
                "settings (energy_type, use_residual, use_bias, kernel_size, norm_groups, quadratic) under\n"
                "parameters with the sampler's; a file uses one form.  Images are channel-last: --input-shape\n"
                "and [H, W, C] give x [N, C, H, W] (read [N, H, W, C] arrays with --layout nhwc).",
+    .details = init_details,
     .opts = init_opts,
     .min_positional = 0,
     .max_positional = 0,

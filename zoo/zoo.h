@@ -86,8 +86,13 @@ typedef struct zoo_spec {
 void zoo_spec_default(zoo_spec *s);
 /* The preset `name` (see zoo_preset_names); an unknown name fails listing them. */
 ebm_status zoo_preset(const char *name, zoo_spec *s, ebm_error *err);
-/* "simple, cnn, mnist, cifar" */
+/* "simple, cnn, mnist, cifar": the names of the preset table, in order */
 const char *zoo_preset_names(void);
+/* The preset table: how many rows, and row i's name and one-line description
+ * (NULL outside [0, zoo_preset_count())). */
+int zoo_preset_count(void);
+const char *zoo_preset_name(int i);
+const char *zoo_preset_help(int i);
 
 /* Applies a JSON model configuration on top of *s: the fields it gives
  * replace those in s (a preset can be the starting point).  Unknown fields,

@@ -90,6 +90,8 @@ info_has "override: preset kept" "$TMP/over.onnx" "^  ebm\.preset = mnist$"
 info_has "override: steps" "$TMP/over.onnx" "^  ebm\.sampler\.steps = 40$"
 expect_ok "init --help" "$EBM" init --help
 check "help lists the presets" grep -qF "cifar   32,32,3" "$TMP/out"
+check "help describes the mnist preset's U-Net" grep -qF "mnist   28,28,1: U-Net denoiser" "$TMP/out"
+check "help lists every energy_type" grep -qF "energy_type: one of mlp, cnn, deep, unet." "$TMP/out"
 
 # ---- bad flags (usage errors, exit 2) --------------------------------------------------------------
 mkdir -p "$TMP/dest"
