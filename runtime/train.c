@@ -51,6 +51,7 @@ ebm_train_config ebm_train_defaults(void)
         .batch = 64,
         .alpha = 0.01,
         .sigma = 0.1,
+        .sigma_power = 1,
         .lr = 1e-4,
         .beta1 = 0.0,
         .beta2 = 0.999,
@@ -179,6 +180,7 @@ static ebm_status check_config(const ebm_model *m, const ebm_train_data *data, c
                       : !(c->sigma > 0 && isfinite(c->sigma)) ? "sigma > 0"
                       : !(c->sigma_max == 0 || (c->sigma_max >= c->sigma && isfinite(c->sigma_max)))
                           ? "sigma_max = 0 (one noise level) or sigma_max >= sigma"
+                      : !(c->sigma_power > 0 && isfinite(c->sigma_power)) ? "sigma_power > 0 (1 = log-uniform levels)"
                       : c->buffer_capacity < 1 ? "buffer_capacity >= 1"
                       : !(c->reinit >= 0 && c->reinit <= 1) ? "0 <= reinit <= 1"
                       : !(c->energy_limit > 0) ? "energy_limit > 0"
@@ -707,8 +709,10 @@ void ebm__adam_update(ebm_trainer *t)
             t->ema[i] = (float)(c->ema * t->ema[i] + (1 - c->ema) * t->w[i]);
 }
 
-/* The dsm noise level of sample i: sigma, or with sigma_max > sigma a
- * log-uniform draw from [sigma, sigma_max]. */
+/* The dsm noise level of sample i: sigma, or with sigma_max > sigma a draw
+ * from [sigma, sigma_max]: sigma r^(u^p), r = sigma_max / sigma, u uniform
+ * (p = sigma_power; p = 1 is log-uniform, p < 1 puts more of the levels
+ * near sigma_max, where a model of many levels is hardest to learn). */
 static double noise_level(const ebm_train_config *c, uint64_t key, int64_t i)
 {
     if (!(c->sigma_max > c->sigma))
@@ -716,7 +720,10 @@ static double noise_level(const ebm_train_config *c, uint64_t key, int64_t i)
     const uint64_t k = key ^ LEVEL_KEY_TWEAK;
     uint32_t ctr[4] = {(uint32_t)i, (uint32_t)((uint64_t)i >> 32), 0, 0};
     ebm_philox4x32_10(ctr, (uint32_t)k, (uint32_t)(k >> 32));
-    return c->sigma * pow(c->sigma_max / c->sigma, ebm_philox_uniform(ctr[0]));
+    double u = ebm_philox_uniform(ctr[0]);
+    if (c->sigma_power != 1)
+        u = pow(u, c->sigma_power);
+    return c->sigma * pow(c->sigma_max / c->sigma, u);
 }
 
 /* The sum of every rank's gradient blocks into t->grad, in global block
@@ -754,8 +761,9 @@ static float *own_blocks(const ebm_trainer *t)
 
 /* dsm, this rank's rows [lo, lo + share): x~ = x + sigma_i eps into the
  * second half of t->x, target (x - x~) / sigma^2 = -eps / sigma; per-sample
- * losses into t->e[B + i], the gradient's blocks into own_blocks, the data
- * energies into t->e[i]. */
+ * losses into t->e[B + i], the gradient's blocks into own_blocks.  The loss
+ * needs no energy of the clean data (a shift of E changes no score), so none
+ * is computed: that forward pass was 10% of a step; t->e[i] hold NaN. */
 static ebm_status dsm_local(ebm_trainer *t, int64_t s, ebm_error *err)
 {
     const int64_t B = t->B, numel = t->numel, lo = t->lo, n = t->share;
@@ -772,8 +780,9 @@ static ebm_status dsm_local(ebm_trainer *t, int64_t s, ebm_error *err)
             tg[j] = (float)(-eps / sg);
         }
     }
-    ebm_status st = ebm_dsm_grad_blocks(t->ctx, xt, tg, n, t->block, t->e + B + lo, own_blocks(t), err);
-    return st ? st : ebm_energy(t->ctx, x, n, t->e + lo, err);
+    for (int64_t i = 0; i < n; i++)
+        t->e[lo + i] = NAN;
+    return ebm_dsm_grad_blocks(t->ctx, xt, tg, n, t->block, t->e + B + lo, own_blocks(t), err);
 }
 
 /* Loss and gradient of step s into stats and t->grad, once every rank's
@@ -793,10 +802,7 @@ static ebm_status loss_and_grad(ebm_trainer *t, ebm_train_stats *stats, ebm_erro
             t->grad[i] = (float)(t->grad[i] * scale);
         stats->loss = stats->cd = l * scale;
         stats->reg = 0;
-        stats->real_energy_mean = 0;
-        for (int64_t i = 0; i < B; i++)
-            stats->real_energy_mean += t->e[i] / (double)B;
-        stats->fake_energy_mean = NAN;
+        stats->real_energy_mean = stats->fake_energy_mean = NAN;   /* not computed (dsm_local) */
         return EBM_OK;
     }
     ebm_cd_loss(t->cfg.objective, t->cfg.alpha, t->e, t->e + B, B, &stats->loss, &stats->cd, &stats->reg, t->wts,
@@ -816,12 +822,15 @@ static ebm_status loss_and_grad(ebm_trainer *t, ebm_train_stats *stats, ebm_erro
     return sum_blocks(t, st, 2, err);
 }
 
+/* A non-finite loss or gradient; cd: an energy beyond the limit (dsm
+ * computes no energy, and its per-sample losses are in the finite sum). */
 static int diverged(const ebm_trainer *t, const ebm_train_stats *s)
 {
-    const int64_t n = t->cfg.objective == EBM_OBJ_DSM ? t->B : 2 * t->B;
     if (!isfinite(s->loss) || !isfinite(s->grad_norm))
         return 1;
-    for (int64_t i = 0; i < n; i++)
+    if (t->cfg.objective == EBM_OBJ_DSM)
+        return 0;
+    for (int64_t i = 0; i < 2 * t->B; i++)
         if (!isfinite(t->e[i]) || fabs(t->e[i]) > t->cfg.energy_limit)
             return 1;
     return 0;

@@ -25,16 +25,19 @@
  *                  x~ = x + sigma eps, s = -dE/dx: needs a model compiled with
  *                  the dsm_grad program; no sampling.
  *                  With sigma_max > sigma, each sample's noise level sigma_i is
- *                  log-uniform in [sigma, sigma_max] (x~ = x + sigma_i eps) and
+ *                  log-uniform in [sigma, sigma_max] (x~ = x + sigma_i eps;
+ *                  sigma_power p < 1 draws log(sigma_i / sigma) / log(sigma_max /
+ *                  sigma) as u^p, more of the high levels) and
  *                  the model at level sigma_i is exp(-E sigma / sigma_i), i.e.
  *                  E at temperature sigma_i / sigma (the score network of NCSNv2
  *                  as s(x) / sigma_i); weighting level i by sigma_i^2 the loss
  *                  keeps the form above with the target -eps_i / sigma.  Sample
  *                  it with annealed Langevin from T = sigma_max / sigma to 1
  *                  (sampler.h, anneal_from) and a last denoising step of sigma^2.
+ *                  No energy is computed: E+ and E- are NaN in the stats.
  *
  * Divergence guard: a step whose loss, energies or gradient is NaN/Inf, or
- * whose |energy| exceeds energy_limit, is undone: the trainer goes back to
+ * (cd) whose |energy| exceeds energy_limit, is undone: the trainer goes back to
  * its last snapshot (taken every snapshot_every steps), multiplies the
  * learning rate by 0.5 and says so in the step's stats; after max_restores
  * such restores it fails with EBM_ERR_NUMERIC.
@@ -70,6 +73,8 @@ typedef struct ebm_train_config {
     double sigma;               /* dsm noise (default 0.1) */
     double sigma_max;           /* dsm: > sigma trains at noise levels log-uniform in [sigma, sigma_max]
                                    (0 = one level) */
+    double sigma_power;         /* dsm levels: sigma (sigma_max / sigma)^(u^p), u uniform in [0, 1): p = 1
+                                   log-uniform (default), p < 1 more of the high levels; p > 0 */
     double lr;                  /* Adam (defaults 1e-4, 0, 0.999, 1e-8) */
     double beta1, beta2, adam_eps;
     double grad_norm_clip;      /* global norm; 0 = off (default 1) */
@@ -99,7 +104,7 @@ typedef struct ebm_train_data {
 typedef struct ebm_train_stats {
     int64_t step;                 /* steps done (after this one) */
     double loss, cd, reg;
-    double real_energy_mean, fake_energy_mean;
+    double real_energy_mean, fake_energy_mean;   /* cd; NaN for dsm */
     double grad_norm;             /* before clipping */
     float step_size;              /* the sampler's (adaptive, MALA: after this step's adaptation) */
     double acceptance;            /* MALA: this step's acceptance; else -1 */

@@ -78,21 +78,32 @@ typedef struct ckpt_setting {
 } ckpt_setting;
 _Static_assert(sizeof(ckpt_setting) == 40, "a stored setting has no padding");
 
-/* One setting of this run: its name, where a user sets it, its value. */
+/* One setting of this run: its name, where a user sets it, its value; for
+ * a setting added after version 3, the value a checkpoint without it was
+ * made with (such a checkpoint resumes when this run has that value). */
 typedef struct run_setting {
     const char *name, *where;
     ckpt_kind kind;
     ckpt_value v;
+    int since_v3;
+    ckpt_value before;
 } run_setting;
 
 static void put_int(run_setting *s, int *n, const char *name, const char *where, int64_t v)
 {
-    s[(*n)++] = (run_setting){name, where, CK_INT, {.i = v}};
+    s[(*n)++] = (run_setting){.name = name, .where = where, .kind = CK_INT, .v = {.i = v}};
 }
 
 static void put_f64(run_setting *s, int *n, const char *name, const char *where, double v)
 {
-    s[(*n)++] = (run_setting){name, where, CK_F64, {.f = v}};
+    s[(*n)++] = (run_setting){.name = name, .where = where, .kind = CK_F64, .v = {.f = v}};
+}
+
+/* A float setting added after version 3 that was `before` until then. */
+static void put_f64_new(run_setting *s, int *n, const char *name, const char *where, double v, double before)
+{
+    s[(*n)++] = (run_setting){.name = name, .where = where, .kind = CK_F64, .v = {.f = v}, .since_v3 = 1,
+                              .before = {.f = before}};
 }
 
 /* Everything in the configuration that changes what a step computes, in a
@@ -107,7 +118,7 @@ static int run_settings(const ebm_train_config *c, run_setting *s)
     int n = 0;
     put_int(s, &n, "objective", "--objective", c->objective);
     put_int(s, &n, "batch", "--batch", c->batch);
-    s[n++] = (run_setting){"seed", "--seed", CK_U64, {.u = c->seed}};
+    s[n++] = (run_setting){.name = "seed", .where = "--seed", .kind = CK_U64, .v = {.u = c->seed}};
     put_f64(s, &n, "lr", "--lr", c->lr);
     put_f64(s, &n, "beta1", "--adam", c->beta1);
     put_f64(s, &n, "beta2", "--adam", c->beta2);
@@ -117,6 +128,7 @@ static int run_settings(const ebm_train_config *c, run_setting *s)
     put_f64(s, &n, "alpha", "--alpha", c->alpha);
     put_f64(s, &n, "sigma", "--sigma", c->sigma);
     put_f64(s, &n, "sigma_max", "--sigma-max", c->sigma_max);
+    put_f64_new(s, &n, "sigma_power", "--sigma-power", c->sigma_power, 1);
     put_f64(s, &n, "data_noise", "--data-noise", c->data_noise);
     put_int(s, &n, "buffer_capacity", "--buffer-capacity", c->buffer_capacity);
     put_f64(s, &n, "reinit", "--reinit", c->reinit);
@@ -137,7 +149,7 @@ static int run_settings(const ebm_train_config *c, run_setting *s)
     put_f64(s, &n, "denoise", "ebm_train_config.sampler", p->denoise);
     return n;
 }
-#define RUN_SETTINGS_MAX 32
+#define RUN_SETTINGS_MAX 48
 
 static int value_equal(ckpt_kind k, ckpt_value a, ckpt_value b)
 {
@@ -294,11 +306,24 @@ static ebm_status check_settings(const ebm_trainer *t, const ckpt_in *in, ebm_er
         if (memchr(c->name, 0, sizeof c->name) == NULL || c->reserved != 0)
             return ebm_fail(err, EBM_ERR_FORMAT, "%s: the checkpoint's setting %u is malformed", path, (unsigned)k);
     }
+    int absent = 0;   /* newer settings the checkpoint predates */
     for (int j = 0; j < ns; j++) {
         const ckpt_setting *c = NULL;
         for (uint32_t k = 0; k < in->h.n_settings && !c; k++)
             if (strcmp(in->settings[k].name, rs[j].name) == 0)
                 c = &in->settings[k];
+        if (!c && rs[j].since_v3) {
+            if (!value_equal(rs[j].kind, rs[j].before, rs[j].v)) {
+                char was[64], now[64];
+                value_str(rs[j].kind, rs[j].before, was, sizeof was);
+                value_str(rs[j].kind, rs[j].v, now, sizeof now);
+                return ebm_fail(err, EBM_ERR_INVALID, "%s: the checkpoint predates the setting %s, so it was made "
+                                "with %s = %s; this run has %s = %s (%s); resume with %s", path, rs[j].name,
+                                rs[j].name, was, rs[j].name, now, rs[j].where, was);
+            }
+            absent++;
+            continue;
+        }
         if (!c)
             return ebm_fail(err, EBM_ERR_FORMAT, "%s: the checkpoint does not record the setting %s", path,
                             rs[j].name);
@@ -314,9 +339,9 @@ static ebm_status check_settings(const ebm_trainer *t, const ckpt_in *in, ebm_er
                             rs[j].name, now, rs[j].where);
         }
     }
-    if ((int)in->h.n_settings != ns)
+    if ((int)in->h.n_settings != ns - absent)
         return ebm_fail(err, EBM_ERR_FORMAT, "%s: the checkpoint records %u settings, this libebm %d", path,
-                        (unsigned)in->h.n_settings, ns);
+                        (unsigned)in->h.n_settings, ns - absent);
     return EBM_OK;
 }
 

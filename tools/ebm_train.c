@@ -60,6 +60,9 @@ static const cli_opt train_opts[] = {
     {.name = "sigma-max", .metavar = "S", .help = "dsm: train at noise levels log-uniform in [sigma, S], the model "
                                                   "at level s being E at temperature s/sigma (default: "
                                                   "ebm.train.sigma_max, else 0 = one level)"},
+    {.name = "sigma-power", .metavar = "P", .help = "dsm with --sigma-max: draw the levels as sigma (S/sigma)^(u^P), "
+                                                    "u uniform: 1 = log-uniform, P < 1 more of the high levels "
+                                                    "(default: ebm.train.sigma_power, else 1)"},
     {.name = "mcmc-steps", .metavar = "K", .help = "sampler steps per training step (default: ebm.train.mcmc_steps, "
                                                    "else ebm.sampler.steps, else 60)"},
     {.name = "sampler", .metavar = "langevin|adaptive|mala", .help = "the sampler (default langevin)"},
@@ -184,6 +187,7 @@ static const train_setting train_settings[] = {
     {"objective", "ebm.train.objective", TS_OBJECTIVE, 0, 0, 0, 0},
     {"sigma", "ebm.train.sigma", TS_NUM, 0, DBL_MAX, 1, offsetof(train_job, cfg.sigma)},
     {"sigma-max", "ebm.train.sigma_max", TS_NUM, 0, DBL_MAX, 0, offsetof(train_job, cfg.sigma_max)},
+    {"sigma-power", "ebm.train.sigma_power", TS_NUM, 0, 100, 1, offsetof(train_job, cfg.sigma_power)},
     {"data-noise", "ebm.train.data_noise", TS_NUM, 0, DBL_MAX, 0, offsetof(train_job, cfg.data_noise)},
     {"grad-norm-clip", "ebm.train.grad_norm_clip", TS_NUM, 0, DBL_MAX, 0, offsetof(train_job, cfg.grad_norm_clip)},
     {"ema", "ebm.train.ema", TS_NUM, 0, 0.999999, 0, offsetof(train_job, cfg.ema)},
@@ -220,10 +224,13 @@ static ebm_status setting_parse(const train_setting *ts, const char *what, const
         double d;
         if (cli_parse_double(what, v, &d, err))
             return EBM_ERR_INVALID;
-        if (!(ts->lo_open ? d > ts->lo : d >= ts->lo) || !(d <= ts->hi))
-            return ebm_fail(err, EBM_ERR_INVALID, "%s: '%s' is out of range: expected %s %g%s%.9g", what, v,
-                            ts->lo_open ? ">" : ">=", ts->lo, ts->hi < DBL_MAX ? " and <= " : "",
-                            ts->hi < DBL_MAX ? ts->hi : 0.0);
+        if (!(ts->lo_open ? d > ts->lo : d >= ts->lo) || !(d <= ts->hi)) {
+            char hi[48] = "";
+            if (ts->hi < DBL_MAX)
+                snprintf(hi, sizeof hi, " and <= %.9g", ts->hi);
+            return ebm_fail(err, EBM_ERR_INVALID, "%s: '%s' is out of range: expected %s %g%s", what, v,
+                            ts->lo_open ? ">" : ">=", ts->lo, hi);
+        }
         *(double *)((char *)j + ts->offset) = d;
         return EBM_OK;
     }
@@ -501,6 +508,7 @@ static ebm_status write_model(const train_job *j, ebm_model *m, const float *par
     meta_add(mlp, "ebm.train.adam", "%g,%g", c->beta1, c->beta2);
     meta_add(mlp, "ebm.train.sigma", "%g", c->sigma);
     meta_add(mlp, "ebm.train.sigma_max", "%g", c->sigma_max);
+    meta_add(mlp, "ebm.train.sigma_power", "%g", c->sigma_power);
     meta_add(mlp, "ebm.train.data_noise", "%g", c->data_noise);
     meta_add(mlp, "ebm.train.grad_norm_clip", "%g", c->grad_norm_clip);
     meta_add(mlp, "ebm.train.ema", "%g", c->ema);
@@ -721,8 +729,10 @@ static ebm_status train_loop(const train_job *j, ebm_model *m, ebm_trainer *t, c
         if (!st && at_png)
             st = write_png(j, m, t, d, k, 0, err);
         char tail[200];
-        int n = snprintf(tail, sizeof tail, "loss %.4g  E+ %.4g  E- %.4g", s.loss, s.real_energy_mean,
-                         s.fake_energy_mean);
+        int n = isnan(s.real_energy_mean)   /* dsm computes no energy */
+                    ? snprintf(tail, sizeof tail, "loss %.4g", s.loss)
+                    : snprintf(tail, sizeof tail, "loss %.4g  E+ %.4g  E- %.4g", s.loss, s.real_energy_mean,
+                               s.fake_energy_mean);
         if (isfinite(ls->last.value) && n > 0 && (size_t)n < sizeof tail)
             snprintf(tail + n, sizeof tail - (size_t)n, "  %s %.3g", train_eval_name(&ls->eval), ls->last.value);
         cli_progress_update(&bar, k, tail);
@@ -757,8 +767,16 @@ static void print_summary(const train_job *j, const loop_state *ls, const train_
     else if (ls->eval.kind == EVAL_FID)
         snprintf(q, sizeof q, ": FID %.1f of %lld fresh chains", final->value, (long long)ls->eval.n);
     char how[120];
-    if (j->cfg.objective == EBM_OBJ_DSM)
-        snprintf(how, sizeof how, "denoising score matching (sigma %g)", j->cfg.sigma);
+    const ebm_train_config *c = &j->cfg;
+    if (c->objective == EBM_OBJ_DSM && c->sigma_max > c->sigma) {
+        char draw[48] = "log-uniform";
+        if (c->sigma_power != 1)
+            snprintf(draw, sizeof draw, "drawn with power %g", c->sigma_power);
+        snprintf(how, sizeof how, "denoising score matching (noise levels %g to %g, %s)", c->sigma, c->sigma_max,
+                 draw);
+    }
+    else if (c->objective == EBM_OBJ_DSM)
+        snprintf(how, sizeof how, "denoising score matching (sigma %g)", c->sigma);
     else
         snprintf(how, sizeof how, "%s, %d %s steps each", ebm_objective_name(j->cfg.objective),
                  (int)j->cfg.sampler.lv.steps, ebm_sampler_name(j->cfg.sampler.kind));

@@ -503,6 +503,8 @@ static ebm_status set_defaults_meta(ir_graph *g, const zoo_defaults *d, ebm_erro
             st = meta_i(g, "ebm.train.steps", d->steps, err);
         if (!st && d->sigma_max > 0)
             st = meta_f(g, "ebm.train.sigma_max", d->sigma_max, err);
+        if (!st && d->sigma_power > 0)
+            st = meta_f(g, "ebm.train.sigma_power", d->sigma_power, err);
     }
     if (!st && d->anneal > 0)
         st = meta_f(g, "ebm.sampler.anneal", d->anneal, err);

@@ -46,11 +46,11 @@ typedef struct zoo_defaults {
     const char *objective;
     double sigma, lr, ema;
     int64_t batch, steps;
-    /* Written when > 0: ebm.train.sigma_max (dsm at many noise levels), and
-     * the annealed sampler that draws such a model, ebm.sampler.anneal,
-     * .anneal_hold (the share of its steps at the first temperature) and
-     * ebm.sampler.denoise. */
-    double sigma_max, anneal, anneal_hold, denoise;
+    /* Written when > 0: ebm.train.sigma_max (dsm at many noise levels),
+     * .sigma_power (how those levels are drawn), and the annealed sampler
+     * that draws such a model, ebm.sampler.anneal, .anneal_hold (the share of
+     * its steps at the first temperature) and ebm.sampler.denoise. */
+    double sigma_max, sigma_power, anneal, anneal_hold, denoise;
     /* Written when > 0: ebm.sampler.init "normal:S", the chains starting from
      * N(0, S^2) (an annealed sampler's first noise level); else the default
      * (uniform in the clamp range). */

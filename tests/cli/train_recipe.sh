@@ -72,10 +72,14 @@ expect_fail "--features that does not fit the data" 1 "--features;784;4" \
 # ---- dsm at many noise levels: the trained model carries the sampler that draws it -----------------------
 expect_ok "dsm with --sigma-max" "$EBM" train "$T2D" --data toy:moons -o "$TMP/ms.onnx" --objective dsm \
     --sigma 0.1 --sigma-max 0.8 --steps 3 --batch 8 --mcmc-steps 40 --step-size 0.001 --noise auto --grad-clip 0
+cp "$TMP/err" "$TMP/ms_summary"
 "$EBM" info "$TMP/ms.onnx" >"$TMP/info" 2>&1
-for kv in "ebm.train.sigma = 0.1" "ebm.train.sigma_max = 0.8" "ebm.sampler.anneal = 8" "ebm.sampler.denoise = 0.01"; do
+for kv in "ebm.train.sigma = 0.1" "ebm.train.sigma_max = 0.8" "ebm.train.sigma_power = 1" "ebm.sampler.anneal = 8" \
+    "ebm.sampler.denoise = 0.01"; do
     check "metadata: $kv" grep -qF "$kv" "$TMP/info"
 done
+check "summary: log-uniform levels" grep -qF "of denoising score matching (noise levels 0.1 to 0.8, log-uniform) on toy:moons" \
+    "$TMP/ms_summary"
 expect_ok "sample it with no flags" "$EBM" sample "$TMP/ms.onnx" -n 16 -o "$TMP/ms.npy"
 cp "$TMP/err" "$TMP/summary"
 check "annealed from 8 and denoised, from the metadata" \
@@ -103,5 +107,20 @@ check "the hold changes the samples" bash -c "! cmp -s '$TMP/mh.npy' '$TMP/mh0.n
 check "--anneal-hold 0 on it is the model trained without the hold" cmp -s "$TMP/mh0.npy" "$TMP/ms.npy"
 expect_fail "--sigma-max below --sigma" 1 "sigma_max" "$EBM" train "$T2D" --data toy:moons -o "$TMP/x.onnx" \
     --objective dsm --sigma 0.1 --sigma-max 0.05 --steps 1 --batch 8
+# how the levels are drawn (test_train checks the draw): carried from the flag to the metadata, and it
+# changes the training
+expect_ok "dsm with --sigma-power 0.5" "$EBM" train "$T2D" --data toy:moons -o "$TMP/mp.onnx" --objective dsm \
+    --sigma 0.1 --sigma-max 0.8 --steps 3 --batch 8 --mcmc-steps 40 --step-size 0.001 --noise auto --grad-clip 0 \
+    --sigma-power 0.5
+cp "$TMP/err" "$TMP/summary"
+check "summary names the levels and the draw" grep -qF "of denoising score matching (noise levels 0.1 to 0.8, drawn with power 0.5) on toy:moons" "$TMP/summary"
+check "metadata: ebm.train.sigma_power = 0.5" bash -c "'$EBM' info '$TMP/mp.onnx' | grep -qF 'ebm.train.sigma_power = 0.5'"
+expect_ok "sample it" "$EBM" sample "$TMP/mp.onnx" -n 16 -o "$TMP/mp.npy"
+check "other levels, another model" bash -c "! cmp -s '$TMP/mp.npy' '$TMP/ms.npy'"
+expect_fail "--sigma-power 0" 2 "--sigma-power;'0';expected > 0" "$EBM" train "$T2D" --data toy:moons \
+    -o "$TMP/x.onnx" --objective dsm --sigma 0.1 --sigma-max 0.8 --steps 1 --sigma-power 0
+expect_fail "--lr -1" 2 "--lr;'-1' is out of range" "$EBM" train "$T2D" --data toy:moons -o "$TMP/x.onnx" --lr -1
+cp "$TMP/err" "$TMP/summary"
+check "an open range ends at its bound (was 'expected > 00')" grep -q "expected > 0$" "$TMP/summary"
 
 finish

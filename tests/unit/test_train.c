@@ -400,6 +400,9 @@ START_TEST(dsm_step_analytic)
            sigma_max > 0 ? "[0.1, 0.4]" : "0.1", st.loss, loss, (double)t->grad[0], (double)t->grad[1],
            g[0] * scale, g[1] * scale);
     ck_assert_msg(fabs(st.loss - loss) <= 1e-5 * fabs(loss), "loss %g, closed form %g", st.loss, loss);
+    /* dsm needs no energy and computes none */
+    ck_assert_msg(isnan(st.real_energy_mean) && isnan(st.fake_energy_mean), "E+ %g, E- %g: want NaN (not computed)",
+                  st.real_energy_mean, st.fake_energy_mean);
     for (int j = 0; j < AD; j++)
         ck_assert_msg(fabs(t->grad[j] - g[j] * scale) <= 1e-5 * fabs(g[j] * scale), "dL/da_%d = %g, closed form %g",
                       j, (double)t->grad[j], g[j] * scale);
@@ -418,8 +421,10 @@ END_TEST
  *   a^2 = E[s_i] / (sigma (v + E[s_i^2])),
  * with s_i log-uniform on [sigma, sigma_max]: E[s] = (sigma_max - sigma) / ln r,
  * E[s^2] = (sigma_max^2 - sigma^2) / (2 ln r), r = sigma_max / sigma.  With one
- * level (sigma_max = 0) it is 1 / (v + sigma^2). */
-static double dsm_levels_train(double sigma_max, double *v_out)
+ * level (sigma_max = 0) it is 1 / (v + sigma^2).  With sigma_power p the
+ * levels are s = sigma r^(w^p), w uniform, and E[s], E[s^2] are integrals over
+ * w (level_moment). */
+static double dsm_levels_train(double sigma_max, double power, double *v_out)
 {
     enum { N = 4096 };
     ebm_dataset d = {.rank = 2, .shape = {N, AD}};
@@ -435,6 +440,7 @@ static double dsm_levels_train(double sigma_max, double *v_out)
     c.objective = EBM_OBJ_DSM;
     c.sigma = 0.1;
     c.sigma_max = sigma_max;
+    c.sigma_power = power;
     c.batch = 256;
     c.lr = 0.01;
     c.ema = 0.995;
@@ -458,7 +464,7 @@ START_TEST(dsm_levels_optimum)
 {
     const double sigma = 0.1, smax = 1.0, lr = log(smax / sigma);
     double v1, vm;
-    const double p1 = dsm_levels_train(0, &v1), pm = dsm_levels_train(smax, &vm);
+    const double p1 = dsm_levels_train(0, 1, &v1), pm = dsm_levels_train(smax, 1, &vm);
     const double want1 = 1 / (v1 + sigma * sigma);
     const double es = (smax - sigma) / lr, es2 = (smax * smax - sigma * sigma) / (2 * lr);
     const double wantm = es / (sigma * (vm + es2));
@@ -466,6 +472,72 @@ START_TEST(dsm_levels_optimum)
            p1, want1, sigma, smax, pm, wantm);
     ck_assert_msg(fabs(p1 / want1 - 1) < 0.04, "one level: a^2 = %g, analytic %g", p1, want1);
     ck_assert_msg(fabs(pm / wantm - 1) < 0.04, "levels: a^2 = %g, analytic %g", pm, wantm);
+}
+END_TEST
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Kolmogorov-Smirnov distance of v[0..n) (sorted here) from uniform on [0, 1]. */
+static double ks_uniform(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    double d = 0;
+    for (int i = 0; i < n; i++)
+        d = fmax(d, fmax(fabs((i + 1.0) / n - v[i]), fabs(v[i] - (double)i / n)));
+    return d;
+}
+
+/* sigma_power p: the levels are s = sigma r^(w^p), w uniform.  Each level is
+ * read back from the step's noisy data (x~ - x = s eps, eps = -sigma target)
+ * over 4 steps of 256 samples: w = (log(s / sigma) / log r)^(1/p) passes a
+ * Kolmogorov-Smirnov test for uniform (1% level: D < 1.63 / sqrt(n)), and
+ * log(s / sigma) / log r itself (what p = 1 would make uniform) fails it. */
+START_TEST(dsm_levels_drawn_with_power)
+{
+    enum { N = 512, B = 256, STEPS = 4 };
+    const double sigma = 0.1, smax = 1.0, pw = 0.5, r = smax / sigma;
+    ebm_dataset d = {.rank = 2, .shape = {N, AD}};
+    d.data = malloc(N * AD * sizeof(float));
+    ck_assert_ptr_nonnull(d.data);
+    ebm_init_states(EBM_INIT_NORMAL, 0, 0, 9, 0, 0, d.data, N, AD);
+    ebm_train_config c = ebm_train_defaults();
+    c.objective = EBM_OBJ_DSM;
+    c.sigma = sigma;
+    c.sigma_max = smax;
+    c.sigma_power = pw;
+    c.batch = B;
+    c.seed = 11;
+    ebm_model *m = open_so(so_dsm_path());
+    ebm_trainer *t = make_trainer(m, &d, &c);
+    static double w[B * STEPS], u[B * STEPS];
+    for (int k = 0; k < STEPS; k++) {
+        ebm_train_stats st;
+        ebm_error err = {0};
+        ck_assert_msg(ebm_trainer_step(t, &st, &err) == EBM_OK, "%s", err.msg);
+        for (int i = 0; i < B; i++) {
+            /* the coordinate with the larger |eps| gives the level to float precision */
+            const int j = fabs(t->target[i * AD]) >= fabs(t->target[i * AD + 1]) ? 0 : 1;
+            const double eps = -sigma * t->target[i * AD + j];
+            const double level = (t->x[(B + i) * AD + j] - t->x[i * AD + j]) / eps;
+            ck_assert_msg(level > sigma * (1 - 1e-4) && level < smax * (1 + 1e-4), "level %g", level);
+            const double ui = fmin(fmax(log(level / sigma) / log(r), 0), 1);
+            u[k * B + i] = ui;
+            w[k * B + i] = pow(ui, 1 / pw);
+        }
+    }
+    const int n = B * STEPS;
+    const double dw = ks_uniform(w, n), du = ks_uniform(u, n), crit = 1.63 / sqrt(n);
+    printf("dsm levels drawn with sigma_power %.1f: KS distance from uniform %.4f (w), %.4f (log-uniform's u); "
+           "1%% critical value %.4f\n", pw, dw, du, crit);
+    ck_assert_msg(dw < crit, "w: KS distance %g >= %g", dw, crit);
+    ck_assert_msg(du > 3 * crit, "u: KS distance %g: the levels look log-uniform", du);
+    ebm_trainer_free(t);
+    ebm_model_close(m);
+    free(d.data);
 }
 END_TEST
 
@@ -833,6 +905,48 @@ START_TEST(checkpoint_settings_must_match)
 }
 END_TEST
 
+/* A checkpoint made before a setting existed (sigma_power, added after
+ * version 3: here its record cut out of a fresh checkpoint, the count and
+ * checksum made right) resumes when the run has the value it implies (1),
+ * and is refused, naming the setting and that value, otherwise. */
+START_TEST(checkpoint_predating_a_setting)
+{
+    ebm_dataset d = make_data();
+    ebm_train_config c = small_config();
+    ebm_model *m = open_quad();
+    ebm_trainer *t = make_trainer(m, &d, &c);
+    const char *ck = make_checkpoint(t);
+    ckpt_file f = ckpt_slurp(ck);
+    uint32_t ns;
+    memcpy(&ns, f.b + CK_NSETTINGS, 4);
+    size_t at = 0;
+    for (uint32_t k = 0; k < ns && !at; k++)
+        if (strcmp((const char *)f.b + CK_HEADER + (size_t)k * CK_SETTING, "sigma_power") == 0)
+            at = CK_HEADER + (size_t)k * CK_SETTING;
+    ck_assert_msg(at > 0, "the checkpoint records no sigma_power among its %u settings", (unsigned)ns);
+    memmove(f.b + at, f.b + at + CK_SETTING, f.len - at - CK_SETTING);
+    f.len -= CK_SETTING;
+    put_u32(&f, CK_NSETTINGS, ns - 1);
+    ckpt_reseal(&f);
+    const char *old = tu_path("%s/old.ckpt", work_dir);
+    ckpt_write(&f, old);
+    ebm_error err = {0};
+    ck_assert_msg(ebm_trainer_load(t, old, &err) == EBM_OK, "%s", err.msg);
+    ebm_train_config c2 = c;
+    c2.sigma_power = 0.5;
+    ebm_trainer *t2 = make_trainer(m, &d, &c2);
+    assert_refused(t2, m, old, "sigma_power = 0.5", "predates the setting sigma_power, so it was made with "
+                   "sigma_power = 1; this run has sigma_power = 0.5 (--sigma-power)");
+    ebm_trainer_free(t2);
+    free(f.b);
+    unlink(old);
+    unlink(ck);
+    ebm_trainer_free(t);
+    ebm_model_close(m);
+    free(d.data);
+}
+END_TEST
+
 /* A run that went back to its snapshot (lr halved) saves a checkpoint its
  * resume accepts: lr = lr0 / 2^restores holds exactly. */
 START_TEST(checkpoint_after_restores_loads)
@@ -966,10 +1080,12 @@ int main(void)
     tcase_add_test(tc, checkpoint_flipped_byte_per_section);
     tcase_add_test(tc, checkpoint_absurd_fields);
     tcase_add_test(tc, checkpoint_settings_must_match);
+    tcase_add_test(tc, checkpoint_predating_a_setting);
     tcase_add_test(tc, checkpoint_after_restores_loads);
     tcase_add_test(tc, divergence_guard);
     tcase_add_test(tc, bad_config);
     tcase_add_test(tc, dsm_levels_optimum);
+    tcase_add_test(tc, dsm_levels_drawn_with_power);
     tcase_add_loop_test(tc, dsm_step_analytic, 0, 2);   /* _i: one noise level, many */
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
