@@ -8,11 +8,12 @@ for the side-by-side of README "Training" (issue 19).
 The same network (bench/models.py "unet_b64": the U-Net denoiser f with
 levels of 16, 32 and 64 channels inside E = a |x - f(x)|), the same objective
 and settings as `ebm train` with the preset's metadata: denoising score
-matching with per-sample noise levels log-uniform in [0.05, 3], the model at
+matching with per-sample noise levels 0.05 x 60^(u^0.4) in [0.05, 3] (u uniform,
+`--sigma-power 0.4`), the model at
 level s being E at temperature s / 0.05, loss |0.05 dE/dx(x~) - eps|^2
 (x~ = x + s eps) averaged over the batch of 128, Adam (0, 0.999) at 1e-3, an
-EMA of 0.999; then the preset's sampler: from N(0, 3^2), 100 steps at T = 60,
-then 200 annealed from T = 60 to 1 (step 2e-4 T^2, noise 0.0141 T), no clamp,
+EMA of 0.999; then the preset's sampler: from N(0, 3^2), 400 steps at T = 60,
+then 100 annealed from T = 60 to 1 (step 2e-4 T^2, noise 0.0141 T), no clamp,
 and one denoising step of 0.05^2.  --onnx exports the trained network, so
 that `ebm sample` can draw from it with the very sampler ebmc's model gets.  The clock starts with the script (imports,
 building the network and reading the data count).  --evals writes
@@ -34,8 +35,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import models  # noqa: E402
 
-SIGMA, SIGMA_MAX, BATCH, LR, EMA = 0.05, 3.0, 128, 1e-3, 0.999
-STEPS, STEP, NOISE, ANNEAL, INIT_SD, HOLD = 300, 2e-4, 0.0141, 60.0, 3.0, 1 / 3
+SIGMA, SIGMA_MAX, SIGMA_POWER, BATCH, LR, EMA = 0.05, 3.0, 0.4, 128, 1e-3, 0.999
+STEPS, STEP, NOISE, ANNEAL, INIT_SD, HOLD = 500, 2e-4, 0.0141, 60.0, 3.0, 0.8
 
 
 def load(path):
@@ -88,7 +89,7 @@ def main():
             np.save("%s-%d.npy" % (os.path.splitext(a.out)[0], int(evals.pop(0))), s.numpy())
             paused += time.time() - t0
         x = data[torch.randint(0, data.shape[0], (BATCH,))]
-        lvl = torch.exp(lo + (hi - lo) * torch.rand(BATCH, 1, 1, 1))
+        lvl = torch.exp(lo + (hi - lo) * torch.rand(BATCH, 1, 1, 1) ** SIGMA_POWER)
         eps = torch.randn_like(x)
         xt = (x + lvl * eps).requires_grad_(True)
         (g,) = torch.autograd.grad(net(xt).sum(), xt, create_graph=True)

@@ -392,7 +392,7 @@ START_TEST(test_metadata_defaults)
         const char *preset, *steps, *step, *noise, *clip, *buffer, *alpha, *input, *objective;
     } want[] = {
         {"simple", "500", "0.01", "auto", "0", "2048", "0.01", "2", "dsm"},
-        {"mnist", "300", "0.0002", "0.0141", "0", "4096", "0.01", "1,28,28", "dsm"},
+        {"mnist", "500", "0.0002", "0.0141", "0", "4096", "0.01", "1,28,28", "dsm"},
         {"cifar", "100", "0.005", "0.001", "0.03", "8192", "0.001", "3,32,32", NULL},
         {"cnn", "60", "0.01", "0.005", "0.03", "8192", "0.01", "1,28,28", NULL},
     };
@@ -424,12 +424,14 @@ START_TEST(test_metadata_defaults)
             assert_meta(g, "ebm.train.batch", "256");
             assert_meta(g, "ebm.train.steps", "12000");
             ck_assert_ptr_null(ir_graph_get_meta(g, "ebm.sampler.anneal"));
+            ck_assert_ptr_null(ir_graph_get_meta(g, "ebm.train.sigma_power"));
         } else if (want[i].objective) {
             /* the Fashion-MNIST recipe: dsm at levels [0.05, 3], drawn from N(0, 3^2) by a third of the
              * steps at T 60, then annealed, unclamped, and denoised */
             assert_meta(g, "ebm.train.objective", want[i].objective);
             assert_meta(g, "ebm.train.sigma", "0.05");
             assert_meta(g, "ebm.train.sigma_max", "3");
+            assert_meta(g, "ebm.train.sigma_power", "0.4");
             assert_meta(g, "ebm.sampler.init", "normal:3");
             assert_meta(g, "ebm.sampler.clamp", "none");
             assert_meta(g, "ebm.train.lr", "0.001");
@@ -437,7 +439,7 @@ START_TEST(test_metadata_defaults)
             assert_meta(g, "ebm.train.batch", "128");
             assert_meta(g, "ebm.train.steps", "20000");
             assert_meta(g, "ebm.sampler.anneal", "60");
-            assert_meta(g, "ebm.sampler.anneal_hold", "0.333333333");
+            assert_meta(g, "ebm.sampler.anneal_hold", "0.8");
             assert_meta(g, "ebm.sampler.denoise", "0.0025");
         } else {
             ck_assert_ptr_null(ir_graph_get_meta(g, "ebm.train.objective"));
